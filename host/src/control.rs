@@ -1,0 +1,273 @@
+//! The control socket: `<state-dir>/control.sock`, a Unix stream socket (mode 0600) that answers
+//! one line-oriented request per connection.
+//!
+//! Requests: `status` → one JSON document ([`Status`]); `reload` → re-read the config (same as
+//! SIGHUP), answers `ok`. `wasmalived status --state-dir DIR` is the client.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// File name of the control socket inside the state directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// What one VRRP instance reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    /// `vrrp_instance` name.
+    pub name: String,
+    /// `INIT`, `BACKUP`, `MASTER` or `FAULT`.
+    pub state: String,
+    /// Interface the instance runs on.
+    pub interface: String,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// VRRP version (2 or 3).
+    pub version: u8,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// Configured priority.
+    pub priority: u8,
+    /// Priority after tracking (what goes out in adverts).
+    pub effective_priority: u8,
+    /// Why the instance is in Fault, if it is.
+    pub fault_reasons: Vec<String>,
+    /// Whether another Master is seen for the same VRID right now.
+    pub split_brain: bool,
+    /// Receive/transmit counters by name (rejections by reason, checksum forms, adverts).
+    pub counters: BTreeMap<String, u64>,
+}
+
+/// What one check reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckStatus {
+    /// `vrrp_script` name.
+    pub name: String,
+    /// `init`, `up`, `down` or `fatal`.
+    pub state: String,
+    /// Plugin identity `name@digest`, or the script path.
+    pub runner: String,
+    /// The last result's reason or message.
+    pub last: String,
+    /// Measurements of the last plugin run.
+    pub measurements: BTreeMap<String, f64>,
+}
+
+/// The daemon's status document.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Daemon pid.
+    pub pid: u32,
+    /// Config file in use.
+    pub config: String,
+    /// VRRP instances by name.
+    pub instances: Vec<InstanceStatus>,
+    /// Checks by name.
+    pub checks: Vec<CheckStatus>,
+}
+
+/// Shared, cheaply updated view of the daemon's state, read by the control socket.
+#[derive(Debug, Clone, Default)]
+pub struct StatusBoard {
+    inner: Arc<Mutex<BoardInner>>,
+}
+
+#[derive(Debug, Default)]
+struct BoardInner {
+    pid: u32,
+    config: String,
+    instances: BTreeMap<String, InstanceStatus>,
+    checks: BTreeMap<String, CheckStatus>,
+}
+
+impl StatusBoard {
+    /// A board for this process and config file.
+    pub fn new(config: &Path) -> Self {
+        let board = Self::default();
+        if let Ok(mut inner) = board.inner.lock() {
+            inner.pid = std::process::id();
+            inner.config = config.display().to_string();
+        }
+        board
+    }
+
+    /// Replace one instance's entry.
+    pub fn set_instance(&self, status: InstanceStatus) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.instances.insert(status.name.clone(), status);
+        }
+    }
+
+    /// Forget an instance (removed by a reload).
+    pub fn remove_instance(&self, name: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.instances.remove(name);
+        }
+    }
+
+    /// Replace one check's entry.
+    pub fn set_check(&self, status: CheckStatus) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.checks.insert(status.name.clone(), status);
+        }
+    }
+
+    /// Forget a check (removed by a reload).
+    pub fn remove_check(&self, name: &str) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.checks.remove(name);
+        }
+    }
+
+    /// A consistent copy of everything.
+    pub fn snapshot(&self) -> Status {
+        match self.inner.lock() {
+            Ok(inner) => Status {
+                pid: inner.pid,
+                config: inner.config.clone(),
+                instances: inner.instances.values().cloned().collect(),
+                checks: inner.checks.values().cloned().collect(),
+            },
+            Err(_) => Status::default(),
+        }
+    }
+}
+
+/// Requests the control socket forwards to the daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// Re-read the configuration.
+    Reload,
+}
+
+/// Path of the control socket in `state_dir`.
+pub fn socket_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(SOCKET_NAME)
+}
+
+/// Bind the control socket (replacing a stale one) and serve it until `cancel`.
+pub fn serve(
+    state_dir: &Path,
+    board: StatusBoard,
+    requests: mpsc::Sender<ControlRequest>,
+    cancel: CancellationToken,
+) -> io::Result<tokio::task::JoinHandle<()>> {
+    let path = socket_path(state_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err),
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        let board = board.clone();
+                        let requests = requests.clone();
+                        tokio::spawn(async move {
+                            if let Err(err) = answer(stream, &board, &requests).await {
+                                debug!(error = %err, "control connection ended with an error");
+                            }
+                        });
+                    }
+                    Err(err) => warn!(error = %err, "control socket accept failed"),
+                },
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }))
+}
+
+async fn answer(
+    stream: UnixStream,
+    board: &StatusBoard,
+    requests: &mpsc::Sender<ControlRequest>,
+) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    let reply = match line.trim() {
+        "status" => serde_json::to_string_pretty(&board.snapshot()).map_err(io::Error::other)?,
+        "reload" => match requests.send(ControlRequest::Reload).await {
+            Ok(()) => "ok".to_owned(),
+            Err(_) => "error: daemon is shutting down".to_owned(),
+        },
+        other => format!("error: unknown request {other:?} (expected `status` or `reload`)"),
+    };
+    write.write_all(reply.as_bytes()).await?;
+    write.write_all(b"\n").await?;
+    write.shutdown().await
+}
+
+/// Client side: send `request` to the daemon using `state_dir` and return its answer.
+pub fn request(state_dir: &Path, request: &str) -> io::Result<String> {
+    use std::io::{Read, Write};
+    let path = socket_path(state_dir);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).map_err(|err| {
+        io::Error::new(
+            err.kind(),
+            format!("cannot reach the daemon at {}: {err}", path.display()),
+        )
+    })?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(b"\n")?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn status_and_reload_round_trip_over_the_socket() {
+        let dir = std::env::temp_dir().join(format!("wa-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let board = StatusBoard::new(Path::new("/etc/x.conf"));
+        board.set_instance(InstanceStatus {
+            name: "VI_1".into(),
+            state: "MASTER".into(),
+            ..Default::default()
+        });
+        let (tx, mut rx) = mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let task = serve(&dir, board, tx, cancel.clone()).unwrap();
+
+        let dir2 = dir.clone();
+        let text = tokio::task::spawn_blocking(move || request(&dir2, "status"))
+            .await
+            .unwrap()
+            .unwrap();
+        let status: Status = serde_json::from_str(&text).unwrap();
+        assert_eq!(status.instances[0].state, "MASTER");
+        assert_eq!(status.config, "/etc/x.conf");
+
+        let dir2 = dir.clone();
+        let text = tokio::task::spawn_blocking(move || request(&dir2, "reload"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(text.trim(), "ok");
+        assert_eq!(rx.recv().await, Some(ControlRequest::Reload));
+
+        cancel.cancel();
+        task.await.unwrap();
+        assert!(!socket_path(&dir).exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

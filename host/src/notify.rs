@@ -1,0 +1,281 @@
+//! keepalived-style notify hooks: `notify_master`, `notify_backup`, `notify_fault`,
+//! `notify_stop` and the generic `notify`.
+//!
+//! keepalived's convention (keepalived.conf(5), "notify"): the state-specific script runs as
+//! written; the generic `notify` script gets four extra arguments
+//! `TYPE NAME STATE PRIORITY` — `TYPE` is `INSTANCE` or `GROUP`, `STATE` is `MASTER`,
+//! `BACKUP`, `FAULT` or `STOP`. Scripts run without a shell.
+//!
+//! Each instance (or sync group) owns one [`Notifier`]: a queue drained by its own task, so hooks
+//! run asynchronously, in order per instance, and never block the protocol. A hook that runs
+//! longer than [`NOTIFY_TIMEOUT`] has its process group killed.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tracing::{debug, warn, Instrument};
+
+/// How long a notify hook may run before its process group is killed.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Hooks queued but not yet started; beyond this, new events are dropped (and logged).
+const QUEUE_DEPTH: usize = 64;
+
+/// Whether the hooks belong to an instance or a sync group (the generic script's `$1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKind {
+    /// A `vrrp_instance`.
+    Instance,
+    /// A `vrrp_sync_group`.
+    Group,
+}
+
+impl NotifyKind {
+    fn as_arg(self) -> &'static str {
+        match self {
+            NotifyKind::Instance => "INSTANCE",
+            NotifyKind::Group => "GROUP",
+        }
+    }
+}
+
+/// The state a hook reports (the generic script's `$3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyState {
+    /// Became Master.
+    Master,
+    /// Became Backup.
+    Backup,
+    /// Entered Fault.
+    Fault,
+    /// The instance stopped (daemon shutdown or instance removed).
+    Stop,
+}
+
+impl NotifyState {
+    fn as_arg(self) -> &'static str {
+        match self {
+            NotifyState::Master => "MASTER",
+            NotifyState::Backup => "BACKUP",
+            NotifyState::Fault => "FAULT",
+            NotifyState::Stop => "STOP",
+        }
+    }
+}
+
+/// The hook scripts of one instance or group, each an argv (no shell).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotifyScripts {
+    /// `notify_master`.
+    pub master: Option<Vec<String>>,
+    /// `notify_backup`.
+    pub backup: Option<Vec<String>>,
+    /// `notify_fault`.
+    pub fault: Option<Vec<String>>,
+    /// `notify_stop`.
+    pub stop: Option<Vec<String>>,
+    /// `notify` (generic; gets `TYPE NAME STATE PRIORITY`).
+    pub generic: Option<Vec<String>>,
+}
+
+impl NotifyScripts {
+    /// Whether no hook is configured.
+    pub fn is_empty(&self) -> bool {
+        self.master.is_none()
+            && self.backup.is_none()
+            && self.fault.is_none()
+            && self.stop.is_none()
+            && self.generic.is_none()
+    }
+
+    /// The commands to run, in order, for a transition to `state`.
+    pub fn commands_for(
+        &self,
+        kind: NotifyKind,
+        name: &str,
+        state: NotifyState,
+        priority: u8,
+    ) -> Vec<Vec<String>> {
+        let specific = match state {
+            NotifyState::Master => &self.master,
+            NotifyState::Backup => &self.backup,
+            NotifyState::Fault => &self.fault,
+            NotifyState::Stop => &self.stop,
+        };
+        let mut out = Vec::new();
+        if let Some(argv) = specific {
+            out.push(argv.clone());
+        }
+        if let Some(argv) = &self.generic {
+            let mut argv = argv.clone();
+            argv.extend([
+                kind.as_arg().to_owned(),
+                name.to_owned(),
+                state.as_arg().to_owned(),
+                priority.to_string(),
+            ]);
+            out.push(argv);
+        }
+        out
+    }
+}
+
+/// One queued transition.
+#[derive(Debug)]
+struct Event {
+    state: NotifyState,
+    priority: u8,
+    /// Signalled once this event's hooks have run.
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+/// The per-instance hook queue. Dropping it lets queued hooks finish, then the task ends.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    tx: Option<mpsc::Sender<Event>>,
+}
+
+impl Notifier {
+    /// Start the queue task for `name`'s hooks. With no hooks configured nothing is spawned.
+    pub fn spawn(kind: NotifyKind, name: String, scripts: NotifyScripts) -> Self {
+        if scripts.is_empty() {
+            return Self { tx: None };
+        }
+        let (tx, mut rx) = mpsc::channel::<Event>(QUEUE_DEPTH);
+        let span = tracing::info_span!("notify", name = %name);
+        tokio::spawn(
+            async move {
+                while let Some(event) = rx.recv().await {
+                    for argv in scripts.commands_for(kind, &name, event.state, event.priority) {
+                        run_hook(&argv).await;
+                    }
+                    if let Some(done) = event.done {
+                        let _ = done.send(());
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Self { tx: Some(tx) }
+    }
+
+    /// Queue the hooks for a transition to `state`. Never waits.
+    pub fn notify(&self, state: NotifyState, priority: u8) {
+        if let Some(tx) = &self.tx {
+            let event = Event {
+                state,
+                priority,
+                done: None,
+            };
+            if tx.try_send(event).is_err() {
+                warn!(?state, "notify queue full; hook dropped");
+            }
+        }
+    }
+
+    /// Queue `state` and wait until every queued hook has run (used for `notify_stop` at
+    /// shutdown, bounded by the caller).
+    pub async fn notify_and_drain(&self, state: NotifyState, priority: u8) {
+        if let Some(tx) = &self.tx {
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let event = Event {
+                state,
+                priority,
+                done: Some(done),
+            };
+            if tx.send(event).await.is_ok() {
+                let _ = finished.await;
+            }
+        }
+    }
+}
+
+/// Run one hook: no shell, own process group, stdio to /dev/null, bounded in time.
+async fn run_hook(argv: &[String]) {
+    let Some((program, args)) = argv.split_first() else {
+        return;
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            warn!(program = %program, error = %err, "notify hook could not start");
+            return;
+        }
+    };
+    match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
+        Ok(Ok(status)) if status.success() => debug!(program = %program, "notify hook done"),
+        Ok(Ok(status)) => warn!(program = %program, %status, "notify hook failed"),
+        Ok(Err(err)) => warn!(program = %program, error = %err, "notify hook wait failed"),
+        Err(_) => {
+            warn!(program = %program, timeout = ?NOTIFY_TIMEOUT, "notify hook timed out; killed");
+            let _ = child.kill().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Option<Vec<String>> {
+        Some(s.split(' ').map(str::to_owned).collect())
+    }
+
+    #[test]
+    fn generic_hook_gets_keepalived_arguments_after_the_specific_one() {
+        let scripts = NotifyScripts {
+            master: argv("/bin/m"),
+            generic: argv("/bin/g x"),
+            ..Default::default()
+        };
+        let cmds = scripts.commands_for(NotifyKind::Instance, "VI_1", NotifyState::Master, 100);
+        assert_eq!(cmds[0], vec!["/bin/m"]);
+        assert_eq!(cmds[1], vec!["/bin/g", "x", "INSTANCE", "VI_1", "MASTER", "100"]);
+    }
+
+    #[test]
+    fn only_the_matching_specific_hook_runs() {
+        let scripts = NotifyScripts {
+            master: argv("/bin/m"),
+            fault: argv("/bin/f"),
+            ..Default::default()
+        };
+        let cmds = scripts.commands_for(NotifyKind::Group, "G", NotifyState::Fault, 0);
+        assert_eq!(cmds, vec![vec!["/bin/f".to_owned()]]);
+        assert!(scripts.commands_for(NotifyKind::Group, "G", NotifyState::Backup, 0).is_empty());
+    }
+
+    #[tokio::test]
+    async fn hooks_run_in_order_per_instance() {
+        let dir = std::env::temp_dir().join(format!("wa-notify-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let script = dir.join("hook.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho \"$3 $4\" >> {}\n", log.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let scripts = NotifyScripts {
+            generic: Some(vec![script.display().to_string()]),
+            ..Default::default()
+        };
+        let notifier = Notifier::spawn(NotifyKind::Instance, "VI_1".into(), scripts);
+        notifier.notify(NotifyState::Backup, 100);
+        notifier.notify(NotifyState::Master, 100);
+        notifier.notify_and_drain(NotifyState::Stop, 0).await;
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "BACKUP 100\nMASTER 100\nSTOP 0\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

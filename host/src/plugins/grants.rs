@@ -1,0 +1,79 @@
+//! Capability grants: what one check's plugin may use. Built from the config (or the
+//! `plugin run` CLI flags); everything not granted is absent (deny by default).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default linear-memory limit per check run.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// Default time a remediation command may run before its process group is killed.
+pub const DEFAULT_REMEDIATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Everything one check's plugin is allowed to do besides `log`, `scratch`, clocks and random.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grants {
+    /// `processes` import; `None` = not granted.
+    pub processes: Option<ProcessGrant>,
+    /// `remediation` import: the commands it may run, by id. Empty = not granted.
+    pub remediation: Vec<RemediationCommand>,
+    /// wasi:http outgoing requests: allowed targets. Empty = not granted.
+    pub http: Vec<HttpGrant>,
+    /// wasi:sockets TCP connects: allowed targets. Empty = not granted.
+    pub tcp: Vec<TcpGrant>,
+    /// wasi:filesystem preopens. Empty = not granted.
+    pub dirs: Vec<DirGrant>,
+    /// Linear-memory limit in bytes for one run.
+    pub memory_limit: u64,
+}
+
+impl Default for Grants {
+    fn default() -> Self {
+        Self {
+            processes: None,
+            remediation: Vec::new(),
+            http: Vec::new(),
+            tcp: Vec::new(),
+            dirs: Vec::new(),
+            memory_limit: DEFAULT_MEMORY_LIMIT,
+        }
+    }
+}
+
+/// Access to the process table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessGrant {
+    /// Only return processes in the daemon's own network namespace.
+    pub netns_only: bool,
+}
+
+/// A remediation command declared in the config under an id. Run without a shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemediationCommand {
+    /// The id the plugin names.
+    pub id: String,
+    /// Program and arguments (no shell).
+    pub argv: Vec<String>,
+    /// Kill the process group after this long.
+    pub timeout: Duration,
+}
+
+/// An allowed HTTP target: a URL prefix (`http://127.0.0.1:8080/health`) or an authority
+/// (`127.0.0.1:8080`, `example.internal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpGrant(pub String);
+
+/// An allowed TCP target: `host:port` with a literal IP (v4 or `[v6]`); port `*` allows any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpGrant(pub String);
+
+/// A host directory made visible to the plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirGrant {
+    /// Directory on the host.
+    pub host_path: PathBuf,
+    /// Path the plugin sees it at (defaults to the host path).
+    pub guest_path: String,
+    /// Read-write instead of read-only.
+    pub writable: bool,
+}

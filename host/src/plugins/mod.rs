@@ -1,0 +1,3 @@
+//! The plugin runtime: one wasmtime engine, plugin loading and hot reload, host capabilities.
+
+pub mod grants;

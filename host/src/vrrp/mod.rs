@@ -1,0 +1,3 @@
+//! VRRP protocol core: packet codec and sans-IO state machine. No clock, no sockets.
+
+pub mod types;

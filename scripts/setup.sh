@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian 12 machine (as root) needs to build, demo and test wasmalived.
+# Idempotent: does nothing that is already done.
+set -euo pipefail
+
+packages=(keepalived nginx-light tcpdump nftables iproute2 iputils-ping procps curl etcd-server etcd-client)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# Debian starts the packaged daemons where an init system runs; the lab starts its own copies.
+for svc in nginx keepalived etcd; do
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+        systemctl stop "$svc" || true
+    fi
+done
+
+if ! rustup target list --installed | grep -qx wasm32-wasip2; then
+    echo "setup: rustup target add wasm32-wasip2"
+    rustup target add wasm32-wasip2
+fi

@@ -1,0 +1,1 @@
+//! Network-namespace lab helpers for the end-to-end tests.
