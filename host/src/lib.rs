@@ -9,8 +9,10 @@
 //! - [`config`]: keepalived-syntax parser with spans, validated into a typed `Config`.
 
 pub mod checks;
+pub mod cli;
 pub mod config;
 pub mod control;
+pub mod daemon;
 pub mod net;
 pub mod notify;
 pub mod plugins;

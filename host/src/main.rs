@@ -1,1 +1,142 @@
-fn main() {}
+//! `wasmalived`: the daemon binary and its tools.
+//!
+//! keepalived's common flags are accepted so unit files and habits carry over:
+//! `-f FILE` (`--use-file`), `-n` (`--dont-fork`; wasmalived always runs in the foreground),
+//! `-l` (`--log-console`), `-D` (`--log-detail`), `-t` (`--config-test`), `-p FILE` (`--pid`),
+//! `-P` (`--vrrp`: VRRP only, which is all wasmalived does).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wasmalived::cli::{config_test, plugin, status};
+use wasmalived::daemon;
+
+/// Default state directory.
+const DEFAULT_STATE_DIR: &str = "/run/wasmalived";
+/// Default configuration file (keepalived's, so an existing setup is found).
+const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
+
+/// wasmalived: VRRP high-availability daemon with sandboxed WebAssembly health checks.
+#[derive(Debug, Parser)]
+#[command(name = "wasmalived", version)]
+struct Cli {
+    /// Configuration file (keepalived syntax).
+    #[arg(short = 'f', long = "use-file", visible_alias = "config", default_value = DEFAULT_CONFIG, global = true)]
+    config: PathBuf,
+    /// Check the configuration (and that every plugin loads with its grants), then exit.
+    #[arg(short = 't', long = "config-test")]
+    config_test: bool,
+    /// Treat configuration warnings (unknown keywords, ...) as errors.
+    #[arg(long)]
+    strict: bool,
+    /// State directory: pid file, control socket, compiled-plugin cache.
+    #[arg(long, default_value = DEFAULT_STATE_DIR, global = true)]
+    state_dir: PathBuf,
+    /// Pid file (default: <state-dir>/wasmalived.pid).
+    #[arg(short = 'p', long = "pid")]
+    pid_file: Option<PathBuf>,
+    /// Accepted for keepalived compatibility: wasmalived never forks.
+    #[arg(short = 'n', long = "dont-fork")]
+    dont_fork: bool,
+    /// Accepted for keepalived compatibility: logs always go to stderr.
+    #[arg(short = 'l', long = "log-console")]
+    log_console: bool,
+    /// Detailed log (debug level unless WASMALIVED_LOG/RUST_LOG says otherwise).
+    #[arg(short = 'D', long = "log-detail")]
+    log_detail: bool,
+    /// Accepted for keepalived compatibility: wasmalived runs only VRRP.
+    #[arg(short = 'P', long = "vrrp")]
+    vrrp_only: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Tools for check-plugin authors.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
+    /// Show a running daemon's instances and checks (via its control socket).
+    Status {
+        /// The raw JSON document.
+        #[arg(long)]
+        json: bool,
+        /// One line per instance and check, no measurements.
+        #[arg(long)]
+        brief: bool,
+    },
+    /// Ask a running daemon to reload its configuration (same as SIGHUP).
+    Reload,
+}
+
+fn init_logging(detail: bool) {
+    let default = if detail { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Plugin(cmd)) => {
+            let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+            tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_writer(std::io::stderr)
+                .init();
+            plugin::main(cmd)
+        }
+        Some(Command::Status { json, brief }) => status::main(&cli.state_dir, json, brief),
+        Some(Command::Reload) => match wasmalived::control::request(&cli.state_dir, "reload") {
+            Ok(answer) => {
+                print!("{answer}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("wasmalived reload: {err}");
+                ExitCode::from(1)
+            }
+        },
+        None if cli.config_test => {
+            init_logging(cli.log_detail);
+            config_test::main(&cli.config, cli.strict, &cli.state_dir.join("plugin-cache"))
+        }
+        None => {
+            init_logging(cli.log_detail);
+            let _ = (cli.dont_fork, cli.log_console, cli.vrrp_only);
+            let opts = daemon::Options {
+                config: cli.config,
+                state_dir: cli.state_dir,
+                strict: cli.strict,
+                pid_file: cli.pid_file,
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .thread_name("wasmalived")
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(err) => {
+                    eprintln!("wasmalived: cannot start the async runtime: {err}");
+                    return ExitCode::from(1);
+                }
+            };
+            match runtime.block_on(daemon::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => {
+                    tracing::error!("{err:#}");
+                    eprintln!("wasmalived: {err:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

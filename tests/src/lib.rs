@@ -1,1 +1,52 @@
-//! Network-namespace lab helpers for the end-to-end tests.
+//! Network-namespace lab for wasmalived's end-to-end tests and failover benchmark.
+//!
+//! A [`Lab`] is a Linux bridge in its own namespace plus one namespace per host, joined by
+//! veth pairs; processes started in it run in their own process groups and everything is
+//! killed and deleted when the lab is dropped, even on panic. On top of that: VIP sampling
+//! ([`VipSampler`]), bridge captures and address monitors ([`BridgeCapture`],
+//! [`AddrMonitor`]), keepalived-syntax configs ([`Proto`], [`KeepalivedConf`]) and daemons
+//! ([`Lab::start_daemon`] for keepalived and wasmalived). Requires root, iproute2, tcpdump,
+//! keepalived and ping.
+
+pub mod capture;
+pub mod cmd;
+pub mod config;
+pub mod daemon;
+pub mod error;
+pub mod lab;
+pub mod process;
+pub mod sampler;
+pub mod scenario;
+pub mod timing;
+
+pub use capture::{AddrEvent, AddrMonitor, BridgeCapture, Packet, PacketKind};
+pub use config::{Instance, KeepalivedConf, Proto, INSTANCE, VRID};
+pub use daemon::{wasmalived_bin, Daemon, Impl, InstanceStatus};
+pub use error::{LabError, Result};
+pub use lab::{Lab, Node};
+pub use process::Proc;
+pub use sampler::{Timeline, VipSampler};
+pub use scenario::{Pair, CLIENT, NODES, PRIORITIES};
+pub use timing::{median, now_epoch, wait_for, wait_until};
+
+impl Lab {
+    /// Starts a [`VipSampler`] polling `nodes` for `vip` every `every`.
+    pub fn sample_vip(
+        &self,
+        nodes: &[&str],
+        vip: &str,
+        every: std::time::Duration,
+    ) -> Result<VipSampler> {
+        VipSampler::start(self, nodes, vip, every)
+    }
+
+    /// Starts a [`BridgeCapture`] on `br0`.
+    pub fn capture_bridge(&self, label: &str) -> Result<BridgeCapture> {
+        BridgeCapture::start(self, label)
+    }
+
+    /// Starts an [`AddrMonitor`] in `node`.
+    pub fn monitor_addresses(&self, node: &str, label: &str) -> Result<AddrMonitor> {
+        AddrMonitor::start(self, node, label)
+    }
+}

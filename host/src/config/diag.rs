@@ -26,7 +26,11 @@ impl Span {
 
     /// The file as a whole.
     pub fn whole_file(file: Arc<Path>) -> Self {
-        Self { file, line: 0, column: 0 }
+        Self {
+            file,
+            line: 0,
+            column: 0,
+        }
     }
 }
 
@@ -107,12 +111,25 @@ impl Diags {
     }
 
     fn push(&mut self, severity: Severity, span: &Span, message: String) {
-        self.list.push(Diagnostic { severity, span: span.clone(), message });
+        self.list.push(Diagnostic {
+            severity,
+            span: span.clone(),
+            message,
+        });
     }
 
     /// Whether any error was recorded so far.
+    #[cfg(test)]
     pub(crate) fn has_errors(&self) -> bool {
-        self.list.iter().any(|d| d.severity == Severity::Error)
+        self.error_count() > 0
+    }
+
+    /// How many errors were recorded so far.
+    pub(crate) fn error_count(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     /// All diagnostics in the order they were found.

@@ -41,6 +41,13 @@ impl VipSpec {
     /// A host address (/32 or /128) with no options.
     pub fn host(addr: IpAddr) -> Self {
         let prefix_len = if addr.is_ipv4() { 32 } else { 128 };
-        Self { addr, prefix_len, dev: None, brd: None, scope: None, label: None }
+        Self {
+            addr,
+            prefix_len,
+            dev: None,
+            brd: None,
+            scope: None,
+            label: None,
+        }
     }
 }

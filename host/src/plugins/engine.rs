@@ -1,7 +1,7 @@
 //! The process's single `wasmtime::Engine` and its epoch ticker.
 //!
-//! Configuration: component model, async support (plugins run via `call_async` so host
-//! capabilities can await I/O), epoch interruption (CPU-time deadlines), Cranelift with
+//! Configuration: component model (async calls via `call_async` are always available in
+//! wasmtime 48, so host capabilities can await I/O), epoch interruption (CPU-time deadlines), Cranelift with
 //! parallel compilation. The ticker is one std thread that bumps the epoch every
 //! [`EPOCH_TICK`]; it holds only a weak reference and exits when the engine is dropped.
 
@@ -35,7 +35,6 @@ impl PluginEngine {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
-            .async_support(true)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
             .parallel_compilation(true);

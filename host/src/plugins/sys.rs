@@ -68,15 +68,19 @@ pub fn kill_process_group(pgid: u32) {
 
 /// Load a precompiled component from the daemon's code cache.
 ///
-/// `Component::deserialize_file` is `unsafe` because wasmtime trusts the artifact: a crafted
+/// `Component::deserialize` is `unsafe` because wasmtime trusts the artifact: a crafted
 /// file is arbitrary native code. The caller (`cache.rs`) guarantees the file lives in the
 /// daemon-owned cache directory (mode 0700, owned by the daemon's uid, checked at open) and
 /// was written by this daemon; wasmtime additionally checks the header (version, engine
 /// configuration) and refuses a mismatched artifact with an error.
+///
+/// The file is read into memory rather than mapped (`deserialize_file` would `mmap` it): a
+/// mapped file truncated in place later would kill the daemon with SIGBUS.
 pub fn deserialize_cached_component(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
-    // SAFETY: see above — the file was produced by `Component::serialize` of this daemon and
-    // is only writable by the daemon's uid.
-    unsafe { Component::deserialize_file(engine, path) }
+    let bytes = std::fs::read(path)?;
+    // SAFETY: see above — the bytes were produced by `Component::serialize` of this daemon
+    // and stored only where the daemon's uid alone can write.
+    unsafe { Component::deserialize(engine, &bytes) }
 }
 
 #[cfg(test)]

@@ -221,7 +221,7 @@ impl AdvertInterval {
                 }
             }
             Version::V3 => {
-                let exact = d.as_nanos() % 10_000_000 == 0;
+                let exact = d.as_nanos().is_multiple_of(10_000_000);
                 let cs = d.as_nanos() / 10_000_000;
                 match u16::try_from(cs).ok().and_then(Centiseconds::new) {
                     Some(cs) if exact => Ok(AdvertInterval::V3(cs)),
@@ -268,8 +268,14 @@ mod tests {
 
     #[test]
     fn interval_durations_and_display() {
-        assert_eq!(AdvertInterval::V3(Centiseconds(10)).duration(), Duration::from_millis(100));
-        assert_eq!(AdvertInterval::V2(Seconds(3)).duration(), Duration::from_secs(3));
+        assert_eq!(
+            AdvertInterval::V3(Centiseconds(10)).duration(),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            AdvertInterval::V2(Seconds(3)).duration(),
+            Duration::from_secs(3)
+        );
         assert_eq!(Centiseconds(4095).to_string(), "40.95 s");
         assert_eq!(Centiseconds(5).to_string(), "0.05 s");
     }

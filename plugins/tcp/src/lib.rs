@@ -1,15 +1,171 @@
-//! The smallest possible check: always `ok`. Measures the runtime's fixed cost per run.
+//! `tcp`: healthy when a TCP connection to `host:port` opens within a timeout.
+//!
+//! # Parameters
+//! | key          | default | meaning                                                    |
+//! |--------------|---------|------------------------------------------------------------|
+//! | `address`    | —       | `IP:PORT` (`127.0.0.1:80`, `[2001:db8::1]:443`)            |
+//! | `host`       | —       | a literal IP, with `port` (instead of `address`)           |
+//! | `port`       | —       | the TCP port, with `host`                                  |
+//! | `timeout_ms` | `1000`  | give up after this long                                    |
+//!
+//! The address must be a literal IP: the host grants TCP per address and does not grant
+//! name lookup.
+//!
+//! # Grants
+//! `tcp IP:PORT` (the same address; any other is denied by the host).
+//!
+//! # Verdicts
+//! - `ok` — connected; measurement `latency_ms` (time to connect).
+//! - `fail` — `connection refused`, `timeout after 500ms`, `access denied (address not
+//!   granted)`, `remote unreachable`, or a bad parameter.
+//!
+//! The connection is closed at once without sending anything.
 wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
 
+use std::net::{IpAddr, SocketAddr};
+
 use exports::wasmalived::plugin::check::Guest;
-use wasmalived::plugin::types::{Params, Status, Verdict};
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll;
+use wasi::sockets::instance_network::instance_network;
+use wasi::sockets::network::{
+    ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
+};
+use wasi::sockets::tcp_create_socket::create_tcp_socket;
+use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
 
-struct Trivial;
+/// Default connect timeout.
+const DEFAULT_TIMEOUT_MS: u64 = 1000;
 
-impl Guest for Trivial {
-    fn check(_params: Params) -> Verdict {
-        Verdict { status: Status::Ok, message: None, measurements: Vec::new() }
+struct Tcp;
+
+impl Guest for Tcp {
+    fn check(params: Params) -> Verdict {
+        let config = match Config::from_params(&params) {
+            Ok(c) => c,
+            Err(e) => return verdict(Status::Fail(e), None),
+        };
+        let start = monotonic_clock::now();
+        match connect(config.addr, config.timeout_ms) {
+            Ok(()) => {
+                let ms = elapsed_ms(start);
+                verdict(Status::Ok, Some(ms))
+            }
+            Err(reason) => verdict(Status::Fail(format!("{}: {reason}", config.addr)), None),
+        }
     }
 }
 
-export!(Trivial);
+/// The check's parameters, parsed.
+struct Config {
+    addr: SocketAddr,
+    timeout_ms: u64,
+}
+
+impl Config {
+    fn from_params(params: &Params) -> Result<Config, String> {
+        let get = |k: &str| {
+            params
+                .iter()
+                .rev()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.trim())
+        };
+        let addr = match (get("address"), get("host"), get("port")) {
+            (Some(a), None, None) => a
+                .parse::<SocketAddr>()
+                .map_err(|_| format!("bad parameter address=`{a}`: expected IP:PORT"))?,
+            (None, Some(h), Some(p)) => {
+                let ip = h.trim_start_matches('[').trim_end_matches(']');
+                let ip: IpAddr = ip
+                    .parse()
+                    .map_err(|_| format!("bad parameter host=`{h}`: expected a literal IP"))?;
+                let port: u16 = p.parse().map_err(|_| format!("bad parameter port=`{p}`"))?;
+                SocketAddr::new(ip, port)
+            }
+            _ => return Err("parameters: give `address` (IP:PORT) or `host` and `port`".into()),
+        };
+        let timeout_ms = match get("timeout_ms") {
+            None => DEFAULT_TIMEOUT_MS,
+            Some(t) => t
+                .parse()
+                .map_err(|_| format!("bad parameter timeout_ms=`{t}`"))?,
+        };
+        Ok(Config { addr, timeout_ms })
+    }
+}
+
+/// Open a connection to `addr` within `timeout_ms`, then drop it.
+fn connect(addr: SocketAddr, timeout_ms: u64) -> Result<(), String> {
+    let (family, remote) = match addr {
+        SocketAddr::V4(a) => {
+            let [a0, a1, a2, a3] = a.ip().octets();
+            let v4 = Ipv4SocketAddress {
+                port: a.port(),
+                address: (a0, a1, a2, a3),
+            };
+            (IpAddressFamily::Ipv4, IpSocketAddress::Ipv4(v4))
+        }
+        SocketAddr::V6(a) => {
+            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
+            let v6 = Ipv6SocketAddress {
+                port: a.port(),
+                flow_info: a.flowinfo(),
+                address: (s0, s1, s2, s3, s4, s5, s6, s7),
+                scope_id: a.scope_id(),
+            };
+            (IpAddressFamily::Ipv6, IpSocketAddress::Ipv6(v6))
+        }
+    };
+    let socket = create_tcp_socket(family).map_err(describe)?;
+    let network = instance_network();
+    socket.start_connect(&network, remote).map_err(describe)?;
+    let ready = socket.subscribe();
+    let deadline = monotonic_clock::subscribe_duration(timeout_ms.saturating_mul(1_000_000));
+    loop {
+        let woke = poll::poll(&[&ready, &deadline]);
+        if woke.contains(&0) {
+            match socket.finish_connect() {
+                // Dropping the streams and the socket closes the connection.
+                Ok(_streams) => return Ok(()),
+                Err(ErrorCode::WouldBlock) => continue,
+                Err(e) => return Err(describe(e)),
+            }
+        }
+        return Err(format!("timeout after {timeout_ms}ms"));
+    }
+}
+
+/// A short reason for a socket error.
+fn describe(e: ErrorCode) -> String {
+    match e {
+        ErrorCode::ConnectionRefused => "connection refused".into(),
+        ErrorCode::AccessDenied => "access denied (address not granted)".into(),
+        ErrorCode::RemoteUnreachable => "remote unreachable".into(),
+        ErrorCode::Timeout => "timeout".into(),
+        other => other.name().replace('-', " "),
+    }
+}
+
+/// Milliseconds since `start` on the monotonic clock.
+fn elapsed_ms(start: monotonic_clock::Instant) -> f64 {
+    monotonic_clock::now().saturating_sub(start) as f64 / 1e6
+}
+
+fn verdict(status: Status, latency_ms: Option<f64>) -> Verdict {
+    let measurements = latency_ms
+        .map(|value| {
+            vec![Measurement {
+                name: "latency_ms".into(),
+                value,
+            }]
+        })
+        .unwrap_or_default();
+    Verdict {
+        status,
+        message: None,
+        measurements,
+    }
+}
+
+export!(Tcp);

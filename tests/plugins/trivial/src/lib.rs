@@ -8,7 +8,11 @@ struct Trivial;
 
 impl Guest for Trivial {
     fn check(_params: Params) -> Verdict {
-        Verdict { status: Status::Ok, message: None, measurements: Vec::new() }
+        Verdict {
+            status: Status::Ok,
+            message: None,
+            measurements: Vec::new(),
+        }
     }
 }
 

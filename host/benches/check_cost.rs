@@ -1,0 +1,183 @@
+//! CPU cost of one health check, three ways, in one run (`cargo bench -p wasmalived --bench
+//! check_cost`, or `make bench`):
+//! (a) the `nginx-process` plugin through the full runtime (`CheckPlugin::run`),
+//! (b) the trivial plugin (the runtime's fixed cost),
+//! (c) fork+exec of `/bin/sh -c 'ps -C nginx --no-heading | wc -l'`, as keepalived runs a
+//!     `vrrp_script` (child CPU from `getrusage(RUSAGE_CHILDREN)` plus the parent's own CPU).
+//!
+//! A process named `nginx` (a copy of `sleep`) runs during the benchmark so that both the
+//! plugin and `ps` find one. Plugins are taken from `target/wasm32-wasip2/release` (built by
+//! `make plugins-release`), falling back to `debug`.
+//!
+//! CPU per check = whole-process CPU time (all threads: caller, plugin executor, epoch ticker)
+//! plus children's CPU, measured around each check.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use wasmalived::plugins::grants::{Grants, ProcessGrant, RemediationCommand};
+use wasmalived::plugins::{children_cpu_time, process_cpu_time, Runtime, Verdict};
+
+const PLUGIN_RUNS: usize = 2000;
+const FORK_RUNS: usize = 300;
+
+fn plugin_path(name: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2");
+    let file = format!("plugin_{}.wasm", name.replace('-', "_"));
+    for profile in ["release", "debug"] {
+        let p = root.join(profile).join(&file);
+        if p.exists() {
+            return p;
+        }
+    }
+    eprintln!("{file} not built: run `make plugins-release` (or `make plugins`) first");
+    std::process::exit(3);
+}
+
+#[derive(Default)]
+struct Samples {
+    cpu: Vec<Duration>,
+    wall: Vec<Duration>,
+}
+
+impl Samples {
+    fn pct(v: &[Duration], p: usize) -> Duration {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        if v.is_empty() {
+            return Duration::ZERO;
+        }
+        v[((p * v.len()).div_ceil(100)).clamp(1, v.len()) - 1]
+    }
+    fn cpu_p50(&self) -> Duration {
+        Self::pct(&self.cpu, 50)
+    }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn row(name: &str, s: &Samples) {
+    println!(
+        "{name:<34} {:>6} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+        s.cpu.len(),
+        us(Samples::pct(&s.cpu, 50)),
+        us(Samples::pct(&s.cpu, 99)),
+        us(Samples::pct(&s.wall, 50)),
+        us(Samples::pct(&s.wall, 99)),
+    );
+}
+
+async fn bench_plugin(rt: &Runtime, name: &str, grants: &Grants, params: &[(String, String)]) -> Samples {
+    let plugin = rt
+        .load_check(name, &plugin_path(name), grants)
+        .unwrap_or_else(|e| {
+            eprintln!("cannot load {name}: {e}");
+            std::process::exit(3);
+        });
+    let timeout = Duration::from_secs(5);
+    for _ in 0..50 {
+        plugin.run(params, timeout).await; // warm up
+    }
+    let mut s = Samples::default();
+    for _ in 0..PLUGIN_RUNS {
+        let (c0, t0) = (process_cpu_time(), Instant::now());
+        let out = plugin.run(params, timeout).await;
+        s.wall.push(t0.elapsed());
+        s.cpu.push(process_cpu_time().saturating_sub(c0));
+        if let Verdict::Fatal(r) = &out.verdict {
+            eprintln!("{name}: unexpected fatal: {r}");
+        }
+    }
+    s
+}
+
+fn bench_fork_exec() -> Samples {
+    let mut s = Samples::default();
+    for _ in 0..FORK_RUNS {
+        let (c0, k0, t0) = (process_cpu_time(), children_cpu_time(), Instant::now());
+        let out = Command::new("/bin/sh")
+            .args(["-c", "ps -C nginx --no-heading | wc -l"])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output();
+        s.wall.push(t0.elapsed());
+        let own = process_cpu_time().saturating_sub(c0);
+        let kids = children_cpu_time().saturating_sub(k0);
+        s.cpu.push(own + kids);
+        if out.is_err() {
+            eprintln!("fork/exec failed");
+            std::process::exit(3);
+        }
+    }
+    s
+}
+
+fn main() {
+    // A process named `nginx` for both methods to find.
+    let tmp = std::env::temp_dir().join(format!("wasmalived-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&tmp);
+    let fake = tmp.join("nginx");
+    let mut decoy = std::fs::copy("/bin/sleep", &fake)
+        .ok()
+        .and_then(|_| Command::new(&fake).arg("600").spawn().ok());
+    let rt = Runtime::new(&tmp.join("plugin-cache")).unwrap_or_else(|e| {
+        eprintln!("{e}");
+        std::process::exit(3);
+    });
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(3);
+        });
+    let nginx_grants = Grants {
+        processes: Some(ProcessGrant { netns_only: false }),
+        remediation: vec![RemediationCommand {
+            id: "restart".into(),
+            argv: vec!["/bin/true".into()],
+            timeout: Duration::from_secs(5),
+        }],
+        ..Grants::default()
+    };
+    let params = vec![("process".to_string(), "nginx".to_string())];
+    let (nginx, trivial) = tokio_rt.block_on(async {
+        let n = bench_plugin(&rt, "nginx-process", &nginx_grants, &params).await;
+        let t = bench_plugin(&rt, "trivial", &Grants::default(), &[]).await;
+        (n, t)
+    });
+    let fork = bench_fork_exec();
+    if let Some(d) = decoy.as_mut() {
+        let _ = d.kill();
+        let _ = d.wait();
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+
+    println!();
+    println!(
+        "{:<34} {:>6} {:>10} {:>10} {:>10} {:>10}",
+        "check (CPU per check, µs)", "runs", "cpu p50", "cpu p99", "wall p50", "wall p99"
+    );
+    row("(a) nginx-process plugin", &nginx);
+    row("(b) trivial plugin", &trivial);
+    row("(c) fork+exec sh -c 'ps|wc -l'", &fork);
+    let ratio = |a: &Samples, b: &Samples| us(b.cpu_p50()) / us(a.cpu_p50()).max(0.001);
+    println!();
+    println!(
+        "fork+exec / nginx-process plugin: {:.1}x  (target ≥ 20x: {})",
+        ratio(&nginx, &fork),
+        if ratio(&nginx, &fork) >= 20.0 { "met" } else { "NOT met" }
+    );
+    println!(
+        "fork+exec / trivial plugin:       {:.1}x",
+        ratio(&trivial, &fork)
+    );
+    println!(
+        "trivial plugin p50 CPU: {:.1} µs  (target < 50 µs: {})",
+        us(trivial.cpu_p50()),
+        if us(trivial.cpu_p50()) < 50.0 { "met" } else { "NOT met" }
+    );
+}

@@ -1,0 +1,8 @@
+//! Command-line interfaces of the `wasmalived` binary besides the daemon itself.
+//! - [`plugin`]: `wasmalived plugin run|inspect` for plugin authors.
+//! - [`config_test`]: `wasmalived -t -f FILE`.
+//! - [`status`]: `wasmalived status` (talks to the control socket).
+
+pub mod config_test;
+pub mod plugin;
+pub mod status;

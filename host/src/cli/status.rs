@@ -1,0 +1,61 @@
+//! `wasmalived status --state-dir DIR [--json|--brief]`: ask a running daemon for its state.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::control::{self, Status};
+
+/// Print the daemon's status: JSON, one line per instance/check (`brief`), or a table.
+pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
+    let text = match control::request(state_dir, "status") {
+        Ok(text) => text,
+        Err(err) => {
+            eprintln!("wasmalived status: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    if json {
+        print!("{text}");
+        return ExitCode::SUCCESS;
+    }
+    let status: Status = match serde_json::from_str(&text) {
+        Ok(s) => s,
+        Err(err) => {
+            eprintln!("wasmalived status: unreadable answer: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    for i in &status.instances {
+        let fault = if i.fault_reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" fault: {}", i.fault_reasons.join("; "))
+        };
+        let split = if i.split_brain { " SPLIT-BRAIN" } else { "" };
+        println!(
+            "instance {} {} priority {}/{} ({} vrid {} v{}){}{}",
+            i.name, i.state, i.effective_priority, i.priority, i.interface, i.vrid, i.version, fault, split
+        );
+    }
+    for c in &status.checks {
+        let measurements: Vec<String> = c
+            .measurements
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let last = if c.last.is_empty() { String::new() } else { format!(": {}", c.last) };
+        println!(
+            "check {} {} [{}]{}{}",
+            c.name,
+            c.state,
+            c.runner,
+            last,
+            if measurements.is_empty() || brief {
+                String::new()
+            } else {
+                format!(" ({})", measurements.join(", "))
+            }
+        );
+    }
+    ExitCode::SUCCESS
+}

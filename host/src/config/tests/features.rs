@@ -1,0 +1,267 @@
+//! Syntax features as real files use them, includes, and the typed result.
+
+use super::*;
+
+#[test]
+fn syntax_as_real_files_write_it() {
+    let text = "! keepalived.conf — Größe, non-ASCII comment\r\n\
+global_defs {  # comment after a brace\r\n\
+\trouter_id\tn1 ! trailing bang comment\r\n\
+}\r\n\
+vrrp_script chk_a\r\n\
+{\r\n\
+    script \"/bin/check --flag '#not a comment'\"\r\n\
+}\r\n\
+vrrp_instance VI_1{\r\n\
+\tinterface eth0\r\n\
+\tvirtual_router_id 55\r\n\
+\tvirtual_ipaddress { 192.0.2.200 }\r\n\
+\ttrack_script { chk_a }\r\n\
+}\r\n\
+vrrp_sync_group VG_1{\r\n\
+  group {\r\n\
+    VI_1\r\n\
+  }\r\n\
+}";
+    let l = ok(text);
+    assert!(
+        l.warnings.iter().all(|w| !w.message.contains("unknown")),
+        "{:?}",
+        l.warnings
+    );
+    let c = l.config;
+    assert_eq!(c.global.router_id.as_deref(), Some("n1"));
+    assert_eq!(
+        c.scripts[0].kind,
+        ScriptKind::Exec {
+            argv: vec![
+                "/bin/check".into(),
+                "--flag".into(),
+                "#not a comment".into()
+            ]
+        }
+    );
+    assert_eq!(c.instances[0].vips.len(), 1);
+    assert_eq!(c.instances[0].track_scripts[0].name, "chk_a");
+    assert_eq!(c.sync_groups[0].instances, ["VI_1"]);
+}
+
+#[test]
+fn instance_keywords_are_typed() {
+    let text = format!(
+        "global_defs {{\n vrrp_garp_master_delay 7\n vrrp_garp_master_refresh 60\n}}\nvrrp_script chk {{\n script /bin/true\n weight 10 reverse\n}}\n{}",
+        instance(
+            "state MASTER\n priority 150\n advert_int 2\n nopreempt\n preempt_delay 2.5\n mcast_src_ip 192.0.2.1\n\
+             virtual_ipaddress_excluded {\n 2001:db8::5/64 dev eth1\n }\n\
+             track_interface {\n eth1\n eth2 weight -20 reverse\n }\n\
+             track_script {\n chk\n chk weight -7\n }\n\
+             garp_master_repeat 3\n garp_master_refresh 0\n\
+             notify_master \"/usr/local/bin/notify.sh master 'a b'\" root\n notify /bin/n\n\
+             dont_track_primary\n no_accept"
+        )
+    );
+    let l = ok(&text);
+    let i = &l.config.instances[0];
+    assert_eq!(i.initial_state, InitialState::Master);
+    assert!(!i.nopreempt, "nopreempt with state MASTER is dropped");
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("nopreempt needs state BACKUP")));
+    assert_eq!(i.priority.get(), 150);
+    assert_eq!(i.advert_int.duration(), Duration::from_secs(2));
+    assert_eq!(i.preempt_delay, Duration::from_millis(2500));
+    assert_eq!(i.mcast_src_ip, Some("192.0.2.1".parse().expect("ip")));
+    assert_eq!(i.excluded_vips[0].dev.as_deref(), Some("eth1"));
+    assert_eq!(
+        i.track_interfaces[1],
+        TrackInterface {
+            name: "eth2".into(),
+            weight: -20,
+            reverse: true
+        }
+    );
+    let script = l.config.script("chk").expect("chk");
+    assert_eq!(i.track_scripts[0].effective_weight(script), (10, true));
+    assert_eq!(i.track_scripts[1].effective_weight(script), (-7, false));
+    assert_eq!(i.garp.master_delay, Duration::from_secs(7));
+    assert_eq!(i.garp.master_repeat, 3);
+    assert_eq!(
+        i.garp.master_refresh, None,
+        "instance 0 turns the global refresh off"
+    );
+    assert_eq!(
+        l.config.global.garp.master_refresh,
+        Some(Duration::from_secs(60))
+    );
+    let n = i.notify.master.as_ref().expect("notify_master");
+    assert_eq!(n.argv, ["/usr/local/bin/notify.sh", "master", "a b"]);
+    assert_eq!(
+        n.user,
+        Some(RunAs {
+            user: "root".into(),
+            group: None
+        })
+    );
+    assert_eq!(
+        i.notify.any.as_ref().map(|n| n.argv.clone()),
+        Some(vec!["/bin/n".to_string()])
+    );
+    assert!(i.dont_track_primary && !i.accept);
+}
+
+#[test]
+fn version_and_family_resolution() {
+    let v6 = ok(&instance("").replace("192.0.2.200", "2001:db8::1")).config;
+    assert_eq!(
+        (v6.instances[0].version, v6.instances[0].family),
+        (Version::V3, Family::V6)
+    );
+    let g3 = ok(&format!(
+        "global_defs {{\n vrrp_version 3\n}}\n{}",
+        instance("advert_int 0.25")
+    ))
+    .config;
+    assert_eq!(
+        g3.instances[0].advert_int.duration(),
+        Duration::from_millis(250)
+    );
+    let over = ok(&format!(
+        "global_defs {{\n vrrp_version 3\n}}\n{}",
+        instance("version 2")
+    ))
+    .config;
+    assert_eq!(over.instances[0].version, Version::V2);
+    let peers = ok("vrrp_instance U {\n interface eth0\n virtual_router_id 9\n unicast_src_ip 2001:db8::1\n unicast_peer {\n 2001:db8::2\n }\n}\n").config;
+    assert_eq!(peers.instances[0].family, Family::V6);
+    assert!(peers.instances[0].is_unicast());
+}
+
+#[test]
+fn authentication_rules() {
+    let auth = |body: &str| instance(&format!("authentication {{\n{body}\n}}"));
+    let l = ok(&auth("auth_type PASS\nauth_pass 123456789"));
+    assert_eq!(
+        l.config.instances[0].auth_pass,
+        Some(AuthPass("12345678".into()))
+    );
+    assert!(
+        l.warnings[0]
+            .to_string()
+            .starts_with("t.conf:9:11: warning: auth_pass is longer than 8 bytes"),
+        "{:?}",
+        l.warnings
+    );
+    let l = ok(&auth("auth_type AH\nauth_pass x"));
+    assert_eq!(l.config.instances[0].auth_pass, None);
+    assert!(l.warnings[0].message.contains("AH is not supported"));
+    let l =
+        ok(&auth("auth_type PASS\nauth_pass x")
+            .replace("interface eth0", "interface eth0\nversion 3"));
+    assert_eq!(l.config.instances[0].auth_pass, None);
+    assert!(l.warnings[0]
+        .message
+        .contains("VRRPv3 has no authentication"));
+}
+
+#[test]
+fn vrrp_strict_rules() {
+    let strict = |extra: &str| format!("global_defs {{\n vrrp_strict\n}}\n{}", instance(extra));
+    let l = ok(&strict(
+        "state MASTER\nauthentication {\nauth_type PASS\nauth_pass x\n}",
+    ));
+    let i = &l.config.instances[0];
+    assert!(i.strict && !i.accept && i.auth_pass.is_none());
+    assert_eq!(i.initial_state, InitialState::Backup);
+    assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    assert!(err(&strict("unicast_peer {\n192.0.2.9\n}"))[0]
+        .contains("strict mode does not allow unicast peers"));
+    let owner = ok(&strict("priority 255\nstate MASTER")).config;
+    assert!(owner.instances[0].accept);
+}
+
+#[test]
+fn unsupported_sections_reported_once_per_kind() {
+    let text = format!(
+        "virtual_server 192.0.2.1 80 {{\n real_server 198.51.100.1 80 {{\n weight 1\n }}\n}}\nvirtual_server 192.0.2.2 80 {{\n}}\nbfd_instance b {{\n}}\nstatic_routes {{\n}}\n{}",
+        instance("virtual_routes {\n 192.0.2.0/24 dev eth0\n}")
+    );
+    let w = warnings(&text);
+    assert_eq!(w.len(), 4, "{w:?}");
+    assert_eq!(w[0], "t.conf:1:1: warning: virtual_server is not supported by wasmalived; section skipped (further virtual_server sections are skipped silently)");
+    assert!(w[1].starts_with("t.conf:8:1: warning: bfd_instance is not supported"));
+    assert!(w[3].contains("virtual_routes in vrrp_instance is not supported"));
+}
+
+#[test]
+fn script_defined_after_tracking_instance_is_accepted_with_a_warning() {
+    let text = format!(
+        "{}vrrp_script late {{\n script /bin/true\n}}\n",
+        instance("track_script {\n late\n}")
+    );
+    let w = warnings(&text);
+    assert_eq!(w, ["t.conf:8:2: warning: vrrp_script late is defined after vrrp_instance VI_1; wasmalived tracks it, keepalived would ignore it"]);
+}
+
+#[test]
+fn includes_relative_to_the_including_file_with_globs() {
+    let dir = TempDir::new("inc");
+    dir.write(
+        "conf.d/10-script.conf",
+        "vrrp_script chk {\n script /bin/true\n}\n",
+    );
+    dir.write(
+        "conf.d/20-instance.conf",
+        &instance("track_script {\n chk\n}"),
+    );
+    dir.write(
+        "conf.d/sub/global.conf",
+        "global_defs {\n router_id from-sub\n}\n",
+    );
+    dir.write("conf.d/30-nested.conf", "include sub/global.conf\n");
+    let main = dir.write(
+        "keepalived.conf",
+        "include conf.d/*.conf\ninclude conf.d/none-*.conf\n",
+    );
+    let l = load(&main, LoadOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(l.config.global.router_id.as_deref(), Some("from-sub"));
+    assert_eq!(l.config.instances[0].track_scripts[0].name, "chk");
+    assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+    assert_eq!(
+        l.warnings[0].to_string(),
+        format!(
+            "{}:2:9: warning: include pattern conf.d/none-*.conf matches no file",
+            main.display()
+        )
+    );
+}
+
+#[test]
+fn diagnostics_in_included_files_name_that_file() {
+    let dir = TempDir::new("incdiag");
+    let inc = dir.write(
+        "inc/bad.conf",
+        "\nvrrp_instance X {\n  interface eth0\n  virtual_router_id 300\n}\n",
+    );
+    let main = dir.write("main.conf", "include inc/bad.conf\n");
+    let e = load(&main, LoadOptions::default()).expect_err("bad vrid");
+    assert_eq!(
+        e.errors[0].to_string(),
+        format!(
+            "{}:4:21: error: bad virtual_router_id '300': expected an integer 1..=255",
+            inc.display()
+        )
+    );
+}
+
+#[test]
+fn missing_top_file_is_an_error() {
+    let e = load(
+        Path::new("/nonexistent/wasmalived.conf"),
+        LoadOptions::default(),
+    )
+    .expect_err("missing");
+    assert!(e.errors[0].to_string().starts_with(
+        "/nonexistent/wasmalived.conf: error: cannot read /nonexistent/wasmalived.conf"
+    ));
+}

@@ -1,0 +1,133 @@
+//! The validation pass: syntax tree → typed [`Config`], defaults applied, cross-references
+//! checked. One file per section kind; value parsers in `values`.
+
+mod addresses;
+mod global;
+mod instance;
+mod protocol;
+mod script;
+mod track;
+mod values;
+mod xref;
+
+use super::diag::{Diags, Span};
+use super::model::Config;
+use super::parser::Node;
+
+/// Top-level sections keepalived has and this daemon does not implement: reported once per
+/// kind as not supported, and skipped.
+const UNSUPPORTED_SECTIONS: &[&str] = &[
+    "virtual_server",
+    "virtual_server_group",
+    "real_server",
+    "bfd_instance",
+    "vrrp_track_file",
+    "track_file",
+    "vrrp_track_process",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "static_track_group",
+    "linkbeat_interfaces",
+    "garp_group",
+    "SSL",
+];
+
+/// Where a built item and its references were written, for cross-reference messages.
+pub(crate) struct Places {
+    /// Position among top-level definitions (to tell "defined after").
+    pub(crate) ordinal: usize,
+    /// The item's name.
+    pub(crate) name: Span,
+    /// One per `track_script` line, aligned with the item's `track_scripts`.
+    pub(crate) track_scripts: Vec<Span>,
+    /// One per sync-group member, aligned with `instances`.
+    pub(crate) members: Vec<Span>,
+}
+
+impl Places {
+    fn new(ordinal: usize, name: Span) -> Self {
+        Self {
+            ordinal,
+            name,
+            track_scripts: Vec::new(),
+            members: Vec::new(),
+        }
+    }
+}
+
+/// Validates the whole tree. Items with errors are left out (the errors are in `d`).
+pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
+    let global_nodes: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.keyword.text == "global_defs")
+        .collect();
+    let global = global::build(&global_nodes, d);
+
+    let mut scripts = Vec::new();
+    let mut instances = Vec::new();
+    let mut groups = Vec::new();
+    for (ordinal, node) in nodes.iter().enumerate() {
+        match node.keyword.text.as_str() {
+            "global_defs" => {}
+            "vrrp_script" => scripts.extend(script::build(node, &global, ordinal, d)),
+            "vrrp_instance" => instances.extend(instance::build(node, &global, ordinal, d)),
+            "vrrp_sync_group" => groups.extend(track::build_sync_group(node, ordinal, d)),
+            kw if UNSUPPORTED_SECTIONS.contains(&kw) => {
+                d.warn_once(kw, node.span(), format!("{kw} is not supported by wasmalived; section skipped (further {kw} sections are skipped silently)"));
+            }
+            kw => d.warn(
+                node.span(),
+                format!("unknown or unsupported top-level keyword '{kw}'; ignored"),
+            ),
+        }
+    }
+    xref::check(&scripts, &instances, &groups, d);
+    Some(Config {
+        global,
+        scripts: scripts.into_iter().map(|(s, _)| s).collect(),
+        instances: instances.into_iter().map(|(i, _)| i).collect(),
+        sync_groups: groups.into_iter().map(|(g, _)| g).collect(),
+    })
+}
+
+/// The name of a named section (`vrrp_script NAME {`), or an error.
+pub(crate) fn section_name<'n>(node: &'n Node, d: &mut Diags) -> Option<&'n str> {
+    let kw = &node.keyword.text;
+    let name = match node.args.as_slice() {
+        [name] => Some(name.text.as_str()),
+        [] => {
+            d.error(node.span(), format!("{kw} needs a name"));
+            None
+        }
+        [_, extra, ..] => {
+            d.error(
+                &extra.span,
+                format!("{kw} takes one name; unexpected '{}'", extra.text),
+            );
+            None
+        }
+    };
+    if node.block.is_none() {
+        d.error(node.span(), format!("{kw} needs a block {{ … }}"));
+        return None;
+    }
+    name
+}
+
+/// Warns about an unknown or unsupported keyword inside `section`.
+pub(crate) fn unknown(node: &Node, section: &str, d: &mut Diags) {
+    let kw = &node.keyword.text;
+    if node.block.is_some() {
+        d.warn_once(
+            &format!("{section}/{kw}"),
+            node.span(),
+            format!("{kw} in {section} is not supported by wasmalived; block skipped"),
+        );
+    } else {
+        d.warn(
+            node.span(),
+            format!("unknown or unsupported keyword '{kw}' in {section}; ignored"),
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! `wasmalived:plugin/processes`: a read-only view of the process table. The host reads
+//! `/proc`; the plugin never sees it. With `netns_only`, only processes whose
+//! `/proc/PID/ns/net` is the daemon's own are returned (PIDs are not separated by network
+//! namespaces, and a host may run one nginx per namespace).
+
+use std::path::Path;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::plugins::bindings::wasmalived::plugin::processes::{self as wit, Process};
+use crate::plugins::grants::ProcessGrant;
+use crate::plugins::state::HostState;
+
+/// At most this many processes are returned per call.
+pub const MAX_RESULTS: usize = 4096;
+/// Bytes of a command line kept.
+const MAX_CMDLINE: usize = 4096;
+
+/// The capability for one run.
+#[derive(Debug, Default)]
+pub struct ProcessesCap {
+    grant: Option<ProcessGrant>,
+    own_netns: Option<String>,
+}
+
+impl ProcessesCap {
+    /// Bind to a grant (`None`: every call is refused) and the daemon's network namespace.
+    pub fn new(grant: Option<ProcessGrant>, own_netns: Option<String>) -> Self {
+        Self { grant, own_netns }
+    }
+
+    fn scan(&self, keep: impl Fn(&str, &[String]) -> bool) -> Result<Vec<Process>, String> {
+        let grant = self.grant.ok_or("`processes` is not granted to this check")?;
+        scan_proc(Path::new("/proc"), self.own_netns.as_deref(), grant.netns_only, keep)
+    }
+}
+
+/// The network namespace of a process (`net:[4026531840]`), if readable.
+pub fn netns_of(proc_root: &Path, pid: &str) -> Option<String> {
+    std::fs::read_link(proc_root.join(pid).join("ns/net"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Walk `proc_root`, returning processes for which `keep(comm, cmdline)` holds.
+pub fn scan_proc(
+    proc_root: &Path,
+    own_netns: Option<&str>,
+    netns_only: bool,
+    keep: impl Fn(&str, &[String]) -> bool,
+) -> Result<Vec<Process>, String> {
+    let entries =
+        std::fs::read_dir(proc_root).map_err(|e| format!("cannot read process table: {e}"))?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid_str) = file_name.to_str() else {
+            continue;
+        };
+        let Ok(pid) = pid_str.parse::<u32>() else {
+            continue;
+        };
+        let dir = entry.path();
+        // A process may exit between readdir and read: skip it.
+        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+            continue;
+        };
+        let comm = comm.trim_end_matches('\n');
+        let cmdline = std::fs::read(dir.join("cmdline"))
+            .map(|mut raw| {
+                raw.truncate(MAX_CMDLINE);
+                split_cmdline(&raw)
+            })
+            .unwrap_or_default();
+        if !keep(comm, &cmdline) {
+            continue;
+        }
+        let ns = netns_of(proc_root, pid_str);
+        let same_netns = matches!((&ns, own_netns), (Some(a), Some(b)) if a == b);
+        if netns_only && !same_netns {
+            continue;
+        }
+        out.push(Process {
+            pid,
+            name: comm.to_string(),
+            cmdline,
+            same_netns,
+        });
+        if out.len() >= MAX_RESULTS {
+            break;
+        }
+    }
+    out.sort_by_key(|p| p.pid);
+    Ok(out)
+}
+
+/// `/proc/PID/cmdline` is NUL-separated with a trailing NUL.
+fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    raw.split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .skip_while(String::is_empty)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
+}
+
+impl wit::Host for ProcessesCap {
+    fn by_name(&mut self, name: String) -> wasmtime::Result<Result<Vec<Process>, String>> {
+        Ok(self.scan(|comm, _| comm == name))
+    }
+
+    fn by_cmdline(&mut self, pattern: String) -> wasmtime::Result<Result<Vec<Process>, String>> {
+        Ok(self.scan(|_, cmd| !cmd.is_empty() && cmd.join(" ").contains(&pattern)))
+    }
+}
+
+/// Link `processes` (only when granted).
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<HostState, HasSelf<ProcessesCap>>(linker, |s| &mut s.processes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_split() {
+        assert_eq!(split_cmdline(b"nginx: master\0-g\0daemon off;\0"), vec![
+            "nginx: master",
+            "-g",
+            "daemon off;"
+        ]);
+        assert!(split_cmdline(b"").is_empty());
+    }
+
+    #[test]
+    fn refused_without_grant() {
+        let cap = ProcessesCap::new(None, None);
+        assert!(cap.scan(|_, _| true).is_err());
+    }
+
+    #[test]
+    fn finds_this_test_process_by_pid_and_netns() {
+        let me = std::process::id();
+        let own = netns_of(Path::new("/proc"), "self");
+        let found = scan_proc(Path::new("/proc"), own.as_deref(), true, |_, _| true)
+            .expect("scan /proc");
+        let p = found.iter().find(|p| p.pid == me).expect("self listed");
+        assert!(p.same_netns);
+        let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+        let by_name = scan_proc(Path::new("/proc"), own.as_deref(), false, |c, _| {
+            c == comm.trim_end()
+        })
+        .expect("scan");
+        assert!(by_name.iter().any(|p| p.pid == me));
+    }
+
+    #[test]
+    fn other_netns_filtered() {
+        let found = scan_proc(Path::new("/proc"), Some("net:[0]"), true, |_, _| true)
+            .expect("scan");
+        assert!(found.is_empty(), "no process is in a fake namespace");
+    }
+}

@@ -1,0 +1,279 @@
+//! Hot reload: watch the plugins directory and swap new versions in for the next runs.
+//!
+//! - Checks hold a [`CheckHandle`], which always resolves to the current [`CheckPlugin`]
+//!   (an `RwLock<CheckPlugin>` swapped atomically; a run in progress keeps the version it
+//!   started with).
+//! - [`PluginWatcher::spawn`] watches the directory with `notify`. A changed `.wasm` is
+//!   reloaded once its size and mtime have not changed for [`SETTLE`] (a file still being
+//!   written is not loaded), then it must pass the security check, compile and validate
+//!   against each check's grants — on a blocking thread. Anything that fails is refused with
+//!   a warning and the previous version keeps running. A deleted file keeps its last loaded
+//!   version running (removing a file must never flap a VIP), with a warning.
+//! - [`reload_path`] does the same for one file on demand (SIGHUP, tests).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use ::notify::{RecursiveMode, Watcher};
+use tokio::sync::mpsc;
+
+use super::run::{CheckPlugin, RunOutcome, Runtime};
+use super::PluginError;
+
+/// A file must be unchanged this long before it is loaded.
+pub const SETTLE: Duration = Duration::from_millis(300);
+/// How often pending files are looked at.
+const POLL: Duration = Duration::from_millis(100);
+
+/// A check's handle to its plugin; always the current version. Cheap to clone.
+#[derive(Clone)]
+pub struct CheckHandle {
+    current: Arc<RwLock<CheckPlugin>>,
+}
+
+impl CheckHandle {
+    /// Wrap a loaded plugin.
+    pub fn new(plugin: CheckPlugin) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(plugin)),
+        }
+    }
+
+    /// The version the next run uses.
+    pub fn current(&self) -> CheckPlugin {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// `name@digest` of the current version.
+    pub fn identity(&self) -> String {
+        self.current().identity().to_string()
+    }
+
+    /// Run the current version once.
+    pub fn run(
+        &self,
+        params: &[(String, String)],
+        timeout: Duration,
+    ) -> impl std::future::Future<Output = RunOutcome> + Send + 'static {
+        self.current().run(params, timeout)
+    }
+
+    fn swap(&self, new: CheckPlugin) -> CheckPlugin {
+        let mut g = self.current.write().unwrap_or_else(|p| p.into_inner());
+        std::mem::replace(&mut *g, new)
+    }
+}
+
+/// Which checks use which plugin file. Cheap to clone; shared with the watcher.
+#[derive(Clone, Default)]
+pub struct PluginRegistry {
+    by_path: Arc<Mutex<HashMap<PathBuf, Vec<CheckHandle>>>>,
+}
+
+impl PluginRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Load `path` for a check and register the handle for reloads.
+    pub fn load(
+        &self,
+        runtime: &Runtime,
+        check_name: &str,
+        path: &Path,
+        grants: &super::Grants,
+    ) -> Result<CheckHandle, PluginError> {
+        let plugin = runtime.load_check(check_name, path, grants)?;
+        let handle = CheckHandle::new(plugin);
+        self.register(path, handle.clone());
+        Ok(handle)
+    }
+
+    /// Register an existing handle under `path`.
+    pub fn register(&self, path: &Path, handle: CheckHandle) {
+        self.lock().entry(key(path)).or_default().push(handle);
+    }
+
+    fn handles(&self, path: &Path) -> Vec<CheckHandle> {
+        self.lock().get(&key(path)).cloned().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Vec<CheckHandle>>> {
+        self.by_path.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Registry key: canonical parent directory + file name (works for deleted files too).
+fn key(path: &Path) -> PathBuf {
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf());
+    match path.file_name() {
+        Some(f) => parent.join(f),
+        None => parent,
+    }
+}
+
+/// What happened to a reload request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// No check uses this file.
+    Unused,
+    /// Same content as the running version.
+    Unchanged,
+    /// Swapped in for this many checks.
+    Swapped(usize),
+    /// Refused; the previous version keeps running.
+    Refused(String),
+    /// The file is gone; the previous version keeps running.
+    Deleted,
+}
+
+/// Reload `path` now for every check that uses it. Blocking (compiles): call from a blocking
+/// thread in async code.
+pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) -> ReloadResult {
+    let handles = registry.handles(path);
+    if handles.is_empty() {
+        return ReloadResult::Unused;
+    }
+    if !path.exists() {
+        for h in &handles {
+            let cur = h.current();
+            tracing::warn!(plugin = %cur.identity(), check = %cur.check_name(), file = %path.display(),
+                "plugin file deleted; keeping the loaded version running");
+        }
+        return ReloadResult::Deleted;
+    }
+    let loaded = match runtime.load_file(path) {
+        Ok(l) => l,
+        Err(e) => {
+            for h in &handles {
+                tracing::warn!(plugin = %h.identity(), "refused new plugin version: {e}; keeping the running one");
+            }
+            return ReloadResult::Refused(e.to_string());
+        }
+    };
+    let mut swapped = 0;
+    let mut refused = None;
+    for h in &handles {
+        let cur = h.current();
+        if cur.digest() == loaded.digest() {
+            continue;
+        }
+        match runtime.bind(cur.check_name(), loaded.clone(), cur.grants()) {
+            Ok(new) => {
+                let span = tracing::info_span!("plugin", name = %new.name(), digest = %new.digest());
+                let _e = span.enter();
+                let old = h.swap(new);
+                tracing::info!(from = %old.identity(), check = %old.check_name(), cache = ?loaded.cache, "plugin reloaded");
+                swapped += 1;
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %cur.identity(), "refused new plugin version: {e}; keeping the running one");
+                refused = Some(e.to_string());
+            }
+        }
+    }
+    match (swapped, refused) {
+        (0, Some(r)) => ReloadResult::Refused(r),
+        (0, None) => ReloadResult::Unchanged,
+        (n, _) => ReloadResult::Swapped(n),
+    }
+}
+
+/// Watches a plugins directory; stops when dropped.
+pub struct PluginWatcher {
+    _watcher: ::notify::RecommendedWatcher,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PluginWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+type Stat = Option<(u64, SystemTime)>;
+
+fn stat(path: &Path) -> Stat {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
+}
+
+impl PluginWatcher {
+    /// Watch `dir` (non-recursively) and reload changed `.wasm` files used by `registry`.
+    /// Must be called within a tokio runtime.
+    pub fn spawn(
+        dir: &Path,
+        runtime: Runtime,
+        registry: PluginRegistry,
+    ) -> Result<Self, PluginError> {
+        let err = |reason: String| PluginError::Read {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(reason),
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+        let mut watcher = ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| {
+            match ev {
+                Ok(ev) => {
+                    for p in ev.paths {
+                        if p.extension().is_some_and(|e| e == "wasm") {
+                            let _ = tx.send(p);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("plugin directory watch error: {e}"),
+            }
+        })
+        .map_err(|e| err(format!("cannot watch: {e}")))?;
+        watcher
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|e| err(format!("cannot watch: {e}")))?;
+        tracing::info!(dir = %dir.display(), "watching plugins directory");
+        let task = tokio::spawn(async move {
+            let mut pending: HashMap<PathBuf, (Stat, Instant)> = HashMap::new();
+            let mut tick = tokio::time::interval(POLL);
+            loop {
+                tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Some(p) => {
+                            let s = stat(&p);
+                            pending.insert(p, (s, Instant::now()));
+                        }
+                        None => return,
+                    },
+                    _ = tick.tick() => {
+                        let now = Instant::now();
+                        let mut ready = Vec::new();
+                        for (p, (last, since)) in pending.iter_mut() {
+                            let s = stat(p);
+                            if s != *last {
+                                *last = s;
+                                *since = now;
+                            } else if now.duration_since(*since) >= SETTLE {
+                                ready.push(p.clone());
+                            }
+                        }
+                        for p in ready {
+                            pending.remove(&p);
+                            let (rt, reg) = (runtime.clone(), registry.clone());
+                            let path = p.clone();
+                            let r = tokio::task::spawn_blocking(move || reload_path(&rt, &reg, &path)).await;
+                            tracing::debug!(file = %p.display(), result = ?r, "reload");
+                        }
+                    }
+                }
+            }
+        });
+        Ok(Self {
+            _watcher: watcher,
+            task,
+        })
+    }
+}

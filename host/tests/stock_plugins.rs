@@ -1,0 +1,640 @@
+//! The stock plugins (`plugins/`) against real targets, through the real CLI
+//! (`wasmalived plugin run --json`), with the daemon's sandbox and grants:
+//!
+//! - `http` against an HTTP server this test runs on 127.0.0.1 (status, body, timeout,
+//!   refused, not granted);
+//! - `tcp` against a listener on 127.0.0.1 (ok, refused, not granted);
+//! - `nginx-process` against a real nginx (Debian package, `/usr/sbin/nginx`) started and
+//!   killed in a network namespace of its own; the CLI runs in that namespace with
+//!   `--processes-netns`, so nginx processes elsewhere on the machine do not count.
+//!
+//! The plugins are built for wasm32-wasip2 by `make plugins` (looked up next to the CLI's
+//! target dir, or in `$WASMALIVED_PLUGIN_DIR`). The nginx tests need root (`ip netns`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+// ---------------------------------------------------------------------------------------------
+// Running the CLI
+
+/// The built plugin `plugin_<name>.wasm`; panics with the fix if it is missing.
+fn plugin(name: &str) -> PathBuf {
+    let dir = match std::env::var_os("WASMALIVED_PLUGIN_DIR") {
+        Some(d) => PathBuf::from(d),
+        // CARGO_BIN_EXE is <target>/<profile>/wasmalived; plugins are in
+        // <target>/wasm32-wasip2/debug/.
+        None => Path::new(env!("CARGO_BIN_EXE_wasmalived"))
+            .ancestors()
+            .nth(2)
+            .expect("target dir above the CLI binary")
+            .join("wasm32-wasip2/debug"),
+    };
+    let path = dir.join(format!("plugin_{}.wasm", name.replace('-', "_")));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make plugins` first (or set WASMALIVED_PLUGIN_DIR)",
+        path.display()
+    );
+    path
+}
+
+/// One `plugin run --json` invocation's result.
+struct Run {
+    code: Option<i32>,
+    json: Option<Value>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn from_output(out: Output) -> Run {
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let json = stdout
+            .lines()
+            .rev()
+            .find(|l| l.starts_with('{'))
+            .and_then(|l| serde_json::from_str(l).ok());
+        Run {
+            code: out.status.code(),
+            json,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn field(&self, key: &str) -> &Value {
+        self.json
+            .as_ref()
+            .and_then(|j| j.get(key))
+            .unwrap_or_else(|| panic!("no `{key}` in the CLI's JSON; {self}"))
+    }
+
+    fn verdict(&self) -> &str {
+        self.field("verdict").as_str().unwrap_or_default()
+    }
+
+    fn reason(&self) -> &str {
+        self.field("reason").as_str().unwrap_or_default()
+    }
+
+    fn message(&self) -> &str {
+        self.field("message").as_str().unwrap_or_default()
+    }
+
+    fn measurement(&self, name: &str) -> f64 {
+        self.field("measurements")
+            .get(name)
+            .and_then(Value::as_f64)
+            .unwrap_or_else(|| panic!("no measurement `{name}`; {self}"))
+    }
+
+    /// Assert the exit status and verdict, and that the reason contains `reason`.
+    fn expect(&self, code: i32, verdict: &str, reason: &str) -> &Run {
+        assert_eq!(self.code, Some(code), "exit status; {self}");
+        assert_eq!(self.verdict(), verdict, "verdict; {self}");
+        assert!(
+            self.reason().contains(reason),
+            "reason should contain {reason:?}; {self}"
+        );
+        self
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code,
+            self.stdout,
+            self.stderr.chars().take(4000).collect::<String>()
+        )
+    }
+}
+
+/// `wasmalived plugin run PLUGIN ARGS... --json`, optionally inside a network namespace.
+fn run_plugin(netns: Option<&Netns>, name: &str, args: &[String]) -> Run {
+    let cli = env!("CARGO_BIN_EXE_wasmalived");
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &ns.name, cli]);
+            c
+        }
+        None => Command::new(cli),
+    };
+    cmd.arg("plugin")
+        .arg("run")
+        .arg(plugin(name))
+        .args(args)
+        .arg("--json");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cli}: {e}"));
+    Run::from_output(out)
+}
+
+/// `["--param", "k=v", ...]` from pairs, plus extra flags.
+fn args(params: &[(&str, &str)], flags: &[&str]) -> Vec<String> {
+    let mut v = Vec::new();
+    for (k, val) in params {
+        v.push("--param".to_string());
+        v.push(format!("{k}={val}"));
+    }
+    v.extend(flags.iter().map(|s| s.to_string()));
+    v
+}
+
+/// A local port with nothing listening (bound, then released).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+
+/// How long `/slow` waits before answering.
+const SLOW: Duration = Duration::from_secs(3);
+
+/// Start a tiny HTTP/1.1 server on 127.0.0.1; it lives until the test process exits.
+/// Routes: `/ok` 200 "ok", `/down` 503, `/slow` 200 after [`SLOW`], `/wrong-body` 200 "nope".
+fn http_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test HTTP server");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || serve(stream));
+        }
+    });
+    addr
+}
+
+fn serve(stream: TcpStream) {
+    // Errors just drop the connection: the plugin then reports it, which a test would catch.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(&stream);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        line.clear();
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default();
+    let path = parts.next().unwrap_or_default();
+    let (code, text, body) = match path {
+        "/ok" => (200, "OK", "ok"),
+        "/down" => (503, "Service Unavailable", "down"),
+        "/slow" => {
+            thread::sleep(SLOW);
+            (200, "OK", "ok")
+        }
+        "/wrong-body" => (200, "OK", "nope"),
+        _ => (404, "Not Found", "not found"),
+    };
+    let body = if method == "HEAD" { "" } else { body };
+    let response = format!(
+        "HTTP/1.1 {code} {text}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        if method == "HEAD" { 2 } else { body.len() }
+    );
+    let _ = (&stream).write_all(response.as_bytes());
+    let _ = (&stream).flush();
+    // Drain so the client never sees a reset before reading the response.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let _ = reader.read_to_end(&mut Vec::new());
+}
+
+fn http_check(addr: SocketAddr, path: &str, params: &[(&str, &str)], grant: &str) -> Run {
+    let url = format!("http://{addr}{path}");
+    let mut all = vec![("url", url.as_str())];
+    all.extend_from_slice(params);
+    run_plugin(None, "http", &args(&all, &["--http", grant]))
+}
+
+#[test]
+fn http_ok_with_status_body_and_latency() {
+    let addr = http_server();
+    let grant = format!("http://{addr}/");
+    let r = http_check(addr, "/ok", &[("expect_body", "ok")], &grant);
+    r.expect(0, "ok", "");
+    assert_eq!(r.measurement("status"), 200.0, "{r}");
+    assert!(r.measurement("latency_ms") >= 0.0, "{r}");
+    // HEAD, and an explicit status list.
+    let r = http_check(
+        addr,
+        "/ok",
+        &[("method", "HEAD"), ("expect_status", "200,204")],
+        &grant,
+    );
+    r.expect(0, "ok", "");
+}
+
+#[test]
+fn http_unexpected_status_fails() {
+    let addr = http_server();
+    let grant = addr.to_string();
+    http_check(addr, "/down", &[], &grant).expect(1, "fail", "status 503 not in 200-399");
+    http_check(addr, "/down", &[("expect_status", "200,204")], &grant).expect(
+        1,
+        "fail",
+        "status 503 not in 200,204",
+    );
+    let r = http_check(addr, "/down", &[("expect_status", "500-599")], &grant);
+    r.expect(0, "ok", "");
+    assert_eq!(r.measurement("status"), 503.0, "{r}");
+}
+
+#[test]
+fn http_body_mismatch_fails() {
+    let addr = http_server();
+    let r = http_check(
+        addr,
+        "/wrong-body",
+        &[("expect_body", "ok")],
+        &addr.to_string(),
+    );
+    r.expect(1, "fail", "body lacks \"ok\"");
+}
+
+#[test]
+fn http_slow_answer_times_out() {
+    let addr = http_server();
+    let started = Instant::now();
+    let r = http_check(addr, "/slow", &[("timeout_ms", "500")], &addr.to_string());
+    r.expect(1, "fail", "timeout after 500ms");
+    assert!(
+        started.elapsed() < SLOW,
+        "gave up only after {:?}; {r}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn http_refused_connection_fails() {
+    let port = closed_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    http_check(addr, "/ok", &[], &addr.to_string()).expect(1, "fail", "connection refused");
+}
+
+#[test]
+fn http_ungranted_url_is_denied() {
+    let addr = http_server();
+    // Granted only /ok: another path on the same server is denied by the host.
+    let grant = format!("http://{addr}/ok");
+    http_check(addr, "/ok", &[], &grant).expect(0, "ok", "");
+    http_check(addr, "/down", &[], &grant).expect(1, "fail", "request denied");
+    // Granted another host entirely.
+    http_check(addr, "/ok", &[], "192.0.2.1:80").expect(1, "fail", "request denied");
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP
+
+fn tcp_check(address: &str, grant: &str) -> Run {
+    run_plugin(
+        None,
+        "tcp",
+        &args(
+            &[("address", address), ("timeout_ms", "1000")],
+            &["--tcp", grant],
+        ),
+    )
+}
+
+#[test]
+fn tcp_connects_to_a_listener() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let r = tcp_check(&addr, &addr);
+    r.expect(0, "ok", "");
+    assert!(r.measurement("latency_ms") >= 0.0, "{r}");
+    // host + port form.
+    let port = listener
+        .local_addr()
+        .expect("local addr")
+        .port()
+        .to_string();
+    let r = run_plugin(
+        None,
+        "tcp",
+        &args(&[("host", "127.0.0.1"), ("port", &port)], &["--tcp", &addr]),
+    );
+    r.expect(0, "ok", "");
+}
+
+#[test]
+fn tcp_closed_port_is_refused() {
+    let addr = format!("127.0.0.1:{}", closed_port());
+    tcp_check(&addr, &addr).expect(1, "fail", "connection refused");
+}
+
+#[test]
+fn tcp_ungranted_address_is_denied() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let other = format!("127.0.0.1:{}", closed_port());
+    tcp_check(&addr, &other).expect(1, "fail", "access denied");
+}
+
+#[test]
+fn tcp_bad_parameters_fail_clearly() {
+    tcp_check("localhost:80", "127.0.0.1:80").expect(1, "fail", "bad parameter address");
+}
+
+// ---------------------------------------------------------------------------------------------
+// nginx-process, in network namespaces
+
+/// nginx from the Debian package.
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// A network namespace of our own, deleted (with everything in it killed) on drop.
+struct Netns {
+    name: String,
+}
+
+impl Netns {
+    fn new(tag: &str) -> Netns {
+        static SEQ: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "stockpl-{tag}-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let ok = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => panic!(
+                    "`ip {}` failed: {} — the nginx-process tests need root and iproute2 \
+                     (network namespaces)",
+                    args.join(" "),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+                Err(e) => panic!("cannot run `ip` ({e}): the nginx-process tests need iproute2"),
+            }
+        };
+        ok(&["netns", "add", &name]);
+        let ns = Netns { name };
+        ok(&["-n", &ns.name, "link", "set", "lo", "up"]);
+        ns
+    }
+
+    /// A command run inside the namespace.
+    fn exec(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// PIDs of the processes in the namespace.
+    fn pids(&self) -> Vec<u32> {
+        Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// SIGKILL everything in the namespace and wait until it is gone.
+    fn kill_all(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "processes {pids:?} in {} survive SIGKILL",
+                self.name
+            );
+            for pid in pids {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for pid in self.pids() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// An nginx with its own prefix, config and logs in a temp dir, run inside a namespace.
+struct Nginx {
+    prefix: PathBuf,
+}
+
+impl Nginx {
+    /// Write the config (master + 1 worker, listening on 127.0.0.1:8080 in the namespace).
+    fn new(tag: &str) -> Nginx {
+        assert!(
+            Path::new(NGINX).is_file(),
+            "{NGINX} is missing: install Debian's nginx-light"
+        );
+        let prefix =
+            std::env::temp_dir().join(format!("stockpl-nginx-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&prefix);
+        std::fs::create_dir_all(&prefix).expect("create the nginx prefix");
+        let p = prefix.display();
+        let conf = format!(
+            "daemon on;\nworker_processes 1;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\n\
+             events {{ worker_connections 16; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {p}/body;\n  \
+             proxy_temp_path {p}/proxy;\n  fastcgi_temp_path {p}/fastcgi;\n  \
+             uwsgi_temp_path {p}/uwsgi;\n  scgi_temp_path {p}/scgi;\n  \
+             server {{ listen 127.0.0.1:8080; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n"
+        );
+        std::fs::write(prefix.join("nginx.conf"), conf).expect("write nginx.conf");
+        Nginx { prefix }
+    }
+
+    /// The argv that starts it (also used as the remediation command).
+    fn start_argv(&self) -> Vec<String> {
+        let p = self.prefix.display();
+        vec![
+            NGINX.into(),
+            "-p".into(),
+            format!("{p}/"),
+            "-c".into(),
+            format!("{p}/nginx.conf"),
+            "-e".into(),
+            format!("{p}/error.log"),
+        ]
+    }
+
+    /// Start it in `ns` and wait for master + worker.
+    fn start(&self, ns: &Netns) {
+        let argv = self.start_argv();
+        let out = ns
+            .exec(&argv[0])
+            .args(&argv[1..])
+            .output()
+            .expect("run nginx");
+        assert!(
+            out.status.success(),
+            "nginx did not start: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.prefix.join("error.log")).unwrap_or_default()
+        );
+        wait_for(
+            || ns.pids().len() == 2,
+            "nginx master + worker in the namespace",
+        );
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.prefix);
+    }
+}
+
+fn wait_for(mut cond: impl FnMut() -> bool, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Run `nginx-process` in `ns` with `params` and `--remediation` grants.
+fn nginx_check(ns: &Netns, params: &[(&str, &str)], remediations: &[(&str, String)]) -> Run {
+    let mut flags = vec![
+        "--processes-netns".to_string(),
+        "--timeout".into(),
+        "15s".into(),
+    ];
+    for (id, cmd) in remediations {
+        flags.push("--remediation".into());
+        flags.push(format!("{id}={cmd}"));
+    }
+    let mut all: Vec<(&str, &str)> = vec![("process", "nginx"), ("settle_ms", "1000")];
+    all.extend_from_slice(params);
+    let mut a = args(&all, &[]);
+    a.extend(flags);
+    run_plugin(Some(ns), "nginx-process", &a)
+}
+
+#[test]
+fn nginx_running_is_ok_and_counted_per_namespace() {
+    let ns = Netns::new("run");
+    let nginx = Nginx::new("run");
+    nginx.start(&ns);
+    let unused = [("unused", "/bin/true".to_string())];
+    let r = nginx_check(&ns, &[], &unused);
+    r.expect(0, "ok", "");
+    assert_eq!(r.measurement("count"), 2.0, "master + 1 worker; {r}");
+    assert_eq!(r.measurement("remediated"), 0.0, "{r}");
+    let r = nginx_check(&ns, &[("min_count", "3")], &unused);
+    r.expect(1, "fail", "2 `nginx` processes running, want at least 3");
+
+    // From another namespace, this nginx is not counted (`processes netns`).
+    let elsewhere = Netns::new("else");
+    let r = nginx_check(&elsewhere, &[], &unused);
+    r.expect(1, "fail", "0 `nginx` processes running");
+    assert_eq!(r.measurement("count"), 0.0, "{r}");
+}
+
+#[test]
+fn nginx_killed_is_restarted_by_remediation() {
+    let ns = Netns::new("fix");
+    let nginx = Nginx::new("fix");
+    nginx.start(&ns);
+    ns.kill_all();
+    let r = nginx_check(
+        &ns,
+        &[("remediation", "restart")],
+        &[("restart", nginx.start_argv().join(" "))],
+    );
+    r.expect(0, "ok", "");
+    assert_eq!(r.measurement("remediated"), 1.0, "{r}");
+    assert!(r.measurement("count") >= 1.0, "{r}");
+    assert!(
+        r.message().contains("remediation `restart` exited 0"),
+        "{r}"
+    );
+    // It really runs again, in the namespace.
+    assert!(
+        !ns.pids().is_empty(),
+        "nginx is not running after the remediation"
+    );
+    nginx_check(
+        &ns,
+        &[("remediation", "restart")],
+        &[("restart", "/bin/false".into())],
+    )
+    .expect(0, "ok", "");
+}
+
+#[test]
+fn nginx_killed_and_remediation_useless_is_fatal() {
+    let ns = Netns::new("fatal");
+    let nginx = Nginx::new("fatal");
+    nginx.start(&ns);
+    ns.kill_all();
+    let started = Instant::now();
+    let r = nginx_check(
+        &ns,
+        &[("remediation", "restart")],
+        &[("restart", "/bin/true".into())],
+    );
+    r.expect(
+        2,
+        "fatal",
+        "remediation `restart` exited 0; still 0 after 1000ms",
+    );
+    assert_eq!(r.measurement("remediated"), 1.0, "{r}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "did not settle; {r}"
+    );
+}
+
+#[test]
+fn nginx_killed_without_remediation_fails() {
+    let ns = Netns::new("fail");
+    let nginx = Nginx::new("fail");
+    nginx.start(&ns);
+    ns.kill_all();
+    // The plugin imports `remediation`, so the check must grant one to load it at all; with
+    // no `remediation` parameter none is run and the verdict is a plain fail.
+    let r = nginx_check(&ns, &[], &[("unused", "/bin/true".into())]);
+    r.expect(1, "fail", "0 `nginx` processes running, want at least 1");
+    assert_eq!(r.measurement("remediated"), 0.0, "{r}");
+    // Without any remediation grant the host refuses the plugin (it imports the capability).
+    let r = nginx_check(&ns, &[], &[]);
+    assert_eq!(r.code, Some(3), "expected a refusal; {r}");
+    assert!(
+        r.stderr.contains("remediation") || r.stdout.contains("remediation"),
+        "{r}"
+    );
+}

@@ -1,0 +1,384 @@
+//! Starting VRRP daemons in the lab — keepalived (the reference peer) and wasmalived (the
+//! implementation under test) — with the same shape: config text in, [`Daemon`] out.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use crate::error::{LabError, Result};
+use crate::lab::Lab;
+use crate::process::Proc;
+use crate::timing::wait_for;
+
+static DAEMON_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// Which VRRP implementation a node runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Impl {
+    /// Debian's keepalived 2.2.7.
+    Keepalived,
+    /// Ours.
+    Wasmalived,
+}
+
+impl Impl {
+    /// `keepalived` / `wasmalived`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Impl::Keepalived => "keepalived",
+            Impl::Wasmalived => "wasmalived",
+        }
+    }
+}
+
+/// The wasmalived binary: `$WASMALIVED_BIN`, else `$CARGO_TARGET_DIR/debug/wasmalived`, else
+/// `<workspace>/target/debug/wasmalived`. Fails with "build wasmalived first" if absent.
+pub fn wasmalived_bin() -> Result<PathBuf> {
+    let path = match std::env::var_os("WASMALIVED_BIN") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("debug/wasmalived")
+        }
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LabError::Missing(format!(
+            "build wasmalived first (`cargo build -p wasmalived`): {} does not exist \
+             (set WASMALIVED_BIN to use another binary)",
+            path.display()
+        )))
+    }
+}
+
+/// One instance in `wasmalived status --json`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InstanceStatus {
+    /// Instance name.
+    pub name: String,
+    /// `MASTER`, `BACKUP`, `FAULT` or `INIT`.
+    pub state: String,
+    /// Configured priority.
+    pub priority: i64,
+    /// Priority after tracking.
+    pub effective_priority: i64,
+    /// Receive/transmit counters by name (`rx_auth_mismatch`, ...).
+    pub counters: BTreeMap<String, u64>,
+}
+
+impl InstanceStatus {
+    /// A counter's value; 0 when the daemon does not report it.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// Parses `wasmalived status --json`:
+/// `{"instances":[{"name":..,"state":..,"priority":N,"effective_priority":N,"counters":{..}}]}`.
+pub fn parse_status(json: &str) -> Result<Vec<InstanceStatus>> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|_| LabError::parse("wasmalived status JSON", json))?;
+    let bad = |what: &str| LabError::parse(format!("wasmalived status JSON ({what})"), json);
+    let list = v
+        .get("instances")
+        .and_then(|i| i.as_array())
+        .ok_or_else(|| bad("no \"instances\" array"))?;
+    let mut out = Vec::new();
+    for inst in list {
+        let s = |k: &str| inst.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let n = |k: &str| inst.get(k).and_then(|x| x.as_i64());
+        let mut counters = BTreeMap::new();
+        if let Some(map) = inst.get("counters").and_then(|c| c.as_object()) {
+            for (k, val) in map {
+                if let Some(x) = val.as_u64() {
+                    counters.insert(k.clone(), x);
+                }
+            }
+        }
+        out.push(InstanceStatus {
+            name: s("name").ok_or_else(|| bad("instance without \"name\""))?,
+            state: s("state").ok_or_else(|| bad("instance without \"state\""))?,
+            priority: n("priority").ok_or_else(|| bad("instance without \"priority\""))?,
+            effective_priority: n("effective_priority")
+                .ok_or_else(|| bad("instance without \"effective_priority\""))?,
+            counters,
+        });
+    }
+    Ok(out)
+}
+
+/// A VRRP daemon running on a lab node.
+pub struct Daemon {
+    /// keepalived or wasmalived.
+    pub kind: Impl,
+    /// The node it runs on.
+    pub node: String,
+    /// Its namespace.
+    pub ns: String,
+    /// The process (group leader).
+    pub proc: Proc,
+    /// Its config file.
+    pub conf: PathBuf,
+    /// keepalived: the pid-file directory; wasmalived: `--state-dir`.
+    pub state_dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Daemon {
+    /// "wasmalived on n1 (log /tmp/...)" for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} on {} (log {})",
+            self.kind.name(),
+            self.node,
+            self.proc.log_path().display()
+        )
+    }
+
+    /// A real crash: SIGKILL to the whole process group (VIPs stay on the node).
+    pub fn crash(&self) -> Result<()> {
+        self.proc.kill9_group()
+    }
+
+    /// SIGTERM: the graceful stop (priority-0 advert, VIPs removed).
+    pub fn term(&self) -> Result<()> {
+        self.proc.term()
+    }
+
+    /// Waits for the daemon to exit; an error if it is still running after `timeout`.
+    pub fn wait_exit(&self, timeout: Duration) -> Result<ExitStatus> {
+        self.proc.wait_exit(timeout)?.ok_or_else(|| {
+            LabError::check(format!(
+                "{} still running {timeout:?} after being asked to stop\n{}",
+                self.describe(),
+                self.proc.log_tail(20)
+            ))
+        })
+    }
+
+    /// `wasmalived status --state-dir DIR --json`, parsed (wasmalived only).
+    pub fn status(&self) -> Result<Vec<InstanceStatus>> {
+        if self.kind != Impl::Wasmalived {
+            return Err(LabError::check(format!(
+                "status JSON is a wasmalived feature; {} has none",
+                self.describe()
+            )));
+        }
+        let bin = self.bin.to_string_lossy().into_owned();
+        let dir = self.state_dir.to_string_lossy().into_owned();
+        let out = crate::cmd::run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns,
+            &bin,
+            "status",
+            "--state-dir",
+            &dir,
+            "--json",
+        ])?;
+        parse_status(&out)
+    }
+
+    /// One instance's status (wasmalived only).
+    pub fn instance_status(&self, instance: &str) -> Result<InstanceStatus> {
+        self.status()?
+            .into_iter()
+            .find(|i| i.name == instance)
+            .ok_or_else(|| {
+                LabError::check(format!(
+                    "{} reports no instance {instance}",
+                    self.describe()
+                ))
+            })
+    }
+
+    /// The instance's current state: from `status --json` for wasmalived, from the last
+    /// "(NAME) Entering X STATE" log line for keepalived. `None` if not known yet.
+    pub fn state(&self, instance: &str) -> Result<Option<String>> {
+        match self.kind {
+            Impl::Wasmalived => Ok(Some(self.instance_status(instance)?.state)),
+            Impl::Keepalived => {
+                let log = fs::read_to_string(self.proc.log_path()).unwrap_or_default();
+                let marker = format!("({instance}) Entering ");
+                Ok(log
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.split_once(&marker).map(|(_, r)| r))
+                    .and_then(|r| r.split_whitespace().next())
+                    .map(str::to_string))
+            }
+        }
+    }
+}
+
+impl Lab {
+    /// Writes `config` to `<node>-<impl>-<seq>.conf` and starts `kind` on `node` in the
+    /// foreground with logs to the console (captured in `<node>-<impl>-<seq>.log`).
+    ///
+    /// keepalived: `keepalived -n -l -D -G -P -f CONF -p RUN/k.pid -r RUN/v.pid -c RUN/c.pid
+    /// -b RUN/b.pid` (VRRP only, no syslog), with stale pid files removed first (a crash
+    /// leaves them and keepalived would refuse to start). wasmalived: `wasmalived -n -l -D -f
+    /// CONF --state-dir DIR`; its state dir is kept across restarts, as on a real host.
+    pub fn start_daemon(&self, kind: Impl, node: &str, config: &str) -> Result<Daemon> {
+        let ns = self.node(node)?.ns.clone();
+        let seq = DAEMON_SEQ.fetch_add(1, Ordering::SeqCst);
+        let base = format!("{node}-{}-{seq}", kind.name());
+        let conf = self.dir().join(format!("{base}.conf"));
+        fs::write(&conf, config)
+            .map_err(|e| LabError::io(format!("writing {}", conf.display()), e))?;
+        let state_dir = self.dir().join(format!("{node}-{}-state", kind.name()));
+        fs::create_dir_all(&state_dir)
+            .map_err(|e| LabError::io(format!("creating {}", state_dir.display()), e))?;
+        let log = self.dir().join(format!("{base}.log"));
+        let c = conf.to_string_lossy().into_owned();
+        let (bin, proc) = match kind {
+            Impl::Keepalived => {
+                let pid = |f: &str| state_dir.join(f).to_string_lossy().into_owned();
+                for f in ["k.pid", "v.pid", "c.pid", "b.pid"] {
+                    let _ = fs::remove_file(state_dir.join(f));
+                }
+                let (k, v, ch, b) = (pid("k.pid"), pid("v.pid"), pid("c.pid"), pid("b.pid"));
+                let argv = [
+                    "keepalived",
+                    "-n",
+                    "-l",
+                    "-D",
+                    "-G",
+                    "-P",
+                    "-f",
+                    &c,
+                    "-p",
+                    &k,
+                    "-r",
+                    &v,
+                    "-c",
+                    &ch,
+                    "-b",
+                    &b,
+                ];
+                let label = format!("{node} keepalived");
+                (
+                    PathBuf::from("keepalived"),
+                    self.spawn_in_ns(&ns, &label, &argv, &log, &[])?,
+                )
+            }
+            Impl::Wasmalived => {
+                let bin = wasmalived_bin()?;
+                let b = bin.to_string_lossy().into_owned();
+                let sd = state_dir.to_string_lossy().into_owned();
+                let argv = [b.as_str(), "-n", "-l", "-D", "-f", &c, "--state-dir", &sd];
+                let label = format!("{node} wasmalived");
+                (
+                    bin.clone(),
+                    self.spawn_in_ns(&ns, &label, &argv, &log, &[("RUST_LOG", "debug")])?,
+                )
+            }
+        };
+        Ok(Daemon {
+            kind,
+            node: node.to_string(),
+            ns,
+            proc,
+            conf,
+            state_dir,
+            bin,
+        })
+    }
+
+    /// Waits until `daemon` reports `state` for `instance` (and is still running).
+    pub fn wait_state(
+        &self,
+        daemon: &Daemon,
+        instance: &str,
+        state: &str,
+        timeout: Duration,
+    ) -> Result<Duration> {
+        wait_for(
+            &format!("{instance} of {} to be {state}", daemon.describe()),
+            timeout,
+            Duration::from_millis(20),
+            || {
+                if let Some(st) = daemon.proc.try_status()? {
+                    return Err(LabError::check(format!(
+                        "{} exited ({st})",
+                        daemon.describe()
+                    )));
+                }
+                Ok(daemon.state(instance)?.as_deref() == Some(state))
+            },
+            || {
+                format!(
+                    "state now: {:?}\n{}",
+                    daemon.state(instance).ok().flatten(),
+                    self.log_summary(25)
+                )
+            },
+        )
+    }
+
+    /// Waits until wasmalived's `counter` for `instance` reaches at least `at_least`.
+    pub fn wait_for_counter(
+        &self,
+        daemon: &Daemon,
+        instance: &str,
+        counter: &str,
+        at_least: u64,
+        timeout: Duration,
+    ) -> Result<Duration> {
+        wait_for(
+            &format!(
+                "counter {counter} of {instance} on {} to reach {at_least}",
+                daemon.describe()
+            ),
+            timeout,
+            Duration::from_millis(50),
+            || Ok(daemon.instance_status(instance)?.counter(counter) >= at_least),
+            || {
+                format!(
+                    "status now: {:?}\n{}",
+                    daemon.instance_status(instance).ok(),
+                    daemon.proc.log_tail(25)
+                )
+            },
+        )
+    }
+
+    /// A node crash: SIGKILL to the daemon's process group, then the VIPs it held are
+    /// removed from the node (a dead machine no longer answers for them; a killed process
+    /// leaves them configured in the kernel).
+    pub fn crash(&self, daemon: &Daemon, vips: &[&str]) -> Result<()> {
+        daemon.crash()?;
+        for v in vips {
+            self.del_addr(&daemon.node, v)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_json_is_parsed() {
+        let s = parse_status(
+            r#"{"instances":[{"name":"VI_1","state":"MASTER","priority":100,
+            "effective_priority":95,"counters":{"rx_auth_mismatch":3,"tx_adverts":10}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(s[0].state, "MASTER");
+        assert_eq!(s[0].effective_priority, 95);
+        assert_eq!(s[0].counter("rx_auth_mismatch"), 3);
+        assert_eq!(s[0].counter("absent"), 0);
+        assert!(parse_status("{}").is_err());
+        assert!(parse_status("not json").is_err());
+        assert!(parse_status(r#"{"instances":[{"name":"VI_1"}]}"#).is_err());
+    }
+}
