@@ -70,7 +70,12 @@ fn row(name: &str, s: &Samples) {
     );
 }
 
-async fn bench_plugin(rt: &Runtime, name: &str, grants: &Grants, params: &[(String, String)]) -> Samples {
+async fn bench_plugin(
+    rt: &Runtime,
+    name: &str,
+    grants: &Grants,
+    params: &[(String, String)],
+) -> Samples {
     let plugin = rt
         .load_check(name, &plugin_path(name), grants)
         .unwrap_or_else(|e| {
@@ -169,7 +174,11 @@ fn main() {
     println!(
         "fork+exec / nginx-process plugin: {:.1}x  (target ≥ 20x: {})",
         ratio(&nginx, &fork),
-        if ratio(&nginx, &fork) >= 20.0 { "met" } else { "NOT met" }
+        if ratio(&nginx, &fork) >= 20.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!(
         "fork+exec / trivial plugin:       {:.1}x",
@@ -178,6 +187,10 @@ fn main() {
     println!(
         "trivial plugin p50 CPU: {:.1} µs  (target < 50 µs: {})",
         us(trivial.cpu_p50()),
-        if us(trivial.cpu_p50()) < 50.0 { "met" } else { "NOT met" }
+        if us(trivial.cpu_p50()) < 50.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

@@ -51,6 +51,10 @@ pub enum NotifyState {
     Fault,
     /// The instance stopped (daemon shutdown or instance removed).
     Stop,
+    /// Another Master was detected for this VRID (wasmalived extension).
+    SplitBrain,
+    /// The dual-Master condition is over.
+    SplitBrainCleared,
 }
 
 impl NotifyState {
@@ -60,6 +64,8 @@ impl NotifyState {
             NotifyState::Backup => "BACKUP",
             NotifyState::Fault => "FAULT",
             NotifyState::Stop => "STOP",
+            NotifyState::SplitBrain => "SPLIT_BRAIN",
+            NotifyState::SplitBrainCleared => "SPLIT_BRAIN_CLEARED",
         }
     }
 }
@@ -77,6 +83,8 @@ pub struct NotifyScripts {
     pub stop: Option<Vec<String>>,
     /// `notify` (generic; gets `TYPE NAME STATE PRIORITY`).
     pub generic: Option<Vec<String>>,
+    /// `notify_split_brain` (gets `TYPE NAME SPLIT_BRAIN|SPLIT_BRAIN_CLEARED PRIORITY`).
+    pub split_brain: Option<Vec<String>>,
 }
 
 impl NotifyScripts {
@@ -87,6 +95,7 @@ impl NotifyScripts {
             && self.fault.is_none()
             && self.stop.is_none()
             && self.generic.is_none()
+            && self.split_brain.is_none()
     }
 
     /// The commands to run, in order, for a transition to `state`.
@@ -97,17 +106,7 @@ impl NotifyScripts {
         state: NotifyState,
         priority: u8,
     ) -> Vec<Vec<String>> {
-        let specific = match state {
-            NotifyState::Master => &self.master,
-            NotifyState::Backup => &self.backup,
-            NotifyState::Fault => &self.fault,
-            NotifyState::Stop => &self.stop,
-        };
-        let mut out = Vec::new();
-        if let Some(argv) = specific {
-            out.push(argv.clone());
-        }
-        if let Some(argv) = &self.generic {
+        let with_args = |argv: &Vec<String>| {
             let mut argv = argv.clone();
             argv.extend([
                 kind.as_arg().to_owned(),
@@ -115,7 +114,25 @@ impl NotifyScripts {
                 state.as_arg().to_owned(),
                 priority.to_string(),
             ]);
-            out.push(argv);
+            argv
+        };
+        let specific = match state {
+            NotifyState::Master => &self.master,
+            NotifyState::Backup => &self.backup,
+            NotifyState::Fault => &self.fault,
+            NotifyState::Stop => &self.stop,
+            NotifyState::SplitBrain | NotifyState::SplitBrainCleared => {
+                // Only the dedicated hook hears about split brain (keepalived's generic
+                // `notify` scripts do not expect these states).
+                return self.split_brain.iter().map(with_args).collect();
+            }
+        };
+        let mut out = Vec::new();
+        if let Some(argv) = specific {
+            out.push(argv.clone());
+        }
+        if let Some(argv) = &self.generic {
+            out.push(with_args(argv));
         }
         out
     }
@@ -238,7 +255,10 @@ mod tests {
         };
         let cmds = scripts.commands_for(NotifyKind::Instance, "VI_1", NotifyState::Master, 100);
         assert_eq!(cmds[0], vec!["/bin/m"]);
-        assert_eq!(cmds[1], vec!["/bin/g", "x", "INSTANCE", "VI_1", "MASTER", "100"]);
+        assert_eq!(
+            cmds[1],
+            vec!["/bin/g", "x", "INSTANCE", "VI_1", "MASTER", "100"]
+        );
     }
 
     #[test]
@@ -250,7 +270,9 @@ mod tests {
         };
         let cmds = scripts.commands_for(NotifyKind::Group, "G", NotifyState::Fault, 0);
         assert_eq!(cmds, vec![vec!["/bin/f".to_owned()]]);
-        assert!(scripts.commands_for(NotifyKind::Group, "G", NotifyState::Backup, 0).is_empty());
+        assert!(scripts
+            .commands_for(NotifyKind::Group, "G", NotifyState::Backup, 0)
+            .is_empty());
     }
 
     #[tokio::test]

@@ -44,9 +44,7 @@ async fn replace_corrupt_delete() {
     let dir = TempDir::new("reload");
     let file = dir.install("trivial", "check.wasm");
     let reg = PluginRegistry::new();
-    let h = reg
-        .load(&rt, "c", &file, &Grants::default())
-        .expect("load");
+    let h = reg.load(&rt, "c", &file, &Grants::default()).expect("load");
     let _w = PluginWatcher::spawn(dir.path(), rt.clone(), reg.clone()).expect("watch");
     let old = h.identity();
 
@@ -61,7 +59,11 @@ async fn replace_corrupt_delete() {
     );
     let out = h.run(&[], T).await;
     assert_eq!(out.verdict, Verdict::Ok);
-    assert!(out.identity.ends_with(&new_digest), "{} vs {old}", out.identity);
+    assert!(
+        out.identity.ends_with(&new_digest),
+        "{} vs {old}",
+        out.identity
+    );
 
     // Corrupt: refused, the running version keeps answering.
     std::fs::write(&file, b"\0asm\x0d\0\x01\0 garbage").expect("corrupt");
@@ -89,11 +91,12 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
     let file = dir.install("trivial", "rapid.wasm");
     let a = std::fs::read(fixture("trivial")).expect("a");
     let b = std::fs::read(fixture("scratch-counter")).expect("b");
-    let valid = [digest_of(&fixture("trivial")), digest_of(&fixture("scratch-counter"))];
+    let valid = [
+        digest_of(&fixture("trivial")),
+        digest_of(&fixture("scratch-counter")),
+    ];
     let reg = PluginRegistry::new();
-    let h = reg
-        .load(&rt, "c", &file, &Grants::default())
-        .expect("load");
+    let h = reg.load(&rt, "c", &file, &Grants::default()).expect("load");
     let _w = PluginWatcher::spawn(dir.path(), rt.clone(), reg.clone()).expect("watch");
     // Warm up both versions once so their compiled code is in the cache and memo.
     for bytes in [&b, &a] {
@@ -115,7 +118,10 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
         let out = h.run(&[], T).await;
         assert_eq!(out.verdict, Verdict::Ok, "run {i}: {out:?}");
         let id = out.identity;
-        assert!(valid.iter().any(|d| id.ends_with(d.as_str())), "run {i}: {id}");
+        assert!(
+            valid.iter().any(|d| id.ends_with(d.as_str())),
+            "run {i}: {id}"
+        );
     }
     // Let the last write settle and load; then measure.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -128,5 +134,9 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
         rss_after < rss_before + 64 * 1024,
         "RSS grew from {rss_before} to {rss_after} KiB"
     );
-    assert!(h.identity().ends_with(valid[0].as_str()), "last write (i = 99) was `a`: {}", h.identity());
+    assert!(
+        h.identity().ends_with(valid[0].as_str()),
+        "last write (i = 99) was `a`: {}",
+        h.identity()
+    );
 }

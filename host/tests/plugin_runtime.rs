@@ -15,7 +15,9 @@ use wasmalived::plugins::{PluginError, Runtime, Verdict};
 const T: Duration = Duration::from_secs(5);
 
 fn p(kv: &[(&str, &str)]) -> Vec<(String, String)> {
-    kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[tokio::test]
@@ -139,7 +141,10 @@ fn world_writable_plugin_file_refused() {
         .expect_err("refused");
     let msg = err.to_string();
     assert!(matches!(err, PluginError::Insecure { .. }), "{msg}");
-    assert!(msg.contains("ww.wasm") && msg.contains("world-writable"), "{msg}");
+    assert!(
+        msg.contains("ww.wasm") && msg.contains("world-writable"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -151,7 +156,9 @@ fn garbage_and_core_module_refused() {
     let err = rt.load_check("c", &f, &Grants::default()).expect_err("bad");
     assert!(matches!(err, PluginError::Invalid { .. }), "{err}");
     std::fs::write(&f, b"\0asm\x01\0\0\0").expect("write");
-    let err = rt.load_check("c", &f, &Grants::default()).expect_err("core");
+    let err = rt
+        .load_check("c", &f, &Grants::default())
+        .expect_err("core");
     assert!(err.to_string().contains("core wasm module"), "{err}");
 }
 
@@ -169,7 +176,10 @@ async fn busy_loop_stopped_by_deadline() {
         Verdict::Fail(r) => assert!(r.contains("timeout after 500ms"), "{r}"),
         v => panic!("{v:?}"),
     }
-    assert!(took >= timeout && took < timeout + Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(1500),
+        "{took:?}"
+    );
 }
 
 #[tokio::test]
@@ -230,7 +240,11 @@ async fn stack_overflow_is_a_fail() {
         .load_check("c", &fixture("stack-overflow"), &Grants::default())
         .expect("load");
     let out = plugin.run(&[], T).await;
-    assert_eq!(out.verdict, Verdict::Fail("stack overflow".into()), "{out:?}");
+    assert_eq!(
+        out.verdict,
+        Verdict::Fail("stack overflow".into()),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]
@@ -242,7 +256,11 @@ async fn log_flood_bounded_and_host_survives() {
     for to in ["log", "stdout", "stderr"] {
         let t = Instant::now();
         let out = plugin.run(&p(&[("to", to)]), Duration::from_secs(60)).await;
-        eprintln!("log flood to {to}: {:?} wall, {:?} cpu", t.elapsed(), out.cpu);
+        eprintln!(
+            "log flood to {to}: {:?} wall, {:?} cpu",
+            t.elapsed(),
+            out.cpu
+        );
         assert_eq!(out.verdict, Verdict::Ok, "{to}: {out:?}");
     }
     // The host is unharmed: a trivial plugin still answers.

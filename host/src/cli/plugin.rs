@@ -346,7 +346,9 @@ fn inspect(args: &InspectArgs) -> ExitCode {
     for (name, cap) in p.capabilities() {
         let need = match cap {
             Ok(Capability::Always) => "always granted".to_string(),
-            Ok(Capability::Baseline) => "always linked, inert (WASI baseline of Rust std)".to_string(),
+            Ok(Capability::Baseline) => {
+                "always linked, inert (WASI baseline of Rust std)".to_string()
+            }
             Ok(c) => format!("needs grant `{}`", c.grant_name()),
             Err(r) => format!("REFUSED: {r}"),
         };

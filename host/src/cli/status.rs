@@ -34,7 +34,15 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
         let split = if i.split_brain { " SPLIT-BRAIN" } else { "" };
         println!(
             "instance {} {} priority {}/{} ({} vrid {} v{}){}{}",
-            i.name, i.state, i.effective_priority, i.priority, i.interface, i.vrid, i.version, fault, split
+            i.name,
+            i.state,
+            i.effective_priority,
+            i.priority,
+            i.interface,
+            i.vrid,
+            i.version,
+            fault,
+            split
         );
     }
     for c in &status.checks {
@@ -43,7 +51,11 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let last = if c.last.is_empty() { String::new() } else { format!(": {}", c.last) };
+        let last = if c.last.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", c.last)
+        };
         println!(
             "check {} {} [{}]{}{}",
             c.name,

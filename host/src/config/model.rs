@@ -336,6 +336,10 @@ pub struct Notify {
     pub stop: Option<NotifyScript>,
     /// `notify`: run on every transition with `TYPE NAME STATE PRIORITY` appended.
     pub any: Option<NotifyScript>,
+    /// `notify_split_brain` (wasmalived extension): run when another Master is detected for
+    /// the instance's VRID (`TYPE NAME SPLIT_BRAIN PRIORITY` appended) and again when it
+    /// clears (`... SPLIT_BRAIN_CLEARED ...`).
+    pub split_brain: Option<NotifyScript>,
 }
 
 /// A notify command: `notify_* "CMD ARGS" [USER [GROUP]]`.

@@ -89,7 +89,10 @@ pub struct CheckSet {
 
 impl CheckSet {
     /// The update channel of check `name`, if it runs.
-    pub fn subscribe(&self, name: &str) -> Option<tokio::sync::watch::Receiver<checks::CheckUpdate>> {
+    pub fn subscribe(
+        &self,
+        name: &str,
+    ) -> Option<tokio::sync::watch::Receiver<checks::CheckUpdate>> {
         self.entries.get(name).map(|e| e.handle.subscribe())
     }
 
@@ -188,22 +191,20 @@ pub async fn build_runner(
         ScriptKind::Exec { argv } => {
             let user = def.user.as_ref().or(global.script_user.as_ref());
             let run_as = match user {
-                Some(u) => Some(
-                    checks::RunAs::resolve(&u.user, u.group.as_deref()).map_err(|source| {
-                        CheckError::User {
-                            check: def.name.clone(),
-                            user: u.user.clone(),
-                            source,
-                        }
-                    })?,
-                ),
+                Some(u) => Some(checks::RunAs::resolve(&u.user, u.group.as_deref()).map_err(
+                    |source| CheckError::User {
+                        check: def.name.clone(),
+                        user: u.user.clone(),
+                        source,
+                    },
+                )?),
                 None => None,
             };
             let cmd = ScriptCommand::prepare(argv.clone(), run_as, global.enable_script_security)
                 .map_err(|source| CheckError::Script {
-                    check: def.name.clone(),
-                    source,
-                })?;
+                check: def.name.clone(),
+                source,
+            })?;
             let board = ctx.board.clone();
             let name = def.name.clone();
             let desc = argv.join(" ");

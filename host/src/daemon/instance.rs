@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn, Instrument};
 
 use super::plan::InstancePlan;
+use super::split_brain::{Alarm, SplitBrainDetector};
 use crate::control::{InstanceStatus, StatusBoard};
 use crate::net::garp;
 use crate::net::netlink::Netlink;
@@ -24,9 +25,6 @@ pub const INBOX_DEPTH: usize = 256;
 
 /// How often the status board is refreshed when nothing changes state.
 const STATUS_REFRESH: Duration = Duration::from_millis(250);
-
-/// How long "another Master was seen" stays raised without new evidence.
-const SPLIT_BRAIN_HOLD: Duration = Duration::from_secs(3);
 
 /// What tracking (checks, interfaces) says about an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,11 +85,9 @@ pub fn spawn(
     );
     let join = tokio::spawn(
         async move {
-            let notifier = Notifier::spawn(
-                NotifyKind::Instance,
-                plan.name.clone(),
-                plan.notify.clone(),
-            );
+            let notifier =
+                Notifier::spawn(NotifyKind::Instance, plan.name.clone(), plan.notify.clone());
+            let advert_int = plan.vrrp.advert_int.duration();
             match Instance::new(plan.vrrp.clone()) {
                 Ok(core) => {
                     let mut task = Task {
@@ -104,7 +100,7 @@ pub fn spawn(
                         tracking_fault: None,
                         group_fault: None,
                         garp_task: None,
-                        split_brain_until: None,
+                        split_brain: SplitBrainDetector::new(advert_int),
                         last_status: None,
                         rx_other_peer: 0,
                         reported_fault_once: false,
@@ -129,7 +125,7 @@ struct Task {
     tracking_fault: Option<String>,
     group_fault: Option<String>,
     garp_task: Option<JoinHandle<()>>,
-    split_brain_until: Option<Instant>,
+    split_brain: SplitBrainDetector,
     last_status: Option<Instant>,
     rx_other_peer: u64,
     reported_fault_once: bool,
@@ -145,7 +141,10 @@ impl Task {
         self.core.start(now);
         self.drain().await;
         loop {
-            let deadline = self.core.poll_timeout();
+            let deadline = match (self.core.poll_timeout(), self.split_brain.next_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -163,7 +162,12 @@ impl Task {
                     }
                     self.handle(msg);
                 }
-                () = sleep => self.core.handle_timeout(Instant::now()),
+                () = sleep => {
+                    let now = Instant::now();
+                    self.core.handle_timeout(now);
+                    let alarm = self.split_brain.tick(now);
+                    self.on_alarm(alarm);
+                }
             }
             self.drain().await;
         }
@@ -192,7 +196,6 @@ impl Task {
             debug!(src = %packet.src, "advert from an address that is not a unicast peer");
             return;
         }
-        let before = self.core.master();
         let result = self.core.handle_packet(
             now,
             packet.src,
@@ -201,25 +204,36 @@ impl Task {
             &packet.payload,
         );
         match result {
-            Ok(()) => self.watch_split_brain(now, packet.src, before),
-            Err(drop) => debug!(src = %packet.src, reason = %drop.reason(), %drop, "advert dropped"),
-        }
-    }
-
-    /// Dual-Master evidence: while we are Master, an advert from another router that did
-    /// not make us step down (lower or equal priority) means two Masters on the link.
-    fn watch_split_brain(&mut self, now: Instant, src: IpAddr, _before: Option<(IpAddr, Priority)>) {
-        if self.core.state() == State::Master && src != self.plan.src {
-            let was = self.split_brain(now);
-            self.split_brain_until = Some(now + SPLIT_BRAIN_HOLD);
-            if !was {
-                error!(other = %src, "split brain: another Master advertises this VRID");
+            Ok(()) => {
+                // Priority is the third octet in VRRPv2 and v3 alike.
+                let priority = packet.payload.get(2).copied().unwrap_or(0);
+                let alarm = self
+                    .split_brain
+                    .observe(now, self.core.state(), packet.src, priority);
+                self.on_alarm(alarm);
+            }
+            Err(drop) => {
+                debug!(src = %packet.src, reason = %drop.reason(), %drop, "advert dropped")
             }
         }
     }
 
-    fn split_brain(&self, now: Instant) -> bool {
-        self.split_brain_until.is_some_and(|until| now < until)
+    fn on_alarm(&mut self, alarm: Option<Alarm>) {
+        let priority = self.core.priority().get();
+        match alarm {
+            Some(Alarm::Raised { other }) => {
+                error!(%other, state = %self.core.state(), "split brain: another Master advertises this VRID");
+                self.notifier.notify(NotifyState::SplitBrain, priority);
+                self.last_status = None;
+            }
+            Some(Alarm::Cleared) => {
+                info!("split brain cleared: one Master again");
+                self.notifier
+                    .notify(NotifyState::SplitBrainCleared, priority);
+                self.last_status = None;
+            }
+            None => {}
+        }
     }
 
     fn apply_tracking(&mut self, now: Instant, tracking: Tracking) {
@@ -291,7 +305,11 @@ impl Task {
                 .cloned()
                 .collect();
             if !added.is_empty() || !removed.is_empty() {
-                info!(added = added.len(), removed = removed.len(), "reload: VIPs updated in place");
+                info!(
+                    added = added.len(),
+                    removed = removed.len(),
+                    "reload: VIPs updated in place"
+                );
             }
             let netlink = Arc::clone(&self.netlink);
             let ifindex = self.plan.ifindex;
@@ -334,7 +352,10 @@ impl Task {
                         if let Some(task) = self.garp_task.take() {
                             task.abort();
                         }
-                        self.split_brain_until = None;
+                    }
+                    if matches!(to, State::Fault | State::Initialize) {
+                        let alarm = self.split_brain.reset();
+                        self.on_alarm(alarm);
                     }
                     let notify = match to {
                         State::Master => Some(NotifyState::Master),
@@ -350,7 +371,11 @@ impl Task {
             }
         }
         let now = Instant::now();
-        if changed || self.last_status.is_none_or(|at| now.duration_since(at) >= STATUS_REFRESH) {
+        if changed
+            || self
+                .last_status
+                .is_none_or(|at| now.duration_since(at) >= STATUS_REFRESH)
+        {
             self.publish_status(now);
         }
     }
@@ -430,17 +455,25 @@ impl Task {
         }
         map.insert(
             "rx_auth_mismatch".into(),
-            counters.dropped(vrrp::DropReason::AuthType) + counters.dropped(vrrp::DropReason::AuthFailure),
+            counters.dropped(vrrp::DropReason::AuthType)
+                + counters.dropped(vrrp::DropReason::AuthFailure),
         );
         map.insert("rx_adverts".into(), counters.adverts_received);
         map.insert("tx_adverts".into(), counters.adverts_sent);
         map.insert("rx_priority_zero".into(), counters.priority_zero_received);
         map.insert("tx_priority_zero".into(), counters.priority_zero_sent);
-        map.insert("rx_checksum_pseudo_header".into(), counters.checksum_pseudo_header);
+        map.insert(
+            "rx_checksum_pseudo_header".into(),
+            counters.checksum_pseudo_header,
+        );
         map.insert("rx_checksum_plain".into(), counters.checksum_plain);
-        map.insert("rx_address_list_mismatch".into(), counters.address_list_mismatch);
+        map.insert(
+            "rx_address_list_mismatch".into(),
+            counters.address_list_mismatch,
+        );
         map.insert("rx_not_unicast_peer".into(), self.rx_other_peer);
         map.insert("became_master".into(), counters.became_master);
+        map.insert("split_brain_events".into(), self.split_brain.raised_count);
         self.board.set_instance(InstanceStatus {
             name: self.plan.name.clone(),
             state: self.core.state().to_string(),
@@ -456,8 +489,12 @@ impl Task {
             },
             priority: self.plan.vrrp.priority.get(),
             effective_priority: self.core.priority().get(),
-            fault_reasons: self.core.fault().map(|f| vec![f.to_owned()]).unwrap_or_default(),
-            split_brain: self.split_brain(now),
+            fault_reasons: self
+                .core
+                .fault()
+                .map(|f| vec![f.to_owned()])
+                .unwrap_or_default(),
+            split_brain: self.split_brain.is_raised(),
             counters: map,
         });
     }

@@ -34,6 +34,7 @@ pub mod instance;
 pub mod links;
 pub mod plan;
 pub mod rx;
+pub mod split_brain;
 pub mod sync_group;
 pub mod tracking;
 
@@ -94,7 +95,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 }
 
 async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
-    let load_opts = LoadOptions { strict: opts.strict };
+    let load_opts = LoadOptions {
+        strict: opts.strict,
+    };
     let loaded = config::load(&opts.config, load_opts).map_err(|errs| {
         anyhow::anyhow!("{}: configuration invalid:\n{errs}", opts.config.display())
     })?;
@@ -120,8 +123,9 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let board = StatusBoard::new(&opts.config);
     let (control_tx, mut control_rx) = mpsc::channel(4);
-    let control_task = control::serve(&opts.state_dir, board.clone(), control_tx, cancel.clone())
-        .with_context(|| format!("control socket in {}", opts.state_dir.display()))?;
+    let control_task =
+        control::serve(&opts.state_dir, board.clone(), control_tx, cancel.clone())
+            .with_context(|| format!("control socket in {}", opts.state_dir.display()))?;
     let (stop_tx, mut stop_rx) = mpsc::channel::<String>(1);
     let netlink = Arc::new(Netlink::new().context("netlink")?);
 
@@ -232,7 +236,11 @@ impl Daemon {
 
         // Checks: only the scripts something tracks run, as in keepalived.
         let wanted = tracked_scripts(&config);
-        for err in self.checks.apply(&wanted, &config.global, &self.check_ctx).await {
+        for err in self
+            .checks
+            .apply(&wanted, &config.global, &self.check_ctx)
+            .await
+        {
             error!("{err}");
         }
 
@@ -288,7 +296,13 @@ impl Daemon {
                 let Some(tx) = self.instances.get(&key).map(|r| r.task.tx.clone()) else {
                     continue;
                 };
-                tracking::spawn(spec, self.links.subscribe(), tx, self.tracking_cancel.clone(), None);
+                tracking::spawn(
+                    spec,
+                    self.links.subscribe(),
+                    tx,
+                    self.tracking_cancel.clone(),
+                    None,
+                );
                 continue;
             }
             let plan = match self.plan(inst, &config).await {
@@ -356,7 +370,9 @@ impl Daemon {
         let socket = self
             .sockets
             .socket(facts.ifindex, &inst.interface, inst.family)
-            .with_context(|| format!("instance {}: VRRP socket on {}", inst.name, inst.interface))?;
+            .with_context(|| {
+                format!("instance {}: VRRP socket on {}", inst.name, inst.interface)
+            })?;
         Ok(plan::build(inst, &config.global, &facts, socket)?)
     }
 
@@ -365,7 +381,9 @@ impl Daemon {
     fn tracking_spec(&mut self, inst: &VrrpInstance, config: &Config) -> TrackingSpec {
         let mut checks = Vec::new();
         let group = config.sync_group_of(&inst.name);
-        let group_scripts = group.map(|g| g.track_scripts.as_slice()).unwrap_or_default();
+        let group_scripts = group
+            .map(|g| g.track_scripts.as_slice())
+            .unwrap_or_default();
         for track in inst.track_scripts.iter().chain(group_scripts) {
             let Some(script) = config.script(&track.name) else {
                 continue;
@@ -399,7 +417,11 @@ impl Daemon {
         let mut interfaces: Vec<TrackedInterface> = inst
             .track_interfaces
             .iter()
-            .chain(group.map(|g| g.track_interfaces.as_slice()).unwrap_or_default())
+            .chain(
+                group
+                    .map(|g| g.track_interfaces.as_slice())
+                    .unwrap_or_default(),
+            )
             .map(|t| TrackedInterface {
                 name: t.name.clone(),
                 weight: t.weight,
@@ -477,7 +499,12 @@ fn tracked_scripts(config: &Config) -> Vec<VrrpScript> {
         .instances
         .iter()
         .flat_map(|i| i.track_scripts.iter())
-        .chain(config.sync_groups.iter().flat_map(|g| g.track_scripts.iter()))
+        .chain(
+            config
+                .sync_groups
+                .iter()
+                .flat_map(|g| g.track_scripts.iter()),
+        )
         .map(|t| t.name.as_str())
         .collect();
     for s in &config.scripts {

@@ -252,5 +252,6 @@ pub fn notify_scripts(notify: &crate::config::Notify) -> NotifyScripts {
         fault: argv(&notify.fault),
         stop: argv(&notify.stop),
         generic: argv(&notify.any),
+        split_brain: argv(&notify.split_brain),
     }
 }

@@ -56,7 +56,10 @@ impl SyncGroups {
                         info!(%group, %instance, "sync group member in Fault: the group follows");
                     }
                     for (name, inbox) in members {
-                        if inbox.try_send(InstanceMsg::GroupFault(cause.clone())).is_err() {
+                        if inbox
+                            .try_send(InstanceMsg::GroupFault(cause.clone()))
+                            .is_err()
+                        {
                             warn!(%group, member = %name, "sync group message dropped");
                         }
                     }

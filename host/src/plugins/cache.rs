@@ -178,7 +178,9 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).expect("mkdir");
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
-        let e = CodeCache::open(&d, &engine()).expect_err("refuse").to_string();
+        let e = CodeCache::open(&d, &engine())
+            .expect_err("refuse")
+            .to_string();
         assert!(e.contains("world-writable"), "{e}");
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).expect("chmod");
         CodeCache::open(&d, &engine()).expect("0700 accepted");

@@ -68,7 +68,9 @@ pub fn check_export_version<'a>(
 ) -> Result<Version, String> {
     let name = exports
         .find(|e| matches!(split_name(e), Some((PACKAGE, "check", _))))
-        .ok_or_else(|| format!("does not export `{PACKAGE}/check` (not a wasmalived check plugin)"))?;
+        .ok_or_else(|| {
+            format!("does not export `{PACKAGE}/check` (not a wasmalived check plugin)")
+        })?;
     let version = split_name(name)
         .and_then(|(_, _, v)| v)
         .ok_or_else(|| format!("exports `{name}` without a version"))?;
@@ -220,11 +222,26 @@ mod tests {
 
     #[test]
     fn imports_map_to_grants() {
-        assert_eq!(capability_of("wasmalived:plugin/log@1.1.0"), Ok(Capability::Always));
-        assert_eq!(capability_of("wasmalived:plugin/scratch@1.1.0"), Ok(Capability::Always));
-        assert_eq!(capability_of("wasi:cli/environment@0.2.3"), Ok(Capability::Baseline));
-        assert_eq!(capability_of("wasi:filesystem/preopens@0.2.0"), Ok(Capability::Baseline));
-        assert_eq!(capability_of("wasi:http/outgoing-handler@0.2.0"), Ok(Capability::Http));
+        assert_eq!(
+            capability_of("wasmalived:plugin/log@1.1.0"),
+            Ok(Capability::Always)
+        );
+        assert_eq!(
+            capability_of("wasmalived:plugin/scratch@1.1.0"),
+            Ok(Capability::Always)
+        );
+        assert_eq!(
+            capability_of("wasi:cli/environment@0.2.3"),
+            Ok(Capability::Baseline)
+        );
+        assert_eq!(
+            capability_of("wasi:filesystem/preopens@0.2.0"),
+            Ok(Capability::Baseline)
+        );
+        assert_eq!(
+            capability_of("wasi:http/outgoing-handler@0.2.0"),
+            Ok(Capability::Http)
+        );
         assert_eq!(capability_of("wasi:sockets/tcp@0.2.0"), Ok(Capability::Tcp));
         assert!(capability_of("wasi:sockets/udp@0.2.0").is_err());
         assert!(capability_of("wasmalived:plugin/log@2.0.0").is_err());
@@ -233,7 +250,10 @@ mod tests {
 
     #[test]
     fn ungranted_import_named_in_refusal() {
-        let imports = ["wasmalived:plugin/log@1.1.0", "wasmalived:plugin/processes@1.1.0"];
+        let imports = [
+            "wasmalived:plugin/log@1.1.0",
+            "wasmalived:plugin/processes@1.1.0",
+        ];
         let (import, reason) =
             check_imports(imports.into_iter(), &Grants::default()).expect_err("refuse");
         assert_eq!(import, "wasmalived:plugin/processes@1.1.0");

@@ -111,8 +111,13 @@ impl PluginRegistry {
 
 /// Registry key: canonical parent directory + file name (works for deleted files too).
 fn key(path: &Path) -> PathBuf {
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let parent = parent.canonicalize().unwrap_or_else(|_| parent.to_path_buf());
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let parent = parent
+        .canonicalize()
+        .unwrap_or_else(|_| parent.to_path_buf());
     match path.file_name() {
         Some(f) => parent.join(f),
         None => parent,
@@ -167,7 +172,8 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
         }
         match runtime.bind(cur.check_name(), loaded.clone(), cur.grants()) {
             Ok(new) => {
-                let span = tracing::info_span!("plugin", name = %new.name(), digest = %new.digest());
+                let span =
+                    tracing::info_span!("plugin", name = %new.name(), digest = %new.digest());
                 let _e = span.enter();
                 let old = h.swap(new);
                 tracing::info!(from = %old.identity(), check = %old.check_name(), cache = ?loaded.cache, "plugin reloaded");
@@ -219,8 +225,8 @@ impl PluginWatcher {
             source: std::io::Error::other(reason),
         };
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-        let mut watcher = ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| {
-            match ev {
+        let mut watcher =
+            ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| match ev {
                 Ok(ev) => {
                     for p in ev.paths {
                         if p.extension().is_some_and(|e| e == "wasm") {
@@ -229,9 +235,8 @@ impl PluginWatcher {
                     }
                 }
                 Err(e) => tracing::warn!("plugin directory watch error: {e}"),
-            }
-        })
-        .map_err(|e| err(format!("cannot watch: {e}")))?;
+            })
+            .map_err(|e| err(format!("cannot watch: {e}")))?;
         watcher
             .watch(dir, RecursiveMode::NonRecursive)
             .map_err(|e| err(format!("cannot watch: {e}")))?;

@@ -17,7 +17,9 @@ const STICKY: u32 = 0o1000;
 
 /// The daemon's effective uid (owner of `/proc/self`).
 pub fn daemon_uid() -> u32 {
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(0)
 }
 
 /// Check the plugin file and its directories; `Ok` means it is safe to read and run.
@@ -47,12 +49,8 @@ pub fn check_plugin_file(path: &Path) -> Result<(), PluginError> {
             path: d.to_path_buf(),
             source,
         })?;
-        check_owner_mode(m.uid(), m.mode(), me, true).map_err(|r| {
-            refuse(
-                path,
-                format!("its directory {} {r}", d.display()),
-            )
-        })?;
+        check_owner_mode(m.uid(), m.mode(), me, true)
+            .map_err(|r| refuse(path, format!("its directory {} {r}", d.display())))?;
         dir = d.parent();
     }
     Ok(())
@@ -100,7 +98,10 @@ mod tests {
         assert!(check_owner_mode(1001, 0o600, 1000, false).is_err());
         assert!(check_owner_mode(0, 0o646, 1000, false).is_err());
         assert!(check_owner_mode(0, 0o664, 1000, false).is_err());
-        assert!(check_owner_mode(0, 0o1777, 1000, true).is_ok(), "sticky /tmp is fine");
+        assert!(
+            check_owner_mode(0, 0o1777, 1000, true).is_ok(),
+            "sticky /tmp is fine"
+        );
         assert!(check_owner_mode(0, 0o777, 1000, true).is_err());
         assert!(check_owner_mode(0, 0o775, 1000, true).is_ok());
     }
@@ -112,7 +113,10 @@ mod tests {
         std::fs::write(&f, b"x").expect("write");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).expect("chmod");
         let err = check_plugin_file(&f).expect_err("must refuse").to_string();
-        assert!(err.contains("p.wasm") && err.contains("world-writable"), "{err}");
+        assert!(
+            err.contains("p.wasm") && err.contains("world-writable"),
+            "{err}"
+        );
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
         check_plugin_file(&f).expect("0644 accepted");
         let _ = std::fs::remove_dir_all(&d);
@@ -125,7 +129,10 @@ mod tests {
         std::fs::write(&f, b"x").expect("write");
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o777)).expect("chmod");
         let err = check_plugin_file(&f).expect_err("must refuse").to_string();
-        assert!(err.contains("directory") && err.contains("world-writable"), "{err}");
+        assert!(
+            err.contains("directory") && err.contains("world-writable"),
+            "{err}"
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -20,7 +20,10 @@ pub fn process_cpu_time() -> Duration {
 }
 
 fn clock(id: libc::clockid_t) -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes into it. These
     // clock ids always exist on Linux; on the impossible failure we report zero.
     let rc = unsafe { libc::clock_gettime(id, &mut ts) };

@@ -678,7 +678,10 @@ impl Instance {
     /// family identify the instance and must not change (the caller replaces the instance
     /// instead). Fails, leaving everything as it was, if the new configuration is invalid.
     pub fn reconfigure(&mut self, cfg: InstanceConfig) -> Result<(), ConfigError> {
-        if cfg.vrid != self.cfg.vrid || cfg.version != self.cfg.version || cfg.family != self.cfg.family {
+        if cfg.vrid != self.cfg.vrid
+            || cfg.version != self.cfg.version
+            || cfg.family != self.cfg.family
+        {
             return Err(ConfigError::IdentityChanged);
         }
         let validated = Instance::new(cfg)?;

@@ -51,6 +51,7 @@ pub(crate) fn notify(notify: &mut Notify, node: &Node, d: &mut Diags) -> bool {
         "notify_fault" => &mut notify.fault,
         "notify_stop" => &mut notify.stop,
         "notify" => &mut notify.any,
+        "notify_split_brain" => &mut notify.split_brain,
         _ => return false,
     };
     no_block(node, d);

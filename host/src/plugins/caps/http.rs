@@ -9,9 +9,7 @@
 
 use http::uri::Uri;
 use wasmtime::component::Linker;
-use wasmtime_wasi_http::{
-    default_hooks, Error, RequestOptions, WasiBody, WasiHttpHooks,
-};
+use wasmtime_wasi_http::{default_hooks, Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::plugins::grants::HttpGrant;
 use crate::plugins::state::HostState;
@@ -154,8 +152,14 @@ mod tests {
         assert!(ok(&t, "http://127.0.0.1:8080/health"));
         assert!(ok(&t, "http://127.0.0.1:8080/health/deep?x=1"));
         assert!(!ok(&t, "http://127.0.0.1:8080/admin"));
-        assert!(!ok(&t, "http://127.0.0.1:80/health"), "port is part of the authority");
-        assert!(!ok(&t, "https://127.0.0.1:8080/health"), "scheme must match");
+        assert!(
+            !ok(&t, "http://127.0.0.1:80/health"),
+            "port is part of the authority"
+        );
+        assert!(
+            !ok(&t, "https://127.0.0.1:8080/health"),
+            "scheme must match"
+        );
         assert!(!ok(&t, "http://127.0.0.1:8080.evil/health"));
     }
 

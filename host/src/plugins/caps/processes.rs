@@ -30,8 +30,15 @@ impl ProcessesCap {
     }
 
     fn scan(&self, keep: impl Fn(&str, &[String]) -> bool) -> Result<Vec<Process>, String> {
-        let grant = self.grant.ok_or("`processes` is not granted to this check")?;
-        scan_proc(Path::new("/proc"), self.own_netns.as_deref(), grant.netns_only, keep)
+        let grant = self
+            .grant
+            .ok_or("`processes` is not granted to this check")?;
+        scan_proc(
+            Path::new("/proc"),
+            self.own_netns.as_deref(),
+            grant.netns_only,
+            keep,
+        )
     }
 }
 
@@ -129,11 +136,10 @@ mod tests {
 
     #[test]
     fn cmdline_split() {
-        assert_eq!(split_cmdline(b"nginx: master\0-g\0daemon off;\0"), vec![
-            "nginx: master",
-            "-g",
-            "daemon off;"
-        ]);
+        assert_eq!(
+            split_cmdline(b"nginx: master\0-g\0daemon off;\0"),
+            vec!["nginx: master", "-g", "daemon off;"]
+        );
         assert!(split_cmdline(b"").is_empty());
     }
 
@@ -147,8 +153,8 @@ mod tests {
     fn finds_this_test_process_by_pid_and_netns() {
         let me = std::process::id();
         let own = netns_of(Path::new("/proc"), "self");
-        let found = scan_proc(Path::new("/proc"), own.as_deref(), true, |_, _| true)
-            .expect("scan /proc");
+        let found =
+            scan_proc(Path::new("/proc"), own.as_deref(), true, |_, _| true).expect("scan /proc");
         let p = found.iter().find(|p| p.pid == me).expect("self listed");
         assert!(p.same_netns);
         let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
@@ -161,8 +167,8 @@ mod tests {
 
     #[test]
     fn other_netns_filtered() {
-        let found = scan_proc(Path::new("/proc"), Some("net:[0]"), true, |_, _| true)
-            .expect("scan");
+        let found =
+            scan_proc(Path::new("/proc"), Some("net:[0]"), true, |_, _| true).expect("scan");
         assert!(found.is_empty(), "no process is in a fake namespace");
     }
 }

@@ -84,7 +84,9 @@ pub async fn run_command(cmd: &RemediationCommand) -> Result<i32, String> {
 impl wit::Host for RemediationCap {
     async fn run(&mut self, id: String) -> Result<i32, String> {
         let Some(cmd) = self.commands.iter().find(|c| c.id == id).cloned() else {
-            return Err(format!("remediation id `{id}` is not granted to this check"));
+            return Err(format!(
+                "remediation id `{id}` is not granted to this check"
+            ));
         };
         run_command(&cmd).await
     }
@@ -112,7 +114,11 @@ mod tests {
     async fn exit_status_returned_and_ids_enforced() {
         let mut cap = RemediationCap::new(Arc::new(vec![
             cmd("ok", &["/bin/true"], Duration::from_secs(5)),
-            cmd("three", &["/bin/sh", "-c", "exit 3"], Duration::from_secs(5)),
+            cmd(
+                "three",
+                &["/bin/sh", "-c", "exit 3"],
+                Duration::from_secs(5),
+            ),
         ]));
         assert_eq!(cap.run("ok".into()).await, Ok(0));
         assert_eq!(cap.run("three".into()).await, Ok(3));
@@ -126,7 +132,11 @@ mod tests {
         let _ = std::fs::remove_file(&marker);
         // A grandchild that would create the marker after 1.5 s unless killed with its group.
         let script = format!("(sleep 1.5; touch {}) & sleep 30", marker.display());
-        let c = cmd("slow", &["/bin/sh", "-c", &script], Duration::from_millis(300));
+        let c = cmd(
+            "slow",
+            &["/bin/sh", "-c", &script],
+            Duration::from_millis(300),
+        );
         let started = std::time::Instant::now();
         let e = run_command(&c).await.expect_err("times out");
         assert!(e.contains("timed out"), "{e}");

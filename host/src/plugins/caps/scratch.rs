@@ -114,6 +114,7 @@ mod tests {
         assert_eq!(s.get("b"), None);
         s.remove("a");
         assert_eq!(s.used(), 0);
-        s.set("b".into(), vec![0; QUOTA_BYTES - 1]).expect("exactly the quota");
+        s.set("b".into(), vec![0; QUOTA_BYTES - 1])
+            .expect("exactly the quota");
     }
 }

@@ -63,13 +63,15 @@ pub fn configure(builder: &mut WasiCtxBuilder, targets: Vec<TcpTarget>) {
         builder.allow_tcp(false);
         return;
     }
-    builder.allow_tcp(true).socket_addr_check(move |addr, use_| {
-        let ok = allowed(&targets, addr, use_);
-        if !ok {
-            tracing::warn!(%addr, ?use_, "plugin socket use denied (not granted)");
-        }
-        Box::pin(async move { ok })
-    });
+    builder
+        .allow_tcp(true)
+        .socket_addr_check(move |addr, use_| {
+            let ok = allowed(&targets, addr, use_);
+            if !ok {
+                tracing::warn!(%addr, ?use_, "plugin socket use denied (not granted)");
+            }
+            Box::pin(async move { ok })
+        });
 }
 
 /// Link the TCP interfaces (only when `tcp` is granted).
@@ -99,12 +101,32 @@ mod tests {
         assert!(t("127.0.0.1").is_err());
         let targets = [a, b];
         let sa = |s: &str| s.parse::<SocketAddr>().expect("addr");
-        assert!(allowed(&targets, sa("127.0.0.1:8080"), SocketAddrUse::TcpConnect));
-        assert!(!allowed(&targets, sa("127.0.0.1:8081"), SocketAddrUse::TcpConnect));
-        assert!(allowed(&targets, sa("[2001:db8::1]:22"), SocketAddrUse::TcpConnect));
-        assert!(!allowed(&targets, sa("127.0.0.1:8080"), SocketAddrUse::TcpListen));
+        assert!(allowed(
+            &targets,
+            sa("127.0.0.1:8080"),
+            SocketAddrUse::TcpConnect
+        ));
+        assert!(!allowed(
+            &targets,
+            sa("127.0.0.1:8081"),
+            SocketAddrUse::TcpConnect
+        ));
+        assert!(allowed(
+            &targets,
+            sa("[2001:db8::1]:22"),
+            SocketAddrUse::TcpConnect
+        ));
+        assert!(!allowed(
+            &targets,
+            sa("127.0.0.1:8080"),
+            SocketAddrUse::TcpListen
+        ));
         assert!(allowed(&targets, sa("0.0.0.0:0"), SocketAddrUse::TcpBind));
         assert!(!allowed(&targets, sa("0.0.0.0:80"), SocketAddrUse::TcpBind));
-        assert!(!allowed(&targets, sa("127.0.0.1:8080"), SocketAddrUse::UdpBind));
+        assert!(!allowed(
+            &targets,
+            sa("127.0.0.1:8080"),
+            SocketAddrUse::UdpBind
+        ));
     }
 }
