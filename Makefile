@@ -31,8 +31,8 @@ test: setup plugins
 	$(CARGO) test -p wasmalived-e2e -- --test-threads=$(E2E_JOBS)
 
 ## Two-node namespace demo (see README).
-demo: setup plugins-release
-	$(CARGO) build --release -p wasmalived
+demo: setup plugins
+	$(CARGO) build -p wasmalived
 	scripts/demo.sh
 
 ## Benchmarks (not tests): plugin check cost vs fork/exec, failover timing vs keepalived.

@@ -12,8 +12,8 @@
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-bin=${WASMALIVED_BIN:-$top/target/release/wasmalived}
-plugin=${NGINX_PLUGIN:-$top/target/wasm32-wasip2/release/plugin_nginx_process.wasm}
+bin=${WASMALIVED_BIN:-$top/target/debug/wasmalived}
+plugin=${NGINX_PLUGIN:-$top/target/wasm32-wasip2/debug/plugin_nginx_process.wasm}
 [ -x "$bin" ] || { echo "demo: $bin missing (run 'make demo')" >&2; exit 1; }
 [ -f "$plugin" ] || { echo "demo: $plugin missing (run 'make demo')" >&2; exit 1; }
 

@@ -9,21 +9,28 @@
 //! keepalived and ping.
 
 pub mod capture;
+pub mod checks;
 pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod lab;
+pub mod nginx;
+pub mod pcap;
 pub mod process;
 pub mod sampler;
 pub mod scenario;
 pub mod timing;
 
 pub use capture::{AddrEvent, AddrMonitor, BridgeCapture, Packet, PacketKind};
+pub use checks::{
+    plugin_check, plugin_path, script_check, with_checks, with_global, CheckStatus, CheckTiming,
+};
 pub use config::{Instance, KeepalivedConf, Proto, INSTANCE, VRID};
 pub use daemon::{wasmalived_bin, Daemon, Impl, InstanceStatus};
 pub use error::{LabError, Result};
 pub use lab::{Lab, Node};
+pub use nginx::page_of;
 pub use process::Proc;
 pub use sampler::{Timeline, VipSampler};
 pub use scenario::{Pair, CLIENT, NODES, PRIORITIES};

@@ -127,16 +127,18 @@ impl Lab {
     ) -> Result<Duration> {
         let url = format!("http://{}/", url_host(ip));
         let want = page_of(node);
-        let mut last = None;
+        let last = std::cell::RefCell::new(None);
         wait_for(
             &format!("GET {url} from {from} to return {node}'s page"),
             timeout,
             Duration::from_millis(50),
             || {
-                last = self.http_get(from, &url)?;
-                Ok(last.as_deref() == Some(want.as_str()))
+                let got = self.http_get(from, &url)?;
+                let ok = got.as_deref() == Some(want.as_str());
+                *last.borrow_mut() = got;
+                Ok(ok)
             },
-            || format!("last answer: {last:?}\n{}", self.log_summary(15)),
+            || format!("last answer: {:?}\n{}", last.borrow(), self.log_summary(15)),
         )
     }
 
@@ -208,5 +210,4 @@ mod tests {
         assert_eq!(url_host("192.0.2.200"), "192.0.2.200");
         assert_eq!(url_host("2001:db8::200"), "[2001:db8::200]");
     }
-
 }

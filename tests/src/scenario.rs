@@ -78,6 +78,13 @@ impl Pair {
         Ok(())
     }
 
+    /// Starts (or restarts) node `i` with config text of its own (e.g. with checks added).
+    pub fn start_with(&mut self, i: usize, text: &str) -> Result<()> {
+        let d = self.lab.start_daemon(self.kinds[i], NODES[i], text)?;
+        self.daemons[i] = Some(d);
+        Ok(())
+    }
+
     /// Starts both nodes, n1 first.
     pub fn start_both(&mut self) -> Result<()> {
         self.start(0)?;

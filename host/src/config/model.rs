@@ -253,6 +253,11 @@ pub struct VrrpInstance {
     pub use_vmac: Option<Vmac>,
     /// `dont_track_primary`.
     pub dont_track_primary: bool,
+    /// `heartbeat_interface IFNAME...` (wasmalived extension, repeatable): more links the
+    /// instance's adverts are sent and received on, besides `interface`, so losing one link
+    /// does not split the pair. Adverts keep the instance's source address on every path,
+    /// so peers see one router; VIPs stay on `interface`. IPv4 multicast instances only.
+    pub heartbeat_interfaces: Vec<String>,
     /// Accept mode (`accept`/`no_accept`; default: on, or with strict mode only at priority 255).
     pub accept: bool,
     /// Strict RFC mode (`strict_mode`, default global `vrrp_strict`).

@@ -381,6 +381,18 @@ impl Task {
     }
 
     async fn send_advert(&self, advert: &vrrp::Advert) {
+        for path in &self.plan.heartbeat_paths {
+            for dst in &self.plan.destinations {
+                let bytes = vrrp::encode(advert, self.plan.src, *dst);
+                if let Err(err) = path
+                    .socket
+                    .send_from(&bytes, Some(self.plan.src), *dst)
+                    .await
+                {
+                    debug!(path = %path.interface, %dst, error = %err, "sending advert on a heartbeat path failed");
+                }
+            }
+        }
         for dst in &self.plan.destinations {
             let bytes = vrrp::encode(advert, self.plan.src, *dst);
             if let Err(err) = self

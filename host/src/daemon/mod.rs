@@ -187,7 +187,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
 
 struct RunningInstance {
     cfg: VrrpInstance,
-    ifindex: u32,
+    /// Interfaces whose socket routes this instance's VRID to it (its own + heartbeat paths).
+    routed: Vec<u32>,
     task: InstanceTask,
 }
 
@@ -260,7 +261,9 @@ impl Daemon {
             if let Some(running) = self.instances.remove(&key) {
                 info!(instance = %running.cfg.name, "instance removed by reload");
                 stop_instance(&running.task, SHUTDOWN_GRACE).await;
-                self.sockets.unroute(running.ifindex, key.family, key.vrid);
+                for ifindex in running.routed {
+                    self.sockets.unroute(ifindex, key.family, key.vrid);
+                }
             }
         }
 
@@ -281,7 +284,19 @@ impl Daemon {
                     match self.plan(inst, &config).await {
                         Ok(plan) => {
                             if let Some(running) = self.instances.get_mut(&key) {
-                                running.ifindex = plan.ifindex;
+                                let routed = plan_routes(&plan);
+                                for ifindex in &routed {
+                                    self.sockets.route(
+                                        *ifindex,
+                                        key.family,
+                                        key.vrid,
+                                        running.task.tx.clone(),
+                                    );
+                                }
+                                for old in running.routed.iter().filter(|i| !routed.contains(i)) {
+                                    self.sockets.unroute(*old, key.family, key.vrid);
+                                }
+                                running.routed = routed;
                                 let _ = running
                                     .task
                                     .tx
@@ -313,7 +328,7 @@ impl Daemon {
                 }
             };
             let initial = spec.evaluate(&self.links.subscribe().borrow());
-            let ifindex = plan.ifindex;
+            let routed = plan_routes(&plan);
             let task = instance::spawn(
                 plan,
                 initial.clone(),
@@ -321,8 +336,10 @@ impl Daemon {
                 self.board.clone(),
                 self.groups.events(),
             );
-            self.sockets
-                .route(ifindex, key.family, key.vrid, task.tx.clone());
+            for ifindex in &routed {
+                self.sockets
+                    .route(*ifindex, key.family, key.vrid, task.tx.clone());
+            }
             tracking::spawn(
                 spec,
                 self.links.subscribe(),
@@ -335,7 +352,7 @@ impl Daemon {
                 key,
                 RunningInstance {
                     cfg: inst.clone(),
-                    ifindex,
+                    routed,
                     task,
                 },
             );
@@ -373,7 +390,23 @@ impl Daemon {
             .with_context(|| {
                 format!("instance {}: VRRP socket on {}", inst.name, inst.interface)
             })?;
-        Ok(plan::build(inst, &config.global, &facts, socket)?)
+        let mut paths = Vec::new();
+        for name in &inst.heartbeat_interfaces {
+            let ifindex =
+                self.netlink.ifindex(name).await.with_context(|| {
+                    format!("instance {}: heartbeat_interface {name}", inst.name)
+                })?;
+            let socket = self
+                .sockets
+                .socket(ifindex, name, inst.family)
+                .with_context(|| format!("instance {}: VRRP socket on {name}", inst.name))?;
+            paths.push(plan::HeartbeatPath {
+                interface: name.clone(),
+                ifindex,
+                socket,
+            });
+        }
+        Ok(plan::build(inst, &config.global, &facts, socket, paths)?)
     }
 
     /// What `inst` tracks: its own and its sync group's scripts, its tracked interfaces and
@@ -474,6 +507,13 @@ impl Daemon {
         futures::future::join_all(stops).await;
         self.instances.clear();
     }
+}
+
+/// The interfaces whose sockets must route an instance's VRID to it.
+fn plan_routes(plan: &plan::InstancePlan) -> Vec<u32> {
+    std::iter::once(plan.ifindex)
+        .chain(plan.heartbeat_paths.iter().map(|p| p.ifindex))
+        .collect()
 }
 
 /// Ask an instance task to release and wait (bounded) for it.

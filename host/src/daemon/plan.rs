@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::config::{GlobalDefs, VrrpInstance};
 use crate::net::netlink::Netlink;
-use crate::net::socket::{vrrp_group, VrrpSocket};
+use crate::net::socket::VrrpSocket;
 use crate::net::vip::VipSpec;
 use crate::notify::NotifyScripts;
 use crate::vrrp::{self, Family, GarpConfig, InitialState, InstanceConfig};
@@ -67,6 +67,20 @@ pub struct InstancePlan {
     /// Spacing between gratuitous ARPs / NAs of one burst.
     pub garp_interval: Duration,
     /// The socket shared by every instance on this (interface, family).
+    pub socket: Arc<VrrpSocket>,
+    /// Extra heartbeat paths (`heartbeat_interface`): adverts also go out, and are also
+    /// received, on these.
+    pub heartbeat_paths: Vec<HeartbeatPath>,
+}
+
+/// One extra heartbeat path of an instance.
+#[derive(Debug, Clone)]
+pub struct HeartbeatPath {
+    /// Interface name.
+    pub interface: String,
+    /// Interface index.
+    pub ifindex: u32,
+    /// The VRRP socket on it.
     pub socket: Arc<VrrpSocket>,
 }
 
@@ -182,6 +196,7 @@ pub fn build(
     global: &GlobalDefs,
     facts: &LinkFacts,
     socket: Arc<VrrpSocket>,
+    heartbeat_paths: Vec<HeartbeatPath>,
 ) -> Result<InstancePlan, PlanError> {
     let mut vrrp = InstanceConfig::new(cfg.vrid, cfg.advert_int, facts.src);
     vrrp.version = cfg.version;
@@ -221,7 +236,6 @@ pub fn build(
             Family::V6 => IpAddr::V6(global.mcast_group6),
         }]
     };
-    let _ = vrrp_group; // the default groups live in GlobalDefs' defaults
     let garp_interval = match cfg.family {
         Family::V4 => cfg.garp.interval,
         Family::V6 => cfg.garp.gna_interval,
@@ -240,6 +254,7 @@ pub fn build(
         notify: notify_scripts(&cfg.notify),
         garp_interval,
         socket,
+        heartbeat_paths,
     })
 }
 

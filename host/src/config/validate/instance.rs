@@ -89,6 +89,7 @@ pub(crate) fn build(
     let mut track_if = Vec::new();
     let mut track_sc = Vec::new();
     let mut dont_track_primary = false;
+    let mut heartbeat_interfaces: Vec<String> = Vec::new();
     for child in &body.nodes {
         match child.keyword.text.as_str() {
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
@@ -96,6 +97,25 @@ pub(crate) fn build(
             "dont_track_primary" => {
                 no_args(child, d);
                 dont_track_primary = true;
+            }
+            // wasmalived extension: extra heartbeat paths (see VrrpInstance::heartbeat_interfaces).
+            "heartbeat_interface" => {
+                if child.args.is_empty() {
+                    d.error(
+                        child.span(),
+                        "heartbeat_interface needs at least one interface name",
+                    );
+                }
+                for arg in &child.args {
+                    if heartbeat_interfaces.contains(&arg.text) {
+                        d.warn(
+                            &arg.span,
+                            format!("heartbeat_interface {} listed twice", arg.text),
+                        );
+                    } else {
+                        heartbeat_interfaces.push(arg.text.clone());
+                    }
+                }
             }
             _ => apply(&mut draft, child, d),
         }
@@ -121,6 +141,18 @@ pub(crate) fn build(
         peers: &draft.peers,
     };
     let family = family(&addrs, name, d)?;
+    if heartbeat_interfaces.contains(&interface) {
+        d.error(
+            node.span(),
+            format!("vrrp_instance {name}: heartbeat_interface {interface} is the instance's own interface"),
+        );
+    }
+    if !heartbeat_interfaces.is_empty() && (!draft.peers.is_empty() || family == Family::V6) {
+        d.error(
+            node.span(),
+            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 multicast instances only"),
+        );
+    }
     let version = match (draft.version.clone(), family) {
         (Some((Version::V2, at)), Family::V6) => {
             d.error(&at, "VRRPv2 is IPv4 only; IPv6 instances use version 3");
@@ -223,6 +255,7 @@ pub(crate) fn build(
         notify: draft.notify,
         use_vmac: draft.use_vmac,
         dont_track_primary,
+        heartbeat_interfaces,
         accept,
         strict,
         origin: Origin(node.span().clone()),

@@ -29,7 +29,7 @@ impl ProcessesCap {
         Self { grant, own_netns }
     }
 
-    fn scan(&self, keep: impl Fn(&str, &[String]) -> bool) -> Result<Vec<Process>, String> {
+    fn scan(&self, filter: &Filter) -> Result<Vec<Process>, String> {
         let grant = self
             .grant
             .ok_or("`processes` is not granted to this check")?;
@@ -37,8 +37,36 @@ impl ProcessesCap {
             Path::new("/proc"),
             self.own_netns.as_deref(),
             grant.netns_only,
-            keep,
+            filter,
         )
+    }
+}
+
+/// Which processes a scan returns.
+#[derive(Debug, Clone)]
+pub enum Filter {
+    /// `comm` equals this exactly.
+    Name(String),
+    /// The command line joined by spaces contains this.
+    Cmdline(String),
+    /// Every process (tests).
+    All,
+}
+
+impl Filter {
+    /// Decide on `comm` alone where possible (saves reading `cmdline` of every process).
+    fn by_comm(&self, comm: &str) -> bool {
+        match self {
+            Filter::Name(n) => n == comm,
+            Filter::Cmdline(_) | Filter::All => true,
+        }
+    }
+
+    fn by_cmdline(&self, cmdline: &[String]) -> bool {
+        match self {
+            Filter::Cmdline(p) => !cmdline.is_empty() && cmdline.join(" ").contains(p.as_str()),
+            Filter::Name(_) | Filter::All => true,
+        }
     }
 }
 
@@ -49,12 +77,12 @@ pub fn netns_of(proc_root: &Path, pid: &str) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// Walk `proc_root`, returning processes for which `keep(comm, cmdline)` holds.
+/// Walk `proc_root`, returning the processes `filter` selects.
 pub fn scan_proc(
     proc_root: &Path,
     own_netns: Option<&str>,
     netns_only: bool,
-    keep: impl Fn(&str, &[String]) -> bool,
+    filter: &Filter,
 ) -> Result<Vec<Process>, String> {
     let entries =
         std::fs::read_dir(proc_root).map_err(|e| format!("cannot read process table: {e}"))?;
@@ -69,17 +97,20 @@ pub fn scan_proc(
         };
         let dir = entry.path();
         // A process may exit between readdir and read: skip it.
-        let Ok(comm) = std::fs::read_to_string(dir.join("comm")) else {
+        let mut buf = [0u8; 64];
+        let Some(comm) = read_comm(&dir.join("comm"), &mut buf) else {
             continue;
         };
-        let comm = comm.trim_end_matches('\n');
+        if !filter.by_comm(comm) {
+            continue;
+        }
         let cmdline = std::fs::read(dir.join("cmdline"))
             .map(|mut raw| {
                 raw.truncate(MAX_CMDLINE);
                 split_cmdline(&raw)
             })
             .unwrap_or_default();
-        if !keep(comm, &cmdline) {
+        if !filter.by_cmdline(&cmdline) {
             continue;
         }
         let ns = netns_of(proc_root, pid_str);
@@ -101,6 +132,15 @@ pub fn scan_proc(
     Ok(out)
 }
 
+/// Read `/proc/PID/comm` (at most 16 bytes) with one open/read/close — this runs once per
+/// process per scan, so it avoids `read_to_string`'s extra `statx` and second `read`.
+fn read_comm<'a>(path: &Path, buf: &'a mut [u8; 64]) -> Option<&'a str> {
+    use std::io::Read;
+    let n = std::fs::File::open(path).ok()?.read(buf).ok()?;
+    let s = std::str::from_utf8(buf.get(..n)?).ok()?;
+    Some(s.trim_end_matches('\n'))
+}
+
 /// `/proc/PID/cmdline` is NUL-separated with a trailing NUL.
 fn split_cmdline(raw: &[u8]) -> Vec<String> {
     raw.split(|b| *b == 0)
@@ -117,11 +157,11 @@ fn split_cmdline(raw: &[u8]) -> Vec<String> {
 
 impl wit::Host for ProcessesCap {
     fn by_name(&mut self, name: String) -> wasmtime::Result<Result<Vec<Process>, String>> {
-        Ok(self.scan(|comm, _| comm == name))
+        Ok(self.scan(&Filter::Name(name)))
     }
 
     fn by_cmdline(&mut self, pattern: String) -> wasmtime::Result<Result<Vec<Process>, String>> {
-        Ok(self.scan(|_, cmd| !cmd.is_empty() && cmd.join(" ").contains(&pattern)))
+        Ok(self.scan(&Filter::Cmdline(pattern)))
     }
 }
 
@@ -146,7 +186,7 @@ mod tests {
     #[test]
     fn refused_without_grant() {
         let cap = ProcessesCap::new(None, None);
-        assert!(cap.scan(|_, _| true).is_err());
+        assert!(cap.scan(&Filter::All).is_err());
     }
 
     #[test]
@@ -154,21 +194,29 @@ mod tests {
         let me = std::process::id();
         let own = netns_of(Path::new("/proc"), "self");
         let found =
-            scan_proc(Path::new("/proc"), own.as_deref(), true, |_, _| true).expect("scan /proc");
+            scan_proc(Path::new("/proc"), own.as_deref(), true, &Filter::All).expect("scan /proc");
         let p = found.iter().find(|p| p.pid == me).expect("self listed");
         assert!(p.same_netns);
         let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
-        let by_name = scan_proc(Path::new("/proc"), own.as_deref(), false, |c, _| {
-            c == comm.trim_end()
-        })
+        let by_name = scan_proc(
+            Path::new("/proc"),
+            own.as_deref(),
+            false,
+            &Filter::Name(comm.trim_end().to_string()),
+        )
         .expect("scan");
         assert!(by_name.iter().any(|p| p.pid == me));
+        assert!(by_name.iter().all(|p| p.name == comm.trim_end()));
+        let exe = std::env::args().next().expect("argv0");
+        let by_cmd =
+            scan_proc(Path::new("/proc"), None, false, &Filter::Cmdline(exe)).expect("scan");
+        assert!(by_cmd.iter().any(|p| p.pid == me));
     }
 
     #[test]
     fn other_netns_filtered() {
         let found =
-            scan_proc(Path::new("/proc"), Some("net:[0]"), true, |_, _| true).expect("scan");
+            scan_proc(Path::new("/proc"), Some("net:[0]"), true, &Filter::All).expect("scan");
         assert!(found.is_empty(), "no process is in a fake namespace");
     }
 }
