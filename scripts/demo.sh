@@ -19,6 +19,7 @@ plugin=${NGINX_PLUGIN:-$top/target/wasm32-wasip2/debug/plugin_nginx_process.wasm
 
 id="wd$$"
 work=$(mktemp -d "/tmp/wasmalived-demo.XXXXXX")
+chmod 0755 "$work"   # nginx workers (www-data) read the pages below it
 t0=$(date +%s%N)
 say() { local ms=$(( ($(date +%s%N) - t0) / 1000000 )); printf '[%3d.%03ds] %s\n' $((ms / 1000)) $((ms % 1000)) "$*"; }
 ns() { ip netns exec "$id-$1" "${@:2}"; }

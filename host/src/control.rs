@@ -56,7 +56,7 @@ pub struct CheckStatus {
     pub state: String,
     /// Plugin identity `name@digest`, or the script path.
     pub runner: String,
-    /// The last result's reason or message.
+    /// The last run's result: `ok`, `fail: REASON` or `fatal: REASON`, plus the plugin's message.
     pub last: String,
     /// Measurements of the last plugin run.
     pub measurements: BTreeMap<String, f64>,

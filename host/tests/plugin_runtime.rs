@@ -123,11 +123,19 @@ async fn tcp_outside_allowlist_denied() {
         Verdict::Fail(r) => assert!(r.contains("access-denied"), "{out:?}"),
         v => panic!("connect outside the allowlist must be denied, got {v:?}"),
     }
-    // Not granted at all: refused at load time.
-    let err = rt
+    // Not granted at all: wasi:sockets is linked with TCP off, so the plugin loads and every
+    // connect is denied.
+    let plugin = rt
         .load_check("c", &fixture("denied-tcp"), &Grants::default())
-        .expect_err("no tcp grant");
-    assert!(err.to_string().contains("`tcp`"), "{err}");
+        .expect("loads: sockets are linked deny-all");
+    let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
+    match &out.verdict {
+        Verdict::Fail(r) => assert!(
+            r.contains("denied") || r.contains("not-supported") || r.contains("access"),
+            "{out:?}"
+        ),
+        v => panic!("connect without a tcp grant must be denied, got {v:?}"),
+    }
 }
 
 #[test]

@@ -173,11 +173,13 @@ pub fn url_host(ip: &str) -> String {
 }
 
 /// One HTTP/1.0 GET of `/` with std sockets, for a probe running inside a namespace (the
-/// benchmark's client loop): the body of a 200 answer, or `None`.
-pub fn get_once(addr: SocketAddr, timeout: Duration) -> Option<String> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout).ok()?;
-    s.set_read_timeout(Some(timeout)).ok()?;
-    s.set_write_timeout(Some(timeout)).ok()?;
+/// benchmark's client loop): the body of a 200 answer, or `None`. `connect` bounds the TCP
+/// handshake (short: a SYN sent to a node that no longer holds the address is simply
+/// dropped), `io` the request and the answer.
+pub fn get_once(addr: SocketAddr, connect: Duration, io: Duration) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, connect).ok()?;
+    s.set_read_timeout(Some(io)).ok()?;
+    s.set_write_timeout(Some(io)).ok()?;
     let host = url_host(&addr.ip().to_string());
     s.write_all(format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
         .ok()?;

@@ -232,6 +232,8 @@ fn track_interface_down_faults_and_hands_over() -> Result<()> {
             "n1's fault_reasons should name eth1: {st}"
         )));
     }
+    // One more sampler round after the waits above saw the move.
+    std::thread::sleep(Duration::from_millis(100));
     let tl = sampler.stop()?;
     tl.expect_never_two()?;
     let took = tl.first_on(N2, t_down).map(|t| t - t_down);
@@ -534,10 +536,13 @@ fn notify_scenario(test: &str, kind: Impl) -> Result<(Lab, [Vec<String>; 2])> {
             &hooks(&logs[1]),
         )],
     );
+    // n1 first, so that the election has one possible outcome: started together, both wait
+    // a master-down interval and n2 may briefly win before n1's first advert (a legitimate
+    // but unordered BACKUP/MASTER/BACKUP flap in n2's hook log).
     let d1 = lab.start_daemon(kind, N1, &c1)?;
-    let d2 = lab.start_daemon(kind, N2, &c2)?;
     lab.wait_sole_holder(&PAIR, VIP, N1, SETTLE)?;
     lab.wait_state(&d1, "VI_1", "MASTER", SETTLE)?;
+    let d2 = lab.start_daemon(kind, N2, &c2)?;
     lab.wait_state(&d2, "VI_1", "BACKUP", SETTLE)?;
     wait_hook_lines(&lab, &logs[1], 2)?;
 
@@ -605,9 +610,13 @@ fn expect_notify_sequence(lab: &Lab, lines: &[Vec<String>; 2], ordered: bool) ->
     ] {
         n2.extend(transition(s, p));
     }
-    let got1 = match lines[0].first().map(String::as_str) {
-        Some("backup") => &lines[0][2.min(lines[0].len())..],
-        _ => &lines[0][..],
+    let starts_as_backup = lines[0].len() >= 2
+        && per_transition(&lines[0][..2], false)
+            == per_transition(&transition("BACKUP", 100), false);
+    let got1 = if starts_as_backup {
+        &lines[0][2..]
+    } else {
+        &lines[0][..]
     };
     if per_transition(got1, ordered) != per_transition(&n1, ordered)
         || per_transition(&lines[1], ordered) != per_transition(&n2, ordered)
@@ -671,13 +680,11 @@ fn slow_notify_hook_does_not_delay_failover() -> Result<()> {
     lab.wait_state(&d2, "VI_1", "BACKUP", SETTLE)?;
     wait_hook_lines(&lab, &log, 1)?;
 
-    let sampler = lab.sample_vip(&PAIR, VIP, Duration::from_millis(10))?;
-    let t_term = now_epoch();
+    let start = std::time::Instant::now();
     d1.term()?;
     lab.wait_sole_holder(&PAIR, VIP, N2, Duration::from_secs(4))?;
+    let took = Some(start.elapsed().as_secs_f64());
     let lines_at_takeover = hook_lines(&log);
-    let tl = sampler.stop()?;
-    let took = tl.first_on(N2, t_term).map(|t| t - t_term);
     eprintln!("SIGTERM -> VIP on n2 after {took:?} s with a 5 s notify_backup running");
     if lines_at_takeover != ["start"] {
         return Err(LabError::check(format!(
@@ -949,23 +956,41 @@ fn vip_options_label_brd_scope() -> Result<()> {
 // 6. SIGTERM bounded
 // ---------------------------------------------------------------------------------------
 
-/// SIGTERM to the Master: the process exits within about a second, its VIPs (advertised
-/// and excluded) are gone, a priority-0 advert is on the wire and n2 takes over.
+/// SIGTERM to the Master right after it took over (while its GARP bursts for 20 addresses
+/// are going out): the priority-0 advert is on the wire within half a second, the process
+/// exits within a second, its VIPs (advertised and excluded) are gone and n2 takes over.
+///
+/// Regression: GARPs used to open and close an `AF_PACKET` socket each, and every close
+/// waits ~10 ms for an RCU grace period in the kernel, on the instance task; 100 GARPs held
+/// the SIGTERM (and adverts) back for about a second.
 #[test]
 fn sigterm_exits_quickly_with_priority_zero() -> Result<()> {
     let lab = lab("vfterm", 2)?;
-    let ex = "192.0.2.250";
-    let excl = format!("    virtual_ipaddress_excluded {{\n        {ex}\n    }}");
+    let vips: Vec<String> = (200..210).map(|i| format!("192.0.2.{i}")).collect();
+    let excluded: Vec<String> = (240..250).map(|i| format!("192.0.2.{i}")).collect();
+    let vip_refs: Vec<&str> = vips.iter().map(String::as_str).collect();
+    let excl: String = excluded.iter().map(|e| format!("        {e}\n")).collect();
+    let excl = format!("    virtual_ipaddress_excluded {{\n{excl}    }}");
     let c1 = conf(
         N1,
-        &[instance("VI_1", 55, "MASTER", 100, "0.1", &[VIP], &excl)],
+        &[instance("VI_1", 55, "MASTER", 100, "0.1", &vip_refs, &excl)],
     );
-    let c2 = conf(N2, &[instance("VI_1", 55, "BACKUP", 99, "0.1", &[VIP], "")]);
+    let c2 = conf(
+        N2,
+        &[instance("VI_1", 55, "BACKUP", 99, "0.1", &vip_refs, "")],
+    );
     let cap = lab.capture_bridge("bridge")?;
-    let d1 = lab.start_daemon(W, N1, &c1)?;
+    // n2 first: n1 then preempts it, and the SIGTERM lands just after n1 became Master.
     let d2 = lab.start_daemon(W, N2, &c2)?;
-    lab.wait_sole_holder(&PAIR, VIP, N1, SETTLE)?;
-    lab.wait_state(&d2, "VI_1", "BACKUP", SETTLE)?;
+    lab.wait_state(&d2, "VI_1", "MASTER", SETTLE)?;
+    let d1 = lab.start_daemon(W, N1, &c1)?;
+    wait_for(
+        "n1 to install its first VIP",
+        SETTLE,
+        Duration::from_millis(5),
+        || lab.has_addr(N1, VIP),
+        || lab.log_summary(20),
+    )?;
 
     let t_term = now_epoch();
     let start = std::time::Instant::now();
@@ -973,13 +998,13 @@ fn sigterm_exits_quickly_with_priority_zero() -> Result<()> {
     d1.wait_exit(Duration::from_secs(5))?;
     let exit_after = start.elapsed();
     eprintln!("SIGTERM -> exit after {exit_after:?}");
-    if exit_after > Duration::from_millis(1500) {
+    if exit_after > Duration::from_secs(1) {
         return Err(LabError::check(format!(
-            "wasmalived took {exit_after:?} to exit after SIGTERM (expected about a second at most)\n{}",
+            "wasmalived took {exit_after:?} to exit after SIGTERM (expected a second at most)\n{}",
             d1.proc.log_tail(20)
         )));
     }
-    for a in [VIP, ex] {
+    for a in vips.iter().chain(&excluded) {
         if lab.has_addr(N1, a)? {
             return Err(LabError::check(format!("{a} left on n1 after SIGTERM")));
         }
@@ -988,10 +1013,14 @@ fn sigterm_exits_quickly_with_priority_zero() -> Result<()> {
     std::thread::sleep(Duration::from_millis(200));
     let packets = cap.stop()?;
     let t0 = expect_priority_zero(&lab, &packets, N1, 55, t_term)?;
-    eprintln!(
-        "priority-0 advert {:.1} ms after SIGTERM",
-        (t0 - t_term) * 1000.0
-    );
+    let after = t0 - t_term;
+    eprintln!("priority-0 advert {:.1} ms after SIGTERM", after * 1000.0);
+    if after > 0.5 {
+        return Err(LabError::check(format!(
+            "n1's priority-0 advert left {after:.3} s after SIGTERM (expected well under 0.5 s)\n{}",
+            d1.proc.log_tail(20)
+        )));
+    }
     lab.pass()
 }
 
@@ -1061,4 +1090,62 @@ fn unicast_three_nodes() -> Result<()> {
         }
     }
     lab.pass()
+}
+
+/// keepalived's sync groups move members together in every state, not only into Fault:
+/// n2 has the higher priority for VI_1 only (110 vs 100) and the lower one for VI_2 (99 vs
+/// 100). With both instances in one group on each node, keepalived keeps both VIPs on one
+/// node (whichever group went Master first: a member only goes Master when the whole group
+/// can, and holds the others back otherwise), never one on each.
+fn sync_group_members_stay_together(test: &str, kind: Impl) -> Result<()> {
+    let lab = lab(test, 2)?;
+    let (v1, v2) = ("192.0.2.201", "192.0.2.202");
+    let group =
+        "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n".to_string();
+    let c1 = conf(
+        N1,
+        &[
+            group.clone(),
+            instance("VI_1", 51, "BACKUP", 100, "0.1", &[v1], ""),
+            instance("VI_2", 52, "BACKUP", 100, "0.1", &[v2], ""),
+        ],
+    );
+    let c2 = conf(
+        N2,
+        &[
+            group,
+            instance("VI_1", 51, "BACKUP", 110, "0.1", &[v1], ""),
+            instance("VI_2", 52, "BACKUP", 99, "0.1", &[v2], ""),
+        ],
+    );
+    let _d1 = lab.start_daemon(kind, N1, &c1)?;
+    let _d2 = lab.start_daemon(kind, N2, &c2)?;
+    let one_holder = |ip: &str| -> Result<bool> { Ok(lab.holders(&PAIR, ip)?.len() == 1) };
+    wait_for(
+        "each VIP on exactly one node",
+        SETTLE,
+        Duration::from_millis(50),
+        || Ok(one_holder(v1)? && one_holder(v2)?),
+        || lab.log_summary(20),
+    )?;
+    // Settled: many master-down intervals later.
+    std::thread::sleep(Duration::from_secs(2));
+    let (h1, h2) = (lab.holders(&PAIR, v1)?, lab.holders(&PAIR, v2)?);
+    eprintln!("{}: VI_1 on {h1:?}, VI_2 on {h2:?}", kind.name());
+    if h1 != h2 || h1.len() != 1 {
+        return Err(LabError::check(format!(
+            "{}: sync group members should be Master on the same node; VI_1 on {h1:?}, \
+             VI_2 on {h2:?}\n{}",
+            kind.name(),
+            lab.log_summary(20)
+        )));
+    }
+    lab.pass()
+}
+
+/// The reference behaviour, pinned against keepalived. (wasmalived's sync groups only
+/// propagate Fault so far and split this group across the nodes: see issue 3 notes.)
+#[test]
+fn sync_group_members_stay_together_reference_keepalived() -> Result<()> {
+    sync_group_members_stay_together("vfsgk", K)
 }

@@ -151,6 +151,7 @@ impl CheckSet {
                 }
                 None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
                     Ok(handle) => {
+                        publish_state(&def.name, handle.subscribe(), ctx);
                         self.entries.insert(
                             def.name.clone(),
                             Entry {
@@ -217,10 +218,10 @@ pub async fn build_runner(
                 async move {
                     let result = run.await;
                     board.set_check(CheckStatus {
+                        state: shown_state(&board, &name),
                         name,
-                        state: describe(&result).0.into(),
                         runner: desc,
-                        last: describe(&result).1,
+                        last: describe(&result),
                         measurements: BTreeMap::new(),
                     });
                     result
@@ -278,13 +279,13 @@ pub async fn build_runner(
                     if let Verdict::Fail(reason) = &outcome.verdict {
                         warn!(check = %name, plugin = %outcome.identity, %reason, "check failed");
                     }
-                    let mut last = describe(&result).1;
+                    let mut last = describe(&result);
                     if let Some(msg) = &outcome.message {
-                        last = if last.is_empty() { msg.clone() } else { format!("{last} ({msg})") };
+                        last = format!("{last} ({msg})");
                     }
                     board.set_check(CheckStatus {
+                        state: shown_state(&board, &name),
                         name,
-                        state: describe(&result).0.into(),
                         runner: outcome.identity.clone(),
                         last,
                         measurements: outcome.measurements.iter().cloned().collect(),
@@ -297,11 +298,65 @@ pub async fn build_runner(
     }
 }
 
-/// (verdict word, reason) of one run for the status board.
-fn describe(result: &RunResult) -> (&'static str, String) {
+/// The check's state as the status board shows it now (`init` before the first result):
+/// a run's entry keeps it, [`publish_state`] changes it once the run has been counted.
+fn shown_state(board: &StatusBoard, name: &str) -> String {
+    board
+        .snapshot()
+        .checks
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.state)
+        .unwrap_or_else(|| state_word(&checks::CheckState::Init).into())
+}
+
+/// `init`, `up`, `down` or `fatal`: the rise/fall state, what priorities are computed from.
+fn state_word(state: &checks::CheckState) -> &'static str {
+    match state {
+        checks::CheckState::Init => "init",
+        checks::CheckState::Up => "up",
+        checks::CheckState::Down => "down",
+        checks::CheckState::Fatal(_) => "fatal",
+    }
+}
+
+/// Keep the status board's `state` of check `name` equal to its rise/fall state (the
+/// documented `init|up|down|fatal`), not to the last run's verdict, until the check stops.
+fn publish_state(
+    name: &str,
+    mut updates: tokio::sync::watch::Receiver<checks::CheckUpdate>,
+    ctx: &CheckContext,
+) {
+    let (board, name, cancel) = (ctx.board.clone(), name.to_string(), ctx.cancel.clone());
+    ctx.tracker.spawn(async move {
+        loop {
+            let word = state_word(&updates.borrow_and_update().state);
+            let mut entry = board
+                .snapshot()
+                .checks
+                .into_iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| CheckStatus {
+                    name: name.clone(),
+                    ..CheckStatus::default()
+                });
+            if entry.state != word {
+                entry.state = word.into();
+                board.set_check(entry);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = updates.changed() => if changed.is_err() { return },
+            }
+        }
+    });
+}
+
+/// The last run's result for the status board: `ok`, `fail: REASON` or `fatal: REASON`.
+fn describe(result: &RunResult) -> String {
     match result {
-        RunResult::Success => ("ok", String::new()),
-        RunResult::Failure(r) => ("fail", r.clone()),
-        RunResult::Fatal(r) => ("fatal", r.clone()),
+        RunResult::Success => "ok".into(),
+        RunResult::Failure(r) => format!("fail: {r}"),
+        RunResult::Fatal(r) => format!("fatal: {r}"),
     }
 }

@@ -121,6 +121,22 @@ impl Capability {
         }
     }
 
+    /// Linked even when not granted, with no authority: `remediation` with an empty command
+    /// table (every id is refused), wasi:http with an empty allowlist, wasi:sockets with TCP
+    /// off. A plugin may then import them for optional features (nginx-process's optional
+    /// remediation, quorum's two backends) and still load. Only `processes`, which would
+    /// disclose information, must be granted for a plugin importing it to load.
+    pub fn linked_without_grant(self) -> bool {
+        matches!(
+            self,
+            Capability::Always
+                | Capability::Baseline
+                | Capability::Remediation
+                | Capability::Http
+                | Capability::Tcp
+        )
+    }
+
     /// Whether `grants` enables it.
     pub fn granted_by(self, grants: &Grants) -> bool {
         match self {
@@ -169,13 +185,15 @@ pub fn capability_of(import: &str) -> Result<Capability, String> {
 }
 
 /// Check every import against the grants; the error names the import and the missing grant.
+/// Capabilities that are [`Capability::linked_without_grant`] pass (they deny every use that
+/// was not granted); any other ungranted import refuses the plugin.
 pub fn check_imports<'a>(
     imports: impl Iterator<Item = &'a str>,
     grants: &Grants,
 ) -> Result<(), (String, String)> {
     for import in imports {
         let cap = capability_of(import).map_err(|r| (import.to_string(), r))?;
-        if !cap.granted_by(grants) {
+        if !cap.granted_by(grants) && !cap.linked_without_grant() {
             return Err((
                 import.to_string(),
                 format!("the check is not granted `{}`", cap.grant_name()),

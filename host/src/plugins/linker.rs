@@ -1,6 +1,8 @@
-//! One `Linker` per set of grants: the baseline (log, scratch, WASI inert baseline) plus
-//! exactly the capabilities granted. An import of an ungranted capability is refused earlier
-//! by the loader with a clear message; linking it would fail here anyway.
+//! One `Linker` per set of grants: the baseline (log, scratch, WASI inert baseline), the
+//! capabilities that are linked with no authority unless granted (remediation with an empty
+//! command table, wasi:http with an empty allowlist, wasi:sockets with TCP off — see
+//! `contract::Capability::linked_without_grant`), and `processes` only when granted. An
+//! import of ungranted `processes` is refused earlier by the loader with a clear message.
 
 use wasmtime::component::Linker;
 use wasmtime::Engine;
@@ -23,14 +25,8 @@ pub fn build(engine: &Engine, grants: &Grants) -> wasmtime::Result<Linker<HostSt
     if grants.processes.is_some() {
         caps::processes::add_to_linker(&mut l)?;
     }
-    if !grants.remediation.is_empty() {
-        caps::remediation::add_to_linker(&mut l)?;
-    }
-    if !grants.http.is_empty() {
-        caps::http::add_to_linker(&mut l)?;
-    }
-    if !grants.tcp.is_empty() {
-        caps::sockets::add_to_linker(&mut l)?;
-    }
+    caps::remediation::add_to_linker(&mut l)?;
+    caps::http::add_to_linker(&mut l)?;
+    caps::sockets::add_to_linker(&mut l)?;
     Ok(l)
 }

@@ -173,7 +173,7 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
         match runtime.bind(cur.check_name(), loaded.clone(), cur.grants()) {
             Ok(new) => {
                 let span =
-                    tracing::info_span!("plugin", name = %new.name(), digest = %new.digest());
+                    tracing::error_span!("plugin", name = %new.name(), digest = %new.digest());
                 let _e = span.enter();
                 let old = h.swap(new);
                 tracing::info!(from = %old.identity(), check = %old.check_name(), cache = ?loaded.cache, "plugin reloaded");

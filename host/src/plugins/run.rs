@@ -399,8 +399,10 @@ impl CheckPlugin {
         let me = self.clone();
         let params = params.to_vec();
         async move {
+            // ERROR level so the span is enabled whenever any of its lines is (every log line
+            // of a run carries plugin{name, digest}, whatever the filter).
             let started = Instant::now();
-            let span = tracing::info_span!("plugin", name = %me.inner.name, digest = %me.inner.digest, check = %me.inner.check);
+            let span = tracing::error_span!("plugin", name = %me.inner.name, digest = %me.inner.digest, check = %me.inner.check);
             let identity = me.inner.identity.clone();
             let task = me
                 .inner
@@ -537,7 +539,7 @@ fn clip(mut s: String) -> String {
 }
 
 fn mib(bytes: usize) -> String {
-    if bytes % (1024 * 1024) == 0 {
+    if bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
     } else {
         format!("{bytes} bytes")

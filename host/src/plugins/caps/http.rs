@@ -127,7 +127,8 @@ impl WasiHttpHooks for HttpPolicy {
     }
 }
 
-/// Link wasi:http outgoing-handler and types (only when `http` is granted).
+/// Link wasi:http outgoing-handler and types (always; with no `http` grant the allowlist is
+/// empty and every request is refused).
 pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(l)
 }

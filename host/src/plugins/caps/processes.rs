@@ -70,6 +70,19 @@ impl Filter {
     }
 }
 
+/// Whether the process is a zombie (`Z`) or dead (`X`), from `/proc/PID/stat`'s state field
+/// (the field after the parenthesised command, which may itself contain `)`). Unreadable =
+/// gone, so dead too.
+fn is_dead(dir: &Path) -> bool {
+    let Ok(stat) = std::fs::read(dir.join("stat")) else {
+        return true;
+    };
+    let Some(close) = stat.iter().rposition(|b| *b == b')') else {
+        return true;
+    };
+    matches!(stat.get(close + 2), Some(b'Z' | b'X' | b'x'))
+}
+
 /// The network namespace of a process (`net:[4026531840]`), if readable.
 pub fn netns_of(proc_root: &Path, pid: &str) -> Option<String> {
     std::fs::read_link(proc_root.join(pid).join("ns/net"))
@@ -102,6 +115,11 @@ pub fn scan_proc(
             continue;
         };
         if !filter.by_comm(comm) {
+            continue;
+        }
+        // A zombie (exited, not yet reaped by its parent) is not a running service: a
+        // crashed nginx whose parent never waits for it must not count as healthy.
+        if is_dead(&dir) {
             continue;
         }
         let cmdline = std::fs::read(dir.join("cmdline"))
@@ -173,6 +191,22 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zombies_are_not_counted_as_running() {
+        let dir = std::env::temp_dir().join(format!("wa-proc-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (pid, state) in [("10", "S"), ("11", "Z")] {
+            let p = dir.join(pid);
+            std::fs::create_dir_all(p.join("ns")).unwrap();
+            std::fs::write(p.join("comm"), "nginx\n").unwrap();
+            std::fs::write(p.join("cmdline"), "nginx: worker (x)\0").unwrap();
+            std::fs::write(p.join("stat"), format!("{pid} (nginx) {state} 1 1 1")).unwrap();
+        }
+        let found = scan_proc(&dir, None, false, &Filter::Name("nginx".into())).unwrap();
+        assert_eq!(found.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![10]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn cmdline_split() {

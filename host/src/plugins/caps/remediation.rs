@@ -92,7 +92,7 @@ impl wit::Host for RemediationCap {
     }
 }
 
-/// Link `remediation` (only when granted).
+/// Link `remediation` (always; with no grant its command table is empty and every id is refused).
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wit::add_to_linker::<HostState, HasSelf<RemediationCap>>(linker, |s| &mut s.remediation)
 }

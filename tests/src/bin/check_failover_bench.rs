@@ -1,0 +1,452 @@
+//! Check-driven failover benchmark (issue 4): time from nginx being killed on the Master to
+//! the VIP answering HTTP from the Backup, for
+//!
+//! - `plugin-weight`: wasmalived + the `nginx-process` plugin, `weight -5` (priority 100 → 95,
+//!   below the Backup's 99, so the Backup takes over when its master-down timer expires);
+//! - `plugin-fatal`: the same plugin with a remediation (`/bin/true`, which does not bring
+//!   nginx back) and `settle_ms 200`: `fatal` → the Master enters Fault at once and sends
+//!   priority 0, so the Backup takes over after its skew time;
+//! - `keepalived-script`: keepalived 2.x running the seed's shell check (`chk_nginx.sh`,
+//!   namespace-aware, see [`SHELL_CHECK`]) with the same weight.
+//!
+//! Same schedule for all: `interval 2`, `fall 3`, `rise 2`, `weight -5`, priorities 100/99,
+//! VRRPv2 `advert_int 1` — the `examples/nginx-*.conf` setup. The client runs a probe (this
+//! binary with `--probe`) in its namespace that GETs `http://VIP/` every 5 ms and stops at the
+//! first answer carrying the Backup's page. Kills are spread evenly over the check interval.
+//!
+//! ```text
+//! cargo run -p wasmalived-e2e --bin check_failover_bench -- [--runs 10]
+//!     [--variants plugin-weight,plugin-fatal,keepalived-script]
+//! ```
+//! Needs root, nginx, keepalived, `cargo build -p wasmalived` and `make plugins`.
+
+use std::fs;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use wasmalived_e2e::nginx::get_once;
+use wasmalived_e2e::{
+    median, now_epoch, page_of, plugin_check, plugin_path, script_check, wait_for, with_checks,
+    CheckTiming, Impl, LabError, Pair, Proc, Proto, Result, CLIENT, NODES, PRIORITIES,
+};
+
+const PROTO: Proto = Proto::V2Pass;
+const CHECK: &str = "chk_nginx";
+/// The examples' schedule.
+const TIMING: CheckTiming = CheckTiming {
+    interval: 2,
+    timeout: None,
+    fall: 3,
+    rise: 2,
+    weight: -5,
+};
+/// The plugin's wait after its remediation in the fatal variant.
+const SETTLE_MS: u64 = 200;
+/// Time from the daemons' start to the kill (plus the run's phase): long enough for the
+/// election and the first check results, and the same for every run, so that the phase
+/// spreads the kills evenly over the check interval.
+const LEAD_IN: Duration = Duration::from_secs(10);
+/// Probe: pause between GETs, TCP connect bound, request/answer bound.
+const PROBE_EVERY: Duration = Duration::from_millis(5);
+const PROBE_CONNECT: Duration = Duration::from_millis(20);
+const PROBE_IO: Duration = Duration::from_millis(500);
+
+/// The seed's `ch_ng.sh` test, `[ "$(ps -C nginx --no-heading | wc -l)" -gt 0 ]`, made
+/// namespace-aware: network namespaces do not separate PIDs, so `ps -C nginx` would also
+/// count the other node's nginx. `pgrep --ns $$ --nslist net` only matches processes in this
+/// shell's network namespace (the node's: keepalived runs its scripts there).
+const SHELL_CHECK: &str = "#!/bin/sh\n\
+    # chk_nginx.sh: healthy while an nginx runs in this network namespace.\n\
+    [ \"$(pgrep --ns $$ --nslist net -x nginx | wc -l)\" -gt 0 ]\n";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Variant {
+    PluginWeight,
+    PluginFatal,
+    KeepalivedScript,
+}
+
+impl Variant {
+    fn id(self) -> &'static str {
+        match self {
+            Variant::PluginWeight => "plugin-weight",
+            Variant::PluginFatal => "plugin-fatal",
+            Variant::KeepalivedScript => "keepalived-script",
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Variant::PluginWeight => "wasmalived, nginx-process plugin, weight -5".into(),
+            Variant::PluginFatal => format!(
+                "wasmalived, nginx-process plugin, remediation `/bin/true` + settle_ms {SETTLE_MS} → fatal"
+            ),
+            Variant::KeepalivedScript => "keepalived 2.2.7, shell script (`pgrep --ns`), weight -5".into(),
+        }
+    }
+
+    fn kind(self) -> Impl {
+        match self {
+            Variant::KeepalivedScript => Impl::Keepalived,
+            _ => Impl::Wasmalived,
+        }
+    }
+
+    /// What the protocol allows, from the moment the check could first notice (the first
+    /// check run after the kill lands anywhere in one interval): the rest of the runs to
+    /// reach `fall`, then the Backup's master-down interval (weight) or skew time (fatal).
+    fn model(self) -> String {
+        let i = TIMING.interval();
+        let md = PROTO.master_down(PRIORITIES[1]);
+        match self {
+            Variant::PluginFatal => {
+                let base = Duration::from_millis(SETTLE_MS) + PROTO.skew(PRIORITIES[1]);
+                format!(
+                    "U(0, {:.0}) + settle {:.1} + skew {:.2} ≈ {:.2}–{:.2} s",
+                    i.as_secs_f64(),
+                    SETTLE_MS as f64 / 1000.0,
+                    PROTO.skew(PRIORITIES[1]).as_secs_f64(),
+                    base.as_secs_f64(),
+                    (base + i).as_secs_f64()
+                )
+            }
+            _ => {
+                let base = i * (TIMING.fall - 1);
+                format!(
+                    "U(0, {:.0}) + {}×{:.0} + ≤ master-down {:.2} ≈ ≤ {:.1} s",
+                    i.as_secs_f64(),
+                    TIMING.fall - 1,
+                    i.as_secs_f64(),
+                    md.as_secs_f64(),
+                    (base + i + md).as_secs_f64()
+                )
+            }
+        }
+    }
+}
+
+/// One run's figures, seconds from the kill.
+struct Run {
+    /// First GET from the client answered with the Backup's page.
+    http: f64,
+    /// The VIP added on the Backup (`ip -ts monitor address`).
+    vip: Option<f64>,
+}
+
+struct Opts {
+    runs: usize,
+    variants: Vec<Variant>,
+}
+
+fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
+    let mut o = Opts {
+        runs: 10,
+        variants: vec![
+            Variant::PluginWeight,
+            Variant::PluginFatal,
+            Variant::KeepalivedScript,
+        ],
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--runs" => {
+                o.runs = val()?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or("--runs takes a positive number")?
+            }
+            "--variants" => {
+                o.variants = val()?
+                    .split(',')
+                    .map(|s| match s {
+                        "plugin-weight" => Ok(Variant::PluginWeight),
+                        "plugin-fatal" => Ok(Variant::PluginFatal),
+                        "keepalived-script" => Ok(Variant::KeepalivedScript),
+                        x => Err(format!(
+                            "unknown variant {x:?} (plugin-weight, plugin-fatal, keepalived-script)"
+                        )),
+                    })
+                    .collect::<std::result::Result<_, _>>()?
+            }
+            "-h" | "--help" => {
+                return Err("usage: check_failover_bench [--runs N] \
+                     [--variants plugin-weight,plugin-fatal,keepalived-script]"
+                    .into())
+            }
+            x => return Err(format!("unknown argument {x:?} (try --help)")),
+        }
+    }
+    Ok(o)
+}
+
+/// The `vrrp_script` block of a variant (the same on both nodes).
+fn check_block(variant: Variant, pair: &Pair) -> Result<String> {
+    match variant {
+        Variant::KeepalivedScript => {
+            let path = pair.lab.dir().join("chk_nginx.sh");
+            fs::write(&path, SHELL_CHECK)
+                .map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+                .map_err(|e| LabError::io(format!("chmod {}", path.display()), e))?;
+            Ok(script_check(CHECK, &path.display().to_string(), &TIMING))
+        }
+        Variant::PluginWeight => Ok(plugin_check(
+            CHECK,
+            &plugin_path("nginx_process")?,
+            &[("process", "nginx")],
+            // The plugin imports the remediation interface; the host requires it granted.
+            &["allow_processes netns", "remediation noop \"/bin/true\""],
+            &TIMING,
+        )),
+        Variant::PluginFatal => Ok(plugin_check(
+            CHECK,
+            &plugin_path("nginx_process")?,
+            &[
+                ("process", "nginx"),
+                ("remediation", "restart"),
+                ("settle_ms", &SETTLE_MS.to_string()),
+            ],
+            &["allow_processes netns", "remediation restart \"/bin/true\""],
+            &TIMING,
+        )),
+    }
+}
+
+/// Starts the probe in the client: it GETs `http://VIP/` until the Backup's page comes back.
+fn start_probe(pair: &Pair, k: usize) -> Result<Proc> {
+    let exe =
+        std::env::current_exe().map_err(|e| LabError::io("locating this benchmark binary", e))?;
+    let exe = exe.to_string_lossy().into_owned();
+    let addr = format!("{}:80", pair.vip());
+    let probe = pair.lab.spawn(
+        CLIENT,
+        &[&exe, "--probe", &addr, NODES[1]],
+        format!("probe-{k}.log"),
+    )?;
+    wait_for(
+        "the probe's first answer from the Master",
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || Ok(probe.log_tail(5).contains("ready")),
+        || probe.log_tail(10),
+    )?;
+    Ok(probe)
+}
+
+/// The probe mode: GET `addr` every [`PROBE_EVERY`]; print `ready` after the first answer,
+/// then `hit EPOCH` at the first answer with `node`'s page, and exit.
+fn probe(addr: &str, node: &str) -> ExitCode {
+    let Ok(addr) = addr.parse::<SocketAddr>() else {
+        eprintln!("--probe: bad address {addr:?}");
+        return ExitCode::from(2);
+    };
+    let want = page_of(node);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut ready = false;
+    while Instant::now() < deadline {
+        if let Some(body) = get_once(addr, PROBE_CONNECT, PROBE_IO) {
+            if body == want {
+                println!("hit {:.6}", now_epoch());
+                return ExitCode::SUCCESS;
+            }
+            if !ready {
+                println!("ready ({})", body.trim());
+                ready = true;
+            }
+        }
+        std::thread::sleep(PROBE_EVERY);
+    }
+    println!("gave up");
+    ExitCode::from(1)
+}
+
+/// One failover: daemons and n1's nginx started fresh; n1's nginx killed at `LEAD_IN` + this
+/// run's phase of the check interval after the daemons started.
+fn one_run(pair: &mut Pair, variant: Variant, block: &str, k: usize, runs: usize) -> Result<Run> {
+    let nginx = pair.lab.start_nginx(NODES[0])?;
+    let t_start = Instant::now();
+    for i in 0..2 {
+        let text = with_checks(&pair.confs[i].render(), block, &[CHECK])?;
+        pair.start_with(i, &text)?;
+    }
+    pair.expect_master(0, pair.election_timeout())?;
+    if variant.kind() == Impl::Wasmalived {
+        for i in 0..2 {
+            pair.lab
+                .wait_check(pair.daemon(i)?, CHECK, "up", TIMING.interval() * 3)?;
+        }
+    }
+    pair.lab
+        .expect_http_from(CLIENT, pair.vip(), NODES[0], Duration::from_secs(3))?;
+    let probe = start_probe(pair, k)?;
+    let mon = pair
+        .lab
+        .monitor_addresses(NODES[1], &format!("run{k}-n2-addr"))?;
+    let phase = TIMING.interval().mul_f64((k as f64 + 0.5) / runs as f64);
+    let at = t_start + LEAD_IN + phase;
+    let now = Instant::now();
+    if now > at {
+        return Err(LabError::check(format!(
+            "the pair took longer than the lead-in {LEAD_IN:?} to converge"
+        )));
+    }
+    std::thread::sleep(at - now);
+    let t_kill = now_epoch();
+    pair.lab.kill_nginx(&nginx)?;
+    let status = probe
+        .wait_exit(Duration::from_secs(40))?
+        .ok_or_else(|| LabError::check("the probe saw no answer from n2 within 40 s"))?;
+    let out = fs::read_to_string(probe.log_path()).unwrap_or_default();
+    let hit: f64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("hit "))
+        .and_then(|t| t.trim().parse().ok())
+        .ok_or_else(|| LabError::check(format!("probe exited {status} without a hit: {out}")))?;
+    std::thread::sleep(Duration::from_millis(100));
+    let vip: IpAddr = wasmalived_e2e::lab::parse_ip(pair.vip())?;
+    let vip_at = mon
+        .stop()?
+        .iter()
+        .find(|e| e.added && e.ip == vip && e.t >= t_kill - 0.05)
+        .map(|e| e.t - t_kill);
+    reset(pair);
+    Ok(Run {
+        http: hit - t_kill,
+        vip: vip_at,
+    })
+}
+
+/// Stops both daemons gracefully and removes any VIP left behind.
+fn reset(pair: &mut Pair) {
+    for (i, node) in NODES.iter().enumerate() {
+        if let Ok(d) = pair.daemon(i) {
+            if d.proc.is_running() {
+                let _ = d.term();
+                if !matches!(d.proc.wait_exit(Duration::from_secs(6)), Ok(Some(_))) {
+                    let _ = d.crash();
+                }
+            }
+        }
+        let _ = pair.lab.del_addr(node, pair.vip());
+    }
+}
+
+fn bench(variant: Variant, runs: usize) -> Result<(Vec<Run>, usize)> {
+    let tag = format!("cfb{}", &variant.id()[..1]);
+    let kind = variant.kind();
+    let mut pair = Pair::new(&tag, PROTO, [kind, kind])?;
+    let block = check_block(variant, &pair)?;
+    // n2's nginx runs for the whole series; n1's is started per run.
+    let _n2_nginx = pair.lab.start_nginx(NODES[1])?;
+    eprintln!(
+        "== {} (lab dir {})",
+        variant.describe(),
+        pair.lab.dir().display()
+    );
+    let mut ok = Vec::new();
+    let mut failures = 0;
+    for k in 0..runs {
+        match one_run(&mut pair, variant, &block, k, runs) {
+            Ok(run) => {
+                eprintln!(
+                    "  run {k}: nginx killed → HTTP from n2 {:.3} s (VIP on n2 {})",
+                    run.http,
+                    fmt_s(run.vip)
+                );
+                ok.push(run);
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("  run {k} failed: {e}");
+                reset(&mut pair);
+            }
+        }
+    }
+    if failures == 0 {
+        pair.pass()?;
+    }
+    Ok((ok, failures))
+}
+
+fn fmt_s(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3} s")).unwrap_or_else(|| "–".into())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, addr, node] = args.as_slice() {
+        if flag == "--probe" {
+            return probe(addr, node);
+        }
+    }
+    let opts = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    for v in &opts.variants {
+        let missing = match v.kind() {
+            Impl::Wasmalived => wasmalived_e2e::wasmalived_bin()
+                .and_then(|_| plugin_path("nginx_process"))
+                .err(),
+            Impl::Keepalived => None,
+        };
+        if let Some(e) = missing {
+            eprintln!("{}: {e}", v.id());
+            return ExitCode::from(2);
+        }
+    }
+    let mut rows = Vec::new();
+    for &v in &opts.variants {
+        match bench(v, opts.runs) {
+            Ok((runs, failures)) => rows.push((v, runs, failures)),
+            Err(e) => eprintln!("{}: lab failed: {e}", v.id()),
+        }
+    }
+    println!(
+        "Check `interval {}`, `fall {}`, `rise {}`, `weight {}`; priorities {}/{}; {}; \
+         HTTP probe every {} ms from the client.\n",
+        TIMING.interval,
+        TIMING.fall,
+        TIMING.rise,
+        TIMING.weight,
+        PRIORITIES[0],
+        PRIORITIES[1],
+        PROTO.name(),
+        PROBE_EVERY.as_millis()
+    );
+    println!(
+        "| variant | runs ok/failed | nginx killed → HTTP from Backup (median, min–max) \
+         | nginx killed → VIP on Backup (median) | model |"
+    );
+    println!("|---|---|---|---|---|");
+    for (v, runs, failures) in &rows {
+        let http: Vec<f64> = runs.iter().map(|r| r.http).collect();
+        let vip: Vec<f64> = runs.iter().filter_map(|r| r.vip).collect();
+        let min = http.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = http.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        println!(
+            "| {} | {}/{} | {} ({}–{}) | {} | {} |",
+            v.describe(),
+            runs.len(),
+            failures,
+            fmt_s(median(&http)),
+            fmt_s(min.is_finite().then_some(min)),
+            fmt_s(max.is_finite().then_some(max)),
+            fmt_s(median(&vip)),
+            v.model()
+        );
+    }
+    if rows.iter().any(|(_, r, f)| *f > 0 || r.is_empty()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
