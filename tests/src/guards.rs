@@ -342,13 +342,30 @@ impl GuardedPair {
 
     /// Waits until [`GuardedPair::one_master`] holds; the Master's index.
     pub fn wait_one_master(&self, timeout: Duration) -> Result<usize> {
+        self.wait_master_where("exactly one Master holding the VIP", timeout, |_| true)
+    }
+
+    /// Waits until node `i` is the one Master ([`GuardedPair::one_master`]).
+    pub fn wait_master(&self, i: usize, timeout: Duration) -> Result<Duration> {
+        let start = std::time::Instant::now();
+        let what = format!("{} to be the one Master holding the VIP", NODES[i]);
+        self.wait_master_where(&what, timeout, |m| m == i)?;
+        Ok(start.elapsed())
+    }
+
+    fn wait_master_where(
+        &self,
+        what: &str,
+        timeout: Duration,
+        accept: impl Fn(usize) -> bool,
+    ) -> Result<usize> {
         let mut found = None;
         wait_for(
-            "exactly one Master holding the VIP",
+            what,
             timeout,
             Duration::from_millis(20),
             || {
-                found = self.one_master()?;
+                found = self.one_master()?.filter(|m| accept(*m));
                 Ok(found.is_some())
             },
             || {
@@ -359,7 +376,7 @@ impl GuardedPair {
                     "holders {:?}; {}\n{}",
                     self.holders().unwrap_or_default(),
                     st.join("; "),
-                    self.pair.lab.log_summary(25)
+                    self.summary(25)
                 )
             },
         )?;
@@ -377,11 +394,60 @@ impl GuardedPair {
                 format!(
                     "holders {:?}\n{}",
                     self.holders().unwrap_or_default(),
-                    self.pair.lab.log_summary(20)
+                    self.summary(20)
                 )
             },
         )
     }
+}
+
+impl GuardedPair {
+    /// The last `lines` lines at INFO level and above (ANSI colours removed) of each node's
+    /// daemon log and of the backend's, for failure messages: the daemons run with
+    /// `RUST_LOG=debug`, whose wasmtime compilation lines would drown everything else.
+    pub fn summary(&self, lines: usize) -> String {
+        let mut out = String::new();
+        let mut add = |label: &str, path: &std::path::Path| {
+            let text = fs::read_to_string(path).unwrap_or_default();
+            let kept: Vec<String> = text
+                .lines()
+                .map(strip_ansi)
+                .filter(|l| !l.contains(" DEBUG ") && !l.contains(" TRACE "))
+                .collect();
+            let tail = &kept[kept.len().saturating_sub(lines)..];
+            let _ = writeln!(out, "--- {label} ({}) ---", path.display());
+            for l in tail {
+                let _ = writeln!(out, "{l}");
+            }
+        };
+        for (i, n) in NODES.iter().enumerate() {
+            if let Ok(d) = self.daemon(i) {
+                add(n, d.proc.log_path());
+            }
+        }
+        if let Some(b) = &self.backend {
+            add(b.label(), b.log_path());
+        }
+        out
+    }
+}
+
+/// Removes ANSI colour sequences (`ESC [ … m`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Inserts `lines` right after every `vrrp_instance … {` line of `conf`.
@@ -510,6 +576,12 @@ mod tests {
             Guard::DiskLock.takeover_delay_bound(),
             Duration::from_millis(LEASE_MS + 2000)
         );
+    }
+
+    #[test]
+    fn ansi_colours_are_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[32m INFO\u{1b}[0m x"), " INFO x");
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 
     #[test]

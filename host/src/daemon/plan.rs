@@ -102,7 +102,7 @@ pub enum PlanError {
         /// Interface name.
         interface: String,
         /// Cause.
-        source: crate::net::netlink::NetlinkError,
+        source: Box<crate::net::netlink::NetlinkError>,
     },
     /// The interface has no address of the instance's family to send from.
     #[error("instance {instance}: interface {interface} has no {what} to send adverts from")]
@@ -148,7 +148,7 @@ pub async fn link_facts(netlink: &Netlink, cfg: &VrrpInstance) -> Result<LinkFac
     let iface_err = |source| PlanError::Interface {
         instance: cfg.name.clone(),
         interface: cfg.interface.clone(),
-        source,
+        source: Box::new(source),
     };
     let link = netlink
         .link_by_name(&cfg.interface)

@@ -5,12 +5,17 @@
 //! Hand-built rather than with a packet crate: two fixed-size frames, each fully described by
 //! the diagram above its builder, do not justify a dependency.
 //!
-//! The functions are synchronous: each opens a send-only `AF_PACKET` socket (protocol 0, so
-//! it never queues received frames), writes one frame and closes it; that takes microseconds.
+//! The functions are synchronous and take microseconds: they write one frame on a send-only
+//! `AF_PACKET` socket (protocol 0, so it never queues received frames) that is opened once
+//! and kept for the life of the process. Not one socket per frame: closing a packet socket
+//! waits for an RCU grace period in the kernel (`packet_release` → `synchronize_net`, about
+//! 10 ms), which stalled the instance task ~50 ms per GARP burst and delayed, e.g., the
+//! priority-0 advert of a SIGTERM arriving just after becoming Master.
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
+use std::sync::OnceLock;
 
 use socket2::{Domain, Socket, Type};
 
@@ -161,12 +166,10 @@ fn send(
     dst_mac: [u8; 6],
     frame: &[u8],
 ) -> Result<(), AnnounceError> {
-    let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None).map_err(|source| {
-        AnnounceError::Socket {
-            what,
-            addr: addr.clone(),
-            source,
-        }
+    let socket = packet_socket().map_err(|source| AnnounceError::Socket {
+        what,
+        addr: addr.clone(),
+        source,
     })?;
     let send_err = |source| AnnounceError::Send {
         what,
@@ -184,6 +187,18 @@ fn send(
     }
     tracing::trace!(what, %addr, ifindex, "sent");
     Ok(())
+}
+
+/// The process's send-only packet socket, opened on first use (see the module docs for why
+/// it is never closed). `sendto` on one fd from several threads is safe.
+fn packet_socket() -> io::Result<&'static Socket> {
+    static SOCKET: OnceLock<Socket> = OnceLock::new();
+    if let Some(socket) = SOCKET.get() {
+        return Ok(socket);
+    }
+    let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
+    // A concurrent first call may have won the race; its socket is kept, ours dropped.
+    Ok(SOCKET.get_or_init(|| socket))
 }
 
 /// Sends one gratuitous ARP for `ip` out of `ifindex` with sender MAC `mac`.

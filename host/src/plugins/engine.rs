@@ -4,12 +4,24 @@
 //! wasmtime 48, so host capabilities can await I/O), epoch interruption (CPU-time deadlines), Cranelift with
 //! parallel compilation. The ticker is one std thread that bumps the epoch every
 //! [`EPOCH_TICK`]; it holds only a weak reference and exits when the engine is dropped.
+//!
+//! Instances come from wasmtime's *pooling allocator*: linear memories, tables, instance
+//! records and fiber stacks for [`MAX_CONCURRENT_RUNS`] runs are reserved once, at start, and
+//! each run takes a slot and gives it back (reset: zeroed, the module's initial image
+//! restored copy-on-write). A run therefore costs no `mmap`/`munmap` of a 4 GiB memory
+//! reservation and a fiber stack, and no page-table teardown. The pool's per-memory maximum
+//! is the largest limit a config may grant ([`MAX_MEMORY_SIZE`]); each check's own limit is
+//! enforced per run by its `Store`'s limiter (`state::MemLimiter`). Reservation: address
+//! space only (`PROT_NONE` until a slot is used), about `MAX_CONCURRENT_RUNS` × 4 GiB + guards
+//! ≈ 0.5 TiB of the 128 TiB user address space, and no commit charge. When every slot is in
+//! use, instantiation fails at once with wasmtime's "maximum concurrent … limit" error,
+//! which becomes that run's `fail` verdict — never a wait.
 
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
 
@@ -18,6 +30,31 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Native stack a plugin may use before it traps with "stack overflow".
 const MAX_WASM_STACK: usize = 512 * 1024;
+/// Fiber stack of one run: the wasm stack plus room for the host functions it calls.
+const ASYNC_STACK: usize = 2 * 1024 * 1024;
+
+/// Runs that can be in flight at once (pool slots). More fail with a clear error.
+pub const MAX_CONCURRENT_RUNS: u32 = 128;
+/// Core instances one run may create (a Rust wasip2 component has a handful).
+const CORE_INSTANCES_PER_RUN: u32 = 8;
+/// Linear memories and tables one run may use (component-wide).
+const MEMORIES_PER_RUN: u32 = 2;
+const TABLES_PER_RUN: u32 = 4;
+/// Largest linear memory any check may be granted: a full 32-bit memory, the same bound as
+/// the config's `memory_limit` (`config::defaults::MAX_MEMORY_LIMIT`). Per-check limits are
+/// enforced below this by the store's limiter.
+pub const MAX_MEMORY_SIZE: usize = 4 << 30;
+/// Elements of one table (the same bound the store's limiter enforces on growth).
+const MAX_TABLE_ELEMENTS: usize = crate::plugins::state::MAX_TABLE_ELEMENTS;
+/// Bytes of a returned memory slot reset with `memset` instead of `madvise`: covers the
+/// pages a typical plugin touches (stack + small heap), so a reused slot takes no page
+/// faults for them.
+const KEEP_RESIDENT: usize = 1 << 20;
+/// The same for tables.
+const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
+/// Idle slots kept warm (affine to the module that last used them) before they are reused
+/// for another module.
+const WARM_SLOTS: u32 = 32;
 
 /// The shared engine plus the guard that keeps its ticker thread alive.
 #[derive(Clone)]
@@ -32,12 +69,20 @@ struct TickerGuard;
 impl PluginEngine {
     /// Create the engine and start the epoch ticker.
     pub fn new() -> Result<Self, PluginError> {
+        Self::with_pool(MAX_CONCURRENT_RUNS)
+    }
+
+    /// Like [`PluginEngine::new`], with a pool of `slots` concurrent runs (tests use a small
+    /// pool to exercise exhaustion).
+    pub fn with_pool(slots: u32) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
             .epoch_interruption(true)
             .max_wasm_stack(MAX_WASM_STACK)
-            .parallel_compilation(true);
+            .async_stack_size(ASYNC_STACK)
+            .parallel_compilation(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(slots)));
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let guard = Arc::new(TickerGuard);
         let weak: Weak<TickerGuard> = Arc::downgrade(&guard);
@@ -67,6 +112,26 @@ impl PluginEngine {
         let ticks = timeout.as_micros() / EPOCH_TICK.as_micros().max(1);
         u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
     }
+}
+
+/// The instance pool for `slots` concurrent runs (memory protection keys stay off: the
+/// default, and not compiled in).
+fn pool(slots: u32) -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::new();
+    p.total_component_instances(slots)
+        .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_RUN))
+        .max_core_instances_per_component(CORE_INSTANCES_PER_RUN)
+        .total_memories(slots.saturating_mul(MEMORIES_PER_RUN))
+        .max_memories_per_component(MEMORIES_PER_RUN)
+        .total_tables(slots.saturating_mul(TABLES_PER_RUN))
+        .max_tables_per_component(TABLES_PER_RUN)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .total_stacks(slots)
+        .max_memory_size(MAX_MEMORY_SIZE)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        .max_unused_warm_slots(WARM_SLOTS);
+    p
 }
 
 #[cfg(test)]

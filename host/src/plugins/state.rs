@@ -19,7 +19,7 @@ const MAX_INSTANCES: usize = 64;
 const MAX_TABLES: usize = 64;
 const MAX_MEMORIES: usize = 16;
 /// Elements per table.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Everything one run's `Store` owns.
 pub struct HostState {
