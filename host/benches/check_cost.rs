@@ -10,7 +10,14 @@
 //! `make plugins-release`), falling back to `debug`.
 //!
 //! CPU per check = whole-process CPU time (all threads: caller, plugin executor, epoch ticker)
-//! plus children's CPU, measured around each check.
+//! plus children's CPU, measured around each check. For the plugins, the part spent on the
+//! executor thread inside the run (`RunOutcome::cpu`) is shown too; the rest is the hand-off
+//! between threads. The process table is counted during each phase: the `nginx-process`
+//! cost grows with it (one `comm` read per user process), `ps` reads several files for every
+//! process, kernel threads included.
+//!
+//! Options (after `--`): `nginx`, `trivial`, `fork` run only those phases (for profiling);
+//! `CHECK_COST_RUNS=N` sets the number of plugin runs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -39,6 +46,10 @@ fn plugin_path(name: &str) -> PathBuf {
 struct Samples {
     cpu: Vec<Duration>,
     wall: Vec<Duration>,
+    /// CPU on the executor thread inside the run (plugins only).
+    run_cpu: Vec<Duration>,
+    /// (PIDs in /proc, of which kernel threads), sampled before and after the phase.
+    procs: Vec<(usize, usize)>,
 }
 
 impl Samples {
@@ -60,14 +71,58 @@ fn us(d: Duration) -> f64 {
 }
 
 fn row(name: &str, s: &Samples) {
+    let run_cpu = if s.run_cpu.is_empty() {
+        "-".to_string()
+    } else {
+        format!("{:.1}", us(Samples::pct(&s.run_cpu, 50)))
+    };
+    let (pids, kthreads) = s.procs.first().copied().unwrap_or_default();
+    let (pids2, kthreads2) = s.procs.last().copied().unwrap_or_default();
     println!(
-        "{name:<34} {:>6} {:>10.1} {:>10.1} {:>10.1} {:>10.1}",
+        "{name:<34} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>4}-{:<4} {:>3}-{:<3}",
         s.cpu.len(),
         us(Samples::pct(&s.cpu, 50)),
         us(Samples::pct(&s.cpu, 99)),
         us(Samples::pct(&s.wall, 50)),
         us(Samples::pct(&s.wall, 99)),
+        run_cpu,
+        pids.min(pids2),
+        pids.max(pids2),
+        kthreads.min(kthreads2),
+        kthreads.max(kthreads2),
     );
+}
+
+/// (PIDs in /proc, of which kernel threads: `kthreadd` and its children).
+fn process_count() -> (usize, usize) {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return (0, 0);
+    };
+    let mut pids = 0;
+    let mut kthreads = 0;
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        pids += 1;
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if pid == 2 || ppid == Some(2) {
+            kthreads += 1;
+        }
+    }
+    (pids, kthreads)
+}
+
+fn plugin_runs() -> usize {
+    std::env::var("CHECK_COST_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(PLUGIN_RUNS)
 }
 
 async fn bench_plugin(
@@ -87,20 +142,25 @@ async fn bench_plugin(
         plugin.run(params, timeout).await; // warm up
     }
     let mut s = Samples::default();
-    for _ in 0..PLUGIN_RUNS {
+    s.procs.push(process_count());
+    for _ in 0..plugin_runs() {
         let (c0, t0) = (process_cpu_time(), Instant::now());
         let out = plugin.run(params, timeout).await;
         s.wall.push(t0.elapsed());
         s.cpu.push(process_cpu_time().saturating_sub(c0));
-        if let Verdict::Fatal(r) = &out.verdict {
-            eprintln!("{name}: unexpected fatal: {r}");
+        s.run_cpu.push(out.cpu);
+        if out.verdict != Verdict::Ok {
+            eprintln!("{name}: unexpected verdict: {:?}", out.verdict);
+            std::process::exit(3);
         }
     }
+    s.procs.push(process_count());
     s
 }
 
 fn bench_fork_exec() -> Samples {
     let mut s = Samples::default();
+    s.procs.push(process_count());
     for _ in 0..FORK_RUNS {
         let (c0, k0, t0) = (process_cpu_time(), children_cpu_time(), Instant::now());
         let out = Command::new("/bin/sh")
@@ -112,11 +172,15 @@ fn bench_fork_exec() -> Samples {
         let own = process_cpu_time().saturating_sub(c0);
         let kids = children_cpu_time().saturating_sub(k0);
         s.cpu.push(own + kids);
-        if out.is_err() {
-            eprintln!("fork/exec failed");
-            std::process::exit(3);
+        match out {
+            Ok(o) if String::from_utf8_lossy(&o.stdout).trim() != "0" => {}
+            _ => {
+                eprintln!("fork/exec failed or found no nginx");
+                std::process::exit(3);
+            }
         }
     }
+    s.procs.push(process_count());
     s
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod daemon;
 pub mod error;
 pub mod guards;
+pub mod handover;
 pub mod lab;
 pub mod nginx;
 pub mod partition;

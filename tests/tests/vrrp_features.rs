@@ -396,8 +396,17 @@ fn sync_group_member_fault_moves_the_whole_group() -> Result<()> {
         "check.sh",
         &format!("test ! -e '{}'", marker.display()),
     )?;
+    let group_log = lab.dir().join("group-hooks.log");
+    let group_hook = script(
+        &lab,
+        "group-hook.sh",
+        &format!("echo \"$*\" >> '{}'", group_log.display()),
+    )?;
     let group =
         "vrrp_sync_group G1 {\n    group {\n        VI_1\n        VI_2\n    }\n}\n".to_string();
+    let group_n1 = format!(
+        "vrrp_sync_group G1 {{\n    group {{\n        VI_1\n        VI_2\n    }}\n    notify \"{group_hook}\"\n}}\n"
+    );
     let chk = format!(
         "vrrp_script chk_marker {{\n    script \"{check}\"\n    interval 0.2\n    timeout 2\n    \
          weight 0\n    fall 1\n    rise 1\n}}\n"
@@ -406,7 +415,7 @@ fn sync_group_member_fault_moves_the_whole_group() -> Result<()> {
         N1,
         &[
             chk,
-            group.clone(),
+            group_n1,
             instance("VI_1", 51, "MASTER", 100, "0.1", &[v1], ""),
             instance(
                 "VI_2",
@@ -455,6 +464,29 @@ fn sync_group_member_fault_moves_the_whole_group() -> Result<()> {
     lab.wait_state(&d1, "VI_2", "MASTER", Duration::from_secs(3))?;
     lab.wait_state(&d2, "VI_1", "BACKUP", Duration::from_secs(3))?;
     lab.wait_state(&d2, "VI_2", "BACKUP", Duration::from_secs(3))?;
+    // The group's own hook ran with keepalived's GROUP convention on each group transition.
+    // (At start-up the weight-0 check has not reported yet, so the group begins in FAULT.)
+    let want = [
+        "GROUP G1 MASTER 0",
+        "GROUP G1 FAULT 0",
+        "GROUP G1 BACKUP 0",
+        "GROUP G1 MASTER 0",
+    ];
+    wasmalived_e2e::wait_for(
+        "the sync group's notify hook",
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+        || {
+            let lines = hook_lines(&group_log);
+            Ok(lines
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .windows(4)
+                .any(|w| w == want))
+        },
+        || format!("group hook log: {:?}", hook_lines(&group_log)),
+    )?;
     lab.pass()
 }
 

@@ -59,9 +59,29 @@ pub struct InstanceTask {
     pub join: JoinHandle<()>,
 }
 
-/// Published to sync groups: (instance name, whether its own tracking faults it), sent
-/// whenever that flag changes.
-pub type StateEvents = mpsc::UnboundedSender<(String, bool)>;
+/// What instances tell the sync-group coordinator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEvent {
+    /// Whether the instance's *own* tracking faults it (sent whenever that changes).
+    OwnFault {
+        /// Instance name.
+        instance: String,
+        /// Faulted by its own tracking.
+        faulted: bool,
+    },
+    /// The group membership changed (start-up, reload): re-evaluate every group.
+    Resync,
+    /// The instance changed state.
+    State {
+        /// Instance name.
+        instance: String,
+        /// New state.
+        state: State,
+    },
+}
+
+/// Where instances send [`GroupEvent`]s.
+pub type StateEvents = mpsc::UnboundedSender<GroupEvent>;
 
 /// Start the task owning `plan`'s instance.
 pub fn spawn(
@@ -248,7 +268,10 @@ impl Task {
         let faulted = self.tracking_fault.is_some();
         if faulted != was_faulted || !self.reported_fault_once {
             self.reported_fault_once = true;
-            let _ = self.state_events.send((self.plan.name.clone(), faulted));
+            let _ = self.state_events.send(GroupEvent::OwnFault {
+                instance: self.plan.name.clone(),
+                faulted,
+            });
         }
         self.sync_fault(now);
     }
@@ -366,6 +389,10 @@ impl Task {
                     if let Some(state) = notify {
                         self.notifier.notify(state, self.core.priority().get());
                     }
+                    let _ = self.state_events.send(GroupEvent::State {
+                        instance: self.plan.name.clone(),
+                        state: to,
+                    });
                 }
                 Action::Notice(notice) => log_notice(&notice),
             }

@@ -371,7 +371,13 @@ impl Daemon {
                             .map(|r| (name.clone(), r.task.tx.clone()))
                     })
                     .collect();
-                (g.name.clone(), inboxes)
+                (
+                    g.name.clone(),
+                    sync_group::GroupSpec {
+                        members: inboxes,
+                        notify: plan::notify_scripts(&g.notify),
+                    },
+                )
             })
             .collect();
         self.groups.set_groups(members);

@@ -8,6 +8,7 @@
 //! - [`loader`]: read + digest + compile + contract check of one file.
 //! - [`linker`], [`state`], [`caps`]: what a run is linked with and owns.
 //! - [`run`]: [`Runtime`] and [`CheckPlugin::run`] — the bounded per-run path.
+//! - [`executor`]: the dedicated threads plugin runs execute on.
 //! - [`reload`]: watching the plugins directory and swapping versions in.
 //! - [`grants`]: what one check may use (from the config or the CLI).
 
@@ -17,6 +18,7 @@ pub mod caps;
 pub mod contract;
 pub mod engine;
 mod error;
+pub mod executor;
 pub mod grants;
 pub mod linker;
 pub mod loader;

@@ -7,10 +7,12 @@
 //! - is bounded: memory (the check's limit; growing past it traps), CPU (epoch deadline =
 //!   the check's timeout; the plugin yields every epoch tick), wall (a tokio timeout around
 //!   the call, since epochs do not interrupt host calls), log lines and captured output;
-//! - runs on the *plugin executor*, a small dedicated tokio runtime (`wasm-check-*` threads),
-//!   via `call_async`. A busy plugin therefore only competes with other plugins, never with
+//! - runs on the *plugin executor* (`executor.rs`: dedicated `wasm-check-*` threads), via
+//!   `call_async`. A busy plugin therefore only competes with other plugins, never with
 //!   the daemon's reactor (adverts, netlink), and it yields every 10 ms so plugins share
 //!   the executor fairly.
+//! - takes its instance from the engine's pool (`engine.rs`); more concurrent runs than
+//!   pool slots fail at once with a `fail` verdict naming the limit.
 //!
 //! CPU time is measured per run as the sum of the thread CPU time of each poll of the run's
 //! future (`CLOCK_THREAD_CPUTIME_ID` around every poll): exact even when the run migrates
@@ -42,6 +44,7 @@ use super::caps::stdio::Capture;
 use super::caps::{sockets, wasi};
 use super::contract;
 use super::engine::PluginEngine;
+use super::executor::Executor;
 use super::grants::Grants;
 use super::loader::{self, LoadedPlugin};
 use super::state::{HostState, MemLimiter};
@@ -117,17 +120,6 @@ impl RunOutcome {
     }
 }
 
-/// Owns the dedicated plugin runtime; shuts it down without blocking when dropped.
-struct Executor(Option<tokio::runtime::Runtime>);
-
-impl Drop for Executor {
-    fn drop(&mut self) {
-        if let Some(rt) = self.0.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
 struct Memo {
     map: HashMap<String, LoadedPlugin>,
     order: VecDeque<String>,
@@ -139,8 +131,7 @@ struct RuntimeInner {
     memo: Mutex<Memo>,
     scratch: Mutex<HashMap<String, SharedScratch>>,
     own_netns: Option<String>,
-    _executor: Executor,
-    handle: tokio::runtime::Handle,
+    executor: Executor,
 }
 
 /// The plugin runtime: one per process. Cheap to clone.
@@ -155,13 +146,7 @@ impl Runtime {
         let engine = PluginEngine::new()?;
         let cache = CodeCache::open(cache_dir, engine.engine())?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(workers)
-            .thread_name("wasm-check")
-            .enable_all()
-            .build()
-            .map_err(|e| PluginError::Engine(format!("cannot start plugin executor: {e}")))?;
-        let handle = rt.handle().clone();
+        let executor = Executor::start(workers)?;
         Ok(Self {
             inner: Arc::new(RuntimeInner {
                 engine,
@@ -172,8 +157,7 @@ impl Runtime {
                 }),
                 scratch: Mutex::new(HashMap::new()),
                 own_netns: netns_of(Path::new("/proc"), "self"),
-                _executor: Executor(Some(rt)),
-                handle,
+                executor,
             }),
         })
     }
@@ -407,7 +391,7 @@ impl CheckPlugin {
             let task = me
                 .inner
                 .runtime
-                .handle
+                .executor
                 .spawn(CpuMeter::new(me.clone().run_here(params, timeout)).instrument(span));
             let abort = task.abort_handle();
             match tokio::time::timeout(timeout + OUTER_SLACK, task).await {

@@ -84,7 +84,7 @@ fn dual_time(tl: &Timeline, from: f64) -> f64 {
         .windows(2)
         .filter(|w| w[0].t >= from && w[0].present.iter().all(|p| *p == Some(true)))
         .map(|w| w[1].t - w[0].t)
-        .sum()
+        .fold(0.0, |a, b| a + b)
 }
 
 /// Result of (a).

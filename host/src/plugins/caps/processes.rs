@@ -3,6 +3,8 @@
 //! `/proc/PID/ns/net` is the daemon's own are returned (PIDs are not separated by network
 //! namespaces, and a host may run one nginx per namespace).
 
+use std::ffi::CStr;
+use std::io::Read;
 use std::path::Path;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -10,6 +12,7 @@ use wasmtime::component::{HasSelf, Linker};
 use crate::plugins::bindings::wasmalived::plugin::processes::{self as wit, Process};
 use crate::plugins::grants::ProcessGrant;
 use crate::plugins::state::HostState;
+use crate::plugins::sys::DirFd;
 
 /// At most this many processes are returned per call.
 pub const MAX_RESULTS: usize = 4096;
@@ -91,32 +94,53 @@ pub fn netns_of(proc_root: &Path, pid: &str) -> Option<String> {
 }
 
 /// Walk `proc_root`, returning the processes `filter` selects.
+///
+/// Cost: this runs on every check run and reads the live process table each time (nothing is
+/// cached across runs). Per process it does one `openat` of `PID/comm` relative to the open
+/// `/proc` directory, one `read` and one `close`; `stat`, `cmdline` and `ns/net` are read
+/// only for processes whose name passes the filter. Kernel threads — the children of
+/// `kthreadd`, listed by the kernel in one file — are skipped without reading anything of
+/// them: they are not services a check watches (on a small host they are over half of
+/// `/proc`).
 pub fn scan_proc(
     proc_root: &Path,
     own_netns: Option<&str>,
     netns_only: bool,
     filter: &Filter,
 ) -> Result<Vec<Process>, String> {
-    let entries =
-        std::fs::read_dir(proc_root).map_err(|e| format!("cannot read process table: {e}"))?;
+    let proc_dir = DirFd::open(proc_root).map_err(|e| format!("cannot read process table: {e}"))?;
+    let kthreads = kernel_threads(&proc_dir);
+    let mut pids = Vec::with_capacity(512);
+    let mut dents = vec![0u8; DIRENT_BUF];
+    proc_dir
+        .for_each_entry(&mut dents, |name| {
+            if let Some(pid) = parse_pid(name) {
+                pids.push(pid);
+            }
+        })
+        .map_err(|e| format!("cannot read process table: {e}"))?;
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(pid_str) = file_name.to_str() else {
+    let mut path = PidPath::default();
+    for pid in pids {
+        if kthreads.binary_search(&pid).is_ok() {
             continue;
-        };
-        let Ok(pid) = pid_str.parse::<u32>() else {
-            continue;
-        };
-        let dir = entry.path();
+        }
         // A process may exit between readdir and read: skip it.
         let mut buf = [0u8; 64];
-        let Some(comm) = read_comm(&dir.join("comm"), &mut buf) else {
+        let Ok(n) = proc_dir.read_small(path.of(pid, "comm"), &mut buf) else {
+            continue;
+        };
+        let Some(comm) = std::str::from_utf8(&buf[..n])
+            .ok()
+            .map(|c| c.trim_end_matches('\n'))
+        else {
             continue;
         };
         if !filter.by_comm(comm) {
             continue;
         }
+        let pid_str = pid.to_string();
+        let dir = proc_root.join(&pid_str);
         // A zombie (exited, not yet reaped by its parent) is not a running service: a
         // crashed nginx whose parent never waits for it must not count as healthy.
         if is_dead(&dir) {
@@ -131,7 +155,7 @@ pub fn scan_proc(
         if !filter.by_cmdline(&cmdline) {
             continue;
         }
-        let ns = netns_of(proc_root, pid_str);
+        let ns = netns_of(proc_root, &pid_str);
         let same_netns = matches!((&ns, own_netns), (Some(a), Some(b)) if a == b);
         if netns_only && !same_netns {
             continue;
@@ -150,13 +174,80 @@ pub fn scan_proc(
     Ok(out)
 }
 
-/// Read `/proc/PID/comm` (at most 16 bytes) with one open/read/close — this runs once per
-/// process per scan, so it avoids `read_to_string`'s extra `statx` and second `read`.
-fn read_comm<'a>(path: &Path, buf: &'a mut [u8; 64]) -> Option<&'a str> {
-    use std::io::Read;
-    let n = std::fs::File::open(path).ok()?.read(buf).ok()?;
-    let s = std::str::from_utf8(buf.get(..n)?).ok()?;
-    Some(s.trim_end_matches('\n'))
+/// `getdents64` buffer for listing `/proc` (a few hundred entries per call).
+const DIRENT_BUF: usize = 32 * 1024;
+/// `PF_KTHREAD` in `/proc/PID/stat`'s `flags` field (include/linux/sched.h).
+const PF_KTHREAD: u64 = 0x0020_0000;
+/// `kthreadd`, the parent of every kernel thread, is PID 2 in the initial PID namespace.
+const KTHREADD: u32 = 2;
+/// Bytes of `kthreadd`'s child list read at most (PIDs of ~100k kernel threads).
+const MAX_CHILDREN_LIST: u64 = 1 << 20;
+
+/// A decimal PID (`/proc` also holds `self`, `sys`, `1234`…).
+fn parse_pid(name: &[u8]) -> Option<u32> {
+    if name.is_empty() || name.len() > 10 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()?.parse().ok()
+}
+
+/// `PID/file` as a NUL-terminated relative path, built in place (no allocation per process).
+#[derive(Default)]
+struct PidPath([u8; 32]);
+
+impl PidPath {
+    fn of(&mut self, pid: u32, file: &str) -> &CStr {
+        use std::io::Write;
+        let mut w = std::io::Cursor::new(&mut self.0[..]);
+        // 10 digits + '/' + a short file name + NUL fit in 32 bytes; if not, the empty path
+        // fails to open like a vanished process.
+        let fits = write!(w, "{pid}/{file}\0").is_ok();
+        let len = usize::try_from(w.position()).unwrap_or(0);
+        let bytes = if fits { &self.0[..len] } else { &b"\0"[..] };
+        CStr::from_bytes_with_nul(bytes).unwrap_or_default()
+    }
+}
+
+/// PIDs of the kernel threads (sorted): the children of `kthreadd`, from
+/// `/proc/2/task/2/children` — but only if PID 2 really is a kernel thread (`PF_KTHREAD` in
+/// its `stat` flags): in a container's PID namespace PID 2 is an ordinary process and no
+/// kernel thread is visible. Empty when unknown; nothing is skipped then.
+fn kernel_threads(proc_dir: &DirFd) -> Vec<u32> {
+    let mut path = PidPath::default();
+    let mut stat = [0u8; 512];
+    let Ok(n) = proc_dir.read_small(path.of(KTHREADD, "stat"), &mut stat) else {
+        return Vec::new();
+    };
+    if !stat_flags(&stat[..n]).is_some_and(|f| f & PF_KTHREAD != 0) {
+        return Vec::new();
+    }
+    let mut list = Vec::with_capacity(1024);
+    let read = proc_dir
+        .open_file(c"2/task/2/children")
+        .and_then(|f| f.take(MAX_CHILDREN_LIST).read_to_end(&mut list));
+    if read.is_err() {
+        return Vec::new();
+    }
+    let mut pids: Vec<u32> = list
+        .split(|b| *b == b' ' || *b == b'\n')
+        .filter_map(parse_pid)
+        .collect();
+    pids.push(KTHREADD);
+    pids.sort_unstable();
+    pids
+}
+
+/// The `flags` field (the 9th) of a `/proc/PID/stat` line. The command in parentheses may
+/// contain spaces and `)`, so fields are counted after the last `)`.
+fn stat_flags(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    // After ") ": state ppid pgrp session tty_nr tpgid flags.
+    let field = stat
+        .get(close + 1..)?
+        .split(|b| *b == b' ')
+        .filter(|f| !f.is_empty())
+        .nth(6)?;
+    std::str::from_utf8(field).ok()?.parse().ok()
 }
 
 /// `/proc/PID/cmdline` is NUL-separated with a trailing NUL.
