@@ -28,6 +28,7 @@ plugins-release:
 test: setup plugins
 	$(CARGO) build -p wasmalived -p wasmalived-e2e
 	$(CARGO) test -p wasmalived
+	$(CARGO) test -p plugin-http -p plugin-disk-lock -p plugin-quorum
 	$(CARGO) test -p wasmalived-e2e -- --test-threads=$(E2E_JOBS)
 
 ## Two-node namespace demo (see README).

@@ -35,6 +35,9 @@ fn plugin_path(name: &str) -> PathBuf {
     for profile in ["release", "debug"] {
         let p = root.join(profile).join(&file);
         if p.exists() {
+            if profile == "debug" {
+                eprintln!("note: using the debug build of {file}; `make plugins-release` first for release figures");
+            }
             return p;
         }
     }
@@ -213,12 +216,28 @@ fn main() {
         ..Grants::default()
     };
     let params = vec![("process".to_string(), "nginx".to_string())];
+    // `cargo bench` passes `--bench`; other words select phases.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |phase: &str| only.is_empty() || only.iter().any(|o| o == phase);
     let (nginx, trivial) = tokio_rt.block_on(async {
-        let n = bench_plugin(&rt, "nginx-process", &nginx_grants, &params).await;
-        let t = bench_plugin(&rt, "trivial", &Grants::default(), &[]).await;
+        let mut n = Samples::default();
+        let mut t = Samples::default();
+        if wanted("nginx") {
+            n = bench_plugin(&rt, "nginx-process", &nginx_grants, &params).await;
+        }
+        if wanted("trivial") {
+            t = bench_plugin(&rt, "trivial", &Grants::default(), &[]).await;
+        }
         (n, t)
     });
-    let fork = bench_fork_exec();
+    let fork = if wanted("fork") {
+        bench_fork_exec()
+    } else {
+        Samples::default()
+    };
     if let Some(d) = decoy.as_mut() {
         let _ = d.kill();
         let _ = d.wait();
@@ -227,8 +246,16 @@ fn main() {
 
     println!();
     println!(
-        "{:<34} {:>6} {:>10} {:>10} {:>10} {:>10}",
-        "check (CPU per check, µs)", "runs", "cpu p50", "cpu p99", "wall p50", "wall p99"
+        "{:<34} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7}",
+        "check (per check, µs)",
+        "runs",
+        "cpu p50",
+        "cpu p99",
+        "wall p50",
+        "wall p99",
+        "in-run p50",
+        "pids",
+        "kthr"
     );
     row("(a) nginx-process plugin", &nginx);
     row("(b) trivial plugin", &trivial);
@@ -247,6 +274,19 @@ fn main() {
     println!(
         "fork+exec / trivial plugin:       {:.1}x",
         ratio(&trivial, &fork)
+    );
+    // The instance pool reserves address space, not memory: show both.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map_or_else(|| "?".to_string(), |v| v.trim().to_string())
+    };
+    println!(
+        "bench process: VmSize {}, VmRSS {}",
+        field("VmSize:"),
+        field("VmRSS:")
     );
     println!(
         "trivial plugin p50 CPU: {:.1} µs  (target < 50 µs: {})",

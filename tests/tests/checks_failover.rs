@@ -35,9 +35,6 @@ const MARGIN: Duration = Duration::from_millis(1500);
 /// `wasmalived_e2e::handover`): the real overlap is well under a millisecond, the sampler
 /// queries the nodes one after the other, and the CI machine is loaded.
 const HANDOVER_OVERLAP: Duration = Duration::from_millis(250);
-/// nginx-process imports the remediation interface, and the host refuses a plugin whose
-/// imports are not all granted, so a check without a real remediation grants a harmless one.
-const NOOP_REMEDIATION: &str = "remediation noop \"/bin/true\"";
 
 /// Checks node `i`'s instance state and effective priority in `status --json`.
 fn expect_status(pair: &Pair, i: usize, state: &str, effective: i64) -> Result<()> {
@@ -147,7 +144,7 @@ fn nginx_down_lowers_priority_and_the_backup_takes_over() -> Result<()> {
         CHECK,
         &plugin,
         &[("process", "nginx")],
-        &["allow_processes netns", NOOP_REMEDIATION],
+        &["allow_processes netns"],
         &timing,
     );
     start_tracking(&mut pair, [&block, &block], &[])?;

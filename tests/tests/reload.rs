@@ -325,13 +325,8 @@ fn config_test_exit_codes() -> Result<()> {
     }
 
     // nginx-process reads the process table; the check grants no `allow_processes`.
-    let block = wasmalived_e2e::plugin_check(
-        "chk_nginx",
-        &plugin,
-        &[("process", "nginx")],
-        &["remediation noop \"/bin/true\""],
-        &timing,
-    );
+    let block =
+        wasmalived_e2e::plugin_check("chk_nginx", &plugin, &[("process", "nginx")], &[], &timing);
     let ungranted = with_checks(&base, &block, &["chk_nginx"])?;
     let p = s.write("ungranted.conf", &ungranted)?;
     let (code, text) = s.config_test(&p)?;

@@ -44,11 +44,11 @@ fn install_hook(gp: &mut GuardedPair) -> Result<[std::path::PathBuf; 2]> {
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755))
         .map_err(|e| LabError::io("chmod of the hook script", e))?;
     let outs = [dir.join("hook-n1.out"), dir.join("hook-n2.out")];
-    for i in 0..2 {
-        gp.instance_lines[i].push(format!(
+    for (lines, out) in gp.instance_lines.iter_mut().zip(&outs) {
+        lines.push(format!(
             "notify_split_brain \"{} {}\"",
             script.display(),
-            outs[i].display()
+            out.display()
         ));
     }
     Ok(outs)

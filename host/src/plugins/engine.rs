@@ -12,16 +12,17 @@
 //! reservation and a fiber stack, and no page-table teardown. The pool's per-memory maximum
 //! is the largest limit a config may grant ([`MAX_MEMORY_SIZE`]); each check's own limit is
 //! enforced per run by its `Store`'s limiter (`state::MemLimiter`). Reservation: address
-//! space only (`PROT_NONE` until a slot is used), about `MAX_CONCURRENT_RUNS` × 4 GiB + guards
-//! ≈ 0.5 TiB of the 128 TiB user address space, and no commit charge. When every slot is in
-//! use, instantiation fails at once with wasmtime's "maximum concurrent … limit" error,
-//! which becomes that run's `fail` verdict — never a wait.
+//! space only (`PROT_NONE` until a slot is used): about `MAX_CONCURRENT_RUNS` × (4 GiB +
+//! guard) ≈ 0.5 TiB of the 128 TiB user address space, no commit charge, and resident memory
+//! only for the pages runs touch. When every slot is in use, instantiation fails at once
+//! with wasmtime's "maximum concurrent limit … reached" error, which becomes that run's
+//! `fail` verdict ("plugin instance pool exhausted") — never a wait.
 
 use std::sync::{Arc, Weak};
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
 
@@ -37,7 +38,8 @@ const ASYNC_STACK: usize = 2 * 1024 * 1024;
 pub const MAX_CONCURRENT_RUNS: u32 = 128;
 /// Core instances one run may create (a Rust wasip2 component has a handful).
 const CORE_INSTANCES_PER_RUN: u32 = 8;
-/// Linear memories and tables one run may use (component-wide).
+/// Linear memories and tables one run may use (component-wide). The pool holds one memory
+/// per run (a Rust component has one); a plugin with two takes two slots.
 const MEMORIES_PER_RUN: u32 = 2;
 const TABLES_PER_RUN: u32 = 4;
 /// Largest linear memory any check may be granted: a full 32-bit memory, the same bound as
@@ -46,9 +48,13 @@ const TABLES_PER_RUN: u32 = 4;
 pub const MAX_MEMORY_SIZE: usize = 4 << 30;
 /// Elements of one table (the same bound the store's limiter enforces on growth).
 const MAX_TABLE_ELEMENTS: usize = crate::plugins::state::MAX_TABLE_ELEMENTS;
-/// Bytes of a returned memory slot reset with `memset` instead of `madvise`: covers the
-/// pages a typical plugin touches (stack + small heap), so a reused slot takes no page
-/// faults for them.
+/// Bytes of a returned memory slot reset in place instead of with `madvise(DONTNEED)`:
+/// covers the pages a typical plugin touches (stack + small heap), so a reused slot takes no
+/// page faults and causes no TLB shootdown for them. With `PAGEMAP_SCAN` (Linux ≥ 6.7, used
+/// when available) only the pages the run actually dirtied are reset; without it the whole
+/// region would be `memset`, which for 1 MiB costs more than it saves, so then nothing is
+/// kept resident. Measured (trivial plugin, CPU inside the run): 7 µs with the scan, 21 µs
+/// memsetting 1 MiB, 13 µs with `madvise` only.
 const KEEP_RESIDENT: usize = 1 << 20;
 /// The same for tables.
 const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
@@ -117,19 +123,25 @@ impl PluginEngine {
 /// The instance pool for `slots` concurrent runs (memory protection keys stay off: the
 /// default, and not compiled in).
 fn pool(slots: u32) -> PoolingAllocationConfig {
+    let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+        KEEP_RESIDENT
+    } else {
+        0
+    };
     let mut p = PoolingAllocationConfig::new();
     p.total_component_instances(slots)
         .total_core_instances(slots.saturating_mul(CORE_INSTANCES_PER_RUN))
         .max_core_instances_per_component(CORE_INSTANCES_PER_RUN)
-        .total_memories(slots.saturating_mul(MEMORIES_PER_RUN))
+        .total_memories(slots)
         .max_memories_per_component(MEMORIES_PER_RUN)
         .total_tables(slots.saturating_mul(TABLES_PER_RUN))
         .max_tables_per_component(TABLES_PER_RUN)
         .table_elements(MAX_TABLE_ELEMENTS)
         .total_stacks(slots)
         .max_memory_size(MAX_MEMORY_SIZE)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .linear_memory_keep_resident(keep_resident)
         .table_keep_resident(TABLE_KEEP_RESIDENT)
+        .pagemap_scan(Enabled::Auto)
         .max_unused_warm_slots(WARM_SLOTS);
     p
 }
@@ -148,5 +160,25 @@ mod tests {
     #[test]
     fn engine_builds() {
         PluginEngine::new().expect("engine builds with our feature set");
+    }
+
+    /// `(module (memory 1))`.
+    const MODULE_WITH_MEMORY: &[u8] = b"\0asm\x01\0\0\0\x05\x03\x01\x00\x01";
+
+    #[test]
+    fn exhausted_pool_fails_at_once_and_recovers() {
+        use wasmtime::{Instance, Module, PoolConcurrencyLimitError, Store};
+        let e = PluginEngine::with_pool(1).expect("engine");
+        let module = Module::new(e.engine(), MODULE_WITH_MEMORY).expect("module");
+        let mut first = Store::new(e.engine(), ());
+        Instance::new(&mut first, &module, &[]).expect("first run fits");
+        let mut second = Store::new(e.engine(), ());
+        let err = Instance::new(&mut second, &module, &[]).expect_err("pool of one is full");
+        assert!(
+            err.downcast_ref::<PoolConcurrencyLimitError>().is_some(),
+            "{err:#}"
+        );
+        drop(first);
+        Instance::new(&mut second, &module, &[]).expect("slot given back");
     }
 }

@@ -549,6 +549,9 @@ fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> Str
             other => format!("trap: {other}"),
         };
     }
+    if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return format!("plugin instance pool exhausted ({full}): too many runs in flight");
+    }
     let msg = format!("{e:#}");
     if msg.contains("memory limit") {
         return format!("memory limit {} exceeded", mib(limiter.limit()));

@@ -199,8 +199,7 @@ fn check_block(variant: Variant, pair: &Pair) -> Result<String> {
             CHECK,
             &plugin_path("nginx_process")?,
             &[("process", "nginx")],
-            // The plugin imports the remediation interface; the host requires it granted.
-            &["allow_processes netns", "remediation noop \"/bin/true\""],
+            &["allow_processes netns"],
             &TIMING,
         )),
         Variant::PluginFatal => Ok(plugin_check(

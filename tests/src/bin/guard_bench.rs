@@ -92,6 +92,8 @@ struct Partition {
     dual_s: f64,
     heal_to_one_s: f64,
     samples: usize,
+    /// Mean time between sample rounds (each round runs `ip` in both namespaces).
+    mean_gap_ms: f64,
 }
 
 /// (a): a two-way VRRP partition of `len` on the settled pair, then the heal.
@@ -114,10 +116,15 @@ fn partition(gp: &GuardedPair, len: Duration) -> Result<Partition> {
     let heal_to_one_s = healed.elapsed().as_secs_f64();
     thread::sleep(Duration::from_secs(1));
     let tl = sampler.stop()?;
+    let span = match (tl.samples.first(), tl.samples.last()) {
+        (Some(a), Some(b)) => b.t - a.t,
+        _ => 0.0,
+    };
     Ok(Partition {
         dual_s: dual_time(&tl, t_cut),
         heal_to_one_s,
         samples: tl.samples.len(),
+        mean_gap_ms: 1000.0 * span / (tl.samples.len().max(2) - 1) as f64,
     })
 }
 
@@ -214,7 +221,7 @@ fn main() -> ExitCode {
     );
     println!(
         "| guard | two VIP holders during the partition | one Master after heal | \
-         samples | crash → VIP (median, min–max, runs) | extra vs unguarded | guard's bound |"
+         VIP sample rounds (mean gap) | crash → VIP (median, min–max, runs) | extra vs unguarded | guard's bound |"
     );
     println!("|---|---|---|---|---|---|---|");
     for r in &rows {
@@ -226,11 +233,12 @@ fn main() -> ExitCode {
             _ => "—".into(),
         };
         println!(
-            "| {} | {:.3} s | {:.3} s | {} | {} | {extra} | {:.1} s |",
+            "| {} | {:.3} s | {:.3} s | {} ({:.0} ms) | {} | {extra} | {:.1} s |",
             r.guard.name(),
             r.part.dual_s,
             r.part.heal_to_one_s,
             r.part.samples,
+            r.part.mean_gap_ms,
             med.map(|m| format!("{m:.3} s ({min:.3}–{max:.3}, {})", r.crash.len()))
                 .unwrap_or_else(|| "—".into()),
             r.guard.takeover_delay_bound().as_secs_f64(),

@@ -218,7 +218,7 @@ fn kernel_threads(proc_dir: &DirFd) -> Vec<u32> {
     let Ok(n) = proc_dir.read_small(path.of(KTHREADD, "stat"), &mut stat) else {
         return Vec::new();
     };
-    if !stat_flags(&stat[..n]).is_some_and(|f| f & PF_KTHREAD != 0) {
+    if stat_flags(&stat[..n]).is_none_or(|f| f & PF_KTHREAD == 0) {
         return Vec::new();
     }
     let mut list = Vec::with_capacity(1024);
@@ -297,6 +297,87 @@ mod tests {
         let found = scan_proc(&dir, None, false, &Filter::Name("nginx".into())).unwrap();
         assert_eq!(found.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![10]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A fake `/proc`: `kthreadd` (PID 2) with `flags`, its children 3 and 5, and 3, 5, 10
+    /// all named `nginx`.
+    fn fake_proc(tag: &str, kthreadd_flags: u64) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("wa-kthr-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let p = dir.join("2");
+        std::fs::create_dir_all(p.join("task/2")).unwrap();
+        std::fs::write(p.join("comm"), "kthreadd\n").unwrap();
+        let stat = format!("2 (kthreadd) S 0 0 0 0 -1 {kthreadd_flags} 0 0 0");
+        std::fs::write(p.join("stat"), stat).unwrap();
+        std::fs::write(p.join("task/2/children"), "3 5 ").unwrap();
+        for pid in ["3", "5", "10"] {
+            let p = dir.join(pid);
+            std::fs::create_dir_all(p.join("ns")).unwrap();
+            std::fs::write(p.join("comm"), "nginx\n").unwrap();
+            std::fs::write(p.join("cmdline"), "nginx\0").unwrap();
+            std::fs::write(p.join("stat"), format!("{pid} (nginx) S 2 0 0 0 -1 0 0")).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("self")).unwrap();
+        dir
+    }
+
+    #[test]
+    fn kernel_threads_skipped_only_when_pid_2_is_kthreadd() {
+        let pids = |dir: &Path| {
+            scan_proc(dir, None, false, &Filter::Name("nginx".into()))
+                .unwrap()
+                .iter()
+                .map(|p| p.pid)
+                .collect::<Vec<_>>()
+        };
+        // 0x208040: PF_KTHREAD set, as on a real kthreadd.
+        let real = fake_proc("real", 0x0020_8040);
+        assert_eq!(
+            pids(&real),
+            vec![10],
+            "children of kthreadd are kernel threads"
+        );
+        // In a container's PID namespace PID 2 is an ordinary process: skip nothing.
+        let container = fake_proc("ctr", 0x0040_0100);
+        assert_eq!(pids(&container), vec![3, 5, 10]);
+        // No PID 2 at all: nothing skipped either.
+        std::fs::remove_dir_all(container.join("2")).unwrap();
+        assert_eq!(pids(&container), vec![3, 5, 10]);
+        std::fs::remove_dir_all(&real).unwrap();
+        std::fs::remove_dir_all(&container).unwrap();
+    }
+
+    #[test]
+    fn stat_flags_after_a_tricky_comm() {
+        assert_eq!(
+            stat_flags(b"7 (a) b) S 1 7 7 0 -1 4194560 12 0"),
+            Some(4_194_560)
+        );
+        assert_eq!(stat_flags(b"7 (x) S 1"), None);
+        assert_eq!(stat_flags(b"garbage"), None);
+    }
+
+    #[test]
+    fn pid_names_and_paths() {
+        assert_eq!(parse_pid(b"1234"), Some(1234));
+        for bad in [&b"self"[..], b"", b"12a", b"99999999999"] {
+            assert_eq!(parse_pid(bad), None);
+        }
+        let mut p = PidPath::default();
+        assert_eq!(p.of(4_294_967_295, "comm").to_bytes(), b"4294967295/comm");
+        assert_eq!(p.of(7, "stat").to_bytes(), b"7/stat");
+    }
+
+    #[test]
+    fn real_kernel_threads_are_kthreadd_children() {
+        // On a host (not in a PID namespace) kthreadd exists and every kernel thread has an
+        // empty command line; in a container the list is empty.
+        let dir = DirFd::open(Path::new("/proc")).expect("open /proc");
+        for pid in kernel_threads(&dir) {
+            if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+                assert!(cmd.is_empty(), "kernel thread {pid} has a command line");
+            }
+        }
     }
 
     #[test]
