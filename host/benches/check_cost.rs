@@ -53,6 +53,8 @@ struct Samples {
     run_cpu: Vec<Duration>,
     /// (PIDs in /proc, of which kernel threads), sampled before and after the phase.
     procs: Vec<(usize, usize)>,
+    /// Rescheduling IPIs (system-wide) during the phase.
+    ipis: u64,
 }
 
 impl Samples {
@@ -79,10 +81,11 @@ fn row(name: &str, s: &Samples) {
     } else {
         format!("{:.1}", us(Samples::pct(&s.run_cpu, 50)))
     };
+    let ipis = s.ipis as f64 / s.cpu.len().max(1) as f64;
     let (pids, kthreads) = s.procs.first().copied().unwrap_or_default();
     let (pids2, kthreads2) = s.procs.last().copied().unwrap_or_default();
     println!(
-        "{name:<34} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>4}-{:<4} {:>3}-{:<3}",
+        "{name:<34} {:>6} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11} {:>4}-{:<4} {:>3}-{:<3} {:>6.2}",
         s.cpu.len(),
         us(Samples::pct(&s.cpu, 50)),
         us(Samples::pct(&s.cpu, 99)),
@@ -93,7 +96,23 @@ fn row(name: &str, s: &Samples) {
         pids.max(pids2),
         kthreads.min(kthreads2),
         kthreads.max(kthreads2),
+        ipis,
     );
+}
+
+/// Rescheduling inter-processor interrupts so far, all CPUs (`RES` in /proc/interrupts): a
+/// thread woken on another CPU costs one. On a VM they trap to the hypervisor (~24 µs of
+/// guest CPU each here), so they explain a bimodal p50: see `plugins/executor.rs`.
+fn resched_ipis() -> u64 {
+    let text = std::fs::read_to_string("/proc/interrupts").unwrap_or_default();
+    text.lines()
+        .find(|l| l.trim_start().starts_with("RES:"))
+        .map_or(0, |l| {
+            l.split_whitespace()
+                .skip(1)
+                .map_while(|f| f.parse::<u64>().ok())
+                .sum()
+        })
 }
 
 /// (PIDs in /proc, of which kernel threads: `kthreadd` and its children).
@@ -146,6 +165,7 @@ async fn bench_plugin(
     }
     let mut s = Samples::default();
     s.procs.push(process_count());
+    let ipis = resched_ipis();
     for _ in 0..plugin_runs() {
         let (c0, t0) = (process_cpu_time(), Instant::now());
         let out = plugin.run(params, timeout).await;
@@ -157,6 +177,7 @@ async fn bench_plugin(
             std::process::exit(3);
         }
     }
+    s.ipis = resched_ipis().saturating_sub(ipis);
     s.procs.push(process_count());
     s
 }
@@ -164,6 +185,7 @@ async fn bench_plugin(
 fn bench_fork_exec() -> Samples {
     let mut s = Samples::default();
     s.procs.push(process_count());
+    let ipis = resched_ipis();
     for _ in 0..FORK_RUNS {
         let (c0, k0, t0) = (process_cpu_time(), children_cpu_time(), Instant::now());
         let out = Command::new("/bin/sh")
@@ -183,6 +205,7 @@ fn bench_fork_exec() -> Samples {
             }
         }
     }
+    s.ipis = resched_ipis().saturating_sub(ipis);
     s.procs.push(process_count());
     s
 }
@@ -246,7 +269,7 @@ fn main() {
 
     println!();
     println!(
-        "{:<34} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7}",
+        "{:<34} {:>6} {:>9} {:>9} {:>9} {:>9} {:>11} {:>9} {:>7} {:>6}",
         "check (per check, µs)",
         "runs",
         "cpu p50",
@@ -255,7 +278,8 @@ fn main() {
         "wall p99",
         "in-run p50",
         "pids",
-        "kthr"
+        "kthr",
+        "IPI/run"
     );
     row("(a) nginx-process plugin", &nginx);
     row("(b) trivial plugin", &trivial);

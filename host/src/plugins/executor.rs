@@ -9,7 +9,14 @@
 //! worker, which on finding the task may wake another to look for more work. Measured on a
 //! 2-core VM (trivial plugin, whole-process CPU per run): 20 µs p50 / 70 µs p99 with a
 //! 2-worker multi-threaded runtime, 14 µs / 30 µs with these threads — the run itself is 7 µs
-//! in both. Fairness between plugins holds as before:
+//! in both.
+//!
+//! The two wake-ups cost ~5 µs together when the caller's and the executor's threads share a
+//! CPU. When the scheduler keeps them on different CPUs, each wake-up is an inter-processor
+//! interrupt; on a VM without IPI virtualisation that traps to the hypervisor, ~24 µs of guest
+//! CPU each (a bare eventfd ping-pong between two threads pinned to different vCPUs: 48 µs
+//! per round trip, 2 IPIs; 5 µs unpinned). That is a property of any thread hand-off (a
+//! script's fork/exec pays it too), not of this executor. Fairness between plugins holds as before:
 //! a busy plugin yields to the others on its thread every epoch tick (`engine::EPOCH_TICK`),
 //! and a new run goes to the thread with the fewest runs in flight.
 

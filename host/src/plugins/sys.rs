@@ -128,6 +128,25 @@ impl DirFd {
         self.open_file(rel)?.read(buf)
     }
 
+    /// Read the target of the symbolic link `rel` into `buf` (`readlinkat`, one call);
+    /// returns its length (a target longer than `buf` is cut to `buf.len()`).
+    pub fn read_link(&self, rel: &CStr, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `rel` is NUL-terminated and outlives the call; `buf` is valid and writable
+        // for `buf.len()` bytes, and readlinkat writes at most that many.
+        let n = unsafe {
+            libc::readlinkat(
+                self.0.as_raw_fd(),
+                rel.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(usize::try_from(n).unwrap_or(0).min(buf.len()))
+    }
+
     /// Call `f` with the name of every entry (including `.` and `..`), from the directory's
     /// current position to its end. `buf` is the `getdents64` buffer (a few KiB or more).
     pub fn for_each_entry(&self, buf: &mut [u8], mut f: impl FnMut(&[u8])) -> io::Result<()> {
@@ -227,6 +246,10 @@ mod tests {
         let n = d.read_small(c"42/comm", &mut b).expect("read");
         assert_eq!(&b[..n], b"nginx\n");
         assert!(d.read_small(c"43/comm", &mut b).is_err());
+        std::os::unix::fs::symlink("target-of-link", dir.join("42/link")).unwrap();
+        let n = d.read_link(c"42/link", &mut b).expect("readlink");
+        assert_eq!(&b[..n], b"target-of-link");
+        assert!(d.read_link(c"42/comm", &mut b).is_err(), "not a link");
         assert!(
             DirFd::open(&dir.join("42/comm")).is_err(),
             "not a directory"

@@ -23,6 +23,7 @@
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -218,9 +219,8 @@ fn check_block(variant: Variant, pair: &Pair) -> Result<String> {
 
 /// Starts the probe in the client: it GETs `http://VIP/` until the Backup's page comes back.
 fn start_probe(pair: &Pair, k: usize) -> Result<Proc> {
-    let exe =
-        std::env::current_exe().map_err(|e| LabError::io("locating this benchmark binary", e))?;
-    let exe = exe.to_string_lossy().into_owned();
+    // Our own image through /proc: it still works after `cargo build` replaced the file.
+    let exe = format!("/proc/{}/exe", std::process::id());
     let addr = format!("{}:80", pair.vip());
     let probe = pair.lab.spawn(
         CLIENT,
@@ -372,6 +372,42 @@ fn bench(variant: Variant, runs: usize) -> Result<(Vec<Run>, usize)> {
     Ok((ok, failures))
 }
 
+/// Copies wasmalived and the nginx-process plugin into a private directory and points
+/// `WASMALIVED_BIN` / `WASMALIVED_PLUGIN_DIR` at the copies, so that every run of the series
+/// uses the same build. Returns the directory (`None` when only keepalived runs).
+fn pin_binaries(variants: &[Variant]) -> Result<Option<PathBuf>> {
+    if variants.iter().all(|v| v.kind() != Impl::Wasmalived) {
+        return Ok(None);
+    }
+    let bin = wasmalived_e2e::wasmalived_bin()?;
+    let plugin = plugin_path("nginx_process")?;
+    let dir = Path::new(wasmalived_e2e::lab::LAB_ROOT)
+        .join(format!("check-bench-bin-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
+    let copy = |from: &Path, name: &str| -> Result<()> {
+        let to = dir.join(name);
+        fs::copy(from, &to)
+            .map(|_| ())
+            .map_err(|e| LabError::io(format!("copying {} to {}", from.display(), to.display()), e))
+    };
+    copy(&bin, "wasmalived")?;
+    let plugin_name = plugin
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    copy(&plugin, &plugin_name)?;
+    // Single-threaded here: nothing else reads the environment yet.
+    std::env::set_var("WASMALIVED_BIN", dir.join("wasmalived"));
+    std::env::set_var("WASMALIVED_PLUGIN_DIR", &dir);
+    eprintln!(
+        "using {} and {} (copied to {})",
+        bin.display(),
+        plugin.display(),
+        dir.display()
+    );
+    Ok(Some(dir))
+}
+
 fn fmt_s(v: Option<f64>) -> String {
     v.map(|x| format!("{x:.3} s")).unwrap_or_else(|| "–".into())
 }
@@ -385,6 +421,14 @@ fn main() -> ExitCode {
     }
     let opts = match parse_args(&args) {
         Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Pin the daemon and the plugin: others may rebuild them while this runs for minutes.
+    let pinned = match pin_binaries(&opts.variants) {
+        Ok(dir) => dir,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
@@ -442,6 +486,9 @@ fn main() -> ExitCode {
             fmt_s(median(&vip)),
             v.model()
         );
+    }
+    if let Some(dir) = pinned {
+        let _ = fs::remove_dir_all(dir);
     }
     if rows.iter().any(|(_, r, f)| *f > 0 || r.is_empty()) {
         ExitCode::from(1)

@@ -73,13 +73,9 @@ impl Filter {
     }
 }
 
-/// Whether the process is a zombie (`Z`) or dead (`X`), from `/proc/PID/stat`'s state field
-/// (the field after the parenthesised command, which may itself contain `)`). Unreadable =
-/// gone, so dead too.
-fn is_dead(dir: &Path) -> bool {
-    let Ok(stat) = std::fs::read(dir.join("stat")) else {
-        return true;
-    };
+/// Whether a `/proc/PID/stat` line (or its start) says zombie (`Z`) or dead (`X`): the field
+/// after the parenthesised command, which may itself contain `)`.
+fn is_dead(stat: &[u8]) -> bool {
     let Some(close) = stat.iter().rposition(|b| *b == b')') else {
         return true;
     };
@@ -97,8 +93,8 @@ pub fn netns_of(proc_root: &Path, pid: &str) -> Option<String> {
 ///
 /// Cost: this runs on every check run and reads the live process table each time (nothing is
 /// cached across runs). Per process it does one `openat` of `PID/comm` relative to the open
-/// `/proc` directory, one `read` and one `close`; `stat`, `cmdline` and `ns/net` are read
-/// only for processes whose name passes the filter. Kernel threads — the children of
+/// `/proc` directory, one `read` and one `close`; `stat`, `cmdline` (one read each, the same
+/// way) and `ns/net` (one `readlinkat`) only for processes whose name passes the filter. Kernel threads — the children of
 /// `kthreadd`, listed by the kernel in one file — are skipped without reading anything of
 /// them: they are not services a check watches (on a small host they are over half of
 /// `/proc`).
@@ -139,24 +135,29 @@ pub fn scan_proc(
         if !filter.by_comm(comm) {
             continue;
         }
-        let pid_str = pid.to_string();
-        let dir = proc_root.join(&pid_str);
         // A zombie (exited, not yet reaped by its parent) is not a running service: a
-        // crashed nginx whose parent never waits for it must not count as healthy.
-        if is_dead(&dir) {
-            continue;
+        // crashed nginx whose parent never waits for it must not count as healthy. The
+        // state is near the start of `stat`, so one short read is enough; unreadable = gone.
+        let mut stat = [0u8; 512];
+        match proc_dir.read_small(path.of(pid, "stat"), &mut stat) {
+            Ok(n) if !is_dead(&stat[..n]) => {}
+            _ => continue,
         }
-        let cmdline = std::fs::read(dir.join("cmdline"))
-            .map(|mut raw| {
-                raw.truncate(MAX_CMDLINE);
-                split_cmdline(&raw)
-            })
-            .unwrap_or_default();
+        // One read returns up to MAX_CMDLINE bytes of the command line (the rest is dropped).
+        let mut raw = vec![0u8; MAX_CMDLINE];
+        let n = proc_dir
+            .read_small(path.of(pid, "cmdline"), &mut raw)
+            .unwrap_or(0);
+        let cmdline = split_cmdline(&raw[..n]);
         if !filter.by_cmdline(&cmdline) {
             continue;
         }
-        let ns = netns_of(proc_root, &pid_str);
-        let same_netns = matches!((&ns, own_netns), (Some(a), Some(b)) if a == b);
+        let mut link = [0u8; 64];
+        let ns = proc_dir
+            .read_link(path.of(pid, "ns/net"), &mut link)
+            .ok()
+            .and_then(|n| std::str::from_utf8(&link[..n]).ok());
+        let same_netns = matches!((ns, own_netns), (Some(a), Some(b)) if a == b);
         if netns_only && !same_netns {
             continue;
         }
