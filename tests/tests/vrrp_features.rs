@@ -1181,3 +1181,38 @@ fn sync_group_members_stay_together(test: &str, kind: Impl) -> Result<()> {
 fn sync_group_members_stay_together_reference_keepalived() -> Result<()> {
     sync_group_members_stay_together("vfsgk", K)
 }
+
+// ---------------------------------------------------------------------------------------
+// 8. an interface that appears after start-up
+// ---------------------------------------------------------------------------------------
+
+/// An instance whose interface does not exist yet is not started (and says so); it starts by
+/// itself once the interface appears, as keepalived waits for it.
+#[test]
+fn instance_starts_when_its_interface_appears() -> Result<()> {
+    let lab = lab("vflate", 1)?;
+    let vip = "198.51.100.99";
+    let c1 = conf(
+        N1,
+        &[instance("VI_9", 59, "MASTER", 100, "0.1", &[vip], "")
+            .replace("interface eth0", "interface eth9")],
+    );
+    let d1 = lab.start_daemon(W, N1, &c1)?;
+    std::thread::sleep(Duration::from_millis(800));
+    if lab.has_addr(N1, vip)? || raw_status(&d1, "VI_9").is_ok() {
+        return Err(LabError::check(
+            "VI_9 must not run while eth9 does not exist".to_string(),
+        ));
+    }
+    add_link(&lab, N1, "eth9")?;
+    lab.run(N1, &["ip", "addr", "add", "198.51.100.1/24", "dev", "eth9"])?;
+    lab.wait_state(&d1, "VI_9", "MASTER", SETTLE)?;
+    wasmalived_e2e::wait_for(
+        "the VIP on the late interface",
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+        || lab.has_addr(N1, vip),
+        || lab.log_summary(20),
+    )?;
+    lab.pass()
+}

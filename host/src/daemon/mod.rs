@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use self::checks::{CheckContext, CheckSet};
 use self::instance::{InstanceMsg, InstanceTask};
@@ -64,6 +64,9 @@ use crate::plugins::{PluginWatcher, Runtime};
 
 /// How long shutdown waits for instances to release (priority 0, VIPs removed, notify_stop).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How often instances that could not start (missing interface, ...) are retried.
+const PENDING_RETRY: Duration = Duration::from_secs(2);
 
 /// How long a config file must stay unchanged before a change triggers a reload.
 const CONFIG_SETTLE: Duration = Duration::from_millis(500);
@@ -157,8 +160,11 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut config_changes = watch_config_file(&opts.config);
     info!(config = %opts.config.display(), state_dir = %opts.state_dir.display(), "wasmalived running");
+    let mut retry = tokio::time::interval(PENDING_RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            _ = retry.tick(), if daemon.has_pending() => daemon.retry_pending().await,
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => { info!("SIGHUP: reloading"); daemon.reload(&opts.config, load_opts).await; }
@@ -320,43 +326,90 @@ impl Daemon {
                 );
                 continue;
             }
-            let plan = match self.plan(inst, &config).await {
-                Ok(plan) => plan,
-                Err(err) => {
-                    error!("{err}; instance not started");
-                    continue;
-                }
-            };
-            let initial = spec.evaluate(&self.links.subscribe().borrow());
-            let routed = plan_routes(&plan);
-            let task = instance::spawn(
-                plan,
-                initial.clone(),
-                Arc::clone(&self.netlink),
-                self.board.clone(),
-                self.groups.events(),
-            );
-            for ifindex in &routed {
-                self.sockets
-                    .route(*ifindex, key.family, key.vrid, task.tx.clone());
+            if let Err(err) = self.start_instance(inst, &config, spec).await {
+                error!("{err:#}; instance not started, retried every {PENDING_RETRY:?}");
             }
-            tracking::spawn(
-                spec,
-                self.links.subscribe(),
-                task.tx.clone(),
-                self.tracking_cancel.clone(),
-                Some(initial),
-            );
-            info!(instance = %inst.name, "instance started");
-            self.instances.insert(
-                key,
-                RunningInstance {
-                    cfg: inst.clone(),
-                    routed,
-                    task,
-                },
-            );
         }
+        self.sync_group_membership(&config);
+        self.config = Some(config);
+    }
+
+    /// Plan, spawn and route one new instance with its tracking.
+    async fn start_instance(
+        &mut self,
+        inst: &VrrpInstance,
+        config: &Config,
+        spec: TrackingSpec,
+    ) -> anyhow::Result<()> {
+        let key = InstanceKey::of(inst);
+        let plan = self.plan(inst, config).await?;
+        let initial = spec.evaluate(&self.links.subscribe().borrow());
+        let routed = plan_routes(&plan);
+        let task = instance::spawn(
+            plan,
+            initial.clone(),
+            Arc::clone(&self.netlink),
+            self.board.clone(),
+            self.groups.events(),
+        );
+        for ifindex in &routed {
+            self.sockets
+                .route(*ifindex, key.family, key.vrid, task.tx.clone());
+        }
+        tracking::spawn(
+            spec,
+            self.links.subscribe(),
+            task.tx.clone(),
+            self.tracking_cancel.clone(),
+            Some(initial),
+        );
+        info!(instance = %inst.name, "instance started");
+        self.instances.insert(
+            key,
+            RunningInstance {
+                cfg: inst.clone(),
+                routed,
+                task,
+            },
+        );
+        Ok(())
+    }
+
+    /// Whether some configured instance could not start (e.g. its interface does not exist
+    /// yet).
+    fn has_pending(&self) -> bool {
+        self.config.as_ref().is_some_and(|c| {
+            c.instances
+                .iter()
+                .any(|i| !self.instances.contains_key(&InstanceKey::of(i)))
+        })
+    }
+
+    /// Try again to start the instances that could not start (an interface that appears
+    /// later, as keepalived waits for it).
+    async fn retry_pending(&mut self) {
+        let Some(config) = self.config.take() else {
+            return;
+        };
+        let mut started = false;
+        for inst in &config.instances {
+            if self.instances.contains_key(&InstanceKey::of(inst)) {
+                continue;
+            }
+            let spec = self.tracking_spec(inst, &config);
+            match self.start_instance(inst, &config, spec).await {
+                Ok(()) => started = true,
+                Err(err) => debug!("{err:#}; still not started"),
+            }
+        }
+        if started {
+            self.sync_group_membership(&config);
+        }
+        self.config = Some(config);
+    }
+
+    /// Tell the sync-group coordinator which running instances form which group.
+    fn sync_group_membership(&self, config: &Config) {
         let members = config
             .sync_groups
             .iter()
@@ -381,7 +434,6 @@ impl Daemon {
             })
             .collect();
         self.groups.set_groups(members);
-        self.config = Some(config);
     }
 
     async fn plan(
