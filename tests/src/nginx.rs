@@ -57,6 +57,13 @@ impl Lab {
     /// until it answers on the node's own address. Call again after a kill to restart it.
     pub fn start_nginx(&self, node: &str) -> Result<Proc> {
         let addr = self.node(node)?.v4;
+        // A leftover nginx would keep :80 and answer in place of the new one.
+        let running = self.nginx_count(node)?;
+        if running > 0 {
+            return Err(LabError::check(format!(
+                "{running} nginx processes already run in {node}: kill them first"
+            )));
+        }
         let prefix: PathBuf = self.dir().join(format!("{node}-nginx"));
         for d in ["html", "tmp", "logs"] {
             let p = prefix.join(d);

@@ -87,10 +87,16 @@ fn nginx_pair(test: &str) -> Result<(Pair, [Proc; 2])> {
 /// Starts both nodes with `blocks[i]` (vrrp_script text) tracked as `CHECK`, waits for n1
 /// to be Master with the check up and the client to read n1's page through the VIP.
 fn start_tracking(pair: &mut Pair, blocks: [&str; 2], globals: &[&str]) -> Result<()> {
+    // n1 first, alone, then n2: started together, both master-down timers can expire at
+    // once, and a GARP from n2's moment as Master would point the client at n2.
     for (i, block) in blocks.iter().enumerate() {
         let text = with_checks(&pair.confs[i].render(), block, &[CHECK])?;
         let text = with_global(&text, globals)?;
         pair.start_with(i, &text)?;
+        if i == 0 {
+            pair.lab
+                .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
+        }
     }
     pair.expect_master(0, pair.election_timeout())?;
     for i in 0..2 {

@@ -108,6 +108,9 @@ fn tracking_pair(test: &str) -> Result<Pair> {
     let mut pair = Pair::new(test, PROTO, [W, W])?;
     let text = n1_config(&pair, 5, &[PROTO.vip_config()])?;
     pair.start_with(0, &text)?;
+    // n1 alone first: started together, both could become Master for a moment.
+    pair.lab
+        .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
     pair.start(1)?;
     pair.expect_master(0, pair.election_timeout())?;
     wait_priority(&pair, 105, Duration::from_secs(5))?;

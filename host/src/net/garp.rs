@@ -15,7 +15,9 @@
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use socket2::{Domain, Socket, Type};
 
@@ -189,16 +191,22 @@ fn send(
     Ok(())
 }
 
-/// The process's send-only packet socket, opened on first use (see the module docs for why
-/// it is never closed). `sendto` on one fd from several threads is safe.
-fn packet_socket() -> io::Result<&'static Socket> {
-    static SOCKET: OnceLock<Socket> = OnceLock::new();
-    if let Some(socket) = SOCKET.get() {
-        return Ok(socket);
+/// The send-only packet socket of the calling thread's network namespace, opened on first
+/// use (see the module docs for why it is never closed). A packet socket belongs to the
+/// namespace it was created in and `ifindex` is only meaningful there, so the cache is keyed
+/// by namespace: the daemon has one, tests run several labs in one process.
+/// `sendto` on one fd from several threads is safe.
+fn packet_socket() -> io::Result<Arc<Socket>> {
+    static SOCKETS: OnceLock<Mutex<HashMap<PathBuf, Arc<Socket>>>> = OnceLock::new();
+    let netns = std::fs::read_link("/proc/thread-self/ns/net")?;
+    let sockets = SOCKETS.get_or_init(Mutex::default);
+    let mut sockets = sockets.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(socket) = sockets.get(&netns) {
+        return Ok(Arc::clone(socket));
     }
-    let socket = Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?;
-    // A concurrent first call may have won the race; its socket is kept, ours dropped.
-    Ok(SOCKET.get_or_init(|| socket))
+    let socket = Arc::new(Socket::new(Domain::PACKET, Type::RAW.cloexec(), None)?);
+    sockets.insert(netns, Arc::clone(&socket));
+    Ok(socket)
 }
 
 /// Sends one gratuitous ARP for `ip` out of `ifindex` with sender MAC `mac`.
