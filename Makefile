@@ -27,9 +27,7 @@ plugins-release:
 ## The whole test suite: unit + integration tests of the daemon, then the namespace e2e tests.
 test: setup plugins
 	$(CARGO) build -p wasmalived -p wasmalived-e2e
-	$(CARGO) test -p wasmalived
-	$(CARGO) test -p plugin-http -p plugin-disk-lock -p plugin-quorum
-	$(CARGO) test -p wasmalived-e2e -- --test-threads=$(E2E_JOBS)
+	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) scripts/test.sh
 
 ## Two-node namespace demo (see README).
 demo: setup plugins
