@@ -7,7 +7,7 @@ GUESTS    := --workspace --exclude wasmalived --exclude wasmalived-e2e
 # e2e tests build several namespaces each; two at a time suits a 2-core machine.
 E2E_JOBS  ?= 2
 
-.PHONY: all setup build plugins plugins-release test test-unit test-e2e demo bench lint fmt clean
+.PHONY: all setup build plugins plugins-release test demo bench lint fmt clean
 
 all: build plugins
 
@@ -34,11 +34,15 @@ demo: setup plugins
 	$(CARGO) build -p wasmalived
 	scripts/demo.sh
 
-## Benchmarks (not tests): plugin check cost vs fork/exec, failover timing vs keepalived.
-bench: setup plugins-release
-	$(CARGO) bench -p wasmalived
-	$(CARGO) build --release -p wasmalived -p wasmalived-e2e
-	WASMALIVED_BIN=target/release/wasmalived target/release/failover_bench
+## Benchmarks (not tests; figures in the README): plugin check cost vs fork/exec, failover
+## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards.
+bench: setup plugins plugins-release
+	$(CARGO) bench -p wasmalived --bench check_cost
+	$(CARGO) build --release -p wasmalived
+	$(CARGO) build -p wasmalived-e2e --bins
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/failover_bench --runs 10
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/check_failover_bench --runs 10
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/guard_bench --partition-secs 30 --runs 10
 
 lint:
 	$(CARGO) fmt --all -- --check

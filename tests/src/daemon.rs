@@ -277,7 +277,16 @@ impl Lab {
                 let label = format!("{node} wasmalived");
                 (
                     bin.clone(),
-                    self.spawn_in_ns(&ns, &label, &argv, &log, &[("RUST_LOG", "debug")])?,
+                    self.spawn_in_ns(
+                        &ns,
+                        &label,
+                        &argv,
+                        &log,
+                        &[(
+                            "RUST_LOG",
+                            "debug,cranelift=info,wasmtime=info,wasmtime_cranelift=info",
+                        )],
+                    )?,
                 )
             }
         };

@@ -57,11 +57,10 @@ pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
                 ),
                 Err(err) => {
                     failed = true;
+                    // The error names the plugin file itself.
                     eprintln!(
-                        "{}: error: vrrp_script {}: plugin {}: {err}",
-                        script.origin.0,
-                        script.name,
-                        path.display()
+                        "{}: error: vrrp_script {}: {err}",
+                        script.origin.0, script.name
                     );
                 }
             }

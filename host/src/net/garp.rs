@@ -12,10 +12,10 @@
 //! 10 ms), which stalled the instance task ~50 ms per GARP burst and delayed, e.g., the
 //! priority-0 advert of a SIGTERM arriving just after becoming Master.
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
