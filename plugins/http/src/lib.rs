@@ -21,7 +21,6 @@
 wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
 
 mod expect;
-mod url;
 
 use exports::wasmalived::plugin::check::Guest;
 use wasi::clocks::monotonic_clock;
@@ -34,7 +33,7 @@ use wasi::io::streams::StreamError;
 use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
 
 use expect::StatusSet;
-use url::Url;
+use plugin_guest_util::url::Url;
 
 /// Default time budget for the whole exchange.
 const DEFAULT_TIMEOUT_MS: u64 = 2000;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use crate::url::Url;
+use plugin_guest_util::url::Url;
 
 /// Default time budget of one run (all probes / all etcd requests together).
 pub const DEFAULT_TIMEOUT_MS: u64 = 1000;

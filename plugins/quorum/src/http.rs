@@ -10,7 +10,7 @@ use wasi::http::types::{
 use wasi::io::poll::{self, Pollable};
 use wasi::io::streams::StreamError;
 
-use crate::url::Url;
+use plugin_guest_util::url::Url;
 
 /// Answers larger than this are cut (etcd's answers here are a few hundred bytes).
 const MAX_BODY: usize = 64 * 1024;

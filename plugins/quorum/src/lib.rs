@@ -55,7 +55,6 @@ mod config;
 mod etcd;
 mod http;
 mod probe;
-mod url;
 mod votes;
 
 use exports::wasmalived::plugin::check::Guest;

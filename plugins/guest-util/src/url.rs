@@ -1,4 +1,5 @@
-//! Just enough URL parsing for a health-check target: scheme, authority, path and query.
+//! Just enough URL parsing for a health-check target (an `http` check, a quorum witness,
+//! etcd's endpoint): scheme, authority, path and query.
 
 /// A parsed `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
