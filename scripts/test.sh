@@ -18,7 +18,7 @@ run() {
 }
 
 run "$cargo" test -p wasmalived
-run "$cargo" test -p plugin-http -p plugin-disk-lock -p plugin-quorum
+run "$cargo" test -p plugin-http -p plugin-disk-lock -p plugin-quorum -p plugin-guest-util
 run "$cargo" test -p wasmalived-e2e -- --test-threads="$e2e_jobs"
 
 summary=$(awk '/^test result:/ {

@@ -16,149 +16,23 @@
 //! run; the plugins recover what they need from the shared directory / etcd otherwise.
 //! The plugins are built for wasm32-wasip2 by `make plugins`.
 
+mod cli_support;
+mod plugin_support;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
+use cli_support::{args, closed_port, command, http_server, plugin, run_plugin, Reply, Run, CLI};
+use plugin_support::TempDir;
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // Running the CLI
-
-/// The CLI binary.
-const CLI: &str = env!("CARGO_BIN_EXE_wasmalived");
-
-/// The built plugin `plugin_<name>.wasm`; panics with the fix if it is missing.
-fn plugin(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("WASMALIVED_PLUGIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        // CLI is <target>/<profile>/wasmalived; plugins are in <target>/wasm32-wasip2/debug/.
-        None => Path::new(CLI)
-            .ancestors()
-            .nth(2)
-            .expect("target dir above the CLI binary")
-            .join("wasm32-wasip2/debug"),
-    };
-    let path = dir.join(format!("plugin_{}.wasm", name.replace('-', "_")));
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make plugins` first (or set WASMALIVED_PLUGIN_DIR)",
-        path.display()
-    );
-    path
-}
-
-/// One run's JSON line (`--json`), with the process's exit status.
-struct Run {
-    code: Option<i32>,
-    json: Value,
-    raw: String,
-}
-
-impl Run {
-    fn from_line(code: Option<i32>, line: &str, stderr: &str) -> Run {
-        let json = serde_json::from_str(line).unwrap_or(Value::Null);
-        Run {
-            code,
-            json,
-            raw: format!(
-                "{line}\n--- stderr\n{}",
-                stderr.chars().take(3000).collect::<String>()
-            ),
-        }
-    }
-
-    fn from_output(out: &Output) -> Run {
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let line = stdout
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or("");
-        let mut r = Run::from_line(out.status.code(), line, &stderr);
-        r.raw = format!("exit {:?}\n{}", out.status.code(), r.raw);
-        r
-    }
-
-    fn str(&self, key: &str) -> &str {
-        self.json
-            .get(key)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-    }
-
-    fn verdict(&self) -> &str {
-        self.str("verdict")
-    }
-
-    fn reason(&self) -> &str {
-        self.str("reason")
-    }
-
-    fn message(&self) -> &str {
-        self.str("message")
-    }
-
-    fn measurement(&self, name: &str) -> f64 {
-        self.json
-            .get("measurements")
-            .and_then(|m| m.get(name))
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| panic!("no measurement `{name}`; {self}"))
-    }
-
-    /// Assert the exit status and verdict, and that the reason contains `reason`.
-    fn expect(&self, code: i32, verdict: &str, reason: &str) -> &Run {
-        assert_eq!(self.code, Some(code), "exit status; {self}");
-        assert_eq!(self.verdict(), verdict, "verdict; {self}");
-        assert!(
-            self.reason().contains(reason),
-            "reason should contain {reason:?}; {self}"
-        );
-        self
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.raw)
-    }
-}
-
-/// `["--param", "k=v", ...]` plus extra flags.
-fn args(params: &[(&str, &str)], flags: &[&str]) -> Vec<String> {
-    let mut v = Vec::new();
-    for (k, val) in params {
-        v.push("--param".to_string());
-        v.push(format!("{k}={val}"));
-    }
-    v.extend(flags.iter().map(|s| s.to_string()));
-    v
-}
-
-fn command(name: &str, args: &[String]) -> Command {
-    let mut cmd = Command::new(CLI);
-    cmd.arg("plugin")
-        .arg("run")
-        .arg(plugin(name))
-        .args(args)
-        .arg("--json");
-    cmd
-}
-
-/// `wasmalived plugin run PLUGIN ARGS... --json`, one run.
-fn run_plugin(name: &str, args: &[String]) -> Run {
-    let out = command(name, args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {CLI}: {e}"));
-    Run::from_output(&out)
-}
 
 /// A `plugin run --repeat N` in the background, its JSON lines read as they come.
 struct Background {
@@ -201,46 +75,6 @@ impl Drop for Background {
     fn drop(&mut self) {
         self.kill9();
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Temp dirs and ports
-
-/// A fresh directory; removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let d = std::env::temp_dir().join(format!(
-            "wasmalived-guard-{tag}-{}-{}",
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&d);
-        fs::create_dir_all(&d).expect("mkdir");
-        TempDir(d)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn str(&self) -> &str {
-        self.0.to_str().expect("UTF-8 temp path")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A local port with nothing listening (bound, then released).
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -543,50 +377,24 @@ fn quorum_tie_loses_unless_the_tie_breaker_is_reached() {
     );
 }
 
-/// A tiny HTTP server on 127.0.0.1: `/ok` 200, `/moved` 302, `/down` 503, `/silent…` never
-/// answers. Lives until the test process exits.
-fn http_server() -> SocketAddr {
-    let (l, addr) = listener();
-    thread::spawn(move || {
-        for stream in l.incoming().flatten() {
-            thread::spawn(move || serve(stream));
-        }
-    });
-    addr
-}
-
-fn serve(stream: TcpStream) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut reader = BufReader::new(&stream);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-    let path = request_line.split_whitespace().nth(1).unwrap_or_default();
-    let (code, text) = match path {
-        "/ok" => (200, "OK"),
-        "/moved" => (302, "Found"),
-        "/down" => (503, "Service Unavailable"),
+/// The witness HTTP server's routes: `/ok` 200, `/moved` 302, `/down` 503, `/silent…`
+/// never answers.
+fn route(_method: &str, path: &str) -> Option<Reply> {
+    Some(match path {
+        "/ok" => (200, "OK", ""),
+        "/moved" => (302, "Found", ""),
+        "/down" => (503, "Service Unavailable", ""),
         p if p.starts_with("/silent") => {
             thread::sleep(Duration::from_secs(5));
-            return;
+            return None;
         }
-        _ => (404, "Not Found"),
-    };
-    let response =
-        format!("HTTP/1.1 {code} {text}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    let _ = (&stream).write_all(response.as_bytes());
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = reader.read_to_end(&mut Vec::new());
+        _ => (404, "Not Found", ""),
+    })
 }
 
 #[test]
 fn quorum_http_witnesses_vote_on_2xx_3xx() {
-    let addr = http_server();
+    let addr = http_server(route);
     let url = |p: &str| format!("http://{addr}{p}");
     let grants = vec![format!("http://{addr}/"), "127.0.0.1:1".to_string()];
     let r = witness_run(&[url("/ok"), url("/moved")], &[], &grants);
@@ -605,7 +413,7 @@ fn quorum_http_witnesses_vote_on_2xx_3xx() {
 
 #[test]
 fn quorum_probes_all_witnesses_at_once_within_the_timeout() {
-    let addr = http_server();
+    let addr = http_server(route);
     let silent: Vec<String> = (0..3)
         .map(|i| format!("http://{addr}/silent/{i}"))
         .collect();

@@ -11,152 +11,31 @@
 //! The plugins are built for wasm32-wasip2 by `make plugins` (looked up next to the CLI's
 //! target dir, or in `$WASMALIVED_PLUGIN_DIR`). The nginx tests need root (`ip netns`).
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+mod cli_support;
+
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use cli_support::{args, closed_port, http_server, plugin_run, run, Reply, Run, CLI};
 
 // ---------------------------------------------------------------------------------------------
 // Running the CLI
 
-/// The built plugin `plugin_<name>.wasm`; panics with the fix if it is missing.
-fn plugin(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("WASMALIVED_PLUGIN_DIR") {
-        Some(d) => PathBuf::from(d),
-        // CARGO_BIN_EXE is <target>/<profile>/wasmalived; plugins are in
-        // <target>/wasm32-wasip2/debug/.
-        None => Path::new(env!("CARGO_BIN_EXE_wasmalived"))
-            .ancestors()
-            .nth(2)
-            .expect("target dir above the CLI binary")
-            .join("wasm32-wasip2/debug"),
-    };
-    let path = dir.join(format!("plugin_{}.wasm", name.replace('-', "_")));
-    assert!(
-        path.is_file(),
-        "{} is missing: run `make plugins` first (or set WASMALIVED_PLUGIN_DIR)",
-        path.display()
-    );
-    path
-}
-
-/// One `plugin run --json` invocation's result.
-struct Run {
-    code: Option<i32>,
-    json: Option<Value>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn from_output(out: Output) -> Run {
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let json = stdout
-            .lines()
-            .rev()
-            .find(|l| l.starts_with('{'))
-            .and_then(|l| serde_json::from_str(l).ok());
-        Run {
-            code: out.status.code(),
-            json,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn field(&self, key: &str) -> &Value {
-        self.json
-            .as_ref()
-            .and_then(|j| j.get(key))
-            .unwrap_or_else(|| panic!("no `{key}` in the CLI's JSON; {self}"))
-    }
-
-    fn verdict(&self) -> &str {
-        self.field("verdict").as_str().unwrap_or_default()
-    }
-
-    fn reason(&self) -> &str {
-        self.field("reason").as_str().unwrap_or_default()
-    }
-
-    fn message(&self) -> &str {
-        self.field("message").as_str().unwrap_or_default()
-    }
-
-    fn measurement(&self, name: &str) -> f64 {
-        self.field("measurements")
-            .get(name)
-            .and_then(Value::as_f64)
-            .unwrap_or_else(|| panic!("no measurement `{name}`; {self}"))
-    }
-
-    /// Assert the exit status and verdict, and that the reason contains `reason`.
-    fn expect(&self, code: i32, verdict: &str, reason: &str) -> &Run {
-        assert_eq!(self.code, Some(code), "exit status; {self}");
-        assert_eq!(self.verdict(), verdict, "verdict; {self}");
-        assert!(
-            self.reason().contains(reason),
-            "reason should contain {reason:?}; {self}"
-        );
-        self
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code,
-            self.stdout,
-            self.stderr.chars().take(4000).collect::<String>()
-        )
-    }
-}
-
 /// `wasmalived plugin run PLUGIN ARGS... --json`, optionally inside a network namespace.
 fn run_plugin(netns: Option<&Netns>, name: &str, args: &[String]) -> Run {
-    let cli = env!("CARGO_BIN_EXE_wasmalived");
-    let mut cmd = match netns {
+    let cli = match netns {
         Some(ns) => {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", &ns.name, cli]);
+            c.args(["netns", "exec", &ns.name, CLI]);
             c
         }
-        None => Command::new(cli),
+        None => Command::new(CLI),
     };
-    cmd.arg("plugin")
-        .arg("run")
-        .arg(plugin(name))
-        .args(args)
-        .arg("--json");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cli}: {e}"));
-    Run::from_output(out)
-}
-
-/// `["--param", "k=v", ...]` from pairs, plus extra flags.
-fn args(params: &[(&str, &str)], flags: &[&str]) -> Vec<String> {
-    let mut v = Vec::new();
-    for (k, val) in params {
-        v.push("--param".to_string());
-        v.push(format!("{k}={val}"));
-    }
-    v.extend(flags.iter().map(|s| s.to_string()));
-    v
-}
-
-/// A local port with nothing listening (bound, then released).
-fn closed_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    run(plugin_run(cli, name, args))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,35 +44,10 @@ fn closed_port() -> u16 {
 /// How long `/slow` waits before answering.
 const SLOW: Duration = Duration::from_secs(3);
 
-/// Start a tiny HTTP/1.1 server on 127.0.0.1; it lives until the test process exits.
-/// Routes: `/ok` 200 "ok", `/down` 503, `/slow` 200 after [`SLOW`], `/wrong-body` 200 "nope".
-fn http_server() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test HTTP server");
-    let addr = listener.local_addr().expect("local addr");
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            thread::spawn(move || serve(stream));
-        }
-    });
-    addr
-}
-
-fn serve(stream: TcpStream) {
-    // Errors just drop the connection: the plugin then reports it, which a test would catch.
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let mut reader = BufReader::new(&stream);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut line = String::new();
-    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
-        line.clear();
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default();
-    let path = parts.next().unwrap_or_default();
-    let (code, text, body) = match path {
+/// The test HTTP server's routes: `/ok` 200 "ok", `/down` 503, `/slow` 200 after [`SLOW`],
+/// `/wrong-body` 200 "nope".
+fn route(_method: &str, path: &str) -> Option<Reply> {
+    Some(match path {
         "/ok" => (200, "OK", "ok"),
         "/down" => (503, "Service Unavailable", "down"),
         "/slow" => {
@@ -202,18 +56,7 @@ fn serve(stream: TcpStream) {
         }
         "/wrong-body" => (200, "OK", "nope"),
         _ => (404, "Not Found", "not found"),
-    };
-    let body = if method == "HEAD" { "" } else { body };
-    let response = format!(
-        "HTTP/1.1 {code} {text}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        if method == "HEAD" { 2 } else { body.len() }
-    );
-    let _ = (&stream).write_all(response.as_bytes());
-    let _ = (&stream).flush();
-    // Drain so the client never sees a reset before reading the response.
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    let _ = reader.read_to_end(&mut Vec::new());
+    })
 }
 
 fn http_check(addr: SocketAddr, path: &str, params: &[(&str, &str)], grant: &str) -> Run {
@@ -225,7 +68,7 @@ fn http_check(addr: SocketAddr, path: &str, params: &[(&str, &str)], grant: &str
 
 #[test]
 fn http_ok_with_status_body_and_latency() {
-    let addr = http_server();
+    let addr = http_server(route);
     let grant = format!("http://{addr}/");
     let r = http_check(addr, "/ok", &[("expect_body", "ok")], &grant);
     r.expect(0, "ok", "");
@@ -243,7 +86,7 @@ fn http_ok_with_status_body_and_latency() {
 
 #[test]
 fn http_unexpected_status_fails() {
-    let addr = http_server();
+    let addr = http_server(route);
     let grant = addr.to_string();
     http_check(addr, "/down", &[], &grant).expect(1, "fail", "status 503 not in 200-399");
     http_check(addr, "/down", &[("expect_status", "200,204")], &grant).expect(
@@ -258,7 +101,7 @@ fn http_unexpected_status_fails() {
 
 #[test]
 fn http_body_mismatch_fails() {
-    let addr = http_server();
+    let addr = http_server(route);
     let r = http_check(
         addr,
         "/wrong-body",
@@ -270,7 +113,7 @@ fn http_body_mismatch_fails() {
 
 #[test]
 fn http_slow_answer_times_out() {
-    let addr = http_server();
+    let addr = http_server(route);
     let started = Instant::now();
     let r = http_check(addr, "/slow", &[("timeout_ms", "500")], &addr.to_string());
     r.expect(1, "fail", "timeout after 500ms");
@@ -290,7 +133,7 @@ fn http_refused_connection_fails() {
 
 #[test]
 fn http_ungranted_url_is_denied() {
-    let addr = http_server();
+    let addr = http_server(route);
     // Granted only /ok: another path on the same server is denied by the host.
     let grant = format!("http://{addr}/ok");
     http_check(addr, "/ok", &[], &grant).expect(0, "ok", "");

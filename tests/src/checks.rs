@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::daemon::{wasmalived_bin, Daemon, Impl};
+use crate::daemon::Daemon;
 use crate::error::{LabError, Result};
 use crate::lab::Lab;
 use crate::timing::wait_for;
@@ -171,29 +171,6 @@ pub fn parse_check_status(json: &str) -> Result<Vec<CheckStatus>> {
 }
 
 impl Daemon {
-    /// The raw `wasmalived status --json` document.
-    pub fn status_json(&self) -> Result<String> {
-        if self.kind != Impl::Wasmalived {
-            return Err(LabError::check(format!(
-                "status JSON is a wasmalived feature; {} has none",
-                self.describe()
-            )));
-        }
-        let bin = wasmalived_bin()?.to_string_lossy().into_owned();
-        let dir = self.state_dir.to_string_lossy().into_owned();
-        crate::cmd::run(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns,
-            &bin,
-            "status",
-            "--state-dir",
-            &dir,
-            "--json",
-        ])
-    }
-
     /// One check's status (wasmalived only).
     pub fn check_status(&self, check: &str) -> Result<CheckStatus> {
         parse_check_status(&self.status_json()?)?

@@ -162,8 +162,8 @@ impl Daemon {
         })
     }
 
-    /// `wasmalived status --state-dir DIR --json`, parsed (wasmalived only).
-    pub fn status(&self) -> Result<Vec<InstanceStatus>> {
+    /// The raw `wasmalived status --state-dir DIR --json` document (wasmalived only).
+    pub fn status_json(&self) -> Result<String> {
         if self.kind != Impl::Wasmalived {
             return Err(LabError::check(format!(
                 "status JSON is a wasmalived feature; {} has none",
@@ -172,7 +172,7 @@ impl Daemon {
         }
         let bin = self.bin.to_string_lossy().into_owned();
         let dir = self.state_dir.to_string_lossy().into_owned();
-        let out = crate::cmd::run(&[
+        crate::cmd::run(&[
             "ip",
             "netns",
             "exec",
@@ -182,8 +182,12 @@ impl Daemon {
             "--state-dir",
             &dir,
             "--json",
-        ])?;
-        parse_status(&out)
+        ])
+    }
+
+    /// `wasmalived status --state-dir DIR --json`, parsed (wasmalived only).
+    pub fn status(&self) -> Result<Vec<InstanceStatus>> {
+        parse_status(&self.status_json()?)
     }
 
     /// One instance's status (wasmalived only).

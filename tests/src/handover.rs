@@ -52,26 +52,12 @@ impl Timeline {
 
 #[cfg(test)]
 mod tests {
-    use crate::sampler::{Sample, Timeline};
+    use crate::sampler::Timeline;
     use std::time::Duration;
-
-    fn tl(rows: &[(f64, [bool; 2])]) -> Timeline {
-        Timeline {
-            nodes: vec!["n1".into(), "n2".into()],
-            ip: "192.0.2.200".parse().unwrap(),
-            samples: rows
-                .iter()
-                .map(|(t, p)| Sample {
-                    t: *t,
-                    present: p.iter().map(|b| Some(*b)).collect(),
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn short_handover_overlap_passes_long_one_fails() {
-        let t = tl(&[
+        let t = Timeline::of_two(&[
             (1.00, [true, false]),
             (1.01, [true, true]),
             (1.02, [false, true]),
@@ -82,9 +68,9 @@ mod tests {
         assert_eq!(t.overlap_spans(), vec![(1.01, 1.02), (2.0, 3.0)]);
         assert!(t.expect_overlap_at_most(Duration::from_millis(50)).is_err());
         assert!(t.expect_overlap_at_most(Duration::from_secs(2)).is_ok());
-        let t = tl(&[(1.0, [true, true]), (1.2, [true, true])]);
+        let t = Timeline::of_two(&[(1.0, [true, true]), (1.2, [true, true])]);
         assert_eq!(t.overlap_spans(), vec![(1.0, 1.2)]);
-        let t = tl(&[(1.0, [true, false]), (1.2, [false, true])]);
+        let t = Timeline::of_two(&[(1.0, [true, false]), (1.2, [false, true])]);
         assert!(t.overlap_spans().is_empty());
     }
 }

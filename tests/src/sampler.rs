@@ -151,10 +151,9 @@ fn addr_present(text: &str, ip: IpAddr) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tl(rows: &[(f64, [bool; 2])]) -> Timeline {
+impl Timeline {
+    /// A timeline of VIP 192.0.2.200 on nodes `n1`, `n2`: `(t, [on n1, on n2])` rows.
+    pub(crate) fn of_two(rows: &[(f64, [bool; 2])]) -> Timeline {
         Timeline {
             nodes: vec!["n1".into(), "n2".into()],
             ip: "192.0.2.200".parse().unwrap(),
@@ -167,10 +166,15 @@ mod tests {
                 .collect(),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn overlap_and_takeover_times() {
-        let t = tl(&[
+        let t = Timeline::of_two(&[
             (1.0, [true, false]),
             (2.0, [false, false]),
             (3.0, [false, true]),
@@ -179,7 +183,7 @@ mod tests {
         assert_eq!(t.first_on("n2", 1.5), Some(3.0));
         assert_eq!(t.first_on("n1", 1.5), None);
         assert_eq!(t.last_holders(), vec!["n2".to_string()]);
-        let t = tl(&[(1.0, [true, true])]);
+        let t = Timeline::of_two(&[(1.0, [true, true])]);
         assert!(t.expect_never_two().is_err());
     }
 

@@ -29,6 +29,15 @@ const PROTO: Proto = Proto::V2Pass;
 /// n1 and n2: a weight of -10 on n1 drops it below n2.
 const PRIOS: [u8; 2] = [101, 100];
 const CHECK: &str = "chk_nginx";
+/// The nginx check: every second, down after 2 failures, up after 1 success; down costs
+/// n1 its mastership (weight -10, see [`PRIOS`]).
+const NGINX_TIMING: CheckTiming = CheckTiming {
+    interval: 1,
+    timeout: None,
+    fall: 2,
+    rise: 1,
+    weight: -10,
+};
 /// Extra slack for every timing bound: the CI machine has 2 busy cores.
 const MARGIN: Duration = Duration::from_millis(1500);
 /// Longest time the VIP may be seen on both nodes when a live Master hands over (see
@@ -139,13 +148,7 @@ fn expect_took(
 fn nginx_down_lowers_priority_and_the_backup_takes_over() -> Result<()> {
     let plugin = plugin_path("nginx_process")?;
     let (mut pair, nginx) = nginx_pair("cfweight")?;
-    let timing = CheckTiming {
-        interval: 1,
-        timeout: None,
-        fall: 2,
-        rise: 1,
-        weight: -10,
-    };
+    let timing = NGINX_TIMING;
     let block = plugin_check(
         CHECK,
         &plugin,
@@ -200,13 +203,7 @@ fn nginx_down_lowers_priority_and_the_backup_takes_over() -> Result<()> {
 fn fatal_verdict_faults_the_master_at_once() -> Result<()> {
     let plugin = plugin_path("nginx_process")?;
     let (mut pair, nginx) = nginx_pair("cffatal")?;
-    let timing = CheckTiming {
-        interval: 1,
-        timeout: None,
-        fall: 2,
-        rise: 1,
-        weight: -10,
-    };
+    let timing = NGINX_TIMING;
     let settle = Duration::from_millis(200);
     let block = plugin_check(
         CHECK,
@@ -463,13 +460,7 @@ fn weight_zero_check_holds_the_instance_in_fault() -> Result<()> {
 fn on_fatal_stop_daemon_releases_the_vip_and_exits() -> Result<()> {
     let plugin = plugin_path("nginx_process")?;
     let (mut pair, nginx) = nginx_pair("cfstop")?;
-    let timing = CheckTiming {
-        interval: 1,
-        timeout: None,
-        fall: 2,
-        rise: 1,
-        weight: -10,
-    };
+    let timing = NGINX_TIMING;
     let grants = ["allow_processes netns", "remediation restart \"/bin/true\""];
     let params = [
         ("process", "nginx"),

@@ -108,19 +108,7 @@ fn set_link(lab: &Lab, node: &str, dev: &str, up: bool) -> Result<()> {
 /// The instance object of `wasmalived status --json` (all fields, including
 /// `fault_reasons` and `split_brain`, which [`Daemon::instance_status`] does not parse).
 fn raw_status(d: &Daemon, instance: &str) -> Result<serde_json::Value> {
-    let bin = wasmalived_bin()?.to_string_lossy().into_owned();
-    let dir = d.state_dir.to_string_lossy().into_owned();
-    let out = wasmalived_e2e::cmd::run(&[
-        "ip",
-        "netns",
-        "exec",
-        &d.ns,
-        &bin,
-        "status",
-        "--state-dir",
-        &dir,
-        "--json",
-    ])?;
+    let out = d.status_json()?;
     let v: serde_json::Value =
         serde_json::from_str(&out).map_err(|_| LabError::parse("wasmalived status JSON", &out))?;
     v.get("instances")
@@ -1175,8 +1163,13 @@ fn sync_group_members_stay_together(test: &str, kind: Impl) -> Result<()> {
     lab.pass()
 }
 
-/// The reference behaviour, pinned against keepalived. (wasmalived's sync groups only
-/// propagate Fault so far and split this group across the nodes: see issue 3 notes.)
+/// Mixed priorities (VI_1 higher on n2, VI_2 higher on n1): the group stays on one node.
+#[test]
+fn sync_group_members_stay_together_wasmalived() -> Result<()> {
+    sync_group_members_stay_together("vfsgw", W)
+}
+
+/// The reference behaviour, pinned against keepalived.
 #[test]
 fn sync_group_members_stay_together_reference_keepalived() -> Result<()> {
     sync_group_members_stay_together("vfsgk", K)

@@ -44,8 +44,15 @@ pub enum InstanceMsg {
     Tracking(Tracking),
     /// Apply a changed configuration in place (reload), keeping the protocol state.
     Reconfigure(Box<InstancePlan>),
-    /// Force a state for sync-group membership: `true` = a member faulted.
+    /// Force a state for sync-group membership: `Some(why)` = a member faulted.
     GroupFault(Option<String>),
+    /// Sync-group membership: while `true`, a Backup whose master-down timer fires only
+    /// reports [`GroupEvent::WantMaster`] and waits for [`InstanceMsg::ForceMaster`].
+    GroupHold(bool),
+    /// keepalived `vrrp_sync_master`: another member became Master; a Backup follows.
+    ForceMaster,
+    /// keepalived `vrrp_sync_backup`: another member left Master; a Master follows.
+    ForceBackup,
     /// Stop: priority-0 advert and VIP removal if Master, run `notify_stop`, then ack.
     Shutdown(oneshot::Sender<()>),
 }
@@ -71,12 +78,23 @@ pub enum GroupEvent {
     },
     /// The group membership changed (start-up, reload): re-evaluate every group.
     Resync,
+    /// A held Backup would (`true`) or would no longer (`false`) take over: keepalived's
+    /// `wantstate` MASTER.
+    WantMaster {
+        /// Instance name.
+        instance: String,
+        /// Wants to be Master.
+        want: bool,
+    },
     /// The instance changed state.
     State {
         /// Instance name.
         instance: String,
         /// New state.
         state: State,
+        /// The coordinator caused it ([`InstanceMsg::ForceMaster`]/[`InstanceMsg::ForceBackup`]);
+        /// such transitions do not trigger the sync rules again.
+        forced: bool,
     },
 }
 
@@ -167,7 +185,7 @@ impl Task {
             };
             let sleep = async {
                 match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => sleep_until_precise(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -204,6 +222,9 @@ impl Task {
                 self.group_fault = fault;
                 self.sync_fault(now);
             }
+            InstanceMsg::GroupHold(hold) => self.core.set_group_hold(hold),
+            InstanceMsg::ForceMaster => self.core.force_master(now),
+            InstanceMsg::ForceBackup => self.core.force_backup(now),
             InstanceMsg::Reconfigure(plan) => self.reconfigure(*plan),
             InstanceMsg::Shutdown(_) => {}
         }
@@ -392,9 +413,21 @@ impl Task {
                     let _ = self.state_events.send(GroupEvent::State {
                         instance: self.plan.name.clone(),
                         state: to,
+                        forced: reason == vrrp::Reason::SyncGroup,
                     });
                 }
                 Action::Notice(notice) => log_notice(&notice),
+                Action::WantMaster(want) => {
+                    if want {
+                        info!(
+                            "master down, held by the sync group until every member wants MASTER"
+                        );
+                    }
+                    let _ = self.state_events.send(GroupEvent::WantMaster {
+                        instance: self.plan.name.clone(),
+                        want,
+                    });
+                }
             }
         }
         let now = Instant::now();
@@ -536,6 +569,32 @@ impl Task {
             split_brain: self.split_brain.is_raised(),
             counters: map,
         });
+    }
+}
+
+/// Below this, the rest of a wait is slept on the thread instead of the timer wheel.
+const FINE_SLEEP: Duration = Duration::from_millis(2);
+
+/// Sleep until `at` with sub-millisecond precision. tokio's timer wheel has a 1 ms
+/// resolution and rounds deadlines up, which would make every takeover ~1 ms late against
+/// the protocol bound; so the wheel is used up to [`FINE_SLEEP`] before the deadline and the
+/// rest (at most 2 ms, once per protocol deadline) is a plain `nanosleep` on this worker
+/// thread, with the runtime moving other tasks off it meanwhile (`block_in_place`).
+/// On a current-thread runtime (tests) it falls back to the wheel alone.
+async fn sleep_until_precise(at: Instant) {
+    let coarse = at.checked_sub(FINE_SLEEP).unwrap_or(at);
+    if coarse > Instant::now() {
+        tokio::time::sleep_until(coarse.into()).await;
+    }
+    let rest = at.saturating_duration_since(Instant::now());
+    if rest.is_zero() {
+        return;
+    }
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| std::thread::sleep(rest));
+        }
+        _ => tokio::time::sleep(rest).await,
     }
 }
 

@@ -20,8 +20,8 @@
 //!                                              netlink, GARP/NA, notify queue, status board
 //!                                                   │ (name, state)
 //!                                                   ▼
-//!                                              sync-group task: a member's Fault faults the
-//!                                              others
+//!                                              sync-group task: members move together
+//!                                              (Fault, hold/force MASTER and BACKUP)
 //! ```
 //!
 //! Plugin runs happen on the plugin runtime's own executor threads, so a slow or stuck check

@@ -92,6 +92,10 @@ pub enum Reason {
     FaultCleared,
     /// [`Instance::shutdown`].
     Shutdown,
+    /// keepalived `vrrp_sync_master` / `vrrp_sync_backup`: another member of the
+    /// `vrrp_sync_group` changed role and this one follows ([`Instance::force_master`],
+    /// [`Instance::force_backup`]).
+    SyncGroup,
 }
 
 impl fmt::Display for Reason {
@@ -107,6 +111,7 @@ impl fmt::Display for Reason {
             Reason::Fault(why) => write!(f, "fault: {why}"),
             Reason::FaultCleared => f.write_str("fault cleared"),
             Reason::Shutdown => f.write_str("shutdown"),
+            Reason::SyncGroup => f.write_str("sync group"),
         }
     }
 }
@@ -171,6 +176,11 @@ pub enum Action {
     },
     /// Log it (rate-limited); nothing else to do.
     Notice(Notice),
+    /// keepalived `wantstate`, for the `vrrp_sync_group` coordinator: `true` when, held by
+    /// [`Instance::set_group_hold`], a Backup's Master_Down_Timer fired and it would take
+    /// over; `false` when it no longer would (it accepted a Master's advert, or left
+    /// Backup). Emitted on change only.
+    WantMaster(bool),
 }
 
 /// keepalived `state` keyword.
@@ -365,6 +375,10 @@ pub struct Instance {
     /// The pending master-down deadline was set by a priority-0 advert.
     down_by_release: bool,
     fault: Option<String>,
+    /// A `vrrp_sync_group` member: Master_Down only reports [`Action::WantMaster`].
+    group_hold: bool,
+    /// keepalived `wantstate == MASTER` while held in Backup.
+    wants_master: bool,
     actions: VecDeque<Action>,
     counters: Counters,
     warnings: Vec<ConfigWarning>,
@@ -436,6 +450,8 @@ impl Instance {
             master: None,
             down_by_release: false,
             fault: None,
+            group_hold: false,
+            wants_master: false,
             actions: VecDeque::new(),
             counters: Counters::default(),
             warnings,
@@ -563,6 +579,9 @@ impl Instance {
             self.timers.set(Timer::MasterDown, now + down);
             self.down_by_release = false;
             self.master = Some((src, advert.priority));
+            // keepalived: "Now we have received a higher priority advert, we want to be in
+            // BACKUP state" (`vrrp.c`, backup advert handling).
+            self.set_want_master(false);
             if !self.cfg.preempt_delay.is_zero() {
                 if higher_or_equal {
                     self.preempt_until = None;
@@ -602,6 +621,7 @@ impl Instance {
             self.down_by_release = false;
             let down = self.timing().master_down;
             self.timers.set(Timer::MasterDown, now + down);
+            self.set_want_master(false);
             self.transition(
                 State::Backup,
                 Reason::HigherPriority {
@@ -630,6 +650,14 @@ impl Instance {
                 // RFC 5798 §6.4.2: "If the Master_Down_Timer fires, then: Send an
                 // ADVERTISEMENT, Broadcast a gratuitous ARP ..., Set the Adver_Timer ...,
                 // Transition to the {Master} state."
+                (Timer::MasterDown, State::Backup) if self.group_hold => {
+                    // keepalived `vrrp_state_goto_master` with `vrrp_sync_can_goto_master`
+                    // false: stay Backup wanting MASTER and time out again after a
+                    // master-down interval; the group coordinator decides.
+                    let down = self.timing().master_down;
+                    self.timers.set(Timer::MasterDown, now + down);
+                    self.set_want_master(true);
+                }
                 (Timer::MasterDown, State::Backup) => {
                     let reason = if self.down_by_release {
                         Reason::MasterReleased
@@ -729,6 +757,46 @@ impl Instance {
         }
     }
 
+    /// Make this instance a `vrrp_sync_group` member (`true`) or a free-standing one. While
+    /// held, a Backup whose Master_Down_Timer fires does not take over: it stays Backup,
+    /// re-arms the timer and reports [`Action::WantMaster`]`(true)`; the coordinator then
+    /// calls [`Instance::force_master`] when every member wants to (keepalived
+    /// `vrrp_sync_can_goto_master`). Releasing the hold lets a waiting Backup take over at
+    /// its next Master_Down expiry.
+    pub fn set_group_hold(&mut self, hold: bool) {
+        self.group_hold = hold;
+        if !hold {
+            self.set_want_master(false);
+        }
+    }
+
+    /// Whether a held Backup currently wants to become Master (keepalived `wantstate`).
+    pub fn wants_master(&self) -> bool {
+        self.wants_master
+    }
+
+    /// keepalived `vrrp_sync_master`: another member of the sync group became Master, so a
+    /// Backup takes over now, with the same actions as a Master_Down takeover (advert, VIPs,
+    /// GARP/NA). No effect in any other state.
+    pub fn force_master(&mut self, now: Instant) {
+        if self.state == State::Backup {
+            self.become_master(now, Reason::SyncGroup);
+        }
+    }
+
+    /// keepalived `vrrp_sync_backup`: another member of the sync group left Master for
+    /// Backup, so a Master follows. As keepalived's `vrrp_state_leave_master(.., false)`
+    /// it sends no priority-0 advert (the peer's members take over after their own
+    /// master-down interval, in step), removes its VIPs and waits a full master-down
+    /// interval. No effect in any other state.
+    pub fn force_backup(&mut self, now: Instant) {
+        if self.state == State::Master {
+            self.actions.push_back(Action::DelVips);
+            self.counters.released_master += 1;
+            self.enter_backup(now, Reason::SyncGroup);
+        }
+    }
+
     /// Stop participating: a Master sends a priority-0 advert so a Backup takes over after
     /// its skew time, and removes the VIPs. Every state goes to Initialize.
     pub fn shutdown(&mut self, now: Instant) {
@@ -820,11 +888,21 @@ impl Instance {
         }
     }
 
+    fn set_want_master(&mut self, want: bool) {
+        if self.wants_master != want {
+            self.wants_master = want;
+            self.actions.push_back(Action::WantMaster(want));
+        }
+    }
+
     fn notice(&mut self, notice: Notice) {
         self.actions.push_back(Action::Notice(notice));
     }
 
     fn transition(&mut self, to: State, reason: Reason) {
+        if to != State::Backup {
+            self.set_want_master(false);
+        }
         let from = self.state;
         self.state = to;
         self.actions
@@ -862,6 +940,7 @@ impl Instance {
         self.preempt_until = None;
         self.down_by_release = false;
         self.master = None;
+        self.set_want_master(false);
         self.timers.stop_all();
         let down = self.timing().master_down;
         self.timers.set(Timer::MasterDown, now + down);
@@ -1044,5 +1123,151 @@ mod tests {
         assert_eq!(i.poll_action(), None, "idempotent");
         i.start(now);
         assert_eq!(i.state(), State::Master, "restartable");
+    }
+
+    fn drain(i: &mut Instance) -> Vec<Action> {
+        std::iter::from_fn(|| i.poll_action()).collect()
+    }
+
+    /// A non-owner Backup, started at `now`, actions drained.
+    fn held_backup(now: Instant) -> Instance {
+        let mut i = Instance::new(router(11, 100, v3(100))).unwrap();
+        i.set_group_hold(true);
+        i.start(now);
+        drain(&mut i);
+        i
+    }
+
+    #[test]
+    fn held_backup_wants_master_instead_of_taking_over_keepalived_sync_can_goto_master() {
+        let now = Instant::now();
+        let mut i = held_backup(now);
+        let down = i.timing().master_down;
+        i.handle_timeout(now + down);
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(drain(&mut i), vec![Action::WantMaster(true)]);
+        assert!(i.wants_master());
+        // It times out again one master-down interval later, without repeating itself.
+        assert_eq!(i.timer(Timer::MasterDown), Some(now + down + down));
+        i.handle_timeout(now + down + down);
+        assert_eq!(i.state(), State::Backup);
+        assert_eq!(drain(&mut i), vec![]);
+        // An accepted advert (higher priority) withdraws the wish (keepalived: wantstate
+        // BACKUP on a higher priority advert).
+        let higher = i.advert(Priority::new(200));
+        i.handle_advert(now + down * 2, addr(12), 255, &higher)
+            .unwrap();
+        assert_eq!(drain(&mut i), vec![Action::WantMaster(false)]);
+        assert!(!i.wants_master());
+        // A lower-priority advert is discarded (preempt) and does not.
+        i.handle_timeout(now + down * 4);
+        assert_eq!(drain(&mut i), vec![Action::WantMaster(true)]);
+        let lower = i.advert(Priority::new(50));
+        i.handle_advert(now + down * 4, addr(12), 255, &lower)
+            .unwrap();
+        assert_eq!(drain(&mut i), vec![]);
+        assert!(i.wants_master());
+    }
+
+    #[test]
+    fn releasing_the_hold_lets_the_backup_take_over_at_its_next_expiry() {
+        let now = Instant::now();
+        let mut i = held_backup(now);
+        let down = i.timing().master_down;
+        i.handle_timeout(now + down);
+        drain(&mut i);
+        i.set_group_hold(false);
+        assert_eq!(drain(&mut i), vec![Action::WantMaster(false)]);
+        i.handle_timeout(now + down * 2);
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn force_master_takes_over_like_a_master_down_expiry_keepalived_sync_master() {
+        let now = Instant::now();
+        let mut i = held_backup(now);
+        let down = i.timing().master_down;
+        i.handle_timeout(now + down);
+        drain(&mut i);
+        i.force_master(now + down);
+        let actions = drain(&mut i);
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [
+                    Action::WantMaster(false),
+                    Action::StateChanged {
+                        from: State::Backup,
+                        to: State::Master,
+                        reason: Reason::SyncGroup
+                    },
+                    Action::SendAdvert(a),
+                    Action::AddVips,
+                    Action::SendGarp { repeat: 5 },
+                ] if a.priority == Priority::new(100)
+            ),
+            "{actions:?}"
+        );
+        assert_eq!(i.timer(Timer::MasterDown), None);
+        assert_eq!(
+            i.timer(Timer::Advert),
+            Some(now + down + Duration::from_secs(1))
+        );
+        // Only a Backup is forced.
+        i.force_master(now + down);
+        assert_eq!(drain(&mut i), vec![]);
+        let mut f = held_backup(now);
+        f.set_fault(now, true, "link");
+        drain(&mut f);
+        f.force_master(now);
+        assert_eq!(f.state(), State::Fault);
+    }
+
+    #[test]
+    fn force_backup_drops_vips_without_priority_zero_and_waits_master_down_keepalived_sync_backup()
+    {
+        let mut i = Instance::new(router(11, 100, v3(100))).unwrap();
+        let now = Instant::now();
+        i.start(now);
+        i.force_master(now);
+        drain(&mut i);
+        let later = now + Duration::from_millis(250);
+        i.force_backup(later);
+        let actions = drain(&mut i);
+        assert_eq!(
+            actions,
+            vec![
+                Action::DelVips,
+                Action::StateChanged {
+                    from: State::Master,
+                    to: State::Backup,
+                    reason: Reason::SyncGroup
+                },
+            ],
+            "no advert at all, in particular no priority 0"
+        );
+        assert_eq!(i.counters().priority_zero_sent, 0);
+        assert_eq!(i.timer(Timer::Advert), None);
+        assert_eq!(i.timer(Timer::GarpDelay), None);
+        assert_eq!(
+            i.timer(Timer::MasterDown),
+            Some(later + i.timing().master_down)
+        );
+        // Only a Master is forced.
+        i.force_backup(later);
+        assert_eq!(drain(&mut i), vec![]);
+        assert_eq!(i.state(), State::Backup);
+    }
+
+    #[test]
+    fn a_held_master_that_meets_a_higher_priority_steps_down_as_usual() {
+        let now = Instant::now();
+        let mut i = held_backup(now);
+        i.force_master(now);
+        drain(&mut i);
+        let higher = i.advert(Priority::new(200));
+        i.handle_advert(now, addr(12), 255, &higher).unwrap();
+        assert_eq!(i.state(), State::Backup);
+        assert!(!i.wants_master());
     }
 }

@@ -257,7 +257,7 @@ impl Sim {
                 }
                 Action::SendGarp { .. } => Ev::Garp,
                 Action::StateChanged { from, to, reason } => Ev::Changed { from, to, reason },
-                Action::Notice(_) => continue,
+                Action::Notice(_) | Action::WantMaster(_) => continue,
             };
             self.events.push(Event {
                 at: self.now,

@@ -42,6 +42,11 @@ impl TempDir {
         &self.0
     }
 
+    /// The path as a string (for parameters and grants).
+    pub fn str(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+
     /// Copy fixture `name` into this dir as `as_name` (mode 0644).
     pub fn install(&self, name: &str, as_name: &str) -> PathBuf {
         let dst = self.0.join(as_name);

@@ -23,6 +23,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
 mod expect;
 
 use exports::wasmalived::plugin::check::Guest;
+use plugin_guest_util::url::Url;
 use wasi::clocks::monotonic_clock;
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
@@ -33,7 +34,6 @@ use wasi::io::streams::StreamError;
 use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
 
 use expect::StatusSet;
-use plugin_guest_util::url::Url;
 
 /// Default time budget for the whole exchange.
 const DEFAULT_TIMEOUT_MS: u64 = 2000;

@@ -1,6 +1,7 @@
 //! A small blocking HTTP client over wasi:http for witness probes and etcd's JSON API:
 //! start a request (non-blocking), poll it together with others, read a bounded body.
 
+use plugin_guest_util::url::Url;
 use wasi::clocks::monotonic_clock::{self, Instant};
 use wasi::http::outgoing_handler;
 use wasi::http::types::{
@@ -9,8 +10,6 @@ use wasi::http::types::{
 };
 use wasi::io::poll::{self, Pollable};
 use wasi::io::streams::StreamError;
-
-use plugin_guest_util::url::Url;
 
 /// Answers larger than this are cut (etcd's answers here are a few hundred bytes).
 const MAX_BODY: usize = 64 * 1024;

@@ -2,25 +2,18 @@
 //! started first, then polled together, so the run takes at most `timeout_ms` however many
 //! witnesses there are.
 
-use std::net::SocketAddr;
-
+use plugin_guest_util::tcp::Connecting;
 use wasi::clocks::monotonic_clock;
 use wasi::http::types::Method;
 use wasi::io::poll::{self, Pollable};
-use wasi::sockets::instance_network::instance_network;
-use wasi::sockets::network::{
-    ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
-};
-use wasi::sockets::tcp::TcpSocket;
-use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
 use crate::config::{NamedWitness, Witness};
 use crate::http::{self, Pending};
 
 /// One probe's state.
 enum Probe {
-    /// Connecting. Field order is drop order: the pollable is a child of the socket.
-    Tcp { ready: Pollable, socket: TcpSocket },
+    /// Connecting.
+    Tcp(Connecting),
     /// Waiting for the response head.
     Http(Pending),
     /// Finished: reached, or why not.
@@ -30,7 +23,7 @@ enum Probe {
 impl Probe {
     fn pollable(&self) -> Option<&Pollable> {
         match self {
-            Probe::Tcp { ready, .. } => Some(ready),
+            Probe::Tcp(c) => Some(c.pollable()),
             Probe::Http(p) => Some(p.pollable()),
             Probe::Done(_) => None,
         }
@@ -39,12 +32,7 @@ impl Probe {
     /// The outcome if the probe finished; `None` while still pending.
     fn finish(&self) -> Option<Result<(), String>> {
         match self {
-            Probe::Tcp { socket, .. } => match socket.finish_connect() {
-                // Dropping the streams closes the connection; nothing is sent.
-                Ok(_streams) => Some(Ok(())),
-                Err(ErrorCode::WouldBlock) => None,
-                Err(e) => Some(Err(describe(e))),
-            },
+            Probe::Tcp(c) => c.finish(),
             Probe::Http(p) => p.take().map(|r| {
                 let status = r?.status();
                 if (200..400).contains(&status) {
@@ -64,8 +52,8 @@ pub fn probe_all(witnesses: &[NamedWitness], timeout_ms: u64) -> Vec<Result<(), 
     let mut probes: Vec<Probe> = witnesses
         .iter()
         .map(|w| match &w.witness {
-            Witness::Tcp(addr) => match start_connect(*addr) {
-                Ok((socket, ready)) => Probe::Tcp { ready, socket },
+            Witness::Tcp(addr) => match Connecting::start(*addr) {
+                Ok(c) => Probe::Tcp(c),
                 Err(e) => Probe::Done(Err(e)),
             },
             Witness::Http(url) => match http::start(&Method::Get, url, None, None, timeout_ms) {
@@ -113,45 +101,4 @@ pub fn probe_all(witnesses: &[NamedWitness], timeout_ms: u64) -> Vec<Result<(), 
             _ => Err("not finished".into()),
         })
         .collect()
-}
-
-/// Start a non-blocking connect to `addr`.
-fn start_connect(addr: SocketAddr) -> Result<(TcpSocket, Pollable), String> {
-    let (family, remote) = match addr {
-        SocketAddr::V4(a) => {
-            let [a0, a1, a2, a3] = a.ip().octets();
-            let v4 = Ipv4SocketAddress {
-                port: a.port(),
-                address: (a0, a1, a2, a3),
-            };
-            (IpAddressFamily::Ipv4, IpSocketAddress::Ipv4(v4))
-        }
-        SocketAddr::V6(a) => {
-            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
-            let v6 = Ipv6SocketAddress {
-                port: a.port(),
-                flow_info: a.flowinfo(),
-                address: (s0, s1, s2, s3, s4, s5, s6, s7),
-                scope_id: a.scope_id(),
-            };
-            (IpAddressFamily::Ipv6, IpSocketAddress::Ipv6(v6))
-        }
-    };
-    let socket = create_tcp_socket(family).map_err(describe)?;
-    socket
-        .start_connect(&instance_network(), remote)
-        .map_err(describe)?;
-    let ready = socket.subscribe();
-    Ok((socket, ready))
-}
-
-/// A short reason for a socket error.
-fn describe(e: ErrorCode) -> String {
-    match e {
-        ErrorCode::ConnectionRefused => "connection refused".into(),
-        ErrorCode::AccessDenied => "access denied (address not granted)".into(),
-        ErrorCode::RemoteUnreachable => "remote unreachable".into(),
-        ErrorCode::Timeout => "timeout".into(),
-        other => other.name().replace('-', " "),
-    }
 }

@@ -25,13 +25,8 @@ wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
 use std::net::{IpAddr, SocketAddr};
 
 use exports::wasmalived::plugin::check::Guest;
+use plugin_guest_util::tcp::connect;
 use wasi::clocks::monotonic_clock;
-use wasi::io::poll;
-use wasi::sockets::instance_network::instance_network;
-use wasi::sockets::network::{
-    ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
-};
-use wasi::sockets::tcp_create_socket::create_tcp_socket;
 use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
 
 /// Default connect timeout.
@@ -92,58 +87,6 @@ impl Config {
                 .map_err(|_| format!("bad parameter timeout_ms=`{t}`"))?,
         };
         Ok(Config { addr, timeout_ms })
-    }
-}
-
-/// Open a connection to `addr` within `timeout_ms`, then drop it.
-fn connect(addr: SocketAddr, timeout_ms: u64) -> Result<(), String> {
-    let (family, remote) = match addr {
-        SocketAddr::V4(a) => {
-            let [a0, a1, a2, a3] = a.ip().octets();
-            let v4 = Ipv4SocketAddress {
-                port: a.port(),
-                address: (a0, a1, a2, a3),
-            };
-            (IpAddressFamily::Ipv4, IpSocketAddress::Ipv4(v4))
-        }
-        SocketAddr::V6(a) => {
-            let [s0, s1, s2, s3, s4, s5, s6, s7] = a.ip().segments();
-            let v6 = Ipv6SocketAddress {
-                port: a.port(),
-                flow_info: a.flowinfo(),
-                address: (s0, s1, s2, s3, s4, s5, s6, s7),
-                scope_id: a.scope_id(),
-            };
-            (IpAddressFamily::Ipv6, IpSocketAddress::Ipv6(v6))
-        }
-    };
-    let socket = create_tcp_socket(family).map_err(describe)?;
-    let network = instance_network();
-    socket.start_connect(&network, remote).map_err(describe)?;
-    let ready = socket.subscribe();
-    let deadline = monotonic_clock::subscribe_duration(timeout_ms.saturating_mul(1_000_000));
-    loop {
-        let woke = poll::poll(&[&ready, &deadline]);
-        if woke.contains(&0) {
-            match socket.finish_connect() {
-                // Dropping the streams and the socket closes the connection.
-                Ok(_streams) => return Ok(()),
-                Err(ErrorCode::WouldBlock) => continue,
-                Err(e) => return Err(describe(e)),
-            }
-        }
-        return Err(format!("timeout after {timeout_ms}ms"));
-    }
-}
-
-/// A short reason for a socket error.
-fn describe(e: ErrorCode) -> String {
-    match e {
-        ErrorCode::ConnectionRefused => "connection refused".into(),
-        ErrorCode::AccessDenied => "access denied (address not granted)".into(),
-        ErrorCode::RemoteUnreachable => "remote unreachable".into(),
-        ErrorCode::Timeout => "timeout".into(),
-        other => other.name().replace('-', " "),
     }
 }
 
