@@ -185,7 +185,7 @@ impl Task {
             };
             let sleep = async {
                 match deadline {
-                    Some(at) => sleep_until_precise(at).await,
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
                     None => std::future::pending().await,
                 }
             };
@@ -569,32 +569,6 @@ impl Task {
             split_brain: self.split_brain.is_raised(),
             counters: map,
         });
-    }
-}
-
-/// Below this, the rest of a wait is slept on the thread instead of the timer wheel.
-const FINE_SLEEP: Duration = Duration::from_millis(2);
-
-/// Sleep until `at` with sub-millisecond precision. tokio's timer wheel has a 1 ms
-/// resolution and rounds deadlines up, which would make every takeover ~1 ms late against
-/// the protocol bound; so the wheel is used up to [`FINE_SLEEP`] before the deadline and the
-/// rest (at most 2 ms, once per protocol deadline) is a plain `nanosleep` on this worker
-/// thread, with the runtime moving other tasks off it meanwhile (`block_in_place`).
-/// On a current-thread runtime (tests) it falls back to the wheel alone.
-async fn sleep_until_precise(at: Instant) {
-    let coarse = at.checked_sub(FINE_SLEEP).unwrap_or(at);
-    if coarse > Instant::now() {
-        tokio::time::sleep_until(coarse.into()).await;
-    }
-    let rest = at.saturating_duration_since(Instant::now());
-    if rest.is_zero() {
-        return;
-    }
-    match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(|| std::thread::sleep(rest));
-        }
-        _ => tokio::time::sleep(rest).await,
     }
 }
 
