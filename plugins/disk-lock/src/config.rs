@@ -36,13 +36,7 @@ pub struct Config {
 impl Config {
     /// Parse `params` (the last occurrence of a key wins).
     pub fn from_params(params: &[(String, String)]) -> Result<Config, String> {
-        let get = |k: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.trim())
-        };
+        let get = |k: &str| plugin_guest_util::param(params, k);
         let dir = get("dir").ok_or("parameter `dir` is required")?;
         if !dir.starts_with('/') {
             return Err(format!(

@@ -82,13 +82,7 @@ struct Config {
 
 impl Config {
     fn from_params(params: &Params) -> Result<Config, String> {
-        let get = |k: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.trim())
-        };
+        let get = |k: &str| plugin_guest_util::param(params, k);
         let url = get("url").ok_or("parameter `url` is required")?;
         let url = Url::parse(url).map_err(|e| format!("bad parameter url=`{url}`: {e}"))?;
         let head = match get("method").map(str::to_ascii_uppercase).as_deref() {

@@ -66,13 +66,7 @@ struct Config {
 
 impl Config {
     fn from_params(params: &Params) -> Result<Config, String> {
-        let get = |k: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.trim())
-        };
+        let get = |k: &str| plugin_guest_util::param(params, k);
         let process = get("process").unwrap_or(DEFAULT_PROCESS).to_string();
         if process.is_empty() {
             return Err("bad parameter process=``: empty".into());

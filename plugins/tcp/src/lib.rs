@@ -59,13 +59,7 @@ struct Config {
 
 impl Config {
     fn from_params(params: &Params) -> Result<Config, String> {
-        let get = |k: &str| {
-            params
-                .iter()
-                .rev()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.trim())
-        };
+        let get = |k: &str| plugin_guest_util::param(params, k);
         let addr = match (get("address"), get("host"), get("port")) {
             (Some(a), None, None) => a
                 .parse::<SocketAddr>()
