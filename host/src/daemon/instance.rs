@@ -23,7 +23,6 @@ use std::sync::Arc;
 /// Depth of an instance's inbox; packets beyond it are dropped (and counted by the sender).
 pub const INBOX_DEPTH: usize = 256;
 
-
 /// What tracking (checks, interfaces) says about an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Tracking {
