@@ -13,7 +13,7 @@ use tracing::{debug, error, info, warn, Instrument};
 use super::plan::InstancePlan;
 use super::split_brain::{Alarm, SplitBrainDetector};
 use crate::control::{InstanceStatus, StatusBoard};
-use crate::net::garp;
+use crate::net::garp::Announcer;
 use crate::net::netlink::Netlink;
 use crate::net::socket::Received;
 use crate::notify::{Notifier, NotifyKind, NotifyState};
@@ -353,6 +353,7 @@ impl Task {
             let mac = self.plan.mac;
             let interval = self.plan.garp_interval;
             let repeat = self.plan.vrrp.garp.master_repeat;
+            let announcer = self.plan.announcer.clone();
             tokio::spawn(
                 async move {
                     for vip in &removed {
@@ -365,7 +366,7 @@ impl Task {
                             warn!(error = %err, "reload: adding a VIP failed");
                         }
                     }
-                    announce(ifindex, mac, &added, repeat, interval).await;
+                    announce(&announcer, ifindex, mac, &added, repeat, interval).await;
                 }
                 .in_current_span(),
             );
@@ -473,21 +474,27 @@ impl Task {
     fn send_garp(&mut self, repeat: u32) {
         let vips: Vec<_> = self.plan.all_vips().cloned().collect();
         let (ifindex, mac, interval) = (self.plan.ifindex, self.plan.mac, self.plan.garp_interval);
+        let announcer = self.plan.announcer.clone();
         if interval.is_zero() {
             for _ in 0..repeat {
-                announce_once(ifindex, mac, &vips);
+                announce_once(&announcer, ifindex, mac, &vips);
             }
             return;
         }
-        announce_once(ifindex, mac, &vips);
+        announce_once(&announcer, ifindex, mac, &vips);
         if repeat > 1 {
             if let Some(task) = self.garp_task.take() {
                 task.abort();
             }
-            self.garp_task = Some(tokio::spawn(
-                async move { announce(ifindex, mac, &vips, repeat - 1, interval).await }
-                    .in_current_span(),
-            ));
+            self.garp_task =
+                Some(
+                    tokio::spawn(
+                        async move {
+                            announce(&announcer, ifindex, mac, &vips, repeat - 1, interval).await
+                        }
+                        .in_current_span(),
+                    ),
+                );
         }
     }
 
@@ -599,11 +606,16 @@ fn log_notice(notice: &Notice) {
 }
 
 /// Send one GARP (IPv4) or unsolicited NA (IPv6) per VIP.
-fn announce_once(ifindex: u32, mac: [u8; 6], vips: &[crate::net::vip::VipSpec]) {
+fn announce_once(
+    announcer: &Announcer,
+    ifindex: u32,
+    mac: [u8; 6],
+    vips: &[crate::net::vip::VipSpec],
+) {
     for vip in vips {
         let sent = match vip.addr {
-            IpAddr::V4(ip) => garp::send_garp(ifindex, mac, ip),
-            IpAddr::V6(ip) => garp::send_unsolicited_na(ifindex, mac, ip),
+            IpAddr::V4(ip) => announcer.send_garp(ifindex, mac, ip),
+            IpAddr::V6(ip) => announcer.send_unsolicited_na(ifindex, mac, ip),
         };
         if let Err(err) = sent {
             warn!(vip = %vip.addr, error = %err, "gratuitous ARP/NA failed");
@@ -613,6 +625,7 @@ fn announce_once(ifindex: u32, mac: [u8; 6], vips: &[crate::net::vip::VipSpec]) 
 
 /// `count` bursts spaced by `interval`.
 async fn announce(
+    announcer: &Announcer,
     ifindex: u32,
     mac: [u8; 6],
     vips: &[crate::net::vip::VipSpec],
@@ -623,6 +636,6 @@ async fn announce(
         if i > 0 && !interval.is_zero() {
             tokio::time::sleep(interval).await;
         }
-        announce_once(ifindex, mac, vips);
+        announce_once(announcer, ifindex, mac, vips);
     }
 }

@@ -464,7 +464,16 @@ impl Daemon {
                 socket,
             });
         }
-        Ok(plan::build(inst, &config.global, &facts, socket, paths)?)
+        let announcer = crate::net::garp::Announcer::open()
+            .with_context(|| format!("instance {}: packet socket for GARP/NA", inst.name))?;
+        Ok(plan::build(
+            inst,
+            &config.global,
+            &facts,
+            socket,
+            announcer,
+            paths,
+        )?)
     }
 
     /// What `inst` tracks: its own and its sync group's scripts, its tracked interfaces and

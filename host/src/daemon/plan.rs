@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{GlobalDefs, VrrpInstance};
+use crate::net::garp::Announcer;
 use crate::net::netlink::Netlink;
 use crate::net::socket::VrrpSocket;
 use crate::net::vip::VipSpec;
@@ -68,6 +69,8 @@ pub struct InstancePlan {
     pub garp_interval: Duration,
     /// The socket shared by every instance on this (interface, family).
     pub socket: Arc<VrrpSocket>,
+    /// Sends gratuitous ARPs / unsolicited NAs.
+    pub announcer: Announcer,
     /// Extra heartbeat paths (`heartbeat_interface`): adverts also go out, and are also
     /// received, on these.
     pub heartbeat_paths: Vec<HeartbeatPath>,
@@ -196,6 +199,7 @@ pub fn build(
     global: &GlobalDefs,
     facts: &LinkFacts,
     socket: Arc<VrrpSocket>,
+    announcer: Announcer,
     heartbeat_paths: Vec<HeartbeatPath>,
 ) -> Result<InstancePlan, PlanError> {
     let mut vrrp = InstanceConfig::new(cfg.vrid, cfg.advert_int, facts.src);
@@ -254,6 +258,7 @@ pub fn build(
         notify: notify_scripts(&cfg.notify),
         garp_interval,
         socket,
+        announcer,
         heartbeat_paths,
     })
 }

@@ -161,6 +161,7 @@ fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, msg: &[u8]) -> u16 {
 }
 
 fn send(
+    socket: &Socket,
     what: &'static str,
     addr: String,
     ifindex: u32,
@@ -168,11 +169,6 @@ fn send(
     dst_mac: [u8; 6],
     frame: &[u8],
 ) -> Result<(), AnnounceError> {
-    let socket = packet_socket().map_err(|source| AnnounceError::Socket {
-        what,
-        addr: addr.clone(),
-        source,
-    })?;
     let send_err = |source| AnnounceError::Send {
         what,
         addr: addr.clone(),
@@ -209,31 +205,71 @@ fn packet_socket() -> io::Result<Arc<Socket>> {
     Ok(socket)
 }
 
-/// Sends one gratuitous ARP for `ip` out of `ifindex` with sender MAC `mac`.
+/// A send-only packet socket of the network namespace it was opened in. The daemon opens one
+/// per instance when it plans it, so an announcement on the takeover path is one `sendto`,
+/// with no namespace lookup.
+#[derive(Debug, Clone)]
+pub struct Announcer {
+    socket: Arc<Socket>,
+}
+
+impl Announcer {
+    /// The packet socket of the calling thread's network namespace.
+    pub fn open() -> io::Result<Self> {
+        Ok(Self {
+            socket: packet_socket()?,
+        })
+    }
+
+    /// Sends one gratuitous ARP for `ip` out of `ifindex` with sender MAC `mac`.
+    pub fn send_garp(&self, ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> Result<(), AnnounceError> {
+        let frame = garp_frame(mac, ip);
+        send(
+            &self.socket,
+            "gratuitous ARP",
+            ip.to_string(),
+            ifindex,
+            ETH_P_ARP,
+            BROADCAST_MAC,
+            &frame,
+        )
+    }
+
+    /// Sends one unsolicited neighbour advertisement for `ip` out of `ifindex` with target
+    /// link-layer address `mac`.
+    pub fn send_unsolicited_na(
+        &self,
+        ifindex: u32,
+        mac: [u8; 6],
+        ip: Ipv6Addr,
+    ) -> Result<(), AnnounceError> {
+        let frame = na_frame(mac, ip);
+        send(
+            &self.socket,
+            "unsolicited NA",
+            ip.to_string(),
+            ifindex,
+            ETH_P_IPV6,
+            ALL_NODES_MAC,
+            &frame,
+        )
+    }
+}
+
+fn announcer_for(what: &'static str, addr: String) -> Result<Announcer, AnnounceError> {
+    Announcer::open().map_err(|source| AnnounceError::Socket { what, addr, source })
+}
+
+/// Sends one gratuitous ARP for `ip` out of `ifindex` with sender MAC `mac`, on the packet
+/// socket of the calling thread's network namespace.
 pub fn send_garp(ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> Result<(), AnnounceError> {
-    let frame = garp_frame(mac, ip);
-    send(
-        "gratuitous ARP",
-        ip.to_string(),
-        ifindex,
-        ETH_P_ARP,
-        BROADCAST_MAC,
-        &frame,
-    )
+    announcer_for("gratuitous ARP", ip.to_string())?.send_garp(ifindex, mac, ip)
 }
 
 /// Sends one unsolicited neighbour advertisement for `ip` out of `ifindex` with target
-/// link-layer address `mac`.
+/// link-layer address `mac`, on the packet socket of the calling thread's network namespace.
 pub fn send_unsolicited_na(ifindex: u32, mac: [u8; 6], ip: Ipv6Addr) -> Result<(), AnnounceError> {
-    let frame = na_frame(mac, ip);
-    send(
-        "unsolicited NA",
-        ip.to_string(),
-        ifindex,
-        ETH_P_IPV6,
-        ALL_NODES_MAC,
-        &frame,
-    )
+    announcer_for("unsolicited NA", ip.to_string())?.send_unsolicited_na(ifindex, mac, ip)
 }
 
 #[cfg(test)]
