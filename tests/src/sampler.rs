@@ -103,7 +103,11 @@ impl VipSampler {
                 ip,
                 samples: Vec::new(),
             };
-            while !stop2.load(Ordering::SeqCst) {
+            // A round that starts after `stop` was requested always runs to the end, so
+            // the timeline covers everything that happened before `stop()` was called
+            // (a takeover seen by the caller is always in it).
+            loop {
+                let stopping = stop2.load(Ordering::SeqCst);
                 let t = now_epoch();
                 let present = ns
                     .iter()
@@ -114,6 +118,9 @@ impl VipSampler {
                     })
                     .collect();
                 tl.samples.push(Sample { t, present });
+                if stopping {
+                    break;
+                }
                 thread::sleep(every);
             }
             tl
@@ -124,7 +131,8 @@ impl VipSampler {
         })
     }
 
-    /// Stops the thread and returns what it saw.
+    /// Stops the thread after one more complete round and returns what it saw: every state
+    /// the caller observed before this call is in the timeline.
     pub fn stop(mut self) -> Result<Timeline> {
         self.stop.store(true, Ordering::SeqCst);
         self.handle

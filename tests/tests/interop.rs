@@ -41,9 +41,6 @@ fn mixed_pair(test: &str, proto: Proto, kinds: [Impl; 2]) -> Result<()> {
     let t_term = pair.term(0)?;
     let took = pair.expect_master(1, pair.failover_timeout())?;
     pair.expect_client_follows(1, true)?;
-    // Let the sampler finish a round that sees n2 holding the VIP (a round runs `ip` in
-    // both namespaces and can take tens of ms on a loaded machine).
-    std::thread::sleep(Duration::from_millis(150));
     let tl = sampler.stop()?;
     tl.expect_never_two()?;
     let vip_after = tl.first_on(NODES[1], t_term).map(|t| t - t_term);

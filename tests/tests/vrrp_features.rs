@@ -220,8 +220,6 @@ fn track_interface_down_faults_and_hands_over() -> Result<()> {
             "n1's fault_reasons should name eth1: {st}"
         )));
     }
-    // One more sampler round after the waits above saw the move.
-    std::thread::sleep(Duration::from_millis(100));
     let tl = sampler.stop()?;
     tl.expect_never_two()?;
     let took = tl.first_on(N2, t_down).map(|t| t - t_down);
