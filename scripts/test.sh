@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (what `make test` runs after building the plugins): every unit,
-# simulation and integration test of the workspace that runs without root (`make check`),
-# then the root-only end-to-end tests (network namespaces, real keepalived, nginx, etcd).
+# simulation and integration test of the workspace (`make check`, plus the root-only
+# integration tests of the `lab-tests` feature), then the end-to-end tests (network
+# namespaces, real keepalived, nginx, etcd).
 #
 # Every suite runs whatever happened before it, each cargo call with --no-fail-fast so one
 # failing test binary never hides the next. Ends with the time each suite took and one
@@ -32,7 +33,7 @@ suite() {
     [ "$rc" -eq 0 ] || status=$rc
 }
 
-suite unit "$cargo" test --workspace --exclude wasmalived-e2e --no-fail-fast
+suite unit "$cargo" test --workspace --exclude wasmalived-e2e --features wasmalived/lab-tests --no-fail-fast
 suite e2e "$cargo" test -p wasmalived-e2e --no-fail-fast -- --test-threads="$e2e_jobs"
 
 echo

@@ -1,0 +1,377 @@
+//! The typed, validated configuration. Nothing downstream re-parses strings.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::diag::Span;
+use crate::grants::Grants;
+use crate::vip::VipSpec;
+use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Priority, Version, Vrid};
+
+/// A whole configuration. `PartialEq` compares definitions (the places they were written at
+/// are ignored, see [`Origin`]), so the daemon can diff old and new on reload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `global_defs`.
+    pub global: GlobalDefs,
+    /// `vrrp_script` blocks, in the order they were written.
+    pub scripts: Vec<VrrpScript>,
+    /// `vrrp_instance` blocks, in the order they were written.
+    pub instances: Vec<VrrpInstance>,
+    /// `vrrp_sync_group` blocks, in the order they were written.
+    pub sync_groups: Vec<VrrpSyncGroup>,
+}
+
+impl Config {
+    /// The script named `name`.
+    pub fn script(&self, name: &str) -> Option<&VrrpScript> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+
+    /// The instance named `name`.
+    pub fn instance(&self, name: &str) -> Option<&VrrpInstance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The sync group `instance` belongs to, if any.
+    pub fn sync_group_of(&self, instance: &str) -> Option<&VrrpSyncGroup> {
+        self.sync_groups
+            .iter()
+            .find(|g| g.instances.iter().any(|i| i == instance))
+    }
+}
+
+/// Where an item was defined. Not part of its identity: any two `Origin`s compare equal, so
+/// moving a block within the files does not count as a change on reload.
+#[derive(Debug, Clone)]
+pub struct Origin(pub Span);
+
+impl PartialEq for Origin {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// `global_defs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalDefs {
+    /// `router_id`; `None` = the host name (keepalived's default).
+    pub router_id: Option<String>,
+    /// `vrrp_version` (default 2).
+    pub vrrp_version: Version,
+    /// `vrrp_garp_*` and `vrrp_gna_interval`: defaults for every instance.
+    pub garp: GarpSettings,
+    /// `vrrp_mcast_group4` (default 224.0.0.18).
+    pub mcast_group4: Ipv4Addr,
+    /// `vrrp_mcast_group6` (default ff02::12).
+    pub mcast_group6: Ipv6Addr,
+    /// `enable_script_security`: refuse scripts/plugins writable by non-root users.
+    pub enable_script_security: bool,
+    /// `script_user USER [GROUP]`: default user for scripts.
+    pub script_user: Option<RunAs>,
+    /// `vrrp_strict`: strict RFC compliance (see [`VrrpInstance::strict`]).
+    pub vrrp_strict: bool,
+    /// `plugin_dir` (ours, default `/etc/wasmalived/plugins`): where `plugin NAME` looks.
+    pub plugin_dir: PathBuf,
+    /// `plugin_cache_dir` (ours): compiled-plugin cache; `None` = under the daemon's state dir.
+    pub plugin_cache_dir: Option<PathBuf>,
+    /// `plugin_memory_limit` (ours): default memory limit of plugin checks, bytes.
+    pub plugin_memory_limit: u64,
+    /// `plugin_timeout_default` (ours): timeout of plugin checks that set none; `None` = the
+    /// check's interval (keepalived's rule for scripts).
+    pub plugin_timeout_default: Option<Duration>,
+}
+
+/// Gratuitous ARP / unsolicited NA timing, global defaults resolved with instance overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GarpSettings {
+    /// Delay of the second burst after becoming Master; zero = no second burst.
+    pub master_delay: Duration,
+    /// Messages per burst.
+    pub master_repeat: u32,
+    /// Periodic refresh while Master; `None` = off.
+    pub master_refresh: Option<Duration>,
+    /// Messages per refresh.
+    pub master_refresh_repeat: u32,
+    /// Delay between gratuitous ARPs on one interface.
+    pub interval: Duration,
+    /// Delay between unsolicited neighbour adverts on one interface.
+    pub gna_interval: Duration,
+}
+
+/// A user (and optional group) to run a program as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunAs {
+    /// User name.
+    pub user: String,
+    /// Group name; `None` = the user's group.
+    pub group: Option<String>,
+}
+
+/// `vrrp_script NAME { … }`: a health check, keepalived's script form or our plugin form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpScript {
+    /// The name `track_script` refers to.
+    pub name: String,
+    /// Time between runs (default 1 s).
+    pub interval: Duration,
+    /// A run longer than this fails (default: `plugin_timeout_default` for plugins, else the
+    /// interval, as keepalived).
+    pub timeout: Duration,
+    /// Priority adjustment, -253..=253 (default 0 = Fault while down).
+    pub weight: i32,
+    /// `weight N reverse`: apply the weight in the opposite direction.
+    pub weight_reverse: bool,
+    /// Consecutive successes to become OK (default 1).
+    pub rise: u32,
+    /// Consecutive failures to become KO (default 1).
+    pub fall: u32,
+    /// `init_fail`: start in the failed state.
+    pub init_fail: bool,
+    /// `user USER [GROUP]` for `script`; `None` = global `script_user`.
+    pub user: Option<RunAs>,
+    /// What to run.
+    pub kind: ScriptKind,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+impl VrrpScript {
+    /// Whether `other` is the same check (same name and every setting; places ignored). A
+    /// check with the same definition keeps its rise/fall counters on reload.
+    pub fn same_definition(&self, other: &VrrpScript) -> bool {
+        self == other
+    }
+}
+
+/// What a check runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScriptKind {
+    /// keepalived's `script "…"`: a program run without a shell; exit 0 = success.
+    Exec {
+        /// Program and arguments, split as keepalived splits them.
+        argv: Vec<String>,
+    },
+    /// Our `plugin …`: a sandboxed WebAssembly component.
+    Plugin {
+        /// Which component.
+        plugin: PluginRef,
+        /// `param KEY VALUE` lines, in order.
+        params: Vec<(String, String)>,
+        /// What it may use (`allow_*`, `remediation`, `memory_limit`).
+        grants: Grants,
+        /// What a `fatal` verdict does beyond Fault.
+        on_fatal: FatalAction,
+    },
+}
+
+/// Which plugin component a check runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PluginRef {
+    /// `plugin NAME`: `NAME.wasm` in `plugin_dir`.
+    Name(String),
+    /// `plugin PATH.wasm`: a file (relative paths are resolved against the directory of the
+    /// configuration file that names them).
+    Path(PathBuf),
+}
+
+impl PluginRef {
+    /// The component file this refers to.
+    pub fn resolve(&self, plugin_dir: &Path) -> PathBuf {
+        match self {
+            PluginRef::Name(name) => plugin_dir.join(format!("{name}.wasm")),
+            PluginRef::Path(path) => path.clone(),
+        }
+    }
+}
+
+/// `on_fatal`: what a plugin's `fatal` verdict does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FatalAction {
+    /// Every instance tracking the check enters Fault (priority-0 advert, VIPs removed).
+    #[default]
+    Fault,
+    /// As `Fault`, then the whole daemon stops.
+    StopDaemon,
+}
+
+/// The state an instance starts in (keepalived's `state`): only a hint, see RFC 5798 §6.4.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InitialState {
+    /// `state MASTER`.
+    Master,
+    /// `state BACKUP` (default).
+    #[default]
+    Backup,
+}
+
+/// `vrrp_instance NAME { … }`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpInstance {
+    /// Name (notify scripts and sync groups use it).
+    pub name: String,
+    /// `state`.
+    pub initial_state: InitialState,
+    /// `interface`.
+    pub interface: String,
+    /// `virtual_router_id`.
+    pub vrid: Vrid,
+    /// `priority` (default 100).
+    pub priority: Priority,
+    /// Protocol version: `version`, else v3 for IPv6, else global `vrrp_version`.
+    pub version: Version,
+    /// Address family, from the addresses.
+    pub family: Family,
+    /// `advert_int`, in the unit of `version`.
+    pub advert_int: AdvertInterval,
+    /// `nopreempt`.
+    pub nopreempt: bool,
+    /// `preempt_delay` (zero = none).
+    pub preempt_delay: Duration,
+    /// `authentication { auth_type PASS auth_pass … }` (VRRPv2 only); `None` = none.
+    pub auth_pass: Option<AuthPass>,
+    /// `virtual_ipaddress`.
+    pub vips: Vec<VipSpec>,
+    /// `virtual_ipaddress_excluded`: installed like VIPs, not sent in adverts.
+    pub excluded_vips: Vec<VipSpec>,
+    /// `mcast_src_ip`.
+    pub mcast_src_ip: Option<IpAddr>,
+    /// `unicast_src_ip`.
+    pub unicast_src_ip: Option<IpAddr>,
+    /// `unicast_peer { … }`; empty = multicast.
+    pub unicast_peers: Vec<IpAddr>,
+    /// `track_interface { … }`.
+    pub track_interfaces: Vec<TrackInterface>,
+    /// `track_script { … }`.
+    pub track_scripts: Vec<TrackScript>,
+    /// GARP timing (global defaults with this instance's `garp_*` overrides).
+    pub garp: GarpSettings,
+    /// `notify_*` scripts.
+    pub notify: Notify,
+    /// `use_vmac [IFNAME]` (parsed; not implemented yet: a warning says so).
+    pub use_vmac: Option<Vmac>,
+    /// `dont_track_primary`.
+    pub dont_track_primary: bool,
+    /// `heartbeat_interface IFNAME...` (wasmalived extension, repeatable): more links the
+    /// instance's adverts are sent and received on, besides `interface`, so losing one link
+    /// does not split the pair. Adverts keep the instance's source address on every path,
+    /// so peers see one router; VIPs stay on `interface`. IPv4 multicast instances only.
+    pub heartbeat_interfaces: Vec<String>,
+    /// Accept mode (`accept`/`no_accept`; default: on, or with strict mode only at priority 255).
+    pub accept: bool,
+    /// Strict RFC mode (`strict_mode`, default global `vrrp_strict`).
+    pub strict: bool,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+impl VrrpInstance {
+    /// Whether `other` is the same definition (places ignored).
+    pub fn same_definition(&self, other: &VrrpInstance) -> bool {
+        self == other
+    }
+
+    /// Whether this instance sends adverts by unicast.
+    pub fn is_unicast(&self) -> bool {
+        !self.unicast_peers.is_empty()
+    }
+}
+
+/// A VRRPv2 simple-text password, at most 8 bytes, NUL-padded on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthPass(pub String);
+
+/// `use_vmac [IFNAME]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vmac {
+    /// The macvlan interface name, if given.
+    pub ifname: Option<String>,
+}
+
+/// One `track_interface` line: `IFNAME [weight N [reverse]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackInterface {
+    /// Interface name.
+    pub name: String,
+    /// Weight (0 = Fault while down).
+    pub weight: i32,
+    /// Apply the weight in the opposite direction.
+    pub reverse: bool,
+}
+
+/// One `track_script` line: `NAME [weight N [reverse|noreverse]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackScript {
+    /// The `vrrp_script` name.
+    pub name: String,
+    /// A weight given here replaces the script's weight and reverse flag.
+    pub weight: Option<WeightOverride>,
+}
+
+impl TrackScript {
+    /// The weight and reverse flag in force: this line's, else the script's.
+    pub fn effective_weight(&self, script: &VrrpScript) -> (i32, bool) {
+        match self.weight {
+            Some(w) => (w.weight, w.reverse),
+            None => (script.weight, script.weight_reverse),
+        }
+    }
+}
+
+/// `weight N [reverse]` on a `track_script` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightOverride {
+    /// -253..=253.
+    pub weight: i32,
+    /// Apply in the opposite direction.
+    pub reverse: bool,
+}
+
+/// Notify scripts of an instance or a sync group.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Notify {
+    /// `notify_master`.
+    pub master: Option<NotifyScript>,
+    /// `notify_backup`.
+    pub backup: Option<NotifyScript>,
+    /// `notify_fault`.
+    pub fault: Option<NotifyScript>,
+    /// `notify_stop`.
+    pub stop: Option<NotifyScript>,
+    /// `notify`: run on every transition with `TYPE NAME STATE PRIORITY` appended.
+    pub any: Option<NotifyScript>,
+    /// `notify_split_brain` (wasmalived extension): run when another Master is detected for
+    /// the instance's VRID (`TYPE NAME SPLIT_BRAIN PRIORITY` appended) and again when it
+    /// clears (`... SPLIT_BRAIN_CLEARED ...`).
+    pub split_brain: Option<NotifyScript>,
+}
+
+/// A notify command: `notify_* "CMD ARGS" [USER [GROUP]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyScript {
+    /// Program and arguments (no shell).
+    pub argv: Vec<String>,
+    /// User to run as; `None` = global `script_user`.
+    pub user: Option<RunAs>,
+}
+
+/// `vrrp_sync_group NAME { … }`: instances that change state together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpSyncGroup {
+    /// Name.
+    pub name: String,
+    /// `group { … }`: member instance names.
+    pub instances: Vec<String>,
+    /// `track_script { … }` applied to every member.
+    pub track_scripts: Vec<TrackScript>,
+    /// `track_interface { … }` applied to every member.
+    pub track_interfaces: Vec<TrackInterface>,
+    /// `notify_*` scripts of the group.
+    pub notify: Notify,
+    /// `sync_group_tracking_weight`: keep members' tracking weights (keepalived otherwise
+    /// sets weights of checks tracked by members to 0).
+    pub tracking_weight: bool,
+    /// Where it was defined.
+    pub origin: Origin,
+}

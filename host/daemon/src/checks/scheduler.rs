@@ -1,0 +1,781 @@
+//! The check scheduler: one tokio task per check, running it every `interval` with a
+//! `timeout`, feeding results through [`CheckStatus`] and publishing [`CheckUpdate`]s on a
+//! `watch` channel (principle 7: a slow check only makes its own verdict late).
+//!
+//! keepalived's schedule (`keepalived/vrrp/vrrp_scheduler.c`):
+//! - `vrrp_init_script`: every script runs once at start-up (`thread_add_event`), then
+//! - `vrrp_script_thread`: every `interval` the next tick is armed first; if the previous run
+//!   is still going ("already running" / "being timed out") this run is **skipped**, not
+//!   queued;
+//! - `system_call_script(…, vscript->timeout ? vscript->timeout : vscript->interval, …)`: the
+//!   timeout defaults to the interval; a timed-out run counts as a failure
+//!   (`vrrp_script_child_thread`, "timed_out").
+//!
+//! Here a run that ends exactly when the next tick is due is finished first (result, then
+//! tick), so `timeout == interval` never skips; keepalived additionally waits for the killed
+//! script to be reaped, which makes that tick a skip there.
+//!
+//! The run itself is an injected [`Runner`], so `script` checks ([`super::script`]) and wasm
+//! plugins plug in the same way; dropping a run's future must cancel it (the script runner
+//! kills its process group). A plugin timeout or trap should arrive as
+//! [`RunResult::Failure`], a plugin `fatal` verdict as [`RunResult::Fatal`].
+//!
+//! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
+//! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
+//! `clear_diff_script`), otherwise the check starts afresh (Init) and runs at once.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use wasmalived_proto::track::{CheckState, CheckStatus, CheckTransition, Outcome, StatusError};
+
+/// What one run of a check reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunResult {
+    /// Exit 0 / verdict `ok`.
+    Success,
+    /// Non-zero exit, verdict `fail`, plugin timeout or trap; with a reason for logs.
+    Failure(String),
+    /// Verdict `fatal` (stop-self), with its reason.
+    Fatal(String),
+}
+
+/// One run of a check. Called once per run; dropping the returned future cancels the run.
+pub type Runner = Arc<dyn Fn() -> BoxFuture<'static, RunResult> + Send + Sync>;
+
+/// When and how a check runs, and its rise/fall parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckSchedule {
+    /// `vrrp_script` name.
+    pub name: String,
+    /// Time between run starts (keepalived default 1 s).
+    pub interval: Duration,
+    /// Time after which a run counts as failed; zero means "same as `interval`"
+    /// (keepalived's default).
+    pub timeout: Duration,
+    /// Consecutive successes to come up.
+    pub rise: u32,
+    /// Consecutive failures to go down.
+    pub fall: u32,
+    /// Start down instead of Init.
+    pub init_fail: bool,
+}
+
+impl CheckSchedule {
+    /// The timeout in force: `timeout`, or `interval` when `timeout` is zero.
+    pub fn effective_timeout(&self) -> Duration {
+        if self.timeout.is_zero() {
+            self.interval
+        } else {
+            self.timeout
+        }
+    }
+
+    fn validate(&self) -> Result<CheckStatus, ScheduleError> {
+        if self.interval.is_zero() {
+            return Err(ScheduleError::ZeroInterval {
+                check: self.name.clone(),
+            });
+        }
+        CheckStatus::new(self.rise, self.fall, self.init_fail).map_err(|source| {
+            ScheduleError::Status {
+                check: self.name.clone(),
+                source,
+            }
+        })
+    }
+}
+
+/// Errors from the scheduler API.
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    /// `interval 0`.
+    #[error("check {check}: interval must be greater than zero")]
+    ZeroInterval {
+        /// Check name.
+        check: String,
+    },
+    /// Bad rise/fall.
+    #[error("check {check}: {source}")]
+    Status {
+        /// Check name.
+        check: String,
+        /// What is wrong.
+        #[source]
+        source: StatusError,
+    },
+    /// The check task has ended (cancelled).
+    #[error("check {check}: its task has stopped")]
+    Stopped {
+        /// Check name.
+        check: String,
+    },
+}
+
+/// The result of the latest run, for logs and the control socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastOutcome {
+    /// No run has finished yet.
+    None,
+    /// Success.
+    Success,
+    /// Failure with its reason.
+    Failure(String),
+    /// Killed at the timeout.
+    TimedOut(Duration),
+    /// Fatal verdict with its reason.
+    Fatal(String),
+}
+
+impl fmt::Display for LastOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LastOutcome::None => f.write_str("none"),
+            LastOutcome::Success => f.write_str("success"),
+            LastOutcome::Failure(r) => write!(f, "failure: {r}"),
+            LastOutcome::TimedOut(t) => write!(f, "timed out after {t:?}"),
+            LastOutcome::Fatal(r) => write!(f, "fatal: {r}"),
+        }
+    }
+}
+
+/// What a check publishes after each run (and after a reload that changes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckUpdate {
+    /// Check name.
+    pub check: Arc<str>,
+    /// State after this run — what priorities are computed from.
+    pub state: CheckState,
+    /// Set when this run changed the state kind.
+    pub transition: Option<CheckTransition>,
+    /// The latest run's outcome.
+    pub last_outcome: LastOutcome,
+    /// When this update was made.
+    pub at: Instant,
+    /// Runs finished since the task started.
+    pub runs: u64,
+    /// Ticks skipped because the previous run was still going.
+    pub skipped: u64,
+}
+
+enum Control {
+    Update {
+        schedule: CheckSchedule,
+        status: Option<CheckStatus>,
+        runner: Runner,
+    },
+}
+
+/// The daemon's handle on one check task.
+#[derive(Debug, Clone)]
+pub struct CheckHandle {
+    name: Arc<str>,
+    control: mpsc::UnboundedSender<Control>,
+    updates: watch::Receiver<CheckUpdate>,
+    cancel: CancellationToken,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Control::Update { schedule, .. } => f
+                .debug_struct("Update")
+                .field("schedule", schedule)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl CheckHandle {
+    /// Check name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A receiver of this check's updates: `borrow()` gives the current one, `changed()`
+    /// waits for the next.
+    pub fn subscribe(&self) -> watch::Receiver<CheckUpdate> {
+        let mut rx = self.updates.clone();
+        rx.mark_unchanged();
+        rx
+    }
+
+    /// The latest update.
+    pub fn current(&self) -> CheckUpdate {
+        self.updates.borrow().clone()
+    }
+
+    /// Replace schedule and runner (config reload). With `same_command` (same name and same
+    /// command/plugin definition, as the daemon decides) the rise/fall state carries over onto
+    /// the new `rise`/`fall`; otherwise the check restarts in its initial state and runs at
+    /// once.
+    pub fn update(
+        &self,
+        schedule: CheckSchedule,
+        runner: Runner,
+        same_command: bool,
+    ) -> Result<(), ScheduleError> {
+        let fresh = schedule.validate()?;
+        let status = (!same_command).then_some(fresh);
+        self.control
+            .send(Control::Update {
+                schedule,
+                status,
+                runner,
+            })
+            .map_err(|_| ScheduleError::Stopped {
+                check: self.name.to_string(),
+            })
+    }
+
+    /// Stop this check (its running script, if any, is killed).
+    pub fn stop(&self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Spawn the task running one check on `tracker`; it stops when `cancel` (or
+/// [`CheckHandle::stop`]) fires. Returns the handle with which the daemon subscribes to
+/// updates and applies reloads.
+pub fn spawn_check(
+    schedule: CheckSchedule,
+    runner: Runner,
+    cancel: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<CheckHandle, ScheduleError> {
+    let status = schedule.validate()?;
+    let name: Arc<str> = Arc::from(schedule.name.as_str());
+    let (tx, rx) = watch::channel(CheckUpdate {
+        check: Arc::clone(&name),
+        state: status.state(),
+        transition: None,
+        last_outcome: LastOutcome::None,
+        at: Instant::now(),
+        runs: 0,
+        skipped: 0,
+    });
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let cancel = cancel.child_token();
+    let task = CheckTask {
+        name: Arc::clone(&name),
+        schedule,
+        runner,
+        status,
+        tx,
+        runs: 0,
+        skipped: 0,
+        last_outcome: LastOutcome::None,
+    };
+    let span = tracing::info_span!("check", name = %name);
+    tracker.spawn(task.run(control_rx, cancel.clone()).instrument(span));
+    Ok(CheckHandle {
+        name,
+        control: control_tx,
+        updates: rx,
+        cancel,
+    })
+}
+
+type RunFuture =
+    Pin<Box<dyn Future<Output = Result<RunResult, tokio::time::error::Elapsed>> + Send>>;
+
+struct CheckTask {
+    name: Arc<str>,
+    schedule: CheckSchedule,
+    runner: Runner,
+    status: CheckStatus,
+    tx: watch::Sender<CheckUpdate>,
+    runs: u64,
+    skipped: u64,
+    last_outcome: LastOutcome,
+}
+
+impl CheckTask {
+    async fn run(
+        mut self,
+        mut control: mpsc::UnboundedReceiver<Control>,
+        cancel: CancellationToken,
+    ) {
+        // First run at once (keepalived vrrp_init_script: thread_add_event).
+        let mut next_tick = Instant::now();
+        let mut running: Option<(RunFuture, Duration)> = None;
+        let mut control_open = true;
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => break,
+                msg = control.recv(), if control_open => match msg {
+                    Some(Control::Update { schedule, status, runner }) => {
+                        self.reconfigure(schedule, status, runner, &mut running, &mut next_tick);
+                    }
+                    None => control_open = false,
+                },
+                result = poll_run(&mut running) => {
+                    let timeout = running.take().map(|(_, t)| t).unwrap_or_default();
+                    self.record(result, timeout);
+                }
+                () = tokio::time::sleep_until(next_tick) => {
+                    // keepalived vrrp_script_thread: arm the next tick before anything else.
+                    next_tick = Instant::now() + self.schedule.interval;
+                    if running.is_some() {
+                        self.skipped += 1;
+                        tracing::warn!(skipped = self.skipped, "previous run still going, skipping this run");
+                    } else {
+                        let timeout = self.schedule.effective_timeout();
+                        let fut = (self.runner)();
+                        running = Some((Box::pin(tokio::time::timeout(timeout, fut)), timeout));
+                    }
+                }
+            }
+        }
+        // Dropping `running` here cancels (kills) an in-flight run.
+        tracing::debug!("check stopped");
+    }
+
+    fn record(
+        &mut self,
+        result: Result<RunResult, tokio::time::error::Elapsed>,
+        timeout: Duration,
+    ) {
+        let (outcome, last) = match result {
+            Ok(RunResult::Success) => (Outcome::Success, LastOutcome::Success),
+            Ok(RunResult::Failure(r)) => (Outcome::Failure, LastOutcome::Failure(r)),
+            Ok(RunResult::Fatal(r)) => (Outcome::Fatal(r.clone()), LastOutcome::Fatal(r)),
+            Err(_) => (Outcome::Failure, LastOutcome::TimedOut(timeout)),
+        };
+        if last != self.last_outcome {
+            tracing::debug!(outcome = %last, "check result changed");
+        }
+        self.runs += 1;
+        self.last_outcome = last;
+        let transition = self.status.record(outcome);
+        if let Some(t) = &transition {
+            tracing::info!(from = %t.from, to = %t.to, reason = %self.last_outcome, "check state changed");
+        }
+        self.publish(transition);
+    }
+
+    fn reconfigure(
+        &mut self,
+        schedule: CheckSchedule,
+        status: Option<CheckStatus>,
+        runner: Runner,
+        running: &mut Option<(RunFuture, Duration)>,
+        next_tick: &mut Instant,
+    ) {
+        let before = self.status.state();
+        match status {
+            Some(fresh) => {
+                // A different check under the same name: drop (kill) the old run, start over.
+                *running = None;
+                self.status = fresh;
+                self.last_outcome = LastOutcome::None;
+                *next_tick = Instant::now();
+            }
+            None => {
+                match self.status.carry_over(schedule.rise, schedule.fall) {
+                    Ok(carried) => self.status = carried,
+                    Err(e) => {
+                        // Unreachable: `update` validated rise/fall.
+                        tracing::error!("cannot carry check state over: {e}");
+                    }
+                }
+                if schedule.interval != self.schedule.interval {
+                    *next_tick = Instant::now() + schedule.interval;
+                }
+            }
+        }
+        tracing::info!(interval = ?schedule.interval, timeout = ?schedule.effective_timeout(),
+            rise = schedule.rise, fall = schedule.fall, "check reconfigured");
+        self.schedule = schedule;
+        self.runner = runner;
+        let after = self.status.state();
+        let transition = (before.kind() != after.kind()).then_some(CheckTransition {
+            from: before,
+            to: after,
+        });
+        self.publish(transition);
+    }
+
+    fn publish(&self, transition: Option<CheckTransition>) {
+        self.tx.send_replace(CheckUpdate {
+            check: Arc::clone(&self.name),
+            state: self.status.state(),
+            transition,
+            last_outcome: self.last_outcome.clone(),
+            at: Instant::now(),
+            runs: self.runs,
+            skipped: self.skipped,
+        });
+    }
+}
+
+/// Await the in-flight run, or never if there is none.
+async fn poll_run(
+    running: &mut Option<(RunFuture, Duration)>,
+) -> Result<RunResult, tokio::time::error::Elapsed> {
+    match running {
+        Some((fut, _)) => fut.await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    /// A fake check: each run takes the next planned (duration, result); records start times
+    /// (ms since `t0`) and how many runs were dropped before finishing.
+    struct Fake {
+        t0: Instant,
+        plan: Mutex<VecDeque<(u64, RunResult)>>,
+        starts: Mutex<Vec<u64>>,
+        dropped: AtomicU64,
+    }
+
+    struct DropProbe<'a>(&'a AtomicU64, bool);
+    impl Drop for DropProbe<'_> {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn fake(plan: Vec<(u64, RunResult)>) -> (Arc<Fake>, Runner) {
+        let f = Arc::new(Fake {
+            t0: Instant::now(),
+            plan: Mutex::new(plan.into()),
+            starts: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
+        });
+        let f2 = Arc::clone(&f);
+        let runner: Runner = Arc::new(move || {
+            let f = Arc::clone(&f2);
+            async move {
+                let ms = u64::try_from(f.t0.elapsed().as_millis()).unwrap();
+                f.starts.lock().unwrap().push(ms);
+                let (dur, result) = f
+                    .plan
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or((0, RunResult::Success));
+                let mut probe = DropProbe(&f.dropped, false);
+                tokio::time::sleep(Duration::from_millis(dur)).await;
+                probe.1 = true;
+                result
+            }
+            .boxed()
+        });
+        (f, runner)
+    }
+
+    fn schedule(interval_ms: u64, timeout_ms: u64, rise: u32, fall: u32) -> CheckSchedule {
+        CheckSchedule {
+            name: "chk".into(),
+            interval: Duration::from_millis(interval_ms),
+            timeout: Duration::from_millis(timeout_ms),
+            rise,
+            fall,
+            init_fail: false,
+        }
+    }
+
+    fn ok() -> (u64, RunResult) {
+        (0, RunResult::Success)
+    }
+    fn ko() -> (u64, RunResult) {
+        (0, RunResult::Failure("exit 1".into()))
+    }
+
+    struct Env {
+        cancel: CancellationToken,
+        tracker: TaskTracker,
+        t0: Instant,
+    }
+
+    impl Env {
+        fn new() -> Env {
+            Env {
+                cancel: CancellationToken::new(),
+                tracker: TaskTracker::new(),
+                t0: Instant::now(),
+            }
+        }
+        fn spawn(&self, s: CheckSchedule, r: Runner) -> CheckHandle {
+            spawn_check(s, r, &self.cancel, &self.tracker).unwrap()
+        }
+        /// Let virtual time run until `ms` after the start.
+        async fn at(&self, ms: u64) {
+            tokio::time::sleep_until(self.t0 + Duration::from_millis(ms)).await;
+        }
+        async fn shutdown(self) {
+            self.cancel.cancel();
+            self.tracker.close();
+            self.tracker.wait().await;
+        }
+    }
+
+    /// Samples the state kind half-way between runs.
+    async fn states(env: &Env, h: &CheckHandle, interval_ms: u64, n: u64) -> Vec<StateKind> {
+        let mut out = Vec::new();
+        for i in 0..n {
+            env.at(i * interval_ms + interval_ms / 2).await;
+            out.push(h.current().state.kind());
+        }
+        out
+    }
+
+    use wasmalived_proto::track::StateKind::{self, Down, Fatal, Init, Up};
+
+    #[tokio::test(start_paused = true)]
+    async fn runs_at_start_then_every_interval() {
+        let env = Env::new();
+        let (f, r) = fake(vec![]);
+        let h = env.spawn(schedule(1000, 0, 1, 1), r);
+        assert_eq!(h.current().state, CheckState::Init);
+        env.at(3500).await;
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 1000, 2000, 3000]);
+        let u = h.current();
+        assert_eq!((u.runs, u.skipped, u.state), (4, 0, CheckState::Up));
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn timeout_is_a_failure_and_cancels_the_run() {
+        let env = Env::new();
+        let (f, r) = fake(vec![(5000, RunResult::Success)]);
+        let h = env.spawn(schedule(10_000, 2000, 1, 1), r);
+        env.at(1999).await;
+        assert_eq!(h.current().runs, 0);
+        env.at(2001).await;
+        let u = h.current();
+        assert_eq!(
+            u.last_outcome,
+            LastOutcome::TimedOut(Duration::from_secs(2))
+        );
+        // Init + first failure → down at once (vrrp_script_child_thread, INIT branch).
+        assert_eq!(u.state, CheckState::Down);
+        assert_eq!(f.dropped.load(Ordering::SeqCst), 1);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_timeout_means_interval() {
+        let env = Env::new();
+        let (f, r) = fake(vec![(1500, RunResult::Success), (1500, RunResult::Success)]);
+        let h = env.spawn(schedule(1000, 0, 1, 1), r);
+        env.at(1001).await;
+        let u = h.current();
+        assert_eq!(
+            u.last_outcome,
+            LastOutcome::TimedOut(Duration::from_secs(1))
+        );
+        // The run ended exactly at the tick: result first, then a new run, no skip.
+        assert_eq!((u.runs, u.skipped), (1, 0));
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 1000]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_still_going_at_the_next_interval_is_skipped() {
+        let env = Env::new();
+        let (f, r) = fake(vec![(2500, RunResult::Success)]);
+        let h = env.spawn(schedule(1000, 5000, 1, 1), r);
+        env.at(2900).await;
+        let u = h.current();
+        assert_eq!((u.runs, u.skipped), (1, 2));
+        env.at(3100).await;
+        // Not queued: the next run starts at the next tick after the slow one ended.
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 3000]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn rise_and_fall_follow_keepalived() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![ok(), ko(), ko(), ko(), ok(), ok(), ko(), ok(), ok()]);
+        let h = env.spawn(schedule(1000, 0, 2, 3), r);
+        // ok: first success → up; three failures → down on the third; two successes → up;
+        // one failure then success: still up (fall 3).
+        assert_eq!(
+            states(&env, &h, 1000, 9).await,
+            vec![Up, Up, Up, Down, Down, Up, Up, Up, Up]
+        );
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transitions_are_published_with_the_update_that_caused_them() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![ok(), ko()]);
+        let h = env.spawn(schedule(1000, 0, 1, 1), r);
+        let mut rx = h.subscribe();
+        rx.changed().await.unwrap();
+        let u = rx.borrow_and_update().clone();
+        assert_eq!(
+            u.transition.map(|t| (t.from, t.to)),
+            Some((CheckState::Init, CheckState::Up))
+        );
+        rx.changed().await.unwrap();
+        let u = rx.borrow_and_update().clone();
+        assert_eq!(u.at - env.t0, Duration::from_secs(1));
+        assert!(!u.transition.unwrap().up());
+        assert_eq!(u.last_outcome, LastOutcome::Failure("exit 1".into()));
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn init_fail_starts_down_and_needs_rise_successes() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![]);
+        let mut s = schedule(1000, 0, 3, 1);
+        s.init_fail = true;
+        let h = env.spawn(s, r);
+        assert_eq!(h.current().state, CheckState::Down);
+        assert_eq!(states(&env, &h, 1000, 3).await, vec![Down, Down, Up]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_init_fail_one_success_is_enough() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![]);
+        let h = env.spawn(schedule(1000, 0, 3, 1), r);
+        assert_eq!(states(&env, &h, 1000, 1).await, vec![Up]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fatal_then_recovery_after_rise_successes() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![
+            ok(),
+            (0, RunResult::Fatal("nginx gone".into())),
+            ok(),
+            ok(),
+        ]);
+        let h = env.spawn(schedule(1000, 0, 2, 5), r);
+        assert_eq!(states(&env, &h, 1000, 4).await, vec![Up, Fatal, Fatal, Up]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reload_with_same_command_keeps_counters() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![ok(), ko(), ko()]);
+        let h = env.spawn(schedule(1000, 0, 1, 3), r);
+        env.at(2500).await;
+        // ok, ko, ko: still up with one failure left (result = rise = 1).
+        assert_eq!(h.current().state, CheckState::Up);
+        let (f2, r2) = fake(vec![ko()]);
+        h.update(schedule(1000, 0, 1, 3), r2, true).unwrap();
+        env.at(3500).await;
+        // The counter carried over: this one failure brings it down.
+        assert_eq!(h.current().state, CheckState::Down);
+        // (f2's clock starts at 2500.)
+        assert_eq!(*f2.starts.lock().unwrap(), vec![500]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reload_with_new_command_restarts_at_once() {
+        let env = Env::new();
+        let (f, r) = fake(vec![ok(), (5000, RunResult::Success)]);
+        let h = env.spawn(schedule(1000, 10_000, 1, 3), r);
+        env.at(1500).await; // second run in flight
+        let (f2, r2) = fake(vec![ko()]);
+        h.update(schedule(2000, 0, 1, 1), r2, false).unwrap();
+        env.at(1600).await;
+        // Old run dropped; back to Init, and the new command ran at once: its first failure
+        // is the Init → Down transition.
+        assert_eq!(f.dropped.load(Ordering::SeqCst), 1);
+        let u = h.current();
+        assert_eq!(
+            u.transition.map(|t| (t.from, t.to)),
+            Some((CheckState::Init, CheckState::Down))
+        );
+        env.at(5900).await;
+        // (f2's clock starts at 1500.)
+        assert_eq!(*f2.starts.lock().unwrap(), vec![0, 2000, 4000]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reload_with_new_interval_rearms_the_tick() {
+        let env = Env::new();
+        let (f, r) = fake(vec![]);
+        let h = env.spawn(schedule(1000, 0, 1, 1), r.clone());
+        env.at(1500).await;
+        h.update(schedule(3000, 0, 1, 1), r, true).unwrap();
+        env.at(7000).await;
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 1000, 4500]);
+        assert_eq!(h.current().state, CheckState::Up);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancel_stops_the_task_and_drops_the_run() {
+        let env = Env::new();
+        let (f, r) = fake(vec![(60_000, RunResult::Success)]);
+        let h = env.spawn(schedule(1000, 100_000, 1, 1), r);
+        env.at(500).await;
+        h.stop();
+        env.tracker.close();
+        env.tracker.wait().await;
+        assert_eq!(f.dropped.load(Ordering::SeqCst), 1);
+        assert!(matches!(
+            h.update(schedule(1000, 0, 1, 1), fake(vec![]).1, true),
+            Err(ScheduleError::Stopped { .. })
+        ));
+        assert_eq!(h.current().state.kind(), Init);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn invalid_schedules_are_rejected() {
+        let env = Env::new();
+        let (_f, r) = fake(vec![]);
+        for s in [
+            schedule(0, 0, 1, 1),
+            schedule(1000, 0, 0, 1),
+            schedule(1000, 0, 1, 0),
+        ] {
+            assert!(spawn_check(s, r.clone(), &env.cancel, &env.tracker).is_err());
+        }
+        env.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn script_runner_plugs_in() {
+        // A real process through the scheduler, on the real clock (a paused clock would
+        // auto-advance to the timeout while the process runs).
+        let env = Env::new();
+        let cmd = Arc::new(
+            super::super::script::ScriptCommand::prepare(vec!["/bin/false".into()], None, true)
+                .unwrap(),
+        );
+        let h = env.spawn(schedule(1000, 0, 1, 1), cmd.runner());
+        let mut rx = h.subscribe();
+        rx.changed().await.unwrap();
+        assert_eq!(
+            rx.borrow().last_outcome,
+            LastOutcome::Failure("exited with status 1".into())
+        );
+        env.shutdown().await;
+    }
+}

@@ -1,0 +1,603 @@
+//! keepalived's `script` check runner: run a command, exit status 0 is success.
+//!
+//! What keepalived does (`keepalived/core/notify.c`, `system_call_script`, `set_script_env`,
+//! `check_script_secure`; `keepalived/vrrp/vrrp_scheduler.c`, `vrrp_script_child_thread`) and
+//! what we do:
+//!
+//! - argv is executed directly, no shell (keepalived's `SC_EXECABLE` path, `execve`); a bare
+//!   name is searched in `PATH` at preparation (`find_path`), argv\[0\] is kept as given.
+//! - the child switches to the configured user/group with that user's supplementary groups,
+//!   puts itself in its **own process group** (`setpgid(0, 0)`), gets stdin/stdout/stderr on
+//!   `/dev/null` (`set_std_fd`), and has `IFS`, `LD_PRELOAD` and `LD_LIBRARY_PATH` removed
+//!   from its environment.
+//! - exit status 0 → success, any other status → failure, death by a signal → failure.
+//! - timeout: keepalived sends SIGTERM to the group, then SIGKILL 2 s later. We send SIGKILL
+//!   to the whole group at once (the check has already failed; a script ignoring SIGTERM
+//!   would otherwise hold the next interval), then reap the leader.
+//! - preparation refuses a missing file, a file that is not executable for the user it runs
+//!   as (`is_executable`), and — with `enable_script_security` — a file or any parent
+//!   directory that others can write to ([`super::security`]); without it, that is a warning,
+//!   as in keepalived.
+//!
+//! Differences: keepalived counts a failed `execve` in the child as success (`exit(0)`,
+//! "script errors aren't server errors"); a spawn error is a failure here. keepalived also sets
+//! `PR_SET_PDEATHSIG`; we rely on killing the group when the run is dropped (daemon shutdown
+//! cancels every check), because PDEATHSIG fires when the *spawning thread* exits, which tokio
+//! worker threads may do.
+
+use std::ffi::OsString;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+
+use super::scheduler::{RunResult, Runner};
+use super::security::{self, Insecure};
+use super::user::RunAs;
+use wasmalived_sys as sys;
+
+/// `PATH` used for bare script names when the daemon has none (keepalived's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Variables removed from a script's environment (keepalived `system_call_script`).
+const SCRUBBED_ENV: [&str; 3] = ["IFS", "LD_PRELOAD", "LD_LIBRARY_PATH"];
+
+/// A script that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    /// `script ""`.
+    #[error("empty script command")]
+    Empty,
+    /// Not found (or not accessible).
+    #[error("script {script}: not found: {reason}")]
+    NotFound {
+        /// argv\[0\].
+        script: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not a regular file.
+    #[error("script {}: not a regular file", path.display())]
+    NotAFile {
+        /// Resolved path.
+        path: PathBuf,
+    },
+    /// Not executable for the user it runs as.
+    #[error("script {}: not executable for uid {uid} gid {gid}", path.display())]
+    NotExecutable {
+        /// Resolved path.
+        path: PathBuf,
+        /// Run-as uid.
+        uid: u32,
+        /// Run-as gid.
+        gid: u32,
+    },
+    /// Refused by `enable_script_security`.
+    #[error("script {script}: unsafe permissions, refused by enable_script_security: {source}")]
+    Insecure {
+        /// argv\[0\].
+        script: String,
+        /// The offending path element.
+        #[source]
+        source: Insecure,
+    },
+    /// A `user` is configured but the daemon cannot switch to it.
+    #[error("script {script}: cannot run as user {user}: the daemon is not running as root")]
+    CannotSwitchUser {
+        /// argv\[0\].
+        script: String,
+        /// Configured user.
+        user: String,
+    },
+}
+
+/// A validated script command, ready to run repeatedly.
+#[derive(Debug, Clone)]
+pub struct ScriptCommand {
+    argv: Vec<String>,
+    exec_path: PathBuf,
+    /// Credentials to switch to in the child, if different from the daemon's.
+    switch_to: Option<RunAs>,
+    /// Set when permissions are unsafe but `enable_script_security` is off.
+    insecure: Option<Insecure>,
+}
+
+impl ScriptCommand {
+    /// Validate `argv` (argv\[0\] a path or a bare name searched in `PATH`) to run as `run_as`
+    /// (None: as the daemon). `script_security` is keepalived's `enable_script_security`.
+    pub fn prepare(
+        argv: Vec<String>,
+        run_as: Option<RunAs>,
+        script_security: bool,
+    ) -> Result<ScriptCommand, ScriptError> {
+        let Some(first) = argv.first().filter(|a| !a.is_empty()) else {
+            return Err(ScriptError::Empty);
+        };
+        let script = first.clone();
+        let (our_uid, our_gid) = sys::effective_ids();
+        let (uid, gid) = run_as
+            .as_ref()
+            .map_or((our_uid, our_gid), |r| (r.uid, r.gid));
+
+        let given = locate(&script, uid, gid)?;
+        let real = std::fs::canonicalize(&given).map_err(|e| ScriptError::NotFound {
+            script: script.clone(),
+            reason: e.to_string(),
+        })?;
+        let meta = std::fs::metadata(&real).map_err(|e| ScriptError::NotFound {
+            script: script.clone(),
+            reason: e.to_string(),
+        })?;
+        if !meta.is_file() {
+            return Err(ScriptError::NotAFile { path: real });
+        }
+        if !is_executable(&meta, uid, gid) {
+            return Err(ScriptError::NotExecutable {
+                path: real,
+                uid,
+                gid,
+            });
+        }
+
+        // keepalived's need_script_protection: root privileges → only root is trusted.
+        let mode = meta.mode();
+        let privileged = uid == 0
+            || gid == 0
+            || (meta.uid() == 0 && mode & 0o4100 == 0o4100)
+            || (meta.gid() == 0 && mode & 0o2010 == 0o2010);
+        let trusted = (!privileged).then_some(uid);
+        let insecure = security::check_path(&given, trusted)
+            .and_then(|()| security::check_path(&real, trusted))
+            .err();
+        let insecure = match insecure {
+            Some(source) if script_security => {
+                return Err(ScriptError::Insecure { script, source });
+            }
+            Some(source) => {
+                tracing::warn!(script = %script, "unsafe permissions for script: {source}");
+                Some(source)
+            }
+            None => None,
+        };
+
+        let switch_to = match run_as {
+            Some(r) if (r.uid, r.gid) != (our_uid, our_gid) || our_uid == 0 => {
+                if our_uid != 0 {
+                    return Err(ScriptError::CannotSwitchUser {
+                        script,
+                        user: r.user,
+                    });
+                }
+                Some(r)
+            }
+            _ => None,
+        };
+        Ok(ScriptCommand {
+            argv,
+            exec_path: given,
+            switch_to,
+            insecure,
+        })
+    }
+
+    /// The path that is executed.
+    pub fn exec_path(&self) -> &Path {
+        &self.exec_path
+    }
+
+    /// The permission problem tolerated because `enable_script_security` is off, if any.
+    pub fn insecure(&self) -> Option<&Insecure> {
+        self.insecure.as_ref()
+    }
+
+    /// Run once, without a time limit. Dropping the future kills the script's process group
+    /// (the scheduler enforces `timeout` by dropping it).
+    pub async fn run(&self) -> RunResult {
+        match self.spawn() {
+            Ok(mut running) => {
+                let status = running.wait().await;
+                exit_result(status)
+            }
+            Err(e) => RunResult::Failure(e),
+        }
+    }
+
+    /// Run once; after `timeout`, SIGKILL the whole process group, reap the script and report
+    /// a failure.
+    pub async fn run_with_timeout(&self, timeout: Duration) -> RunResult {
+        let mut running = match self.spawn() {
+            Ok(r) => r,
+            Err(e) => return RunResult::Failure(e),
+        };
+        match tokio::time::timeout(timeout, running.wait()).await {
+            Ok(status) => exit_result(status),
+            Err(_) => {
+                running.kill_group();
+                // Reap the leader (now dead or dying) so no zombie is left.
+                let _ = running.wait().await;
+                RunResult::Failure(format!("timed out after {timeout:?}"))
+            }
+        }
+    }
+
+    /// This script as a scheduler [`Runner`] (the scheduler applies the timeout).
+    pub fn runner(self: Arc<Self>) -> Runner {
+        Arc::new(move || {
+            let me = Arc::clone(&self);
+            async move { me.run().await }.boxed()
+        })
+    }
+
+    fn spawn(&self) -> Result<Running, String> {
+        let mut cmd = tokio::process::Command::new(&self.exec_path);
+        if let Some(arg0) = self.argv.first() {
+            cmd.arg0(arg0);
+        }
+        cmd.args(self.argv.iter().skip(1))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .kill_on_drop(false);
+        for var in SCRUBBED_ENV {
+            cmd.env_remove(var);
+        }
+        if let Some(r) = &self.switch_to {
+            sys::set_credentials(&mut cmd, r.uid, r.gid, r.groups.clone());
+        }
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", self.exec_path.display()))?;
+        let pgid = child.id();
+        Ok(Running {
+            child,
+            pgid,
+            reaped: false,
+        })
+    }
+}
+
+/// A spawned script. Until it is reaped, dropping it SIGKILLs its whole process group (the
+/// leader is still unreaped then, so the group id cannot have been reused); tokio then reaps
+/// the leader in the background.
+struct Running {
+    child: tokio::process::Child,
+    pgid: Option<u32>,
+    reaped: bool,
+}
+
+impl Running {
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        let status = self.child.wait().await;
+        if status.is_ok() {
+            self.reaped = true;
+        }
+        status
+    }
+
+    fn kill_group(&self) {
+        if self.reaped {
+            return;
+        }
+        if let Some(pgid) = self.pgid {
+            if let Err(e) = sys::kill_process_group(pgid, libc::SIGKILL) {
+                // ESRCH: the whole group is gone already.
+                if e.raw_os_error() != Some(libc::ESRCH) {
+                    tracing::warn!(pgid, "cannot kill script process group: {e}");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.kill_group();
+    }
+}
+
+fn exit_result(status: std::io::Result<ExitStatus>) -> RunResult {
+    use std::os::unix::process::ExitStatusExt;
+    match status {
+        Ok(s) if s.success() => RunResult::Success,
+        Ok(s) => match (s.code(), s.signal()) {
+            (Some(code), _) => RunResult::Failure(format!("exited with status {code}")),
+            (None, Some(sig)) => RunResult::Failure(format!("killed by signal {sig}")),
+            (None, None) => RunResult::Failure(format!("ended with {s}")),
+        },
+        Err(e) => RunResult::Failure(format!("cannot wait for script: {e}")),
+    }
+}
+
+/// keepalived `is_executable`: root needs any x bit; the owner needs u+x; a member of the
+/// file's group needs g+x; anyone else o+x.
+fn is_executable(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
+    let mode = meta.mode();
+    (uid == 0 && mode & 0o111 != 0)
+        || (uid == meta.uid() && mode & 0o100 != 0)
+        || (uid != meta.uid()
+            && ((gid == meta.gid() && mode & 0o010 != 0)
+                || (gid != meta.gid() && mode & 0o001 != 0)))
+}
+
+/// argv\[0\] as an absolute path: as given if it contains a `/`, else the first executable
+/// regular file of that name in `PATH` (keepalived `find_path`).
+fn locate(script: &str, uid: u32, gid: u32) -> Result<PathBuf, ScriptError> {
+    if script.contains('/') {
+        return std::path::absolute(script).map_err(|e| ScriptError::NotFound {
+            script: script.to_owned(),
+            reason: e.to_string(),
+        });
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from(DEFAULT_PATH));
+    std::env::split_paths(&path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(script))
+        .find(|candidate| {
+            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && is_executable(&m, uid, gid))
+        })
+        .ok_or_else(|| ScriptError::NotFound {
+            script: script.to_owned(),
+            reason: "no executable of that name in PATH".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn prepare(a: &[&str]) -> ScriptCommand {
+        ScriptCommand::prepare(argv(a), None, true).unwrap()
+    }
+
+    /// A private directory (0755) for test scripts.
+    fn scratch(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("wasmalived-script-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    fn write_script(dir: &Path, body: &str, mode: u32) -> PathBuf {
+        let f = dir.join("check.sh");
+        std::fs::write(&f, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+        f
+    }
+
+    fn alive(pid: i32) -> bool {
+        // /proc/PID exists and is not a zombie.
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                !s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(false)
+    }
+
+    #[tokio::test]
+    async fn true_succeeds_and_false_fails() {
+        assert_eq!(prepare(&["/bin/true"]).run().await, RunResult::Success);
+        assert_eq!(
+            prepare(&["/bin/false"]).run().await,
+            RunResult::Failure("exited with status 1".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn bare_names_are_searched_in_path_and_args_are_passed_without_a_shell() {
+        let cmd = prepare(&["sh", "-c", "exit 3"]);
+        assert!(cmd.exec_path().is_absolute());
+        assert_eq!(
+            cmd.run().await,
+            RunResult::Failure("exited with status 3".into())
+        );
+        // No shell in between: a `;` is just an argument to `test`, which then fails.
+        assert!(matches!(
+            prepare(&["test", "a", "=", "a;", "true"]).run().await,
+            RunResult::Failure(_)
+        ));
+        assert_eq!(
+            prepare(&["test", "a b", "=", "a b"]).run().await,
+            RunResult::Success
+        );
+    }
+
+    #[tokio::test]
+    async fn stdio_is_dev_null_and_own_process_group() {
+        let dir = scratch("stdio");
+        let f = write_script(
+            &dir,
+            r#"[ "$(readlink /proc/self/fd/0)" = /dev/null ] || exit 10
+[ "$(readlink /proc/$$/fd/1)" = /dev/null ] || exit 11
+[ "$(readlink /proc/$$/fd/2)" = /dev/null ] || exit 12
+pgid=$(cut -d' ' -f5 /proc/$$/stat); [ "$pgid" = "$$" ] || exit 13
+[ -z "$LD_PRELOAD" ] || exit 14"#,
+            0o755,
+        );
+        let cmd = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap();
+        assert_eq!(cmd.run().await, RunResult::Success);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_process_group() {
+        let dir = scratch("group");
+        let pidfile = dir.join("child.pid");
+        let f = write_script(
+            &dir,
+            &format!("sleep 30 &\necho $! > {}\nwait", pidfile.display()),
+            0o755,
+        );
+        let cmd = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap();
+        let started = std::time::Instant::now();
+        let result = cmd.run_with_timeout(Duration::from_millis(500)).await;
+        assert!(matches!(&result, RunResult::Failure(r) if r.contains("timed out")));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let child: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // The grandchild is SIGKILLed with the group; give the kernel a moment to reap it.
+        let mut gone = false;
+        for _ in 0..50 {
+            if !alive(child) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "child sleep {child} survived the timeout");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn sleep_is_killed_at_timeout() {
+        let started = std::time::Instant::now();
+        let r = prepare(&["sleep", "10"])
+            .run_with_timeout(Duration::from_millis(200))
+            .await;
+        assert_eq!(r, RunResult::Failure("timed out after 200ms".into()));
+        assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn dropping_a_run_kills_the_group() {
+        let dir = scratch("drop");
+        let pidfile = dir.join("child.pid");
+        let f = write_script(
+            &dir,
+            &format!("sleep 30 &\necho $! > {}\nwait", pidfile.display()),
+            0o755,
+        );
+        let cmd = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap();
+        let r = tokio::time::timeout(Duration::from_millis(500), cmd.run()).await;
+        assert!(r.is_err());
+        let child: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut gone = false;
+        for _ in 0..50 {
+            if !alive(child) {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(gone, "child sleep {child} survived the dropped run");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn world_writable_script_is_refused_with_its_name() {
+        let dir = scratch("ww");
+        let f = write_script(&dir, "exit 0", 0o777);
+        let err = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap_err();
+        assert!(matches!(err, ScriptError::Insecure { .. }), "{err}");
+        assert!(err.to_string().contains("check.sh"), "{err}");
+        // Without enable_script_security it is only a warning, as in keepalived.
+        let cmd = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, false).unwrap();
+        assert!(cmd.insecure().is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn script_in_world_writable_directory_is_refused() {
+        let dir = scratch("wwdir");
+        let f = write_script(&dir, "exit 0", 0o755);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap_err();
+        assert!(err.to_string().contains(dir.to_str().unwrap()), "{err}");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn root_script_owned_by_another_user_is_refused() {
+        if sys::effective_ids().0 != 0 {
+            // Only root can chown a file to someone else; as non-root the trusted-owner rule
+            // is covered by security::tests::owner_must_be_root_or_trusted.
+            return;
+        }
+        let dir = scratch("owner");
+        let f = write_script(&dir, "exit 0", 0o755);
+        std::os::unix::fs::chown(&f, Some(65534), None).unwrap();
+        let err = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                ScriptError::Insecure {
+                    source: Insecure::Owner { uid: 65534, .. },
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn non_executable_and_missing_scripts_are_refused() {
+        let dir = scratch("noexec");
+        let f = write_script(&dir, "exit 0", 0o644);
+        assert!(matches!(
+            ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true),
+            Err(ScriptError::NotExecutable { .. })
+        ));
+        assert!(matches!(
+            ScriptCommand::prepare(argv(&["/nonexistent/wasmalived-check"]), None, true),
+            Err(ScriptError::NotFound { .. })
+        ));
+        assert!(matches!(
+            ScriptCommand::prepare(argv(&["wasmalived-no-such-command"]), None, true),
+            Err(ScriptError::NotFound { .. })
+        ));
+        assert!(matches!(
+            ScriptCommand::prepare(argv(&[""]), None, true),
+            Err(ScriptError::Empty)
+        ));
+        assert!(matches!(
+            ScriptCommand::prepare(Vec::new(), None, true),
+            Err(ScriptError::Empty)
+        ));
+        assert!(matches!(
+            ScriptCommand::prepare(argv(&["/tmp"]), None, true),
+            Err(ScriptError::NotAFile { .. })
+        ));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn runs_as_the_configured_user_with_its_groups() {
+        let (our_uid, _) = sys::effective_ids();
+        let Ok(nobody) = RunAs::resolve("nobody", None) else {
+            // No `nobody` account in /etc/passwd: nothing to switch to on this system.
+            return;
+        };
+        let want = format!(
+            "[ \"$(id -u)\" = {} ] && [ \"$(id -g)\" = {} ]",
+            nobody.uid, nobody.gid
+        );
+        let result = ScriptCommand::prepare(argv(&["/bin/sh", "-c", &want]), Some(nobody), true);
+        if our_uid != 0 {
+            assert!(matches!(result, Err(ScriptError::CannotSwitchUser { .. })));
+            return;
+        }
+        assert_eq!(result.unwrap().run().await, RunResult::Success);
+    }
+}

@@ -1,0 +1,362 @@
+//! The daemon's set of running checks: builds a runner for each `vrrp_script` (a keepalived
+//! `script` or a wasm plugin), starts its scheduler task, and applies reloads keeping the
+//! rise/fall counters of checks whose definition did not change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{error, info, warn};
+
+use crate::checks::{self, CheckSchedule, RunResult, Runner, ScriptCommand};
+use crate::control::{CheckStatus, StatusBoard};
+use wasmalived_config::{FatalAction, GlobalDefs, ScriptKind, VrrpScript};
+use wasmalived_plugin_host::reload::PluginRegistry;
+use wasmalived_plugin_host::{self as plugins, Runtime, Verdict};
+
+/// Why a check could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The script was refused (missing, unsafe permissions, unknown user, ...).
+    #[error("vrrp_script {check}: {source}")]
+    Script {
+        /// Check name.
+        check: String,
+        /// Cause.
+        source: checks::ScriptError,
+    },
+    /// The script's user could not be resolved.
+    #[error("vrrp_script {check}: user {user}: {source}")]
+    User {
+        /// Check name.
+        check: String,
+        /// User name.
+        user: String,
+        /// Cause.
+        source: checks::user::UserError,
+    },
+    /// The plugin could not be loaded (file, contract, grants, compile).
+    #[error("vrrp_script {check}: plugin {path}: {source}")]
+    Plugin {
+        /// Check name.
+        check: String,
+        /// Plugin file.
+        path: PathBuf,
+        /// Cause.
+        source: plugins::PluginError,
+    },
+    /// The schedule is invalid.
+    #[error("vrrp_script {check}: {source}")]
+    Schedule {
+        /// Check name.
+        check: String,
+        /// Cause.
+        source: checks::ScheduleError,
+    },
+}
+
+/// What checks need from the daemon.
+#[derive(Clone)]
+pub struct CheckContext {
+    /// The plugin runtime.
+    pub runtime: Runtime,
+    /// Which checks use which plugin file (hot reload swaps them).
+    pub registry: PluginRegistry,
+    /// Status board for verdicts and measurements.
+    pub board: StatusBoard,
+    /// `on_fatal stop_daemon`: the name of the check asking the daemon to stop.
+    pub stop_daemon: mpsc::Sender<String>,
+    /// Cancels every check task.
+    pub cancel: CancellationToken,
+    /// Tracks check tasks for shutdown.
+    pub tracker: TaskTracker,
+}
+
+struct Entry {
+    def: VrrpScript,
+    handle: checks::CheckHandle,
+}
+
+/// The running checks, by name.
+#[derive(Default)]
+pub struct CheckSet {
+    entries: HashMap<String, Entry>,
+}
+
+impl CheckSet {
+    /// The update channel of check `name`, if it runs.
+    pub fn subscribe(
+        &self,
+        name: &str,
+    ) -> Option<tokio::sync::watch::Receiver<checks::CheckUpdate>> {
+        self.entries.get(name).map(|e| e.handle.subscribe())
+    }
+
+    /// Bring the running set in line with `wanted` (the scripts some instance or group
+    /// tracks): start new ones, update changed ones (counters kept when the command is the
+    /// same), stop removed ones. A check that cannot be (re)built is reported and, if it was
+    /// running, keeps running with its old definition.
+    pub async fn apply(
+        &mut self,
+        wanted: &[VrrpScript],
+        global: &GlobalDefs,
+        ctx: &CheckContext,
+    ) -> Vec<CheckError> {
+        let mut errors = Vec::new();
+        let names: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
+        let removed: Vec<String> = self
+            .entries
+            .keys()
+            .filter(|name| !names.contains(&name.as_str()))
+            .cloned()
+            .collect();
+        for name in removed {
+            if let Some(entry) = self.entries.remove(&name) {
+                info!(check = %name, "check removed");
+                entry.handle.stop();
+                ctx.board.remove_check(&name);
+            }
+        }
+        for def in wanted {
+            if let Some(entry) = self.entries.get(&def.name) {
+                if entry.def.same_definition(def) {
+                    continue;
+                }
+            }
+            let runner = match build_runner(def, global, ctx).await {
+                Ok(runner) => runner,
+                Err(err) => {
+                    errors.push(err);
+                    continue;
+                }
+            };
+            let schedule = schedule_of(def);
+            match self.entries.get_mut(&def.name) {
+                Some(entry) => {
+                    let same_command = entry.def.kind == def.kind && entry.def.user == def.user;
+                    match entry.handle.update(schedule, runner, same_command) {
+                        Ok(()) => {
+                            info!(check = %def.name, same_command, "check updated");
+                            entry.def = def.clone();
+                        }
+                        Err(source) => errors.push(CheckError::Schedule {
+                            check: def.name.clone(),
+                            source,
+                        }),
+                    }
+                }
+                None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
+                    Ok(handle) => {
+                        publish_state(&def.name, handle.subscribe(), ctx);
+                        self.entries.insert(
+                            def.name.clone(),
+                            Entry {
+                                def: def.clone(),
+                                handle,
+                            },
+                        );
+                    }
+                    Err(source) => errors.push(CheckError::Schedule {
+                        check: def.name.clone(),
+                        source,
+                    }),
+                },
+            }
+        }
+        errors
+    }
+}
+
+fn schedule_of(def: &VrrpScript) -> CheckSchedule {
+    CheckSchedule {
+        name: def.name.clone(),
+        interval: def.interval,
+        timeout: def.timeout,
+        rise: def.rise,
+        fall: def.fall,
+        init_fail: def.init_fail,
+    }
+}
+
+/// Build the runner of one check: a keepalived script or a plugin.
+pub async fn build_runner(
+    def: &VrrpScript,
+    global: &GlobalDefs,
+    ctx: &CheckContext,
+) -> Result<Runner, CheckError> {
+    match &def.kind {
+        ScriptKind::Exec { argv } => {
+            let user = def.user.as_ref().or(global.script_user.as_ref());
+            let run_as = match user {
+                Some(u) => Some(checks::RunAs::resolve(&u.user, u.group.as_deref()).map_err(
+                    |source| CheckError::User {
+                        check: def.name.clone(),
+                        user: u.user.clone(),
+                        source,
+                    },
+                )?),
+                None => None,
+            };
+            let cmd = ScriptCommand::prepare(argv.clone(), run_as, global.enable_script_security)
+                .map_err(|source| CheckError::Script {
+                check: def.name.clone(),
+                source,
+            })?;
+            let board = ctx.board.clone();
+            let name = def.name.clone();
+            let desc = argv.join(" ");
+            let inner = Arc::new(cmd).runner();
+            Ok(Arc::new(move || {
+                let run = inner();
+                let board = board.clone();
+                let name = name.clone();
+                let desc = desc.clone();
+                async move {
+                    let result = run.await;
+                    board.set_check(CheckStatus {
+                        state: shown_state(&board, &name),
+                        name,
+                        runner: desc,
+                        last: describe(&result),
+                        measurements: BTreeMap::new(),
+                    });
+                    result
+                }
+                .boxed()
+            }))
+        }
+        ScriptKind::Plugin {
+            plugin,
+            params,
+            grants,
+            on_fatal,
+        } => {
+            let path = plugin.resolve(&global.plugin_dir);
+            let (runtime, registry) = (ctx.runtime.clone(), ctx.registry.clone());
+            let (name, grants2, path2) = (def.name.clone(), grants.clone(), path.clone());
+            let handle = tokio::task::spawn_blocking(move || {
+                registry.load(&runtime, &name, &path2, &grants2)
+            })
+            .await
+            .map_err(|join| CheckError::Plugin {
+                check: def.name.clone(),
+                path: path.clone(),
+                source: plugins::PluginError::Engine(format!("loader task failed: {join}")),
+            })?
+            .map_err(|source| CheckError::Plugin {
+                check: def.name.clone(),
+                path: path.clone(),
+                source,
+            })?;
+            info!(check = %def.name, plugin = %handle.identity(), "plugin loaded");
+            let params = Arc::new(params.clone());
+            let timeout = def.timeout;
+            let board = ctx.board.clone();
+            let stop = (*on_fatal == FatalAction::StopDaemon).then(|| ctx.stop_daemon.clone());
+            let name = def.name.clone();
+            Ok(Arc::new(move || {
+                let run = handle.run(&params, timeout);
+                let board = board.clone();
+                let stop = stop.clone();
+                let name = name.clone();
+                async move {
+                    let outcome = run.await;
+                    let result = match &outcome.verdict {
+                        Verdict::Ok => RunResult::Success,
+                        Verdict::Fail(reason) => RunResult::Failure(reason.clone()),
+                        Verdict::Fatal(reason) => {
+                            error!(check = %name, plugin = %outcome.identity, %reason, "fatal verdict: standing down");
+                            if let Some(stop) = &stop {
+                                let _ = stop.try_send(name.clone());
+                            }
+                            RunResult::Fatal(reason.clone())
+                        }
+                    };
+                    if let Verdict::Fail(reason) = &outcome.verdict {
+                        warn!(check = %name, plugin = %outcome.identity, %reason, "check failed");
+                    }
+                    let mut last = describe(&result);
+                    if let Some(msg) = &outcome.message {
+                        last = format!("{last} ({msg})");
+                    }
+                    board.set_check(CheckStatus {
+                        state: shown_state(&board, &name),
+                        name,
+                        runner: outcome.identity.clone(),
+                        last,
+                        measurements: outcome.measurements.iter().cloned().collect(),
+                    });
+                    result
+                }
+                .boxed()
+            }))
+        }
+    }
+}
+
+/// The check's state as the status board shows it now (`init` before the first result):
+/// a run's entry keeps it, [`publish_state`] changes it once the run has been counted.
+fn shown_state(board: &StatusBoard, name: &str) -> String {
+    board
+        .snapshot()
+        .checks
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| c.state)
+        .unwrap_or_else(|| state_word(&checks::CheckState::Init).into())
+}
+
+/// `init`, `up`, `down` or `fatal`: the rise/fall state, what priorities are computed from.
+fn state_word(state: &checks::CheckState) -> &'static str {
+    match state {
+        checks::CheckState::Init => "init",
+        checks::CheckState::Up => "up",
+        checks::CheckState::Down => "down",
+        checks::CheckState::Fatal(_) => "fatal",
+    }
+}
+
+/// Keep the status board's `state` of check `name` equal to its rise/fall state (the
+/// documented `init|up|down|fatal`), not to the last run's verdict, until the check stops.
+fn publish_state(
+    name: &str,
+    mut updates: tokio::sync::watch::Receiver<checks::CheckUpdate>,
+    ctx: &CheckContext,
+) {
+    let (board, name, cancel) = (ctx.board.clone(), name.to_string(), ctx.cancel.clone());
+    ctx.tracker.spawn(async move {
+        loop {
+            let word = state_word(&updates.borrow_and_update().state);
+            let mut entry = board
+                .snapshot()
+                .checks
+                .into_iter()
+                .find(|c| c.name == name)
+                .unwrap_or_else(|| CheckStatus {
+                    name: name.clone(),
+                    ..CheckStatus::default()
+                });
+            if entry.state != word {
+                entry.state = word.into();
+                board.set_check(entry);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = updates.changed() => if changed.is_err() { return },
+            }
+        }
+    });
+}
+
+/// The last run's result for the status board: `ok`, `fail: REASON` or `fatal: REASON`.
+fn describe(result: &RunResult) -> String {
+    match result {
+        RunResult::Success => "ok".into(),
+        RunResult::Failure(r) => format!("fail: {r}"),
+        RunResult::Fatal(r) => format!("fatal: {r}"),
+    }
+}

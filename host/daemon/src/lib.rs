@@ -1,0 +1,22 @@
+//! wasmalived: a VRRP (RFC 3768 / RFC 5798) high-availability daemon whose health checks are
+//! sandboxed WebAssembly components. This crate is the daemon: the I/O edges and the wiring
+//! around the layer crates (see the workspace `Cargo.toml` for the graph).
+//!
+//! Module map (see `../shared/STYLE.md`):
+//! - [`daemon`]: the task diagram — who owns what, which messages flow where, reload, shutdown.
+//! - [`net`]: raw VRRP sockets, netlink (VIPs, link events), gratuitous ARP / unsolicited NA.
+//! - [`checks`]: the check scheduler (interval, timeout, rise/fall) and the script runner.
+//! - [`notify`]: keepalived's notify hooks.
+//! - [`control`]: the control socket and the status document.
+//! - [`cli`]: `-t`, `status`, `plugin run`/`inspect`.
+//!
+//! The layers it builds on: `wasmalived_proto` (codec and sans-IO VRRP core),
+//! `wasmalived_config` (keepalived syntax → typed `Config`), `wasmalived_plugin_host` (the
+//! wasmtime sandbox), `wasmalived_sys` (process runner, file-trust policy).
+
+pub mod checks;
+pub mod cli;
+pub mod control;
+pub mod daemon;
+pub mod net;
+pub mod notify;

@@ -1,0 +1,25 @@
+//! I/O edges: raw VRRP sockets, netlink (VIPs, link events), gratuitous ARP / unsolicited NA.
+//!
+//! - [`socket`]: raw IP protocol 112 sockets per (interface, family); bytes and addresses only.
+//! - [`netlink`]: VIP add/remove, interface facts, `RTNLGRP_LINK` events.
+//! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements.
+//! - `sys`: the few libc calls the above need (the only `unsafe` code here).
+
+pub mod garp;
+pub mod netlink;
+pub mod socket;
+mod sys;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+/// Moves the calling *thread* into the network namespace at `path` (e.g.
+/// `/run/netns/<name>`). Sockets opened afterwards by this thread live in that namespace;
+/// other threads are unaffected, so run a dedicated thread (with its own current-thread
+/// runtime) per namespace.
+pub fn enter_netns(path: &Path) -> io::Result<()> {
+    let file = File::open(path)?;
+    sys::setns_net(file.as_fd())
+}

@@ -1,0 +1,593 @@
+//! Raw IP protocol 112 sockets: one per (interface, address family), shared by every VRRP
+//! instance on that interface.
+//!
+//! This layer moves bytes and addresses; it never parses VRRP.
+//!
+//! # Demultiplexing contract
+//! A [`VrrpSocket`] delivers every protocol-112 packet that reaches its interface: multicast
+//! to 224.0.0.18 / ff02::12 and unicast to any local address. The caller routes each
+//! [`Received`] to its instance by the VRID in `payload[1]` (RFC 3768 §5.3.3, RFC 5798
+//! §5.2.3), and in unicast mode drops sources that are not configured peers. It validates
+//! `ttl_or_hop_limit == 255` (RFC 5798 §7.1) itself too: this layer reports the value as
+//! received and never drops on it, so that the drop is counted where the counters live.
+//!
+//! # Source addresses
+//! The source of each packet is set with an `IP_PKTINFO` / `IPV6_PKTINFO` control message, not
+//! with `bind()`: a raw socket bound to a local address only receives packets sent *to*
+//! that address, which would lose multicast adverts. For IPv6 the source must be the
+//! interface's link-local address (RFC 5798 §5.1.2.1); pass it as [`SocketConfig::src`]
+//! (see [`crate::net::netlink::Netlink::ipv6_link_local`]).
+//!
+//! The VRRP checksum is the core's job: the payload handed to [`VrrpSocket::send`] is sent as
+//! is (no `IPV6_CHECKSUM`).
+
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::num::NonZeroU32;
+use std::os::fd::AsFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use super::sys;
+use wasmalived_proto::vrrp::types::Family;
+
+/// IANA protocol number of VRRP (RFC 5798 §5.1.1.4).
+pub const IPPROTO_VRRP: i32 = 112;
+/// The VRRP IPv4 multicast group (RFC 5798 §5.1.1.2).
+pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+/// The VRRP IPv6 multicast group (RFC 5798 §5.1.2.2).
+pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// TTL / hop limit of every VRRP packet sent and the only value accepted
+/// (RFC 5798 §5.1.1.3, §5.1.2.3).
+pub const VRRP_TTL: u8 = 255;
+
+/// TOS / traffic class of adverts: precedence "internetwork control", as keepalived sends
+/// them (0xc0 in the captures of `../shared/fixtures/pcap/`).
+pub const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
+
+/// Large enough for any IP datagram, so a read never truncates.
+const RECV_BUF_LEN: usize = 65_536;
+/// Minimum IPv4 header length (RFC 791).
+const IPV4_MIN_HEADER: usize = 20;
+
+/// The multicast group of a family.
+pub fn vrrp_group(family: Family) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
+        Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
+    }
+}
+
+/// How to open a [`VrrpSocket`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketConfig {
+    /// The interface to bind to (`SO_BINDTOIFINDEX`) and send from.
+    pub ifindex: u32,
+    /// IPv4 or IPv6.
+    pub family: Family,
+    /// Default source address (`mcast_src_ip` / `unicast_src_ip`, or the IPv6 link-local);
+    /// `None` lets the kernel choose. Must be of `family` and assigned to this host.
+    pub src: Option<IpAddr>,
+    /// Join the VRRP multicast group on the interface (false for pure unicast).
+    pub join_multicast: bool,
+}
+
+/// One received VRRP packet with its IP-level facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// IP source address, exactly as received.
+    pub src: IpAddr,
+    /// IP destination address (the group or one of our unicast addresses).
+    pub dst: IpAddr,
+    /// IPv4 TTL or IPv6 hop limit as received (not validated here).
+    pub ttl_or_hop_limit: u8,
+    /// The VRRP part (after the IPv4 header and its options; the whole IPv6 payload).
+    pub payload: Vec<u8>,
+    /// Interface the packet arrived on.
+    pub ifindex: u32,
+}
+
+/// Why a received datagram could not be handed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// Fewer bytes than a minimal IPv4 header.
+    #[error("IPv4 packet of {len} bytes is shorter than a header")]
+    ShortIpv4Header {
+        /// Bytes received.
+        len: usize,
+    },
+    /// IP version nibble is not 4.
+    #[error("IP version {version} on an IPv4 socket")]
+    NotIpv4 {
+        /// The version nibble.
+        version: u8,
+    },
+    /// IHL below 5 or beyond the received bytes.
+    #[error("IPv4 header length {header_len} invalid for {len} bytes")]
+    BadHeaderLength {
+        /// IHL × 4.
+        header_len: usize,
+        /// Bytes received.
+        len: usize,
+    },
+    /// Total length smaller than the header or larger than what arrived.
+    #[error("IPv4 total length {total_len} invalid for {len} bytes received")]
+    BadTotalLength {
+        /// The total length field.
+        total_len: usize,
+        /// Bytes received.
+        len: usize,
+    },
+    /// The datagram did not fit the receive buffer.
+    #[error("datagram truncated")]
+    Truncated,
+    /// No `IPV6_HOPLIMIT` control message.
+    #[error("no hop limit control message")]
+    MissingHopLimit,
+    /// No `IPV6_PKTINFO` control message.
+    #[error("no packet info control message")]
+    MissingPktinfo,
+}
+
+/// Errors of a [`VrrpSocket`].
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// A step of opening the socket failed.
+    #[error("opening {family:?} VRRP socket on ifindex {ifindex}: {step}: {source}")]
+    Open {
+        /// Address family.
+        family: Family,
+        /// Interface.
+        ifindex: u32,
+        /// What was being done (`"socket"`, `"join 224.0.0.18"`, ...).
+        step: &'static str,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// An address of the wrong family was passed.
+    #[error("{what} {addr} is not an {family:?} address")]
+    WrongFamily {
+        /// Which address (`"source"`, `"destination"`).
+        what: &'static str,
+        /// The address.
+        addr: IpAddr,
+        /// The socket's family.
+        family: Family,
+    },
+    /// `sendmsg` failed.
+    #[error("sending {len} bytes to {dst} on ifindex {ifindex}: {source}")]
+    Send {
+        /// Destination.
+        dst: IpAddr,
+        /// Interface.
+        ifindex: u32,
+        /// Payload length.
+        len: usize,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// Receiving failed at the OS level (the socket is probably unusable).
+    #[error("receiving on {family:?} VRRP socket of ifindex {ifindex}: {source}")]
+    Recv {
+        /// Address family.
+        family: Family,
+        /// Interface.
+        ifindex: u32,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+    /// One datagram was dropped; the socket is fine, keep receiving.
+    #[error("dropped datagram on ifindex {ifindex}: {reason}")]
+    Dropped {
+        /// Interface.
+        ifindex: u32,
+        /// Why.
+        reason: Malformed,
+    },
+}
+
+impl SocketError {
+    /// Whether only one datagram was lost (the receive loop should count it and go on).
+    pub fn is_dropped_packet(&self) -> bool {
+        matches!(self, SocketError::Dropped { .. })
+    }
+}
+
+/// A raw protocol-112 socket bound to one interface, for one address family.
+#[derive(Debug)]
+pub struct VrrpSocket {
+    fd: AsyncFd<Socket>,
+    ifindex: u32,
+    family: Family,
+    src: Option<IpAddr>,
+}
+
+fn family_of(addr: IpAddr) -> Family {
+    match addr {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+impl VrrpSocket {
+    /// Opens and configures the socket (must run inside a tokio runtime).
+    ///
+    /// IPv4: `SO_BINDTOIFINDEX`, `IP_TOS` 0xc0, `IP_TTL` = `IP_MULTICAST_TTL` = 255,
+    /// `IP_MULTICAST_LOOP` = 0,
+    /// `IP_MULTICAST_IF` = the interface, join 224.0.0.18 there (`ip_mreqn` by index).
+    /// IPv6: `SO_BINDTOIFINDEX`, traffic class 0xc0, unicast/multicast hops 255,
+    /// `IPV6_MULTICAST_LOOP` = 0,
+    /// `IPV6_MULTICAST_IF`, join ff02::12, `IPV6_RECVHOPLIMIT`, `IPV6_RECVPKTINFO`.
+    pub fn open(config: &SocketConfig) -> Result<Self, SocketError> {
+        let SocketConfig {
+            ifindex,
+            family,
+            src,
+            join_multicast,
+        } = *config;
+        if let Some(src) = src {
+            if family_of(src) != family {
+                return Err(SocketError::WrongFamily {
+                    what: "source",
+                    addr: src,
+                    family,
+                });
+            }
+        }
+        let err = |step: &'static str| {
+            move |source| SocketError::Open {
+                family,
+                ifindex,
+                step,
+                source,
+            }
+        };
+        let index = NonZeroU32::new(ifindex)
+            .ok_or_else(|| err("ifindex")(io::Error::from(io::ErrorKind::InvalidInput)))?;
+        let domain = match family {
+            Family::V4 => Domain::IPV4,
+            Family::V6 => Domain::IPV6,
+        };
+        let socket = Socket::new(
+            domain,
+            Type::RAW.cloexec(),
+            Some(Protocol::from(IPPROTO_VRRP)),
+        )
+        .map_err(err("socket"))?;
+        socket.set_nonblocking(true).map_err(err("O_NONBLOCK"))?;
+        match family {
+            Family::V4 => {
+                socket
+                    .bind_device_by_index_v4(Some(index))
+                    .map_err(err("SO_BINDTOIFINDEX"))?;
+                socket
+                    .set_ttl_v4(u32::from(VRRP_TTL))
+                    .map_err(err("IP_TTL"))?;
+                socket
+                    .set_tos_v4(u32::from(TOS_INTERNETWORK_CONTROL))
+                    .map_err(err("IP_TOS"))?;
+                socket
+                    .set_multicast_ttl_v4(u32::from(VRRP_TTL))
+                    .map_err(err("IP_MULTICAST_TTL"))?;
+                socket
+                    .set_multicast_loop_v4(false)
+                    .map_err(err("IP_MULTICAST_LOOP"))?;
+                sys::set_multicast_if_v4_index(socket.as_fd(), ifindex)
+                    .map_err(err("IP_MULTICAST_IF"))?;
+                if join_multicast {
+                    socket
+                        .join_multicast_v4_n(
+                            &VRRP_GROUP_V4,
+                            &socket2::InterfaceIndexOrAddress::Index(ifindex),
+                        )
+                        .map_err(err("join 224.0.0.18"))?;
+                }
+            }
+            Family::V6 => {
+                socket
+                    .bind_device_by_index_v6(Some(index))
+                    .map_err(err("SO_BINDTOIFINDEX"))?;
+                socket
+                    .set_unicast_hops_v6(u32::from(VRRP_TTL))
+                    .map_err(err("IPV6_UNICAST_HOPS"))?;
+                socket
+                    .set_multicast_hops_v6(u32::from(VRRP_TTL))
+                    .map_err(err("IPV6_MULTICAST_HOPS"))?;
+                socket
+                    .set_multicast_loop_v6(false)
+                    .map_err(err("IPV6_MULTICAST_LOOP"))?;
+                socket
+                    .set_tclass_v6(u32::from(TOS_INTERNETWORK_CONTROL))
+                    .map_err(err("IPV6_TCLASS"))?;
+                socket
+                    .set_multicast_if_v6(ifindex)
+                    .map_err(err("IPV6_MULTICAST_IF"))?;
+                socket
+                    .set_recv_hoplimit_v6(true)
+                    .map_err(err("IPV6_RECVHOPLIMIT"))?;
+                sys::set_recv_pktinfo_v6(socket.as_fd()).map_err(err("IPV6_RECVPKTINFO"))?;
+                if join_multicast {
+                    socket
+                        .join_multicast_v6(&VRRP_GROUP_V6, ifindex)
+                        .map_err(err("join ff02::12"))?;
+                }
+            }
+        }
+        let fd = sys::register_async(socket).map_err(err("register with tokio"))?;
+        tracing::debug!(ifindex, ?family, ?src, join_multicast, "VRRP socket open");
+        Ok(Self {
+            fd,
+            ifindex,
+            family,
+            src,
+        })
+    }
+
+    /// The interface this socket is bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// The socket's address family.
+    pub fn family(&self) -> Family {
+        self.family
+    }
+
+    /// The default source address.
+    pub fn src(&self) -> Option<IpAddr> {
+        self.src
+    }
+
+    /// Sends a finished VRRP packet (checksum included) to `dst` from the configured source.
+    pub async fn send(&self, payload: &[u8], dst: IpAddr) -> Result<(), SocketError> {
+        self.send_from(payload, self.src, dst).await
+    }
+
+    /// Like [`send`](Self::send) with an explicit source (`None`: the kernel chooses).
+    pub async fn send_from(
+        &self,
+        payload: &[u8],
+        src: Option<IpAddr>,
+        dst: IpAddr,
+    ) -> Result<(), SocketError> {
+        let family = self.family;
+        if family_of(dst) != family {
+            return Err(SocketError::WrongFamily {
+                what: "destination",
+                addr: dst,
+                family,
+            });
+        }
+        if let Some(src) = src.filter(|s| family_of(*s) != family) {
+            return Err(SocketError::WrongFamily {
+                what: "source",
+                addr: src,
+                family,
+            });
+        }
+        let ifindex = self.ifindex;
+        let send_err = |source| SocketError::Send {
+            dst,
+            ifindex,
+            len: payload.len(),
+            source,
+        };
+        let sent = self
+            .fd
+            .async_io(Interest::WRITABLE, |s| {
+                sys::send_raw_ip(s.as_fd(), payload, src, dst, ifindex)
+            })
+            .await
+            .map_err(send_err)?;
+        if sent != payload.len() {
+            return Err(send_err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short send: {sent} of {} bytes", payload.len()),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits for the next datagram. [`SocketError::Dropped`] means one bad datagram was
+    /// skipped (count it, call again); other errors concern the socket itself.
+    pub async fn recv(&self) -> Result<Received, SocketError> {
+        let mut buf = vec![0u8; RECV_BUF_LEN];
+        let (family, ifindex) = (self.family, self.ifindex);
+        let recv_err = |source| SocketError::Recv {
+            family,
+            ifindex,
+            source,
+        };
+        let dropped = |reason| SocketError::Dropped { ifindex, reason };
+        match family {
+            Family::V4 => {
+                let len = self
+                    .fd
+                    .async_io(Interest::READABLE, |mut s| s.read(&mut buf))
+                    .await
+                    .map_err(recv_err)?;
+                if len >= buf.len() {
+                    return Err(dropped(Malformed::Truncated));
+                }
+                let view = parse_ipv4(&buf[..len]).map_err(dropped)?;
+                Ok(Received {
+                    src: IpAddr::V4(view.src),
+                    dst: IpAddr::V4(view.dst),
+                    ttl_or_hop_limit: view.ttl,
+                    payload: buf[view.payload].to_vec(),
+                    ifindex,
+                })
+            }
+            Family::V6 => {
+                let info = self
+                    .fd
+                    .async_io(Interest::READABLE, |s| sys::recv_v6(s.as_fd(), &mut buf))
+                    .await
+                    .map_err(recv_err)?;
+                if info.truncated {
+                    return Err(dropped(Malformed::Truncated));
+                }
+                let hop_limit = info.hop_limit.ok_or(dropped(Malformed::MissingHopLimit))?;
+                let (dst, arrived_on) = info.pktinfo.ok_or(dropped(Malformed::MissingPktinfo))?;
+                buf.truncate(info.len);
+                Ok(Received {
+                    src: IpAddr::V6(info.src),
+                    dst: IpAddr::V6(dst),
+                    ttl_or_hop_limit: hop_limit,
+                    payload: buf,
+                    ifindex: arrived_on,
+                })
+            }
+        }
+    }
+}
+
+/// The fields of an IPv4 header this layer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ipv4View {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    /// Byte range of the payload (after options, up to the total length).
+    payload: std::ops::Range<usize>,
+}
+
+/// Minimal IPv4 header parse (RFC 791 §3.1), options skipped via IHL:
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |Version|  IHL  |Type of Service|          Total Length         |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |         Identification        |Flags|      Fragment Offset    |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |  Time to Live |    Protocol   |         Header Checksum       |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                       Source Address                          |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                    Destination Address                        |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// |                    Options                    |    Padding    |
+/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
+/// ```
+/// Linux delivers the header to raw sockets as received (total length in network order).
+fn parse_ipv4(buf: &[u8]) -> Result<Ipv4View, Malformed> {
+    let len = buf.len();
+    let header: &[u8; IPV4_MIN_HEADER] = buf
+        .get(..IPV4_MIN_HEADER)
+        .and_then(|h| h.try_into().ok())
+        .ok_or(Malformed::ShortIpv4Header { len })?;
+    let version = header[0] >> 4;
+    if version != 4 {
+        return Err(Malformed::NotIpv4 { version });
+    }
+    let header_len = usize::from(header[0] & 0x0f) * 4;
+    if header_len < IPV4_MIN_HEADER || header_len > len {
+        return Err(Malformed::BadHeaderLength { header_len, len });
+    }
+    let total_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    if total_len < header_len || total_len > len {
+        return Err(Malformed::BadTotalLength { total_len, len });
+    }
+    Ok(Ipv4View {
+        ttl: header[8],
+        src: Ipv4Addr::new(header[12], header[13], header[14], header[15]),
+        dst: Ipv4Addr::new(header[16], header[17], header[18], header[19]),
+        payload: header_len..total_len,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frame 1 of `keepalived-vrrpv2.pcap` (IPv4 header + VRRPv2 advert), TTL 255.
+    const KEEPALIVED_V2: [u8; 40] = [
+        0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x18, 0x87, 0xc0, 0x00, 0x02,
+        0x0b, 0xe0, 0x00, 0x00, 0x12, // IPv4 header
+        0x21, 0x37, 0x64, 0x01, 0x01, 0x01, 0x54, 0x9b, 0xc0, 0x00, 0x02, 0xc8, 0x31, 0x31, 0x31,
+        0x31, 0x00, 0x00, 0x00, 0x00, // VRRP
+    ];
+
+    #[test]
+    fn ipv4_header_fields_and_payload() {
+        let v = parse_ipv4(&KEEPALIVED_V2).unwrap();
+        assert_eq!(v.src, Ipv4Addr::new(192, 0, 2, 11));
+        assert_eq!(v.dst, VRRP_GROUP_V4);
+        assert_eq!(v.ttl, 255);
+        assert_eq!(&KEEPALIVED_V2[v.payload], &KEEPALIVED_V2[20..]);
+    }
+
+    /// RFC 5798 §7.1 tells receivers to handle IP options: IHL decides where VRRP starts.
+    #[test]
+    fn ipv4_options_are_skipped() {
+        let mut pkt = KEEPALIVED_V2[..20].to_vec();
+        pkt[0] = 0x46; // IHL 6: one option word
+        pkt.extend_from_slice(&[0x94, 0x04, 0x00, 0x00]); // Router Alert
+        pkt.extend_from_slice(&KEEPALIVED_V2[20..]);
+        pkt[3] = 44;
+        let v = parse_ipv4(&pkt).unwrap();
+        assert_eq!(&pkt[v.payload], &KEEPALIVED_V2[20..]);
+    }
+
+    #[test]
+    fn ipv4_trailing_bytes_beyond_total_length_are_ignored() {
+        let mut pkt = KEEPALIVED_V2.to_vec();
+        pkt.extend_from_slice(&[0xde, 0xad]);
+        let v = parse_ipv4(&pkt).unwrap();
+        assert_eq!(v.payload, 20..40);
+    }
+
+    #[test]
+    fn ipv4_malformed_headers_are_rejected_not_panicking() {
+        assert_eq!(
+            parse_ipv4(&KEEPALIVED_V2[..19]),
+            Err(Malformed::ShortIpv4Header { len: 19 })
+        );
+        let mut pkt = KEEPALIVED_V2;
+        pkt[0] = 0x65;
+        assert_eq!(parse_ipv4(&pkt), Err(Malformed::NotIpv4 { version: 6 }));
+        pkt[0] = 0x44;
+        assert_eq!(
+            parse_ipv4(&pkt),
+            Err(Malformed::BadHeaderLength {
+                header_len: 16,
+                len: 40
+            })
+        );
+        pkt[0] = 0x4f;
+        assert_eq!(
+            parse_ipv4(&pkt),
+            Err(Malformed::BadHeaderLength {
+                header_len: 60,
+                len: 40
+            })
+        );
+        pkt[0] = 0x45;
+        pkt[3] = 41;
+        assert_eq!(
+            parse_ipv4(&pkt),
+            Err(Malformed::BadTotalLength {
+                total_len: 41,
+                len: 40
+            })
+        );
+        pkt[3] = 19;
+        assert_eq!(
+            parse_ipv4(&pkt),
+            Err(Malformed::BadTotalLength {
+                total_len: 19,
+                len: 40
+            })
+        );
+        for n in 0..KEEPALIVED_V2.len() {
+            let _ = parse_ipv4(&KEEPALIVED_V2[..n]);
+        }
+    }
+}

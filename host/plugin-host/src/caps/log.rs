@@ -1,0 +1,104 @@
+//! `wasmalived:plugin/log`: a plugin's log lines go into the daemon's log under the run's
+//! `plugin{name, digest}` span. Bounded per run: at most [`MAX_LINES`] lines of at most
+//! [`MAX_LINE_BYTES`] bytes (control characters escaped); excess lines are counted and
+//! reported once when the run ends, so a log flood cannot flood the daemon's log.
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::bindings::wasmalived::plugin::log::{self as wit, Level};
+use crate::state::HostState;
+
+/// Lines a plugin may log per run.
+pub const MAX_LINES: u32 = 100;
+/// Bytes kept of one line.
+pub const MAX_LINE_BYTES: usize = 1024;
+
+/// Per-run log budget.
+#[derive(Debug, Default)]
+pub struct LogCap {
+    emitted: u32,
+    dropped: u64,
+}
+
+impl LogCap {
+    /// Lines dropped so far in this run.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Report dropped lines once, at the end of the run.
+    pub fn finish(&self) {
+        if self.dropped > 0 {
+            tracing::warn!(
+                dropped = self.dropped,
+                "plugin log flood: {} lines dropped (limit {MAX_LINES} per run)",
+                self.dropped
+            );
+        }
+    }
+}
+
+/// Truncate to `MAX_LINE_BYTES` on a char boundary and escape control characters.
+pub fn sanitize(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_LINE_BYTES));
+    for c in message.chars() {
+        if out.len() + c.len_utf8() > MAX_LINE_BYTES {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl wit::Host for LogCap {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        if self.emitted >= MAX_LINES {
+            self.dropped += 1;
+            return Ok(());
+        }
+        self.emitted += 1;
+        let m = sanitize(&message);
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", "{m}"),
+            Level::Debug => tracing::debug!(target: "plugin", "{m}"),
+            Level::Info => tracing::info!(target: "plugin", "{m}"),
+            Level::Warn => tracing::warn!(target: "plugin", "{m}"),
+            Level::Error => tracing::error!(target: "plugin", "{m}"),
+        }
+        Ok(())
+    }
+}
+
+/// Link `log` (always).
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<HostState, HasSelf<LogCap>>(linker, |s| &mut s.log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wit::Host;
+
+    #[test]
+    fn flood_is_bounded_and_counted() {
+        let mut cap = LogCap::default();
+        for _ in 0..1000 {
+            cap.log(Level::Info, "x".into()).expect("log never traps");
+        }
+        assert_eq!(cap.emitted, MAX_LINES);
+        assert_eq!(cap.dropped(), 1000 - u64::from(MAX_LINES));
+    }
+
+    #[test]
+    fn long_and_control_lines_sanitized() {
+        let long = "é".repeat(5000);
+        let s = sanitize(&long);
+        assert!(s.len() <= MAX_LINE_BYTES + '…'.len_utf8());
+        assert_eq!(sanitize("a\nb\x1b"), "a\\nb\\u{1b}");
+    }
+}

@@ -1,0 +1,51 @@
+//! The WASI 0.2 baseline every plugin gets: io, clocks, random (harmless), and the
+//! interfaces Rust's wasm32-wasip2 std imports by itself — cli (environment, exit, stdio,
+//! terminal) and filesystem (types, preopens). Those are linked but inert: the environment
+//! and arguments are empty, stdin is closed, stdout/stderr are captured (bounded), and there
+//! is no preopened directory unless `dir` is granted (read-only unless granted writable).
+//! Sockets and HTTP are separate capabilities (`sockets.rs`, `http.rs`).
+
+use wasmtime::component::Linker;
+use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+use wasmtime_wasi::p2::bindings::{cli, filesystem, random};
+use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::stdio::Capture;
+use crate::state::HostState;
+use wasmalived_config::grants::DirGrant;
+
+/// Link the baseline (always).
+pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    // io (error, poll, streams), clocks, random.random and cli stdin/stdout/stderr.
+    wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(l)?;
+    random::insecure::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
+    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
+    cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_output::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdin::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stdout::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    cli::terminal_stderr::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
+    filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
+    filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
+    Ok(())
+}
+
+/// A context with no environment, no arguments, captured stdio and the granted preopens.
+pub fn builder(capture: &Capture, dirs: &[DirGrant]) -> Result<WasiCtxBuilder, String> {
+    let mut b = WasiCtxBuilder::new();
+    b.stdout(capture.clone()).stderr(capture.clone());
+    for d in dirs {
+        let perms = if d.writable {
+            FsPerms::ReadWrite
+        } else {
+            FsPerms::ReadOnly
+        };
+        b.preopened_dir(&d.host_path, &d.guest_path, perms)
+            .map_err(|e| format!("granted dir {}: {e:#}", d.host_path.display()))?;
+    }
+    Ok(b)
+}

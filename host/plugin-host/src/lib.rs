@@ -1,0 +1,35 @@
+//! The plugin runtime: one wasmtime engine, plugin loading and hot reload, host capabilities.
+//!
+//! Layout (one job per module):
+//! - [`engine`]: the process's single `Engine` and its epoch ticker.
+//! - [`cache`]: compiled-code cache in a daemon-owned directory.
+//! - [`security`]: keepalived-style file ownership/permission checks.
+//! - [`contract`]: contract version and import → capability rules (pure).
+//! - [`loader`]: read + digest + compile + contract check of one file.
+//! - [`linker`], [`state`], [`caps`]: what a run is linked with and owns.
+//! - [`run`]: [`Runtime`] and [`CheckPlugin::run`] — the bounded per-run path.
+//! - [`executor`]: the dedicated threads plugin runs execute on.
+//! - [`reload`]: watching the plugins directory and swapping versions in.
+//! - [`grants`]: what one check may use (from the config or the CLI).
+
+pub mod bindings;
+pub mod cache;
+pub mod caps;
+pub mod contract;
+pub mod engine;
+mod error;
+pub mod executor;
+
+pub mod linker;
+pub mod loader;
+pub mod reload;
+pub mod run;
+pub mod security;
+pub mod state;
+mod sys;
+
+pub use error::PluginError;
+pub use reload::{CheckHandle, PluginWatcher};
+pub use run::{CheckPlugin, RunOutcome, Runtime, Verdict};
+pub use sys::{children_cpu_time, process_cpu_time, thread_cpu_time};
+pub use wasmalived_config::grants::{self, Grants};

@@ -1,0 +1,609 @@
+//! The runtime the daemon uses: [`Runtime`] (engine + code cache + compiled plugins + scratch
+//! stores + plugin executor) and [`CheckPlugin`] (a plugin bound to one check's grants).
+//!
+//! Every run:
+//! - gets a fresh `Store` and instance from the cached `InstancePre` (a trapped instance is
+//!   never re-entered; state across runs lives in `scratch`);
+//! - is bounded: memory (the check's limit; growing past it traps), CPU (epoch deadline =
+//!   the check's timeout; the plugin yields every epoch tick), wall (a tokio timeout around
+//!   the call, since epochs do not interrupt host calls), log lines and captured output;
+//! - runs on the *plugin executor* (`executor.rs`: dedicated `wasm-check-*` threads), via
+//!   `call_async`. A busy plugin therefore only competes with other plugins, never with
+//!   the daemon's reactor (adverts, netlink), and it yields every 10 ms so plugins share
+//!   the executor fairly.
+//! - takes its instance from the engine's pool (`engine.rs`); more concurrent runs than
+//!   pool slots fail at once with a `fail` verdict naming the limit.
+//!
+//! CPU time is measured per run as the sum of the thread CPU time of each poll of the run's
+//! future (`CLOCK_THREAD_CPUTIME_ID` around every poll): exact even when the run migrates
+//! between executor threads. Work done in other threads on its behalf (a remediation child,
+//! hyper's connection task) is not included.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+use wasmtime::component::{Component, InstancePre, ResourceTable};
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use super::bindings::wasmalived::plugin::types::Status;
+use super::bindings::CheckPluginPre;
+use super::cache::{CacheOutcome, CodeCache};
+use super::caps::http::{self, HttpPolicy};
+use super::caps::log::LogCap;
+use super::caps::processes::{netns_of, ProcessesCap};
+use super::caps::remediation::RemediationCap;
+use super::caps::scratch::{ScratchCap, SharedScratch};
+use super::caps::stdio::Capture;
+use super::caps::{sockets, wasi};
+use super::contract;
+use super::engine::PluginEngine;
+use super::executor::Executor;
+use super::loader::{self, LoadedPlugin};
+use super::state::{HostState, MemLimiter};
+use super::{sys, PluginError};
+use wasmalived_config::grants::Grants;
+
+/// Compiled components kept in memory (by sha256) so several checks sharing a file, and
+/// reloads, compile once. Bounded: old versions fall out.
+const COMPONENT_MEMO: usize = 32;
+/// Bytes of a verdict message kept.
+const MAX_MESSAGE: usize = 1024;
+/// Measurements kept per verdict.
+const MAX_MEASUREMENTS: usize = 64;
+/// Slack of the outer safety-net timeout beyond the check's timeout.
+const OUTER_SLACK: Duration = Duration::from_secs(1);
+
+/// The health verdict of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Healthy.
+    Ok,
+    /// Unhealthy; counts towards `fall`.
+    Fail(String),
+    /// Stand down now.
+    Fatal(String),
+}
+
+impl Verdict {
+    /// `ok` / `fail` / `fatal`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::Fail(_) => "fail",
+            Verdict::Fatal(_) => "fatal",
+        }
+    }
+
+    /// The reason, if not ok.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Verdict::Ok => None,
+            Verdict::Fail(r) | Verdict::Fatal(r) => Some(r),
+        }
+    }
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The verdict (a trap/timeout/limit becomes `Fail` with the reason).
+    pub verdict: Verdict,
+    /// The plugin's short message.
+    pub message: Option<String>,
+    /// Named measurements.
+    pub measurements: Vec<(String, f64)>,
+    /// Wall time of the run (instantiate + call).
+    pub wall: Duration,
+    /// CPU time of the run (see the module doc).
+    pub cpu: Duration,
+    /// `name@digest` of the plugin version that ran.
+    pub identity: String,
+}
+
+impl RunOutcome {
+    fn failed(identity: &str, reason: String, wall: Duration, cpu: Duration) -> Self {
+        Self {
+            verdict: Verdict::Fail(reason),
+            message: None,
+            measurements: Vec::new(),
+            wall,
+            cpu,
+            identity: identity.to_string(),
+        }
+    }
+}
+
+struct Memo {
+    map: HashMap<String, LoadedPlugin>,
+    order: VecDeque<String>,
+}
+
+struct RuntimeInner {
+    engine: PluginEngine,
+    cache: CodeCache,
+    memo: Mutex<Memo>,
+    scratch: Mutex<HashMap<String, SharedScratch>>,
+    own_netns: Option<String>,
+    executor: Executor,
+}
+
+/// The plugin runtime: one per process. Cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+impl Runtime {
+    /// Create the engine, open the code cache at `cache_dir`, start the plugin executor.
+    pub fn new(cache_dir: &Path) -> Result<Self, PluginError> {
+        let engine = PluginEngine::new()?;
+        let cache = CodeCache::open(cache_dir, engine.engine())?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let executor = Executor::start(workers)?;
+        Ok(Self {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                cache,
+                memo: Mutex::new(Memo {
+                    map: HashMap::new(),
+                    order: VecDeque::new(),
+                }),
+                scratch: Mutex::new(HashMap::new()),
+                own_netns: netns_of(Path::new("/proc"), "self"),
+                executor,
+            }),
+        })
+    }
+
+    /// The code cache.
+    pub fn cache(&self) -> &CodeCache {
+        &self.inner.cache
+    }
+
+    /// Read, vet and compile a plugin file (through the in-memory memo and the code cache).
+    /// Blocking (file I/O, maybe a JIT compile): call from a blocking thread in async code.
+    pub fn load_file(&self, path: &Path) -> Result<LoadedPlugin, PluginError> {
+        let (bytes, sha) = loader::read_file(path)?;
+        if let Some(hit) = self.memo().map.get(&sha) {
+            let mut p = hit.clone();
+            p.path = path.to_path_buf();
+            p.cache = CacheOutcome::Hit;
+            return Ok(p);
+        }
+        let loaded = loader::compile(
+            self.inner.engine.engine(),
+            &self.inner.cache,
+            path,
+            &bytes,
+            sha.clone(),
+        )?;
+        let mut memo = self.memo();
+        if memo.map.insert(sha.clone(), loaded.clone()).is_none() {
+            memo.order.push_back(sha);
+        }
+        while memo.order.len() > COMPONENT_MEMO {
+            if let Some(old) = memo.order.pop_front() {
+                memo.map.remove(&old);
+            }
+        }
+        Ok(loaded)
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, Memo> {
+        self.inner.memo.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Load `path` for check `check_name` with its grants: vet the file, compile (cached),
+    /// check the contract and every import against the grants, pre-instantiate.
+    pub fn load_check(
+        &self,
+        check_name: &str,
+        path: &Path,
+        grants: &Grants,
+    ) -> Result<CheckPlugin, PluginError> {
+        let loaded = self.load_file(path)?;
+        self.bind(check_name, loaded, grants)
+    }
+
+    /// Bind an already loaded plugin to a check's grants.
+    pub fn bind(
+        &self,
+        check_name: &str,
+        loaded: LoadedPlugin,
+        grants: &Grants,
+    ) -> Result<CheckPlugin, PluginError> {
+        let path = loaded.path.clone();
+        contract::check_imports(loaded.imports.iter().map(String::as_str), grants).map_err(
+            |(import, reason)| PluginError::NotGranted {
+                path: path.clone(),
+                import,
+                reason,
+            },
+        )?;
+        let grant_err = |reason: String| PluginError::Grant {
+            check: check_name.to_string(),
+            reason,
+        };
+        let http_targets = grants
+            .http
+            .iter()
+            .map(http::parse_target)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(grant_err)?;
+        let tcp_targets = grants
+            .tcp
+            .iter()
+            .map(sockets::parse_target)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(grant_err)?;
+        for d in &grants.dirs {
+            if !d.host_path.is_dir() {
+                return Err(grant_err(format!(
+                    "granted dir {} is not a directory",
+                    d.host_path.display()
+                )));
+            }
+        }
+        let linker = super::linker::build(self.inner.engine.engine(), grants).map_err(|e| {
+            PluginError::Link {
+                path: path.clone(),
+                reason: format!("{e:#}"),
+            }
+        })?;
+        let pre: InstancePre<HostState> =
+            linker
+                .instantiate_pre(&loaded.component)
+                .map_err(|e| PluginError::Link {
+                    path: path.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = CheckPluginPre::new(pre).map_err(|e| PluginError::Contract {
+            path: path.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        let scratch = self
+            .inner
+            .scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(check_name.to_string())
+            .or_default()
+            .clone();
+        Ok(CheckPlugin {
+            inner: Arc::new(CheckInner {
+                check: check_name.to_string(),
+                identity: loaded.identity(),
+                name: loaded.name.clone(),
+                digest: loaded.digest().to_string(),
+                path,
+                component: loaded.component.clone(),
+                pre,
+                grants: grants.clone(),
+                http_targets,
+                tcp_targets,
+                scratch,
+                runtime: self.inner.clone(),
+            }),
+        })
+    }
+}
+
+struct CheckInner {
+    check: String,
+    identity: String,
+    name: String,
+    digest: String,
+    path: PathBuf,
+    component: Component,
+    pre: CheckPluginPre<HostState>,
+    grants: Grants,
+    http_targets: Vec<http::HttpTarget>,
+    tcp_targets: Vec<sockets::TcpTarget>,
+    scratch: SharedScratch,
+    runtime: Arc<RuntimeInner>,
+}
+
+/// A plugin bound to one check's grants. Cheap to clone.
+#[derive(Clone)]
+pub struct CheckPlugin {
+    inner: Arc<CheckInner>,
+}
+
+impl std::fmt::Debug for CheckPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckPlugin")
+            .field("check", &self.inner.check)
+            .field("identity", &self.inner.identity)
+            .finish()
+    }
+}
+
+/// Marker error for the epoch deadline.
+#[derive(Debug)]
+struct DeadlineReached;
+
+impl std::fmt::Display for DeadlineReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("check deadline reached")
+    }
+}
+
+impl std::error::Error for DeadlineReached {}
+
+impl CheckPlugin {
+    /// `name@digest`.
+    pub fn identity(&self) -> &str {
+        &self.inner.identity
+    }
+
+    /// Plugin name (file stem).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Short digest.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The plugin file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The check this plugin is bound to.
+    pub fn check_name(&self) -> &str {
+        &self.inner.check
+    }
+
+    /// The grants it is bound with.
+    pub fn grants(&self) -> &Grants {
+        &self.inner.grants
+    }
+
+    /// The compiled component.
+    pub fn component(&self) -> &Component {
+        &self.inner.component
+    }
+
+    /// Run the check once. Never panics, never fails: every problem becomes a `Fail` verdict
+    /// whose reason says which. Runs on the plugin executor (see the module doc).
+    pub fn run(
+        &self,
+        params: &[(String, String)],
+        timeout: Duration,
+    ) -> impl Future<Output = RunOutcome> + Send + 'static {
+        let me = self.clone();
+        let params = params.to_vec();
+        async move {
+            // ERROR level so the span is enabled whenever any of its lines is (every log line
+            // of a run carries plugin{name, digest}, whatever the filter).
+            let started = Instant::now();
+            let span = tracing::error_span!("plugin", name = %me.inner.name, digest = %me.inner.digest, check = %me.inner.check);
+            let identity = me.inner.identity.clone();
+            let task = me
+                .inner
+                .runtime
+                .executor
+                .spawn(CpuMeter::new(me.clone().run_here(params, timeout)).instrument(span));
+            let abort = task.abort_handle();
+            match tokio::time::timeout(timeout + OUTER_SLACK, task).await {
+                Ok(Ok((mut outcome, cpu))) => {
+                    outcome.cpu = cpu;
+                    outcome
+                }
+                Ok(Err(join)) => RunOutcome::failed(
+                    &identity,
+                    format!("plugin task failed: {join}"),
+                    started.elapsed(),
+                    Duration::ZERO,
+                ),
+                Err(_) => {
+                    abort.abort();
+                    RunOutcome::failed(
+                        &identity,
+                        format!("timeout after {timeout:?} (plugin executor unresponsive)"),
+                        started.elapsed(),
+                        Duration::ZERO,
+                    )
+                }
+            }
+        }
+    }
+
+    fn new_state(&self) -> Result<HostState, String> {
+        let inner = &self.inner;
+        let capture = Capture::default();
+        let mut b = wasi::builder(&capture, &inner.grants.dirs)?;
+        sockets::configure(&mut b, inner.tcp_targets.clone());
+        Ok(HostState {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            http_ctx: WasiHttpCtx::new(),
+            http_policy: HttpPolicy::new(inner.http_targets.clone()),
+            log: LogCap::default(),
+            scratch: ScratchCap::new(inner.scratch.clone()),
+            processes: ProcessesCap::new(inner.grants.processes, inner.runtime.own_netns.clone()),
+            remediation: RemediationCap::new(Arc::new(inner.grants.remediation.clone())),
+            capture,
+            limiter: MemLimiter::new(inner.grants.memory_limit),
+        })
+    }
+
+    /// The run itself, on the current (executor) thread.
+    async fn run_here(self, params: Vec<(String, String)>, timeout: Duration) -> RunOutcome {
+        let started = Instant::now();
+        let identity = self.inner.identity.clone();
+        let state = match self.new_state() {
+            Ok(s) => s,
+            Err(e) => return RunOutcome::failed(&identity, e, started.elapsed(), Duration::ZERO),
+        };
+        let mut store = Store::new(self.inner.runtime.engine.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        let deadline = started + timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineReached))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let call = async {
+            let bindings = self.inner.pre.instantiate_async(&mut store).await?;
+            bindings
+                .wasmalived_plugin_check()
+                .call_check(&mut store, &params)
+                .await
+        };
+        let result = tokio::time::timeout(timeout, call).await;
+        let data = store.data();
+        data.log.finish();
+        let (out, dropped) = data.capture.contents();
+        if !out.is_empty() {
+            tracing::debug!(dropped_bytes = dropped, "plugin output: {}", out.trim_end());
+        }
+        let verdict = match result {
+            Err(_) => Err(format!("timeout after {timeout:?} (in a host call)")),
+            Ok(Err(e)) => Err(classify(&e, &data.limiter, timeout)),
+            Ok(Ok(v)) => Ok(v),
+        };
+        // Tearing the instance down is part of the run's cost.
+        drop(store);
+        let wall = started.elapsed();
+        match verdict {
+            Err(reason) => {
+                tracing::warn!(%reason, "check run failed");
+                RunOutcome::failed(&identity, reason, wall, Duration::ZERO)
+            }
+            Ok(v) => {
+                let verdict = match v.status {
+                    Status::Ok => Verdict::Ok,
+                    Status::Fail(r) => Verdict::Fail(clip(r)),
+                    Status::Fatal(r) => Verdict::Fatal(clip(r)),
+                };
+                let measurements = v
+                    .measurements
+                    .into_iter()
+                    .filter(|m| m.value.is_finite())
+                    .take(MAX_MEASUREMENTS)
+                    .map(|m| (clip(m.name), m.value))
+                    .collect();
+                RunOutcome {
+                    verdict,
+                    message: v.message.map(clip),
+                    measurements,
+                    wall,
+                    cpu: Duration::ZERO,
+                    identity,
+                }
+            }
+        }
+    }
+}
+
+/// Keep at most `MAX_MESSAGE` bytes (on a char boundary).
+fn clip(mut s: String) -> String {
+    if s.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+fn mib(bytes: usize) -> String {
+    if bytes.is_multiple_of(1024 * 1024) {
+        format!("{} MiB", bytes / (1024 * 1024))
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Turn a run error into the reason a `Fail` verdict carries.
+fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> String {
+    if limiter.exceeded().is_some() {
+        return format!("memory limit {} exceeded", mib(limiter.limit()));
+    }
+    if e.downcast_ref::<DeadlineReached>().is_some() {
+        return format!("timeout after {timeout:?}");
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::StackOverflow => "stack overflow".into(),
+            Trap::UnreachableCodeReached => {
+                "trap: wasm `unreachable` (a panic in the plugin?)".into()
+            }
+            Trap::Interrupt => format!("timeout after {timeout:?}"),
+            Trap::AllocationTooLarge => format!("memory limit {} exceeded", mib(limiter.limit())),
+            other => format!("trap: {other}"),
+        };
+    }
+    if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return format!("plugin instance pool exhausted ({full}): too many runs in flight");
+    }
+    let msg = format!("{e:#}");
+    if msg.contains("memory limit") {
+        return format!("memory limit {} exceeded", mib(limiter.limit()));
+    }
+    format!("error: {}", msg.lines().next().unwrap_or("unknown"))
+}
+
+/// Sums the calling thread's CPU time over every poll of the inner future.
+struct CpuMeter<F> {
+    inner: Pin<Box<F>>,
+    cpu: Duration,
+}
+
+impl<F> CpuMeter<F> {
+    fn new(inner: F) -> Self {
+        Self {
+            inner: Box::pin(inner),
+            cpu: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: Future> Future for CpuMeter<F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let t0 = sys::thread_cpu_time();
+        let r = self.inner.as_mut().poll(cx);
+        let spent = sys::thread_cpu_time().saturating_sub(t0);
+        self.cpu += spent;
+        match r {
+            Poll::Ready(v) => Poll::Ready((v, self.cpu)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_on_char_boundary() {
+        let s = clip("é".repeat(1000));
+        assert!(s.len() <= MAX_MESSAGE + 3);
+        assert!(s.ends_with('…'));
+        assert_eq!(clip("short".into()), "short");
+    }
+
+    #[test]
+    fn mib_formatting() {
+        assert_eq!(mib(64 * 1024 * 1024), "64 MiB");
+        assert_eq!(mib(1000), "1000 bytes");
+    }
+}

@@ -1,0 +1,303 @@
+//! The plugin runtime against real components (fixtures in `tests/plugins/`, built by
+//! `make plugins`): verdicts, the code cache, contract and grant refusals, file security,
+//! and every misbehaving fixture failing safely while the host carries on.
+
+mod plugin_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use plugin_support::{fixture, runtime, TempDir};
+use wasmalived_config::grants::{Grants, ProcessGrant, TcpGrant};
+use wasmalived_plugin_host::cache::CacheOutcome;
+use wasmalived_plugin_host::{PluginError, Runtime, Verdict};
+
+const T: Duration = Duration::from_secs(5);
+
+fn p(kv: &[(&str, &str)]) -> Vec<(String, String)> {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn trivial_plugin_is_ok_with_identity() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("trivial"), &Grants::default())
+        .expect("load");
+    let id = plugin.identity().to_string();
+    let (name, digest) = id.split_once('@').expect("name@digest");
+    assert_eq!(name, "plugin_trivial");
+    assert_eq!(digest.len(), 12);
+    assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
+    let out = plugin.run(&[], T).await;
+    assert_eq!(out.verdict, Verdict::Ok, "{out:?}");
+    assert_eq!(out.identity, id);
+    assert!(out.wall > Duration::ZERO && out.cpu > Duration::ZERO);
+}
+
+#[test]
+fn cache_hit_on_second_load_and_corrupt_entry_recompiled() {
+    let cache = TempDir::new("cache-hit");
+    let dir = cache.path().join("plugin-cache");
+    let f = fixture("trivial");
+    let t = Instant::now();
+    let first = Runtime::new(&dir).expect("rt").load_file(&f).expect("load");
+    let jit = t.elapsed();
+    assert_eq!(first.cache, CacheOutcome::Miss);
+    // A new runtime (a daemon restart) deserializes instead of compiling.
+    let rt2 = Runtime::new(&dir).expect("rt");
+    let t = Instant::now();
+    let second = rt2.load_file(&f).expect("load");
+    let cached = t.elapsed();
+    assert_eq!(second.cache, CacheOutcome::Hit);
+    eprintln!("JIT load {jit:?}, cached load {cached:?}");
+    // Corrupt the entry: it is recompiled, never trusted.
+    let entry = rt2.cache().entry_path(&first.sha256);
+    std::fs::write(&entry, b"definitely not a compiled component").expect("corrupt");
+    let rt3 = Runtime::new(&dir).expect("rt");
+    let third = rt3.load_file(&f).expect("recompiled");
+    assert_eq!(third.cache, CacheOutcome::Recompiled);
+    let rt4 = Runtime::new(&dir).expect("rt");
+    assert_eq!(rt4.load_file(&f).expect("load").cache, CacheOutcome::Hit);
+}
+
+#[test]
+fn other_major_contract_refused_naming_version() {
+    let (rt, _d) = runtime();
+    let err = rt
+        .load_check("c", &fixture("contract-v2"), &Grants::default())
+        .expect_err("v2 must be refused");
+    assert!(matches!(err, PluginError::Contract { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("wasmalived:plugin@2.0.0"), "{msg}");
+}
+
+#[tokio::test]
+async fn older_minor_contract_still_loads_and_runs() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("contract-v1-0"), &Grants::default())
+        .expect("1.0 plugin loads on a 1.1 host");
+    let out = plugin.run(&[], T).await;
+    assert_eq!(out.verdict, Verdict::Ok, "{out:?}");
+}
+
+#[tokio::test]
+async fn ungranted_import_refused_naming_import_and_grant() {
+    let (rt, _d) = runtime();
+    let err = rt
+        .load_check("c", &fixture("bad-import"), &Grants::default())
+        .expect_err("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, PluginError::NotGranted { .. }), "{msg}");
+    assert!(msg.contains("wasmalived:plugin/processes@"), "{msg}");
+    assert!(msg.contains("`processes`"), "{msg}");
+    // Granted, the same plugin loads and its call reaches the host.
+    let granted = Grants {
+        processes: Some(ProcessGrant { netns_only: true }),
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("bad-import"), &granted)
+        .expect("granted");
+    let out = plugin.run(&[], T).await;
+    assert!(matches!(out.verdict, Verdict::Fail(_)), "{out:?}");
+}
+
+#[tokio::test]
+async fn tcp_outside_allowlist_denied() {
+    let (rt, _d) = runtime();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let open = listener.local_addr().expect("addr");
+    let grants = Grants {
+        tcp: vec![TcpGrant("127.0.0.1:1".into())],
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("denied-tcp"), &grants)
+        .expect("load");
+    let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
+    match &out.verdict {
+        Verdict::Fail(r) => assert!(r.contains("access-denied"), "{out:?}"),
+        v => panic!("connect outside the allowlist must be denied, got {v:?}"),
+    }
+    // Not granted at all: wasi:sockets is linked with TCP off, so the plugin loads and every
+    // connect is denied.
+    let plugin = rt
+        .load_check("c", &fixture("denied-tcp"), &Grants::default())
+        .expect("loads: sockets are linked deny-all");
+    let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
+    match &out.verdict {
+        Verdict::Fail(r) => assert!(
+            r.contains("denied") || r.contains("not-supported") || r.contains("access"),
+            "{out:?}"
+        ),
+        v => panic!("connect without a tcp grant must be denied, got {v:?}"),
+    }
+}
+
+#[test]
+fn world_writable_plugin_file_refused() {
+    let (rt, _d) = runtime();
+    let dir = TempDir::new("ww");
+    let f = dir.install("trivial", "ww.wasm");
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let err = rt
+        .load_check("c", &f, &Grants::default())
+        .expect_err("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, PluginError::Insecure { .. }), "{msg}");
+    assert!(
+        msg.contains("ww.wasm") && msg.contains("world-writable"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn garbage_and_core_module_refused() {
+    let (rt, _d) = runtime();
+    let dir = TempDir::new("bad");
+    let f = dir.path().join("garbage.wasm");
+    std::fs::write(&f, b"\0asm\x0d\0\x01\0 half a component").expect("write");
+    let err = rt.load_check("c", &f, &Grants::default()).expect_err("bad");
+    assert!(matches!(err, PluginError::Invalid { .. }), "{err}");
+    std::fs::write(&f, b"\0asm\x01\0\0\0").expect("write");
+    let err = rt
+        .load_check("c", &f, &Grants::default())
+        .expect_err("core");
+    assert!(err.to_string().contains("core wasm module"), "{err}");
+}
+
+#[tokio::test]
+async fn busy_loop_stopped_by_deadline() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("busy-loop"), &Grants::default())
+        .expect("load");
+    let timeout = Duration::from_millis(500);
+    let t = Instant::now();
+    let out = plugin.run(&[], timeout).await;
+    let took = t.elapsed();
+    match &out.verdict {
+        Verdict::Fail(r) => assert!(r.contains("timeout after 500ms"), "{r}"),
+        v => panic!("{v:?}"),
+    }
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(1500),
+        "{took:?}"
+    );
+}
+
+#[tokio::test]
+async fn busy_loop_does_not_block_other_tasks() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("busy-loop"), &Grants::default())
+        .expect("load");
+    let run = tokio::spawn(plugin.run(&[], Duration::from_secs(1)));
+    // This current-thread test runtime keeps ticking while the plugin spins.
+    let t = Instant::now();
+    let mut ticks = 0;
+    while t.elapsed() < Duration::from_millis(500) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        ticks += 1;
+    }
+    assert!(ticks >= 20, "reactor starved: {ticks} ticks in 500ms");
+    let out = run.await.expect("join");
+    assert!(matches!(out.verdict, Verdict::Fail(_)));
+}
+
+#[tokio::test]
+async fn memory_bomb_stopped_at_limit() {
+    let (rt, _d) = runtime();
+    let grants = Grants {
+        memory_limit: 16 << 20,
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("memory-bomb"), &grants)
+        .expect("load");
+    let out = plugin.run(&[], T).await;
+    match &out.verdict {
+        Verdict::Fail(r) => assert!(r.contains("memory limit 16 MiB exceeded"), "{r}"),
+        v => panic!("{v:?}"),
+    }
+}
+
+#[tokio::test]
+async fn trap_is_a_fail_and_next_run_is_fresh() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("trap"), &Grants::default())
+        .expect("load");
+    for how in ["panic", "unreachable"] {
+        let out = plugin.run(&p(&[("how", how)]), T).await;
+        match &out.verdict {
+            Verdict::Fail(r) => assert!(r.contains("unreachable"), "{how}: {r}"),
+            v => panic!("{how}: {v:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn stack_overflow_is_a_fail() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("stack-overflow"), &Grants::default())
+        .expect("load");
+    let out = plugin.run(&[], T).await;
+    assert_eq!(
+        out.verdict,
+        Verdict::Fail("stack overflow".into()),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn log_flood_bounded_and_host_survives() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("log-flood"), &Grants::default())
+        .expect("load");
+    for to in ["log", "stdout", "stderr"] {
+        let t = Instant::now();
+        let out = plugin.run(&p(&[("to", to)]), Duration::from_secs(60)).await;
+        eprintln!(
+            "log flood to {to}: {:?} wall, {:?} cpu",
+            t.elapsed(),
+            out.cpu
+        );
+        assert_eq!(out.verdict, Verdict::Ok, "{to}: {out:?}");
+    }
+    // The host is unharmed: a trivial plugin still answers.
+    let ok = rt
+        .load_check("t", &fixture("trivial"), &Grants::default())
+        .expect("load");
+    assert_eq!(ok.run(&[], T).await.verdict, Verdict::Ok);
+}
+
+#[tokio::test]
+async fn scratch_survives_runs_and_traps() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("counter", &fixture("scratch-counter"), &Grants::default())
+        .expect("load");
+    let count = |o: &wasmalived_plugin_host::RunOutcome| {
+        o.measurements
+            .iter()
+            .find(|(k, _)| k == "count")
+            .map(|(_, v)| *v)
+    };
+    assert_eq!(count(&plugin.run(&[], T).await), Some(1.0));
+    assert_eq!(count(&plugin.run(&[], T).await), Some(2.0));
+    let trapped = plugin.run(&p(&[("trap_at", "3")]), T).await;
+    assert!(matches!(trapped.verdict, Verdict::Fail(_)), "{trapped:?}");
+    assert_eq!(count(&plugin.run(&[], T).await), Some(4.0));
+    // Another check has its own store.
+    let other = rt
+        .load_check("other", &fixture("scratch-counter"), &Grants::default())
+        .expect("load");
+    assert_eq!(count(&other.run(&[], T).await), Some(1.0));
+}

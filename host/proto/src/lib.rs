@@ -1,0 +1,12 @@
+//! wasmalived's protocol layer: VRRP (RFC 3768 / RFC 5798) wire codecs and the sans-IO core.
+//!
+//! Nothing here reads a clock, sleeps, touches a socket or depends on an async runtime: every
+//! entry point takes the current time and returns actions plus the next deadline (STYLE
+//! principles 1–2), so the whole speaker is tested deterministically in a simulated LAN.
+//!
+//! - [`vrrp`]: the advert codec, the per-instance state machine, its timers and receive checks.
+//! - [`track`]: keepalived's tracking rules — rise/fall counting of one check and the effective
+//!   priority (or Fault) of an instance from what it tracks.
+
+pub mod track;
+pub mod vrrp;

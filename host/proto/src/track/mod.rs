@@ -1,0 +1,9 @@
+//! keepalived's tracking rules, sans-IO: how check results become a check state
+//! ([`rise_fall`]) and how the states an instance tracks become its effective priority or a
+//! Fault ([`priority`]).
+
+pub mod priority;
+pub mod rise_fall;
+
+pub use priority::{effective, Effective, FaultReason, Tracked};
+pub use rise_fall::{CheckState, CheckStatus, CheckTransition, Outcome, StateKind, StatusError};

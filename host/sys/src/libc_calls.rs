@@ -1,0 +1,65 @@
+//! The few libc calls the script runner needs, which the `libc` crate only offers as
+//! `unsafe fn`s. Nothing else in `checks` uses `unsafe`.
+//!
+//! - [`kill_process_group`]: `kill(-pgid, sig)`, to kill a timed-out script *and its children*
+//!   (keepalived `vrrp_script_child_thread` does `kill(-pid, …)`).
+//! - [`set_credentials`]: a `pre_exec` hook doing `setgroups` + `setgid` + `setuid` in the
+//!   child, because std's `CommandExt::uid` clears the supplementary groups (`setgroups(0)`) and
+//!   has no stable way to set them, while keepalived gives the script the user's supplementary
+//!   groups (`core/notify.c`, `set_script_env`).
+//! - [`effective_ids`]: `geteuid`/`getegid`, to know whether a script would run as root.
+#![allow(unsafe_code)]
+
+use std::io;
+
+/// Send `signal` to every process of the process group `pgid`.
+///
+/// `pgid` must be a process group this daemon created (a script's own group, whose leader has
+/// not been reaped yet), so the group id cannot have been reused.
+pub fn kill_process_group(pgid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pgid = libc::pid_t::try_from(pgid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pgid out of range"))?;
+    if pgid <= 1 {
+        // kill(0 / -1, …) would hit our own group or every process: never.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "refusing to signal process group <= 1",
+        ));
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; the argument is a negative pgid.
+    let rc = unsafe { libc::kill(-pgid, signal) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Make the child switch to `uid`/`gid` with supplementary `groups` just before `exec`.
+pub fn set_credentials(cmd: &mut tokio::process::Command, uid: u32, gid: u32, groups: Vec<u32>) {
+    let groups: Vec<libc::gid_t> = groups;
+    // SAFETY: the closure runs in the forked child before exec; it only makes the
+    // async-signal-safe system calls setgroups/setgid/setuid, on data allocated before the
+    // fork, and allocates nothing. Order matters: groups and gid while still privileged, uid
+    // last.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setgid(gid) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setuid(uid) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// This process's effective uid and gid.
+pub fn effective_ids() -> (u32, u32) {
+    // SAFETY: geteuid/getegid cannot fail and have no preconditions.
+    unsafe { (libc::geteuid(), libc::getegid()) }
+}
