@@ -22,9 +22,9 @@ pub const GARP_INTERVAL: Duration = Duration::ZERO;
 /// `vrrp_gna_interval`: delay between unsolicited neighbour adverts on one interface.
 pub const GNA_INTERVAL: Duration = Duration::ZERO;
 /// `vrrp_mcast_group4`: IANA's VRRP group (RFC 5798 §5.1.1.2).
-pub const MCAST_GROUP4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub const MCAST_GROUP4: Ipv4Addr = wasmalived_proto::wire::MCAST_V4;
 /// `vrrp_mcast_group6`: IANA's VRRP group (RFC 5798 §5.1.2.2).
-pub const MCAST_GROUP6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+pub const MCAST_GROUP6: Ipv6Addr = wasmalived_proto::wire::MCAST_V6;
 /// `plugin_dir`: where `plugin NAME` finds `NAME.wasm`.
 pub const PLUGIN_DIR: &str = "/etc/wasmalived/plugins";
 

@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use net_lab::{block_on, join, wait_until, Lab, MAC_A};
 use socket2::{Domain, Protocol, Socket, Type};
-use wasmalived::net::garp::{
-    garp_frame, na_frame, send_garp, send_unsolicited_na, ETH_P_ARP, ETH_P_IPV6, GARP_FRAME_LEN,
-    NA_FRAME_LEN,
-};
+use wasmalived::net::garp::{send_garp, send_unsolicited_na};
 use wasmalived::net::netlink::Netlink;
+use wasmalived_proto::wire::arp::{garp_frame, ETH_P_ARP, GARP_FRAME_LEN};
+use wasmalived_proto::wire::ndisc::{na_frame, ETH_P_IPV6, NA_FRAME_LEN};
 
 /// Captures frames of `ethertype` in B until `want` matches one (5 s at most).
 fn capture_in_b(

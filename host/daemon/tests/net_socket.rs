@@ -10,10 +10,9 @@ use std::time::Duration;
 use net_lab::{block_on, join, Lab};
 use socket2::{Domain, Protocol, Socket, Type};
 use wasmalived::net::netlink::Netlink;
-use wasmalived::net::socket::{
-    Received, SocketConfig, VrrpSocket, IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6,
-};
+use wasmalived::net::socket::{Received, SocketConfig, VrrpSocket};
 use wasmalived_proto::vrrp::types::Family;
+use wasmalived_proto::wire::{IP_PROTO_VRRP, MCAST_V4 as VRRP_GROUP_V4, MCAST_V6 as VRRP_GROUP_V6};
 
 /// Receives `n` datagrams (5 s each at most) on `vethB` after signalling readiness.
 fn receive_on_b(
@@ -84,8 +83,12 @@ fn ipv4_multicast_and_unicast_arrive_with_ttl_255_and_exact_addresses() {
                 .await
                 .unwrap();
             // A plain raw socket with TTL 64: the receiver must report 64, not assume 255.
-            let plain =
-                Socket::new(Domain::IPV4, Type::RAW, Some(Protocol::from(IPPROTO_VRRP))).unwrap();
+            let plain = Socket::new(
+                Domain::IPV4,
+                Type::RAW,
+                Some(Protocol::from(i32::from(IP_PROTO_VRRP))),
+            )
+            .unwrap();
             plain.set_ttl_v4(64).unwrap();
             plain
                 .send_to(
@@ -154,8 +157,12 @@ fn ipv6_multicast_from_link_local_and_unicast_arrive_with_hop_limit_255() {
                 )
                 .await
                 .unwrap();
-            let plain =
-                Socket::new(Domain::IPV6, Type::RAW, Some(Protocol::from(IPPROTO_VRRP))).unwrap();
+            let plain = Socket::new(
+                Domain::IPV6,
+                Type::RAW,
+                Some(Protocol::from(i32::from(IP_PROTO_VRRP))),
+            )
+            .unwrap();
             plain.set_unicast_hops_v6(64).unwrap();
             plain
                 .send_to(

@@ -4,9 +4,12 @@
 //! entry point takes the current time and returns actions plus the next deadline (STYLE
 //! principles 1–2), so the whole speaker is tested deterministically in a simulated LAN.
 //!
-//! - [`vrrp`]: the advert codec, the per-instance state machine, its timers and receive checks.
+//! - [`wire`]: wire formats — the VRRP advert codec, the IPv4 header, the Internet checksum,
+//!   gratuitous ARP and unsolicited NA frames.
+//! - [`vrrp`]: the per-instance state machine, its timers and receive checks.
 //! - [`track`]: keepalived's tracking rules — rise/fall counting of one check and the effective
 //!   priority (or Fault) of an instance from what it tracks.
 
 pub mod track;
 pub mod vrrp;
+pub mod wire;

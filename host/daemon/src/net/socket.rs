@@ -22,7 +22,7 @@
 //! is (no `IPV6_CHECKSUM`).
 
 use std::io::{self, Read};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::os::fd::AsFd;
 
@@ -31,32 +31,20 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use super::sys;
-use wasmalived_proto::vrrp::types::Family;
-
-/// IANA protocol number of VRRP (RFC 5798 §5.1.1.4).
-pub const IPPROTO_VRRP: i32 = 112;
-/// The VRRP IPv4 multicast group (RFC 5798 §5.1.1.2).
-pub const VRRP_GROUP_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
-/// The VRRP IPv6 multicast group (RFC 5798 §5.1.2.2).
-pub const VRRP_GROUP_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
-/// TTL / hop limit of every VRRP packet sent and the only value accepted
-/// (RFC 5798 §5.1.1.3, §5.1.2.3).
-pub const VRRP_TTL: u8 = 255;
-
-/// TOS / traffic class of adverts: precedence "internetwork control", as keepalived sends
-/// them (0xc0 in the captures of `../shared/fixtures/pcap/`).
-pub const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
+use wasmalived_proto::vrrp::Family;
+use wasmalived_proto::wire::ipv4::{self, Ipv4Error};
+use wasmalived_proto::wire::vrrp::{
+    IP_PROTO_VRRP, MCAST_V4, MCAST_V6, TOS_INTERNETWORK_CONTROL, VRRP_TTL,
+};
 
 /// Large enough for any IP datagram, so a read never truncates.
 const RECV_BUF_LEN: usize = 65_536;
-/// Minimum IPv4 header length (RFC 791).
-const IPV4_MIN_HEADER: usize = 20;
 
 /// The multicast group of a family.
 pub fn vrrp_group(family: Family) -> IpAddr {
     match family {
-        Family::V4 => IpAddr::V4(VRRP_GROUP_V4),
-        Family::V6 => IpAddr::V6(VRRP_GROUP_V6),
+        Family::V4 => IpAddr::V4(MCAST_V4),
+        Family::V6 => IpAddr::V6(MCAST_V6),
     }
 }
 
@@ -92,34 +80,9 @@ pub struct Received {
 /// Why a received datagram could not be handed up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Malformed {
-    /// Fewer bytes than a minimal IPv4 header.
-    #[error("IPv4 packet of {len} bytes is shorter than a header")]
-    ShortIpv4Header {
-        /// Bytes received.
-        len: usize,
-    },
-    /// IP version nibble is not 4.
-    #[error("IP version {version} on an IPv4 socket")]
-    NotIpv4 {
-        /// The version nibble.
-        version: u8,
-    },
-    /// IHL below 5 or beyond the received bytes.
-    #[error("IPv4 header length {header_len} invalid for {len} bytes")]
-    BadHeaderLength {
-        /// IHL × 4.
-        header_len: usize,
-        /// Bytes received.
-        len: usize,
-    },
-    /// Total length smaller than the header or larger than what arrived.
-    #[error("IPv4 total length {total_len} invalid for {len} bytes received")]
-    BadTotalLength {
-        /// The total length field.
-        total_len: usize,
-        /// Bytes received.
-        len: usize,
-    },
+    /// The IPv4 header is malformed.
+    #[error(transparent)]
+    Ipv4(#[from] Ipv4Error),
     /// The datagram did not fit the receive buffer.
     #[error("datagram truncated")]
     Truncated,
@@ -256,7 +219,7 @@ impl VrrpSocket {
         let socket = Socket::new(
             domain,
             Type::RAW.cloexec(),
-            Some(Protocol::from(IPPROTO_VRRP)),
+            Some(Protocol::from(i32::from(IP_PROTO_VRRP))),
         )
         .map_err(err("socket"))?;
         socket.set_nonblocking(true).map_err(err("O_NONBLOCK"))?;
@@ -282,7 +245,7 @@ impl VrrpSocket {
                 if join_multicast {
                     socket
                         .join_multicast_v4_n(
-                            &VRRP_GROUP_V4,
+                            &MCAST_V4,
                             &socket2::InterfaceIndexOrAddress::Index(ifindex),
                         )
                         .map_err(err("join 224.0.0.18"))?;
@@ -313,7 +276,7 @@ impl VrrpSocket {
                 sys::set_recv_pktinfo_v6(socket.as_fd()).map_err(err("IPV6_RECVPKTINFO"))?;
                 if join_multicast {
                     socket
-                        .join_multicast_v6(&VRRP_GROUP_V6, ifindex)
+                        .join_multicast_v6(&MCAST_V6, ifindex)
                         .map_err(err("join ff02::12"))?;
                 }
             }
@@ -414,12 +377,13 @@ impl VrrpSocket {
                 if len >= buf.len() {
                     return Err(dropped(Malformed::Truncated));
                 }
-                let view = parse_ipv4(&buf[..len]).map_err(dropped)?;
+                let (header, payload) =
+                    ipv4::parse(&buf[..len]).map_err(|e| dropped(Malformed::Ipv4(e)))?;
                 Ok(Received {
-                    src: IpAddr::V4(view.src),
-                    dst: IpAddr::V4(view.dst),
-                    ttl_or_hop_limit: view.ttl,
-                    payload: buf[view.payload].to_vec(),
+                    src: IpAddr::V4(header.src),
+                    dst: IpAddr::V4(header.dst),
+                    ttl_or_hop_limit: header.ttl,
+                    payload: payload.to_vec(),
                     ifindex,
                 })
             }
@@ -443,151 +407,6 @@ impl VrrpSocket {
                     ifindex: arrived_on,
                 })
             }
-        }
-    }
-}
-
-/// The fields of an IPv4 header this layer needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Ipv4View {
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    ttl: u8,
-    /// Byte range of the payload (after options, up to the total length).
-    payload: std::ops::Range<usize>,
-}
-
-/// Minimal IPv4 header parse (RFC 791 §3.1), options skipped via IHL:
-///
-/// ```text
-///  0                   1                   2                   3
-///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |Version|  IHL  |Type of Service|          Total Length         |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |         Identification        |Flags|      Fragment Offset    |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |  Time to Live |    Protocol   |         Header Checksum       |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                       Source Address                          |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                    Destination Address                        |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// |                    Options                    |    Padding    |
-/// +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-/// ```
-/// Linux delivers the header to raw sockets as received (total length in network order).
-fn parse_ipv4(buf: &[u8]) -> Result<Ipv4View, Malformed> {
-    let len = buf.len();
-    let header: &[u8; IPV4_MIN_HEADER] = buf
-        .get(..IPV4_MIN_HEADER)
-        .and_then(|h| h.try_into().ok())
-        .ok_or(Malformed::ShortIpv4Header { len })?;
-    let version = header[0] >> 4;
-    if version != 4 {
-        return Err(Malformed::NotIpv4 { version });
-    }
-    let header_len = usize::from(header[0] & 0x0f) * 4;
-    if header_len < IPV4_MIN_HEADER || header_len > len {
-        return Err(Malformed::BadHeaderLength { header_len, len });
-    }
-    let total_len = usize::from(u16::from_be_bytes([header[2], header[3]]));
-    if total_len < header_len || total_len > len {
-        return Err(Malformed::BadTotalLength { total_len, len });
-    }
-    Ok(Ipv4View {
-        ttl: header[8],
-        src: Ipv4Addr::new(header[12], header[13], header[14], header[15]),
-        dst: Ipv4Addr::new(header[16], header[17], header[18], header[19]),
-        payload: header_len..total_len,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Frame 1 of `keepalived-vrrpv2.pcap` (IPv4 header + VRRPv2 advert), TTL 255.
-    const KEEPALIVED_V2: [u8; 40] = [
-        0x45, 0xc0, 0x00, 0x28, 0x00, 0x01, 0x00, 0x00, 0xff, 0x70, 0x18, 0x87, 0xc0, 0x00, 0x02,
-        0x0b, 0xe0, 0x00, 0x00, 0x12, // IPv4 header
-        0x21, 0x37, 0x64, 0x01, 0x01, 0x01, 0x54, 0x9b, 0xc0, 0x00, 0x02, 0xc8, 0x31, 0x31, 0x31,
-        0x31, 0x00, 0x00, 0x00, 0x00, // VRRP
-    ];
-
-    #[test]
-    fn ipv4_header_fields_and_payload() {
-        let v = parse_ipv4(&KEEPALIVED_V2).unwrap();
-        assert_eq!(v.src, Ipv4Addr::new(192, 0, 2, 11));
-        assert_eq!(v.dst, VRRP_GROUP_V4);
-        assert_eq!(v.ttl, 255);
-        assert_eq!(&KEEPALIVED_V2[v.payload], &KEEPALIVED_V2[20..]);
-    }
-
-    /// RFC 5798 §7.1 tells receivers to handle IP options: IHL decides where VRRP starts.
-    #[test]
-    fn ipv4_options_are_skipped() {
-        let mut pkt = KEEPALIVED_V2[..20].to_vec();
-        pkt[0] = 0x46; // IHL 6: one option word
-        pkt.extend_from_slice(&[0x94, 0x04, 0x00, 0x00]); // Router Alert
-        pkt.extend_from_slice(&KEEPALIVED_V2[20..]);
-        pkt[3] = 44;
-        let v = parse_ipv4(&pkt).unwrap();
-        assert_eq!(&pkt[v.payload], &KEEPALIVED_V2[20..]);
-    }
-
-    #[test]
-    fn ipv4_trailing_bytes_beyond_total_length_are_ignored() {
-        let mut pkt = KEEPALIVED_V2.to_vec();
-        pkt.extend_from_slice(&[0xde, 0xad]);
-        let v = parse_ipv4(&pkt).unwrap();
-        assert_eq!(v.payload, 20..40);
-    }
-
-    #[test]
-    fn ipv4_malformed_headers_are_rejected_not_panicking() {
-        assert_eq!(
-            parse_ipv4(&KEEPALIVED_V2[..19]),
-            Err(Malformed::ShortIpv4Header { len: 19 })
-        );
-        let mut pkt = KEEPALIVED_V2;
-        pkt[0] = 0x65;
-        assert_eq!(parse_ipv4(&pkt), Err(Malformed::NotIpv4 { version: 6 }));
-        pkt[0] = 0x44;
-        assert_eq!(
-            parse_ipv4(&pkt),
-            Err(Malformed::BadHeaderLength {
-                header_len: 16,
-                len: 40
-            })
-        );
-        pkt[0] = 0x4f;
-        assert_eq!(
-            parse_ipv4(&pkt),
-            Err(Malformed::BadHeaderLength {
-                header_len: 60,
-                len: 40
-            })
-        );
-        pkt[0] = 0x45;
-        pkt[3] = 41;
-        assert_eq!(
-            parse_ipv4(&pkt),
-            Err(Malformed::BadTotalLength {
-                total_len: 41,
-                len: 40
-            })
-        );
-        pkt[3] = 19;
-        assert_eq!(
-            parse_ipv4(&pkt),
-            Err(Malformed::BadTotalLength {
-                total_len: 19,
-                len: 40
-            })
-        );
-        for n in 0..KEEPALIVED_V2.len() {
-            let _ = parse_ipv4(&KEEPALIVED_V2[..n]);
         }
     }
 }

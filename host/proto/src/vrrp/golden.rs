@@ -8,8 +8,11 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 use super::instance::{Action, Instance, InstanceConfig, State};
-use super::packet::{self, AuthType, ChecksumForm, V2Auth, IP_PROTO_VRRP};
 use super::types::{AdvertInterval, Centiseconds, Priority, Seconds, Version, Vrid};
+use crate::wire::{
+    ipv4,
+    vrrp::{self as packet, AuthType, ChecksumForm, V2Auth, IP_PROTO_VRRP},
+};
 
 const V2: &[u8] = include_bytes!("testdata/keepalived-vrrpv2.pcap");
 const V2_2VIPS: &[u8] = include_bytes!("testdata/keepalived-vrrpv2-2vips.pcap");
@@ -72,7 +75,7 @@ fn vrrp_of<'a>(frame: &Frame<'a>) -> Option<Captured<'a>> {
     let ip = &frame.data[14..];
     match ethertype {
         0x0800 => {
-            let (h, payload) = packet::parse_ipv4(ip).unwrap();
+            let (h, payload) = ipv4::parse(ip).unwrap();
             (h.protocol == IP_PROTO_VRRP).then_some(Captured {
                 src: h.src.into(),
                 dst: h.dst.into(),

@@ -32,11 +32,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::packet::{self, Advert, V2Auth};
 use super::timer::{Timer, TimerTable};
 use super::timing::{timing, Timing};
 use super::types::{AdvertInterval, Family, Priority, Version, Vrid};
 use super::validate::{validate, Counters, RxDrop};
+use crate::wire::vrrp::{self as packet, Advert, V2Auth};
 
 /// keepalived's upper bound for `preempt_delay`.
 pub const MAX_PREEMPT_DELAY: Duration = Duration::from_secs(1000);

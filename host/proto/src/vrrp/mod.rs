@@ -1,7 +1,8 @@
 //! VRRP protocol core: packet codec and sans-IO state machine. No clock, no sockets.
 //!
+//! The advert codec itself is [`crate::wire::vrrp`].
+//!
 //! - [`types`]: protocol value types (VRID, priority, intervals in their wire units).
-//! - [`packet`]: the RFC 3768 / RFC 5798 codec, checksums, IPv4 header parsing.
 //! - [`timing`]: skew time and master-down interval, in one function.
 //! - [`timer`]: the per-instance timer table.
 //! - [`validate`]: receive checks, drop reasons and counters.
@@ -13,7 +14,6 @@
 //! [`Instance::poll_action`] in order, and sleeps until [`Instance::poll_timeout`].
 
 pub mod instance;
-pub mod packet;
 pub mod timer;
 pub mod timing;
 pub mod types;
@@ -24,13 +24,12 @@ mod golden;
 #[cfg(test)]
 mod sim;
 
+pub use crate::wire::vrrp::{
+    decode, encode, Advert, AuthType, ChecksumForm, DecodeError, Decoded, V2Auth,
+};
 pub use instance::{
     Action, ConfigError, ConfigWarning, GarpConfig, InitialState, Instance, InstanceConfig, Notice,
     Reason, State,
-};
-pub use packet::{
-    decode, encode, parse_ipv4, Advert, AuthType, ChecksumForm, DecodeError, Decoded, Ipv4Header,
-    V2Auth,
 };
 pub use timer::{Timer, TimerTable};
 pub use timing::{timing, Timing};

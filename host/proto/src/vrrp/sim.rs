@@ -6,10 +6,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::instance::{Action, Instance, InstanceConfig, Reason, State};
-use super::packet::{self, MCAST_V4, MCAST_V6};
 use super::timer::Timer;
 use super::types::{AdvertInterval, Centiseconds, Priority, Seconds, Version, Vrid};
 use super::validate::DropReason;
+use crate::wire::vrrp::{self as packet, MCAST_V4, MCAST_V6};
 
 /// Deterministic xorshift64* generator (no rand crate).
 pub(crate) struct Rng(u64);

@@ -9,8 +9,8 @@ use std::fmt;
 use std::net::IpAddr;
 
 use super::instance::InstanceConfig;
-use super::packet::{Advert, AuthType, ChecksumForm, DecodeError, V2Auth};
 use super::types::{AdvertInterval, Family, Priority, Version};
+use crate::wire::vrrp::{Advert, AuthType, ChecksumForm, DecodeError, V2Auth};
 
 /// Why a received advert was discarded. [`RxDrop::reason`] gives its counter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,17 +173,13 @@ impl RxDrop {
     pub fn reason(&self) -> DropReason {
         match self {
             RxDrop::Decode(e) => match e {
-                DecodeError::Truncated { .. }
-                | DecodeError::TooLong { .. }
-                | DecodeError::TotalLength { .. } => DropReason::Length,
+                DecodeError::Truncated { .. } | DecodeError::TooLong { .. } => DropReason::Length,
                 DecodeError::Version(_) | DecodeError::V2OverIpv6 => DropReason::Version,
                 DecodeError::Type(_) => DropReason::Type,
                 DecodeError::Checksum { .. } => DropReason::Checksum,
                 DecodeError::ZeroVrid
                 | DecodeError::ZeroInterval
-                | DecodeError::MixedFamilies { .. }
-                | DecodeError::NotIpv4(_)
-                | DecodeError::Ihl(_) => DropReason::Malformed,
+                | DecodeError::MixedFamilies { .. } => DropReason::Malformed,
             },
             RxDrop::Ttl { .. } => DropReason::Ttl,
             RxDrop::AddressFamily { .. } => DropReason::AddressFamily,
@@ -280,7 +276,7 @@ pub fn validate(
 ) -> Result<Findings, RxDrop> {
     // RFC 5798 §7.1 / RFC 3768 §7.1: "MUST verify that the IP TTL is 255". keepalived skips
     // it for unicast peers (routed unicast adverts may arrive with a lower TTL).
-    if !cfg.unicast && ttl != super::packet::VRRP_TTL {
+    if !cfg.unicast && ttl != crate::wire::vrrp::VRRP_TTL {
         return Err(RxDrop::Ttl { ttl });
     }
     let got = Family::of(src);
@@ -368,9 +364,9 @@ mod tests {
 
     use super::*;
     use crate::vrrp::instance::{Action, Instance, Notice, State};
-    use crate::vrrp::packet::{encode, MCAST_V4};
     use crate::vrrp::sim::{addr, router, v2, v3};
     use crate::vrrp::types::Vrid;
+    use crate::wire::vrrp::{encode, MCAST_V4};
 
     const DST: IpAddr = IpAddr::V4(MCAST_V4);
 
@@ -563,7 +559,7 @@ mod tests {
         let a = i.advert(Priority::new(200));
         let pseudo = encode(&a, addr(11), DST);
         let plain =
-            crate::vrrp::packet::encode_with(&a, addr(11), DST, crate::vrrp::ChecksumForm::Plain);
+            crate::wire::vrrp::encode_with(&a, addr(11), DST, crate::vrrp::ChecksumForm::Plain);
         i.handle_packet(now, addr(11), DST, 255, &pseudo).unwrap();
         i.handle_packet(now, addr(11), DST, 255, &plain).unwrap();
         i.handle_packet(now, addr(11), DST, 255, &plain).unwrap();

@@ -1,6 +1,5 @@
 //! VRRP advertisement codec (STYLE principle 4): a length-checked decoder into a plain
-//! [`Advert`], an exactly sized encoder, the three checksum forms, and a small IPv4 header
-//! parser for raw-socket reads.
+//! [`Advert`], an exactly sized encoder and the three checksum forms.
 //!
 //! VRRPv2 (RFC 3768 §5.1):
 //!
@@ -49,16 +48,21 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::types::{AdvertInterval, Centiseconds, Family, Priority, Seconds, Version, Vrid};
+use super::checksum::Checksum;
+use crate::vrrp::types::{AdvertInterval, Centiseconds, Family, Priority, Seconds, Version, Vrid};
 
 /// IP protocol number of VRRP (RFC 5798 §5.1.1.4).
 pub const IP_PROTO_VRRP: u8 = 112;
-/// The TTL / hop limit every advert is sent with and must arrive with (RFC 5798 §5.1.1.3).
+/// The TTL / hop limit every advert is sent with and must arrive with (RFC 5798 §5.1.1.3,
+/// §5.1.2.3).
 pub const VRRP_TTL: u8 = 255;
 /// IPv4 multicast group of VRRP (RFC 5798 §5.1.1.2).
 pub const MCAST_V4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// IPv6 multicast group of VRRP (RFC 5798 §5.1.2.2).
 pub const MCAST_V6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+/// TOS / traffic class of adverts: precedence "internetwork control", as keepalived sends
+/// them (0xc0 in the captures of `../shared/fixtures/pcap/`).
+pub const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 /// Length of the fixed VRRP header (both versions).
 pub const HEADER_LEN: usize = 8;
 /// Length of the VRRPv2 authentication data trailer (RFC 3768 §5.3.10).
@@ -176,7 +180,7 @@ pub struct Decoded {
     pub checksum_form: ChecksumForm,
 }
 
-/// Why bytes could not be decoded as a VRRP advertisement or an IPv4 header.
+/// Why bytes could not be decoded as a VRRP advertisement.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
     /// Fewer bytes than the header or the count field require (RFC 5798 §7.1: "MUST verify
@@ -229,28 +233,12 @@ pub enum DecodeError {
         /// What we compute (pseudo-header form where it applies).
         expected: u16,
     },
-    /// The IP version nibble of a raw IPv4 read is not 4.
-    #[error("not an IPv4 header: version {0}")]
-    NotIpv4(u8),
-    /// IPv4 IHL below 5 words.
-    #[error("IPv4 header length {0} words is below the minimum of 5")]
-    Ihl(u8),
-    /// IPv4 total length inconsistent with the header length or the bytes read.
-    #[error("IPv4 total length {total} is inconsistent (header {header} bytes, {got} bytes read)")]
-    TotalLength {
-        /// The total length field.
-        total: u16,
-        /// Header length in bytes.
-        header: usize,
-        /// Bytes read.
-        got: usize,
-    },
 }
 
 /// Decode a VRRP message (the IP payload, without IP header) received from `src` to `dst`.
 ///
 /// `src`/`dst` are needed for the VRRPv3 pseudo-header checksum and decide the address
-/// family of a VRRPv3 advert. The length must be exact: [`parse_ipv4`] already trims
+/// family of a VRRPv3 advert. The length must be exact: [`super::ipv4::parse`] already trims
 /// link-layer padding using the IPv4 total length, and IPv6 raw sockets deliver the payload
 /// alone.
 pub fn decode(payload: &[u8], src: IpAddr, dst: IpAddr) -> Result<Decoded, DecodeError> {
@@ -354,7 +342,7 @@ fn verify_checksum(
     dst: IpAddr,
     got: u16,
 ) -> Result<ChecksumForm, DecodeError> {
-    let plain = checksum(msg, 0);
+    let plain = checksum(msg, src, dst, false);
     match (version, src) {
         (Version::V2, _) => {
             if plain == got {
@@ -367,7 +355,7 @@ fn verify_checksum(
             }
         }
         (Version::V3, _) => {
-            let pseudo = checksum(msg, pseudo_header_sum(src, dst, msg.len()));
+            let pseudo = checksum(msg, src, dst, true);
             if pseudo == got {
                 Ok(ChecksumForm::PseudoHeader)
             } else if src.is_ipv4() && plain == got {
@@ -388,7 +376,7 @@ fn verify_checksum(
 ///
 /// The buffer is exactly [`Advert::encoded_len`] bytes. The checksum field of `advert` is
 /// ignored and computed afresh. Addresses of another family than the wire family are
-/// skipped and at most 255 are written; [`super::Instance`] never builds such adverts.
+/// skipped and at most 255 are written; [`crate::vrrp::Instance`] never builds such adverts.
 pub fn encode(advert: &Advert, src: IpAddr, dst: IpAddr) -> Vec<u8> {
     encode_with(advert, src, dst, ChecksumForm::PseudoHeader)
 }
@@ -430,143 +418,26 @@ pub fn encode_with(advert: &Advert, src: IpAddr, dst: IpAddr, form: ChecksumForm
     if advert.version() == Version::V2 {
         buf.extend_from_slice(&advert.auth.unwrap_or(V2Auth::NONE).data);
     }
-    let initial = match (advert.version(), family, form) {
-        (Version::V2, _, _) | (Version::V3, Family::V4, ChecksumForm::Plain) => 0,
-        (Version::V3, _, _) => pseudo_header_sum(src, dst, buf.len()),
+    let pseudo = match (advert.version(), family, form) {
+        (Version::V2, _, _) | (Version::V3, Family::V4, ChecksumForm::Plain) => false,
+        (Version::V3, _, _) => true,
     };
-    let sum = checksum(&buf, initial);
+    let sum = checksum(&buf, src, dst, pseudo);
     if let Some(field) = buf.get_mut(CHECKSUM_OFFSET..CHECKSUM_OFFSET + 2) {
         field.copy_from_slice(&sum.to_be_bytes());
     }
     buf
 }
 
-/// The unfolded one's-complement sum of the IPv4 (RFC 791) or IPv6 (RFC 8200 §8.1)
-/// pseudo-header for a VRRP message of `len` bytes.
-fn pseudo_header_sum(src: IpAddr, dst: IpAddr, len: usize) -> u32 {
-    let mut sum = 0u32;
-    let mut add = |bytes: &[u8]| sum = add_words(sum, bytes);
-    match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            add(&s.octets());
-            add(&d.octets());
-            add(&[0, IP_PROTO_VRRP]);
-            add(&u16::try_from(len).unwrap_or(u16::MAX).to_be_bytes());
-        }
-        _ => {
-            add(&to_v6(src).octets());
-            add(&to_v6(dst).octets());
-            add(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-            add(&[0, 0, 0, IP_PROTO_VRRP]);
-        }
-    }
-    sum
-}
-
-fn to_v6(a: IpAddr) -> Ipv6Addr {
-    match a {
-        IpAddr::V4(a) => a.to_ipv6_mapped(),
-        IpAddr::V6(a) => a,
-    }
-}
-
-/// Add big-endian 16-bit words (odd tail padded with zero) without folding.
-fn add_words(mut sum: u32, bytes: &[u8]) -> u32 {
-    let mut chunks = bytes.chunks_exact(2);
-    for w in &mut chunks {
-        if let [hi, lo] = *w {
-            sum = sum.wrapping_add(u32::from(u16::from_be_bytes([hi, lo])));
-        }
-    }
-    if let [last] = *chunks.remainder() {
-        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([last, 0])));
-    }
-    // Fold now and then so the accumulator can never wrap for any realistic length.
-    (sum & 0xffff) + (sum >> 16)
-}
-
-/// The Internet checksum (RFC 1071) of a VRRP message, treating its checksum field as zero,
-/// starting from a pseudo-header sum.
-fn checksum(msg: &[u8], initial: u32) -> u16 {
-    let head = msg.get(..CHECKSUM_OFFSET).unwrap_or(msg);
-    let tail = msg.get(CHECKSUM_OFFSET + 2..).unwrap_or(&[]);
-    let mut sum = add_words(add_words(initial, head), tail);
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(u16::try_from(sum).unwrap_or(u16::MAX))
-}
-
-/// The fields of an IPv4 header that VRRP receive processing needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ipv4Header {
-    /// Source address.
-    pub src: Ipv4Addr,
-    /// Destination address.
-    pub dst: Ipv4Addr,
-    /// Time to live (must be 255 for VRRP, RFC 5798 §7.1).
-    pub ttl: u8,
-    /// Protocol number (112 for VRRP, 51 for AH).
-    pub protocol: u8,
-    /// Type of service / DSCP+ECN octet.
-    pub tos: u8,
-    /// Header length in 32-bit words (5 without options).
-    pub ihl: u8,
-    /// Bytes of IP options (`ihl * 4 - 20`); skipped, never interpreted.
-    pub options_len: usize,
-    /// The total length field.
-    pub total_len: u16,
-}
-
-/// Parse the IPv4 header at the start of a raw-socket read (Linux raw IPv4 sockets deliver
-/// the header) and return it with the payload, trimmed to the header's total length
-/// (which drops any link-layer padding). Options (IHL > 5) are skipped. The header checksum
-/// is not verified: the kernel drops packets with a bad one before raw delivery.
-pub fn parse_ipv4(packet: &[u8]) -> Result<(Ipv4Header, &[u8]), DecodeError> {
-    let Some((fixed, _)) = packet.split_first_chunk::<20>() else {
-        return Err(DecodeError::Truncated {
-            what: "IPv4 header",
-            needed: 20,
-            got: packet.len(),
-        });
+/// The VRRP checksum of `msg` (its checksum field taken as zero), over the pseudo-header of
+/// `src` → `dst` when `pseudo` is set.
+fn checksum(msg: &[u8], src: IpAddr, dst: IpAddr, pseudo: bool) -> u16 {
+    let initial = if pseudo {
+        Checksum::pseudo_header(src, dst, IP_PROTO_VRRP, msg.len())
+    } else {
+        Checksum::new()
     };
-    let [vihl, tos, tl0, tl1, _, _, _, _, ttl, protocol, _, _, s0, s1, s2, s3, d0, d1, d2, d3] =
-        *fixed;
-    if vihl >> 4 != 4 {
-        return Err(DecodeError::NotIpv4(vihl >> 4));
-    }
-    let ihl = vihl & 0x0f;
-    if ihl < 5 {
-        return Err(DecodeError::Ihl(ihl));
-    }
-    let header = usize::from(ihl) * 4;
-    let total_len = u16::from_be_bytes([tl0, tl1]);
-    let total = usize::from(total_len);
-    if total < header || total > packet.len() {
-        return Err(DecodeError::TotalLength {
-            total: total_len,
-            header,
-            got: packet.len(),
-        });
-    }
-    let payload = packet.get(header..total).ok_or(DecodeError::TotalLength {
-        total: total_len,
-        header,
-        got: packet.len(),
-    })?;
-    Ok((
-        Ipv4Header {
-            src: Ipv4Addr::new(s0, s1, s2, s3),
-            dst: Ipv4Addr::new(d0, d1, d2, d3),
-            ttl,
-            protocol,
-            tos,
-            ihl,
-            options_len: header - 20,
-            total_len,
-        },
-        payload,
-    ))
+    initial.of_message(msg, CHECKSUM_OFFSET)
 }
 
 #[cfg(test)]
@@ -716,86 +587,13 @@ mod tests {
         let mut bytes = encode_with(&v3_advert(), src, dst, ChecksumForm::Plain);
         bytes[4] |= 0xf0;
         // Recompute the plain checksum by hand over the modified message.
-        let sum = checksum(&bytes, 0);
+        let sum = checksum(&bytes, src, dst, false);
         bytes[6..8].copy_from_slice(&sum.to_be_bytes());
         let d = decode(&bytes, src, dst).unwrap();
         assert_eq!(
             d.advert.interval,
             AdvertInterval::V3(Centiseconds::new(10).unwrap())
         );
-    }
-
-    fn ipv4_packet(options: &[u8], payload: &[u8], pad: usize) -> Vec<u8> {
-        let ihl = 5 + options.len() / 4;
-        let total = ihl * 4 + payload.len();
-        let mut p = vec![
-            0x40 | ihl as u8,
-            0xc0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            1,
-            0,
-            0,
-            255,
-            112,
-            0,
-            0,
-            192,
-            0,
-            2,
-            11,
-            224,
-            0,
-            0,
-            18,
-        ];
-        p.extend_from_slice(options);
-        p.extend_from_slice(payload);
-        p.extend(std::iter::repeat_n(0, pad));
-        p
-    }
-
-    #[test]
-    fn parse_ipv4_plain_and_with_options() {
-        let p = ipv4_packet(&[], &V2_FRAME1, 0);
-        let (h, payload) = parse_ipv4(&p).unwrap();
-        assert_eq!((h.ihl, h.options_len, h.ttl, h.protocol), (5, 0, 255, 112));
-        assert_eq!(h.src, Ipv4Addr::new(192, 0, 2, 11));
-        assert_eq!(h.dst, MCAST_V4);
-        assert_eq!(payload, &V2_FRAME1);
-
-        // Router Alert option (RFC 2113) + padding: IHL 6; also trailing link padding.
-        let p = ipv4_packet(&[0x94, 0x04, 0, 0], &V2_FRAME1, 6);
-        let (h, payload) = parse_ipv4(&p).unwrap();
-        assert_eq!((h.ihl, h.options_len), (6, 4));
-        assert_eq!(payload, &V2_FRAME1, "options skipped, padding trimmed");
-    }
-
-    #[test]
-    fn parse_ipv4_rejects_garbage() {
-        let p = ipv4_packet(&[], &V2_FRAME1, 0);
-        for n in 0..20 {
-            assert!(matches!(
-                parse_ipv4(&p[..n]),
-                Err(DecodeError::Truncated { .. })
-            ));
-        }
-        assert!(matches!(
-            parse_ipv4(&p[..p.len() - 1]),
-            Err(DecodeError::TotalLength { .. })
-        ));
-        let mut bad = p.clone();
-        bad[0] = 0x65;
-        assert_eq!(parse_ipv4(&bad), Err(DecodeError::NotIpv4(6)));
-        bad[0] = 0x44;
-        assert_eq!(parse_ipv4(&bad), Err(DecodeError::Ihl(4)));
-        let mut bad = p;
-        bad[0] = 0x4f; // IHL 15 = 60 bytes > total length 40
-        assert!(matches!(
-            parse_ipv4(&bad),
-            Err(DecodeError::TotalLength { .. })
-        ));
     }
 
     #[test]
@@ -816,7 +614,6 @@ mod tests {
             }
             let _ = decode(&bytes, s4, d4);
             let _ = decode(&bytes, s6, d6);
-            let _ = parse_ipv4(&bytes);
         }
     }
 }
