@@ -475,8 +475,8 @@ impl Instance {
     }
 
     /// Decode, validate and process a received VRRP message (the IP payload) from `src` to
-    /// `dst` that arrived with `ttl` (IPv4 TTL / IPv6 hop limit). Every rejection is
-    /// counted before it is returned.
+    /// `dst` that arrived with `ttl` (IPv4 TTL / IPv6 hop limit); returns the accepted
+    /// advert's priority. Every rejection is counted before it is returned.
     pub fn handle_packet(
         &mut self,
         now: Instant,
@@ -484,11 +484,12 @@ impl Instance {
         dst: IpAddr,
         ttl: u8,
         payload: &[u8],
-    ) -> Result<(), RxDrop> {
+    ) -> Result<Priority, RxDrop> {
         match packet::decode(payload, src, dst) {
             Ok(decoded) => {
                 self.counters.record_checksum(decoded.checksum_form);
                 self.handle_advert(now, src, ttl, &decoded.advert)
+                    .map(|()| decoded.advert.priority)
             }
             Err(e) => {
                 let drop = RxDrop::Decode(e);
@@ -496,6 +497,12 @@ impl Instance {
                 Err(drop)
             }
         }
+    }
+
+    /// Count a rejection decided before the advert reached this instance (the router's
+    /// demultiplexing, e.g. [`RxDrop::NotUnicastPeer`]).
+    pub fn record_drop(&mut self, drop: &RxDrop) {
+        self.counters.record_drop(drop.reason());
     }
 
     /// Validate and process an already decoded advert from `src` received with `ttl`.
@@ -696,7 +703,7 @@ impl Instance {
         if self.cfg.priority.is_owner() {
             return;
         }
-        self.priority = priority.clamp(Priority::MIN_BACKUP, Priority::MAX_BACKUP);
+        self.priority = Priority::backup(i64::from(priority.get()));
     }
 
     /// Apply a changed configuration in place (daemon reload), keeping the state, the

@@ -59,6 +59,17 @@ impl Priority {
     pub fn is_owner(self) -> bool {
         self == Self::OWNER
     }
+
+    /// The one clamp of a non-owner's priority: `total` (configured priority ± tracking
+    /// weights, any value) into [`Priority::MIN_BACKUP`]..=[`Priority::MAX_BACKUP`], as
+    /// keepalived's `vrrp_set_effective_priority` does (`< 1` → 1, `>= 255` → 254).
+    pub fn backup(total: i64) -> Priority {
+        let clamped = total.clamp(
+            i64::from(Self::MIN_BACKUP.0),
+            i64::from(Self::MAX_BACKUP.0),
+        );
+        Priority(u8::try_from(clamped).unwrap_or(Self::MIN_BACKUP.0))
+    }
 }
 
 impl fmt::Display for Priority {

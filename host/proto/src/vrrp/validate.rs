@@ -80,6 +80,13 @@ pub enum RxDrop {
     /// Adverts are not processed in the Initialize and Fault states (keepalived).
     #[error("instance is not running (Initialize or Fault)")]
     NotRunning,
+    /// keepalived: with `unicast_peer`s configured, adverts from any other address are
+    /// ignored.
+    #[error("advert from {src}, which is not a unicast peer")]
+    NotUnicastPeer {
+        /// The source address.
+        src: IpAddr,
+    },
 }
 
 /// The counter an [`RxDrop`] increments. Fieldless so it can index a table.
@@ -113,11 +120,13 @@ pub enum DropReason {
     OwnAddress,
     /// Instance in Initialize or Fault.
     NotRunning,
+    /// Source is not one of the instance's unicast peers.
+    NotUnicastPeer,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Length,
         DropReason::Version,
         DropReason::Type,
@@ -132,6 +141,7 @@ impl DropReason {
         DropReason::OwnerIgnore,
         DropReason::OwnAddress,
         DropReason::NotRunning,
+        DropReason::NotUnicastPeer,
     ];
 
     /// A stable snake_case name for metrics and logs.
@@ -151,6 +161,7 @@ impl DropReason {
             DropReason::OwnerIgnore => "owner_ignore",
             DropReason::OwnAddress => "own_address",
             DropReason::NotRunning => "not_running",
+            DropReason::NotUnicastPeer => "not_unicast_peer",
         }
     }
 
@@ -191,6 +202,7 @@ impl RxDrop {
             RxDrop::OwnerIgnoresAdverts => DropReason::OwnerIgnore,
             RxDrop::OwnAddress { .. } => DropReason::OwnAddress,
             RxDrop::NotRunning => DropReason::NotRunning,
+            RxDrop::NotUnicastPeer { .. } => DropReason::NotUnicastPeer,
         }
     }
 }
@@ -528,7 +540,7 @@ mod tests {
         assert_eq!(c.dropped(DropReason::Length), 1);
         assert_eq!(c.dropped(DropReason::Checksum), 1);
         assert_eq!(c.dropped(DropReason::Type), 1);
-        assert_eq!(i.handle_packet(now, addr(11), DST, 255, &good), Ok(()));
+        assert_eq!(i.handle_packet(now, addr(11), DST, 255, &good), Ok(Priority::new(200)));
         assert_eq!(i.counters().checksum_plain, 1);
     }
 
