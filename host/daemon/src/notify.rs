@@ -151,14 +151,16 @@ struct Event {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     tx: Option<mpsc::Sender<Event>>,
+    scripts: NotifyScripts,
 }
 
 impl Notifier {
     /// Start the queue task for `name`'s hooks. With no hooks configured nothing is spawned.
     pub fn spawn(kind: NotifyKind, name: String, scripts: NotifyScripts) -> Self {
         if scripts.is_empty() {
-            return Self { tx: None };
+            return Self { tx: None, scripts };
         }
+        let kept = scripts.clone();
         let (tx, mut rx) = mpsc::channel::<Event>(QUEUE_DEPTH);
         let span = tracing::info_span!("notify", name = %name);
         tokio::spawn(
@@ -174,7 +176,15 @@ impl Notifier {
             }
             .instrument(span),
         );
-        Self { tx: Some(tx) }
+        Self {
+            tx: Some(tx),
+            scripts: kept,
+        }
+    }
+
+    /// The hooks this queue runs.
+    pub fn scripts(&self) -> &NotifyScripts {
+        &self.scripts
     }
 
     /// Queue the hooks for a transition to `state`. Never waits.

@@ -7,9 +7,12 @@
 //! - [`wire`]: wire formats — the VRRP advert codec, the IPv4 header, the Internet checksum,
 //!   gratuitous ARP and unsolicited NA frames.
 //! - [`vrrp`]: the per-instance state machine, its timers and receive checks.
+//! - [`router`]: the node's whole VRRP speaker — every instance, demultiplexing, tracking, sync
+//!   groups, split-brain detection, GARP/NA pacing, reloads — returning outputs and one deadline.
 //! - [`track`]: keepalived's tracking rules — rise/fall counting of one check and the effective
 //!   priority (or Fault) of an instance from what it tracks.
 
+pub mod router;
 pub mod track;
 pub mod vrrp;
 pub mod wire;

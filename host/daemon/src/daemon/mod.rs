@@ -3,40 +3,32 @@
 //! ```text
 //!                 SIGHUP / config file change / control `reload`
 //!                                 │
-//!   SIGTERM ──► run() ── apply(config) ──────────────┬───────────────┬──────────────┐
-//!                 │                                  ▼               ▼              ▼
-//!                 │                        CheckSet: one task   Sockets: one raw   LinkMonitor:
-//!                 │                        per vrrp_script      socket + rx task   netlink link
-//!                 │                        (script or plugin)   per (iface, af)    events
-//!                 │                               │ watch<CheckUpdate>  │ Packet by VRID  │ watch<links>
-//!                 │                               ▼                     │                 │
-//!                 │                        tracking task per ◄──────────┼─────────────────┘
-//!                 │                        instance: effective          │
-//!                 │                        priority / Fault             │
-//!                 │                               │ Tracking            │
-//!                 │                               ▼                     ▼
-//!                 └── Shutdown/Reconfigure ──► instance task (owns vrrp::Instance, the only
-//!                                              writer of its state): adverts out, VIPs via
-//!                                              netlink, GARP/NA, notify queue, status board
-//!                                                   │ (name, state)
-//!                                                   ▼
-//!                                              sync-group task: members move together
-//!                                              (Fault, hold/force MASTER and BACKUP)
+//!   SIGTERM ──► run() ── apply(config) ───────┬──────────────────┬────────────────┐
+//!                 │                           ▼                  ▼                ▼
+//!                 │                  CheckSet: one task    Sockets: one raw   LinkMonitor:
+//!                 │                  per vrrp_script       socket + rx task   netlink link
+//!                 │                  (script or plugin)    per (iface, af)    events
+//!                 │                          │ watch<CheckUpdate>  │ Datagram       │ watch<links>
+//!                 │                          ▼                     ▼ (own queue)    ▼
+//!                 └── Command (upsert, ──► driver task: owns the sans-IO Router (every instance,
+//!                     retain, sync groups,  demux, tracking, sync groups, split brain, GARP
+//!                     checks, shutdown)     pacing, reload diffs) and one timer; performs its
+//!                                           outputs: adverts out, VIPs via netlink, GARP/NA,
+//!                                           notify queues, status board
 //! ```
 //!
-//! Plugin runs happen on the plugin runtime's own executor threads, so a slow or stuck check
-//! can only make its own verdict late; it never delays an advert (STYLE principle 7).
-//! Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its VIPs, runs
-//! `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then all tasks are cancelled.
+//! Every protocol decision is the router's (`wasmalived_proto::router`); the driver
+//! ([`driver`]) is a thin executor and the only writer of VRRP state and of the instances'
+//! status entries. Plugin runs happen on the plugin runtime's own executor threads, so a slow
+//! or stuck check can only make its own verdict late; it never delays an advert (STYLE
+//! principle 7). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
+//! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then all tasks are cancelled.
 
 pub mod checks;
-pub mod instance;
+pub mod driver;
 pub mod links;
 pub mod plan;
-pub mod rx;
-pub mod split_brain;
-pub mod sync_group;
-pub mod tracking;
+pub mod sockets;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -45,22 +37,23 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, error, info, warn};
 
 use self::checks::{CheckContext, CheckSet};
-use self::instance::{InstanceMsg, InstanceTask};
-use self::plan::InstanceKey;
-use self::tracking::{TrackedCheck, TrackedInterface, TrackingSpec};
-use crate::checks::{CheckState, CheckUpdate, LastOutcome};
+use self::driver::{Command, DriverHandle};
+use self::plan::{InstanceIo, PathSocket};
 use crate::control::{self, ControlRequest, StatusBoard};
 use crate::net::netlink::Netlink;
+use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
 use wasmalived_plugin_host::{PluginWatcher, Runtime};
+use wasmalived_proto::router::sync_group::SyncGroupSpec;
+use wasmalived_proto::router::{InstanceKey, InstanceSpec, PathId, TrackedItem};
 
 /// How long shutdown waits for instances to release (priority 0, VIPs removed, notify_stop).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -131,11 +124,20 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             .with_context(|| format!("control socket in {}", opts.state_dir.display()))?;
     let (stop_tx, mut stop_rx) = mpsc::channel::<String>(1);
     let netlink = Arc::new(Netlink::new().context("netlink")?);
+    let links = links::LinkMonitor::start(Arc::clone(&netlink)).context("link monitor")?;
+    let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
+    let driver = driver::spawn(
+        datagram_rx,
+        links.subscribe(),
+        Arc::clone(&netlink),
+        board.clone(),
+        SHUTDOWN_GRACE,
+    );
 
     let mut daemon = Daemon {
-        netlink: Arc::clone(&netlink),
-        sockets: rx::Sockets::default(),
-        links: links::LinkMonitor::start(Arc::clone(&netlink)).context("link monitor")?,
+        netlink,
+        sockets: sockets::Sockets::new(datagram_tx),
+        links,
         checks: CheckSet::default(),
         check_ctx: CheckContext {
             runtime: runtime.clone(),
@@ -145,11 +147,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             cancel: cancel.clone(),
             tracker: tracker.clone(),
         },
-        instances: HashMap::new(),
-        missing_checks: Vec::new(),
-        tracking_cancel: CancellationToken::new(),
-        groups: sync_group::SyncGroups::start(),
-        board: board.clone(),
+        driver,
+        running: HashMap::new(),
         plugin_watch: None,
         config: None,
     };
@@ -191,25 +190,21 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct RunningInstance {
+/// What the daemon remembers of an instance the router runs, to diff the next reload.
+struct Running {
     cfg: VrrpInstance,
-    /// Interfaces whose socket routes this instance's VRID to it (its own + heartbeat paths).
-    routed: Vec<u32>,
-    task: InstanceTask,
+    tracking: Vec<TrackedItem>,
 }
 
 struct Daemon {
     netlink: Arc<Netlink>,
-    sockets: rx::Sockets,
+    sockets: sockets::Sockets,
     links: links::LinkMonitor,
     checks: CheckSet,
     check_ctx: CheckContext,
-    instances: HashMap<InstanceKey, RunningInstance>,
-    /// Senders of the permanently-down updates standing in for checks that could not start.
-    missing_checks: Vec<watch::Sender<CheckUpdate>>,
-    tracking_cancel: CancellationToken,
-    groups: sync_group::SyncGroups,
-    board: StatusBoard,
+    driver: DriverHandle,
+    /// The instances the router runs, by reload identity.
+    running: HashMap<InstanceKey, Running>,
     plugin_watch: Option<(PathBuf, PluginWatcher)>,
     config: Option<Config>,
 }
@@ -234,14 +229,18 @@ impl Daemon {
         }
     }
 
-    /// Bring everything in line with `config` (start-up and reload).
+    /// Bring everything in line with `config` (start-up and reload): checks first (so a new
+    /// instance is tracked with their current states), then removed instances released, the
+    /// sync groups, and every new or changed instance started or reconfigured in place.
     async fn apply(&mut self, config: Config) {
         self.watch_plugins(&config);
         self.links
             .ensure(interfaces_of(&config).into_iter().collect())
             .await;
 
-        // Checks: only the scripts something tracks run, as in keepalived.
+        // Checks: only the scripts something tracks run, as in keepalived. A check that
+        // could not start is not handed to the router, which counts it as down (and, with
+        // weight 0, as a Fault) — never as silently healthy.
         let wanted = tracked_scripts(&config);
         for err in self
             .checks
@@ -250,129 +249,192 @@ impl Daemon {
         {
             error!("{err}");
         }
+        let running_checks = wanted
+            .iter()
+            .filter_map(|s| Some((s.name.clone(), self.checks.subscribe(&s.name)?)))
+            .collect();
+        self.command(Command::Checks(running_checks)).await;
 
         // Instances, matched by (VRID, family, interface, unicast).
-        let desired: HashMap<InstanceKey, &VrrpInstance> = config
-            .instances
-            .iter()
-            .map(|i| (InstanceKey::of(i), i))
-            .collect();
+        let desired: HashSet<InstanceKey> =
+            config.instances.iter().map(plan::instance_key).collect();
         let removed: Vec<InstanceKey> = self
-            .instances
+            .running
             .keys()
-            .filter(|k| !desired.contains_key(*k))
+            .filter(|k| !desired.contains(*k))
             .cloned()
             .collect();
-        for key in removed {
-            if let Some(running) = self.instances.remove(&key) {
-                info!(instance = %running.cfg.name, "instance removed by reload");
-                stop_instance(&running.task, SHUTDOWN_GRACE).await;
-                for ifindex in running.routed {
-                    self.sockets.unroute(ifindex, key.family, key.vrid);
+        if !removed.is_empty() {
+            let (done, released) = oneshot::channel();
+            self.command(Command::Retain {
+                keep: desired,
+                done,
+            })
+            .await;
+            if tokio::time::timeout(SHUTDOWN_GRACE, released)
+                .await
+                .is_err()
+            {
+                warn!("removed instances did not release within {SHUTDOWN_GRACE:?}");
+            }
+            for key in removed {
+                if let Some(running) = self.running.remove(&key) {
+                    info!(instance = %running.cfg.name, "instance removed by reload");
                 }
+                self.sockets.release(&key);
             }
         }
 
-        // Tracking is rebuilt for every instance: cheap, and it picks up weight changes.
-        self.tracking_cancel.cancel();
-        self.tracking_cancel = CancellationToken::new();
-        self.missing_checks.clear();
+        let groups = config
+            .sync_groups
+            .iter()
+            .map(|g| SyncGroupSpec {
+                name: g.name.clone(),
+                members: g.instances.clone(),
+            })
+            .collect();
+        let notify = config
+            .sync_groups
+            .iter()
+            .map(|g| (g.name.clone(), plan::notify_scripts(&g.notify)))
+            .collect();
+        self.command(Command::SyncGroups { groups, notify }).await;
 
         for inst in &config.instances {
-            let key = InstanceKey::of(inst);
-            let spec = self.tracking_spec(inst, &config);
-            if self.instances.contains_key(&key) {
-                let changed = self
-                    .instances
-                    .get(&key)
-                    .is_some_and(|r| !r.cfg.same_definition(inst));
-                if changed {
-                    match self.plan(inst, &config).await {
-                        Ok(plan) => {
-                            if let Some(running) = self.instances.get_mut(&key) {
-                                let routed = plan_routes(&plan);
-                                for ifindex in &routed {
-                                    self.sockets.route(
-                                        *ifindex,
-                                        key.family,
-                                        key.vrid,
-                                        running.task.tx.clone(),
-                                    );
-                                }
-                                for old in running.routed.iter().filter(|i| !routed.contains(i)) {
-                                    self.sockets.unroute(*old, key.family, key.vrid);
-                                }
-                                running.routed = routed;
-                                let _ = running
-                                    .task
-                                    .tx
-                                    .send(InstanceMsg::Reconfigure(Box::new(plan)))
-                                    .await;
-                                running.cfg = inst.clone();
-                            }
-                        }
-                        Err(err) => error!("reload: {err}; instance keeps its old configuration"),
-                    }
+            if let Err(err) = self.upsert(inst, &config).await {
+                if self.running.contains_key(&plan::instance_key(inst)) {
+                    error!("reload: {err:#}; instance keeps its old configuration");
+                } else {
+                    error!("{err:#}; instance not started, retried every {PENDING_RETRY:?}");
                 }
-                let Some(tx) = self.instances.get(&key).map(|r| r.task.tx.clone()) else {
-                    continue;
-                };
-                tracking::spawn(
-                    spec,
-                    self.links.subscribe(),
-                    tx,
-                    self.tracking_cancel.clone(),
-                    None,
-                );
-                continue;
-            }
-            if let Err(err) = self.start_instance(inst, &config, spec).await {
-                error!("{err:#}; instance not started, retried every {PENDING_RETRY:?}");
             }
         }
-        self.sync_group_membership(&config);
         self.config = Some(config);
     }
 
-    /// Plan, spawn and route one new instance with its tracking.
-    async fn start_instance(
-        &mut self,
-        inst: &VrrpInstance,
-        config: &Config,
-        spec: TrackingSpec,
-    ) -> anyhow::Result<()> {
-        let key = InstanceKey::of(inst);
-        let plan = self.plan(inst, config).await?;
-        let initial = spec.evaluate(&self.links.subscribe().borrow());
-        let routed = plan_routes(&plan);
-        let task = instance::spawn(
-            plan,
-            initial.clone(),
-            Arc::clone(&self.netlink),
-            self.board.clone(),
-            self.groups.events(),
-        );
-        for ifindex in &routed {
-            self.sockets
-                .route(*ifindex, key.family, key.vrid, task.tx.clone());
+    /// Start `inst`, or reconfigure the running instance with its key when its definition
+    /// or what it tracks changed (the router keeps its protocol state and VIPs).
+    async fn upsert(&mut self, inst: &VrrpInstance, config: &Config) -> anyhow::Result<()> {
+        let key = plan::instance_key(inst);
+        let tracking = plan::tracking(inst, config);
+        let same_definition = match self.running.get(&key) {
+            Some(running) if running.cfg.same_definition(inst) => {
+                if running.tracking == tracking {
+                    return Ok(());
+                }
+                true
+            }
+            _ => false,
+        };
+        let (spec, io) = self.prepare(inst, config, &key, !same_definition).await?;
+        let (reply, answer) = oneshot::channel();
+        self.command(Command::Upsert {
+            spec: Box::new(spec),
+            io: io.map(Box::new),
+            reply,
+        })
+        .await;
+        let result = answer
+            .await
+            .context("router driver stopped")?
+            .with_context(|| format!("instance {}", inst.name));
+        if let Err(err) = result {
+            // Close the sockets only this attempt opened.
+            match self.running.get(&key) {
+                Some(_) if same_definition => {}
+                Some(running) => {
+                    let paths = self.paths_of(&running.cfg).await;
+                    self.sockets.set_paths(&key, &paths);
+                }
+                None => self.sockets.release(&key),
+            }
+            return Err(err);
         }
-        tracking::spawn(
-            spec,
-            self.links.subscribe(),
-            task.tx.clone(),
-            self.tracking_cancel.clone(),
-            Some(initial),
-        );
-        info!(instance = %inst.name, "instance started");
-        self.instances.insert(
+        if !same_definition {
+            let paths = self.paths_of(inst).await;
+            self.sockets.set_paths(&key, &paths);
+        }
+        if !self.running.contains_key(&key) {
+            info!(instance = %inst.name, "instance started");
+        }
+        self.running.insert(
             key,
-            RunningInstance {
+            Running {
                 cfg: inst.clone(),
-                routed,
-                task,
+                tracking,
             },
         );
         Ok(())
+    }
+
+    /// The router's view of `inst` and, with `with_io`, the sockets, MAC, announcer and
+    /// hooks the driver performs its outputs with.
+    async fn prepare(
+        &mut self,
+        inst: &VrrpInstance,
+        config: &Config,
+        key: &InstanceKey,
+        with_io: bool,
+    ) -> anyhow::Result<(InstanceSpec<VipSpec>, Option<InstanceIo>)> {
+        let facts = plan::link_facts(&self.netlink, inst).await?;
+        let mut heartbeat = Vec::new();
+        for name in &inst.heartbeat_interfaces {
+            let ifindex =
+                self.netlink.ifindex(name).await.with_context(|| {
+                    format!("instance {}: heartbeat_interface {name}", inst.name)
+                })?;
+            heartbeat.push((name.clone(), ifindex));
+        }
+        let spec = plan::build(
+            inst,
+            config,
+            &facts,
+            heartbeat.iter().map(|(_, i)| PathId(*i)).collect(),
+        );
+        if !with_io {
+            return Ok((spec, None));
+        }
+        let mut sockets = Vec::new();
+        for (interface, ifindex) in
+            std::iter::once((inst.interface.clone(), facts.ifindex)).chain(heartbeat)
+        {
+            let socket = self
+                .sockets
+                .acquire(ifindex, &interface, inst.family, key)
+                .with_context(|| format!("instance {}: VRRP socket on {interface}", inst.name))?;
+            sockets.push((PathId(ifindex), PathSocket { interface, socket }));
+        }
+        let announcer = crate::net::garp::Announcer::open()
+            .with_context(|| format!("instance {}: packet socket for GARP/NA", inst.name))?;
+        let io = InstanceIo {
+            name: inst.name.clone(),
+            interface: inst.interface.clone(),
+            ifindex: facts.ifindex,
+            mac: facts.mac,
+            announcer,
+            sockets,
+            notify: plan::notify_scripts(&inst.notify),
+        };
+        Ok((spec, Some(io)))
+    }
+
+    /// The interface indexes `inst` sends and receives on (primary, then heartbeat paths)
+    /// that exist now.
+    async fn paths_of(&self, inst: &VrrpInstance) -> Vec<u32> {
+        let mut paths = Vec::new();
+        for name in std::iter::once(&inst.interface).chain(&inst.heartbeat_interfaces) {
+            if let Ok(ifindex) = self.netlink.ifindex(name).await {
+                paths.push(ifindex);
+            }
+        }
+        paths
+    }
+
+    /// Send a command to the router driver (it only stops after [`Daemon::shutdown`]).
+    async fn command(&self, command: Command) {
+        if self.driver.commands.send(command).await.is_err() {
+            error!("router driver stopped: command lost");
+        }
     }
 
     /// Whether some configured instance could not start (e.g. its interface does not exist
@@ -381,7 +443,7 @@ impl Daemon {
         self.config.as_ref().is_some_and(|c| {
             c.instances
                 .iter()
-                .any(|i| !self.instances.contains_key(&InstanceKey::of(i)))
+                .any(|i| !self.running.contains_key(&plan::instance_key(i)))
         })
     }
 
@@ -391,155 +453,15 @@ impl Daemon {
         let Some(config) = self.config.take() else {
             return;
         };
-        let mut started = false;
         for inst in &config.instances {
-            if self.instances.contains_key(&InstanceKey::of(inst)) {
+            if self.running.contains_key(&plan::instance_key(inst)) {
                 continue;
             }
-            let spec = self.tracking_spec(inst, &config);
-            match self.start_instance(inst, &config, spec).await {
-                Ok(()) => started = true,
-                Err(err) => debug!("{err:#}; still not started"),
+            if let Err(err) = self.upsert(inst, &config).await {
+                debug!("{err:#}; still not started");
             }
-        }
-        if started {
-            self.sync_group_membership(&config);
         }
         self.config = Some(config);
-    }
-
-    /// Tell the sync-group coordinator which running instances form which group.
-    fn sync_group_membership(&self, config: &Config) {
-        let members = config
-            .sync_groups
-            .iter()
-            .map(|g| {
-                let inboxes = g
-                    .instances
-                    .iter()
-                    .filter_map(|name| {
-                        self.instances
-                            .values()
-                            .find(|r| &r.cfg.name == name)
-                            .map(|r| (name.clone(), r.task.tx.clone()))
-                    })
-                    .collect();
-                (
-                    g.name.clone(),
-                    sync_group::GroupSpec {
-                        members: inboxes,
-                        notify: plan::notify_scripts(&g.notify),
-                    },
-                )
-            })
-            .collect();
-        self.groups.set_groups(members);
-    }
-
-    async fn plan(
-        &mut self,
-        inst: &VrrpInstance,
-        config: &Config,
-    ) -> anyhow::Result<plan::InstancePlan> {
-        let facts = plan::link_facts(&self.netlink, inst).await?;
-        let socket = self
-            .sockets
-            .socket(facts.ifindex, &inst.interface, inst.family)
-            .with_context(|| {
-                format!("instance {}: VRRP socket on {}", inst.name, inst.interface)
-            })?;
-        let mut paths = Vec::new();
-        for name in &inst.heartbeat_interfaces {
-            let ifindex =
-                self.netlink.ifindex(name).await.with_context(|| {
-                    format!("instance {}: heartbeat_interface {name}", inst.name)
-                })?;
-            let socket = self
-                .sockets
-                .socket(ifindex, name, inst.family)
-                .with_context(|| format!("instance {}: VRRP socket on {name}", inst.name))?;
-            paths.push(plan::HeartbeatPath {
-                interface: name.clone(),
-                ifindex,
-                socket,
-            });
-        }
-        let announcer = crate::net::garp::Announcer::open()
-            .with_context(|| format!("instance {}: packet socket for GARP/NA", inst.name))?;
-        Ok(plan::build(
-            inst,
-            &config.global,
-            &facts,
-            socket,
-            announcer,
-            paths,
-        )?)
-    }
-
-    /// What `inst` tracks: its own and its sync group's scripts, its tracked interfaces and
-    /// (unless `dont_track_primary`) its own interface.
-    fn tracking_spec(&mut self, inst: &VrrpInstance, config: &Config) -> TrackingSpec {
-        let mut checks = Vec::new();
-        let group = config.sync_group_of(&inst.name);
-        let group_scripts = group
-            .map(|g| g.track_scripts.as_slice())
-            .unwrap_or_default();
-        for track in inst.track_scripts.iter().chain(group_scripts) {
-            let Some(script) = config.script(&track.name) else {
-                continue;
-            };
-            let (weight, reverse) = track.effective_weight(script);
-            let updates = match self.checks.subscribe(&track.name) {
-                Some(rx) => rx,
-                None => {
-                    // The check could not start: it counts as down (and, with weight 0, as
-                    // a Fault), never as silently healthy.
-                    let (tx, rx) = watch::channel(CheckUpdate {
-                        check: Arc::from(track.name.as_str()),
-                        state: CheckState::Down,
-                        transition: None,
-                        last_outcome: LastOutcome::Failure("check could not start".into()),
-                        at: tokio::time::Instant::now(),
-                        runs: 0,
-                        skipped: 0,
-                    });
-                    self.missing_checks.push(tx);
-                    rx
-                }
-            };
-            checks.push(TrackedCheck {
-                name: track.name.clone(),
-                weight,
-                reverse,
-                updates,
-            });
-        }
-        let mut interfaces: Vec<TrackedInterface> = inst
-            .track_interfaces
-            .iter()
-            .chain(
-                group
-                    .map(|g| g.track_interfaces.as_slice())
-                    .unwrap_or_default(),
-            )
-            .map(|t| TrackedInterface {
-                name: t.name.clone(),
-                weight: t.weight,
-                reverse: t.reverse,
-            })
-            .collect();
-        if !inst.dont_track_primary && !interfaces.iter().any(|i| i.name == inst.interface) {
-            interfaces.push(TrackedInterface {
-                name: inst.interface.clone(),
-                weight: 0,
-                reverse: false,
-            });
-        }
-        TrackingSpec {
-            base_priority: inst.priority.get(),
-            checks,
-            interfaces,
-        }
     }
 
     fn watch_plugins(&mut self, config: &Config) {
@@ -566,30 +488,16 @@ impl Daemon {
 
     /// Release every instance (priority 0, VIPs removed, notify_stop), bounded in time.
     async fn shutdown(&mut self) {
-        self.tracking_cancel.cancel();
-        let stops = self
-            .instances
-            .values()
-            .map(|r| stop_instance(&r.task, SHUTDOWN_GRACE));
-        futures::future::join_all(stops).await;
-        self.instances.clear();
-    }
-}
-
-/// The interfaces whose sockets must route an instance's VRID to it.
-fn plan_routes(plan: &plan::InstancePlan) -> Vec<u32> {
-    std::iter::once(plan.ifindex)
-        .chain(plan.heartbeat_paths.iter().map(|p| p.ifindex))
-        .collect()
-}
-
-/// Ask an instance task to release and wait (bounded) for it.
-async fn stop_instance(task: &InstanceTask, grace: Duration) {
-    let (ack_tx, ack_rx) = oneshot::channel();
-    if task.tx.send(InstanceMsg::Shutdown(ack_tx)).await.is_ok()
-        && tokio::time::timeout(grace, ack_rx).await.is_err()
-    {
-        warn!("instance did not release within {grace:?}");
+        let (ack, released) = oneshot::channel();
+        self.command(Command::Shutdown(ack)).await;
+        // The driver bounds notify_stop by the grace period itself; this bounds the rest.
+        if tokio::time::timeout(SHUTDOWN_GRACE * 2, released)
+            .await
+            .is_err()
+        {
+            warn!("instances did not release within {:?}", SHUTDOWN_GRACE * 2);
+        }
+        self.running.clear();
     }
 }
 

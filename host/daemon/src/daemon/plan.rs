@@ -1,96 +1,66 @@
-//! Turning one configured `vrrp_instance` into what its task needs: the protocol
-//! configuration for the sans-IO core plus the I/O facts (interface index, MAC, source
-//! address, destinations) looked up once through netlink.
+//! Turning one configured `vrrp_instance` into what the router needs
+//! ([`InstanceSpec`]: protocol configuration, paths, destinations, VIPs, tracking) and what
+//! the driver needs to carry its outputs out ([`InstanceIo`]: sockets, MAC, announcer,
+//! notify hooks). The interface facts are looked up once through netlink; [`build`] itself
+//! is pure.
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::net::garp::Announcer;
 use crate::net::netlink::Netlink;
 use crate::net::socket::VrrpSocket;
 use crate::notify::NotifyScripts;
 use wasmalived_config::vip::VipSpec;
-use wasmalived_config::{GlobalDefs, VrrpInstance};
-use wasmalived_proto::vrrp::{self, Family, GarpConfig, InitialState, InstanceConfig};
+use wasmalived_config::{Config, GlobalDefs, VrrpInstance};
+use wasmalived_proto::router::{InstanceKey, InstanceSpec, PathId, TrackSource, TrackedItem};
+use wasmalived_proto::vrrp::{Family, GarpConfig, InitialState, InstanceConfig};
 
-/// Identity of an instance across reloads, as keepalived matches them: VRID, family,
-/// interface, and unicast vs multicast.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct InstanceKey {
-    /// `virtual_router_id`.
-    pub vrid: u8,
-    /// Address family.
-    pub family: Family,
-    /// `interface`.
-    pub interface: String,
-    /// Unicast peers configured.
-    pub unicast: bool,
-}
-
-impl InstanceKey {
-    /// The key of a configured instance.
-    pub fn of(cfg: &VrrpInstance) -> Self {
-        Self {
-            vrid: cfg.vrid.get(),
-            family: cfg.family,
-            interface: cfg.interface.clone(),
-            unicast: cfg.is_unicast(),
-        }
+/// The reload identity of a configured instance (VRID, family, interface, unicast).
+pub fn instance_key(cfg: &VrrpInstance) -> InstanceKey {
+    InstanceKey {
+        vrid: cfg.vrid,
+        family: cfg.family,
+        interface: cfg.interface.clone(),
+        unicast: cfg.is_unicast(),
     }
 }
 
-/// Everything an instance task needs, resolved.
+/// One path's VRRP socket.
 #[derive(Debug, Clone)]
-pub struct InstancePlan {
+pub struct PathSocket {
+    /// Interface name (for logs).
+    pub interface: String,
+    /// The socket shared by every instance on this (interface, family).
+    pub socket: Arc<VrrpSocket>,
+}
+
+/// The I/O side of one instance: what the driver uses to perform its outputs.
+#[derive(Debug, Clone)]
+pub struct InstanceIo {
     /// `vrrp_instance` name.
     pub name: String,
     /// Interface name.
     pub interface: String,
-    /// Interface index.
+    /// Interface index (where VIPs without a `dev` go, where GARP/NA go out).
     pub ifindex: u32,
     /// Interface MAC (sender of GARP/NA).
     pub mac: [u8; 6],
-    /// Protocol configuration for the core.
-    pub vrrp: InstanceConfig,
-    /// Advertised VIPs.
-    pub vips: Vec<VipSpec>,
-    /// `virtual_ipaddress_excluded`: installed, not advertised.
-    pub excluded: Vec<VipSpec>,
-    /// Our source address for adverts.
-    pub src: IpAddr,
-    /// Where adverts go: the multicast group, or each unicast peer.
-    pub destinations: Vec<IpAddr>,
-    /// Unicast peers (adverts from anyone else are ignored); empty = multicast.
-    pub peers: Vec<IpAddr>,
-    /// Notify hooks.
-    pub notify: NotifyScripts,
-    /// Spacing between gratuitous ARPs / NAs of one burst.
-    pub garp_interval: Duration,
-    /// The socket shared by every instance on this (interface, family).
-    pub socket: Arc<VrrpSocket>,
     /// Sends gratuitous ARPs / unsolicited NAs.
     pub announcer: Announcer,
-    /// Extra heartbeat paths (`heartbeat_interface`): adverts also go out, and are also
-    /// received, on these.
-    pub heartbeat_paths: Vec<HeartbeatPath>,
+    /// The socket of every path (primary and heartbeat) by [`PathId`].
+    pub sockets: Vec<(PathId, PathSocket)>,
+    /// Notify hooks.
+    pub notify: NotifyScripts,
 }
 
-/// One extra heartbeat path of an instance.
-#[derive(Debug, Clone)]
-pub struct HeartbeatPath {
-    /// Interface name.
-    pub interface: String,
-    /// Interface index.
-    pub ifindex: u32,
-    /// The VRRP socket on it.
-    pub socket: Arc<VrrpSocket>,
-}
-
-impl InstancePlan {
-    /// Every VIP this instance installs (advertised, then excluded).
-    pub fn all_vips(&self) -> impl Iterator<Item = &VipSpec> {
-        self.vips.iter().chain(self.excluded.iter())
+impl InstanceIo {
+    /// The socket of `path`.
+    pub fn socket(&self, path: PathId) -> Option<&PathSocket> {
+        self.sockets
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, s)| s)
     }
 }
 
@@ -124,14 +94,6 @@ pub enum PlanError {
         instance: String,
         /// Interface name.
         interface: String,
-    },
-    /// The protocol core refused the configuration.
-    #[error("instance {instance}: {source}")]
-    Protocol {
-        /// Instance name.
-        instance: String,
-        /// Cause.
-        source: vrrp::ConfigError,
     },
 }
 
@@ -193,74 +155,118 @@ pub async fn link_facts(netlink: &Netlink, cfg: &VrrpInstance) -> Result<LinkFac
     })
 }
 
-/// Build the plan of one instance (pure, given the link facts and its socket).
+/// The router's view of one instance (pure, given the link facts and the heartbeat paths).
+/// The protocol core validates the configuration when the router starts it.
 pub fn build(
     cfg: &VrrpInstance,
-    global: &GlobalDefs,
+    config: &Config,
     facts: &LinkFacts,
-    socket: Arc<VrrpSocket>,
-    announcer: Announcer,
-    heartbeat_paths: Vec<HeartbeatPath>,
-) -> Result<InstancePlan, PlanError> {
-    let mut vrrp = InstanceConfig::new(cfg.vrid, cfg.advert_int, facts.src);
-    vrrp.version = cfg.version;
-    vrrp.family = cfg.family;
-    vrrp.priority = cfg.priority;
-    vrrp.preempt = !cfg.nopreempt;
-    vrrp.preempt_delay = cfg.preempt_delay;
-    vrrp.vips = cfg.vips.iter().map(|v| v.addr).collect();
-    vrrp.auth = cfg.auth_pass.as_ref().map(|p| {
+    heartbeat: Vec<PathId>,
+) -> InstanceSpec<VipSpec> {
+    let global = &config.global;
+    let mut protocol = InstanceConfig::new(cfg.vrid, cfg.advert_int, facts.src);
+    protocol.version = cfg.version;
+    protocol.family = cfg.family;
+    protocol.priority = cfg.priority;
+    protocol.preempt = !cfg.nopreempt;
+    protocol.preempt_delay = cfg.preempt_delay;
+    protocol.vips = cfg.vips.iter().map(|v| v.addr).collect();
+    protocol.auth = cfg.auth_pass.as_ref().map(|p| {
         let mut data = [0u8; 8];
         for (slot, byte) in data.iter_mut().zip(p.0.bytes()) {
             *slot = byte;
         }
         data
     });
-    vrrp.initial_state = match cfg.initial_state {
+    protocol.initial_state = match cfg.initial_state {
         wasmalived_config::InitialState::Master => InitialState::Master,
         wasmalived_config::InitialState::Backup => InitialState::Backup,
     };
-    vrrp.unicast = cfg.is_unicast();
-    vrrp.garp = GarpConfig {
+    protocol.unicast = cfg.is_unicast();
+    protocol.garp = GarpConfig {
         master_delay: (!cfg.garp.master_delay.is_zero()).then_some(cfg.garp.master_delay),
         master_repeat: cfg.garp.master_repeat,
         master_refresh: cfg.garp.master_refresh,
         master_refresh_repeat: cfg.garp.master_refresh_repeat,
     };
-    // Validate now so a bad instance is refused at (re)load, not inside its task.
-    vrrp::Instance::new(vrrp.clone()).map_err(|source| PlanError::Protocol {
-        instance: cfg.name.clone(),
-        source,
-    })?;
     let destinations = if cfg.is_unicast() {
         cfg.unicast_peers.clone()
     } else {
-        vec![match cfg.family {
-            Family::V4 => IpAddr::V4(global.mcast_group4),
-            Family::V6 => IpAddr::V6(global.mcast_group6),
-        }]
+        vec![multicast_group(global, cfg.family)]
     };
-    let garp_interval = match cfg.family {
+    let announce_interval = match cfg.family {
         Family::V4 => cfg.garp.interval,
         Family::V6 => cfg.garp.gna_interval,
     };
-    Ok(InstancePlan {
+    InstanceSpec {
         name: cfg.name.clone(),
-        interface: cfg.interface.clone(),
-        ifindex: facts.ifindex,
-        mac: facts.mac,
-        vrrp,
-        vips: cfg.vips.clone(),
-        excluded: cfg.excluded_vips.clone(),
-        src: facts.src,
+        key: instance_key(cfg),
+        protocol,
+        primary: PathId(facts.ifindex),
+        heartbeat,
         destinations,
         peers: cfg.unicast_peers.clone(),
-        notify: notify_scripts(&cfg.notify),
-        garp_interval,
-        socket,
-        announcer,
-        heartbeat_paths,
-    })
+        vips: cfg
+            .vips
+            .iter()
+            .chain(cfg.excluded_vips.iter())
+            .cloned()
+            .collect(),
+        announce_interval,
+        tracking: tracking(cfg, config),
+    }
+}
+
+fn multicast_group(global: &GlobalDefs, family: Family) -> IpAddr {
+    match family {
+        Family::V4 => IpAddr::V4(global.mcast_group4),
+        Family::V6 => IpAddr::V6(global.mcast_group6),
+    }
+}
+
+/// What `inst` tracks: its own and its sync group's scripts, its tracked interfaces and
+/// (unless `dont_track_primary`) its own interface with weight 0 (down = Fault).
+pub fn tracking(inst: &VrrpInstance, config: &Config) -> Vec<TrackedItem> {
+    let group = config.sync_group_of(&inst.name);
+    let group_scripts = group
+        .map(|g| g.track_scripts.as_slice())
+        .unwrap_or_default();
+    let mut items: Vec<TrackedItem> = inst
+        .track_scripts
+        .iter()
+        .chain(group_scripts)
+        .filter_map(|track| {
+            let script = config.script(&track.name)?;
+            let (weight, reverse) = track.effective_weight(script);
+            Some(TrackedItem {
+                source: TrackSource::Check(track.name.clone()),
+                weight,
+                reverse,
+            })
+        })
+        .collect();
+    let group_interfaces = group
+        .map(|g| g.track_interfaces.as_slice())
+        .unwrap_or_default();
+    items.extend(
+        inst.track_interfaces
+            .iter()
+            .chain(group_interfaces)
+            .map(|t| TrackedItem {
+                source: TrackSource::Interface(t.name.clone()),
+                weight: t.weight,
+                reverse: t.reverse,
+            }),
+    );
+    let primary = TrackSource::Interface(inst.interface.clone());
+    if !inst.dont_track_primary && !items.iter().any(|i| i.source == primary) {
+        items.push(TrackedItem {
+            source: primary,
+            weight: 0,
+            reverse: false,
+        });
+    }
+    items
 }
 
 /// The notify hooks of an instance or group as argv lists.
@@ -273,5 +279,92 @@ pub fn notify_scripts(notify: &wasmalived_config::Notify) -> NotifyScripts {
         stop: argv(&notify.stop),
         generic: argv(&notify.any),
         split_brain: argv(&notify.split_brain),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmalived_config::LoadOptions;
+
+    fn config(text: &str) -> Config {
+        wasmalived_config::parse_str(
+            text,
+            std::path::Path::new("test.conf"),
+            LoadOptions::default(),
+        )
+        .expect("valid config")
+        .config
+    }
+
+    const CONF: &str = r#"
+vrrp_script chk_a {
+    plugin tcp_connect
+    weight -20
+}
+vrrp_script chk_b {
+    plugin tcp_connect
+    weight 0
+}
+vrrp_sync_group G {
+    group { VI_1 }
+    track_script { chk_b }
+    track_interface { eth9 weight 5 }
+}
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    virtual_ipaddress { 192.0.2.10/24 }
+    virtual_ipaddress_excluded { 192.0.2.11/24 }
+    track_script { chk_a }
+}
+"#;
+
+    fn facts() -> LinkFacts {
+        LinkFacts {
+            ifindex: 7,
+            mac: [2, 0, 0, 0, 0, 1],
+            src: "192.0.2.1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn tracking_unites_the_instance_the_group_and_the_primary_interface() {
+        let config = config(CONF);
+        let items = tracking(&config.instances[0], &config);
+        let sources: Vec<(&TrackSource, i32)> =
+            items.iter().map(|i| (&i.source, i.weight)).collect();
+        assert_eq!(
+            sources,
+            vec![
+                (&TrackSource::Check("chk_a".into()), -20),
+                (&TrackSource::Check("chk_b".into()), 0),
+                (&TrackSource::Interface("eth9".into()), 5),
+                (&TrackSource::Interface("eth0".into()), 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn build_installs_advertised_then_excluded_addresses_and_sends_to_the_group() {
+        let config = config(CONF);
+        let spec = build(&config.instances[0], &config, &facts(), vec![PathId(9)]);
+        assert_eq!(spec.primary, PathId(7));
+        assert_eq!(spec.paths().collect::<Vec<_>>(), vec![PathId(7), PathId(9)]);
+        assert_eq!(
+            spec.protocol.vips.len(),
+            1,
+            "excluded addresses are not advertised"
+        );
+        let installed: Vec<String> = spec.vips.iter().map(|v| v.addr.to_string()).collect();
+        assert_eq!(installed, ["192.0.2.10", "192.0.2.11"]);
+        assert_eq!(
+            spec.destinations,
+            vec!["224.0.0.18".parse::<IpAddr>().unwrap()]
+        );
+        assert!(spec.peers.is_empty());
+        assert!(!spec.key.unicast);
     }
 }

@@ -32,13 +32,7 @@
 //! Not modelled here (keepalived): `track_file`'s value × weight and the ±254 "fault" value.
 
 use super::rise_fall::CheckState;
-
-/// The address owner's priority (RFC 5798 §5.2.4): never adjusted.
-pub const OWNER_PRIORITY: u8 = 255;
-/// Lowest effective priority a non-owner can get (`vrrp_set_effective_priority`).
-pub const MIN_EFFECTIVE: u8 = 1;
-/// Highest effective priority a non-owner can get (`VRRP_PRIO_OWNER − 1`).
-pub const MAX_EFFECTIVE: u8 = 254;
+use crate::vrrp::Priority;
 
 /// One tracked object (script, plugin check or interface) of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +94,7 @@ impl std::fmt::Display for FaultReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effective {
     /// Run with this priority.
-    Priority(u8),
+    Priority(Priority),
     /// Enter (or stay in) Fault for these reasons (never empty).
     Fault(Vec<FaultReason>),
 }
@@ -145,18 +139,16 @@ fn fault(t: &Tracked<'_>) -> Option<FaultReason> {
 }
 
 /// Effective priority of an instance with configured priority `base` tracking `tracked`.
-pub fn effective(base: u8, tracked: &[Tracked<'_>]) -> Effective {
+pub fn effective(base: Priority, tracked: &[Tracked<'_>]) -> Effective {
     let faults: Vec<FaultReason> = tracked.iter().filter_map(fault).collect();
     if !faults.is_empty() {
         return Effective::Fault(faults);
     }
-    if base == OWNER_PRIORITY {
-        return Effective::Priority(OWNER_PRIORITY);
+    if base.is_owner() {
+        return Effective::Priority(base);
     }
-    let total = i64::from(base) + tracked.iter().map(contribution).sum::<i64>();
-    let clamped = total.clamp(i64::from(MIN_EFFECTIVE), i64::from(MAX_EFFECTIVE));
-    // The clamp makes the conversion infallible; keep a total function anyway.
-    Effective::Priority(u8::try_from(clamped).unwrap_or(MIN_EFFECTIVE))
+    let total = i64::from(base.get()) + tracked.iter().map(contribution).sum::<i64>();
+    Effective::Priority(Priority::backup(total))
 }
 
 #[cfg(test)]
@@ -177,8 +169,8 @@ mod tests {
     }
 
     fn prio(base: u8, tracked: &[Tracked<'_>]) -> u8 {
-        match effective(base, tracked) {
-            Effective::Priority(p) => p,
+        match effective(Priority::new(base), tracked) {
+            Effective::Priority(p) => p.get(),
             Effective::Fault(r) => panic!("unexpected fault {r:?}"),
         }
     }
@@ -255,7 +247,7 @@ mod tests {
     fn weight_zero_faults_while_down() {
         // process_script_update_priority: !weight && script_ok != (multiplier == 1) → down_instance.
         assert_eq!(
-            effective(100, &[t("chk", 0, false, &DOWN)]),
+            effective(Priority::new(100), &[t("chk", 0, false, &DOWN)]),
             Effective::Fault(vec![FaultReason::TrackerFailed {
                 name: "chk".into(),
                 reverse: false
@@ -269,7 +261,7 @@ mod tests {
         // man keepalived.conf: "'weight 0 reverse' will cause the vrrp instance to be down when
         // the script is up, and vice versa."
         assert_eq!(
-            effective(100, &[t("chk", 0, true, &UP)]),
+            effective(Priority::new(100), &[t("chk", 0, true, &UP)]),
             Effective::Fault(vec![FaultReason::TrackerFailed {
                 name: "chk".into(),
                 reverse: true
@@ -283,12 +275,12 @@ mod tests {
         // num_script_init: the instance cannot come up until every weight-0 script reported.
         let tracked = [t("a", 0, false, &UP), t("b", 0, false, &INIT)];
         assert_eq!(
-            effective(100, &tracked),
+            effective(Priority::new(100), &tracked),
             Effective::Fault(vec![FaultReason::AwaitingFirstResult { name: "b".into() }])
         );
         // Also with reverse.
         assert!(matches!(
-            effective(100, &[t("b", 0, true, &INIT)]),
+            effective(Priority::new(100), &[t("b", 0, true, &INIT)]),
             Effective::Fault(_)
         ));
     }
@@ -297,7 +289,7 @@ mod tests {
     fn weight_zero_faults_the_owner_too() {
         // down_instance does not depend on the priority.
         assert!(matches!(
-            effective(255, &[t("chk", 0, false, &DOWN)]),
+            effective(Priority::new(255), &[t("chk", 0, false, &DOWN)]),
             Effective::Fault(_)
         ));
     }
@@ -307,7 +299,7 @@ mod tests {
         let fatal = CheckState::Fatal("nginx gone".into());
         for (w, rev) in [(0, false), (0, true), (-5, false), (5, false), (5, true)] {
             assert_eq!(
-                effective(100, &[t("nginx", w, rev, &fatal)]),
+                effective(Priority::new(100), &[t("nginx", w, rev, &fatal)]),
                 Effective::Fault(vec![FaultReason::Fatal {
                     name: "nginx".into(),
                     reason: "nginx gone".into()
@@ -316,7 +308,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            effective(255, &[t("nginx", 0, false, &fatal)]),
+            effective(Priority::new(255), &[t("nginx", 0, false, &fatal)]),
             Effective::Fault(_)
         ));
     }
@@ -330,7 +322,7 @@ mod tests {
             t("c", -2, false, &fatal),
             t("d", 0, false, &INIT),
         ];
-        match effective(100, &tracked) {
+        match effective(Priority::new(100), &tracked) {
             Effective::Fault(reasons) => assert_eq!(reasons.len(), 3),
             other => panic!("{other:?}"),
         }

@@ -22,7 +22,7 @@ pub mod validate;
 #[cfg(test)]
 mod golden;
 #[cfg(test)]
-mod sim;
+pub(crate) mod sim;
 
 pub use crate::wire::vrrp::{
     decode, encode, Advert, AuthType, ChecksumForm, DecodeError, Decoded, V2Auth,

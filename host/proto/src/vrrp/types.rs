@@ -64,10 +64,7 @@ impl Priority {
     /// weights, any value) into [`Priority::MIN_BACKUP`]..=[`Priority::MAX_BACKUP`], as
     /// keepalived's `vrrp_set_effective_priority` does (`< 1` → 1, `>= 255` → 254).
     pub fn backup(total: i64) -> Priority {
-        let clamped = total.clamp(
-            i64::from(Self::MIN_BACKUP.0),
-            i64::from(Self::MAX_BACKUP.0),
-        );
+        let clamped = total.clamp(i64::from(Self::MIN_BACKUP.0), i64::from(Self::MAX_BACKUP.0));
         Priority(u8::try_from(clamped).unwrap_or(Self::MIN_BACKUP.0))
     }
 }
@@ -88,7 +85,7 @@ pub enum Version {
 }
 
 /// Address family of an instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
     /// IPv4.
     V4,

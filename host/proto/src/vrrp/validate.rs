@@ -81,8 +81,8 @@ pub enum RxDrop {
     #[error("instance is not running (Initialize or Fault)")]
     NotRunning,
     /// keepalived: with `unicast_peer`s configured, adverts from any other address are
-    /// ignored.
-    #[error("advert from {src}, which is not a unicast peer")]
+    /// ignored (and so are adverts a peer sent to a multicast group).
+    #[error("advert from {src}, which is not a unicast peer sending to us")]
     NotUnicastPeer {
         /// The source address.
         src: IpAddr,
@@ -540,7 +540,10 @@ mod tests {
         assert_eq!(c.dropped(DropReason::Length), 1);
         assert_eq!(c.dropped(DropReason::Checksum), 1);
         assert_eq!(c.dropped(DropReason::Type), 1);
-        assert_eq!(i.handle_packet(now, addr(11), DST, 255, &good), Ok(Priority::new(200)));
+        assert_eq!(
+            i.handle_packet(now, addr(11), DST, 255, &good),
+            Ok(Priority::new(200))
+        );
         assert_eq!(i.counters().checksum_plain, 1);
     }
 

@@ -15,10 +15,14 @@ use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use wasmalived_proto::vrrp::State;
+use crate::vrrp::{Priority, State};
 
 /// Adverts of dual-Master evidence needed within the window to raise the alarm.
 pub const EVIDENCE: usize = 3;
+
+/// At most this many recent sources are remembered while Backup: two distinct ones are all
+/// the two-sources rule needs, so a flood of adverts cannot grow the detector.
+const MAX_BACKUP_SOURCES: usize = 8;
 
 /// A change of the alarm.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,18 +72,23 @@ impl SplitBrainDetector {
         now: Instant,
         state: State,
         src: IpAddr,
-        priority: u8,
+        priority: Priority,
     ) -> Option<Alarm> {
-        if priority == 0 {
+        if priority == Priority::RELEASE {
             return None;
         }
         match state {
-            State::Master => self.evidence.push_back((now, src)),
+            State::Master => self.push_evidence(now, src),
             State::Backup => {
+                // Keep one entry per source (the newest), so the list stays small.
+                self.backup_sources.retain(|(_, s)| *s != src);
+                if self.backup_sources.len() >= MAX_BACKUP_SOURCES {
+                    self.backup_sources.pop_front();
+                }
                 self.backup_sources.push_back((now, src));
                 self.prune(now);
                 if self.backup_sources.iter().any(|(_, s)| *s != src) {
-                    self.evidence.push_back((now, src));
+                    self.push_evidence(now, src);
                 }
             }
             State::Initialize | State::Fault => return None,
@@ -123,9 +132,19 @@ impl SplitBrainDetector {
         None
     }
 
+    /// Record evidence; only the newest [`EVIDENCE`] entries matter for raising and the
+    /// newest one for clearing, so older ones are dropped (bounded under a flood).
+    fn push_evidence(&mut self, now: Instant, src: IpAddr) {
+        if self.evidence.len() >= EVIDENCE {
+            self.evidence.pop_front();
+        }
+        self.evidence.push_back((now, src));
+    }
+
     fn prune(&mut self, now: Instant) {
         let horizon = now.checked_sub(self.window);
-        let old = |at: &Instant| horizon.is_some_and(|h| *at < h);
+        // Evidence exactly one window old is stale: its deadline (`at + window`) is due.
+        let old = |at: &Instant| horizon.is_some_and(|h| *at <= h);
         while self.evidence.front().is_some_and(|(at, _)| old(at)) {
             self.evidence.pop_front();
         }
@@ -147,7 +166,7 @@ mod tests {
     fn one_crossing_advert_during_preemption_is_not_split_brain() {
         let mut d = SplitBrainDetector::new(Duration::from_secs(1));
         let t = Instant::now();
-        assert_eq!(d.observe(t, State::Master, ip(2), 100), None);
+        assert_eq!(d.observe(t, State::Master, ip(2), Priority::new(100)), None);
         assert!(!d.is_raised());
         assert_eq!(d.tick(t + Duration::from_secs(10)), None);
     }
@@ -157,14 +176,17 @@ mod tests {
         let mut d = SplitBrainDetector::new(Duration::from_secs(1));
         let t = Instant::now();
         let s = Duration::from_secs(1);
-        assert_eq!(d.observe(t, State::Master, ip(2), 99), None);
-        assert_eq!(d.observe(t + s, State::Master, ip(2), 99), None);
+        assert_eq!(d.observe(t, State::Master, ip(2), Priority::new(99)), None);
         assert_eq!(
-            d.observe(t + 2 * s, State::Master, ip(2), 99),
+            d.observe(t + s, State::Master, ip(2), Priority::new(99)),
+            None
+        );
+        assert_eq!(
+            d.observe(t + 2 * s, State::Master, ip(2), Priority::new(99)),
             Some(Alarm::Raised { other: ip(2) })
         );
         assert_eq!(
-            d.observe(t + 3 * s, State::Master, ip(2), 99),
+            d.observe(t + 3 * s, State::Master, ip(2), Priority::new(99)),
             None,
             "raised once"
         );
@@ -179,11 +201,17 @@ mod tests {
         let mut d = SplitBrainDetector::new(Duration::from_millis(100));
         let t = Instant::now();
         let ms = Duration::from_millis;
-        assert_eq!(d.observe(t, State::Backup, ip(1), 100), None);
-        assert_eq!(d.observe(t + ms(10), State::Backup, ip(2), 99), None);
-        assert_eq!(d.observe(t + ms(100), State::Backup, ip(1), 100), None);
+        assert_eq!(d.observe(t, State::Backup, ip(1), Priority::new(100)), None);
+        assert_eq!(
+            d.observe(t + ms(10), State::Backup, ip(2), Priority::new(99)),
+            None
+        );
+        assert_eq!(
+            d.observe(t + ms(100), State::Backup, ip(1), Priority::new(100)),
+            None
+        );
         assert!(matches!(
-            d.observe(t + ms(110), State::Backup, ip(2), 99),
+            d.observe(t + ms(110), State::Backup, ip(2), Priority::new(99)),
             Some(Alarm::Raised { .. })
         ));
     }
@@ -198,7 +226,7 @@ mod tests {
                     t + Duration::from_millis(i * 100),
                     State::Backup,
                     ip(1),
-                    100
+                    Priority::new(100)
                 ),
                 None
             );
@@ -210,10 +238,24 @@ mod tests {
         let mut d = SplitBrainDetector::new(Duration::from_secs(1));
         let t = Instant::now();
         for _ in 0..5 {
-            assert_eq!(d.observe(t, State::Master, ip(2), 0), None);
-            assert_eq!(d.observe(t, State::Fault, ip(2), 50), None);
+            assert_eq!(d.observe(t, State::Master, ip(2), Priority::new(0)), None);
+            assert_eq!(d.observe(t, State::Fault, ip(2), Priority::new(50)), None);
         }
         assert!(!d.is_raised());
+    }
+
+    #[test]
+    fn a_flood_of_adverts_keeps_the_detector_bounded() {
+        let mut d = SplitBrainDetector::new(Duration::from_secs(1));
+        let t = Instant::now();
+        for i in 0..10_000u32 {
+            let src = IpAddr::from((0xc000_0200u32 + i).to_be_bytes());
+            d.observe(t, State::Backup, src, Priority::new(100));
+            d.observe(t, State::Master, src, Priority::new(100));
+        }
+        assert!(d.evidence.len() <= EVIDENCE);
+        assert!(d.backup_sources.len() <= MAX_BACKUP_SOURCES);
+        assert!(d.is_raised());
     }
 
     #[test]
@@ -221,7 +263,7 @@ mod tests {
         let mut d = SplitBrainDetector::new(Duration::from_secs(1));
         let t = Instant::now();
         for _ in 0..3 {
-            d.observe(t, State::Master, ip(2), 99);
+            d.observe(t, State::Master, ip(2), Priority::new(99));
         }
         assert!(d.is_raised());
         assert_eq!(d.reset(), Some(Alarm::Cleared));

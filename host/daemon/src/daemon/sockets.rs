@@ -1,0 +1,122 @@
+//! VRRP sockets: one raw socket per (interface, family), shared by every instance on it.
+//! Each socket's receive task hands every datagram to the router driver unchanged (the
+//! router demultiplexes by path, family, VRID and unicast peer); when the driver's queue is
+//! full the datagram is dropped here and counted.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn, Instrument};
+
+use super::driver::Datagram;
+use crate::net::socket::{SocketConfig, SocketError, VrrpSocket};
+use wasmalived_proto::router::{InstanceKey, PathId};
+use wasmalived_proto::vrrp::Family;
+
+struct Entry {
+    socket: Arc<VrrpSocket>,
+    users: HashSet<InstanceKey>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The daemon's VRRP sockets, by (interface index, family), with the instances using each.
+pub struct Sockets {
+    by_key: HashMap<(u32, Family), Entry>,
+    driver: mpsc::Sender<Datagram>,
+}
+
+impl Sockets {
+    /// No sockets yet; receive tasks will feed `driver`.
+    pub fn new(driver: mpsc::Sender<Datagram>) -> Self {
+        Self {
+            by_key: HashMap::new(),
+            driver,
+        }
+    }
+
+    /// The socket for (`ifindex`, `family`), opened and its receive task started on first
+    /// use; `user` is recorded as using it.
+    pub fn acquire(
+        &mut self,
+        ifindex: u32,
+        interface: &str,
+        family: Family,
+        user: &InstanceKey,
+    ) -> Result<Arc<VrrpSocket>, SocketError> {
+        if let Some(entry) = self.by_key.get_mut(&(ifindex, family)) {
+            entry.users.insert(user.clone());
+            return Ok(Arc::clone(&entry.socket));
+        }
+        let socket = Arc::new(VrrpSocket::open(&SocketConfig {
+            ifindex,
+            family,
+            src: None,
+            join_multicast: true,
+        })?);
+        let span = tracing::info_span!("rx", iface = %interface, af = ?family);
+        let task = tokio::spawn(
+            receive(Arc::clone(&socket), PathId(ifindex), self.driver.clone()).instrument(span),
+        );
+        self.by_key.insert(
+            (ifindex, family),
+            Entry {
+                socket: Arc::clone(&socket),
+                users: HashSet::from([user.clone()]),
+                task,
+            },
+        );
+        Ok(socket)
+    }
+
+    /// `user` uses exactly `paths` now: close sockets nothing uses any more.
+    pub fn set_paths(&mut self, user: &InstanceKey, paths: &[u32]) {
+        self.by_key.retain(|(ifindex, family), entry| {
+            if *family == user.family && !paths.contains(ifindex) {
+                entry.users.remove(user);
+            }
+            !entry.users.is_empty()
+        });
+    }
+
+    /// `user` is gone.
+    pub fn release(&mut self, user: &InstanceKey) {
+        self.set_paths(user, &[]);
+    }
+}
+
+/// Receive loop of one socket.
+async fn receive(socket: Arc<VrrpSocket>, path: PathId, driver: mpsc::Sender<Datagram>) {
+    let mut queue_full: u64 = 0;
+    loop {
+        let packet = match socket.recv().await {
+            Ok(packet) => packet,
+            Err(err) if err.is_dropped_packet() => {
+                debug!(error = %err, "malformed datagram dropped");
+                continue;
+            }
+            Err(err) => {
+                warn!(error = %err, "VRRP socket receive failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        match driver.try_send(Datagram { path, packet }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                queue_full += 1;
+                if queue_full.is_power_of_two() {
+                    warn!(dropped = queue_full, "router queue full: datagrams dropped");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}
