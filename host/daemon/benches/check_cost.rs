@@ -172,8 +172,8 @@ async fn bench_plugin(
         s.wall.push(t0.elapsed());
         s.cpu.push(process_cpu_time().saturating_sub(c0));
         s.run_cpu.push(out.cpu);
-        if out.verdict != Verdict::Ok {
-            eprintln!("{name}: unexpected verdict: {:?}", out.verdict);
+        if out.result != Ok(Verdict::Ok) {
+            eprintln!("{name}: unexpected verdict: {:?}", out.result);
             std::process::exit(3);
         }
     }

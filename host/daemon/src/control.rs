@@ -13,9 +13,11 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
+
+use crate::checks::{CheckState, CheckUpdate, RunResult};
 
 /// File name of the control socket inside the state directory.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -52,14 +54,70 @@ pub struct InstanceStatus {
 pub struct CheckStatus {
     /// `vrrp_script` name.
     pub name: String,
-    /// `init`, `up`, `down` or `fatal`.
+    /// `init`, `up`, `down` or `fatal`: the rise/fall state priorities are computed from.
     pub state: String,
-    /// Plugin identity `name@digest`, or the script path.
+    /// Plugin identity `name@digest`, or the script command.
     pub runner: String,
-    /// The last run's result: `ok`, `fail: REASON` or `fatal: REASON`, plus the plugin's message.
+    /// The last run's result: `ok`, `fail: REASON` or `fatal: REASON`, plus the plugin's
+    /// message in parentheses; empty before the first run.
     pub last: String,
+    /// The kind of the last failure (`exit`, `spawn`, `timeout`, `trap`, `memory`,
+    /// `stack_overflow`, `pool_exhausted`, `host`, `fail`, `denied`), if the last run failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_kind: Option<String>,
+    /// Runs finished, and ticks skipped because a run was still going.
+    #[serde(default)]
+    pub runs: u64,
+    /// Ticks skipped because the previous run was still going.
+    #[serde(default)]
+    pub skipped: u64,
     /// Measurements of the last plugin run.
     pub measurements: BTreeMap<String, f64>,
+}
+
+impl CheckStatus {
+    /// The entry of a check, from what its task published last.
+    pub fn of(update: &CheckUpdate) -> Self {
+        let state = match update.state {
+            CheckState::Init => "init",
+            CheckState::Up => "up",
+            CheckState::Down => "down",
+            CheckState::Fatal(_) => "fatal",
+        };
+        let last = update.last.as_ref();
+        CheckStatus {
+            name: update.check.to_string(),
+            state: state.into(),
+            runner: last.map(|l| l.runner.to_string()).unwrap_or_default(),
+            last: last
+                .map(|l| match &l.message {
+                    Some(message) => format!("{} ({message})", l.result),
+                    None => l.result.to_string(),
+                })
+                .unwrap_or_default(),
+            failure_kind: last.and_then(|l| match &l.result {
+                RunResult::Failure(failure) => Some(failure.kind().to_owned()),
+                _ => None,
+            }),
+            runs: update.runs,
+            skipped: update.skipped,
+            measurements: last
+                .map(|l| l.measurements.iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Drops counted on a receive path rather than an instance (a VRID nobody runs, a datagram
+/// too short to name a VRID, an unusable IP header, a full receive queue).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PathStatus {
+    /// Interface name.
+    pub interface: String,
+    /// `ipv4` or `ipv6`.
+    pub family: String,
+    /// `rx_<reason>` → count (only reasons seen).
+    pub counters: BTreeMap<String, u64>,
 }
 
 /// The daemon's status document.
@@ -73,6 +131,9 @@ pub struct Status {
     pub instances: Vec<InstanceStatus>,
     /// Checks by name.
     pub checks: Vec<CheckStatus>,
+    /// Drops counted per receive path.
+    #[serde(default)]
+    pub paths: Vec<PathStatus>,
 }
 
 /// Shared, cheaply updated view of the daemon's state, read by the control socket.
@@ -85,8 +146,12 @@ pub struct StatusBoard {
 struct BoardInner {
     pid: u32,
     config: String,
+    /// Written by the router driver only.
     instances: BTreeMap<String, InstanceStatus>,
-    checks: BTreeMap<String, CheckStatus>,
+    /// Written by the router driver only.
+    paths: Vec<PathStatus>,
+    /// Each check's own published state (its task is the only writer).
+    checks: BTreeMap<String, watch::Receiver<CheckUpdate>>,
 }
 
 impl StatusBoard {
@@ -114,15 +179,22 @@ impl StatusBoard {
         }
     }
 
-    /// Replace one check's entry.
-    pub fn set_check(&self, status: CheckStatus) {
+    /// Replace the per-path drop counters.
+    pub fn set_paths(&self, paths: Vec<PathStatus>) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.checks.insert(status.name.clone(), status);
+            inner.paths = paths;
+        }
+    }
+
+    /// Show check `name` from what its task publishes.
+    pub fn track_check(&self, name: &str, updates: watch::Receiver<CheckUpdate>) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.checks.insert(name.to_owned(), updates);
         }
     }
 
     /// Forget a check (removed by a reload).
-    pub fn remove_check(&self, name: &str) {
+    pub fn untrack_check(&self, name: &str) {
         if let Ok(mut inner) = self.inner.lock() {
             inner.checks.remove(name);
         }
@@ -135,7 +207,12 @@ impl StatusBoard {
                 pid: inner.pid,
                 config: inner.config.clone(),
                 instances: inner.instances.values().cloned().collect(),
-                checks: inner.checks.values().cloned().collect(),
+                checks: inner
+                    .checks
+                    .values()
+                    .map(|updates| CheckStatus::of(&updates.borrow()))
+                    .collect(),
+                paths: inner.paths.clone(),
             },
             Err(_) => Status::default(),
         }

@@ -10,11 +10,11 @@
 //! run asynchronously, in order per instance, and never block the protocol. A hook that runs
 //! longer than [`NOTIFY_TIMEOUT`] has its process group killed.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
+use wasmalived_sys::process::ChildCommand;
 
 /// How long a notify hook may run before its process group is killed.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -218,33 +218,17 @@ impl Notifier {
     }
 }
 
-/// Run one hook: no shell, own process group, stdio to /dev/null, bounded in time.
+/// Run one hook through the daemon's child-process runner: no shell, own process group,
+/// stdio to /dev/null, the group killed after [`NOTIFY_TIMEOUT`].
 async fn run_hook(argv: &[String]) {
-    let Some((program, args)) = argv.split_first() else {
+    let Some(program) = argv.first() else {
         return;
     };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    let mut child = match cmd.spawn() {
-        Ok(child) => child,
-        Err(err) => {
-            warn!(program = %program, error = %err, "notify hook could not start");
-            return;
-        }
-    };
-    match tokio::time::timeout(NOTIFY_TIMEOUT, child.wait()).await {
-        Ok(Ok(status)) if status.success() => debug!(program = %program, "notify hook done"),
-        Ok(Ok(status)) => warn!(program = %program, %status, "notify hook failed"),
-        Ok(Err(err)) => warn!(program = %program, error = %err, "notify hook wait failed"),
-        Err(_) => {
-            warn!(program = %program, timeout = ?NOTIFY_TIMEOUT, "notify hook timed out; killed");
-            let _ = child.kill().await;
-        }
+    let child = ChildCommand::new(program, argv.to_vec());
+    match child.run(Some(NOTIFY_TIMEOUT)).await {
+        Ok(finished) if finished.exit.success() => debug!(program = %program, "notify hook done"),
+        Ok(finished) => warn!(program = %program, status = %finished.exit, "notify hook failed"),
+        Err(err) => warn!(program = %program, error = %err, "notify hook did not finish"),
     }
 }
 

@@ -90,6 +90,23 @@ pub fn check_compatible(wanted: &Version) -> Result<(), String> {
     }
 }
 
+/// How a capability is linked into a check's instance. This is the sandbox's linking policy,
+/// stated once (see [`Capability::linking`]); the linker and the import check both follow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Linking {
+    /// Linked for every plugin and harmless.
+    Always,
+    /// Linked for every plugin, with no authority unless granted: every use is refused (and
+    /// recorded as a denial of the run) unless the config grants it. So a plugin may import
+    /// it for an optional feature (nginx-process's remediation, quorum's two backends) and
+    /// still load without the grant.
+    DenyAllUnlessGranted,
+    /// Linked only when granted; a plugin importing it without the grant is refused at load,
+    /// with a message naming the grant. For capabilities whose mere presence discloses
+    /// something (the process table).
+    OnlyWhenGranted,
+}
+
 /// What an import needs in order to be linked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Capability {
@@ -121,20 +138,32 @@ impl Capability {
         }
     }
 
-    /// Linked even when not granted, with no authority: `remediation` with an empty command
-    /// table (every id is refused), wasi:http with an empty allowlist, wasi:sockets with TCP
-    /// off. A plugin may then import them for optional features (nginx-process's optional
-    /// remediation, quorum's two backends) and still load. Only `processes`, which would
-    /// disclose information, must be granted for a plugin importing it to load.
-    pub fn linked_without_grant(self) -> bool {
-        matches!(
-            self,
-            Capability::Always
-                | Capability::Baseline
-                | Capability::Remediation
-                | Capability::Http
-                | Capability::Tcp
-        )
+    /// Every capability, in linking order.
+    pub const ALL: [Capability; 6] = [
+        Capability::Always,
+        Capability::Baseline,
+        Capability::Processes,
+        Capability::Remediation,
+        Capability::Http,
+        Capability::Tcp,
+    ];
+
+    /// The linking policy: `remediation` (an empty command table refuses every id), wasi:http
+    /// (an empty allowlist) and wasi:sockets (TCP off) deny every use unless granted; only
+    /// `processes` must be granted for a plugin importing it to load.
+    pub fn linking(self) -> Linking {
+        match self {
+            Capability::Always | Capability::Baseline => Linking::Always,
+            Capability::Remediation | Capability::Http | Capability::Tcp => {
+                Linking::DenyAllUnlessGranted
+            }
+            Capability::Processes => Linking::OnlyWhenGranted,
+        }
+    }
+
+    /// Whether it is linked into a check with `grants`.
+    pub fn linked_with(self, grants: &Grants) -> bool {
+        self.linking() != Linking::OnlyWhenGranted || self.granted_by(grants)
     }
 
     /// Whether `grants` enables it.
@@ -185,15 +214,14 @@ pub fn capability_of(import: &str) -> Result<Capability, String> {
 }
 
 /// Check every import against the grants; the error names the import and the missing grant.
-/// Capabilities that are [`Capability::linked_without_grant`] pass (they deny every use that
-/// was not granted); any other ungranted import refuses the plugin.
+/// An import passes when its capability is linked with these grants ([`Linking`]).
 pub fn check_imports<'a>(
     imports: impl Iterator<Item = &'a str>,
     grants: &Grants,
 ) -> Result<(), (String, String)> {
     for import in imports {
         let cap = capability_of(import).map_err(|r| (import.to_string(), r))?;
-        if !cap.granted_by(grants) && !cap.linked_without_grant() {
+        if !cap.linked_with(grants) {
             return Err((
                 import.to_string(),
                 format!("the check is not granted `{}`", cap.grant_name()),

@@ -30,6 +30,6 @@ mod sys;
 
 pub use error::PluginError;
 pub use reload::{CheckHandle, PluginWatcher};
-pub use run::{CheckPlugin, RunOutcome, Runtime, Verdict};
+pub use run::{CheckPlugin, RunFailure, RunOutcome, Runtime, TimeoutSite, Verdict};
 pub use sys::{children_cpu_time, process_cpu_time, thread_cpu_time};
 pub use wasmalived_config::grants::{self, Grants};

@@ -66,11 +66,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Read and vet a plugin file (security check + digest), without compiling it.
 pub fn read_file(path: &Path) -> Result<(Vec<u8>, String), PluginError> {
-    security::check_plugin_file(path)?;
-    let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = security::read_plugin_file(path)?;
     let sha = sha256_hex(&bytes);
     Ok((bytes, sha))
 }

@@ -46,7 +46,7 @@ use super::contract;
 use super::engine::PluginEngine;
 use super::executor::Executor;
 use super::loader::{self, LoadedPlugin};
-use super::state::{HostState, MemLimiter};
+use super::state::{Denials, HostState, MemLimiter};
 use super::{sys, PluginError};
 use wasmalived_config::grants::Grants;
 
@@ -90,11 +90,82 @@ impl Verdict {
     }
 }
 
+/// Why a run ended without a verdict from the plugin. Each kind is its own variant, so
+/// nothing downstream matches on message text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunFailure {
+    /// The run passed the check's timeout.
+    #[error("timeout after {after:?}{}", site.suffix())]
+    Timeout {
+        /// The check's timeout.
+        after: Duration,
+        /// Where the deadline caught it.
+        site: TimeoutSite,
+    },
+    /// Linear memory (or an allocation) passed `memory_limit`.
+    #[error("memory limit {} exceeded", mib(*limit))]
+    Memory {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The guest's stack ran out.
+    #[error("stack overflow")]
+    StackOverflow,
+    /// Any other trap (`unreachable` — a panic in the plugin —, out-of-bounds access, ...).
+    #[error("trap: {0}")]
+    Trap(String),
+    /// Every pooled instance slot is busy.
+    #[error("plugin instance pool exhausted: too many runs in flight")]
+    PoolExhausted,
+    /// The host could not set the run up or lost it (WASI context, executor task).
+    #[error("{0}")]
+    Host(String),
+}
+
+/// Where a [`RunFailure::Timeout`] caught the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutSite {
+    /// The epoch deadline interrupted guest code.
+    Guest,
+    /// The run was awaiting a host call (an epoch cannot interrupt those).
+    HostCall,
+    /// The executor thread did not answer (the outer safety net).
+    Executor,
+}
+
+impl TimeoutSite {
+    fn suffix(self) -> &'static str {
+        match self {
+            TimeoutSite::Guest => "",
+            TimeoutSite::HostCall => " (in a host call)",
+            TimeoutSite::Executor => " (plugin executor unresponsive)",
+        }
+    }
+}
+
+impl RunFailure {
+    /// A short stable name of the kind (`timeout`, `memory`, `stack_overflow`, `trap`,
+    /// `pool_exhausted`, `host`), for status and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunFailure::Timeout { .. } => "timeout",
+            RunFailure::Memory { .. } => "memory",
+            RunFailure::StackOverflow => "stack_overflow",
+            RunFailure::Trap(_) => "trap",
+            RunFailure::PoolExhausted => "pool_exhausted",
+            RunFailure::Host(_) => "host",
+        }
+    }
+}
+
 /// The outcome of one run.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
-    /// The verdict (a trap/timeout/limit becomes `Fail` with the reason).
-    pub verdict: Verdict,
+    /// What the plugin said, or why it said nothing.
+    pub result: Result<Verdict, RunFailure>,
+    /// Capability uses the host refused during the run (bounded), e.g. a request to a URL
+    /// that no grant matches: a `fail` that follows one was most likely caused by it.
+    pub denied: Vec<String>,
     /// The plugin's short message.
     pub message: Option<String>,
     /// Named measurements.
@@ -108,9 +179,26 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    fn failed(identity: &str, reason: String, wall: Duration, cpu: Duration) -> Self {
+    /// `ok`, `fail` (a `fail` verdict or a failed run) or `fatal`.
+    pub fn kind(&self) -> &'static str {
+        match &self.result {
+            Ok(verdict) => verdict.kind(),
+            Err(_) => "fail",
+        }
+    }
+
+    /// Why it is not ok: the plugin's reason, or the run's failure.
+    pub fn reason(&self) -> Option<String> {
+        match &self.result {
+            Ok(verdict) => verdict.reason().map(str::to_owned),
+            Err(failure) => Some(failure.to_string()),
+        }
+    }
+
+    fn failed(identity: &str, failure: RunFailure, wall: Duration, cpu: Duration) -> Self {
         Self {
-            verdict: Verdict::Fail(reason),
+            result: Err(failure),
+            denied: Vec::new(),
             message: None,
             measurements: Vec::new(),
             wall,
@@ -373,8 +461,7 @@ impl CheckPlugin {
         &self.inner.component
     }
 
-    /// Run the check once. Never panics, never fails: every problem becomes a `Fail` verdict
-    /// whose reason says which. Runs on the plugin executor (see the module doc).
+    /// Run the check once. Never panics: every problem becomes a typed [`RunFailure`]. Runs on the plugin executor (see the module doc).
     pub fn run(
         &self,
         params: &[(String, String)],
@@ -401,7 +488,7 @@ impl CheckPlugin {
                 }
                 Ok(Err(join)) => RunOutcome::failed(
                     &identity,
-                    format!("plugin task failed: {join}"),
+                    RunFailure::Host(format!("plugin task failed: {join}")),
                     started.elapsed(),
                     Duration::ZERO,
                 ),
@@ -409,7 +496,10 @@ impl CheckPlugin {
                     abort.abort();
                     RunOutcome::failed(
                         &identity,
-                        format!("timeout after {timeout:?} (plugin executor unresponsive)"),
+                        RunFailure::Timeout {
+                            after: timeout,
+                            site: TimeoutSite::Executor,
+                        },
                         started.elapsed(),
                         Duration::ZERO,
                     )
@@ -421,19 +511,24 @@ impl CheckPlugin {
     fn new_state(&self) -> Result<HostState, String> {
         let inner = &self.inner;
         let capture = Capture::default();
+        let denials = Denials::default();
         let mut b = wasi::builder(&capture, &inner.grants.dirs)?;
-        sockets::configure(&mut b, inner.tcp_targets.clone());
+        sockets::configure(&mut b, inner.tcp_targets.clone(), denials.clone());
         Ok(HostState {
             wasi: b.build(),
             table: ResourceTable::new(),
             http_ctx: WasiHttpCtx::new(),
-            http_policy: HttpPolicy::new(inner.http_targets.clone()),
+            http_policy: HttpPolicy::new(inner.http_targets.clone(), denials.clone()),
             log: LogCap::default(),
             scratch: ScratchCap::new(inner.scratch.clone()),
             processes: ProcessesCap::new(inner.grants.processes, inner.runtime.own_netns.clone()),
-            remediation: RemediationCap::new(Arc::new(inner.grants.remediation.clone())),
+            remediation: RemediationCap::new(
+                Arc::new(inner.grants.remediation.clone()),
+                denials.clone(),
+            ),
             capture,
             limiter: MemLimiter::new(inner.grants.memory_limit),
+            denials,
         })
     }
 
@@ -443,7 +538,14 @@ impl CheckPlugin {
         let identity = self.inner.identity.clone();
         let state = match self.new_state() {
             Ok(s) => s,
-            Err(e) => return RunOutcome::failed(&identity, e, started.elapsed(), Duration::ZERO),
+            Err(e) => {
+                return RunOutcome::failed(
+                    &identity,
+                    RunFailure::Host(e),
+                    started.elapsed(),
+                    Duration::ZERO,
+                )
+            }
         };
         let mut store = Store::new(self.inner.runtime.engine.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -471,17 +573,23 @@ impl CheckPlugin {
             tracing::debug!(dropped_bytes = dropped, "plugin output: {}", out.trim_end());
         }
         let verdict = match result {
-            Err(_) => Err(format!("timeout after {timeout:?} (in a host call)")),
+            Err(_) => Err(RunFailure::Timeout {
+                after: timeout,
+                site: TimeoutSite::HostCall,
+            }),
             Ok(Err(e)) => Err(classify(&e, &data.limiter, timeout)),
             Ok(Ok(v)) => Ok(v),
         };
+        let denied = data.denials.take();
         // Tearing the instance down is part of the run's cost.
         drop(store);
         let wall = started.elapsed();
         match verdict {
-            Err(reason) => {
-                tracing::warn!(%reason, "check run failed");
-                RunOutcome::failed(&identity, reason, wall, Duration::ZERO)
+            Err(failure) => {
+                tracing::warn!(%failure, "check run failed");
+                let mut outcome = RunOutcome::failed(&identity, failure, wall, Duration::ZERO);
+                outcome.denied = denied;
+                outcome
             }
             Ok(v) => {
                 let verdict = match v.status {
@@ -497,7 +605,8 @@ impl CheckPlugin {
                     .map(|m| (clip(m.name), m.value))
                     .collect();
                 RunOutcome {
-                    verdict,
+                    result: Ok(verdict),
+                    denied,
                     message: v.message.map(clip),
                     measurements,
                     wall,
@@ -530,33 +639,45 @@ fn mib(bytes: usize) -> String {
     }
 }
 
-/// Turn a run error into the reason a `Fail` verdict carries.
-fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> String {
+/// Turn a run error into its typed kind.
+fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> RunFailure {
+    let memory = RunFailure::Memory {
+        limit: limiter.limit(),
+    };
     if limiter.exceeded().is_some() {
-        return format!("memory limit {} exceeded", mib(limiter.limit()));
+        return memory;
     }
+    let timed_out = RunFailure::Timeout {
+        after: timeout,
+        site: TimeoutSite::Guest,
+    };
     if e.downcast_ref::<DeadlineReached>().is_some() {
-        return format!("timeout after {timeout:?}");
+        return timed_out;
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return match trap {
-            Trap::StackOverflow => "stack overflow".into(),
+            Trap::StackOverflow => RunFailure::StackOverflow,
             Trap::UnreachableCodeReached => {
-                "trap: wasm `unreachable` (a panic in the plugin?)".into()
+                RunFailure::Trap("wasm `unreachable` (a panic in the plugin?)".into())
             }
-            Trap::Interrupt => format!("timeout after {timeout:?}"),
-            Trap::AllocationTooLarge => format!("memory limit {} exceeded", mib(limiter.limit())),
-            other => format!("trap: {other}"),
+            Trap::Interrupt => timed_out,
+            Trap::AllocationTooLarge => memory,
+            other => RunFailure::Trap(other.to_string()),
         };
     }
-    if let Some(full) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-        return format!("plugin instance pool exhausted ({full}): too many runs in flight");
+    if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return RunFailure::PoolExhausted;
     }
     let msg = format!("{e:#}");
     if msg.contains("memory limit") {
-        return format!("memory limit {} exceeded", mib(limiter.limit()));
+        return memory;
     }
-    format!("error: {}", msg.lines().next().unwrap_or("unknown"))
+    RunFailure::Host(format!(
+        "error: {}",
+        msg.lines().next().unwrap_or("unknown")
+    ))
 }
 
 /// Sums the calling thread's CPU time over every poll of the inner future.

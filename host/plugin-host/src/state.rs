@@ -1,6 +1,8 @@
 //! The per-run store data (`Store<HostState>`): the WASI context, the capability states, and
 //! the resource limiter. Built fresh for every run and dropped with the run's `Store`.
 
+use std::sync::{Arc, Mutex};
+
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -43,6 +45,46 @@ pub struct HostState {
     pub capture: Capture,
     /// Memory/table/instance limits; records when the memory limit was hit.
     pub limiter: MemLimiter,
+    /// Capability uses refused during this run.
+    pub denials: Denials,
+}
+
+/// Denials kept per run; more are counted in the last entry.
+const MAX_DENIALS: usize = 8;
+
+/// The capability uses the host refused during one run (a URL no grant matches, a TCP
+/// address not granted, an unknown remediation id), shared by the capabilities of one store
+/// so the run's outcome can say what was denied.
+#[derive(Debug, Default, Clone)]
+pub struct Denials(Arc<Mutex<(Vec<String>, usize)>>);
+
+impl Denials {
+    /// Record one refused use (`what` names the capability and the target).
+    pub fn record(&self, what: impl FnOnce() -> String) {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (kept, extra) = &mut *guard;
+        if kept.len() < MAX_DENIALS {
+            kept.push(what());
+        } else {
+            *extra += 1;
+        }
+    }
+
+    /// Everything recorded, emptied.
+    pub fn take(&self) -> Vec<String> {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut kept, extra) = std::mem::take(&mut *guard);
+        if extra > 0 {
+            kept.push(format!("... and {extra} more"));
+        }
+        kept
+    }
 }
 
 impl WasiView for HostState {
@@ -138,6 +180,18 @@ impl ResourceLimiter for MemLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denials_are_bounded() {
+        let d = Denials::default();
+        for i in 0..20 {
+            d.record(|| format!("tcp 192.0.2.{i}:80"));
+        }
+        let all = d.take();
+        assert_eq!(all.len(), MAX_DENIALS + 1);
+        assert_eq!(all.last().unwrap(), "... and 12 more");
+        assert!(d.take().is_empty());
+    }
 
     #[test]
     fn limiter_refuses_and_records() {

@@ -59,21 +59,6 @@ pub fn children_cpu_time() -> Duration {
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-/// Send SIGKILL to every process in process group `pgid` (used for remediation timeouts).
-/// Errors (group already gone) are ignored: the goal is that nothing of it survives.
-pub fn kill_process_group(pgid: u32) {
-    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
-        return;
-    };
-    if pgid <= 1 {
-        return; // never signal init's group or "every process" (-1)
-    }
-    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid addresses the group.
-    unsafe {
-        libc::kill(-pgid, libc::SIGKILL);
-    }
-}
-
 /// A directory opened once (`O_DIRECTORY`) so that files under it can be read with `openat`
 /// relative to it, and its entries listed without an allocation per entry. The process scan
 /// (`caps/processes.rs`) reads one small file per process, so the path walk from `/` and
@@ -255,11 +240,5 @@ mod tests {
             "not a directory"
         );
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn kill_refuses_init_and_all() {
-        kill_process_group(0);
-        kill_process_group(1);
     }
 }

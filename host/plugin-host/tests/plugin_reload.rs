@@ -59,7 +59,7 @@ async fn replace_corrupt_delete() {
         h.identity()
     );
     let out = h.run(&[], T).await;
-    assert_eq!(out.verdict, Verdict::Ok);
+    assert_eq!(out.result, Ok(Verdict::Ok));
     assert!(
         out.identity.ends_with(&new_digest),
         "{} vs {old}",
@@ -70,7 +70,7 @@ async fn replace_corrupt_delete() {
     std::fs::write(&file, b"\0asm\x0d\0\x01\0 garbage").expect("corrupt");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(h.identity().ends_with(&new_digest));
-    assert_eq!(h.run(&[], T).await.verdict, Verdict::Ok);
+    assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
     let rt2 = rt.clone();
     let (reg2, file2) = (reg.clone(), file.clone());
     let direct = tokio::task::spawn_blocking(move || reload_path(&rt2, &reg2, &file2))
@@ -82,7 +82,7 @@ async fn replace_corrupt_delete() {
     std::fs::remove_file(&file).expect("rm");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(h.identity().ends_with(&new_digest));
-    assert_eq!(h.run(&[], T).await.verdict, Verdict::Ok);
+    assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,7 +117,7 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
         f.write_all(&bytes[half..]).expect("write");
         drop(f);
         let out = h.run(&[], T).await;
-        assert_eq!(out.verdict, Verdict::Ok, "run {i}: {out:?}");
+        assert_eq!(out.result, Ok(Verdict::Ok), "run {i}: {out:?}");
         let id = out.identity;
         assert!(
             valid.iter().any(|d| id.ends_with(d.as_str())),
@@ -127,7 +127,7 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
     // Let the last write settle and load; then measure.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     for _ in 0..20 {
-        assert_eq!(h.run(&[], T).await.verdict, Verdict::Ok);
+        assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
     }
     let rss_after = rss_kib();
     eprintln!("RSS before {rss_before} KiB, after {rss_after} KiB");

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use plugin_support::{fixture, runtime, TempDir};
 use wasmalived_config::grants::{Grants, ProcessGrant, TcpGrant};
 use wasmalived_plugin_host::cache::CacheOutcome;
-use wasmalived_plugin_host::{PluginError, Runtime, Verdict};
+use wasmalived_plugin_host::{PluginError, RunFailure, Runtime, Verdict};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -32,7 +32,7 @@ async fn trivial_plugin_is_ok_with_identity() {
     assert_eq!(digest.len(), 12);
     assert!(digest.chars().all(|c| c.is_ascii_hexdigit()));
     let out = plugin.run(&[], T).await;
-    assert_eq!(out.verdict, Verdict::Ok, "{out:?}");
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
     assert_eq!(out.identity, id);
     assert!(out.wall > Duration::ZERO && out.cpu > Duration::ZERO);
 }
@@ -81,7 +81,7 @@ async fn older_minor_contract_still_loads_and_runs() {
         .load_check("c", &fixture("contract-v1-0"), &Grants::default())
         .expect("1.0 plugin loads on a 1.1 host");
     let out = plugin.run(&[], T).await;
-    assert_eq!(out.verdict, Verdict::Ok, "{out:?}");
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
 }
 
 #[tokio::test]
@@ -103,7 +103,7 @@ async fn ungranted_import_refused_naming_import_and_grant() {
         .load_check("c", &fixture("bad-import"), &granted)
         .expect("granted");
     let out = plugin.run(&[], T).await;
-    assert!(matches!(out.verdict, Verdict::Fail(_)), "{out:?}");
+    assert!(matches!(out.result, Ok(Verdict::Fail(_))), "{out:?}");
 }
 
 #[tokio::test]
@@ -119,18 +119,24 @@ async fn tcp_outside_allowlist_denied() {
         .load_check("c", &fixture("denied-tcp"), &grants)
         .expect("load");
     let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
-    match &out.verdict {
-        Verdict::Fail(r) => assert!(r.contains("access-denied"), "{out:?}"),
+    match &out.result {
+        Ok(Verdict::Fail(r)) => assert!(r.contains("access-denied"), "{out:?}"),
         v => panic!("connect outside the allowlist must be denied, got {v:?}"),
     }
+    // The host says what it refused, so the daemon reports the failure as a denial.
+    assert_eq!(out.denied.len(), 1, "{out:?}");
+    assert!(
+        out.denied[0].contains(&open.to_string()) && out.denied[0].contains("not granted"),
+        "{out:?}"
+    );
     // Not granted at all: wasi:sockets is linked with TCP off, so the plugin loads and every
     // connect is denied.
     let plugin = rt
         .load_check("c", &fixture("denied-tcp"), &Grants::default())
         .expect("loads: sockets are linked deny-all");
     let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
-    match &out.verdict {
-        Verdict::Fail(r) => assert!(
+    match &out.result {
+        Ok(Verdict::Fail(r)) => assert!(
             r.contains("denied") || r.contains("not-supported") || r.contains("access"),
             "{out:?}"
         ),
@@ -150,7 +156,7 @@ fn world_writable_plugin_file_refused() {
     let msg = err.to_string();
     assert!(matches!(err, PluginError::Insecure { .. }), "{msg}");
     assert!(
-        msg.contains("ww.wasm") && msg.contains("world-writable"),
+        msg.contains("ww.wasm") && msg.contains("writable by everyone"),
         "{msg}"
     );
 }
@@ -180,8 +186,11 @@ async fn busy_loop_stopped_by_deadline() {
     let t = Instant::now();
     let out = plugin.run(&[], timeout).await;
     let took = t.elapsed();
-    match &out.verdict {
-        Verdict::Fail(r) => assert!(r.contains("timeout after 500ms"), "{r}"),
+    match &out.result {
+        Err(failure @ RunFailure::Timeout { after, .. }) => {
+            assert_eq!(*after, timeout);
+            assert_eq!(failure.to_string(), "timeout after 500ms");
+        }
         v => panic!("{v:?}"),
     }
     assert!(
@@ -206,7 +215,10 @@ async fn busy_loop_does_not_block_other_tasks() {
     }
     assert!(ticks >= 20, "reactor starved: {ticks} ticks in 500ms");
     let out = run.await.expect("join");
-    assert!(matches!(out.verdict, Verdict::Fail(_)));
+    assert!(
+        matches!(out.result, Err(RunFailure::Timeout { .. })),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]
@@ -220,8 +232,11 @@ async fn memory_bomb_stopped_at_limit() {
         .load_check("c", &fixture("memory-bomb"), &grants)
         .expect("load");
     let out = plugin.run(&[], T).await;
-    match &out.verdict {
-        Verdict::Fail(r) => assert!(r.contains("memory limit 16 MiB exceeded"), "{r}"),
+    match &out.result {
+        Err(failure @ RunFailure::Memory { limit }) => {
+            assert_eq!(*limit, 16 << 20);
+            assert_eq!(failure.to_string(), "memory limit 16 MiB exceeded");
+        }
         v => panic!("{v:?}"),
     }
 }
@@ -234,8 +249,8 @@ async fn trap_is_a_fail_and_next_run_is_fresh() {
         .expect("load");
     for how in ["panic", "unreachable"] {
         let out = plugin.run(&p(&[("how", how)]), T).await;
-        match &out.verdict {
-            Verdict::Fail(r) => assert!(r.contains("unreachable"), "{how}: {r}"),
+        match &out.result {
+            Err(RunFailure::Trap(r)) => assert!(r.contains("unreachable"), "{how}: {r}"),
             v => panic!("{how}: {v:?}"),
         }
     }
@@ -248,11 +263,7 @@ async fn stack_overflow_is_a_fail() {
         .load_check("c", &fixture("stack-overflow"), &Grants::default())
         .expect("load");
     let out = plugin.run(&[], T).await;
-    assert_eq!(
-        out.verdict,
-        Verdict::Fail("stack overflow".into()),
-        "{out:?}"
-    );
+    assert_eq!(out.result, Err(RunFailure::StackOverflow), "{out:?}");
 }
 
 #[tokio::test]
@@ -269,13 +280,13 @@ async fn log_flood_bounded_and_host_survives() {
             t.elapsed(),
             out.cpu
         );
-        assert_eq!(out.verdict, Verdict::Ok, "{to}: {out:?}");
+        assert_eq!(out.result, Ok(Verdict::Ok), "{to}: {out:?}");
     }
     // The host is unharmed: a trivial plugin still answers.
     let ok = rt
         .load_check("t", &fixture("trivial"), &Grants::default())
         .expect("load");
-    assert_eq!(ok.run(&[], T).await.verdict, Verdict::Ok);
+    assert_eq!(ok.run(&[], T).await.result, Ok(Verdict::Ok));
 }
 
 #[tokio::test]
@@ -293,7 +304,10 @@ async fn scratch_survives_runs_and_traps() {
     assert_eq!(count(&plugin.run(&[], T).await), Some(1.0));
     assert_eq!(count(&plugin.run(&[], T).await), Some(2.0));
     let trapped = plugin.run(&p(&[("trap_at", "3")]), T).await;
-    assert!(matches!(trapped.verdict, Verdict::Fail(_)), "{trapped:?}");
+    assert!(
+        matches!(trapped.result, Err(RunFailure::Trap(_))),
+        "{trapped:?}"
+    );
     assert_eq!(count(&plugin.run(&[], T).await), Some(4.0));
     // Another check has its own store.
     let other = rt

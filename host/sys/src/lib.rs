@@ -1,13 +1,17 @@
 //! OS mechanisms shared by wasmalived's layers, each with one job:
 //!
+//! - [`process`]: the one child-process runner (own process group, bounded time, group
+//!   killed on timeout, bounded output, another user, environment policy).
 //! - [`trust`]: the file-trust policy (owner, mode, every parent directory, symlinks) that
 //!   scripts, hooks and plugin files are checked against.
 //! - [`user`]: `user NAME [GROUP]` resolution from the passwd/group databases.
 //! - `libc_calls`: the few libc calls the above need (the only `unsafe` code here).
 
 mod libc_calls;
+pub mod process;
 pub mod trust;
 pub mod user;
 
 pub use libc_calls::{effective_ids, kill_process_group, set_credentials};
+pub use process::{ChildCommand, Environment, Exit, Finished, RunError};
 pub use user::{RunAs, UserError};

@@ -32,7 +32,7 @@ pub mod scheduler;
 pub mod script;
 
 pub use scheduler::{
-    spawn_check, CheckHandle, CheckSchedule, CheckUpdate, LastOutcome, RunResult, Runner,
+    spawn_check, CheckHandle, CheckSchedule, CheckUpdate, Failure, RunReport, RunResult, Runner,
     ScheduleError,
 };
 pub use script::{ScriptCommand, ScriptError};

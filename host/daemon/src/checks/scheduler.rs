@@ -17,8 +17,9 @@
 //!
 //! The run itself is an injected [`Runner`], so `script` checks ([`super::script`]) and wasm
 //! plugins plug in the same way; dropping a run's future must cancel it (the script runner
-//! kills its process group). A plugin timeout or trap should arrive as
-//! [`RunResult::Failure`], a plugin `fatal` verdict as [`RunResult::Fatal`].
+//! kills its process group). Each run reports a [`RunReport`]: a [`RunResult`] whose
+//! [`Failure`] says by kind why a run failed (a script's exit, a plugin trap, timeout or
+//! memory limit, a plugin `fail`, a denied capability), never a string to match.
 //!
 //! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
 //! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
@@ -37,21 +38,113 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use wasmalived_plugin_host::RunFailure;
 use wasmalived_proto::track::{CheckState, CheckStatus, CheckTransition, Outcome, StatusError};
+use wasmalived_sys::process::Exit;
 
-/// What one run of a check reports.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why one run failed, by kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Failure {
+    /// A script exited non-zero, or a signal killed it.
+    Exit(Exit),
+    /// A script could not start.
+    Spawn(String),
+    /// The run passed the check's `timeout` (the scheduler's clock; a script's process group
+    /// is killed, a plugin's run abandoned).
+    Timeout(Duration),
+    /// A plugin run ended without a verdict: trap, memory limit, stack overflow, its own
+    /// timeout, a full instance pool.
+    Aborted(RunFailure),
+    /// The plugin's `fail` verdict.
+    Verdict(String),
+    /// The plugin's `fail` verdict after the host refused it a capability use: most likely a
+    /// missing grant (`allow_http`, `allow_tcp`, `remediation`).
+    Denied {
+        /// The plugin's reason.
+        reason: String,
+        /// What was refused.
+        denied: Vec<String>,
+    },
+}
+
+impl Failure {
+    /// A short stable name of the kind: `exit`, `spawn`, `timeout`, `trap`, `memory`,
+    /// `stack_overflow`, `pool_exhausted`, `host`, `fail`, `denied`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Failure::Exit(_) => "exit",
+            Failure::Spawn(_) => "spawn",
+            Failure::Timeout(_) => "timeout",
+            Failure::Aborted(failure) => failure.kind(),
+            Failure::Verdict(_) => "fail",
+            Failure::Denied { .. } => "denied",
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Exit(exit) => exit.fmt(f),
+            Failure::Spawn(why) => f.write_str(why),
+            Failure::Timeout(after) => write!(f, "timed out after {after:?}"),
+            Failure::Aborted(failure) => failure.fmt(f),
+            Failure::Verdict(reason) => f.write_str(reason),
+            Failure::Denied { reason, denied } => {
+                write!(f, "{reason} (denied: {})", denied.join(", "))
+            }
+        }
+    }
+}
+
+/// What one run of a check says about health.
+#[derive(Debug, Clone, PartialEq)]
 pub enum RunResult {
     /// Exit 0 / verdict `ok`.
     Success,
-    /// Non-zero exit, verdict `fail`, plugin timeout or trap; with a reason for logs.
-    Failure(String),
+    /// Unhealthy; counts towards `fall`.
+    Failure(Failure),
     /// Verdict `fatal` (stop-self), with its reason.
     Fatal(String),
 }
 
+impl fmt::Display for RunResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunResult::Success => f.write_str("ok"),
+            RunResult::Failure(failure) => write!(f, "fail: {failure}"),
+            RunResult::Fatal(reason) => write!(f, "fatal: {reason}"),
+        }
+    }
+}
+
+/// Everything one run reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunReport {
+    /// The verdict.
+    pub result: RunResult,
+    /// What ran: a plugin's `name@digest` (it changes with hot reload), a script's command.
+    pub runner: Arc<str>,
+    /// A plugin's short message.
+    pub message: Option<String>,
+    /// A plugin's named measurements.
+    pub measurements: Vec<(String, f64)>,
+}
+
+impl RunReport {
+    /// A report with only a result.
+    pub fn new(runner: Arc<str>, result: RunResult) -> Self {
+        RunReport {
+            result,
+            runner,
+            message: None,
+            measurements: Vec::new(),
+        }
+    }
+}
+
 /// One run of a check. Called once per run; dropping the returned future cancels the run.
-pub type Runner = Arc<dyn Fn() -> BoxFuture<'static, RunResult> + Send + Sync>;
+pub type Runner = Arc<dyn Fn() -> BoxFuture<'static, RunReport> + Send + Sync>;
 
 /// When and how a check runs, and its rise/fall parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,35 +215,8 @@ pub enum ScheduleError {
     },
 }
 
-/// The result of the latest run, for logs and the control socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LastOutcome {
-    /// No run has finished yet.
-    None,
-    /// Success.
-    Success,
-    /// Failure with its reason.
-    Failure(String),
-    /// Killed at the timeout.
-    TimedOut(Duration),
-    /// Fatal verdict with its reason.
-    Fatal(String),
-}
-
-impl fmt::Display for LastOutcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LastOutcome::None => f.write_str("none"),
-            LastOutcome::Success => f.write_str("success"),
-            LastOutcome::Failure(r) => write!(f, "failure: {r}"),
-            LastOutcome::TimedOut(t) => write!(f, "timed out after {t:?}"),
-            LastOutcome::Fatal(r) => write!(f, "fatal: {r}"),
-        }
-    }
-}
-
 /// What a check publishes after each run (and after a reload that changes it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CheckUpdate {
     /// Check name.
     pub check: Arc<str>,
@@ -158,8 +224,8 @@ pub struct CheckUpdate {
     pub state: CheckState,
     /// Set when this run changed the state kind.
     pub transition: Option<CheckTransition>,
-    /// The latest run's outcome.
-    pub last_outcome: LastOutcome,
+    /// The latest finished run (`None` before the first).
+    pub last: Option<RunReport>,
     /// When this update was made.
     pub at: Instant,
     /// Runs finished since the task started.
@@ -259,7 +325,7 @@ pub fn spawn_check(
         check: Arc::clone(&name),
         state: status.state(),
         transition: None,
-        last_outcome: LastOutcome::None,
+        last: None,
         at: Instant::now(),
         runs: 0,
         skipped: 0,
@@ -274,7 +340,7 @@ pub fn spawn_check(
         tx,
         runs: 0,
         skipped: 0,
-        last_outcome: LastOutcome::None,
+        last: None,
     };
     let span = tracing::info_span!("check", name = %name);
     tracker.spawn(task.run(control_rx, cancel.clone()).instrument(span));
@@ -287,7 +353,7 @@ pub fn spawn_check(
 }
 
 type RunFuture =
-    Pin<Box<dyn Future<Output = Result<RunResult, tokio::time::error::Elapsed>> + Send>>;
+    Pin<Box<dyn Future<Output = Result<RunReport, tokio::time::error::Elapsed>> + Send>>;
 
 struct CheckTask {
     name: Arc<str>,
@@ -297,7 +363,7 @@ struct CheckTask {
     tx: watch::Sender<CheckUpdate>,
     runs: u64,
     skipped: u64,
-    last_outcome: LastOutcome,
+    last: Option<RunReport>,
 }
 
 impl CheckTask {
@@ -344,24 +410,30 @@ impl CheckTask {
 
     fn record(
         &mut self,
-        result: Result<RunResult, tokio::time::error::Elapsed>,
+        result: Result<RunReport, tokio::time::error::Elapsed>,
         timeout: Duration,
     ) {
-        let (outcome, last) = match result {
-            Ok(RunResult::Success) => (Outcome::Success, LastOutcome::Success),
-            Ok(RunResult::Failure(r)) => (Outcome::Failure, LastOutcome::Failure(r)),
-            Ok(RunResult::Fatal(r)) => (Outcome::Fatal(r.clone()), LastOutcome::Fatal(r)),
-            Err(_) => (Outcome::Failure, LastOutcome::TimedOut(timeout)),
+        let report = result.unwrap_or_else(|_| {
+            let runner = self
+                .last
+                .as_ref()
+                .map_or_else(|| Arc::clone(&self.name), |r| Arc::clone(&r.runner));
+            RunReport::new(runner, RunResult::Failure(Failure::Timeout(timeout)))
+        });
+        let outcome = match &report.result {
+            RunResult::Success => Outcome::Success,
+            RunResult::Failure(_) => Outcome::Failure,
+            RunResult::Fatal(reason) => Outcome::Fatal(reason.clone()),
         };
-        if last != self.last_outcome {
-            tracing::debug!(outcome = %last, "check result changed");
+        if self.last.as_ref().map(|l| &l.result) != Some(&report.result) {
+            tracing::debug!(result = %report.result, "check result changed");
         }
         self.runs += 1;
-        self.last_outcome = last;
         let transition = self.status.record(outcome);
         if let Some(t) = &transition {
-            tracing::info!(from = %t.from, to = %t.to, reason = %self.last_outcome, "check state changed");
+            tracing::info!(from = %t.from, to = %t.to, reason = %report.result, "check state changed");
         }
+        self.last = Some(report);
         self.publish(transition);
     }
 
@@ -379,7 +451,7 @@ impl CheckTask {
                 // A different check under the same name: drop (kill) the old run, start over.
                 *running = None;
                 self.status = fresh;
-                self.last_outcome = LastOutcome::None;
+                self.last = None;
                 *next_tick = Instant::now();
             }
             None => {
@@ -412,7 +484,7 @@ impl CheckTask {
             check: Arc::clone(&self.name),
             state: self.status.state(),
             transition,
-            last_outcome: self.last_outcome.clone(),
+            last: self.last.clone(),
             at: Instant::now(),
             runs: self.runs,
             skipped: self.skipped,
@@ -423,7 +495,7 @@ impl CheckTask {
 /// Await the in-flight run, or never if there is none.
 async fn poll_run(
     running: &mut Option<(RunFuture, Duration)>,
-) -> Result<RunResult, tokio::time::error::Elapsed> {
+) -> Result<RunReport, tokio::time::error::Elapsed> {
     match running {
         Some((fut, _)) => fut.await,
         None => std::future::pending().await,
@@ -478,7 +550,7 @@ mod tests {
                 let mut probe = DropProbe(&f.dropped, false);
                 tokio::time::sleep(Duration::from_millis(dur)).await;
                 probe.1 = true;
-                result
+                RunReport::new(Arc::from("fake"), result)
             }
             .boxed()
         });
@@ -500,7 +572,7 @@ mod tests {
         (0, RunResult::Success)
     }
     fn ko() -> (u64, RunResult) {
-        (0, RunResult::Failure("exit 1".into()))
+        (0, RunResult::Failure(Failure::Exit(Exit::Code(1))))
     }
 
     struct Env {
@@ -566,8 +638,8 @@ mod tests {
         env.at(2001).await;
         let u = h.current();
         assert_eq!(
-            u.last_outcome,
-            LastOutcome::TimedOut(Duration::from_secs(2))
+            u.last.map(|l| l.result),
+            Some(RunResult::Failure(Failure::Timeout(Duration::from_secs(2))))
         );
         // Init + first failure → down at once (vrrp_script_child_thread, INIT branch).
         assert_eq!(u.state, CheckState::Down);
@@ -583,8 +655,8 @@ mod tests {
         env.at(1001).await;
         let u = h.current();
         assert_eq!(
-            u.last_outcome,
-            LastOutcome::TimedOut(Duration::from_secs(1))
+            u.last.map(|l| l.result),
+            Some(RunResult::Failure(Failure::Timeout(Duration::from_secs(1))))
         );
         // The run ended exactly at the tick: result first, then a new run, no skip.
         assert_eq!((u.runs, u.skipped), (1, 0));
@@ -636,7 +708,12 @@ mod tests {
         let u = rx.borrow_and_update().clone();
         assert_eq!(u.at - env.t0, Duration::from_secs(1));
         assert!(!u.transition.unwrap().up());
-        assert_eq!(u.last_outcome, LastOutcome::Failure("exit 1".into()));
+        let last = u.last.unwrap();
+        assert_eq!(
+            last.result,
+            RunResult::Failure(Failure::Exit(Exit::Code(1)))
+        );
+        assert_eq!(last.result.to_string(), "fail: exited with status 1");
         env.shutdown().await;
     }
 
@@ -772,10 +849,12 @@ mod tests {
         let h = env.spawn(schedule(1000, 0, 1, 1), cmd.runner());
         let mut rx = h.subscribe();
         rx.changed().await.unwrap();
+        let last = rx.borrow().last.clone().unwrap();
         assert_eq!(
-            rx.borrow().last_outcome,
-            LastOutcome::Failure("exited with status 1".into())
+            last.result,
+            RunResult::Failure(Failure::Exit(Exit::Code(1)))
         );
+        assert_eq!(&*last.runner, "/bin/false");
         env.shutdown().await;
     }
 }

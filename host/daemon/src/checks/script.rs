@@ -25,25 +25,18 @@
 //! cancels every check), because PDEATHSIG fires when the *spawning thread* exits, which tokio
 //! worker threads may do.
 
-use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 
-use super::scheduler::{RunResult, Runner};
+use super::scheduler::{Failure, RunReport, RunResult, Runner};
 use super::security::{self, Insecure};
 use super::user::RunAs;
 use wasmalived_sys as sys;
-
-/// `PATH` used for bare script names when the daemon has none (keepalived's default).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// Variables removed from a script's environment (keepalived `system_call_script`).
-const SCRUBBED_ENV: [&str; 3] = ["IFS", "LD_PRELOAD", "LD_LIBRARY_PATH"];
+use wasmalived_sys::process::{self, ChildCommand, RunError};
 
 /// A script that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -97,10 +90,10 @@ pub enum ScriptError {
 /// A validated script command, ready to run repeatedly.
 #[derive(Debug, Clone)]
 pub struct ScriptCommand {
-    argv: Vec<String>,
-    exec_path: PathBuf,
-    /// Credentials to switch to in the child, if different from the daemon's.
-    switch_to: Option<RunAs>,
+    /// What runs: the resolved program, argv, the user switched to.
+    child: ChildCommand,
+    /// The command as configured, for status and logs.
+    label: Arc<str>,
     /// Set when permissions are unsafe but `enable_script_security` is off.
     insecure: Option<Insecure>,
 }
@@ -134,7 +127,7 @@ impl ScriptCommand {
         if !meta.is_file() {
             return Err(ScriptError::NotAFile { path: real });
         }
-        if !is_executable(&meta, uid, gid) {
+        if !process::executable_by(&meta, uid, gid) {
             return Err(ScriptError::NotExecutable {
                 path: real,
                 uid,
@@ -175,180 +168,68 @@ impl ScriptCommand {
             }
             _ => None,
         };
+        let label = Arc::from(argv.join(" "));
+        let child = ChildCommand::new(&given, argv).run_as(switch_to);
         Ok(ScriptCommand {
-            argv,
-            exec_path: given,
-            switch_to,
+            child,
+            label,
             insecure,
         })
     }
 
     /// The path that is executed.
     pub fn exec_path(&self) -> &Path {
-        &self.exec_path
+        self.child.program()
     }
 
-    /// The permission problem tolerated because `enable_script_security` is off, if any.
+    /// Why the script's permissions are unsafe, when `enable_script_security` is off.
     pub fn insecure(&self) -> Option<&Insecure> {
         self.insecure.as_ref()
     }
 
-    /// Run once, without a time limit. Dropping the future kills the script's process group
-    /// (the scheduler enforces `timeout` by dropping it).
-    pub async fn run(&self) -> RunResult {
-        match self.spawn() {
-            Ok(mut running) => {
-                let status = running.wait().await;
-                exit_result(status)
-            }
-            Err(e) => RunResult::Failure(e),
-        }
+    /// Run once to completion (the scheduler bounds it: dropping the future kills the
+    /// script's process group).
+    pub async fn run(&self) -> RunReport {
+        self.report(self.child.run(None).await)
     }
 
-    /// Run once; after `timeout`, SIGKILL the whole process group, reap the script and report
-    /// a failure.
-    pub async fn run_with_timeout(&self, timeout: Duration) -> RunResult {
-        let mut running = match self.spawn() {
-            Ok(r) => r,
-            Err(e) => return RunResult::Failure(e),
+    /// Run once, killing the process group after `timeout`.
+    pub async fn run_with_timeout(&self, timeout: Duration) -> RunReport {
+        self.report(self.child.run(Some(timeout)).await)
+    }
+
+    fn report(&self, run: Result<process::Finished, RunError>) -> RunReport {
+        let result = match run {
+            Ok(finished) if finished.exit.success() => RunResult::Success,
+            Ok(finished) => RunResult::Failure(Failure::Exit(finished.exit)),
+            Err(RunError::TimedOut(after)) => RunResult::Failure(Failure::Timeout(after)),
+            Err(err) => RunResult::Failure(Failure::Spawn(err.to_string())),
         };
-        match tokio::time::timeout(timeout, running.wait()).await {
-            Ok(status) => exit_result(status),
-            Err(_) => {
-                running.kill_group();
-                // Reap the leader (now dead or dying) so no zombie is left.
-                let _ = running.wait().await;
-                RunResult::Failure(format!("timed out after {timeout:?}"))
-            }
-        }
+        RunReport::new(Arc::clone(&self.label), result)
     }
 
-    /// This script as a scheduler [`Runner`] (the scheduler applies the timeout).
+    /// This command as a scheduler [`Runner`].
     pub fn runner(self: Arc<Self>) -> Runner {
         Arc::new(move || {
             let me = Arc::clone(&self);
             async move { me.run().await }.boxed()
         })
     }
-
-    fn spawn(&self) -> Result<Running, String> {
-        let mut cmd = tokio::process::Command::new(&self.exec_path);
-        if let Some(arg0) = self.argv.first() {
-            cmd.arg0(arg0);
-        }
-        cmd.args(self.argv.iter().skip(1))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .kill_on_drop(false);
-        for var in SCRUBBED_ENV {
-            cmd.env_remove(var);
-        }
-        if let Some(r) = &self.switch_to {
-            sys::set_credentials(&mut cmd, r.uid, r.gid, r.groups.clone());
-        }
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", self.exec_path.display()))?;
-        let pgid = child.id();
-        Ok(Running {
-            child,
-            pgid,
-            reaped: false,
-        })
-    }
 }
 
-/// A spawned script. Until it is reaped, dropping it SIGKILLs its whole process group (the
-/// leader is still unreaped then, so the group id cannot have been reused); tokio then reaps
-/// the leader in the background.
-struct Running {
-    child: tokio::process::Child,
-    pgid: Option<u32>,
-    reaped: bool,
-}
-
-impl Running {
-    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        let status = self.child.wait().await;
-        if status.is_ok() {
-            self.reaped = true;
-        }
-        status
-    }
-
-    fn kill_group(&self) {
-        if self.reaped {
-            return;
-        }
-        if let Some(pgid) = self.pgid {
-            if let Err(e) = sys::kill_process_group(pgid, libc::SIGKILL) {
-                // ESRCH: the whole group is gone already.
-                if e.raw_os_error() != Some(libc::ESRCH) {
-                    tracing::warn!(pgid, "cannot kill script process group: {e}");
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.kill_group();
-    }
-}
-
-fn exit_result(status: std::io::Result<ExitStatus>) -> RunResult {
-    use std::os::unix::process::ExitStatusExt;
-    match status {
-        Ok(s) if s.success() => RunResult::Success,
-        Ok(s) => match (s.code(), s.signal()) {
-            (Some(code), _) => RunResult::Failure(format!("exited with status {code}")),
-            (None, Some(sig)) => RunResult::Failure(format!("killed by signal {sig}")),
-            (None, None) => RunResult::Failure(format!("ended with {s}")),
-        },
-        Err(e) => RunResult::Failure(format!("cannot wait for script: {e}")),
-    }
-}
-
-/// keepalived `is_executable`: root needs any x bit; the owner needs u+x; a member of the
-/// file's group needs g+x; anyone else o+x.
-fn is_executable(meta: &std::fs::Metadata, uid: u32, gid: u32) -> bool {
-    let mode = meta.mode();
-    (uid == 0 && mode & 0o111 != 0)
-        || (uid == meta.uid() && mode & 0o100 != 0)
-        || (uid != meta.uid()
-            && ((gid == meta.gid() && mode & 0o010 != 0)
-                || (gid != meta.gid() && mode & 0o001 != 0)))
-}
-
-/// argv\[0\] as an absolute path: as given if it contains a `/`, else the first executable
-/// regular file of that name in `PATH` (keepalived `find_path`).
+/// Where `script` runs from (see [`process::resolve_program`]).
 fn locate(script: &str, uid: u32, gid: u32) -> Result<PathBuf, ScriptError> {
-    if script.contains('/') {
-        return std::path::absolute(script).map_err(|e| ScriptError::NotFound {
-            script: script.to_owned(),
-            reason: e.to_string(),
-        });
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from(DEFAULT_PATH));
-    std::env::split_paths(&path)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(script))
-        .find(|candidate| {
-            std::fs::metadata(candidate).is_ok_and(|m| m.is_file() && is_executable(&m, uid, gid))
-        })
-        .ok_or_else(|| ScriptError::NotFound {
-            script: script.to_owned(),
-            reason: "no executable of that name in PATH".into(),
-        })
+    process::resolve_program(script, uid, gid).map_err(|e| ScriptError::NotFound {
+        script: script.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use wasmalived_sys::process::Exit;
 
     fn argv(a: &[&str]) -> Vec<String> {
         a.iter().map(|s| s.to_string()).collect()
@@ -390,10 +271,13 @@ mod tests {
 
     #[tokio::test]
     async fn true_succeeds_and_false_fails() {
-        assert_eq!(prepare(&["/bin/true"]).run().await, RunResult::Success);
         assert_eq!(
-            prepare(&["/bin/false"]).run().await,
-            RunResult::Failure("exited with status 1".into())
+            prepare(&["/bin/true"]).run().await.result,
+            RunResult::Success
+        );
+        assert_eq!(
+            prepare(&["/bin/false"]).run().await.result,
+            RunResult::Failure(Failure::Exit(Exit::Code(1)))
         );
     }
 
@@ -402,16 +286,19 @@ mod tests {
         let cmd = prepare(&["sh", "-c", "exit 3"]);
         assert!(cmd.exec_path().is_absolute());
         assert_eq!(
-            cmd.run().await,
-            RunResult::Failure("exited with status 3".into())
+            cmd.run().await.result,
+            RunResult::Failure(Failure::Exit(Exit::Code(3)))
         );
         // No shell in between: a `;` is just an argument to `test`, which then fails.
         assert!(matches!(
-            prepare(&["test", "a", "=", "a;", "true"]).run().await,
+            prepare(&["test", "a", "=", "a;", "true"])
+                .run()
+                .await
+                .result,
             RunResult::Failure(_)
         ));
         assert_eq!(
-            prepare(&["test", "a b", "=", "a b"]).run().await,
+            prepare(&["test", "a b", "=", "a b"]).run().await.result,
             RunResult::Success
         );
     }
@@ -429,7 +316,7 @@ pgid=$(cut -d' ' -f5 /proc/$$/stat); [ "$pgid" = "$$" ] || exit 13
             0o755,
         );
         let cmd = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap();
-        assert_eq!(cmd.run().await, RunResult::Success);
+        assert_eq!(cmd.run().await.result, RunResult::Success);
         std::fs::remove_dir_all(dir).unwrap();
     }
 
@@ -445,7 +332,11 @@ pgid=$(cut -d' ' -f5 /proc/$$/stat); [ "$pgid" = "$$" ] || exit 13
         let cmd = ScriptCommand::prepare(argv(&[f.to_str().unwrap()]), None, true).unwrap();
         let started = std::time::Instant::now();
         let result = cmd.run_with_timeout(Duration::from_millis(500)).await;
-        assert!(matches!(&result, RunResult::Failure(r) if r.contains("timed out")));
+        assert!(
+            matches!(&result.result, RunResult::Failure(Failure::Timeout(_))),
+            "{:?}",
+            result.result
+        );
         assert!(started.elapsed() < Duration::from_secs(5));
         let child: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()
@@ -471,7 +362,10 @@ pgid=$(cut -d' ' -f5 /proc/$$/stat); [ "$pgid" = "$$" ] || exit 13
         let r = prepare(&["sleep", "10"])
             .run_with_timeout(Duration::from_millis(200))
             .await;
-        assert_eq!(r, RunResult::Failure("timed out after 200ms".into()));
+        assert_eq!(
+            r.result,
+            RunResult::Failure(Failure::Timeout(Duration::from_millis(200)))
+        );
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 
@@ -598,6 +492,6 @@ pgid=$(cut -d' ' -f5 /proc/$$/stat); [ "$pgid" = "$$" ] || exit 13
             assert!(matches!(result, Err(ScriptError::CannotSwitchUser { .. })));
             return;
         }
-        assert_eq!(result.unwrap().run().await, RunResult::Success);
+        assert_eq!(result.unwrap().run().await.result, RunResult::Success);
     }
 }

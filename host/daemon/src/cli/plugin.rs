@@ -16,7 +16,7 @@ use wasmalived_config::grants::{
     DEFAULT_REMEDIATION_TIMEOUT,
 };
 use wasmalived_plugin_host::contract::{self, Capability};
-use wasmalived_plugin_host::{RunOutcome, Runtime, Verdict};
+use wasmalived_plugin_host::{RunOutcome, Runtime};
 
 /// Exit status when the plugin could not run at all.
 pub const EXIT_CANNOT_RUN: u8 = 3;
@@ -258,10 +258,10 @@ async fn run(args: RunArgs) -> ExitCode {
             );
         }
     }
-    ExitCode::from(match out.verdict {
-        Verdict::Ok => 0,
-        Verdict::Fail(_) => 1,
-        Verdict::Fatal(_) => 2,
+    ExitCode::from(match out.kind() {
+        "ok" => 0,
+        "fatal" => 2,
+        _ => 1,
     })
 }
 
@@ -281,9 +281,15 @@ fn us(d: Duration) -> String {
 
 fn print_human(out: &RunOutcome) {
     println!("plugin:       {}", out.identity);
-    match &out.verdict {
-        Verdict::Ok => println!("verdict:      ok"),
-        v => println!("verdict:      {} ({})", v.kind(), v.reason().unwrap_or("")),
+    match out.reason() {
+        None => println!("verdict:      {}", out.kind()),
+        Some(reason) => println!("verdict:      {} ({reason})", out.kind()),
+    }
+    if let Err(failure) = &out.result {
+        println!("failure:      {}", failure.kind());
+    }
+    for denied in &out.denied {
+        println!("denied:       {denied}");
     }
     if let Some(m) = &out.message {
         println!("message:      {m}");
@@ -309,8 +315,10 @@ pub fn json_line(out: &RunOutcome) -> String {
     serde_json::json!({
         "plugin": plugin,
         "digest": digest,
-        "verdict": out.verdict.kind(),
-        "reason": out.verdict.reason(),
+        "verdict": out.kind(),
+        "reason": out.reason(),
+        "failure": out.result.as_ref().err().map(|f| f.kind()),
+        "denied": out.denied,
         "message": out.message,
         "measurements": measurements,
         "wall_us": u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
@@ -385,8 +393,10 @@ mod tests {
 
     #[test]
     fn json_shape_is_stable() {
+        use wasmalived_plugin_host::Verdict;
         let out = RunOutcome {
-            verdict: Verdict::Fail("down".into()),
+            result: Ok(Verdict::Fail("down".into())),
+            denied: Vec::new(),
             message: Some("m".into()),
             measurements: vec![("latency_ms".into(), 1.5)],
             wall: Duration::from_micros(42),
@@ -398,6 +408,7 @@ mod tests {
         assert_eq!(v["digest"], "0123456789ab");
         assert_eq!(v["verdict"], "fail");
         assert_eq!(v["reason"], "down");
+        assert_eq!(v["failure"], serde_json::Value::Null);
         assert_eq!(v["measurements"]["latency_ms"], 1.5);
         assert_eq!(v["wall_us"], 42);
         assert_eq!(v["cpu_us"], 7);

@@ -69,5 +69,14 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
             }
         );
     }
+    for p in &status.paths {
+        let counters: Vec<String> = p.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        println!(
+            "path {} {} dropped: {}",
+            p.interface,
+            p.family,
+            counters.join(", ")
+        );
+    }
     ExitCode::SUCCESS
 }

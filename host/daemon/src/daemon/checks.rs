@@ -2,7 +2,7 @@
 //! `script` or a wasm plugin), starts its scheduler task, and applies reloads keeping the
 //! rise/fall counters of checks whose definition did not change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -12,8 +12,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{error, info, warn};
 
-use crate::checks::{self, CheckSchedule, RunResult, Runner, ScriptCommand};
-use crate::control::{CheckStatus, StatusBoard};
+use crate::checks::{self, CheckSchedule, Failure, RunReport, RunResult, Runner, ScriptCommand};
+use crate::control::StatusBoard;
 use wasmalived_config::{FatalAction, GlobalDefs, ScriptKind, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
 use wasmalived_plugin_host::{self as plugins, Runtime, Verdict};
@@ -118,7 +118,7 @@ impl CheckSet {
             if let Some(entry) = self.entries.remove(&name) {
                 info!(check = %name, "check removed");
                 entry.handle.stop();
-                ctx.board.remove_check(&name);
+                ctx.board.untrack_check(&name);
             }
         }
         for def in wanted {
@@ -151,7 +151,7 @@ impl CheckSet {
                 }
                 None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
                     Ok(handle) => {
-                        publish_state(&def.name, handle.subscribe(), ctx);
+                        ctx.board.track_check(&def.name, handle.subscribe());
                         self.entries.insert(
                             def.name.clone(),
                             Entry {
@@ -206,28 +206,7 @@ pub async fn build_runner(
                 check: def.name.clone(),
                 source,
             })?;
-            let board = ctx.board.clone();
-            let name = def.name.clone();
-            let desc = argv.join(" ");
-            let inner = Arc::new(cmd).runner();
-            Ok(Arc::new(move || {
-                let run = inner();
-                let board = board.clone();
-                let name = name.clone();
-                let desc = desc.clone();
-                async move {
-                    let result = run.await;
-                    board.set_check(CheckStatus {
-                        state: shown_state(&board, &name),
-                        name,
-                        runner: desc,
-                        last: describe(&result),
-                        measurements: BTreeMap::new(),
-                    });
-                    result
-                }
-                .boxed()
-            }))
+            Ok(Arc::new(cmd).runner())
         }
         ScriptKind::Plugin {
             plugin,
@@ -255,42 +234,28 @@ pub async fn build_runner(
             info!(check = %def.name, plugin = %handle.identity(), "plugin loaded");
             let params = Arc::new(params.clone());
             let timeout = def.timeout;
-            let board = ctx.board.clone();
             let stop = (*on_fatal == FatalAction::StopDaemon).then(|| ctx.stop_daemon.clone());
             let name = def.name.clone();
             Ok(Arc::new(move || {
                 let run = handle.run(&params, timeout);
-                let board = board.clone();
                 let stop = stop.clone();
                 let name = name.clone();
                 async move {
                     let outcome = run.await;
-                    let result = match &outcome.verdict {
-                        Verdict::Ok => RunResult::Success,
-                        Verdict::Fail(reason) => RunResult::Failure(reason.clone()),
-                        Verdict::Fatal(reason) => {
-                            error!(check = %name, plugin = %outcome.identity, %reason, "fatal verdict: standing down");
+                    let report = report_of(outcome);
+                    match &report.result {
+                        RunResult::Fatal(reason) => {
+                            error!(check = %name, plugin = %report.runner, %reason, "fatal verdict: standing down");
                             if let Some(stop) = &stop {
                                 let _ = stop.try_send(name.clone());
                             }
-                            RunResult::Fatal(reason.clone())
                         }
-                    };
-                    if let Verdict::Fail(reason) = &outcome.verdict {
-                        warn!(check = %name, plugin = %outcome.identity, %reason, "check failed");
+                        RunResult::Failure(failure) => {
+                            warn!(check = %name, plugin = %report.runner, kind = failure.kind(), reason = %failure, "check failed");
+                        }
+                        RunResult::Success => {}
                     }
-                    let mut last = describe(&result);
-                    if let Some(msg) = &outcome.message {
-                        last = format!("{last} ({msg})");
-                    }
-                    board.set_check(CheckStatus {
-                        state: shown_state(&board, &name),
-                        name,
-                        runner: outcome.identity.clone(),
-                        last,
-                        measurements: outcome.measurements.iter().cloned().collect(),
-                    });
-                    result
+                    report
                 }
                 .boxed()
             }))
@@ -298,65 +263,24 @@ pub async fn build_runner(
     }
 }
 
-/// The check's state as the status board shows it now (`init` before the first result):
-/// a run's entry keeps it, [`publish_state`] changes it once the run has been counted.
-fn shown_state(board: &StatusBoard, name: &str) -> String {
-    board
-        .snapshot()
-        .checks
-        .into_iter()
-        .find(|c| c.name == name)
-        .map(|c| c.state)
-        .unwrap_or_else(|| state_word(&checks::CheckState::Init).into())
-}
-
-/// `init`, `up`, `down` or `fatal`: the rise/fall state, what priorities are computed from.
-fn state_word(state: &checks::CheckState) -> &'static str {
-    match state {
-        checks::CheckState::Init => "init",
-        checks::CheckState::Up => "up",
-        checks::CheckState::Down => "down",
-        checks::CheckState::Fatal(_) => "fatal",
-    }
-}
-
-/// Keep the status board's `state` of check `name` equal to its rise/fall state (the
-/// documented `init|up|down|fatal`), not to the last run's verdict, until the check stops.
-fn publish_state(
-    name: &str,
-    mut updates: tokio::sync::watch::Receiver<checks::CheckUpdate>,
-    ctx: &CheckContext,
-) {
-    let (board, name, cancel) = (ctx.board.clone(), name.to_string(), ctx.cancel.clone());
-    ctx.tracker.spawn(async move {
-        loop {
-            let word = state_word(&updates.borrow_and_update().state);
-            let mut entry = board
-                .snapshot()
-                .checks
-                .into_iter()
-                .find(|c| c.name == name)
-                .unwrap_or_else(|| CheckStatus {
-                    name: name.clone(),
-                    ..CheckStatus::default()
-                });
-            if entry.state != word {
-                entry.state = word.into();
-                board.set_check(entry);
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                changed = updates.changed() => if changed.is_err() { return },
-            }
+/// A plugin run's outcome as the scheduler's typed report.
+fn report_of(outcome: plugins::RunOutcome) -> RunReport {
+    let result = match outcome.result {
+        Ok(Verdict::Ok) => RunResult::Success,
+        Ok(Verdict::Fatal(reason)) => RunResult::Fatal(reason),
+        Ok(Verdict::Fail(reason)) if outcome.denied.is_empty() => {
+            RunResult::Failure(Failure::Verdict(reason))
         }
-    });
-}
-
-/// The last run's result for the status board: `ok`, `fail: REASON` or `fatal: REASON`.
-fn describe(result: &RunResult) -> String {
-    match result {
-        RunResult::Success => "ok".into(),
-        RunResult::Failure(r) => format!("fail: {r}"),
-        RunResult::Fatal(r) => format!("fatal: {r}"),
+        Ok(Verdict::Fail(reason)) => RunResult::Failure(Failure::Denied {
+            reason,
+            denied: outcome.denied,
+        }),
+        Err(aborted) => RunResult::Failure(Failure::Aborted(aborted)),
+    };
+    RunReport {
+        result,
+        runner: Arc::from(outcome.identity),
+        message: outcome.message,
+        measurements: outcome.measurements,
     }
 }

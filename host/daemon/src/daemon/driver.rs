@@ -22,7 +22,7 @@ use tracing::{debug, error, info, warn, Instrument, Span};
 
 use super::plan::InstanceIo;
 use crate::checks::CheckUpdate;
-use crate::control::{InstanceStatus, StatusBoard};
+use crate::control::{InstanceStatus, PathStatus, StatusBoard};
 use crate::net::netlink::Netlink;
 use crate::net::socket::Received;
 use crate::notify::{Notifier, NotifyKind, NotifyScripts, NotifyState};
@@ -33,7 +33,7 @@ use wasmalived_proto::router::{
     Event, Hook, HookState, HookTarget, InstanceId, InstanceKey, InstanceSpec, InstanceView,
     Output, PathId, Router, Transmit, UpsertError,
 };
-use wasmalived_proto::vrrp::{DropReason, Family, Notice, Version};
+use wasmalived_proto::vrrp::{DropReason, Family, Notice, RxDrop, Version};
 
 /// Datagrams queued for the driver; beyond this a receive task drops (and counts) them.
 pub const DATAGRAM_QUEUE: usize = 1024;
@@ -43,8 +43,12 @@ pub const DATAGRAM_QUEUE: usize = 1024;
 pub struct Datagram {
     /// The socket's interface.
     pub path: PathId,
-    /// What arrived.
-    pub packet: Received,
+    /// The socket's family.
+    pub family: Family,
+    /// What arrived, or why its IP layer was unusable.
+    pub packet: Result<Received, RxDrop>,
+    /// Datagrams the receive task dropped since the last one it could queue (queue full).
+    pub queue_full_before: u64,
 }
 
 /// Up/down of every interface by name (missing = down).
@@ -116,6 +120,7 @@ pub fn spawn(
         grace,
         dirty: BTreeSet::new(),
         shutting_down: false,
+        path_drops_published: 0,
         stop_hooks: Vec::new(),
     };
     let join = tokio::spawn(
@@ -150,6 +155,8 @@ struct Driver {
     dirty: BTreeSet<InstanceId>,
     /// Set by [`Driver::shutdown`]: `notify_stop` hooks are then waited for.
     shutting_down: bool,
+    /// Path drops already on the status board.
+    path_drops_published: u64,
     /// `notify_stop` runs to wait for (shutdown only): the hook queue and the priority.
     stop_hooks: Vec<(Notifier, u8)>,
 }
@@ -327,8 +334,18 @@ impl Driver {
     }
 
     fn datagram(&mut self, datagram: Datagram) {
-        let Datagram { path, packet } = datagram;
-        let family = Family::of(packet.src);
+        let Datagram {
+            path,
+            family,
+            packet,
+            queue_full_before,
+        } = datagram;
+        self.router
+            .handle_io_drops(path, family, RxDrop::QueueFull, queue_full_before);
+        let packet = match packet {
+            Ok(packet) => packet,
+            Err(drop) => return self.router.handle_io_drops(path, family, drop, 1),
+        };
         if let Some(&vrid) = packet.payload.get(1) {
             // Counters of the instances it may reach change even without outputs.
             let reached = self.router.instances().filter(|v| {
@@ -470,9 +487,14 @@ impl Driver {
                 count,
             } => {
                 let span = instance.map(|id| span(&id)).unwrap_or_else(Span::current);
-                span.in_scope(
-                    || debug!(%path, %src, reason = %drop.reason(), %drop, count, "advert dropped"),
-                );
+                let src = src.map(|s| s.to_string()).unwrap_or_default();
+                span.in_scope(|| {
+                    if drop == RxDrop::QueueFull {
+                        warn!(%path, count, "router queue full: datagrams dropped (a flood?)")
+                    } else {
+                        debug!(%path, %src, reason = %drop.reason(), %drop, count, "advert dropped")
+                    }
+                });
             }
             Event::HeldByGroup { instance } => span(&instance).in_scope(|| {
                 info!("master down, held by the sync group until every member wants MASTER")
@@ -528,13 +550,44 @@ impl Driver {
         self.check_forwarders.abort_all();
     }
 
-    /// Rewrite the status entries of the instances something touched.
+    /// Rewrite the status entries of the instances something touched, and the per-path
+    /// drop counters when they changed.
     fn publish(&mut self) {
         for id in std::mem::take(&mut self.dirty) {
             if let Some(view) = self.router.instance(id) {
                 self.board.set_instance(status_of(&view));
             }
         }
+        let total: u64 = self
+            .router
+            .path_counters()
+            .map(|(_, c)| c.total_dropped())
+            .sum();
+        if total != self.path_drops_published {
+            self.path_drops_published = total;
+            let paths = self
+                .router
+                .path_counters()
+                .map(|((path, family), counters)| PathStatus {
+                    interface: self.interface_of(path),
+                    family: family_name(family).into(),
+                    counters: counters
+                        .drops()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(reason, n)| (format!("rx_{}", reason.name()), n))
+                        .collect(),
+                })
+                .collect();
+            self.board.set_paths(paths);
+        }
+    }
+
+    /// The interface name of a path, from the instances' sockets.
+    fn interface_of(&self, path: PathId) -> String {
+        self.live
+            .values()
+            .find_map(|l| l.io.socket(path).map(|s| s.interface.clone()))
+            .unwrap_or_else(|| path.to_string())
     }
 }
 

@@ -1,7 +1,9 @@
 //! VRRP sockets: one raw socket per (interface, family), shared by every instance on it.
 //! Each socket's receive task hands every datagram to the router driver unchanged (the
-//! router demultiplexes by path, family, VRID and unicast peer); when the driver's queue is
-//! full the datagram is dropped here and counted.
+//! router demultiplexes by path, family, VRID and unicast peer). A datagram whose IP layer is
+//! unusable goes to the router as that drop; when the driver's queue is full the datagram is
+//! dropped here and the count rides on the next datagram that gets through, so the router
+//! counts every drop ([`RxDrop::QueueFull`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use tracing::{debug, warn, Instrument};
 use super::driver::Datagram;
 use crate::net::socket::{SocketConfig, SocketError, VrrpSocket};
 use wasmalived_proto::router::{InstanceKey, PathId};
-use wasmalived_proto::vrrp::Family;
+use wasmalived_proto::vrrp::{Family, RxDrop};
 
 struct Entry {
     socket: Arc<VrrpSocket>,
@@ -63,7 +65,13 @@ impl Sockets {
         })?);
         let span = tracing::info_span!("rx", iface = %interface, af = ?family);
         let task = tokio::spawn(
-            receive(Arc::clone(&socket), PathId(ifindex), self.driver.clone()).instrument(span),
+            receive(
+                Arc::clone(&socket),
+                PathId(ifindex),
+                family,
+                self.driver.clone(),
+            )
+            .instrument(span),
         );
         self.by_key.insert(
             (ifindex, family),
@@ -93,14 +101,20 @@ impl Sockets {
 }
 
 /// Receive loop of one socket.
-async fn receive(socket: Arc<VrrpSocket>, path: PathId, driver: mpsc::Sender<Datagram>) {
+async fn receive(
+    socket: Arc<VrrpSocket>,
+    path: PathId,
+    family: Family,
+    driver: mpsc::Sender<Datagram>,
+) {
+    // Datagrams dropped because the driver's queue was full, not yet reported.
     let mut queue_full: u64 = 0;
     loop {
         let packet = match socket.recv().await {
-            Ok(packet) => packet,
+            Ok(packet) => Ok(packet),
             Err(err) if err.is_dropped_packet() => {
                 debug!(error = %err, "malformed datagram dropped");
-                continue;
+                Err(RxDrop::IpLayer(err.to_string()))
             }
             Err(err) => {
                 warn!(error = %err, "VRRP socket receive failed");
@@ -108,14 +122,15 @@ async fn receive(socket: Arc<VrrpSocket>, path: PathId, driver: mpsc::Sender<Dat
                 continue;
             }
         };
-        match driver.try_send(Datagram { path, packet }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                queue_full += 1;
-                if queue_full.is_power_of_two() {
-                    warn!(dropped = queue_full, "router queue full: datagrams dropped");
-                }
-            }
+        let datagram = Datagram {
+            path,
+            family,
+            packet,
+            queue_full_before: queue_full,
+        };
+        match driver.try_send(datagram) {
+            Ok(()) => queue_full = 0,
+            Err(mpsc::error::TrySendError::Full(_)) => queue_full += 1,
             Err(mpsc::error::TrySendError::Closed(_)) => return,
         }
     }

@@ -11,7 +11,7 @@ use http::uri::Uri;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{default_hooks, Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::state::HostState;
+use crate::state::{Denials, HostState};
 use wasmalived_config::grants::HttpGrant;
 
 /// A parsed grant.
@@ -94,12 +94,13 @@ pub fn allowed(targets: &[HttpTarget], uri: &Uri) -> bool {
 #[derive(Debug, Default)]
 pub struct HttpPolicy {
     targets: Vec<HttpTarget>,
+    denials: Denials,
 }
 
 impl HttpPolicy {
-    /// A policy allowing exactly `targets`.
-    pub fn new(targets: Vec<HttpTarget>) -> Self {
-        Self { targets }
+    /// A policy allowing exactly `targets`; refusals are recorded in `denials`.
+    pub fn new(targets: Vec<HttpTarget>, denials: Denials) -> Self {
+        Self { targets, denials }
     }
 }
 
@@ -121,6 +122,8 @@ impl WasiHttpHooks for HttpPolicy {
     ) -> SendFuture {
         if !allowed(&self.targets, request.uri()) {
             tracing::warn!(uri = %request.uri(), "plugin HTTP request denied (not granted)");
+            self.denials
+                .record(|| format!("http {} (not granted)", request.uri()));
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         default_hooks().send_request(request, options, fut)

@@ -7,83 +7,56 @@
 //! reactor.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use wasmalived_sys::process::{ChildCommand, RunError};
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::wasmalived::plugin::remediation as wit;
-use crate::state::HostState;
-use crate::sys;
+use crate::state::{Denials, HostState};
 use wasmalived_config::grants::RemediationCommand;
 
 /// The capability for one run: the declared commands.
 #[derive(Debug, Default, Clone)]
 pub struct RemediationCap {
     commands: Arc<Vec<RemediationCommand>>,
+    denials: Denials,
 }
 
 impl RemediationCap {
-    /// Bind to the check's declared commands.
-    pub fn new(commands: Arc<Vec<RemediationCommand>>) -> Self {
-        Self { commands }
+    /// Bind to the check's declared commands; unknown ids are recorded in `denials`.
+    pub fn new(commands: Arc<Vec<RemediationCommand>>, denials: Denials) -> Self {
+        Self { commands, denials }
     }
 }
 
-/// Kills the child's process group when dropped, unless disarmed (the child was reaped).
-struct GroupGuard(Option<u32>);
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        if let Some(pgid) = self.0 {
-            sys::kill_process_group(pgid);
-        }
-    }
-}
-
-/// Run `cmd` and return its exit status (128 + signal if killed by a signal).
+/// Run `cmd` through the daemon's one child-process runner and return its exit status (128 +
+/// signal if a signal killed it).
 pub async fn run_command(cmd: &RemediationCommand) -> Result<i32, String> {
-    let (program, args) = cmd
+    let program = cmd
         .argv
-        .split_first()
+        .first()
         .ok_or_else(|| format!("remediation `{}` has an empty command", cmd.id))?;
-    let mut child = tokio::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("remediation `{}`: cannot start {program}: {e}", cmd.id))?;
-    let mut guard = GroupGuard(child.id());
     tracing::info!(id = %cmd.id, argv = ?cmd.argv, "running remediation");
-    match tokio::time::timeout(cmd.timeout, child.wait()).await {
-        Ok(Ok(status)) => {
-            guard.0 = None; // reaped: the pgid may be reused, do not signal it
-            use std::os::unix::process::ExitStatusExt;
-            let code = status
-                .code()
-                .or_else(|| status.signal().map(|s| 128 + s))
-                .unwrap_or(-1);
+    let child = ChildCommand::new(program, cmd.argv.clone());
+    match child.run(Some(cmd.timeout)).await {
+        Ok(finished) => {
+            let code = finished.exit.shell_code();
             tracing::info!(id = %cmd.id, code, "remediation finished");
             Ok(code)
         }
-        Ok(Err(e)) => Err(format!("remediation `{}`: wait failed: {e}", cmd.id)),
-        Err(_) => {
-            drop(guard); // SIGKILL the whole group
-            let _ = tokio::time::timeout(Duration::from_secs(1), child.wait()).await;
+        Err(err @ RunError::TimedOut(_)) => {
             tracing::warn!(id = %cmd.id, timeout = ?cmd.timeout, "remediation timed out, process group killed");
-            Err(format!(
-                "remediation `{}` timed out after {:?}; its process group was killed",
-                cmd.id, cmd.timeout
-            ))
+            Err(format!("remediation `{}` {err}", cmd.id))
         }
+        Err(err) => Err(format!("remediation `{}`: {err}", cmd.id)),
     }
 }
 
 impl wit::Host for RemediationCap {
     async fn run(&mut self, id: String) -> Result<i32, String> {
         let Some(cmd) = self.commands.iter().find(|c| c.id == id).cloned() else {
+            self.denials
+                .record(|| format!("remediation `{id}` (not declared)"));
             return Err(format!(
                 "remediation id `{id}` is not granted to this check"
             ));
@@ -100,6 +73,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
     use wit::Host;
 
     fn cmd(id: &str, argv: &[&str], timeout: Duration) -> RemediationCommand {
@@ -112,18 +86,26 @@ mod tests {
 
     #[tokio::test]
     async fn exit_status_returned_and_ids_enforced() {
-        let mut cap = RemediationCap::new(Arc::new(vec![
-            cmd("ok", &["/bin/true"], Duration::from_secs(5)),
-            cmd(
-                "three",
-                &["/bin/sh", "-c", "exit 3"],
-                Duration::from_secs(5),
-            ),
-        ]));
+        let denials = Denials::default();
+        let mut cap = RemediationCap::new(
+            Arc::new(vec![
+                cmd("ok", &["/bin/true"], Duration::from_secs(5)),
+                cmd(
+                    "three",
+                    &["/bin/sh", "-c", "exit 3"],
+                    Duration::from_secs(5),
+                ),
+            ]),
+            denials.clone(),
+        );
         assert_eq!(cap.run("ok".into()).await, Ok(0));
         assert_eq!(cap.run("three".into()).await, Ok(3));
         let e = cap.run("rm -rf /".into()).await.expect_err("unknown id");
         assert!(e.contains("not granted"), "{e}");
+        assert_eq!(
+            denials.take(),
+            vec!["remediation `rm -rf /` (not declared)"]
+        );
     }
 
     #[tokio::test]

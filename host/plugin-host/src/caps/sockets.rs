@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::bindings::sockets;
 use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 use wasmtime_wasi::WasiCtxBuilder;
 
-use crate::state::HostState;
+use crate::state::{Denials, HostState};
 use wasmalived_config::grants::TcpGrant;
 
 /// One parsed grant: an address and a port (`None` = any port).
@@ -57,7 +57,7 @@ pub fn allowed(targets: &[TcpTarget], addr: SocketAddr, use_: SocketAddrUse) -> 
 }
 
 /// Configure the run's WASI context: TCP only to `targets`, no UDP, no name lookup.
-pub fn configure(builder: &mut WasiCtxBuilder, targets: Vec<TcpTarget>) {
+pub fn configure(builder: &mut WasiCtxBuilder, targets: Vec<TcpTarget>, denials: Denials) {
     builder.allow_udp(false).allow_ip_name_lookup(false);
     if targets.is_empty() {
         builder.allow_tcp(false);
@@ -69,6 +69,7 @@ pub fn configure(builder: &mut WasiCtxBuilder, targets: Vec<TcpTarget>) {
             let ok = allowed(&targets, addr, use_);
             if !ok {
                 tracing::warn!(%addr, ?use_, "plugin socket use denied (not granted)");
+                denials.record(|| format!("tcp {addr} {use_:?} (not granted)"));
             }
             Box::pin(async move { ok })
         });

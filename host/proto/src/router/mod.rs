@@ -235,8 +235,8 @@ pub enum Event {
         instance: Option<InstanceId>,
         /// Where it arrived.
         path: PathId,
-        /// Its source.
-        src: IpAddr,
+        /// Its source (`None` when the I/O layer dropped it unread).
+        src: Option<IpAddr>,
         /// Why.
         drop: RxDrop,
         /// How many of this reason so far.
@@ -455,11 +455,28 @@ impl<V: Clone + PartialEq> Router<V> {
                 }
                 Err(drop) => {
                     let count = slot.core.counters().dropped(drop.reason());
-                    self.dropped_event(Some(id), path, src, drop, count);
+                    self.dropped_event(Some(id), path, Some(src), drop, count);
                 }
             }
         }
         self.pump(now);
+    }
+
+    /// Datagrams the I/O layer dropped on `path` before the router could see them (`n` of
+    /// them, for `drop`: [`RxDrop::QueueFull`], [`RxDrop::IpLayer`]): counted on the path, so
+    /// every drop appears in the counters.
+    pub fn handle_io_drops(&mut self, path: PathId, family: Family, drop: RxDrop, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let counters = self.path_counters.entry((path, family)).or_default();
+        let before = counters.dropped(drop.reason());
+        counters.record_drops(drop.reason(), n);
+        let after = counters.dropped(drop.reason());
+        // One event per power of two crossed, as for drops counted one at a time.
+        if (before + 1..=after).any(u64::is_power_of_two) {
+            self.push_dropped(None, path, None, drop, after);
+        }
     }
 
     /// Process every deadline due at `now`.
@@ -831,7 +848,7 @@ impl<V: Clone + PartialEq> Router<V> {
         let counters = self.path_counters.entry((path, family)).or_default();
         counters.record_drop(drop.reason());
         let count = counters.dropped(drop.reason());
-        self.dropped_event(None, path, src, drop, count);
+        self.dropped_event(None, path, Some(src), drop, count);
     }
 
     fn instance_drop(&mut self, id: InstanceId, path: PathId, src: IpAddr, drop: RxDrop) {
@@ -840,26 +857,37 @@ impl<V: Clone + PartialEq> Router<V> {
         };
         slot.core.record_drop(&drop);
         let count = slot.core.counters().dropped(drop.reason());
-        self.dropped_event(Some(id), path, src, drop, count);
+        self.dropped_event(Some(id), path, Some(src), drop, count);
     }
 
     fn dropped_event(
         &mut self,
         instance: Option<InstanceId>,
         path: PathId,
-        src: IpAddr,
+        src: Option<IpAddr>,
         drop: RxDrop,
         count: u64,
     ) {
         if count.is_power_of_two() {
-            self.outputs.push_back(Output::Event(Event::Dropped {
-                instance,
-                path,
-                src,
-                drop,
-                count,
-            }));
+            self.push_dropped(instance, path, src, drop, count);
         }
+    }
+
+    fn push_dropped(
+        &mut self,
+        instance: Option<InstanceId>,
+        path: PathId,
+        src: Option<IpAddr>,
+        drop: RxDrop,
+        count: u64,
+    ) {
+        self.outputs.push_back(Output::Event(Event::Dropped {
+            instance,
+            path,
+            src,
+            drop,
+            count,
+        }));
     }
 
     // ----------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use super::sim::{node_addr, spec, tracking_check, v2, v3, vip, Lan, Logged};
 use super::{
-    HookState, InstanceSpec, Output, PathId, Router, SyncGroupSpec, TrackSource, TrackedItem,
+    Event, HookState, InstanceSpec, Output, PathId, Router, SyncGroupSpec, TrackSource, TrackedItem,
 };
 use crate::track::CheckState;
-use crate::vrrp::{AdvertInterval, DropReason, State};
+use crate::vrrp::{AdvertInterval, DropReason, Family, RxDrop, State};
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -379,6 +379,44 @@ fn datagrams_no_instance_takes_are_counted_on_the_path_rfc5798_7_1() {
         on(3).dropped(DropReason::Vrid),
         1,
         "VRID 1 is not on path 3"
+    );
+}
+
+#[test]
+fn drops_before_the_router_are_counted_on_the_path_and_logged_at_powers_of_two() {
+    let mut r: Router<IpAddr> = Router::new();
+    r.handle_io_drops(PathId(2), Family::V4, RxDrop::QueueFull, 0);
+    assert_eq!(
+        r.path_counters().count(),
+        0,
+        "nothing dropped, nothing counted"
+    );
+    r.handle_io_drops(PathId(2), Family::V4, RxDrop::QueueFull, 1);
+    r.handle_io_drops(PathId(2), Family::V4, RxDrop::QueueFull, 2);
+    r.handle_io_drops(PathId(2), Family::V4, RxDrop::QueueFull, 2);
+    r.handle_io_drops(PathId(2), Family::V4, RxDrop::IpLayer("bad IHL".into()), 1);
+    let (_, counters) = r.path_counters().next().expect("counted on path 2");
+    assert_eq!(counters.dropped(DropReason::QueueFull), 5);
+    assert_eq!(counters.dropped(DropReason::Malformed), 1);
+    // Totals 1, 3 (crosses 2), 5 (crosses 4): three lines for the queue, one for the header.
+    let mut logged = Vec::new();
+    while let Some(output) = r.poll_output() {
+        if let Output::Event(Event::Dropped {
+            drop, count, src, ..
+        }) = output
+        {
+            assert_eq!(src, None);
+            logged.push((drop.reason(), count));
+        }
+    }
+    assert_eq!(
+        logged,
+        [
+            (DropReason::QueueFull, 1),
+            (DropReason::QueueFull, 3),
+            (DropReason::QueueFull, 5),
+            (DropReason::Malformed, 1)
+        ]
     );
 }
 

@@ -87,6 +87,14 @@ pub enum RxDrop {
         /// The source address.
         src: IpAddr,
     },
+    /// The I/O layer's queue towards the router was full, so the datagram was dropped
+    /// unread (a flood on the VRRP group); counted on the path it arrived on.
+    #[error("receive queue full")]
+    QueueFull,
+    /// The IP datagram around the advert was unusable: a malformed IPv4 header, a datagram
+    /// larger than the receive buffer, missing IPv6 ancillary data.
+    #[error("unusable IP datagram: {0}")]
+    IpLayer(String),
 }
 
 /// The counter an [`RxDrop`] increments. Fieldless so it can index a table.
@@ -122,11 +130,13 @@ pub enum DropReason {
     NotRunning,
     /// Source is not one of the instance's unicast peers.
     NotUnicastPeer,
+    /// Dropped before the router because its queue was full.
+    QueueFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Length,
         DropReason::Version,
         DropReason::Type,
@@ -142,6 +152,7 @@ impl DropReason {
         DropReason::OwnAddress,
         DropReason::NotRunning,
         DropReason::NotUnicastPeer,
+        DropReason::QueueFull,
     ];
 
     /// A stable snake_case name for metrics and logs.
@@ -162,6 +173,7 @@ impl DropReason {
             DropReason::OwnAddress => "own_address",
             DropReason::NotRunning => "not_running",
             DropReason::NotUnicastPeer => "not_unicast_peer",
+            DropReason::QueueFull => "queue_full",
         }
     }
 
@@ -203,6 +215,8 @@ impl RxDrop {
             RxDrop::OwnAddress { .. } => DropReason::OwnAddress,
             RxDrop::NotRunning => DropReason::NotRunning,
             RxDrop::NotUnicastPeer { .. } => DropReason::NotUnicastPeer,
+            RxDrop::QueueFull => DropReason::QueueFull,
+            RxDrop::IpLayer(_) => DropReason::Malformed,
         }
     }
 }
@@ -254,8 +268,13 @@ impl Counters {
 
     /// Count one rejection.
     pub fn record_drop(&mut self, reason: DropReason) {
+        self.record_drops(reason, 1);
+    }
+
+    /// Count `n` rejections of one reason.
+    pub fn record_drops(&mut self, reason: DropReason, n: u64) {
         if let Some(c) = self.drops.get_mut(reason.index()) {
-            *c += 1;
+            *c += n;
         }
     }
 
