@@ -56,6 +56,9 @@ pub struct RemediationCommand {
     pub argv: Vec<String>,
     /// Kill the process group after this long.
     pub timeout: Duration,
+    /// `user USER [GROUP]`; `None` = the daemon's default script user (`script_user`, else
+    /// `keepalived_script` if that user exists, else root).
+    pub user: Option<crate::RunAs>,
 }
 
 /// An allowed HTTP target: a URL prefix (`http://127.0.0.1:8080/health`) or an authority

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::diag::Span;
+use crate::defaults as def;
 use crate::grants::Grants;
 use crate::vip::VipSpec;
 use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Priority, Version, Vrid};
@@ -81,6 +82,33 @@ pub struct GlobalDefs {
     /// `plugin_timeout_default` (ours): timeout of plugin checks that set none; `None` = the
     /// check's interval (keepalived's rule for scripts).
     pub plugin_timeout_default: Option<Duration>,
+}
+
+impl Default for GlobalDefs {
+    /// keepalived's defaults, as an empty `global_defs` gives them.
+    fn default() -> Self {
+        GlobalDefs {
+            router_id: None,
+            vrrp_version: def::VRRP_VERSION,
+            garp: GarpSettings {
+                master_delay: def::GARP_MASTER_DELAY,
+                master_repeat: def::GARP_MASTER_REPEAT,
+                master_refresh: def::GARP_MASTER_REFRESH,
+                master_refresh_repeat: def::GARP_MASTER_REFRESH_REPEAT,
+                interval: def::GARP_INTERVAL,
+                gna_interval: def::GNA_INTERVAL,
+            },
+            mcast_group4: def::MCAST_GROUP4,
+            mcast_group6: def::MCAST_GROUP6,
+            enable_script_security: false,
+            script_user: None,
+            vrrp_strict: false,
+            plugin_dir: PathBuf::from(def::PLUGIN_DIR),
+            plugin_cache_dir: None,
+            plugin_memory_limit: crate::grants::DEFAULT_MEMORY_LIMIT,
+            plugin_timeout_default: None,
+        }
+    }
 }
 
 /// Gratuitous ARP / unsolicited NA timing, global defaults resolved with instance overrides.

@@ -206,7 +206,8 @@ vrrp_script chk {
     param "greeting" "hello world"
     allow_processes
     remediation restart "/usr/sbin/nginx -g 'daemon on;'" timeout 10
-    remediation reload /usr/sbin/nginx-reload
+    remediation reload /usr/sbin/nginx-reload user www-data
+    remediation rotate /usr/sbin/logrotate user nginx adm timeout 5
     allow_http http://127.0.0.1/health example.internal:8080
     allow_tcp 127.0.0.1:80 [::1]:*
     allow_dir /var/lib/wasmalived/lock rw as /lock
@@ -245,6 +246,22 @@ vrrp_script chk2 {
         grants.remediation[1].timeout,
         crate::grants::DEFAULT_REMEDIATION_TIMEOUT
     );
+    assert_eq!(grants.remediation[0].user, None);
+    assert_eq!(
+        grants.remediation[1].user,
+        Some(RunAs {
+            user: "www-data".into(),
+            group: None
+        })
+    );
+    assert_eq!(
+        grants.remediation[2].user,
+        Some(RunAs {
+            user: "nginx".into(),
+            group: Some("adm".into())
+        })
+    );
+    assert_eq!(grants.remediation[2].timeout, Duration::from_secs(5));
     assert_eq!(
         grants.http,
         [

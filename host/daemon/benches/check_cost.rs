@@ -235,6 +235,7 @@ fn main() {
             id: "restart".into(),
             argv: vec!["/bin/true".into()],
             timeout: Duration::from_secs(5),
+            user: None,
         }],
         ..Grants::default()
     };

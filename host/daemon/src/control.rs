@@ -3,6 +3,11 @@
 //!
 //! Requests: `status` → one JSON document ([`Status`]); `reload` → re-read the config (same as
 //! SIGHUP), answers `ok`. `wasmalived status --state-dir DIR` is the client.
+//!
+//! The socket's mode is not the only guard: every connection's peer credentials
+//! (`SO_PEERCRED`) must be root or the daemon's own user, a request is one line of at most
+//! [`MAX_REQUEST`] bytes, and it must arrive within [`REQUEST_TIMEOUT`] — a client that
+//! sends an endless line or nothing is cut off, and never holds the daemon.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -18,6 +23,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::checks::{CheckState, CheckUpdate, RunResult};
+
+/// Longest request line accepted.
+pub const MAX_REQUEST: usize = 1024;
+/// How long a client has to send its request.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// File name of the control socket inside the state directory.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -268,14 +278,63 @@ pub fn serve(
     }))
 }
 
+/// Whether a peer may use the socket: root or the daemon's own user.
+fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
+    let cred = stream
+        .peer_cred()
+        .map_err(|e| format!("cannot read peer credentials: {e}"))?;
+    let me = wasmalived_sys::effective_ids().0;
+    if cred.uid() == 0 || cred.uid() == me {
+        Ok(())
+    } else {
+        Err(format!(
+            "refused: uid {} (pid {}) is neither root nor the daemon's user",
+            cred.uid(),
+            cred.pid().map_or_else(|| "?".to_owned(), |p| p.to_string())
+        ))
+    }
+}
+
+/// Read one request line, bounded in size and time.
+async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<String, String> {
+    let mut line = Vec::new();
+    let limited = tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64 + 1);
+    let mut reader = BufReader::new(limited);
+    let read = reader.read_until(b'\n', &mut line);
+    match tokio::time::timeout(REQUEST_TIMEOUT, read).await {
+        Err(_) => Err(format!("no request within {REQUEST_TIMEOUT:?}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(_)) if line.len() > MAX_REQUEST => {
+            Err(format!("request longer than {MAX_REQUEST} bytes"))
+        }
+        Ok(Ok(_)) => String::from_utf8(line).map_err(|_| "request is not UTF-8".to_owned()),
+    }
+}
+
 async fn answer(
     stream: UnixStream,
     board: &StatusBoard,
     requests: &mpsc::Sender<ControlRequest>,
 ) -> io::Result<()> {
+    if let Err(why) = peer_allowed(&stream) {
+        warn!("control socket: {why}");
+        let (_, mut write) = stream.into_split();
+        write
+            .write_all(format!("error: {why}\n").as_bytes())
+            .await?;
+        return write.shutdown().await;
+    }
     let (read, mut write) = stream.into_split();
-    let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await?;
+    let line = match read_request(read).await {
+        Ok(line) => line,
+        Err(why) => {
+            warn!("control socket: {why}");
+            write
+                .write_all(format!("error: {why}\n").as_bytes())
+                .await?;
+            return write.shutdown().await;
+        }
+    };
     let reply = match line.trim() {
         "status" => serde_json::to_string_pretty(&board.snapshot()).map_err(io::Error::other)?,
         "reload" => match requests.send(ControlRequest::Reload).await {
@@ -341,6 +400,48 @@ mod tests {
             .unwrap();
         assert_eq!(text.trim(), "ok");
         assert_eq!(rx.recv().await, Some(ControlRequest::Reload));
+
+        // An endless line is cut off at the bound, and the daemon answers the next client.
+        let dir2 = dir.clone();
+        let text = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut s = std::os::unix::net::UnixStream::connect(socket_path(&dir2)).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .unwrap();
+            // Write until the daemon closes its end (a broken pipe), or 1 MiB.
+            let chunk = [b'x'; 4096];
+            for _ in 0..256 {
+                if s.write_all(&chunk).is_err() {
+                    break;
+                }
+            }
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(text.contains("longer than 1024 bytes"), "{text:?}");
+        // A client that sends nothing is cut off after the timeout.
+        let dir2 = dir.clone();
+        let text = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut s = std::os::unix::net::UnixStream::connect(socket_path(&dir2)).unwrap();
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut answer = String::new();
+            let _ = s.read_to_string(&mut answer);
+            answer
+        })
+        .await
+        .unwrap();
+        assert!(text.contains("no request within"), "{text:?}");
+        let dir2 = dir.clone();
+        let text = tokio::task::spawn_blocking(move || request(&dir2, "status"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(text.contains("VI_1"));
 
         cancel.cancel();
         task.await.unwrap();

@@ -7,6 +7,7 @@
 //! - [`net`]: raw VRRP sockets, netlink (VIPs, link events), gratuitous ARP / unsolicited NA.
 //! - [`checks`]: the check scheduler (interval, timeout, rise/fall) and the script runner.
 //! - [`notify`]: keepalived's notify hooks.
+//! - [`programs`]: the user and security rule of every program the daemon starts.
 //! - [`control`]: the control socket and the status document.
 //! - [`cli`]: `-t`, `status`, `plugin run`/`inspect`.
 //!
@@ -18,5 +19,7 @@ pub mod checks;
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod fault;
 pub mod net;
 pub mod notify;
+pub mod programs;

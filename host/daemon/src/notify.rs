@@ -9,12 +9,21 @@
 //! Each instance (or sync group) owns one [`Notifier`]: a queue drained by its own task, so hooks
 //! run asynchronously, in order per instance, and never block the protocol. A hook that runs
 //! longer than [`NOTIFY_TIMEOUT`] has its process group killed.
+//!
+//! Every hook is vetted when the configuration is applied ([`NotifyScripts::prepare`],
+//! `crate::programs`): it runs as its configured user (else `script_user`, else
+//! `keepalived_script`), with `enable_script_security` a hook whose path others can write is
+//! refused (it would give them the daemon's root), and it gets a scrubbed environment.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn, Instrument};
+use wasmalived_config as config;
 use wasmalived_sys::process::ChildCommand;
+use wasmalived_sys::program::Program;
+
+use crate::programs;
 
 /// How long a notify hook may run before its process group is killed.
 pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,24 +79,54 @@ impl NotifyState {
     }
 }
 
-/// The hook scripts of one instance or group, each an argv (no shell).
+/// The hooks of one instance or group, each vetted (no shell, its user, scrubbed environment).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NotifyScripts {
     /// `notify_master`.
-    pub master: Option<Vec<String>>,
+    pub master: Option<Program>,
     /// `notify_backup`.
-    pub backup: Option<Vec<String>>,
+    pub backup: Option<Program>,
     /// `notify_fault`.
-    pub fault: Option<Vec<String>>,
+    pub fault: Option<Program>,
     /// `notify_stop`.
-    pub stop: Option<Vec<String>>,
+    pub stop: Option<Program>,
     /// `notify` (generic; gets `TYPE NAME STATE PRIORITY`).
-    pub generic: Option<Vec<String>>,
+    pub generic: Option<Program>,
     /// `notify_split_brain` (gets `TYPE NAME SPLIT_BRAIN|SPLIT_BRAIN_CLEARED PRIORITY`).
-    pub split_brain: Option<Vec<String>>,
+    pub split_brain: Option<Program>,
 }
 
 impl NotifyScripts {
+    /// Vet the configured hooks of `owner` (an instance or group name, for messages). A hook
+    /// that cannot run (unknown user, missing, unsafe under `enable_script_security`) is left
+    /// out and its error returned, as keepalived disables an unsafe script; the others run.
+    pub fn prepare(
+        owner: &str,
+        notify: &config::Notify,
+        global: &config::GlobalDefs,
+    ) -> (NotifyScripts, Vec<String>) {
+        let mut errors = Vec::new();
+        let mut vet = |keyword: &str, script: &Option<config::NotifyScript>| {
+            let script = script.as_ref()?;
+            match programs::hook(&script.argv, script.user.as_ref(), global) {
+                Ok(program) => Some(program),
+                Err(err) => {
+                    errors.push(format!("{owner}: {keyword} not run: {err}"));
+                    None
+                }
+            }
+        };
+        let scripts = NotifyScripts {
+            master: vet("notify_master", &notify.master),
+            backup: vet("notify_backup", &notify.backup),
+            fault: vet("notify_fault", &notify.fault),
+            stop: vet("notify_stop", &notify.stop),
+            generic: vet("notify", &notify.any),
+            split_brain: vet("notify_split_brain", &notify.split_brain),
+        };
+        (scripts, errors)
+    }
+
     /// Whether no hook is configured.
     pub fn is_empty(&self) -> bool {
         self.master.is_none()
@@ -105,16 +144,14 @@ impl NotifyScripts {
         name: &str,
         state: NotifyState,
         priority: u8,
-    ) -> Vec<Vec<String>> {
-        let with_args = |argv: &Vec<String>| {
-            let mut argv = argv.clone();
-            argv.extend([
+    ) -> Vec<ChildCommand> {
+        let with_args = |program: &Program| {
+            program.command().clone().args([
                 kind.as_arg().to_owned(),
                 name.to_owned(),
                 state.as_arg().to_owned(),
                 priority.to_string(),
-            ]);
-            argv
+            ])
         };
         let specific = match state {
             NotifyState::Master => &self.master,
@@ -128,11 +165,11 @@ impl NotifyScripts {
             }
         };
         let mut out = Vec::new();
-        if let Some(argv) = specific {
-            out.push(argv.clone());
+        if let Some(program) = specific {
+            out.push(program.command().clone());
         }
-        if let Some(argv) = &self.generic {
-            out.push(with_args(argv));
+        if let Some(program) = &self.generic {
+            out.push(with_args(program));
         }
         out
     }
@@ -166,8 +203,8 @@ impl Notifier {
         tokio::spawn(
             async move {
                 while let Some(event) = rx.recv().await {
-                    for argv in scripts.commands_for(kind, &name, event.state, event.priority) {
-                        run_hook(&argv).await;
+                    for command in scripts.commands_for(kind, &name, event.state, event.priority) {
+                        run_hook(&command).await;
                     }
                     if let Some(done) = event.done {
                         let _ = done.send(());
@@ -220,15 +257,12 @@ impl Notifier {
 
 /// Run one hook through the daemon's child-process runner: no shell, own process group,
 /// stdio to /dev/null, the group killed after [`NOTIFY_TIMEOUT`].
-async fn run_hook(argv: &[String]) {
-    let Some(program) = argv.first() else {
-        return;
-    };
-    let child = ChildCommand::new(program, argv.to_vec());
-    match child.run(Some(NOTIFY_TIMEOUT)).await {
-        Ok(finished) if finished.exit.success() => debug!(program = %program, "notify hook done"),
-        Ok(finished) => warn!(program = %program, status = %finished.exit, "notify hook failed"),
-        Err(err) => warn!(program = %program, error = %err, "notify hook did not finish"),
+async fn run_hook(command: &ChildCommand) {
+    let program = command.program().display();
+    match command.run(Some(NOTIFY_TIMEOUT)).await {
+        Ok(finished) if finished.exit.success() => debug!(%program, "notify hook done"),
+        Ok(finished) => warn!(%program, status = %finished.exit, "notify hook failed"),
+        Err(err) => warn!(%program, error = %err, "notify hook did not finish"),
     }
 }
 
@@ -236,34 +270,49 @@ async fn run_hook(argv: &[String]) {
 mod tests {
     use super::*;
 
-    fn argv(s: &str) -> Option<Vec<String>> {
-        Some(s.split(' ').map(str::to_owned).collect())
+    fn global() -> config::GlobalDefs {
+        config::GlobalDefs::default()
+    }
+
+    /// A vetted hook running `s` (program and arguments split on spaces).
+    fn argv(s: &str) -> Option<Program> {
+        let argv: Vec<String> = s.split(' ').map(str::to_owned).collect();
+        Some(programs::hook(&argv, None, &global()).expect("vetted"))
+    }
+
+    fn argvs(commands: &[ChildCommand]) -> Vec<Vec<String>> {
+        commands
+            .iter()
+            .map(ChildCommand::argv)
+            .map(<[String]>::to_vec)
+            .collect()
     }
 
     #[test]
     fn generic_hook_gets_keepalived_arguments_after_the_specific_one() {
         let scripts = NotifyScripts {
-            master: argv("/bin/m"),
-            generic: argv("/bin/g x"),
+            master: argv("/bin/true"),
+            generic: argv("/bin/echo x"),
             ..Default::default()
         };
-        let cmds = scripts.commands_for(NotifyKind::Instance, "VI_1", NotifyState::Master, 100);
-        assert_eq!(cmds[0], vec!["/bin/m"]);
+        let cmds =
+            argvs(&scripts.commands_for(NotifyKind::Instance, "VI_1", NotifyState::Master, 100));
+        assert_eq!(cmds[0], vec!["/bin/true"]);
         assert_eq!(
             cmds[1],
-            vec!["/bin/g", "x", "INSTANCE", "VI_1", "MASTER", "100"]
+            vec!["/bin/echo", "x", "INSTANCE", "VI_1", "MASTER", "100"]
         );
     }
 
     #[test]
     fn only_the_matching_specific_hook_runs() {
         let scripts = NotifyScripts {
-            master: argv("/bin/m"),
-            fault: argv("/bin/f"),
+            master: argv("/bin/true"),
+            fault: argv("/bin/false"),
             ..Default::default()
         };
-        let cmds = scripts.commands_for(NotifyKind::Group, "G", NotifyState::Fault, 0);
-        assert_eq!(cmds, vec![vec!["/bin/f".to_owned()]]);
+        let cmds = argvs(&scripts.commands_for(NotifyKind::Group, "G", NotifyState::Fault, 0));
+        assert_eq!(cmds, vec![vec!["/bin/false".to_owned()]]);
         assert!(scripts
             .commands_for(NotifyKind::Group, "G", NotifyState::Backup, 0)
             .is_empty());
@@ -283,7 +332,7 @@ mod tests {
         std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
             .unwrap();
         let scripts = NotifyScripts {
-            generic: Some(vec![script.display().to_string()]),
+            generic: argv(&script.display().to_string()),
             ..Default::default()
         };
         let notifier = Notifier::spawn(NotifyKind::Instance, "VI_1".into(), scripts);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use net_lab::{block_on, join, Lab, MAC_A};
-use wasmalived::net::netlink::{link_events, LinkEvent, Netlink, NetlinkError};
+use wasmalived::net::netlink::{link_events, LinkEvent, LinkUpdate, Netlink, NetlinkError};
 use wasmalived_config::vip::{Scope, VipSpec};
 
 fn addr_lines(lab: &Lab) -> String {
@@ -149,7 +149,7 @@ fn link_down_and_up_arrive_as_events() {
     let (ready_tx, ready_rx) = mpsc::channel();
     let watcher = lab.spawn_in(&lab.a, move || {
         block_on(async move {
-            let mut events = link_events().unwrap();
+            let mut events = link_events(None).unwrap();
             let nl = Netlink::new().unwrap();
             let ifindex = nl.ifindex("vethA").await.unwrap();
             assert!(nl.link_is_up(ifindex).await.unwrap());
@@ -157,7 +157,10 @@ fn link_down_and_up_arrive_as_events() {
             let mut seen: Vec<LinkEvent> = Vec::new();
             for want_up in [false, true] {
                 let found = tokio::time::timeout(Duration::from_secs(5), async {
-                    while let Some(ev) = events.next().await {
+                    while let Some(update) = events.next().await {
+                        let LinkUpdate::Link(ev) = update else {
+                            continue;
+                        };
                         seen.push(ev.clone());
                         if ev.ifindex == ifindex && ev.up == want_up {
                             return ev;

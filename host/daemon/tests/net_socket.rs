@@ -29,7 +29,7 @@ fn receive_on_b(
                 ifindex,
                 family,
                 src: None,
-                join_multicast: true,
+                join: Some(wasmalived::net::socket::vrrp_group(family)),
             })
             .unwrap();
             ready.send(()).unwrap();
@@ -65,7 +65,7 @@ fn ipv4_multicast_and_unicast_arrive_with_ttl_255_and_exact_addresses() {
                 ifindex,
                 family: Family::V4,
                 src: primary.map(IpAddr::V4),
-                join_multicast: true,
+                join: Some(wasmalived::net::socket::vrrp_group(Family::V4)),
             })
             .unwrap();
             // Multicast from the configured source (mcast_src_ip).
@@ -142,7 +142,7 @@ fn ipv6_multicast_from_link_local_and_unicast_arrive_with_hop_limit_255() {
                 ifindex,
                 family: Family::V6,
                 src: Some(IpAddr::V6(link_local)),
-                join_multicast: true,
+                join: Some(wasmalived::net::socket::vrrp_group(Family::V6)),
             })
             .unwrap();
             socket
@@ -205,14 +205,14 @@ fn wrong_family_addresses_are_refused() {
                 ifindex,
                 family: Family::V6,
                 src: Some("192.0.2.1".parse().unwrap()),
-                join_multicast: false,
+                join: None,
             });
             assert!(bad_src.is_err());
             let socket = VrrpSocket::open(&SocketConfig {
                 ifindex,
                 family: Family::V4,
                 src: None,
-                join_multicast: false,
+                join: None,
             })
             .unwrap();
             let err = socket

@@ -22,6 +22,7 @@ pub mod executor;
 
 pub mod linker;
 pub mod loader;
+pub mod ratelimit;
 pub mod reload;
 pub mod run;
 pub mod security;
@@ -30,6 +31,6 @@ mod sys;
 
 pub use error::PluginError;
 pub use reload::{CheckHandle, PluginWatcher};
-pub use run::{CheckPlugin, RunFailure, RunOutcome, Runtime, TimeoutSite, Verdict};
+pub use run::{CheckPlugin, RunFailure, RunOutcome, Runtime, TimeoutSite, Verdict, WallClock};
 pub use sys::{children_cpu_time, process_cpu_time, thread_cpu_time};
 pub use wasmalived_config::grants::{self, Grants};

@@ -36,9 +36,9 @@ use super::bindings::wasmalived::plugin::types::Status;
 use super::bindings::CheckPluginPre;
 use super::cache::{CacheOutcome, CodeCache};
 use super::caps::http::{self, HttpPolicy};
-use super::caps::log::LogCap;
+use super::caps::log::{self, LogCap};
 use super::caps::processes::{netns_of, ProcessesCap};
-use super::caps::remediation::RemediationCap;
+use super::caps::remediation::{self, RemediationCap};
 use super::caps::scratch::{ScratchCap, SharedScratch};
 use super::caps::stdio::Capture;
 use super::caps::{sockets, wasi};
@@ -46,6 +46,7 @@ use super::contract;
 use super::engine::PluginEngine;
 use super::executor::Executor;
 use super::loader::{self, LoadedPlugin};
+use super::ratelimit::SharedBucket;
 use super::state::{Denials, HostState, MemLimiter};
 use super::{sys, PluginError};
 use wasmalived_config::grants::Grants;
@@ -59,6 +60,12 @@ const MAX_MESSAGE: usize = 1024;
 const MAX_MEASUREMENTS: usize = 64;
 /// Slack of the outer safety-net timeout beyond the check's timeout.
 const OUTER_SLACK: Duration = Duration::from_secs(1);
+/// Host resources (streams, sockets, HTTP requests and header sets, pollables) one run may
+/// hold at once: host memory a plugin makes the host allocate is bounded, not only its
+/// linear memory.
+pub const MAX_RESOURCES: usize = 1024;
+/// Bytes of one HTTP header set (in its in-memory form) a plugin may build.
+pub const MAX_HTTP_FIELDS_BYTES: usize = 16 * 1024;
 
 /// The health verdict of one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +118,12 @@ pub enum RunFailure {
     /// The guest's stack ran out.
     #[error("stack overflow")]
     StackOverflow,
+    /// The run held more host resources (streams, pollables, sockets, requests) than allowed.
+    #[error("host resource limit exceeded ({limit} at once)")]
+    HostResources {
+        /// The limit.
+        limit: usize,
+    },
     /// Any other trap (`unreachable` — a panic in the plugin —, out-of-bounds access, ...).
     #[error("trap: {0}")]
     Trap(String),
@@ -151,6 +164,7 @@ impl RunFailure {
             RunFailure::Timeout { .. } => "timeout",
             RunFailure::Memory { .. } => "memory",
             RunFailure::StackOverflow => "stack_overflow",
+            RunFailure::HostResources { .. } => "host_resources",
             RunFailure::Trap(_) => "trap",
             RunFailure::PoolExhausted => "pool_exhausted",
             RunFailure::Host(_) => "host",
@@ -166,6 +180,10 @@ pub struct RunOutcome {
     /// Capability uses the host refused during the run (bounded), e.g. a request to a URL
     /// that no grant matches: a `fail` that follows one was most likely caused by it.
     pub denied: Vec<String>,
+    /// Log lines dropped by the per-run bound or the check's rate limit.
+    pub log_dropped: u64,
+    /// Bytes of stdout/stderr dropped beyond the capture bound.
+    pub output_dropped: u64,
     /// The plugin's short message.
     pub message: Option<String>,
     /// Named measurements.
@@ -199,6 +217,8 @@ impl RunOutcome {
         Self {
             result: Err(failure),
             denied: Vec::new(),
+            log_dropped: 0,
+            output_dropped: 0,
             message: None,
             measurements: Vec::new(),
             wall,
@@ -220,6 +240,9 @@ struct RuntimeInner {
     scratch: Mutex<HashMap<String, SharedScratch>>,
     own_netns: Option<String>,
     executor: Executor,
+    /// The origin of `wasi:clocks/monotonic-clock` for every run, so monotonic times a
+    /// plugin keeps in `scratch` compare across runs.
+    clock_origin: Instant,
 }
 
 /// The plugin runtime: one per process. Cheap to clone.
@@ -246,6 +269,7 @@ impl Runtime {
                 scratch: Mutex::new(HashMap::new()),
                 own_netns: netns_of(Path::new("/proc"), "self"),
                 executor,
+                clock_origin: Instant::now(),
             }),
         })
     }
@@ -331,14 +355,18 @@ impl Runtime {
             .map(sockets::parse_target)
             .collect::<Result<Vec<_>, _>>()
             .map_err(grant_err)?;
-        for d in &grants.dirs {
-            if !d.host_path.is_dir() {
-                return Err(grant_err(format!(
-                    "granted dir {} is not a directory",
-                    d.host_path.display()
-                )));
-            }
-        }
+        let dirs = grants
+            .dirs
+            .iter()
+            .map(wasi::GrantedDir::open)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(grant_err)?;
+        let remedies = grants
+            .remediation
+            .iter()
+            .map(remediation::Remedy::prepare)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(grant_err)?;
         let linker = super::linker::build(self.inner.engine.engine(), grants).map_err(|e| {
             PluginError::Link {
                 path: path.clone(),
@@ -376,6 +404,10 @@ impl Runtime {
                 grants: grants.clone(),
                 http_targets,
                 tcp_targets,
+                dirs,
+                remedies: Arc::new(remedies),
+                log_rate: log::check_bucket(),
+                wall_clock: Mutex::new(None),
                 scratch,
                 runtime: self.inner.clone(),
             }),
@@ -394,8 +426,47 @@ struct CheckInner {
     grants: Grants,
     http_targets: Vec<http::HttpTarget>,
     tcp_targets: Vec<sockets::TcpTarget>,
+    /// Granted directories, opened (and checked) once at load.
+    dirs: Vec<wasi::GrantedDir>,
+    /// Remediation commands, vetted at load, each with its rate limit.
+    remedies: Arc<Vec<remediation::Remedy>>,
+    /// The check's log rate across runs.
+    log_rate: SharedBucket,
+    /// A wall clock replacing the host's (tests of clock steps).
+    wall_clock: Mutex<Option<WallClock>>,
     scratch: SharedScratch,
     runtime: Arc<RuntimeInner>,
+}
+
+/// A wall clock the host hands a plugin instead of its own: time since the Unix epoch.
+pub type WallClock = Arc<dyn Fn() -> Duration + Send + Sync>;
+
+/// `wasi:clocks/monotonic-clock` for plugins: nanoseconds since the runtime started, the same
+/// clock in every run (wasmtime's default starts at each context's creation, which would make
+/// a time kept across runs meaningless).
+struct RuntimeMonotonicClock(Instant);
+
+impl wasmtime_wasi::HostMonotonicClock for RuntimeMonotonicClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Adapts a [`WallClock`] to WASI.
+struct InjectedClock(WallClock);
+
+impl wasmtime_wasi::HostWallClock for InjectedClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> Duration {
+        (self.0)()
+    }
 }
 
 /// A plugin bound to one check's grants. Cheap to clone.
@@ -426,6 +497,17 @@ impl std::fmt::Display for DeadlineReached {
 impl std::error::Error for DeadlineReached {}
 
 impl CheckPlugin {
+    /// Give this check's runs `clock` as `wasi:clocks/wall-clock` instead of the host's (the
+    /// monotonic clock stays the host's). Used to test a plugin against clock steps, which
+    /// cannot be made on one node of a namespace lab.
+    pub fn set_wall_clock(&self, clock: WallClock) {
+        *self
+            .inner
+            .wall_clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(clock);
+    }
+
     /// `name@digest`.
     pub fn identity(&self) -> &str {
         &self.inner.identity
@@ -512,20 +594,30 @@ impl CheckPlugin {
         let inner = &self.inner;
         let capture = Capture::default();
         let denials = Denials::default();
-        let mut b = wasi::builder(&capture, &inner.grants.dirs)?;
+        let mut b = wasi::builder(&capture, &inner.dirs)?;
         sockets::configure(&mut b, inner.tcp_targets.clone(), denials.clone());
+        b.monotonic_clock(RuntimeMonotonicClock(inner.runtime.clock_origin));
+        if let Some(clock) = inner
+            .wall_clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            b.wall_clock(InjectedClock(clock));
+        }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http_ctx = WasiHttpCtx::new();
+        http_ctx.set_field_size_limit(MAX_HTTP_FIELDS_BYTES);
         Ok(HostState {
             wasi: b.build(),
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
+            table,
+            http_ctx,
             http_policy: HttpPolicy::new(inner.http_targets.clone(), denials.clone()),
-            log: LogCap::default(),
+            log: LogCap::new(inner.log_rate.clone()),
             scratch: ScratchCap::new(inner.scratch.clone()),
             processes: ProcessesCap::new(inner.grants.processes, inner.runtime.own_netns.clone()),
-            remediation: RemediationCap::new(
-                Arc::new(inner.grants.remediation.clone()),
-                denials.clone(),
-            ),
+            remediation: RemediationCap::new(inner.remedies.clone(), denials.clone()),
             capture,
             limiter: MemLimiter::new(inner.grants.memory_limit),
             denials,
@@ -568,9 +660,14 @@ impl CheckPlugin {
         let result = tokio::time::timeout(timeout, call).await;
         let data = store.data();
         data.log.finish();
-        let (out, dropped) = data.capture.contents();
+        let log_dropped = data.log.dropped();
+        let (out, output_dropped) = data.capture.contents();
         if !out.is_empty() {
-            tracing::debug!(dropped_bytes = dropped, "plugin output: {}", out.trim_end());
+            tracing::debug!(
+                dropped_bytes = output_dropped,
+                "plugin output: {}",
+                log::sanitize(out.trim_end())
+            );
         }
         let verdict = match result {
             Err(_) => Err(RunFailure::Timeout {
@@ -589,25 +686,29 @@ impl CheckPlugin {
                 tracing::warn!(%failure, "check run failed");
                 let mut outcome = RunOutcome::failed(&identity, failure, wall, Duration::ZERO);
                 outcome.denied = denied;
+                outcome.log_dropped = log_dropped;
+                outcome.output_dropped = output_dropped;
                 outcome
             }
             Ok(v) => {
                 let verdict = match v.status {
                     Status::Ok => Verdict::Ok,
-                    Status::Fail(r) => Verdict::Fail(clip(r)),
-                    Status::Fatal(r) => Verdict::Fatal(clip(r)),
+                    Status::Fail(r) => Verdict::Fail(clean(&r)),
+                    Status::Fatal(r) => Verdict::Fatal(clean(&r)),
                 };
                 let measurements = v
                     .measurements
                     .into_iter()
                     .filter(|m| m.value.is_finite())
                     .take(MAX_MEASUREMENTS)
-                    .map(|m| (clip(m.name), m.value))
+                    .map(|m| (clean(&m.name), m.value))
                     .collect();
                 RunOutcome {
                     result: Ok(verdict),
                     denied,
-                    message: v.message.map(clip),
+                    log_dropped,
+                    output_dropped,
+                    message: v.message.as_deref().map(clean),
                     measurements,
                     wall,
                     cpu: Duration::ZERO,
@@ -618,17 +719,24 @@ impl CheckPlugin {
     }
 }
 
-/// Keep at most `MAX_MESSAGE` bytes (on a char boundary).
-fn clip(mut s: String) -> String {
-    if s.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE;
-        while !s.is_char_boundary(end) {
-            end -= 1;
+/// A plugin's text (verdict reason, message, measurement name) as the daemon shows it:
+/// control characters escaped, so it cannot forge log lines or status output, and at most
+/// `MAX_MESSAGE` bytes (on a char boundary).
+fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_MESSAGE));
+    for c in text.chars() {
+        let escaped: String = if c.is_control() {
+            c.escape_default().collect()
+        } else {
+            c.to_string()
+        };
+        if out.len() + escaped.len() > MAX_MESSAGE {
+            out.push('…');
+            break;
         }
-        s.truncate(end);
-        s.push('…');
+        out.push_str(&escaped);
     }
-    s
+    out
 }
 
 fn mib(bytes: usize) -> String {
@@ -670,13 +778,23 @@ fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> Run
     {
         return RunFailure::PoolExhausted;
     }
+    if matches!(
+        e.downcast_ref::<wasmtime::component::ResourceTableError>(),
+        Some(wasmtime::component::ResourceTableError::Full)
+    ) {
+        return RunFailure::HostResources {
+            limit: MAX_RESOURCES,
+        };
+    }
     let msg = format!("{e:#}");
     if msg.contains("memory limit") {
         return memory;
     }
+    // The root cause says what happened; the outer layers say where.
+    let cause = e.root_cause().to_string();
     RunFailure::Host(format!(
         "error: {}",
-        msg.lines().next().unwrap_or("unknown")
+        cause.lines().next().unwrap_or("unknown")
     ))
 }
 
@@ -715,11 +833,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn clip_on_char_boundary() {
-        let s = clip("é".repeat(1000));
+    fn plugin_text_is_clipped_on_a_char_boundary_and_cannot_forge_lines() {
+        let s = clean(&"é".repeat(1000));
         assert!(s.len() <= MAX_MESSAGE + 3);
         assert!(s.ends_with('…'));
-        assert_eq!(clip("short".into()), "short");
+        assert_eq!(clean("short"), "short");
+        assert_eq!(
+            clean("down\n2026-12-06T00:00:00Z INFO forged\x1b[31m"),
+            "down\\n2026-12-06T00:00:00Z INFO forged\\u{1b}[31m"
+        );
     }
 
     #[test]

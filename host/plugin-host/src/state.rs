@@ -106,12 +106,15 @@ impl WasiHttpView for HostState {
     }
 }
 
-/// The store's resource limiter. Growing linear memory past `memory_limit` fails with a trap
-/// (and is remembered, so the verdict can say "memory limit exceeded" rather than a generic
-/// trap).
+/// The store's resource limiter. `memory_limit` bounds the sum of every linear memory of the
+/// instance (a component has several core instances, each may have memories); growing past
+/// it fails with a trap, and is remembered so the verdict can say "memory limit exceeded"
+/// rather than a generic trap.
 #[derive(Debug)]
 pub struct MemLimiter {
     memory_limit: usize,
+    /// Bytes of linear memory across all memories of the store.
+    total: usize,
     hit: Option<usize>,
 }
 
@@ -120,6 +123,7 @@ impl MemLimiter {
     pub fn new(memory_limit: u64) -> Self {
         Self {
             memory_limit: usize::try_from(memory_limit).unwrap_or(usize::MAX),
+            total: 0,
             hit: None,
         }
     }
@@ -138,17 +142,19 @@ impl MemLimiter {
 impl ResourceLimiter for MemLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_limit {
-            self.hit = Some(desired);
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.memory_limit {
+            self.hit = Some(total);
             wasmtime::bail!(
-                "memory limit {} exceeded (growing to {desired} bytes)",
+                "memory limit {} exceeded (all memories growing to {total} bytes)",
                 self.memory_limit
             );
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -197,7 +203,22 @@ mod tests {
     fn limiter_refuses_and_records() {
         let mut l = MemLimiter::new(1 << 20);
         assert!(l.memory_growing(0, 1 << 19, None).expect("below"));
-        assert!(l.memory_growing(0, 2 << 20, None).is_err());
+        assert!(l.memory_growing(1 << 19, 2 << 20, None).is_err());
         assert_eq!(l.exceeded(), Some(2 << 20));
+    }
+
+    #[test]
+    fn the_limit_covers_every_memory_of_the_instance() {
+        let mut l = MemLimiter::new(1 << 20);
+        // Three memories of 300 KiB fit; a fourth does not, though alone it would.
+        for _ in 0..3 {
+            assert!(l.memory_growing(0, 300 << 10, None).expect("fits"));
+        }
+        assert!(l.memory_growing(0, 300 << 10, None).is_err());
+        // Growing one of them is charged only the difference.
+        let mut l = MemLimiter::new(1 << 20);
+        assert!(l.memory_growing(0, 512 << 10, None).expect("fits"));
+        assert!(l.memory_growing(512 << 10, 1 << 20, None).expect("fits"));
+        assert!(l.memory_growing(0, 64 << 10, None).is_err());
     }
 }

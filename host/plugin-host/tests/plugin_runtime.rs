@@ -281,6 +281,22 @@ async fn log_flood_bounded_and_host_survives() {
             out.cpu
         );
         assert_eq!(out.result, Ok(Verdict::Ok), "{to}: {out:?}");
+        // The bound holds: at most MAX_LINES lines of the million got through, the rest
+        // were counted; stdout/stderr keep at most the capture bound.
+        match to {
+            "log" => assert!(
+                out.log_dropped
+                    >= 1_000_000 - u64::from(wasmalived_plugin_host::caps::log::MAX_LINES),
+                "{to}: only {} lines dropped",
+                out.log_dropped
+            ),
+            _ => assert!(
+                out.output_dropped
+                    >= 1_000_000 - wasmalived_plugin_host::caps::stdio::CAPTURE_BYTES as u64,
+                "{to}: only {} bytes dropped",
+                out.output_dropped
+            ),
+        }
     }
     // The host is unharmed: a trivial plugin still answers.
     let ok = rt

@@ -1,5 +1,6 @@
 //! OS mechanisms shared by wasmalived's layers, each with one job:
 //!
+//! - [`program`]: vetting a program before it runs (`PATH`, executable, file trust, user).
 //! - [`process`]: the one child-process runner (own process group, bounded time, group
 //!   killed on timeout, bounded output, another user, environment policy).
 //! - [`trust`]: the file-trust policy (owner, mode, every parent directory, symlinks) that
@@ -9,6 +10,7 @@
 
 mod libc_calls;
 pub mod process;
+pub mod program;
 pub mod trust;
 pub mod user;
 

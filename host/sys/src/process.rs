@@ -165,6 +165,12 @@ impl ChildCommand {
         self
     }
 
+    /// Append arguments.
+    pub fn args(mut self, extra: impl IntoIterator<Item = String>) -> Self {
+        self.argv.extend(extra);
+        self
+    }
+
     /// Add one variable (after the environment policy is applied).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.extra_env.push((key.into(), value.into()));
@@ -175,6 +181,11 @@ impl ChildCommand {
     pub fn capture_output(mut self, limit: usize) -> Self {
         self.output_limit = limit;
         self
+    }
+
+    /// Its argv (`argv[0]` first).
+    pub fn argv(&self) -> &[String] {
+        &self.argv
     }
 
     /// The program run.

@@ -145,13 +145,44 @@ pub enum Standing {
     NotHolder,
 }
 
-/// The standing of a node whose renewal failed at `now_ms`, given the expiry of the lease it
-/// last wrote (if any) and its renew margin.
-pub fn after_failed_renewal(held_expires_ms: Option<u64>, now_ms: u64, margin_ms: u64) -> Standing {
-    match held_expires_ms {
+/// Our own lease as we wrote it: its wall-clock expiry (what the other nodes compare with
+/// their clocks) and, on our monotonic clock, when we wrote it and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnLease {
+    /// Wall-clock expiry written in the file.
+    pub expires_ms: u64,
+    /// Our monotonic clock at the write, in ms.
+    pub written_mono_ms: u64,
+    /// The lease duration.
+    pub lease_ms: u64,
+}
+
+impl OwnLease {
+    /// Time left, by the *smaller* of the two clocks' reckoning: the wall clock (it may have
+    /// stepped forward: the other nodes may see our lease expire sooner) and the monotonic
+    /// clock (the wall clock may have stepped back: our lease expires for the others when
+    /// `lease_ms` has really passed, whatever our wall clock says). So a holder cut off from
+    /// the storage never outlives its lease because its clock stepped.
+    pub fn left_ms(&self, now_ms: u64, now_mono_ms: u64) -> u64 {
+        let by_wall = self.expires_ms.saturating_sub(now_ms);
+        let elapsed = now_mono_ms.saturating_sub(self.written_mono_ms);
+        let by_monotonic = self.lease_ms.saturating_sub(elapsed);
+        by_wall.min(by_monotonic)
+    }
+}
+
+/// The standing of a node whose renewal failed at `now_ms` (wall) / `now_mono_ms`
+/// (monotonic), given the lease it last wrote (if any) and its renew margin.
+pub fn after_failed_renewal(
+    held: Option<OwnLease>,
+    now_ms: u64,
+    now_mono_ms: u64,
+    margin_ms: u64,
+) -> Standing {
+    match held {
         None => Standing::NotHolder,
-        Some(expires) => {
-            let left_ms = expires.saturating_sub(now_ms);
+        Some(lease) => {
+            let left_ms = lease.left_ms(now_ms, now_mono_ms);
             if left_ms >= margin_ms {
                 Standing::Keep { left_ms }
             } else {
@@ -258,21 +289,45 @@ mod tests {
         ));
     }
 
+    /// A lease written at wall 0 / monotonic 5000 for 1100 ms.
+    fn own(expires_ms: u64) -> Option<OwnLease> {
+        Some(OwnLease {
+            expires_ms,
+            written_mono_ms: 5000,
+            lease_ms: 1100,
+        })
+    }
+
     #[test]
     fn failed_renewal_keeps_only_while_the_margin_is_left() {
-        assert_eq!(after_failed_renewal(None, 5, 100), Standing::NotHolder);
+        assert_eq!(after_failed_renewal(None, 5, 5, 100), Standing::NotHolder);
         assert_eq!(
-            after_failed_renewal(Some(1100), 1000, 100),
+            after_failed_renewal(own(1100), 1000, 6000, 100),
             Standing::Keep { left_ms: 100 }
         );
         assert_eq!(
-            after_failed_renewal(Some(1099), 1000, 100),
+            after_failed_renewal(own(1099), 1000, 6000, 100),
             Standing::StandDown { left_ms: 99 }
         );
         // Already expired: stand down (nothing left).
         assert_eq!(
-            after_failed_renewal(Some(900), 1000, 100),
+            after_failed_renewal(own(900), 1000, 6000, 100),
             Standing::StandDown { left_ms: 0 }
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_stepping_back_does_not_extend_our_lease() {
+        // Written at wall 20 000 (expires 21 100), monotonic 5000. 1050 ms later the wall
+        // clock has stepped back 10 s: by the wall the lease has 10 s left; really 50 ms.
+        assert_eq!(
+            after_failed_renewal(own(21_100), 11_050, 6050, 100),
+            Standing::StandDown { left_ms: 50 }
+        );
+        // Stepping forward shortens it by the wall, which is the safe side too.
+        assert_eq!(
+            after_failed_renewal(own(1100), 1090, 5010, 100),
+            Standing::StandDown { left_ms: 10 }
         );
     }
 }

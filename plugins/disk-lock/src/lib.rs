@@ -50,8 +50,15 @@
 //! A crashed holder simply stops renewing: its lease expires after `lease_ms` and the next
 //! node takes it over within one check interval after that.
 //!
-//! State across runs: the lease we last wrote (generation, expiry) is kept in `scratch`, so a
-//! run whose storage fails can still tell whether we hold a lease and how long it lasts.
+//! A holder that cannot renew measures what is left of its own lease by the smaller of two
+//! reckonings: the wall clock against the expiry it wrote, and the monotonic clock since it
+//! wrote it. A wall clock that steps back during a storage outage (NTP correcting a fast
+//! clock, an operator's `date -s`) therefore never keeps a holder past the moment the other
+//! nodes see its lease expire; one that steps forward only makes it stand down sooner.
+//!
+//! State across runs: the lease we last wrote (generation, expiry, monotonic write time,
+//! duration) is kept in `scratch`, so a run whose storage fails can still tell whether we
+//! hold a lease and how long it lasts.
 wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
 
 mod config;
@@ -67,7 +74,7 @@ use wasmalived::plugin::scratch;
 use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
 
 use config::{Config, OnConflict};
-use decide::{after_failed_renewal, decide, Decision, Standing, Taken};
+use decide::{after_failed_renewal, decide, Decision, OwnLease, Standing, Taken};
 use lease::Lease;
 use store::{epoch_ms, Publish, Store};
 
@@ -85,26 +92,35 @@ impl Guest for DiskLock {
     }
 }
 
-/// The lease we wrote last (from scratch).
+/// The lease we wrote last (from scratch): `GENERATION EXPIRES_MS WRITTEN_MONO_MS LEASE_MS`.
 #[derive(Debug, Clone, Copy)]
 struct Held {
     generation: u64,
-    expires_ms: u64,
+    lease: OwnLease,
 }
 
 impl Held {
     fn load() -> Option<Held> {
         let raw = scratch::get(HELD_KEY)?;
         let text = String::from_utf8(raw).ok()?;
-        let (g, e) = text.split_once(' ')?;
+        let mut fields = text.split(' ').map(str::parse::<u64>);
+        let mut next = || fields.next()?.ok();
         Some(Held {
-            generation: g.parse().ok()?,
-            expires_ms: e.parse().ok()?,
+            generation: next()?,
+            lease: OwnLease {
+                expires_ms: next()?,
+                written_mono_ms: next()?,
+                lease_ms: next()?,
+            },
         })
     }
 
     fn store(self) {
-        let text = format!("{} {}", self.generation, self.expires_ms);
+        let l = self.lease;
+        let text = format!(
+            "{} {} {} {}",
+            self.generation, l.expires_ms, l.written_mono_ms, l.lease_ms
+        );
         if let Err(e) = scratch::set(HELD_KEY, text.as_bytes()) {
             log(Level::Warn, &format!("disk-lock: scratch set: {e}"));
         }
@@ -116,6 +132,9 @@ impl Held {
 }
 
 fn run(c: &Config) -> Verdict {
+    // The monotonic time *before* anything is read: the lease written this run counts from
+    // no later than this, so its monotonic reckoning never overstates what is left.
+    let mono_start = monotonic_ms();
     let now = epoch_ms(SystemTime::now());
     let held = Held::load();
     let store = Store::new(&c.dir, &c.name);
@@ -165,7 +184,11 @@ fn run(c: &Config) -> Verdict {
                 Ok(Publish::Won) => {
                     Held {
                         generation,
-                        expires_ms: lease.expires_ms,
+                        lease: OwnLease {
+                            expires_ms: lease.expires_ms,
+                            written_mono_ms: mono_start,
+                            lease_ms: c.lease_ms,
+                        },
                     }
                     .store();
                     store.cleanup(generation, now, c.lease_ms.saturating_mul(2));
@@ -230,7 +253,12 @@ fn storage_failed(c: &Config, held: Option<Held>, now: u64, error: &str) -> Verd
     log(Level::Warn, &format!("disk-lock: {error}"));
     match (
         held,
-        after_failed_renewal(held.map(|h| h.expires_ms), now, c.renew_margin_ms),
+        after_failed_renewal(
+            held.map(|h| h.lease),
+            now,
+            monotonic_ms(),
+            c.renew_margin_ms,
+        ),
     ) {
         (Some(h), Standing::Keep { left_ms }) => verdict(
             Status::Ok,
@@ -260,6 +288,11 @@ fn storage_failed(c: &Config, held: Option<Held>, now: u64, error: &str) -> Verd
             verdict(status, None, None)
         }
     }
+}
+
+/// The host's monotonic clock in ms (the same clock in every run of the check).
+fn monotonic_ms() -> u64 {
+    wasi::clocks::monotonic_clock::now() / 1_000_000
 }
 
 fn dir(c: &Config) -> String {

@@ -8,7 +8,7 @@ use super::values::{flag, int, one_arg, seconds, size, uint};
 use super::{track::run_as, unknown};
 use crate::defaults as def;
 use crate::diag::Diags;
-use crate::model::{GarpSettings, GlobalDefs};
+use crate::model::GlobalDefs;
 use crate::parser::Node;
 use wasmalived_proto::vrrp::types::Version;
 
@@ -17,27 +17,7 @@ const MAX_GARP_DELAY: Duration = Duration::from_secs(86_400);
 
 /// The global defaults, with every `global_defs` block applied.
 pub(crate) fn build(blocks: &[&Node], d: &mut Diags) -> GlobalDefs {
-    let mut g = GlobalDefs {
-        router_id: None,
-        vrrp_version: def::VRRP_VERSION,
-        garp: GarpSettings {
-            master_delay: def::GARP_MASTER_DELAY,
-            master_repeat: def::GARP_MASTER_REPEAT,
-            master_refresh: def::GARP_MASTER_REFRESH,
-            master_refresh_repeat: def::GARP_MASTER_REFRESH_REPEAT,
-            interval: def::GARP_INTERVAL,
-            gna_interval: def::GNA_INTERVAL,
-        },
-        mcast_group4: def::MCAST_GROUP4,
-        mcast_group6: def::MCAST_GROUP6,
-        enable_script_security: false,
-        script_user: None,
-        vrrp_strict: false,
-        plugin_dir: PathBuf::from(def::PLUGIN_DIR),
-        plugin_cache_dir: None,
-        plugin_memory_limit: crate::grants::DEFAULT_MEMORY_LIMIT,
-        plugin_timeout_default: None,
-    };
+    let mut g = GlobalDefs::default();
     for block in blocks {
         if !block.args.is_empty() {
             d.error(block.span(), "global_defs takes no name");

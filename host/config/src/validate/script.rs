@@ -318,39 +318,60 @@ fn plugin_ref(w: &Word, base: &Path, d: &mut Diags) -> Option<PluginRef> {
     }
 }
 
-/// `remediation ID "COMMAND ARGS" [timeout SECONDS]`.
+/// `remediation ID "COMMAND ARGS" [timeout SECONDS] [user USER [GROUP]]`.
 fn remediation(node: &Node, d: &mut Diags) -> Option<RemediationCommand> {
+    const USAGE: &str =
+        "remediation takes ID \"COMMAND ARGS\" [timeout SECONDS] [user USER [GROUP]]";
     no_block(node, d);
-    let (id, cmd, rest) = match node.args.as_slice() {
+    let (id, cmd, mut rest) = match node.args.as_slice() {
         [id, cmd, rest @ ..] => (id, cmd, rest),
         _ => {
-            d.error(
-                node.span(),
-                "remediation takes ID \"COMMAND ARGS\" [timeout SECONDS]",
-            );
+            d.error(node.span(), USAGE);
             return None;
         }
     };
     let argv = command(node, std::slice::from_ref(cmd), d)?;
-    let timeout = match rest {
-        [] => DEFAULT_REMEDIATION_TIMEOUT,
-        [kw, v] if kw.text == "timeout" => {
-            let t = seconds(v, "remediation timeout", MAX_REMEDIATION_TIMEOUT, d)?;
-            if t.is_zero() {
-                d.error(&v.span, "remediation timeout must be more than 0");
+    let mut timeout = DEFAULT_REMEDIATION_TIMEOUT;
+    let mut user = None;
+    while let Some((kw, after)) = rest.split_first() {
+        match (kw.text.as_str(), after) {
+            ("timeout", [v, more @ ..]) => {
+                let t = seconds(v, "remediation timeout", MAX_REMEDIATION_TIMEOUT, d)?;
+                if t.is_zero() {
+                    d.error(&v.span, "remediation timeout must be more than 0");
+                    return None;
+                }
+                timeout = t;
+                rest = more;
+            }
+            ("user", [name, more @ ..]) => {
+                // An optional group follows unless the next word is another option.
+                let (group, more) = match more {
+                    [g, more @ ..] if g.text != "timeout" && g.text != "user" => {
+                        (Some(g.text.clone()), more)
+                    }
+                    _ => (None, more),
+                };
+                user = Some(RunAs {
+                    user: name.text.clone(),
+                    group,
+                });
+                rest = more;
+            }
+            _ => {
+                d.error(
+                    &kw.span,
+                    format!("unexpected '{}' in remediation: {USAGE} (quote a command that has arguments)", kw.text),
+                );
                 return None;
             }
-            t
         }
-        [w, ..] => {
-            d.error(&w.span, format!("unexpected '{}' in remediation: expected timeout SECONDS (quote a command that has arguments)", w.text));
-            return None;
-        }
-    };
+    }
     Some(RemediationCommand {
         id: id.text.clone(),
         argv,
         timeout,
+        user,
     })
 }
 
@@ -362,6 +383,15 @@ fn http_grant(w: &Word, d: &mut Diags) -> Option<HttpGrant> {
         .or_else(|| t.strip_prefix("https://"))
         .unwrap_or(t);
     let authority = rest.split('/').next().unwrap_or("");
+    if authority.contains('@') {
+        d.error(
+            &w.span,
+            format!(
+                "bad allow_http '{t}': user information (user@host) is never allowed in a grant"
+            ),
+        );
+        return None;
+    }
     if authority.is_empty() || t.chars().any(char::is_whitespace) {
         d.error(&w.span, format!("bad allow_http '{t}': expected a URL prefix (http://host[:port]/path) or host[:port]"));
         return None;

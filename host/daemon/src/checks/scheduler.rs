@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -69,7 +70,7 @@ pub enum Failure {
 
 impl Failure {
     /// A short stable name of the kind: `exit`, `spawn`, `timeout`, `trap`, `memory`,
-    /// `stack_overflow`, `pool_exhausted`, `host`, `fail`, `denied`.
+    /// `stack_overflow`, `host_resources`, `pool_exhausted`, `host`, `fail`, `denied`.
     pub fn kind(&self) -> &'static str {
         match self {
             Failure::Exit(_) => "exit",
@@ -337,13 +338,32 @@ pub fn spawn_check(
         schedule,
         runner,
         status,
-        tx,
+        tx: Arc::new(tx),
         runs: 0,
         skipped: 0,
         last: None,
     };
     let span = tracing::info_span!("check", name = %name);
-    tracker.spawn(task.run(control_rx, cancel.clone()).instrument(span));
+    // A panic in the check task (a bug; runners never panic on a failing check) must not
+    // freeze the check's last state: it is published as down, with the panic as the reason,
+    // and the check's trackers react as to any failure.
+    let last_words = Arc::clone(&task.tx);
+    let run = std::panic::AssertUnwindSafe(task.run(control_rx, cancel.clone()))
+        .catch_unwind()
+        .map(move |ended| {
+            if ended.is_err() {
+                tracing::error!("check task panicked: the check counts as down");
+                last_words.send_modify(|u| {
+                    u.state = CheckState::Down;
+                    u.transition = None;
+                    u.last = Some(RunReport::new(
+                        Arc::clone(&u.check),
+                        RunResult::Failure(Failure::Spawn("check task panicked".into())),
+                    ));
+                });
+            }
+        });
+    tracker.spawn(run.instrument(span));
     Ok(CheckHandle {
         name,
         control: control_tx,
@@ -360,7 +380,7 @@ struct CheckTask {
     schedule: CheckSchedule,
     runner: Runner,
     status: CheckStatus,
-    tx: watch::Sender<CheckUpdate>,
+    tx: Arc<watch::Sender<CheckUpdate>>,
     runs: u64,
     skipped: u64,
     last: Option<RunReport>,
@@ -625,6 +645,24 @@ mod tests {
         assert_eq!(*f.starts.lock().unwrap(), vec![0, 1000, 2000, 3000]);
         let u = h.current();
         assert_eq!((u.runs, u.skipped, u.state), (4, 0, CheckState::Up));
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_check_task_is_published_as_down() {
+        let env = Env::new();
+        let runner: Runner = Arc::new(|| async { panic!("bug in a runner") }.boxed());
+        let h = env.spawn(schedule(1000, 0, 1, 1), runner);
+        let mut rx = h.subscribe();
+        rx.changed().await.expect("the last words are published");
+        let u = rx.borrow().clone();
+        assert_eq!(u.state, CheckState::Down);
+        assert_eq!(
+            u.last.map(|l| l.result),
+            Some(RunResult::Failure(Failure::Spawn(
+                "check task panicked".into()
+            )))
+        );
         env.shutdown().await;
     }
 

@@ -25,77 +25,25 @@
 //! cancels every check), because PDEATHSIG fires when the *spawning thread* exits, which tokio
 //! worker threads may do.
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 
 use super::scheduler::{Failure, RunReport, RunResult, Runner};
-use super::security::{self, Insecure};
+use super::security::Insecure;
 use super::user::RunAs;
-use wasmalived_sys as sys;
-use wasmalived_sys::process::{self, ChildCommand, RunError};
+use wasmalived_sys::process::{self, Environment, RunError};
+use wasmalived_sys::program::{Program, Security};
 
-/// A script that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ScriptError {
-    /// `script ""`.
-    #[error("empty script command")]
-    Empty,
-    /// Not found (or not accessible).
-    #[error("script {script}: not found: {reason}")]
-    NotFound {
-        /// argv\[0\].
-        script: String,
-        /// Why.
-        reason: String,
-    },
-    /// Not a regular file.
-    #[error("script {}: not a regular file", path.display())]
-    NotAFile {
-        /// Resolved path.
-        path: PathBuf,
-    },
-    /// Not executable for the user it runs as.
-    #[error("script {}: not executable for uid {uid} gid {gid}", path.display())]
-    NotExecutable {
-        /// Resolved path.
-        path: PathBuf,
-        /// Run-as uid.
-        uid: u32,
-        /// Run-as gid.
-        gid: u32,
-    },
-    /// Refused by `enable_script_security`.
-    #[error("script {script}: unsafe permissions, refused by enable_script_security: {source}")]
-    Insecure {
-        /// argv\[0\].
-        script: String,
-        /// The offending path element.
-        #[source]
-        source: Insecure,
-    },
-    /// A `user` is configured but the daemon cannot switch to it.
-    #[error("script {script}: cannot run as user {user}: the daemon is not running as root")]
-    CannotSwitchUser {
-        /// argv\[0\].
-        script: String,
-        /// Configured user.
-        user: String,
-    },
-}
+/// A script that cannot be used (the daemon's program vetting).
+pub use wasmalived_sys::program::ProgramError as ScriptError;
 
 /// A validated script command, ready to run repeatedly.
 #[derive(Debug, Clone)]
 pub struct ScriptCommand {
-    /// What runs: the resolved program, argv, the user switched to.
-    child: ChildCommand,
-    /// The command as configured, for status and logs.
-    label: Arc<str>,
-    /// Set when permissions are unsafe but `enable_script_security` is off.
-    insecure: Option<Insecure>,
+    program: Program,
 }
 
 impl ScriptCommand {
@@ -106,96 +54,34 @@ impl ScriptCommand {
         run_as: Option<RunAs>,
         script_security: bool,
     ) -> Result<ScriptCommand, ScriptError> {
-        let Some(first) = argv.first().filter(|a| !a.is_empty()) else {
-            return Err(ScriptError::Empty);
+        let security = if script_security {
+            Security::Enforce
+        } else {
+            Security::Warn
         };
-        let script = first.clone();
-        let (our_uid, our_gid) = sys::effective_ids();
-        let (uid, gid) = run_as
-            .as_ref()
-            .map_or((our_uid, our_gid), |r| (r.uid, r.gid));
-
-        let given = locate(&script, uid, gid)?;
-        let real = std::fs::canonicalize(&given).map_err(|e| ScriptError::NotFound {
-            script: script.clone(),
-            reason: e.to_string(),
-        })?;
-        let meta = std::fs::metadata(&real).map_err(|e| ScriptError::NotFound {
-            script: script.clone(),
-            reason: e.to_string(),
-        })?;
-        if !meta.is_file() {
-            return Err(ScriptError::NotAFile { path: real });
-        }
-        if !process::executable_by(&meta, uid, gid) {
-            return Err(ScriptError::NotExecutable {
-                path: real,
-                uid,
-                gid,
-            });
-        }
-
-        // keepalived's need_script_protection: root privileges → only root is trusted.
-        let mode = meta.mode();
-        let privileged = uid == 0
-            || gid == 0
-            || (meta.uid() == 0 && mode & 0o4100 == 0o4100)
-            || (meta.gid() == 0 && mode & 0o2010 == 0o2010);
-        let trusted = (!privileged).then_some(uid);
-        let insecure = security::check_path(&given, trusted)
-            .and_then(|()| security::check_path(&real, trusted))
-            .err();
-        let insecure = match insecure {
-            Some(source) if script_security => {
-                return Err(ScriptError::Insecure { script, source });
-            }
-            Some(source) => {
-                tracing::warn!(script = %script, "unsafe permissions for script: {source}");
-                Some(source)
-            }
-            None => None,
-        };
-
-        let switch_to = match run_as {
-            Some(r) if (r.uid, r.gid) != (our_uid, our_gid) || our_uid == 0 => {
-                if our_uid != 0 {
-                    return Err(ScriptError::CannotSwitchUser {
-                        script,
-                        user: r.user,
-                    });
-                }
-                Some(r)
-            }
-            _ => None,
-        };
-        let label = Arc::from(argv.join(" "));
-        let child = ChildCommand::new(&given, argv).run_as(switch_to);
-        Ok(ScriptCommand {
-            child,
-            label,
-            insecure,
-        })
+        let program = Program::prepare(argv, run_as, security, Environment::Inherit)?;
+        Ok(ScriptCommand { program })
     }
 
     /// The path that is executed.
     pub fn exec_path(&self) -> &Path {
-        self.child.program()
+        self.program.command().program()
     }
 
     /// Why the script's permissions are unsafe, when `enable_script_security` is off.
     pub fn insecure(&self) -> Option<&Insecure> {
-        self.insecure.as_ref()
+        self.program.insecure()
     }
 
     /// Run once to completion (the scheduler bounds it: dropping the future kills the
     /// script's process group).
     pub async fn run(&self) -> RunReport {
-        self.report(self.child.run(None).await)
+        self.report(self.program.command().run(None).await)
     }
 
     /// Run once, killing the process group after `timeout`.
     pub async fn run_with_timeout(&self, timeout: Duration) -> RunReport {
-        self.report(self.child.run(Some(timeout)).await)
+        self.report(self.program.command().run(Some(timeout)).await)
     }
 
     fn report(&self, run: Result<process::Finished, RunError>) -> RunReport {
@@ -205,7 +91,7 @@ impl ScriptCommand {
             Err(RunError::TimedOut(after)) => RunResult::Failure(Failure::Timeout(after)),
             Err(err) => RunResult::Failure(Failure::Spawn(err.to_string())),
         };
-        RunReport::new(Arc::clone(&self.label), result)
+        RunReport::new(Arc::clone(self.program.label()), result)
     }
 
     /// This command as a scheduler [`Runner`].
@@ -217,18 +103,12 @@ impl ScriptCommand {
     }
 }
 
-/// Where `script` runs from (see [`process::resolve_program`]).
-fn locate(script: &str, uid: u32, gid: u32) -> Result<PathBuf, ScriptError> {
-    process::resolve_program(script, uid, gid).map_err(|e| ScriptError::NotFound {
-        script: script.to_owned(),
-        reason: e.to_string(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+    use wasmalived_sys as sys;
     use wasmalived_sys::process::Exit;
 
     fn argv(a: &[&str]) -> Vec<String> {

@@ -146,6 +146,7 @@ impl RunArgs {
                     id: id.clone(),
                     argv,
                     timeout: DEFAULT_REMEDIATION_TIMEOUT,
+                    user: None,
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -397,6 +398,8 @@ mod tests {
         let out = RunOutcome {
             result: Ok(Verdict::Fail("down".into())),
             denied: Vec::new(),
+            log_dropped: 0,
+            output_dropped: 0,
             message: Some("m".into()),
             measurements: vec![("latency_ms".into(), 1.5)],
             wall: Duration::from_micros(42),

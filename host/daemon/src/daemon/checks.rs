@@ -14,6 +14,8 @@ use tracing::{error, info, warn};
 
 use crate::checks::{self, CheckSchedule, Failure, RunReport, RunResult, Runner, ScriptCommand};
 use crate::control::StatusBoard;
+use crate::daemon::ProgramSettings;
+use crate::programs;
 use wasmalived_config::{FatalAction, GlobalDefs, ScriptKind, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
 use wasmalived_plugin_host::{self as plugins, Runtime, Verdict};
@@ -30,14 +32,12 @@ pub enum CheckError {
         source: checks::ScriptError,
     },
     /// The script's user could not be resolved.
-    #[error("vrrp_script {check}: user {user}: {source}")]
+    #[error("vrrp_script {check}: {source}")]
     User {
         /// Check name.
         check: String,
-        /// User name.
-        user: String,
         /// Cause.
-        source: checks::user::UserError,
+        source: programs::ProgramSetupError,
     },
     /// The plugin could not be loaded (file, contract, grants, compile).
     #[error("vrrp_script {check}: plugin {path}: {source}")]
@@ -85,6 +85,8 @@ struct Entry {
 #[derive(Default)]
 pub struct CheckSet {
     entries: HashMap<String, Entry>,
+    /// The settings the running scripts were vetted under.
+    programs: Option<ProgramSettings>,
 }
 
 impl CheckSet {
@@ -107,6 +109,7 @@ impl CheckSet {
         ctx: &CheckContext,
     ) -> Vec<CheckError> {
         let mut errors = Vec::new();
+        let programs = ProgramSettings::of(global);
         let names: Vec<&str> = wanted.iter().map(|s| s.name.as_str()).collect();
         let removed: Vec<String> = self
             .entries
@@ -123,12 +126,26 @@ impl CheckSet {
         }
         for def in wanted {
             if let Some(entry) = self.entries.get(&def.name) {
-                if entry.def.same_definition(def) {
+                // A change of enable_script_security or script_user re-vets every script
+                // (turning security on stops a running script that is now refused).
+                let revet = self.programs.as_ref() != Some(&ProgramSettings::of(global))
+                    && matches!(def.kind, ScriptKind::Exec { .. });
+                if entry.def.same_definition(def) && !revet {
                     continue;
                 }
             }
             let runner = match build_runner(def, global, ctx).await {
                 Ok(runner) => runner,
+                Err(err @ CheckError::Script { .. }) if self.entries.contains_key(&def.name) => {
+                    // The script is refused now (e.g. enable_script_security turned on): it
+                    // must not keep running under the old rule. Its trackers see it down.
+                    if let Some(entry) = self.entries.remove(&def.name) {
+                        entry.handle.stop();
+                        ctx.board.untrack_check(&def.name);
+                    }
+                    errors.push(err);
+                    continue;
+                }
                 Err(err) => {
                     errors.push(err);
                     continue;
@@ -167,6 +184,7 @@ impl CheckSet {
                 },
             }
         }
+        self.programs = Some(programs);
         errors
     }
 }
@@ -190,17 +208,11 @@ pub async fn build_runner(
 ) -> Result<Runner, CheckError> {
     match &def.kind {
         ScriptKind::Exec { argv } => {
-            let user = def.user.as_ref().or(global.script_user.as_ref());
-            let run_as = match user {
-                Some(u) => Some(checks::RunAs::resolve(&u.user, u.group.as_deref()).map_err(
-                    |source| CheckError::User {
-                        check: def.name.clone(),
-                        user: u.user.clone(),
-                        source,
-                    },
-                )?),
-                None => None,
-            };
+            let run_as =
+                programs::run_as(def.user.as_ref(), global).map_err(|source| CheckError::User {
+                    check: def.name.clone(),
+                    source,
+                })?;
             let cmd = ScriptCommand::prepare(argv.clone(), run_as, global.enable_script_security)
                 .map_err(|source| CheckError::Script {
                 check: def.name.clone(),
@@ -216,7 +228,16 @@ pub async fn build_runner(
         } => {
             let path = plugin.resolve(&global.plugin_dir);
             let (runtime, registry) = (ctx.runtime.clone(), ctx.registry.clone());
-            let (name, grants2, path2) = (def.name.clone(), grants.clone(), path.clone());
+            // Remediation commands run as the daemon's default script user unless they name
+            // one (the plugin host resolves and vets them when it loads the check).
+            let mut grants2 = grants.clone();
+            let default_user = programs::default_user_name(global);
+            for cmd in &mut grants2.remediation {
+                if cmd.user.is_none() {
+                    cmd.user.clone_from(&default_user);
+                }
+            }
+            let (name, path2) = (def.name.clone(), path.clone());
             let handle = tokio::task::spawn_blocking(move || {
                 registry.load(&runtime, &name, &path2, &grants2)
             })

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::{debug, error, info, warn, Instrument, Span};
 
+use super::links::Links;
 use super::plan::InstanceIo;
 use crate::checks::CheckUpdate;
 use crate::control::{InstanceStatus, PathStatus, StatusBoard};
@@ -51,8 +52,8 @@ pub struct Datagram {
     pub queue_full_before: u64,
 }
 
-/// Up/down of every interface by name (missing = down).
-pub type LinkStates = watch::Receiver<Arc<HashMap<String, bool>>>;
+/// Every interface by name (missing = down).
+pub type LinkStates = watch::Receiver<Links>;
 
 /// What the daemon asks of the driver.
 #[derive(Debug)]
@@ -92,18 +93,17 @@ pub enum Command {
 pub struct DriverHandle {
     /// Commands.
     pub commands: mpsc::Sender<Command>,
-    /// The task.
-    pub join: JoinHandle<()>,
 }
 
-/// Start the driver. Datagrams arrive on `datagrams` (see [`DATAGRAM_QUEUE`]).
+/// Start the driver. Datagrams arrive on `datagrams` (see [`DATAGRAM_QUEUE`]). The task's
+/// handle is for supervision: it only ends after [`Command::Shutdown`], or by a panic.
 pub fn spawn(
     datagrams: mpsc::Receiver<Datagram>,
     links: LinkStates,
     netlink: Arc<Netlink>,
     board: StatusBoard,
     grace: Duration,
-) -> DriverHandle {
+) -> (DriverHandle, JoinHandle<()>) {
     let (commands, command_rx) = mpsc::channel(16);
     let (check_changed, check_changed_rx) = mpsc::channel(64);
     let driver = Driver {
@@ -115,6 +115,7 @@ pub fn spawn(
         check_changed,
         links,
         links_open: true,
+        link_names: HashSet::new(),
         netlink,
         board,
         grace,
@@ -128,7 +129,7 @@ pub fn spawn(
             .run(command_rx, datagrams, check_changed_rx)
             .instrument(tracing::info_span!("router")),
     );
-    DriverHandle { commands, join }
+    (DriverHandle { commands }, join)
 }
 
 /// One running instance's I/O.
@@ -148,6 +149,8 @@ struct Driver {
     check_changed: mpsc::Sender<String>,
     links: LinkStates,
     links_open: bool,
+    /// The interfaces the last link update named.
+    link_names: HashSet<String>,
     netlink: Arc<Netlink>,
     board: StatusBoard,
     grace: Duration,
@@ -181,7 +184,11 @@ impl Driver {
         // sleep is never restarted by unrelated input.
         let mut armed: Option<Instant> = None;
         let mut sleep = timer(None);
+        let fault = crate::fault::from_env(Instant::now());
         loop {
+            if let Some(crate::fault::Fault::PanicRouterAt(at)) = fault {
+                assert!(Instant::now() < at, "injected fault: router driver panic");
+            }
             let deadline = self.router.poll_timeout();
             if deadline != armed {
                 armed = deadline;
@@ -327,9 +334,14 @@ impl Driver {
 
     fn sync_links(&mut self, now: Instant) {
         let links = self.links.borrow_and_update().clone();
-        for (name, up) in links.iter() {
-            self.router.set_link(now, name, *up);
+        for (name, link) in links.iter() {
+            self.router.set_link(now, name, link.up);
         }
+        // A deleted interface is down.
+        for gone in self.link_names.difference(&links.keys().cloned().collect()) {
+            self.router.set_link(now, gone, false);
+        }
+        self.link_names = links.keys().cloned().collect();
         self.dirty.extend(self.live.keys().copied());
     }
 

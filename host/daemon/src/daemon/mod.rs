@@ -48,6 +48,7 @@ use self::driver::{Command, DriverHandle};
 use self::plan::{InstanceIo, PathSocket};
 use crate::control::{self, ControlRequest, StatusBoard};
 use crate::net::netlink::Netlink;
+use crate::notify::NotifyScripts;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
@@ -124,9 +125,9 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             .with_context(|| format!("control socket in {}", opts.state_dir.display()))?;
     let (stop_tx, mut stop_rx) = mpsc::channel::<String>(1);
     let netlink = Arc::new(Netlink::new().context("netlink")?);
-    let links = links::LinkMonitor::start(Arc::clone(&netlink)).context("link monitor")?;
+    let links = links::LinkMonitor::start(Arc::clone(&netlink), None).context("link monitor")?;
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
-    let driver = driver::spawn(
+    let (driver, mut driver_task) = driver::spawn(
         datagram_rx,
         links.subscribe(),
         Arc::clone(&netlink),
@@ -152,6 +153,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         plugin_watch: None,
         config: None,
     };
+    daemon.remove_stale_vips(&config).await;
     daemon.apply(config).await;
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
@@ -159,11 +161,14 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     let mut config_changes = watch_config_file(&opts.config);
     info!(config = %opts.config.display(), state_dir = %opts.state_dir.display(), "wasmalived running");
+    let mut link_changes = daemon.links.subscribe();
+    let mut outcome = Ok(());
     let mut retry = tokio::time::interval(PENDING_RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = retry.tick(), if daemon.has_pending() => daemon.retry_pending().await,
+            Ok(()) = link_changes.changed() => daemon.replan_moved().await,
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => { info!("SIGHUP: reloading"); daemon.reload(&opts.config, load_opts).await; }
@@ -179,21 +184,62 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
                 error!(%check, "check reported fatal with `on_fatal stop_daemon`: stopping the daemon");
                 break;
             }
+            ended = &mut driver_task => {
+                let how = match ended {
+                    Err(err) if err.is_panic() => "panicked",
+                    _ => "stopped",
+                };
+                error!("the router driver {how}: releasing this node's VIPs, then exiting");
+                daemon.emergency_release(&board).await;
+                outcome = Err(anyhow::anyhow!(
+                    "the router driver {how}; VIPs released (a supervisor such as systemd restarts the daemon)"
+                ));
+                break;
+            }
         }
     }
-    daemon.shutdown().await;
+    if outcome.is_ok() {
+        daemon.shutdown().await;
+    }
     cancel.cancel();
     tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
     let _ = control_task.await;
     info!("stopped");
-    Ok(())
+    outcome
 }
 
 /// What the daemon remembers of an instance the router runs, to diff the next reload.
 struct Running {
     cfg: VrrpInstance,
     tracking: Vec<TrackedItem>,
+    /// The global settings its hooks were vetted under.
+    programs: ProgramSettings,
+    /// The interfaces it was planned on, by name and index (primary first).
+    planned: Vec<(String, u32)>,
+}
+
+/// The indexes of planned interfaces.
+fn ifindexes(planned: &[(String, u32)]) -> Vec<u32> {
+    planned.iter().map(|(_, ifindex)| *ifindex).collect()
+}
+
+/// The `global_defs` settings that decide how programs are vetted: a change re-vets every
+/// hook and script (`enable_script_security` toggled on refuses the unsafe ones).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgramSettings {
+    enable_script_security: bool,
+    script_user: Option<config::RunAs>,
+}
+
+impl ProgramSettings {
+    /// The settings of `global`.
+    pub fn of(global: &config::GlobalDefs) -> Self {
+        ProgramSettings {
+            enable_script_security: global.enable_script_security,
+            script_user: global.script_user.clone(),
+        }
+    }
 }
 
 struct Daemon {
@@ -256,8 +302,11 @@ impl Daemon {
         self.command(Command::Checks(running_checks)).await;
 
         // Instances, matched by (VRID, family, interface, unicast).
-        let desired: HashSet<InstanceKey> =
-            config.instances.iter().map(plan::instance_key).collect();
+        let desired: HashSet<InstanceKey> = config
+            .instances
+            .iter()
+            .map(|i| plan::instance_key(i, &config))
+            .collect();
         let removed: Vec<InstanceKey> = self
             .running
             .keys()
@@ -296,13 +345,22 @@ impl Daemon {
         let notify = config
             .sync_groups
             .iter()
-            .map(|g| (g.name.clone(), plan::notify_scripts(&g.notify)))
+            .map(|g| {
+                let (scripts, errors) = NotifyScripts::prepare(&g.name, &g.notify, &config.global);
+                for err in errors {
+                    error!("vrrp_sync_group {err}");
+                }
+                (g.name.clone(), scripts)
+            })
             .collect();
         self.command(Command::SyncGroups { groups, notify }).await;
 
         for inst in &config.instances {
-            if let Err(err) = self.upsert(inst, &config).await {
-                if self.running.contains_key(&plan::instance_key(inst)) {
+            if let Err(err) = self.upsert(inst, &config, false).await {
+                if self
+                    .running
+                    .contains_key(&plan::instance_key(inst, &config))
+                {
                     error!("reload: {err:#}; instance keeps its old configuration");
                 } else {
                     error!("{err:#}; instance not started, retried every {PENDING_RETRY:?}");
@@ -312,13 +370,22 @@ impl Daemon {
         self.config = Some(config);
     }
 
-    /// Start `inst`, or reconfigure the running instance with its key when its definition
-    /// or what it tracks changed (the router keeps its protocol state and VIPs).
-    async fn upsert(&mut self, inst: &VrrpInstance, config: &Config) -> anyhow::Result<()> {
-        let key = plan::instance_key(inst);
+    /// Start `inst`, or reconfigure the running instance with its key when its definition,
+    /// what it tracks or its interfaces (`replan`: re-created, new index) changed — the
+    /// router keeps its protocol state and VIPs.
+    async fn upsert(
+        &mut self,
+        inst: &VrrpInstance,
+        config: &Config,
+        replan: bool,
+    ) -> anyhow::Result<()> {
+        let key = plan::instance_key(inst, config);
         let tracking = plan::tracking(inst, config);
+        let programs = ProgramSettings::of(&config.global);
         let same_definition = match self.running.get(&key) {
-            Some(running) if running.cfg.same_definition(inst) => {
+            Some(running)
+                if running.cfg.same_definition(inst) && running.programs == programs && !replan =>
+            {
                 if running.tracking == tracking {
                     return Ok(());
                 }
@@ -326,7 +393,7 @@ impl Daemon {
             }
             _ => false,
         };
-        let (spec, io) = self.prepare(inst, config, &key, !same_definition).await?;
+        let (spec, io, planned) = self.prepare(inst, config, &key, !same_definition).await?;
         let (reply, answer) = oneshot::channel();
         self.command(Command::Upsert {
             spec: Box::new(spec),
@@ -343,7 +410,7 @@ impl Daemon {
             match self.running.get(&key) {
                 Some(_) if same_definition => {}
                 Some(running) => {
-                    let paths = self.paths_of(&running.cfg).await;
+                    let paths = ifindexes(&running.planned);
                     self.sockets.set_paths(&key, &paths);
                 }
                 None => self.sockets.release(&key),
@@ -351,8 +418,7 @@ impl Daemon {
             return Err(err);
         }
         if !same_definition {
-            let paths = self.paths_of(inst).await;
-            self.sockets.set_paths(&key, &paths);
+            self.sockets.set_paths(&key, &ifindexes(&planned));
         }
         if !self.running.contains_key(&key) {
             info!(instance = %inst.name, "instance started");
@@ -362,9 +428,40 @@ impl Daemon {
             Running {
                 cfg: inst.clone(),
                 tracking,
+                programs,
+                planned,
             },
         );
         Ok(())
+    }
+
+    /// Re-plan the running instances whose interface (or a heartbeat path) now has another
+    /// index than the one they were planned on — deleted and re-created: new socket, MAC,
+    /// source address. Until that succeeds the instance tracks the interface as down.
+    async fn replan_moved(&mut self) {
+        let Some(config) = self.config.take() else {
+            return;
+        };
+        for inst in &config.instances {
+            let key = plan::instance_key(inst, &config);
+            if !self.running.get(&key).is_some_and(|r| self.moved(r)) {
+                continue;
+            }
+            info!(instance = %inst.name, "interface re-created: planning the instance again");
+            if let Err(err) = self.upsert(inst, &config, true).await {
+                debug!("{err:#}; re-planning retried every {PENDING_RETRY:?}");
+            }
+        }
+        self.config = Some(config);
+    }
+
+    /// Whether an interface `running` uses exists now under another index.
+    fn moved(&self, running: &Running) -> bool {
+        let links = self.links.subscribe().borrow().clone();
+        running
+            .planned
+            .iter()
+            .any(|(name, ifindex)| links.get(name).is_some_and(|link| link.ifindex != *ifindex))
     }
 
     /// The router's view of `inst` and, with `with_io`, the sockets, MAC, announcer and
@@ -375,7 +472,11 @@ impl Daemon {
         config: &Config,
         key: &InstanceKey,
         with_io: bool,
-    ) -> anyhow::Result<(InstanceSpec<VipSpec>, Option<InstanceIo>)> {
+    ) -> anyhow::Result<(
+        InstanceSpec<VipSpec>,
+        Option<InstanceIo>,
+        Vec<(String, u32)>,
+    )> {
         let facts = plan::link_facts(&self.netlink, inst).await?;
         let mut heartbeat = Vec::new();
         for name in &inst.heartbeat_interfaces {
@@ -391,16 +492,21 @@ impl Daemon {
             &facts,
             heartbeat.iter().map(|(_, i)| PathId(*i)).collect(),
         );
+        let planned: Vec<(String, u32)> = std::iter::once((inst.interface.clone(), facts.ifindex))
+            .chain(heartbeat.iter().cloned())
+            .collect();
         if !with_io {
-            return Ok((spec, None));
+            return Ok((spec, None, planned));
         }
         let mut sockets = Vec::new();
+        let group =
+            (!inst.is_unicast()).then(|| plan::multicast_group(&config.global, inst.family));
         for (interface, ifindex) in
             std::iter::once((inst.interface.clone(), facts.ifindex)).chain(heartbeat)
         {
             let socket = self
                 .sockets
-                .acquire(ifindex, &interface, inst.family, key)
+                .acquire(ifindex, &interface, inst.family, group, key)
                 .with_context(|| format!("instance {}: VRRP socket on {interface}", inst.name))?;
             sockets.push((PathId(ifindex), PathSocket { interface, socket }));
         }
@@ -413,21 +519,16 @@ impl Daemon {
             mac: facts.mac,
             announcer,
             sockets,
-            notify: plan::notify_scripts(&inst.notify),
+            notify: {
+                let (scripts, errors) =
+                    NotifyScripts::prepare(&inst.name, &inst.notify, &config.global);
+                for err in errors {
+                    error!("vrrp_instance {err}");
+                }
+                scripts
+            },
         };
-        Ok((spec, Some(io)))
-    }
-
-    /// The interface indexes `inst` sends and receives on (primary, then heartbeat paths)
-    /// that exist now.
-    async fn paths_of(&self, inst: &VrrpInstance) -> Vec<u32> {
-        let mut paths = Vec::new();
-        for name in std::iter::once(&inst.interface).chain(&inst.heartbeat_interfaces) {
-            if let Ok(ifindex) = self.netlink.ifindex(name).await {
-                paths.push(ifindex);
-            }
-        }
-        paths
+        Ok((spec, Some(io), planned))
     }
 
     /// Send a command to the router driver (it only stops after [`Daemon::shutdown`]).
@@ -438,13 +539,13 @@ impl Daemon {
     }
 
     /// Whether some configured instance could not start (e.g. its interface does not exist
-    /// yet).
+    /// yet) or could not be re-planned on a re-created interface.
     fn has_pending(&self) -> bool {
         self.config.as_ref().is_some_and(|c| {
             c.instances
                 .iter()
-                .any(|i| !self.running.contains_key(&plan::instance_key(i)))
-        })
+                .any(|i| !self.running.contains_key(&plan::instance_key(i, c)))
+        }) || self.running.values().any(|r| self.moved(r))
     }
 
     /// Try again to start the instances that could not start (an interface that appears
@@ -454,14 +555,18 @@ impl Daemon {
             return;
         };
         for inst in &config.instances {
-            if self.running.contains_key(&plan::instance_key(inst)) {
+            if self
+                .running
+                .contains_key(&plan::instance_key(inst, &config))
+            {
                 continue;
             }
-            if let Err(err) = self.upsert(inst, &config).await {
+            if let Err(err) = self.upsert(inst, &config, false).await {
                 debug!("{err:#}; still not started");
             }
         }
         self.config = Some(config);
+        self.replan_moved().await;
     }
 
     fn watch_plugins(&mut self, config: &Config) {
@@ -483,6 +588,121 @@ impl Daemon {
         ) {
             Ok(w) => self.plugin_watch = Some((dir.clone(), w)),
             Err(err) => warn!(error = %err, "cannot watch the plugin directory: hot reload is off"),
+        }
+    }
+
+    /// At start-up (never on reload), remove the configured VIPs that are already on their
+    /// interfaces, as keepalived does: after kill -9, an abort or a watchdog restart they are
+    /// left over, and a node coming back as Backup must not hold the VIP the peer holds now.
+    /// The address owner's (priority 255) addresses are its own and stay.
+    async fn remove_stale_vips(&self, config: &Config) {
+        for inst in config.instances.iter().filter(|i| !i.priority.is_owner()) {
+            let Ok(ifindex) = self.netlink.ifindex(&inst.interface).await else {
+                continue;
+            };
+            for vip in inst.vips.iter().chain(&inst.excluded_vips) {
+                let on = match &vip.dev {
+                    Some(dev) => match self.netlink.ifindex(dev).await {
+                        Ok(i) => i,
+                        Err(_) => continue,
+                    },
+                    None => ifindex,
+                };
+                let present = self
+                    .netlink
+                    .addresses(on)
+                    .await
+                    .is_ok_and(|addrs| addrs.iter().any(|a| a.addr == vip.addr));
+                if !present {
+                    continue;
+                }
+                match self.netlink.del_vip(vip, ifindex).await {
+                    Ok(()) => warn!(
+                        instance = %inst.name, vip = %vip.addr,
+                        "removed a VIP left on the interface by an earlier run (start-up as keepalived does)"
+                    ),
+                    Err(err) => {
+                        error!(instance = %inst.name, vip = %vip.addr, error = %err, "cannot remove a stale VIP")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The router driver died: nothing owns the protocol state any more. Panic supervision is
+    /// release-then-exit (restarting the driver in place could not trust its state): every
+    /// configured VIP is removed, and every instance the status board last showed as MASTER
+    /// sends a priority-0 advert, so a peer takes over after its skew time rather than a
+    /// master-down interval. The caller then exits with an error for the supervisor to
+    /// restart it. Bounded in time; best effort throughout.
+    async fn emergency_release(&mut self, board: &StatusBoard) {
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        let masters: HashSet<String> = board
+            .snapshot()
+            .instances
+            .into_iter()
+            .filter(|i| i.state == "MASTER")
+            .map(|i| i.name)
+            .collect();
+        let release = async {
+            for inst in &config.instances {
+                let key = plan::instance_key(inst, &config);
+                let Some(&(_, ifindex)) = self.running.get(&key).and_then(|r| r.planned.first())
+                else {
+                    continue;
+                };
+                if inst.priority.is_owner() {
+                    continue;
+                }
+                for vip in inst.vips.iter().chain(&inst.excluded_vips) {
+                    if let Err(err) = self.netlink.del_vip(vip, ifindex).await {
+                        warn!(vip = %vip.addr, error = %err, "emergency release: removing VIP failed");
+                    }
+                }
+                if masters.contains(&inst.name) {
+                    self.send_release_advert(inst, &config, &key, ifindex).await;
+                }
+            }
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, release).await.is_err() {
+            warn!("emergency release did not finish within {SHUTDOWN_GRACE:?}");
+        }
+    }
+
+    /// One priority-0 advert of `inst` on its interface.
+    async fn send_release_advert(
+        &mut self,
+        inst: &VrrpInstance,
+        config: &Config,
+        key: &InstanceKey,
+        ifindex: u32,
+    ) {
+        let Ok(facts) = plan::link_facts(&self.netlink, inst).await else {
+            return;
+        };
+        let spec = plan::build(inst, config, &facts, Vec::new());
+        let Ok(core) = wasmalived_proto::vrrp::Instance::new(spec.protocol.clone()) else {
+            return;
+        };
+        let advert = core.advert(wasmalived_proto::vrrp::Priority::RELEASE);
+        let Ok(socket) = self
+            .sockets
+            .acquire(ifindex, &inst.interface, inst.family, None, key)
+        else {
+            return;
+        };
+        for dst in &spec.destinations {
+            let payload = wasmalived_proto::wire::vrrp::encode(&advert, facts.src, *dst);
+            match socket.send_from(&payload, Some(facts.src), *dst).await {
+                Ok(_) => {
+                    info!(instance = %inst.name, %dst, "emergency release: priority-0 advert sent")
+                }
+                Err(err) => {
+                    warn!(instance = %inst.name, error = %err, "emergency release: advert not sent")
+                }
+            }
         }
     }
 
@@ -553,32 +773,85 @@ fn interfaces_of(config: &Config) -> HashSet<String> {
         .collect()
 }
 
-/// Create the state directory (mode 0700) if needed.
+/// Create the state directory (mode 0700) if needed; an existing one must be a real
+/// directory (not a symlink), owned by root or the daemon's user and writable by nobody else
+/// — it holds the control socket and the compiled-plugin cache, whose contents the daemon
+/// trusts.
 fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("state directory {}", dir.display()))
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    use wasmalived_sys::trust::{check_element, ElementKind};
+    match std::fs::symlink_metadata(dir) {
+        Ok(meta) => {
+            anyhow::ensure!(
+                meta.is_dir(),
+                "state directory {}: not a directory (a symlink is refused)",
+                dir.display()
+            );
+            let me = wasmalived_sys::effective_ids().0;
+            check_element(
+                dir,
+                ElementKind::Directory,
+                meta.uid(),
+                meta.gid(),
+                meta.mode(),
+                (me != 0).then_some(me),
+            )
+            .with_context(|| format!("state directory {}", dir.display()))?;
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("state directory {}", dir.display())),
+        Err(err) => Err(err).with_context(|| format!("state directory {}", dir.display())),
+    }
 }
 
 /// Write our pid, refusing if a live wasmalived already holds the file (a stale one, e.g.
-/// after a crash, is replaced).
+/// after a crash, is replaced). A symlink at the pid file's path is refused, never followed
+/// (keepalived's CVE-2018-19044 class); the file is written under a fresh name and renamed
+/// into place, so nothing is ever written through a planted link.
 fn write_pid_file(path: &Path) -> anyhow::Result<()> {
-    if let Ok(text) = std::fs::read_to_string(path) {
-        if let Ok(pid) = text.trim().parse::<u32>() {
-            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if pid != std::process::id() && comm.trim() == "wasmalived" {
-                anyhow::bail!(
-                    "{}: wasmalived is already running with pid {pid} (use another --state-dir)",
-                    path.display()
-                );
-            }
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        anyhow::bail!(
+            "pid file {}: is a symbolic link; refusing to follow it",
+            path.display()
+        );
+    }
+    let mut text = String::new();
+    let existing = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path);
+    if let Ok(file) = existing {
+        let _ = file.take(64).read_to_string(&mut text);
+    }
+    if let Ok(pid) = text.trim().parse::<u32>() {
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if pid != std::process::id() && comm.trim() == "wasmalived" {
+            anyhow::bail!(
+                "{}: wasmalived is already running with pid {pid} (use another --state-dir)",
+                path.display()
+            );
         }
     }
-    std::fs::write(path, format!("{}\n", std::process::id()))
+    let tmp = path.with_extension(format!("pid.{}.tmp", std::process::id()));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)
+        .with_context(|| format!("pid file {}", tmp.display()))?;
+    file.write_all(format!("{}\n", std::process::id()).as_bytes())
+        .and_then(|()| std::fs::rename(&tmp, path))
         .with_context(|| format!("pid file {}", path.display()))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 /// Debounced notifications that the config file changed (content written and settled).
@@ -632,4 +905,71 @@ fn watch_config_file(path: &Path) -> mpsc::Receiver<()> {
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("wasmalived-daemon-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_pid_file_symlink_is_refused_and_its_target_untouched() {
+        let dir = scratch("pidlink");
+        let target = dir.join("victim");
+        std::fs::write(&target, "precious\n").unwrap();
+        let pid = dir.join("wasmalived.pid");
+        std::os::unix::fs::symlink(&target, &pid).unwrap();
+        let err = write_pid_file(&pid).unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "precious\n");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_pid_file_is_written_and_a_stale_one_replaced() {
+        let dir = scratch("pid");
+        let pid = dir.join("wasmalived.pid");
+        std::fs::write(&pid, "999999999\n").unwrap();
+        write_pid_file(&pid).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&pid).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_state_directory_must_be_ours_and_private() {
+        let dir = scratch("state");
+        prepare_state_dir(&dir).unwrap();
+        let fresh = dir.join("new/state");
+        prepare_state_dir(&fresh).unwrap();
+        assert_eq!(
+            std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = format!("{:#}", prepare_state_dir(&dir).unwrap_err());
+        assert!(err.contains("everyone"), "{err}");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let err = format!("{:#}", prepare_state_dir(&link).unwrap_err());
+        assert!(err.contains("symlink is refused"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

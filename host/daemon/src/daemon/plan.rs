@@ -16,13 +16,24 @@ use wasmalived_config::{Config, GlobalDefs, VrrpInstance};
 use wasmalived_proto::router::{InstanceKey, InstanceSpec, PathId, TrackSource, TrackedItem};
 use wasmalived_proto::vrrp::{Family, GarpConfig, InitialState, InstanceConfig};
 
-/// The reload identity of a configured instance (VRID, family, interface, unicast).
-pub fn instance_key(cfg: &VrrpInstance) -> InstanceKey {
+/// The reload identity of a configured instance: VRID, family, interface and unicast, as
+/// keepalived matches instances across reloads — plus its name when another instance of
+/// `config` shares those four (two unicast instances with disjoint peers, which the validator
+/// allows on one VRID): each stays its own instance, never merged into the other.
+pub fn instance_key(cfg: &VrrpInstance, config: &Config) -> InstanceKey {
+    let shared = config.instances.iter().any(|other| {
+        other.name != cfg.name
+            && other.vrid == cfg.vrid
+            && other.family == cfg.family
+            && other.interface == cfg.interface
+            && other.is_unicast() == cfg.is_unicast()
+    });
     InstanceKey {
         vrid: cfg.vrid,
         family: cfg.family,
         interface: cfg.interface.clone(),
         unicast: cfg.is_unicast(),
+        shared_by: shared.then(|| cfg.name.clone()),
     }
 }
 
@@ -200,7 +211,7 @@ pub fn build(
     };
     InstanceSpec {
         name: cfg.name.clone(),
-        key: instance_key(cfg),
+        key: instance_key(cfg, config),
         protocol,
         primary: PathId(facts.ifindex),
         heartbeat,
@@ -217,7 +228,8 @@ pub fn build(
     }
 }
 
-fn multicast_group(global: &GlobalDefs, family: Family) -> IpAddr {
+/// The configured multicast group of a family (`vrrp_mcast_group4` / `vrrp_mcast_group6`).
+pub fn multicast_group(global: &GlobalDefs, family: Family) -> IpAddr {
     match family {
         Family::V4 => IpAddr::V4(global.mcast_group4),
         Family::V6 => IpAddr::V6(global.mcast_group6),
@@ -267,19 +279,6 @@ pub fn tracking(inst: &VrrpInstance, config: &Config) -> Vec<TrackedItem> {
         });
     }
     items
-}
-
-/// The notify hooks of an instance or group as argv lists.
-pub fn notify_scripts(notify: &wasmalived_config::Notify) -> NotifyScripts {
-    let argv = |s: &Option<wasmalived_config::NotifyScript>| s.as_ref().map(|s| s.argv.clone());
-    NotifyScripts {
-        master: argv(&notify.master),
-        backup: argv(&notify.backup),
-        fault: argv(&notify.fault),
-        stop: argv(&notify.stop),
-        generic: argv(&notify.any),
-        split_brain: argv(&notify.split_brain),
-    }
 }
 
 #[cfg(test)]

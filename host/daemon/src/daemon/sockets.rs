@@ -6,6 +6,7 @@
 //! counts every drop ([`RxDrop::QueueFull`]).
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -20,6 +21,8 @@ use wasmalived_proto::vrrp::{Family, RxDrop};
 struct Entry {
     socket: Arc<VrrpSocket>,
     users: HashSet<InstanceKey>,
+    /// Multicast groups joined on it.
+    joined: Vec<IpAddr>,
     task: JoinHandle<()>,
 }
 
@@ -45,15 +48,21 @@ impl Sockets {
     }
 
     /// The socket for (`ifindex`, `family`), opened and its receive task started on first
-    /// use; `user` is recorded as using it.
+    /// use, with `group` joined (the configured `vrrp_mcast_group4/6`; `None` for a unicast
+    /// instance); `user` is recorded as using it.
     pub fn acquire(
         &mut self,
         ifindex: u32,
         interface: &str,
         family: Family,
+        group: Option<IpAddr>,
         user: &InstanceKey,
     ) -> Result<Arc<VrrpSocket>, SocketError> {
         if let Some(entry) = self.by_key.get_mut(&(ifindex, family)) {
+            if let Some(group) = group.filter(|g| !entry.joined.contains(g)) {
+                entry.socket.join(group)?;
+                entry.joined.push(group);
+            }
             entry.users.insert(user.clone());
             return Ok(Arc::clone(&entry.socket));
         }
@@ -61,7 +70,7 @@ impl Sockets {
             ifindex,
             family,
             src: None,
-            join_multicast: true,
+            join: group,
         })?);
         let span = tracing::info_span!("rx", iface = %interface, af = ?family);
         let task = tokio::spawn(
@@ -78,6 +87,7 @@ impl Sockets {
             Entry {
                 socket: Arc::clone(&socket),
                 users: HashSet::from([user.clone()]),
+                joined: group.into_iter().collect(),
                 task,
             },
         );

@@ -168,6 +168,8 @@ pub struct LinkEvent {
     pub name: String,
     /// Up and running; `false` also when the link was deleted.
     pub up: bool,
+    /// The link was deleted.
+    pub deleted: bool,
 }
 
 fn scope_of(scope: Scope) -> AddressScope {
@@ -277,6 +279,25 @@ impl Netlink {
                 target: format!("link {name:?}"),
                 source,
             }),
+        }
+    }
+
+    /// Every link of the namespace (a dump: the resynchronisation after an overrun).
+    pub async fn links(&self) -> Result<Vec<LinkState>, NetlinkError> {
+        let mut dump = self.handle.link().get().execute();
+        let mut links = Vec::new();
+        loop {
+            match dump.try_next().await {
+                Ok(Some(msg)) => links.push(LinkState::from_message(&msg)),
+                Ok(None) => return Ok(links),
+                Err(source) => {
+                    return Err(NetlinkError::Request {
+                        op: "dumping",
+                        target: "links".into(),
+                        source,
+                    })
+                }
+            }
         }
     }
 
@@ -430,45 +451,67 @@ impl Drop for LinkEvents {
 
 /// Subscribes to link changes in the calling thread's network namespace. Must run inside a
 /// tokio runtime. Read the initial state with [`Netlink::link_is_up`] *after* subscribing so
-/// no change falls in between.
-pub fn link_events() -> Result<LinkEvents, NetlinkError> {
-    let (conn, _handle, messages) = rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
-        .map_err(NetlinkError::Connect)?;
+/// no change falls in between. `rcvbuf` sets the socket's receive buffer (bytes; `None`:
+/// the kernel default) — when events arrive faster than they are read, the kernel drops them
+/// and the stream yields [`LinkUpdate::Overrun`]: the reader must re-read the link table.
+pub fn link_events(rcvbuf: Option<usize>) -> Result<LinkEvents, NetlinkError> {
+    let (mut conn, _handle, messages) =
+        rtnetlink::new_multicast_connection(&[MulticastGroup::Link])
+            .map_err(NetlinkError::Connect)?;
+    if let Some(bytes) = rcvbuf {
+        use rtnetlink::sys::AsyncSocket;
+        conn.socket_mut()
+            .socket_mut()
+            .set_rx_buf_sz(bytes)
+            .map_err(NetlinkError::Connect)?;
+    }
     let task = tokio::spawn(conn);
     Ok(LinkEvents { messages, task })
 }
 
-fn link_event(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<LinkEvent> {
+/// One item of the link event stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkUpdate {
+    /// A link appeared, changed or was deleted.
+    Link(LinkEvent),
+    /// The kernel dropped events (`ENOBUFS`): the link table must be read again.
+    Overrun,
+}
+
+fn link_update(msg: NetlinkMessage<RouteNetlinkMessage>) -> Option<LinkUpdate> {
     match msg.payload {
         NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => {
             let state = LinkState::from_message(&link);
-            Some(LinkEvent {
+            Some(LinkUpdate::Link(LinkEvent {
                 ifindex: state.ifindex,
                 name: state.name,
                 up: state.up,
-            })
+                deleted: false,
+            }))
         }
         NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelLink(link)) => {
             let state = LinkState::from_message(&link);
-            Some(LinkEvent {
+            Some(LinkUpdate::Link(LinkEvent {
                 ifindex: state.ifindex,
                 name: state.name,
                 up: false,
-            })
+                deleted: true,
+            }))
         }
+        NetlinkPayload::Overrun(_) => Some(LinkUpdate::Overrun),
         _ => None,
     }
 }
 
 impl Stream for LinkEvents {
-    type Item = LinkEvent;
+    type Item = LinkUpdate;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LinkEvent>> {
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LinkUpdate>> {
         loop {
             match self.messages.poll_next_unpin(cx) {
                 Poll::Ready(Some((msg, _))) => {
-                    if let Some(event) = link_event(msg) {
-                        return Poll::Ready(Some(event));
+                    if let Some(update) = link_update(msg) {
+                        return Poll::Ready(Some(update));
                     }
                 }
                 Poll::Ready(None) => return Poll::Ready(None),

@@ -48,6 +48,20 @@ pub fn vrrp_group(family: Family) -> IpAddr {
     }
 }
 
+/// Join `group` on `ifindex` (the group must be of `family` and multicast).
+fn join_group(socket: &Socket, family: Family, ifindex: u32, group: IpAddr) -> io::Result<()> {
+    match (family, group) {
+        (Family::V4, IpAddr::V4(g)) if g.is_multicast() => {
+            socket.join_multicast_v4_n(&g, &socket2::InterfaceIndexOrAddress::Index(ifindex))
+        }
+        (Family::V6, IpAddr::V6(g)) if g.is_multicast() => socket.join_multicast_v6(&g, ifindex),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{group} is not a {family:?} multicast group"),
+        )),
+    }
+}
+
 /// How to open a [`VrrpSocket`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketConfig {
@@ -58,8 +72,9 @@ pub struct SocketConfig {
     /// Default source address (`mcast_src_ip` / `unicast_src_ip`, or the IPv6 link-local);
     /// `None` lets the kernel choose. Must be of `family` and assigned to this host.
     pub src: Option<IpAddr>,
-    /// Join the VRRP multicast group on the interface (false for pure unicast).
-    pub join_multicast: bool,
+    /// The multicast group to join on the interface (`vrrp_mcast_group4/6`, by default
+    /// 224.0.0.18 / ff02::12); `None` for pure unicast.
+    pub join: Option<IpAddr>,
 }
 
 /// One received VRRP packet with its IP-level facts.
@@ -191,7 +206,7 @@ impl VrrpSocket {
             ifindex,
             family,
             src,
-            join_multicast,
+            join,
         } = *config;
         if let Some(src) = src {
             if family_of(src) != family {
@@ -242,14 +257,6 @@ impl VrrpSocket {
                     .map_err(err("IP_MULTICAST_LOOP"))?;
                 sys::set_multicast_if_v4_index(socket.as_fd(), ifindex)
                     .map_err(err("IP_MULTICAST_IF"))?;
-                if join_multicast {
-                    socket
-                        .join_multicast_v4_n(
-                            &MCAST_V4,
-                            &socket2::InterfaceIndexOrAddress::Index(ifindex),
-                        )
-                        .map_err(err("join 224.0.0.18"))?;
-                }
             }
             Family::V6 => {
                 socket
@@ -274,20 +281,31 @@ impl VrrpSocket {
                     .set_recv_hoplimit_v6(true)
                     .map_err(err("IPV6_RECVHOPLIMIT"))?;
                 sys::set_recv_pktinfo_v6(socket.as_fd()).map_err(err("IPV6_RECVPKTINFO"))?;
-                if join_multicast {
-                    socket
-                        .join_multicast_v6(&MCAST_V6, ifindex)
-                        .map_err(err("join ff02::12"))?;
-                }
             }
         }
+        if let Some(group) = join {
+            join_group(&socket, family, ifindex, group).map_err(err("join multicast group"))?;
+        }
         let fd = sys::register_async(socket).map_err(err("register with tokio"))?;
-        tracing::debug!(ifindex, ?family, ?src, join_multicast, "VRRP socket open");
+        tracing::debug!(ifindex, ?family, ?src, ?join, "VRRP socket open");
         Ok(Self {
             fd,
             ifindex,
             family,
             src,
+        })
+    }
+
+    /// Join another multicast group on this socket's interface (a reload that changed
+    /// `vrrp_mcast_group4/6`).
+    pub fn join(&self, group: IpAddr) -> Result<(), SocketError> {
+        join_group(self.fd.get_ref(), self.family, self.ifindex, group).map_err(|source| {
+            SocketError::Open {
+                family: self.family,
+                ifindex: self.ifindex,
+                step: "join multicast group",
+                source,
+            }
         })
     }
 

@@ -1,13 +1,22 @@
-//! `wasi:http` outgoing requests, only to the URLs/hosts granted (`http URL_OR_HOST`).
-//! Linked only when `http` is granted; every request passes [`HttpPolicy::send_request`],
-//! which refuses any target that no grant matches (`HttpRequestDenied` to the guest) and
-//! hands allowed ones to wasmtime-wasi-http's default sender (HTTP; HTTPS via rustls).
+//! `wasi:http` outgoing requests, only to the URLs/hosts granted (`allow_http URL_OR_HOST`).
+//! Every request passes [`HttpPolicy::send_request`], which refuses any target no grant
+//! matches (`HttpRequestDenied` to the guest, and a denial recorded for the run) and hands
+//! allowed ones to wasmtime-wasi-http's default sender (HTTP; HTTPS via rustls), which
+//! resolves only the host that was just matched against a grant.
 //!
-//! Grant forms: a URL prefix `http://127.0.0.1:8080/health` (same scheme, same authority,
-//! path starting with the granted path) or an authority `127.0.0.1:8080` / `example.internal`
-//! (that host — any port if none is given — over http or https).
+//! Grant forms: a URL prefix `http://127.0.0.1:8080/health` or a host `127.0.0.1:8080` /
+//! `example.internal` (that host — any port if none is given — over http or https).
+//!
+//! Matching is on the parsed, normalised URL (the WHATWG URL parser of the `url` crate), never
+//! on raw text: scheme; host (lower-cased, IP literals canonical); port (the scheme's default
+//! when absent); and the path *by segments* after `.`/`..` (also percent-encoded) are
+//! resolved — so `/health` grants `/health` and `/health/...`, never `/healthz` nor
+//! `/health/../admin`. Refused outright: a URL with userinfo (`user:pass@host`, a classic way
+//! to make a string prefix lie about the host) and a path segment holding an encoded `/` or
+//! `\` (`%2f`, `%5c`), which servers disagree on.
 
 use http::uri::Uri;
+use url::{Host, Url};
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{default_hooks, Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -17,76 +26,110 @@ use wasmalived_config::grants::HttpGrant;
 /// A parsed grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpTarget {
-    /// `scheme://authority/path-prefix`.
+    /// `scheme://host[:port]/path-prefix`.
     Prefix {
         /// `http` or `https`.
         scheme: String,
-        /// `host[:port]`, lowercase.
-        authority: String,
-        /// Path prefix, at least `/`.
-        path: String,
+        /// The host.
+        host: Host,
+        /// The port (the scheme's default if the grant gives none).
+        port: u16,
+        /// The path's segments (no trailing empty segment); a request's must start with them.
+        segments: Vec<String>,
     },
-    /// `host[:port]`, lowercase.
-    Authority(String),
+    /// `host[:port]`: any path, http or https.
+    Host {
+        /// The host.
+        host: Host,
+        /// The port, or any.
+        port: Option<u16>,
+    },
+}
+
+/// A request target, normalised.
+struct Target {
+    scheme: String,
+    host: Host,
+    port: u16,
+    segments: Vec<String>,
+}
+
+/// Parse and normalise a URL as a request target or grant.
+fn target(text: &str) -> Result<Target, String> {
+    let url = Url::parse(text).map_err(|e| e.to_string())?;
+    let scheme = url.scheme().to_owned();
+    if scheme != "http" && scheme != "https" {
+        return Err("scheme must be http or https".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("a URL with user information (user@host) is never allowed".into());
+    }
+    let host = url.host().ok_or("no host")?.to_owned();
+    let port = url.port_or_known_default().ok_or("no port")?;
+    let mut segments: Vec<String> = url
+        .path_segments()
+        .map(|s| s.map(str::to_owned).collect())
+        .unwrap_or_default();
+    if segments.last().is_some_and(String::is_empty) {
+        segments.pop();
+    }
+    if segments.iter().any(|s| {
+        let lower = s.to_ascii_lowercase();
+        lower.contains("%2f") || lower.contains("%5c")
+    }) {
+        return Err("an encoded '/' or '\\' in the path is never allowed".into());
+    }
+    Ok(Target {
+        scheme,
+        host,
+        port,
+        segments,
+    })
 }
 
 /// Parse one grant.
 pub fn parse_target(grant: &HttpGrant) -> Result<HttpTarget, String> {
     let s = grant.0.trim();
+    let err = |e: String| format!("allow_http `{s}`: {e}");
     if s.contains("://") {
-        let uri: Uri = s.parse().map_err(|e| format!("http grant `{s}`: {e}"))?;
-        let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
-            return Err(format!("http grant `{s}`: scheme must be http or https"));
-        }
-        let authority = uri
-            .authority()
-            .ok_or_else(|| format!("http grant `{s}`: no host"))?
-            .as_str()
-            .to_ascii_lowercase();
-        let path = match uri.path() {
-            "" => "/".to_string(),
-            p => p.to_string(),
-        };
-        Ok(HttpTarget::Prefix {
-            scheme,
-            authority,
-            path,
-        })
-    } else if s.is_empty() || s.contains('/') {
-        Err(format!("http grant `{s}`: expected a URL or HOST[:PORT]"))
-    } else {
-        Ok(HttpTarget::Authority(s.to_ascii_lowercase()))
+        let t = target(s).map_err(err)?;
+        return Ok(HttpTarget::Prefix {
+            scheme: t.scheme,
+            host: t.host,
+            port: t.port,
+            segments: t.segments,
+        });
     }
-}
-
-fn host_of(authority: &str) -> &str {
-    if let Some(rest) = authority.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
+    if s.is_empty() || s.contains('/') || s.contains('@') {
+        return Err(err("expected a URL or HOST[:PORT]".into()));
     }
-    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    // Parse the host the way a request's is parsed: as the authority of an http URL.
+    let url = Url::parse(&format!("http://{s}/")).map_err(|e| err(e.to_string()))?;
+    Ok(HttpTarget::Host {
+        host: url.host().ok_or_else(|| err("no host".into()))?.to_owned(),
+        port: url.port(),
+    })
 }
 
 /// Whether `uri` is allowed by `targets`.
 pub fn allowed(targets: &[HttpTarget], uri: &Uri) -> bool {
-    let Some(authority) = uri.authority().map(|a| a.as_str().to_ascii_lowercase()) else {
+    // `http::Uri` keeps userinfo in the authority; the normalising parser sees it too.
+    let Ok(t) = target(&uri.to_string()) else {
         return false;
     };
-    let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
-    let path = match uri.path() {
-        "" => "/",
-        p => p,
-    };
-    targets.iter().any(|t| match t {
+    targets.iter().any(|grant| match grant {
         HttpTarget::Prefix {
-            scheme: s,
-            authority: a,
-            path: p,
-        } => *s == scheme && *a == authority && path.starts_with(p.as_str()),
-        HttpTarget::Authority(a) => {
-            (scheme == "http" || scheme == "https")
-                && (*a == authority || (!a.contains(':') && host_of(&authority) == a.as_str()))
+            scheme,
+            host,
+            port,
+            segments,
+        } => {
+            *scheme == t.scheme
+                && *host == t.host
+                && *port == t.port
+                && t.segments.starts_with(segments)
         }
+        HttpTarget::Host { host, port } => *host == t.host && port.is_none_or(|p| p == t.port),
     })
 }
 
@@ -151,14 +194,19 @@ mod tests {
     }
 
     #[test]
-    fn prefix_grants() {
+    fn prefix_grants_match_whole_segments() {
         let t = targets(&["http://127.0.0.1:8080/health"]);
         assert!(ok(&t, "http://127.0.0.1:8080/health"));
+        assert!(ok(&t, "http://127.0.0.1:8080/health/"));
         assert!(ok(&t, "http://127.0.0.1:8080/health/deep?x=1"));
+        assert!(
+            !ok(&t, "http://127.0.0.1:8080/healthz"),
+            "a string prefix is not a path prefix"
+        );
         assert!(!ok(&t, "http://127.0.0.1:8080/admin"));
         assert!(
             !ok(&t, "http://127.0.0.1:80/health"),
-            "port is part of the authority"
+            "port is part of the target"
         );
         assert!(
             !ok(&t, "https://127.0.0.1:8080/health"),
@@ -168,13 +216,50 @@ mod tests {
     }
 
     #[test]
-    fn authority_grants() {
-        let t = targets(&["127.0.0.1:8080", "example.internal"]);
+    fn dot_segments_are_resolved_before_matching() {
+        let t = targets(&["http://127.0.0.1:8080/health"]);
+        assert!(!ok(&t, "http://127.0.0.1:8080/health/../admin"));
+        assert!(!ok(&t, "http://127.0.0.1:8080/health/%2e%2e/admin"));
+        assert!(!ok(&t, "http://127.0.0.1:8080/health/.%2E/admin"));
+        assert!(
+            ok(&t, "http://127.0.0.1:8080/x/../health/ok"),
+            "normalises into the grant"
+        );
+        assert!(ok(&t, "http://127.0.0.1:8080/health/./ok"));
+    }
+
+    #[test]
+    fn encoded_separators_and_userinfo_are_refused() {
+        let t = targets(&["http://127.0.0.1:8080/health", "example.internal"]);
+        assert!(!ok(&t, "http://127.0.0.1:8080/health%2f..%2fadmin"));
+        assert!(!ok(&t, "http://127.0.0.1:8080/health/%2F..%2Fadmin"));
+        assert!(!ok(&t, "http://127.0.0.1:8080/health/a%5cb"));
+        // `example.internal:x@evil` names the host `evil` with user `example.internal`.
+        assert!(!ok(&t, "http://example.internal:x@evil/"));
+        assert!(
+            !ok(&t, "http://user@example.internal/"),
+            "userinfo is refused even for a granted host"
+        );
+        for bad in ["http://u:p@127.0.0.1/health", "host:x@evil", "ftp://x/"] {
+            assert!(parse_target(&HttpGrant(bad.into())).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn host_grants_normalise_case_ports_and_ip_literals() {
+        let t = targets(&["127.0.0.1:8080", "Example.Internal", "[2001:DB8::1]"]);
         assert!(ok(&t, "http://127.0.0.1:8080/anything"));
         assert!(!ok(&t, "http://127.0.0.1:9090/"));
         assert!(ok(&t, "https://example.internal:8443/x"));
+        assert!(ok(&t, "http://EXAMPLE.internal/"));
         assert!(!ok(&t, "http://example.internal.evil/"));
+        assert!(
+            ok(&t, "http://[2001:db8:0::1]:81/"),
+            "IPv6 literals compare canonically"
+        );
         assert!(!ok(&t, "/relative"));
-        assert!(parse_target(&HttpGrant("ftp://x/".into())).is_err());
+        // A default port written out is the same port.
+        let t = targets(&["http://127.0.0.1/health"]);
+        assert!(ok(&t, "http://127.0.0.1:80/health"));
     }
 }

@@ -1,26 +1,56 @@
 //! `wasmalived:plugin/log`: a plugin's log lines go into the daemon's log under the run's
-//! `plugin{name, digest}` span. Bounded per run: at most [`MAX_LINES`] lines of at most
-//! [`MAX_LINE_BYTES`] bytes (control characters escaped); excess lines are counted and
-//! reported once when the run ends, so a log flood cannot flood the daemon's log.
+//! `plugin{name, digest}` span. Bounded per run — at most [`MAX_LINES`] lines of at most
+//! [`MAX_LINE_BYTES`] bytes, control characters escaped so no line can forge another — and
+//! rate-limited per check across runs ([`LINE_BURST`] lines, then one per [`LINE_REFILL`]),
+//! so a check at a short interval cannot flood the log either. Excess lines are counted and
+//! reported once when the run ends.
+
+use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::wasmalived::plugin::log::{self as wit, Level};
+use crate::ratelimit::{self, SharedBucket};
 use crate::state::HostState;
 
 /// Lines a plugin may log per run.
 pub const MAX_LINES: u32 = 100;
 /// Bytes kept of one line.
 pub const MAX_LINE_BYTES: usize = 1024;
+/// Lines a check may log in a burst across runs.
+pub const LINE_BURST: u32 = 200;
+/// Then one line per this (50 lines/s).
+pub const LINE_REFILL: Duration = Duration::from_millis(20);
+
+/// A check's log rate across its runs.
+pub fn check_bucket() -> SharedBucket {
+    ratelimit::shared(LINE_BURST, LINE_REFILL)
+}
 
 /// Per-run log budget.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LogCap {
     emitted: u32,
     dropped: u64,
+    rate: SharedBucket,
+}
+
+impl Default for LogCap {
+    fn default() -> Self {
+        LogCap::new(check_bucket())
+    }
 }
 
 impl LogCap {
+    /// A run's budget, drawing on the check's `rate`.
+    pub fn new(rate: SharedBucket) -> Self {
+        LogCap {
+            emitted: 0,
+            dropped: 0,
+            rate,
+        }
+    }
+
     /// Lines dropped so far in this run.
     pub fn dropped(&self) -> u64 {
         self.dropped
@@ -31,7 +61,7 @@ impl LogCap {
         if self.dropped > 0 {
             tracing::warn!(
                 dropped = self.dropped,
-                "plugin log flood: {} lines dropped (limit {MAX_LINES} per run)",
+                "plugin log flood: {} lines dropped (limit {MAX_LINES} per run, {LINE_BURST} then 50/s per check)",
                 self.dropped
             );
         }
@@ -57,7 +87,7 @@ pub fn sanitize(message: &str) -> String {
 
 impl wit::Host for LogCap {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
-        if self.emitted >= MAX_LINES {
+        if self.emitted >= MAX_LINES || !ratelimit::try_take(&self.rate) {
             self.dropped += 1;
             return Ok(());
         }
@@ -92,6 +122,25 @@ mod tests {
         }
         assert_eq!(cap.emitted, MAX_LINES);
         assert_eq!(cap.dropped(), 1000 - u64::from(MAX_LINES));
+    }
+
+    #[test]
+    fn the_rate_is_shared_by_the_runs_of_a_check() {
+        let rate = check_bucket();
+        let mut logged = 0;
+        for _run in 0..5 {
+            let mut cap = LogCap::new(rate.clone());
+            for _ in 0..MAX_LINES {
+                cap.log(Level::Info, "x".into()).expect("log never traps");
+            }
+            logged += u64::from(MAX_LINES) - cap.dropped();
+        }
+        // Five quick runs of 100 lines: the burst, plus what refilled meanwhile (nothing
+        // much in a few microseconds).
+        assert!(
+            (u64::from(LINE_BURST)..u64::from(LINE_BURST) + 5).contains(&logged),
+            "{logged}"
+        );
     }
 
     #[test]

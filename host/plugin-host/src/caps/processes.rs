@@ -2,6 +2,11 @@
 //! `/proc`; the plugin never sees it. With `netns_only`, only processes whose
 //! `/proc/PID/ns/net` is the daemon's own are returned (PIDs are not separated by network
 //! namespaces, and a host may run one nginx per namespace).
+//!
+//! Bounded per run: a command-line pattern must be at least [`MIN_PATTERN`] characters (an
+//! empty pattern would hand the plugin every user's command line), a name must not be empty,
+//! and a run may scan the table at most [`MAX_SCANS`] times — a plugin cannot loop on scans
+//! for free (their time also counts against the run's timeout, which bounds the whole call).
 
 use std::ffi::CStr;
 use std::io::Read;
@@ -19,23 +24,48 @@ pub const MAX_RESULTS: usize = 4096;
 /// Bytes of a command line kept.
 const MAX_CMDLINE: usize = 4096;
 
+/// Shortest command-line pattern accepted.
+pub const MIN_PATTERN: usize = 3;
+/// Scans of the process table one run may make.
+pub const MAX_SCANS: u32 = 16;
+
 /// The capability for one run.
 #[derive(Debug, Default)]
 pub struct ProcessesCap {
     grant: Option<ProcessGrant>,
     own_netns: Option<String>,
+    scans: u32,
 }
 
 impl ProcessesCap {
     /// Bind to a grant (`None`: every call is refused) and the daemon's network namespace.
     pub fn new(grant: Option<ProcessGrant>, own_netns: Option<String>) -> Self {
-        Self { grant, own_netns }
+        Self {
+            grant,
+            own_netns,
+            scans: 0,
+        }
     }
 
-    fn scan(&self, filter: &Filter) -> Result<Vec<Process>, String> {
+    fn scan(&mut self, filter: &Filter) -> Result<Vec<Process>, String> {
         let grant = self
             .grant
             .ok_or("`processes` is not granted to this check")?;
+        match filter {
+            Filter::Name(name) if name.is_empty() => {
+                return Err("an empty process name matches nothing".into())
+            }
+            Filter::Cmdline(pattern) if pattern.chars().count() < MIN_PATTERN => {
+                return Err(format!(
+                    "a command-line pattern must have at least {MIN_PATTERN} characters"
+                ))
+            }
+            _ => {}
+        }
+        if self.scans >= MAX_SCANS {
+            return Err(format!("at most {MAX_SCANS} process-table scans per run"));
+        }
+        self.scans += 1;
         scan_proc(
             Path::new("/proc"),
             self.own_netns.as_deref(),
@@ -285,6 +315,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn empty_and_short_patterns_are_refused_and_scans_are_capped() {
+        use wit::Host;
+        let mut cap = ProcessesCap::new(Some(ProcessGrant { netns_only: false }), None);
+        let empty = cap.by_cmdline(String::new()).unwrap().unwrap_err();
+        assert!(empty.contains("at least 3"), "{empty}");
+        assert!(cap.by_cmdline("ng".into()).unwrap().is_err());
+        assert!(cap.by_name(String::new()).unwrap().is_err());
+        // Refused calls do not count; real scans do, up to the cap.
+        for _ in 0..MAX_SCANS {
+            assert!(cap.by_name("wasmalived-none".into()).unwrap().is_ok());
+        }
+        let capped = cap.by_name("wasmalived-none".into()).unwrap().unwrap_err();
+        assert!(capped.contains("scans per run"), "{capped}");
+    }
+
+    #[test]
     fn zombies_are_not_counted_as_running() {
         let dir = std::env::temp_dir().join(format!("wa-proc-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -392,7 +438,7 @@ mod tests {
 
     #[test]
     fn refused_without_grant() {
-        let cap = ProcessesCap::new(None, None);
+        let mut cap = ProcessesCap::new(None, None);
         assert!(cap.scan(&Filter::All).is_err());
     }
 

@@ -3,6 +3,12 @@
 //! terminal) and filesystem (types, preopens). Those are linked but inert: the environment
 //! and arguments are empty, stdin is closed, stdout/stderr are captured (bounded), and there
 //! is no preopened directory unless `dir` is granted (read-only unless granted writable).
+//!
+//! A granted directory is opened once, when the check loads, through the file-trust policy
+//! (`wasmalived_sys::trust::open_trusted_dir`: owned by root or the daemon's user, nothing on
+//! its path writable by others, symlinks only if trusted); every run's preopen is that same
+//! open directory (through `/proc/self/fd`), so swapping the path for a symlink afterwards
+//! changes nothing.
 //! Sockets and HTTP are separate capabilities (`sockets.rs`, `http.rs`).
 
 use wasmtime::component::Linker;
@@ -12,9 +18,47 @@ use wasmtime_wasi::p2::bindings::{cli, filesystem, random};
 use wasmtime_wasi::random::{WasiRandom, WasiRandomView};
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use super::stdio::Capture;
 use crate::state::HostState;
 use wasmalived_config::grants::DirGrant;
+use wasmalived_sys::trust::{self, Symlinks};
+
+/// A granted directory, open.
+#[derive(Debug, Clone)]
+pub struct GrantedDir {
+    fd: Arc<OwnedFd>,
+    /// The path it was opened by (for messages).
+    pub host_path: PathBuf,
+    /// Where the plugin sees it.
+    pub guest_path: String,
+    /// `rw`.
+    pub writable: bool,
+}
+
+impl GrantedDir {
+    /// Open and check one grant.
+    pub fn open(grant: &DirGrant) -> Result<GrantedDir, String> {
+        let me = crate::security::daemon_uid();
+        let trusted = (me != 0).then_some(me);
+        let (fd, _) = trust::open_trusted_dir(&grant.host_path, trusted, Symlinks::FollowTrusted)
+            .map_err(|e| format!("granted dir {}: {e}", grant.host_path.display()))?;
+        Ok(GrantedDir {
+            fd: Arc::new(fd),
+            host_path: grant.host_path.clone(),
+            guest_path: grant.guest_path.clone(),
+            writable: grant.writable,
+        })
+    }
+
+    /// A path that reopens exactly this open directory, whatever its name points at now.
+    fn reopen_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+}
 
 /// Link the baseline (always).
 pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -35,7 +79,7 @@ pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 /// A context with no environment, no arguments, captured stdio and the granted preopens.
-pub fn builder(capture: &Capture, dirs: &[DirGrant]) -> Result<WasiCtxBuilder, String> {
+pub fn builder(capture: &Capture, dirs: &[GrantedDir]) -> Result<WasiCtxBuilder, String> {
     let mut b = WasiCtxBuilder::new();
     b.stdout(capture.clone()).stderr(capture.clone());
     for d in dirs {
@@ -44,7 +88,7 @@ pub fn builder(capture: &Capture, dirs: &[DirGrant]) -> Result<WasiCtxBuilder, S
         } else {
             FsPerms::ReadOnly
         };
-        b.preopened_dir(&d.host_path, &d.guest_path, perms)
+        b.preopened_dir(d.reopen_path(), &d.guest_path, perms)
             .map_err(|e| format!("granted dir {}: {e:#}", d.host_path.display()))?;
     }
     Ok(b)

@@ -85,7 +85,9 @@ impl fmt::Display for PathId {
 }
 
 /// The identity of an instance across reloads, as keepalived matches them: VRID, family,
-/// interface, and unicast vs multicast.
+/// interface, and unicast vs multicast — and, when two configured instances share those (two
+/// unicast instances with disjoint peers on one VRID), the instance's name, so they never
+/// merge.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InstanceKey {
     /// `virtual_router_id`.
@@ -96,6 +98,8 @@ pub struct InstanceKey {
     pub interface: String,
     /// Unicast peers configured.
     pub unicast: bool,
+    /// The instance's name, when another configured instance shares the four fields above.
+    pub shared_by: Option<String>,
 }
 
 /// What an instance tracks: a check (`vrrp_script`) or an interface, by name.

@@ -60,6 +60,7 @@ pub(crate) fn spec(
             family: Family::V4,
             interface: "eth0".into(),
             unicast: false,
+            shared_by: None,
         },
         protocol,
         primary: PathId(0),
