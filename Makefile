@@ -8,6 +8,10 @@ HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmal
 GUESTS    := --workspace $(foreach c,$(HOSTS),--exclude $(c))
 # e2e tests build several namespaces each; two at a time suits a 2-core machine.
 E2E_JOBS  ?= 2
+# The daemon the tests run: root-only integration tests and fault injection compiled in
+# (never in `make build` or the package). One feature set everywhere, so nothing rebuilds
+# the binary between the suites.
+TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection
 
 .PHONY: all setup build plugins plugins-release check test demo bench lint fmt clean
 
@@ -34,8 +38,8 @@ check: plugins
 ## The whole test suite (root): everything `check` runs plus the root-only integration tests
 ## (`--features lab-tests`) and the namespace e2e tests.
 test: setup plugins
-	$(CARGO) build -p wasmalived -p wasmalived-e2e
-	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) scripts/test.sh
+	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
+	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) TEST_FEATURES="$(TEST_FEATURES)" scripts/test.sh
 
 ## Two-node namespace demo (see README).
 demo: setup plugins
@@ -54,7 +58,7 @@ bench: setup plugins plugins-release
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy $(foreach c,$(HOSTS),-p $(c)) --all-targets --features wasmalived/lab-tests -- -D warnings
+	$(CARGO) clippy $(foreach c,$(HOSTS),-p $(c)) --all-targets $(TEST_FEATURES) -- -D warnings
 	$(CARGO) clippy $(WASM) $(GUESTS) -- -D warnings
 
 fmt:

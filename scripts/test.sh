@@ -11,6 +11,8 @@ set -uo pipefail
 
 cargo=${CARGO:-cargo}
 e2e_jobs=${E2E_JOBS:-2}
+# The Makefile's feature set (root-only tests, fault injection), so the suites share one build.
+read -r -a features <<< "${TEST_FEATURES:---features wasmalived/lab-tests,wasmalived/fault-injection}"
 log=$(mktemp /tmp/wasmalived-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 status=0
@@ -33,7 +35,7 @@ suite() {
     [ "$rc" -eq 0 ] || status=$rc
 }
 
-suite unit "$cargo" test --workspace --exclude wasmalived-e2e --features wasmalived/lab-tests --no-fail-fast
+suite unit "$cargo" test --workspace --exclude wasmalived-e2e "${features[@]}" --no-fail-fast
 suite e2e "$cargo" test -p wasmalived-e2e --no-fail-fast -- --test-threads="$e2e_jobs"
 
 echo

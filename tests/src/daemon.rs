@@ -231,6 +231,18 @@ impl Lab {
     /// leaves them and keepalived would refuse to start). wasmalived: `wasmalived -n -l -D -f
     /// CONF --state-dir DIR`; its state dir is kept across restarts, as on a real host.
     pub fn start_daemon(&self, kind: Impl, node: &str, config: &str) -> Result<Daemon> {
+        self.start_daemon_env(kind, node, config, &[])
+    }
+
+    /// [`Lab::start_daemon`] with extra environment variables for the daemon (wasmalived's
+    /// `WASMALIVED_FAULT` fault injection, for example).
+    pub fn start_daemon_env(
+        &self,
+        kind: Impl,
+        node: &str,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Daemon> {
         let ns = self.node(node)?.ns.clone();
         let seq = DAEMON_SEQ.fetch_add(1, Ordering::SeqCst);
         let base = format!("{node}-{}-{seq}", kind.name());
@@ -289,7 +301,10 @@ impl Lab {
                         &[(
                             "RUST_LOG",
                             "debug,cranelift=info,wasmtime=info,wasmtime_cranelift=info",
-                        )],
+                        )]
+                        .into_iter()
+                        .chain(env.iter().copied())
+                        .collect::<Vec<_>>(),
                     )?,
                 )
             }

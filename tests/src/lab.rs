@@ -243,6 +243,57 @@ impl Lab {
         Ok(node)
     }
 
+    /// Deletes `node`'s `eth0` (both veth ends) and creates it again — a new interface index,
+    /// the MAC `02:00:00:00:01:NN` instead of `…:00:NN`, the same addresses — as an operator
+    /// re-creating an interface under a running daemon would. Returns the new MAC.
+    pub fn recreate_eth0(&self, node: &str, pause: Duration) -> Result<String> {
+        let n = self.node(node)?.clone();
+        let veth = format!("v{}", n.name);
+        cmd::run(&["ip", "-n", &self.bridge_ns, "link", "del", &veth])?;
+        std::thread::sleep(pause);
+        cmd::run(&[
+            "ip",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "add",
+            &veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &n.ns,
+        ])?;
+        cmd::run(&[
+            "ip",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "set",
+            &veth,
+            "master",
+            "br0",
+            "up",
+        ])?;
+        let last = n.mac.rsplit(':').next().unwrap_or("00").to_string();
+        let mac = format!("02:00:00:00:01:{last}");
+        self.ip_batch(
+            &n.ns,
+            node,
+            &format!(
+                "link set eth0 address {mac}
+addr add {}/24 dev eth0
+                 addr add {}/64 dev eth0 nodad
+link set eth0 up
+",
+                n.v4, n.v6
+            ),
+        )?;
+        Ok(mac)
+    }
+
     /// Runs `argv` inside `node`'s namespace and returns its output (any exit status).
     pub fn exec(&self, node: &str, argv: &[&str]) -> Result<Output> {
         let ns = self.node(node)?.ns.clone();

@@ -14,6 +14,7 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod features;
 pub mod guards;
 pub mod handover;
 pub mod lab;

@@ -14,6 +14,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -27,7 +28,7 @@ use crate::checks::{CheckState, CheckUpdate, RunResult};
 /// Longest request line accepted.
 pub const MAX_REQUEST: usize = 1024;
 /// How long a client has to send its request.
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// File name of the control socket inside the state directory.
 pub const SOCKET_NAME: &str = "control.sock";
@@ -295,6 +296,23 @@ fn peer_allowed(stream: &UnixStream) -> Result<(), String> {
     }
 }
 
+/// Answer `error: WHY` without serving the request. What the client sent is read and
+/// dropped (bounded), so closing does not reset the connection before it reads the answer.
+async fn refuse(stream: UnixStream, why: &str) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(format!("error: {why}\n").as_bytes())
+        .await?;
+    write.shutdown().await?;
+    let mut unread = tokio::io::AsyncReadExt::take(read, MAX_REQUEST as u64);
+    let _ = tokio::time::timeout(
+        Duration::from_millis(200),
+        tokio::io::copy(&mut unread, &mut tokio::io::sink()),
+    )
+    .await;
+    Ok(())
+}
+
 /// Read one request line, bounded in size and time.
 async fn read_request(read: tokio::net::unix::OwnedReadHalf) -> Result<String, String> {
     let mut line = Vec::new();
@@ -318,11 +336,7 @@ async fn answer(
 ) -> io::Result<()> {
     if let Err(why) = peer_allowed(&stream) {
         warn!("control socket: {why}");
-        let (_, mut write) = stream.into_split();
-        write
-            .write_all(format!("error: {why}\n").as_bytes())
-            .await?;
-        return write.shutdown().await;
+        return refuse(stream, &why).await;
     }
     let (read, mut write) = stream.into_split();
     let line = match read_request(read).await {

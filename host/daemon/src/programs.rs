@@ -92,13 +92,14 @@ mod tests {
     use super::*;
 
     fn global(script_user: Option<&str>, security: bool) -> GlobalDefs {
-        let mut g = GlobalDefs::default();
-        g.script_user = script_user.map(|u| UserName {
-            user: u.into(),
-            group: None,
-        });
-        g.enable_script_security = security;
-        g
+        GlobalDefs {
+            script_user: script_user.map(|u| UserName {
+                user: u.into(),
+                group: None,
+            }),
+            enable_script_security: security,
+            ..GlobalDefs::default()
+        }
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use net_lab::{block_on, join, Lab, MAC_A};
+use wasmalived::daemon::links::LinkMonitor;
 use wasmalived::net::netlink::{link_events, LinkEvent, LinkUpdate, Netlink, NetlinkError};
 use wasmalived_config::vip::{Scope, VipSpec};
 
@@ -179,4 +180,73 @@ fn link_down_and_up_arrive_as_events() {
     std::thread::sleep(Duration::from_millis(200));
     lab.ip(&lab.a, &["link", "set", "vethA", "up"]);
     join(watcher);
+}
+
+/// Link events lost to an overrun (`ENOBUFS`: more events than the socket buffer holds while
+/// the reader is busy) make the monitor re-read every link, so its view ends up exactly the
+/// kernel's: interfaces created during the overrun are known with their index and state.
+#[test]
+fn a_netlink_overrun_is_resynchronised_from_a_fresh_dump() {
+    let lab = Lab::new();
+    let ns = lab.a.clone();
+    let checker = lab.spawn_in(&lab.a, move || {
+        block_on(async move {
+            let nl = std::sync::Arc::new(Netlink::new().unwrap());
+            // The smallest receive buffer the kernel allows.
+            let monitor = LinkMonitor::start(std::sync::Arc::clone(&nl), Some(0)).unwrap();
+            let mut links = monitor.subscribe();
+            // 100 veth pairs in one batch while this (single) thread is blocked, so the
+            // monitor cannot read: the kernel must drop events.
+            let batch: String = (0..100)
+                .map(|i| {
+                    format!("link add ovr{i} type veth peer name ovp{i}\nlink set ovr{i} up\n")
+                })
+                .collect();
+            let mut child = std::process::Command::new("ip")
+                .args(["-n", &ns, "-batch", "-"])
+                .stdin(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), batch.as_bytes()).unwrap();
+            drop(child.stdin.take());
+            assert!(child.wait().unwrap().success());
+            // Now the monitor reads again: overrun, resync, and a view equal to the kernel's.
+            let kernel: std::collections::HashMap<String, u32> = nl
+                .links()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| (l.name, l.ifindex))
+                .collect();
+            let caught_up = tokio::time::timeout(Duration::from_secs(10), async {
+                loop {
+                    {
+                        let view = links.borrow_and_update();
+                        let all = (0..100).all(|i| {
+                            let name = format!("ovr{i}");
+                            view.get(&name).map(|l| l.ifindex) == kernel.get(&name).copied()
+                        });
+                        if all {
+                            return;
+                        }
+                    }
+                    links.changed().await.unwrap();
+                }
+            })
+            .await;
+            assert!(
+                caught_up.is_ok(),
+                "the monitor never caught up with the kernel: {} of 100 known, {} resyncs",
+                (0..100)
+                    .filter(|i| links.borrow().contains_key(&format!("ovr{i}")))
+                    .count(),
+                monitor.resyncs()
+            );
+            assert!(
+                monitor.resyncs() >= 1,
+                "100 link creations into a minimal buffer must overrun it"
+            );
+        })
+    });
+    join(checker);
 }

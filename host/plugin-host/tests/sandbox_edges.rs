@@ -55,7 +55,10 @@ async fn host_resources_a_plugin_creates_are_bounded_per_run() {
                 .next()
                 .and_then(|n| n.parse().ok())
                 .expect("count in the reason");
-            assert!(refused_at * 1024 <= MAX_HTTP_FIELDS_BYTES, "{refused_at} accepted");
+            assert!(
+                refused_at * 1024 <= MAX_HTTP_FIELDS_BYTES,
+                "{refused_at} accepted"
+            );
         }
         other => panic!("the header set must be bounded, got {other:?}"),
     }

@@ -50,18 +50,21 @@ impl Drop for LinkMonitor {
 
 impl LinkMonitor {
     /// Subscribe to link events and start publishing (`rcvbuf`: the event socket's receive
-    /// buffer, `None` for the kernel default).
+    /// buffer, `None` for the kernel default). `netlink` answers [`LinkMonitor::ensure`]; the
+    /// resynchronising dumps use a connection of their own, so they never collide with a dump
+    /// the daemon runs meanwhile.
     pub fn start(
         netlink: Arc<Netlink>,
         rcvbuf: Option<usize>,
     ) -> Result<Self, netlink::NetlinkError> {
         let events = netlink::link_events(rcvbuf)?;
+        let dumps = Arc::new(Netlink::new()?);
         let (states, _) = watch::channel(Links::default());
         let resyncs = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(follow(
             events,
             rcvbuf,
-            Arc::clone(&netlink),
+            dumps,
             states.clone(),
             Arc::clone(&resyncs),
         ));
@@ -166,9 +169,21 @@ fn apply(states: &watch::Sender<Links>, event: &LinkEvent) {
     });
 }
 
-/// Replace the published states by a fresh dump of every link.
+/// Attempts of one resynchronisation before giving up until the next overrun.
+const RESYNC_ATTEMPTS: u32 = 20;
+
+/// Replace the published states by a fresh dump of every link (retried: a dump fails while
+/// another one runs on the same socket).
 async fn resync(netlink: &Netlink, states: &watch::Sender<Links>, resyncs: &AtomicU64) {
-    match netlink.links().await {
+    let mut dump = netlink.links().await;
+    for _ in 1..RESYNC_ATTEMPTS {
+        if dump.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        dump = netlink.links().await;
+    }
+    match dump {
         Ok(links) => {
             let fresh: HashMap<String, Link> = links
                 .into_iter()
