@@ -1,19 +1,17 @@
-//! Lexer for keepalived's configuration syntax.
+//! Lexer: one logical line (see [`crate::preprocess`]) → words and braces.
 //!
-//! - Words are separated by whitespace (spaces, tabs, `\r`); a newline ends a statement.
+//! - Words are separated by whitespace (spaces, tabs, `\r`); a line ends a statement.
 //! - `{` and `}` are tokens of their own, with or without spaces around them (`VG_1{`).
-//! - `!` and `#` start a comment to the end of the line anywhere outside double quotes
-//!   (at the start of a line, at its end, right after a brace). Write a value containing
-//!   `#` or `!` in double quotes.
-//! - `"…"` is (part of) one word with the quotes removed, as in keepalived
-//!   (`ab" c d "ef` is the single word `ab c d ef`); inside quotes `\"` is a quote and `\\` a
-//!   backslash, other backslashes are kept as written (the script splitter reads them).
-//!   Single quotes are ordinary characters here; the script splitter gives them meaning.
+//! - Comments are already gone (the preprocessor cuts them as keepalived does).
+//! - `"…"` is (part of) one word with the quotes removed (`ab" c d "ef` is the single word
+//!   `ab c d ef`); inside quotes `\"` is a quote and `\\` a backslash, other backslashes
+//!   are kept as written (the script splitter reads them). Single quotes are ordinary
+//!   characters here; the script splitter gives them meaning.
+//! - A quote that is not closed on its line ends the line: keepalived drops the unmatched
+//!   text and goes on, and so do we, with a warning.
 
-use std::path::Path;
-use std::sync::Arc;
-
-use super::diag::{Diags, Span};
+use crate::diag::{Diags, Span};
+use crate::source::MappedLine;
 
 /// One word of a statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,32 +37,19 @@ pub(crate) enum Token {
     Newline,
 }
 
-/// Splits `text` (the contents of `file`) into tokens. Never fails: an unterminated quote is
-/// reported and ends at the end of its line.
-pub(crate) fn lex(text: &str, file: &Arc<Path>, diags: &mut Diags) -> Vec<Token> {
-    let mut tokens = Vec::new();
-    for (index, line) in text.split('\n').enumerate() {
-        let line_no = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        lex_line(line, line_no, file, diags, &mut tokens);
-        tokens.push(Token::Newline);
-    }
-    tokens
-}
-
-fn lex_line(line: &str, line_no: u32, file: &Arc<Path>, diags: &mut Diags, out: &mut Vec<Token>) {
-    let chars: Vec<char> = line.chars().collect();
-    let span_at = |i: usize| {
-        Span::new(
-            file.clone(),
-            line_no,
-            u32::try_from(i + 1).unwrap_or(u32::MAX),
-        )
-    };
+/// Appends the tokens of `line` to `out`, then a [`Token::Newline`]. `fallback` places an
+/// empty line (it has no characters to take a place from).
+pub(crate) fn lex_line(
+    line: &MappedLine,
+    fallback: &Span,
+    diags: &mut Diags,
+    out: &mut Vec<Token>,
+) {
+    let chars = line.chars();
+    let span_at = |i: usize| line.span_at(i, fallback);
     let mut i = 0;
     while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '!' | '#' => return,
+        match chars[i] {
             '{' => {
                 out.push(Token::Open(span_at(i)));
                 i += 1;
@@ -81,13 +66,14 @@ fn lex_line(line: &str, line_no: u32, file: &Arc<Path>, diags: &mut Diags, out: 
                 while i < chars.len() && !is_word_end(chars[i]) {
                     if chars[i] == '"' {
                         quoted = true;
-                        i = read_quoted(&chars, i, &mut text);
+                        i = read_quoted(chars, i, &mut text);
                         if i > chars.len() {
-                            diags.error(
+                            diags.warn(
                                 &span_at(start),
-                                "unterminated quoted string (a closing \" is missing on this line)",
+                                "unterminated quoted string (a closing \" is missing on this line); the rest of the line is ignored, as keepalived does",
                             );
-                            i = chars.len();
+                            out.push(Token::Newline);
+                            return;
                         }
                     } else {
                         text.push(chars[i]);
@@ -102,6 +88,7 @@ fn lex_line(line: &str, line_no: u32, file: &Arc<Path>, diags: &mut Diags, out: 
             }
         }
     }
+    out.push(Token::Newline);
 }
 
 /// Reads the quoted segment starting at `chars[open] == '"'` into `text`; returns the index
@@ -124,20 +111,30 @@ fn read_quoted(chars: &[char], open: usize, text: &mut String) -> usize {
     chars.len() + 1
 }
 
-/// Outside quotes, a word ends at whitespace, a brace or a comment.
+/// Outside quotes, a word ends at whitespace or a brace.
 fn is_word_end(c: char) -> bool {
-    c.is_whitespace() || matches!(c, '{' | '}' | '!' | '#')
+    c.is_whitespace() || matches!(c, '{' | '}')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
 
     fn lex_str(text: &str) -> (Vec<Token>, Diags) {
         let file: Arc<Path> = Arc::from(PathBuf::from("t.conf"));
         let mut diags = Diags::default();
-        let tokens = lex(text, &file, &mut diags);
+        let mut tokens = Vec::new();
+        for (i, line) in text.split('\n').enumerate() {
+            let at = Span::new(file.clone(), i as u32 + 1, 1);
+            lex_line(
+                &MappedLine::verbatim(line, at.clone()),
+                &at,
+                &mut diags,
+                &mut tokens,
+            );
+        }
         (tokens, diags)
     }
 
@@ -158,15 +155,6 @@ mod tests {
     }
 
     #[test]
-    fn comments_anywhere_outside_quotes() {
-        assert_eq!(shape("! top\n# hash"), "; ;");
-        assert_eq!(shape("a b # tail"), "a b ;");
-        assert_eq!(shape("a {# after brace"), "a { ;");
-        assert_eq!(shape("a{!x\n}"), "a { ; } ;");
-        assert_eq!(shape("x \"a # b ! c\" # real"), "x \"a # b ! c\" ;");
-    }
-
-    #[test]
     fn braces_without_spaces_and_one_line_blocks() {
         assert_eq!(shape("VG_1{"), "VG_1 { ;");
         assert_eq!(shape("track_script { chk }"), "track_script { chk } ;");
@@ -174,13 +162,13 @@ mod tests {
     }
 
     #[test]
-    fn tabs_crlf_and_no_final_newline() {
+    fn tabs_and_carriage_returns() {
         assert_eq!(shape("\ta\tb\r\nc"), "a b ; c ;");
     }
 
     #[test]
-    fn non_ascii_in_comments_and_words() {
-        assert_eq!(shape("# Größe → ok\nname héllo"), "; name héllo ;");
+    fn non_ascii_words() {
+        assert_eq!(shape("name héllo"), "name héllo ;");
     }
 
     #[test]
@@ -195,7 +183,7 @@ mod tests {
     #[test]
     fn quoted_string_escapes() {
         let (tokens, diags) = lex_str(r#"s "a \"b\" \\ c\n""#);
-        assert!(!diags.has_errors());
+        assert!(diags.into_vec().is_empty());
         match &tokens[1] {
             Token::Word(w) => assert_eq!(w.text, r#"a "b" \ c\n"#),
             other => panic!("unexpected {other:?}"),
@@ -205,16 +193,25 @@ mod tests {
     #[test]
     fn quoted_segments_join_adjacent_text() {
         assert_eq!(shape("abcd\" efg h \"mnop x"), "\"abcd efg h mnop\" x ;");
+        assert_eq!(shape("x \"a # b ! c\""), "x \"a # b ! c\" ;");
     }
 
     #[test]
-    fn unterminated_quote_is_an_error_with_place() {
-        let (_, diags) = lex_str("a\n  script \"/bin/true");
+    fn unterminated_quote_drops_the_rest_of_the_line_with_a_warning() {
+        let (tokens, diags) = lex_str("a\n  script \"/bin/true x\nb");
         let d = diags.into_vec();
         assert_eq!(d.len(), 1);
         assert_eq!(
             d[0].to_string(),
-            "t.conf:2:10: error: unterminated quoted string (a closing \" is missing on this line)"
+            "t.conf:2:10: warning: unterminated quoted string (a closing \" is missing on this line); the rest of the line is ignored, as keepalived does"
+        );
+        assert_eq!(
+            tokens
+                .iter()
+                .filter(|t| matches!(t, Token::Word(_)))
+                .count(),
+            3,
+            "a, script, b"
         );
     }
 }

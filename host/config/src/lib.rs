@@ -1,9 +1,12 @@
 //! keepalived-syntax configuration: lexer/parser with spans → one validation pass → typed
 //! [`Config`] (STYLE principle 9).
 //!
-//! Layers: [`lexer`] (tokens with `file:line:column`), [`parser`] (statements and blocks,
-//! `include` expanded), `validate` (everything about meaning: keywords, values, defaults
-//! from [`defaults`], cross-references), [`model`] (the result).
+//! Layers: `preprocess` (keepalived's line language: comments, `include`, `@id`
+//! conditional lines, `$NAME` parameters, `~SEQ`/`~LST` generators; every character keeps
+//! its `file:line:column`), [`lexer`] (words and braces), [`parser`] (statements and
+//! blocks), `reflow` (keepalived's block structure), `validate` (everything about meaning:
+//! keywords, values, defaults from [`defaults`], cross-references, keepalived's fallbacks
+//! from `compat`), [`model`] (the result).
 //!
 //! # Compatibility
 //! keepalived's `global_defs`, `vrrp_script`, `vrrp_instance` and `vrrp_sync_group` keywords
@@ -43,12 +46,17 @@
 //! Our `global_defs` keys: `plugin_dir PATH`, `plugin_cache_dir PATH`,
 //! `plugin_memory_limit SIZE`, `plugin_timeout_default SECONDS`.
 
+mod compat;
 pub mod defaults;
 pub mod diag;
+mod dump;
 pub mod grants;
 pub mod lexer;
 pub mod model;
 pub mod parser;
+mod preprocess;
+mod reflow;
+mod source;
 mod validate;
 pub mod vip;
 
@@ -59,18 +67,35 @@ use std::fmt;
 use std::path::Path;
 
 pub use diag::{Diagnostic, Severity, Span};
+pub use dump::ConfigDump;
 pub use grants::Grants;
 pub use model::*;
 pub use vip::{Scope, VipSpec};
 
 use diag::Diags;
-use parser::Parser;
+use preprocess::Preprocessor;
 
 /// How to load a configuration.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Treat every warning as an error.
     pub strict: bool,
+    /// The configuration id for `@ID` / `@^ID` lines and `${_INSTANCE}` (keepalived's
+    /// `-i`/`--config-id`); `None` = [`default_config_id`].
+    pub config_id: Option<String>,
+}
+
+impl LoadOptions {
+    fn config_id(&self) -> String {
+        self.config_id.clone().unwrap_or_else(default_config_id)
+    }
+}
+
+/// keepalived's default configuration id: the host name up to its first `.`.
+pub fn default_config_id() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name = name.trim();
+    name.split('.').next().unwrap_or(name).to_owned()
 }
 
 /// A configuration that loaded, with the warnings found on the way.
@@ -107,9 +132,15 @@ impl fmt::Display for ConfigErrors {
 /// Loads, validates and types the configuration file at `path` and everything it includes.
 pub fn load(path: &Path, opts: LoadOptions) -> Result<Loaded, ConfigErrors> {
     let mut diags = Diags::default();
-    let nodes =
-        Parser::new(&mut diags).parse_file(path, &Span::whole_file(std::sync::Arc::from(path)));
-    finish(nodes.unwrap_or_default(), path, opts, diags)
+    let nodes = {
+        let mut pre = Preprocessor::new(&mut diags, &opts.config_id());
+        if pre.open(path) {
+            parser::parse(&mut pre, path)
+        } else {
+            Vec::new()
+        }
+    };
+    finish(nodes, path, &opts, diags)
 }
 
 /// As [`load`], for `text` given as the contents of `virtual_path` (whose directory anchors
@@ -121,16 +152,21 @@ pub fn parse_str(
     opts: LoadOptions,
 ) -> Result<Loaded, ConfigErrors> {
     let mut diags = Diags::default();
-    let nodes = Parser::new(&mut diags).parse_text(text, virtual_path);
-    finish(nodes, virtual_path, opts, diags)
+    let nodes = {
+        let mut pre = Preprocessor::new(&mut diags, &opts.config_id());
+        pre.open_text(text, virtual_path);
+        parser::parse(&mut pre, virtual_path)
+    };
+    finish(nodes, virtual_path, &opts, diags)
 }
 
 fn finish(
     nodes: Vec<parser::Node>,
     path: &Path,
-    opts: LoadOptions,
+    opts: &LoadOptions,
     mut diags: Diags,
 ) -> Result<Loaded, ConfigErrors> {
+    let nodes = reflow::reflow(nodes, &mut diags);
     let config = validate::validate(&nodes, &mut diags);
     let mut all = diags.into_vec();
     if opts.strict {

@@ -10,6 +10,7 @@ use crate::grants::{DirGrant, HttpGrant, ProcessGrant, TcpGrant};
 use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Version};
 
 mod features;
+mod lenient;
 mod malformed;
 
 /// A directory under the system temp dir, removed on drop.
@@ -321,8 +322,15 @@ fn script_timeout_defaults_to_interval_as_keepalived() {
 fn strict_mode_turns_warnings_into_errors() {
     let text = format!("global_defs {{\n  bogus_key 1\n}}\n{}", instance(""));
     assert_eq!(warnings(&text), ["t.conf:2:3: warning: unknown or unsupported keyword 'bogus_key' in global_defs; ignored"]);
-    let e =
-        parse_str(&text, Path::new("t.conf"), LoadOptions { strict: true }).expect_err("strict");
+    let e = parse_str(
+        &text,
+        Path::new("t.conf"),
+        LoadOptions {
+            strict: true,
+            ..Default::default()
+        },
+    )
+    .expect_err("strict");
     assert_eq!(
         e.to_string(),
         "t.conf:2:3: error: unknown or unsupported keyword 'bogus_key' in global_defs; ignored"
@@ -413,7 +421,10 @@ fn never_panics_on_random_or_garbled_input() {
         let _ = parse_str(
             &text,
             Path::new("/nonexistent/fuzz.conf"),
-            LoadOptions { strict: true },
+            LoadOptions {
+                strict: true,
+                ..Default::default()
+            },
         );
     }
 }

@@ -3,7 +3,8 @@
 //! keepalived's common flags are accepted so unit files and habits carry over:
 //! `-f FILE` (`--use-file`), `-n` (`--dont-fork`; wasmalived always runs in the foreground),
 //! `-l` (`--log-console`), `-D` (`--log-detail`), `-t` (`--config-test`), `-p FILE` (`--pid`),
-//! `-P` (`--vrrp`: VRRP only, which is all wasmalived does).
+//! `-P` (`--vrrp`: VRRP only, which is all wasmalived does), `-i ID` (`--config-id`: which
+//! `@ID` configuration lines apply; default the host name up to its first dot).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wasmalived::cli::{config_test, plugin, status};
 use wasmalived::daemon;
+use wasmalived_config::LoadOptions;
 
 /// Default state directory.
 const DEFAULT_STATE_DIR: &str = "/run/wasmalived";
@@ -27,9 +29,16 @@ struct Cli {
     /// Check the configuration (and that every plugin loads with its grants), then exit.
     #[arg(short = 't', long = "config-test")]
     config_test: bool,
-    /// Treat configuration warnings (unknown keywords, ...) as errors.
-    #[arg(long)]
+    /// With -t: print the effective configuration (all values in force) on stdout. Implies -t.
+    #[arg(long = "dump-config")]
+    dump_config: bool,
+    /// Treat configuration warnings (unknown keywords, keepalived's fallbacks, ...) as errors.
+    #[arg(long, global = true)]
     strict: bool,
+    /// Configuration id: lines starting `@ID` apply only when ID matches, `@^ID` only when it
+    /// does not (keepalived's -i). Default: the host name up to its first dot.
+    #[arg(short = 'i', long = "config-id", global = true)]
+    config_id: Option<String>,
     /// State directory: pid file, control socket, compiled-plugin cache.
     #[arg(long, default_value = DEFAULT_STATE_DIR, global = true)]
     state_dir: PathBuf,
@@ -104,9 +113,18 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        None if cli.config_test => {
+        None if cli.config_test || cli.dump_config => {
             init_logging(cli.log_detail);
-            config_test::main(&cli.config, cli.strict, &cli.state_dir.join("plugin-cache"))
+            let opts = LoadOptions {
+                strict: cli.strict,
+                config_id: cli.config_id,
+            };
+            config_test::main(
+                &cli.config,
+                &opts,
+                &cli.state_dir.join("plugin-cache"),
+                cli.dump_config,
+            )
         }
         None => {
             init_logging(cli.log_detail);
@@ -115,6 +133,7 @@ fn main() -> ExitCode {
                 config: cli.config,
                 state_dir: cli.state_dir,
                 strict: cli.strict,
+                config_id: cli.config_id,
                 pid_file: cli.pid_file,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()

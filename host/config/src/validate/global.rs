@@ -4,16 +4,16 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::values::{flag, int, one_arg, seconds, size, uint};
+use super::addresses::source_address;
+use super::instance::{repeat_value, seconds_value};
+use super::values::{one_arg, seconds, size};
 use super::{track::run_as, unknown};
+use crate::compat::{self, flag_args, one_value, read_decimal, read_int, take_number, OnReject};
 use crate::defaults as def;
 use crate::diag::Diags;
 use crate::model::GlobalDefs;
 use crate::parser::Node;
 use wasmalived_proto::vrrp::types::Version;
-
-/// Largest GARP delay/refresh accepted (keepalived's timer limit).
-const MAX_GARP_DELAY: Duration = Duration::from_secs(86_400);
 
 /// The global defaults, with every `global_defs` block applied.
 pub(crate) fn build(blocks: &[&Node], d: &mut Diags) -> GlobalDefs {
@@ -34,68 +34,77 @@ pub(crate) fn build(blocks: &[&Node], d: &mut Diags) -> GlobalDefs {
 }
 
 fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
-    match node.keyword.text.as_str() {
+    let kw = node.keyword.text.as_str();
+    match kw {
         "router_id" => {
-            if let Some(w) = one_arg(node, d) {
+            if let Some(w) = one_value(node, d) {
                 g.router_id = Some(w.text.clone());
             }
         }
         "vrrp_version" => {
-            if let Some(v) = one_arg(node, d).and_then(|w| int(w, "vrrp_version", 2, 3, d)) {
+            if let Some(v) = one_value(node, d).and_then(|w| {
+                take_number(read_int(&w.text, 2, 3, true), w, kw, OnReject::Ignore, d)
+            }) {
                 g.vrrp_version = if v == 2 { Version::V2 } else { Version::V3 };
             }
         }
-        "vrrp_garp_master_delay" => set_secs(&mut g.garp.master_delay, node, d),
-        "vrrp_garp_master_repeat" => set_uint(&mut g.garp.master_repeat, node, 1, d),
-        "vrrp_garp_master_refresh" => {
-            if let Some(v) = one_arg(node, d)
-                .and_then(|w| seconds(w, "vrrp_garp_master_refresh", MAX_GARP_DELAY, d))
-            {
-                g.garp.master_refresh = (!v.is_zero()).then_some(v);
+        "vrrp_garp_master_delay" => {
+            if let Some(v) = seconds_value(node, kw, OnReject::Ignore, d) {
+                g.garp.master_delay = Duration::from_secs(v);
             }
+        }
+        "vrrp_garp_master_repeat" => {
+            g.garp.master_repeat = repeat_value(node, kw, d).unwrap_or(g.garp.master_repeat)
+        }
+        "vrrp_garp_master_refresh" => {
+            let v = seconds_value(node, kw, OnReject::Use("0 (off)"), d).unwrap_or(0);
+            g.garp.master_refresh = (v != 0).then(|| Duration::from_secs(v));
         }
         "vrrp_garp_master_refresh_repeat" => {
-            set_uint(&mut g.garp.master_refresh_repeat, node, 1, d)
+            g.garp.master_refresh_repeat =
+                repeat_value(node, kw, d).unwrap_or(g.garp.master_refresh_repeat)
         }
-        "vrrp_garp_interval" => set_secs(&mut g.garp.interval, node, d),
-        "vrrp_gna_interval" => set_secs(&mut g.garp.gna_interval, node, d),
-        "vrrp_mcast_group4" => {
-            if let Some(w) = one_arg(node, d) {
-                match w.text.parse::<IpAddr>() {
-                    Ok(IpAddr::V4(a)) if a.is_multicast() => g.mcast_group4 = a,
-                    _ => d.error(
-                        &w.span,
-                        format!(
-                            "bad vrrp_mcast_group4 '{}': not an IPv4 multicast address",
-                            w.text
-                        ),
-                    ),
+        "vrrp_garp_interval" | "vrrp_gna_interval" => {
+            let Some(w) = one_value(node, d) else { return };
+            if let Some(us) = compat::take(
+                read_decimal(&w.text, 1, u64::from(u32::MAX), 6, true),
+                w,
+                kw,
+                OnReject::Ignore,
+                compat::show_micros,
+                d,
+            ) {
+                let v = Duration::from_micros(us);
+                if kw == "vrrp_garp_interval" {
+                    g.garp.interval = v;
+                } else {
+                    g.garp.gna_interval = v;
                 }
             }
         }
-        "vrrp_mcast_group6" => {
-            if let Some(w) = one_arg(node, d) {
-                match w.text.parse::<IpAddr>() {
-                    Ok(IpAddr::V6(a)) if a.is_multicast() => g.mcast_group6 = a,
-                    _ => d.error(
-                        &w.span,
-                        format!(
-                            "bad vrrp_mcast_group6 '{}': not an IPv6 multicast address",
-                            w.text
-                        ),
-                    ),
+        "vrrp_mcast_group4" | "vrrp_mcast_group6" => {
+            let Some(w) = one_value(node, d) else { return };
+            match source_address(w, kw, d) {
+                Some(IpAddr::V4(a)) if kw == "vrrp_mcast_group4" && a.is_multicast() => {
+                    g.mcast_group4 = a
                 }
+                Some(IpAddr::V6(a)) if kw == "vrrp_mcast_group6" && a.is_multicast() => {
+                    g.mcast_group6 = a
+                }
+                Some(_) => d.warn(
+                    &w.span,
+                    format!("bad {kw} '{}': not a multicast address of its family; ignored, as keepalived does", w.text),
+                ),
+                None => {}
             }
         }
         "enable_script_security" => {
-            if let Some(v) = flag(node, d) {
-                g.enable_script_security = v;
-            }
+            flag_args(node, d);
+            g.enable_script_security = true;
         }
         "vrrp_strict" => {
-            if let Some(v) = flag(node, d) {
-                g.vrrp_strict = v;
-            }
+            flag_args(node, d);
+            g.vrrp_strict = true;
         }
         "script_user" => g.script_user = run_as(node, &node.args, d),
         "plugin_dir" => {
@@ -132,21 +141,9 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                 }
             }
         }
+        // Applied while the configuration is read (it governs the includes that follow).
+        "include_check" => {}
         _ => unknown(node, "global_defs", d),
-    }
-}
-
-fn set_secs(target: &mut Duration, node: &Node, d: &mut Diags) {
-    if let Some(v) =
-        one_arg(node, d).and_then(|w| seconds(w, &node.keyword.text, MAX_GARP_DELAY, d))
-    {
-        *target = v;
-    }
-}
-
-fn set_uint(target: &mut u32, node: &Node, min: u32, d: &mut Diags) {
-    if let Some(v) = one_arg(node, d).and_then(|w| uint(w, &node.keyword.text, min, 10_000, d)) {
-        *target = v;
     }
 }
 

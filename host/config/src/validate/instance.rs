@@ -1,14 +1,20 @@
-//! `vrrp_instance NAME { … }`: collect the keywords, then resolve family, version, advert
-//! interval, authentication and strict mode.
+//! `vrrp_instance NAME { … }`: the keywords in order, as keepalived's handlers apply them
+//! (`vrrp_parser.c`), then the resolution keepalived does when the instance is complete
+//! (`vrrp_complete_instance`): address family, version, defaults that depend on each
+//! other (priority and state), advert interval rounding, authentication, preemption and
+//! strict-mode rules. Each adjustment keepalived makes is a warning saying what is used.
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::addresses::{peers, vip_block};
-use super::protocol::{advert_int, auth, auth_block, family, Addresses};
-use super::track::{notify, track_interfaces, track_scripts};
-use super::values::{flag, int, no_args, one_arg, seconds, uint};
+use super::addresses::{peer_line, source_address, vip_line};
+use super::protocol::{advert_interval, auth, AuthDraft};
+use super::track::{block_lines, notify, track_interfaces, track_scripts};
 use super::{section_name, unknown, Places};
+use crate::compat::{
+    self, boolean, flag_args, one_value, read_decimal, read_int, read_unsigned, take_number,
+    OnReject,
+};
 use crate::defaults as def;
 use crate::diag::{Diags, Span};
 use crate::lexer::Word;
@@ -22,7 +28,6 @@ const IGNORED: &[&str] = &[
     "vmac_xmit_base",
     "use_vmac_addr",
     "use_ipvlan",
-    "native_ipv6",
     "track_src_ip",
     "check_unicast_src",
     "unicast_fault_no_peer",
@@ -31,6 +36,7 @@ const IGNORED: &[&str] = &[
     "garp_lower_prio_delay",
     "garp_lower_prio_repeat",
     "garp_extra_if",
+    "vmac_garp_intvl",
     "down_timer_adverts",
     "lower_prio_no_advert",
     "higher_prio_send_advert",
@@ -45,25 +51,39 @@ const IGNORED: &[&str] = &[
     "mcast_dst_ip",
     "vrf",
     "lvs_sync_daemon_interface",
+    "track_file",
+    "track_process",
+    "track_bfd",
 ];
 
-/// Everything an instance block said, before resolution.
+/// Longest interface name (IFNAMSIZ - 1).
+const MAX_IFNAME: usize = 15;
+/// keepalived's preempt_delay limit (TIMER_MAX_SEC), microseconds.
+const MAX_PREEMPT_DELAY_US: u64 = 1_000 * 1_000_000;
+
+/// Everything an instance block said, applied in order as keepalived does.
 #[derive(Default)]
 struct Draft<'n> {
     state: Option<InitialState>,
     interface: Option<String>,
     vrid: Option<Vrid>,
+    rejected_vrid: Option<&'n Word>,
     priority: Option<Priority>,
-    advert_int: Option<&'n Word>,
+    /// `advert_int` as read, in microseconds, with its place.
+    advert_us: Option<(u64, Span)>,
     version: Option<(Version, Span)>,
+    /// The family of the first address seen (keepalived fixes it there).
+    family: Option<Family>,
     nopreempt: bool,
     preempt_delay: Option<(Duration, Span)>,
-    auth: Option<(Option<&'n Word>, Option<&'n Word>, Span)>,
+    auth: AuthDraft,
     vips: Vec<(VipSpec, Span)>,
     excluded: Vec<(VipSpec, Span)>,
     mcast_src_ip: Option<(IpAddr, Span)>,
     unicast_src_ip: Option<(IpAddr, Span)>,
     peers: Vec<(IpAddr, Span)>,
+    /// A unicast keyword was given (keepalived then wants peers).
+    unicast_keyword: Option<Span>,
     notify: Notify,
     use_vmac: Option<Vmac>,
     accept: Option<(bool, Span)>,
@@ -74,7 +94,51 @@ struct Draft<'n> {
     garp_refresh_repeat: Option<u32>,
 }
 
-/// Builds one `vrrp_instance`; `None` if it has errors.
+impl Draft<'_> {
+    /// keepalived's rule for an address: the first one fixes the instance's family; one of
+    /// the other family is ignored. `true` if `addr` fits.
+    fn fits_family(
+        &mut self,
+        addr: &IpAddr,
+        what: &str,
+        name: &str,
+        at: &Span,
+        d: &mut Diags,
+    ) -> bool {
+        let fam = if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        match self.family {
+            None => {
+                self.family = Some(fam);
+                true
+            }
+            Some(f) if f == fam => true,
+            Some(f) => {
+                d.warn(
+                    at,
+                    format!(
+                        "vrrp_instance {name}: this {what} is {} but the instance is {} (from its first address); ignored, as keepalived does",
+                        family_name(fam),
+                        family_name(f)
+                    ),
+                );
+                false
+            }
+        }
+    }
+}
+
+fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::V4 => "IPv4",
+        Family::V6 => "IPv6",
+    }
+}
+
+/// Builds one `vrrp_instance`; `None` if it has errors or keepalived would skip it.
 pub(crate) fn build(
     node: &Node,
     global: &GlobalDefs,
@@ -93,9 +157,9 @@ pub(crate) fn build(
     for child in &body.nodes {
         match child.keyword.text.as_str() {
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
-            "track_interface" => track_interfaces(child, &mut track_if, d),
+            "track_interface" => track_interfaces(child, name, &mut track_if, d),
             "dont_track_primary" => {
-                no_args(child, d);
+                flag_args(child, d);
                 dont_track_primary = true;
             }
             // wasmalived extension: extra heartbeat paths (see VrrpInstance::heartbeat_interfaces).
@@ -117,104 +181,169 @@ pub(crate) fn build(
                     }
                 }
             }
-            _ => apply(&mut draft, child, d),
+            _ => apply(&mut draft, child, name, d),
         }
     }
     let Some(interface) = draft.interface.take() else {
         d.error(
             node.span(),
-            format!("vrrp_instance {name} has no interface"),
+            format!("vrrp_instance {name} has no interface (keepalived refuses it too)"),
         );
         return None;
     };
     let Some(vrid) = draft.vrid else {
-        d.error(
-            node.span(),
-            format!("vrrp_instance {name} has no virtual_router_id"),
-        );
+        match draft.rejected_vrid {
+            Some(w) => d.error(
+                &w.span,
+                format!("bad virtual_router_id '{}': expected an integer 1..=255 (keepalived ignores it, then refuses vrrp_instance {name}, which has no virtual_router_id)", w.text),
+            ),
+            None => d.error(
+                node.span(),
+                format!("vrrp_instance {name} has no virtual_router_id (keepalived refuses it too)"),
+            ),
+        }
         return None;
     };
-    let addrs = Addresses {
-        vips: &draft.vips,
-        unicast_src_ip: &draft.unicast_src_ip,
-        mcast_src_ip: &draft.mcast_src_ip,
-        peers: &draft.peers,
-    };
-    let family = family(&addrs, name, d)?;
+    let family = draft.family.unwrap_or(Family::V4);
     if heartbeat_interfaces.contains(&interface) {
         d.error(
             node.span(),
             format!("vrrp_instance {name}: heartbeat_interface {interface} is the instance's own interface"),
         );
     }
-    if !heartbeat_interfaces.is_empty() && (!draft.peers.is_empty() || family == Family::V6) {
-        d.error(
-            node.span(),
-            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 multicast instances only"),
-        );
-    }
+    let strict = draft.strict.unwrap_or(global.vrrp_strict);
     let version = match (draft.version.clone(), family) {
         (Some((Version::V2, at)), Family::V6) => {
-            d.error(&at, "VRRPv2 is IPv4 only; IPv6 instances use version 3");
-            return None;
+            if strict {
+                d.warn(&at, format!("vrrp_instance {name}: IPv6 cannot use VRRP version 2; using version 3, as keepalived does in strict mode"));
+                Version::V3
+            } else {
+                d.error(&at, "VRRPv2 is IPv4 only; IPv6 instances use version 3");
+                return None;
+            }
         }
         (Some((v, _)), _) => v,
         (None, Family::V6) => Version::V3,
         (None, Family::V4) => global.vrrp_version,
     };
-    let advert_int = advert_int(draft.advert_int, version, node.span(), d)?;
-    let priority = draft.priority.unwrap_or(def::PRIORITY);
-    let strict = draft.strict.unwrap_or(global.vrrp_strict);
-    let mut state = draft.state.unwrap_or_default();
+    if draft.vips.is_empty() {
+        if version == Version::V3 || strict {
+            d.error(
+                node.span(),
+                format!("vrrp_instance {name} has no virtual_ipaddress; VRRPv3 and strict mode need one (keepalived refuses it too)"),
+            );
+        } else {
+            d.warn(
+                node.span(),
+                format!("vrrp_instance {name} has no virtual_ipaddress; it runs without VIPs, as keepalived does"),
+            );
+        }
+    }
+    let unicast = !draft.peers.is_empty();
+    if !heartbeat_interfaces.is_empty() && (unicast || family == Family::V6) {
+        d.error(
+            node.span(),
+            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 multicast instances only"),
+        );
+    }
+    if let (Some(at), false) = (&draft.unicast_keyword, unicast) {
+        d.warn(at, format!("vrrp_instance {name}: a unicast keyword without unicast peers; using multicast, as keepalived does"));
+    }
+
+    // keepalived: an unset priority follows the state, an unset state the priority.
+    let priority = draft.priority.unwrap_or(match draft.state {
+        Some(InitialState::Master) => Priority::OWNER,
+        _ => def::PRIORITY,
+    });
+    let mut state = draft.state.unwrap_or(if priority.is_owner() {
+        InitialState::Master
+    } else {
+        InitialState::Backup
+    });
+    if draft.priority.is_none() && draft.state == Some(InitialState::Master) {
+        d.warn(
+            node.span(),
+            format!("vrrp_instance {name}: state MASTER without a priority; using priority 255 (address owner), as keepalived does"),
+        );
+    }
+    if strict && (state == InitialState::Master) != priority.is_owner() {
+        let fixed = if priority.is_owner() {
+            InitialState::Master
+        } else {
+            InitialState::Backup
+        };
+        d.warn(node.span(), format!("vrrp_instance {name}: in strict mode the initial state follows priority 255 (address owner); starting as {fixed:?}, as keepalived does"));
+        state = fixed;
+    }
+    let (auth_pass, ah_backup) = auth(
+        draft.auth.clone(),
+        version,
+        family,
+        strict,
+        state,
+        priority,
+        name,
+        d,
+    );
+    if ah_backup {
+        state = InitialState::Backup;
+    }
+    if unicast && strict {
+        let at = &draft.peers[0].1;
+        d.error(
+            at,
+            format!("vrrp_instance {name}: strict mode does not allow unicast peers (keepalived refuses it too)"),
+        );
+    }
     let mut nopreempt = draft.nopreempt;
     if nopreempt && priority.is_owner() {
-        d.warn(node.span(), format!("vrrp_instance {name}: nopreempt has no effect at priority 255 (the address owner always preempts); ignored"));
-        nopreempt = false;
-    } else if nopreempt && state == InitialState::Master {
-        d.warn(node.span(), format!("vrrp_instance {name}: nopreempt needs state BACKUP; nopreempt ignored, as keepalived does"));
+        d.warn(node.span(), format!("vrrp_instance {name}: nopreempt has no effect at priority 255 (the address owner always preempts); ignored, as keepalived does"));
         nopreempt = false;
     }
-    let mut auth_pass = auth(draft.auth.take(), version, d);
     let mut preempt_delay = draft
         .preempt_delay
         .as_ref()
         .map_or(Duration::ZERO, |(p, _)| *p);
-    let mut accept = draft.accept.as_ref().map(|(a, _)| *a);
-    if strict {
-        if draft.vips.is_empty() {
-            d.error(
-                node.span(),
-                format!("vrrp_instance {name}: strict mode needs at least one virtual_ipaddress"),
-            );
+    if state == InitialState::Master {
+        if nopreempt {
+            d.warn(node.span(), format!("vrrp_instance {name}: nopreempt needs state BACKUP; nopreempt ignored, as keepalived does"));
+            nopreempt = false;
         }
-        if let Some((_, at)) = draft.peers.first() {
-            d.error(
-                at,
-                format!("vrrp_instance {name}: strict mode does not allow unicast peers"),
-            );
-        }
-        if auth_pass.take().is_some() {
-            d.warn(
-                node.span(),
-                format!("vrrp_instance {name}: strict mode does not allow authentication; ignored"),
-            );
-        }
-        if let Some((_, at)) = draft.preempt_delay.as_ref().filter(|(p, _)| !p.is_zero()) {
-            d.warn(at, "strict mode does not allow preempt_delay; ignored");
+        if !preempt_delay.is_zero() {
+            d.warn(node.span(), format!("vrrp_instance {name}: preempt_delay needs state BACKUP; preempt_delay ignored, as keepalived does"));
             preempt_delay = Duration::ZERO;
         }
-        if state == InitialState::Master && !priority.is_owner() {
-            d.warn(node.span(), format!("vrrp_instance {name}: strict mode allows state MASTER only at priority 255; starting as BACKUP"));
-            state = InitialState::Backup;
-        }
-        if let Some((true, at)) = &draft.accept {
-            if version == Version::V2 {
-                d.warn(at, "strict mode does not allow accept with VRRPv2; ignored");
-                accept = Some(false);
-            }
+    }
+    if let Some((_, at)) = draft
+        .preempt_delay
+        .as_ref()
+        .filter(|_| !preempt_delay.is_zero())
+    {
+        if strict {
+            d.warn(
+                at,
+                "strict mode does not allow preempt_delay; ignored, as keepalived does",
+            );
+            preempt_delay = Duration::ZERO;
+        } else if nopreempt {
+            d.warn(
+                at,
+                "preempt_delay has no effect with nopreempt; ignored, as keepalived does",
+            );
+            preempt_delay = Duration::ZERO;
         }
     }
-    let accept = accept.unwrap_or(!strict || priority.is_owner());
+    let mut accept = draft
+        .accept
+        .as_ref()
+        .map_or(priority.is_owner() || !strict, |(a, _)| *a);
+    if accept && !priority.is_owner() && strict && version == Version::V2 {
+        if let Some((_, at)) = &draft.accept {
+            d.warn(at, "strict mode does not allow accept with VRRPv2 (RFC 3768); ignored, as keepalived does");
+        }
+        accept = false;
+    }
+    let advert_int = advert_interval(draft.advert_us.clone(), version, name, node.span(), d);
     if draft.use_vmac.is_some() {
         d.warn(node.span(), format!("vrrp_instance {name}: use_vmac is not supported yet; the VIPs go on {interface} itself"));
     }
@@ -263,86 +392,188 @@ pub(crate) fn build(
     Some((inst, places))
 }
 
-fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, d: &mut Diags) {
+/// Applies one keyword as keepalived's handler does.
+fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, name: &str, d: &mut Diags) {
     let kw = node.keyword.text.as_str();
     match kw {
-        "state" => match one_arg(node, d).map(|w| (w, w.text.as_str())) {
-            Some((_, "MASTER")) => s.state = Some(InitialState::Master),
-            Some((_, "BACKUP")) => s.state = Some(InitialState::Backup),
-            Some((w, other)) => d.error(
-                &w.span,
-                format!("bad state '{other}': expected MASTER or BACKUP"),
-            ),
-            None => {}
-        },
-        "interface" => {
-            s.interface = one_arg(node, d)
-                .map(|w| w.text.clone())
-                .or(s.interface.take())
-        }
-        "virtual_router_id" => {
-            if let Some(v) = one_arg(node, d).and_then(|w| int(w, "virtual_router_id", 1, 255, d)) {
-                s.vrid = u8::try_from(v).ok().and_then(Vrid::new);
-            }
-        }
-        "priority" => {
-            if let Some(v) = one_arg(node, d).and_then(|w| int(w, "priority", 1, 255, d)) {
-                s.priority = u8::try_from(v).ok().map(Priority::new);
-            }
-        }
-        "advert_int" => s.advert_int = one_arg(node, d).or(s.advert_int),
-        "version" => {
-            if let Some(w) = one_arg(node, d) {
-                if let Some(v) = int(w, "version", 2, 3, d) {
-                    s.version = Some((
-                        if v == 2 { Version::V2 } else { Version::V3 },
-                        w.span.clone(),
-                    ));
+        "state" => {
+            let Some(w) = one_value(node, d) else { return };
+            match w.text.as_str() {
+                "MASTER" => s.state = Some(InitialState::Master),
+                "BACKUP" if s.state == Some(InitialState::Master) => d.warn(
+                    &w.span,
+                    "state was already set to MASTER; BACKUP ignored, as keepalived does",
+                ),
+                "BACKUP" => s.state = Some(InitialState::Backup),
+                other => {
+                    d.warn(
+                        &w.span,
+                        format!("bad state '{other}' (expected MASTER or BACKUP); using BACKUP, as keepalived does"),
+                    );
+                    s.state = Some(InitialState::Backup);
                 }
             }
         }
+        "interface" => {
+            let Some(w) = one_value(node, d) else { return };
+            if w.text.chars().count() > MAX_IFNAME {
+                d.warn(&w.span, format!("interface name '{}' is longer than {MAX_IFNAME} characters; ignored, as keepalived does", w.text));
+            } else if w.text == "lo" {
+                d.warn(
+                    &w.span,
+                    "a loopback interface cannot carry VRRP; ignored, as keepalived does",
+                );
+            } else {
+                s.interface = Some(w.text.clone());
+            }
+        }
+        "virtual_router_id" => {
+            let Some(w) = one_value(node, d) else { return };
+            match read_unsigned(&w.text, 1, 255, false).value() {
+                Some(v) => s.vrid = u8::try_from(v).ok().and_then(Vrid::new),
+                None if s.vrid.is_some() => d.warn(
+                    &w.span,
+                    format!("bad virtual_router_id '{}': expected an integer 1..=255; ignored, as keepalived does", w.text),
+                ),
+                None => s.rejected_vrid = Some(w),
+            }
+        }
+        "priority" => {
+            let Some(w) = one_value(node, d) else { return };
+            let v = take_number(
+                read_unsigned(&w.text, 1, 255, false),
+                w,
+                "priority",
+                OnReject::Use("the default 100"),
+                d,
+            );
+            let v = v.unwrap_or(u64::from(def::PRIORITY.get()));
+            s.priority = u8::try_from(v).ok().map(Priority::new);
+        }
+        "advert_int" => {
+            let Some(w) = one_value(node, d) else { return };
+            if let Some(us) = compat::take(
+                read_decimal(&w.text, 10_000, 255_000_000, 6, true),
+                w,
+                "advert_int",
+                OnReject::Ignore,
+                compat::show_micros,
+                d,
+            ) {
+                s.advert_us = Some((us, w.span.clone()));
+            }
+        }
+        "version" => {
+            let Some(w) = one_value(node, d) else { return };
+            let Some(v) = take_number(
+                read_int(&w.text, 2, 3, true),
+                w,
+                "version",
+                OnReject::Ignore,
+                d,
+            ) else {
+                return;
+            };
+            let v = if v == 2 { Version::V2 } else { Version::V3 };
+            let conflict = s.version.as_ref().is_some_and(|(old, _)| *old != v)
+                || (v == Version::V2 && s.family == Some(Family::V6));
+            if conflict {
+                d.warn(
+                    &w.span,
+                    format!("version {} conflicts with the version already set or implied by IPv6; ignored, as keepalived does", w.text),
+                );
+            } else {
+                s.version = Some((v, w.span.clone()));
+            }
+        }
+        "native_ipv6" => {
+            flag_args(node, d);
+            if s.family == Some(Family::V4) {
+                d.warn(node.span(), format!("vrrp_instance {name}: native_ipv6 with IPv4 addresses; ignored, as keepalived does"));
+            } else {
+                s.family = Some(Family::V6);
+                s.version = Some((Version::V3, node.span().clone()));
+            }
+        }
         "nopreempt" => {
-            no_args(node, d);
+            flag_args(node, d);
             s.nopreempt = true;
         }
         "preempt" => {
-            no_args(node, d);
+            flag_args(node, d);
             s.nopreempt = false;
         }
         "preempt_delay" => {
-            if let Some(v) = one_arg(node, d)
-                .and_then(|w| seconds(w, "preempt_delay", def::MAX_PREEMPT_DELAY, d))
-            {
-                s.preempt_delay = Some((v, node.span().clone()));
+            let Some(w) = one_value(node, d) else { return };
+            let us = compat::take(
+                read_decimal(&w.text, 0, MAX_PREEMPT_DELAY_US, 6, true),
+                w,
+                "preempt_delay",
+                OnReject::Use("0 (no delay)"),
+                compat::show_micros,
+                d,
+            )
+            .unwrap_or(0);
+            s.preempt_delay = Some((Duration::from_micros(us), node.span().clone()));
+        }
+        "authentication" => s.auth.apply(node, d),
+        "virtual_ipaddress" => {
+            for line in block_lines(node, d) {
+                if let Some(vip) = vip_line(line, d) {
+                    if s.fits_family(&vip.addr, "virtual address", name, line.span(), d) {
+                        s.vips.push((vip, line.span().clone()));
+                    }
+                }
             }
         }
-        "authentication" => s.auth = Some(auth_block(node, d)),
-        "virtual_ipaddress" => s.vips.extend(vip_block(node, d)),
-        "virtual_ipaddress_excluded" => s.excluded.extend(vip_block(node, d)),
-        "mcast_src_ip" => {
-            s.mcast_src_ip = one_arg(node, d)
-                .and_then(|w| super::values::ip(w, kw, d))
-                .map(|a| (a, node.span().clone()))
+        "virtual_ipaddress_excluded" => {
+            for line in block_lines(node, d) {
+                if let Some(vip) = vip_line(line, d) {
+                    s.excluded.push((vip, line.span().clone()));
+                }
+            }
         }
-        "unicast_src_ip" => {
-            s.unicast_src_ip = one_arg(node, d)
-                .and_then(|w| super::values::ip(w, kw, d))
-                .map(|a| (a, node.span().clone()))
+        "mcast_src_ip" | "unicast_src_ip" => {
+            if kw == "unicast_src_ip" {
+                s.unicast_keyword.get_or_insert_with(|| node.span().clone());
+            }
+            let Some(w) = one_value(node, d) else { return };
+            let Some(addr) = source_address(w, kw, d) else {
+                return;
+            };
+            if !s.fits_family(&addr, kw, name, &w.span, d) {
+                return;
+            }
+            let slot = if kw == "mcast_src_ip" {
+                &mut s.mcast_src_ip
+            } else {
+                &mut s.unicast_src_ip
+            };
+            *slot = Some((addr, node.span().clone()));
         }
-        "unicast_peer" => s.peers.extend(peers(node, d)),
+        "unicast_peer" => {
+            s.unicast_keyword.get_or_insert_with(|| node.span().clone());
+            for line in block_lines(node, d) {
+                if let Some(addr) = peer_line(line, d) {
+                    if s.fits_family(&addr, "unicast peer", name, line.span(), d) {
+                        s.peers.push((addr, line.span().clone()));
+                    }
+                }
+            }
+        }
         "garp_master_delay" => {
-            s.garp_delay =
-                one_arg(node, d).and_then(|w| seconds(w, kw, def::MAX_SCRIPT_INTERVAL, d))
+            s.garp_delay = seconds_value(node, kw, OnReject::Ignore, d)
+                .map(Duration::from_secs)
+                .or(s.garp_delay);
         }
         "garp_master_refresh" => {
-            s.garp_refresh =
-                one_arg(node, d).and_then(|w| seconds(w, kw, def::MAX_SCRIPT_INTERVAL, d))
+            if let Some(v) = seconds_value(node, kw, OnReject::Use("0 (off)"), d).or(Some(0)) {
+                s.garp_refresh = Some(Duration::from_secs(v));
+            }
         }
-        "garp_master_repeat" => {
-            s.garp_repeat = one_arg(node, d).and_then(|w| uint(w, kw, 1, 10_000, d))
-        }
+        "garp_master_repeat" => s.garp_repeat = repeat_value(node, kw, d).or(s.garp_repeat),
         "garp_master_refresh_repeat" => {
-            s.garp_refresh_repeat = one_arg(node, d).and_then(|w| uint(w, kw, 1, 10_000, d))
+            s.garp_refresh_repeat = repeat_value(node, kw, d).or(s.garp_refresh_repeat)
         }
         "use_vmac" => {
             s.use_vmac = Some(Vmac {
@@ -350,23 +581,72 @@ fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, d: &mut Diags) {
             })
         }
         "accept" => {
-            no_args(node, d);
+            flag_args(node, d);
             s.accept = Some((true, node.span().clone()));
         }
         "no_accept" => {
-            no_args(node, d);
+            flag_args(node, d);
             s.accept = Some((false, node.span().clone()));
         }
-        "strict_mode" => s.strict = flag(node, d).or(s.strict),
-        "smtp_alert" => d.warn(
-            node.span(),
-            "smtp_alert is not supported by wasmalived; ignored",
-        ),
-        k if IGNORED.contains(&k) => d.warn(
-            node.span(),
-            format!("{k} is not supported by wasmalived; ignored"),
-        ),
+        "strict_mode" => s.strict = boolean(node, d).or(s.strict),
+        "smtp_alert" => {
+            let _ = boolean(node, d);
+            d.warn(
+                node.span(),
+                "smtp_alert is not supported by wasmalived; ignored",
+            );
+        }
+        k if IGNORED.contains(&k) => {
+            if k == "unicast_ttl"
+                || k == "check_unicast_src"
+                || k == "unicast_fault_no_peer"
+                || k == "old_unicast_checksum"
+            {
+                s.unicast_keyword.get_or_insert_with(|| node.span().clone());
+            }
+            d.warn(
+                node.span(),
+                format!("{k} is not supported by wasmalived; ignored"),
+            );
+        }
         _ if notify(&mut s.notify, node, d) => {}
         _ => unknown(node, "vrrp_instance", d),
     }
+}
+
+/// An unsigned whole number of seconds (keepalived's GARP timers), read leniently.
+pub(crate) fn seconds_value(
+    node: &Node,
+    what: &str,
+    on_reject: OnReject<'_>,
+    d: &mut Diags,
+) -> Option<u64> {
+    let w = one_value(node, d)?;
+    take_number(
+        read_unsigned(&w.text, 0, u64::from(u32::MAX) / 1_000_000, true),
+        w,
+        what,
+        on_reject,
+        d,
+    )
+}
+
+/// A repeat count (keepalived: 0 means 1).
+pub(crate) fn repeat_value(node: &Node, what: &str, d: &mut Diags) -> Option<u32> {
+    let w = one_value(node, d)?;
+    let v = take_number(
+        read_unsigned(&w.text, 0, u64::from(u32::MAX), true),
+        w,
+        what,
+        OnReject::Ignore,
+        d,
+    )?;
+    if v == 0 {
+        d.warn(
+            &w.span,
+            format!("{what} must be more than 0; using 1, as keepalived does"),
+        );
+        return Some(1);
+    }
+    u32::try_from(v).ok()
 }

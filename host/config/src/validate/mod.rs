@@ -40,7 +40,7 @@ pub(crate) struct Places {
     /// The item's name.
     pub(crate) name: Span,
     /// One per `track_script` line, aligned with the item's `track_scripts`.
-    pub(crate) track_scripts: Vec<Span>,
+    pub(crate) track_scripts: Vec<track::TrackPlace>,
     /// One per sync-group member, aligned with `instances`.
     pub(crate) members: Vec<Span>,
 }
@@ -82,7 +82,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
             ),
         }
     }
-    xref::check(&scripts, &instances, &groups, d);
+    xref::resolve(&mut scripts, &mut instances, &mut groups, d);
     Some(Config {
         global,
         scripts: scripts.into_iter().map(|(s, _)| s).collect(),
@@ -91,28 +91,10 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     })
 }
 
-/// The name of a named section (`vrrp_script NAME {`), or an error.
+/// The name of a named section (`vrrp_script NAME {`), as keepalived reads it (see
+/// [`crate::compat::section_name`]).
 pub(crate) fn section_name<'n>(node: &'n Node, d: &mut Diags) -> Option<&'n str> {
-    let kw = &node.keyword.text;
-    let name = match node.args.as_slice() {
-        [name] => Some(name.text.as_str()),
-        [] => {
-            d.error(node.span(), format!("{kw} needs a name"));
-            None
-        }
-        [_, extra, ..] => {
-            d.error(
-                &extra.span,
-                format!("{kw} takes one name; unexpected '{}'", extra.text),
-            );
-            None
-        }
-    };
-    if node.block.is_none() {
-        d.error(node.span(), format!("{kw} needs a block {{ … }}"));
-        return None;
-    }
-    name
+    crate::compat::section_name(node, d)
 }
 
 /// Warns about an unknown or unsupported keyword inside `section`.

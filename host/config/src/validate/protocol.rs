@@ -1,216 +1,181 @@
-//! Protocol-level resolution for an instance: address family, advert interval in the
-//! version's unit, authentication.
+//! Protocol-level resolution for an instance: authentication and the advert interval in
+//! the version's unit, as keepalived settles them when an instance is complete.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
+use super::track::block_lines;
 use super::unknown;
-use super::values::{one_arg, parse_decimal_seconds};
+use crate::compat::one_value;
 use crate::defaults as def;
 use crate::diag::{Diags, Span};
-use crate::lexer::Word;
-use crate::model::AuthPass;
+use crate::model::{AuthPass, InitialState};
 use crate::parser::Node;
-use crate::vip::VipSpec;
-use wasmalived_proto::vrrp::types::{AdvertInterval, Centiseconds, Family, Seconds, Version};
+use wasmalived_proto::vrrp::types::{
+    AdvertInterval, Centiseconds, Family, Priority, Seconds, Version,
+};
 
-/// `authentication { auth_type PASS|AH  auth_pass SECRET }`.
-pub(crate) fn auth_block<'n>(
-    node: &'n Node,
-    d: &mut Diags,
-) -> (Option<&'n Word>, Option<&'n Word>, Span) {
-    let (mut kind, mut pass) = (None, None);
-    for line in super::track::block_lines(node, d) {
-        match line.keyword.text.as_str() {
-            "auth_type" => kind = one_arg(line, d).or(kind),
-            "auth_pass" => pass = one_arg(line, d).or(pass),
-            _ => unknown(line, "authentication", d),
-        }
-    }
-    (kind, pass, node.span().clone())
+/// `auth_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AuthType {
+    Pass,
+    Ah,
 }
 
-pub(crate) fn auth(
-    auth: Option<(Option<&Word>, Option<&Word>, Span)>,
-    version: Version,
-    d: &mut Diags,
-) -> Option<AuthPass> {
-    let (kind, pass, at) = auth?;
-    if version == Version::V3 {
-        d.warn(
-            &at,
-            "VRRPv3 has no authentication (RFC 5798 §9); authentication ignored",
-        );
-        return None;
-    }
-    match kind.map(|k| (k, k.text.as_str())) {
-        Some((_, "PASS")) => {}
-        Some((k, "AH")) => {
-            d.warn(&k.span, "auth_type AH is not supported by wasmalived; adverts are sent without authentication");
-            return None;
-        }
-        Some((k, other)) => {
-            d.error(
-                &k.span,
-                format!("bad auth_type '{other}': expected PASS or AH"),
-            );
-            return None;
-        }
-        None => {
-            d.warn(&at, "authentication without auth_type is ignored");
-            return None;
-        }
-    }
-    let Some(pass) = pass.filter(|p| !p.text.is_empty()) else {
-        d.error(&at, "auth_type PASS needs an auth_pass");
-        return None;
-    };
-    let mut text = pass.text.clone();
-    if text.len() > def::AUTH_PASS_MAX_LEN {
-        let mut cut = def::AUTH_PASS_MAX_LEN;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        d.warn(
-            &pass.span,
-            format!(
-                "auth_pass is longer than {} bytes; only '{text}' is used, as keepalived does",
-                def::AUTH_PASS_MAX_LEN
-            ),
-        );
-    }
-    Some(AuthPass(text))
+/// What `authentication { … }` blocks said (all of them, in order).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuthDraft {
+    kind: Option<(AuthType, Span)>,
+    /// The password as keepalived keeps it (at most 8 bytes), with its place.
+    pass: Option<(String, Span)>,
+    at: Option<Span>,
 }
 
-/// The addresses an instance's family derives from, each with its place.
-pub(crate) struct Addresses<'a> {
-    /// `virtual_ipaddress` entries.
-    pub(crate) vips: &'a [(VipSpec, Span)],
-    /// `unicast_src_ip`.
-    pub(crate) unicast_src_ip: &'a Option<(IpAddr, Span)>,
-    /// `mcast_src_ip`.
-    pub(crate) mcast_src_ip: &'a Option<(IpAddr, Span)>,
-    /// `unicast_peer` entries.
-    pub(crate) peers: &'a [(IpAddr, Span)],
-}
-
-/// The instance's family: from the VIPs, then the unicast/source addresses; mixing is an error.
-pub(crate) fn family(addrs: &Addresses<'_>, name: &str, d: &mut Diags) -> Option<Family> {
-    let s = addrs;
-    let fam = |a: &IpAddr| if a.is_ipv4() { Family::V4 } else { Family::V6 };
-    let addrs = s
-        .vips
-        .iter()
-        .map(|(v, at)| (fam(&v.addr), at, "virtual address"))
-        .chain(
-            s.unicast_src_ip
-                .iter()
-                .map(|(a, at)| (fam(a), at, "unicast_src_ip")),
-        )
-        .chain(
-            s.mcast_src_ip
-                .iter()
-                .map(|(a, at)| (fam(a), at, "mcast_src_ip")),
-        )
-        .chain(s.peers.iter().map(|(a, at)| (fam(a), at, "unicast peer")));
-    let mut first: Option<(Family, &Span)> = None;
-    let mut ok = true;
-    for (f, at, what) in addrs {
-        match first {
-            None => first = Some((f, at)),
-            Some((f0, at0)) if f0 != f => {
-                d.error(at, format!("vrrp_instance {name}: this {what} is {f:?} but the instance is {f0:?} (from {at0}); one instance is one address family"));
-                ok = false;
+impl AuthDraft {
+    /// `authentication { auth_type PASS|AH  auth_pass SECRET }`.
+    pub(crate) fn apply(&mut self, node: &Node, d: &mut Diags) {
+        self.at.get_or_insert_with(|| node.span().clone());
+        for line in block_lines(node, d) {
+            match line.keyword.text.as_str() {
+                "auth_type" => {
+                    let Some(w) = one_value(line, d) else {
+                        continue;
+                    };
+                    match w.text.as_str() {
+                        "PASS" => self.kind = Some((AuthType::Pass, w.span.clone())),
+                        "AH" => self.kind = Some((AuthType::Ah, w.span.clone())),
+                        other => d.warn(
+                            &w.span,
+                            format!("bad auth_type '{other}' (expected PASS or AH); ignored, as keepalived does"),
+                        ),
+                    }
+                }
+                "auth_pass" => {
+                    let Some(w) = one_value(line, d) else {
+                        continue;
+                    };
+                    let mut text = w.text.clone();
+                    if text.len() > def::AUTH_PASS_MAX_LEN {
+                        let mut cut = def::AUTH_PASS_MAX_LEN;
+                        while !text.is_char_boundary(cut) {
+                            cut -= 1;
+                        }
+                        text.truncate(cut);
+                        d.warn(
+                            &w.span,
+                            format!(
+                                "auth_pass is longer than {} bytes; only '{text}' is used, as keepalived does",
+                                def::AUTH_PASS_MAX_LEN
+                            ),
+                        );
+                    }
+                    self.pass = Some((text, w.span.clone()));
+                }
+                _ => unknown(line, "authentication", d),
             }
-            Some(_) => {}
         }
     }
-    ok.then(|| first.map_or(Family::V4, |(f, _)| f))
 }
 
-/// `advert_int` in the version's unit: v2 whole seconds 1..=255, v3 0.01..=40.95 s.
-pub(crate) fn advert_int(
-    word: Option<&Word>,
+/// The password in force, as keepalived decides when the instance is complete; the second
+/// value is `true` when AH authentication makes the instance start as BACKUP.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn auth(
+    draft: AuthDraft,
     version: Version,
+    family: Family,
+    strict: bool,
+    state: InitialState,
+    priority: Priority,
+    name: &str,
+    d: &mut Diags,
+) -> (Option<AuthPass>, bool) {
+    let Some((kind, kind_at)) = draft.kind else {
+        if let Some(at) = &draft.at {
+            d.warn(at, format!("vrrp_instance {name}: authentication without auth_type; no authentication, as keepalived does"));
+        }
+        return (None, false);
+    };
+    let at = draft.at.unwrap_or(kind_at.clone());
+    let password = draft.pass.as_ref().filter(|(p, _)| !p.is_empty());
+    if strict {
+        d.warn(&at, format!("vrrp_instance {name}: strict mode does not allow authentication; ignored, as keepalived does"));
+        return (None, false);
+    }
+    if version == Version::V3 {
+        d.warn(&at, "VRRPv3 has no authentication (RFC 5798 §9); authentication ignored, as keepalived does");
+        return (None, false);
+    }
+    let Some((password, _)) = password else {
+        d.warn(&at, format!("vrrp_instance {name}: authentication without auth_pass; ignored, as keepalived does"));
+        return (None, false);
+    };
+    match kind {
+        AuthType::Pass => (Some(AuthPass(password.clone())), false),
+        AuthType::Ah => {
+            if family == Family::V6 {
+                d.warn(
+                    &kind_at,
+                    "auth_type AH is not possible with IPv6; ignored, as keepalived does",
+                );
+                return (None, false);
+            }
+            let backup = state == InitialState::Master && !priority.is_owner();
+            if backup {
+                d.warn(&kind_at, format!("vrrp_instance {name}: state MASTER and AH authentication; starting as BACKUP, as keepalived does"));
+            }
+            d.warn(&kind_at, "auth_type AH is not supported by wasmalived; adverts are sent without authentication");
+            (None, backup)
+        }
+    }
+}
+
+/// The advert interval in the version's unit, as keepalived completes it: the default 1 s;
+/// VRRPv2 counts whole seconds (a fraction is rounded half up, 0 becomes 1 s); VRRPv3
+/// counts centiseconds (rounded half up, 0 becomes 0.01 s) up to 40.95 s.
+pub(crate) fn advert_interval(
+    advert_us: Option<(u64, Span)>,
+    version: Version,
+    name: &str,
     instance: &Span,
     d: &mut Diags,
-) -> Option<AdvertInterval> {
-    let value = match word {
-        None => def::ADVERT_INT,
-        Some(w) => match parse_decimal_seconds(&w.text) {
-            Some(v) => v,
-            None => {
-                d.error(
-                    &w.span,
-                    format!(
-                        "bad advert_int '{}': expected seconds, e.g. 1 or 0.5",
-                        w.text
-                    ),
-                );
-                return None;
-            }
-        },
-    };
-    let micros = value.as_micros();
-    let at = word.map_or(instance, |w| &w.span);
-    let place = |d: &mut Diags, msg: String| d.error(at, msg);
+) -> AdvertInterval {
+    let (us, at) = advert_us.unwrap_or((
+        u64::try_from(def::ADVERT_INT.as_micros()).unwrap_or(1_000_000),
+        instance.clone(),
+    ));
+    let show = |us: u64| format!("{}", Duration::from_micros(us).as_secs_f64());
     match version {
         Version::V2 => {
-            let whole = micros.is_multiple_of(1_000_000);
-            match u8::try_from(micros / 1_000_000)
-                .ok()
-                .filter(|_| whole)
-                .and_then(Seconds::new)
-            {
-                Some(s) => Some(AdvertInterval::V2(s)),
-                None if !whole => {
-                    place(d, format!("advert_int {}: VRRPv2 advertises whole seconds (1..=255); use version 3 for fractions", fmt_secs(value)));
-                    None
-                }
-                None => {
-                    place(
-                        d,
-                        format!(
-                            "advert_int {} is out of range for VRRPv2: 1..=255 seconds",
-                            fmt_secs(value)
-                        ),
-                    );
-                    None
-                }
+            let mut secs = us / 1_000_000;
+            if us % 1_000_000 != 0 {
+                secs = ((us + 500_000) / 1_000_000).max(1);
+                d.warn(
+                    &at,
+                    format!("vrrp_instance {name}: advert_int {} s: VRRPv2 advertises whole seconds; rounded to {secs} s, as keepalived does (use version 3 for fractions)", show(us)),
+                );
             }
+            let secs = u8::try_from(secs.min(255)).unwrap_or(255);
+            AdvertInterval::V2(Seconds::new(secs).unwrap_or(Seconds::new(1).expect("1 s is valid")))
         }
         Version::V3 => {
-            if !micros.is_multiple_of(10_000) {
-                place(
-                    d,
-                    format!(
-                        "advert_int {}: VRRPv3 counts centiseconds (0.01 s steps)",
-                        fmt_secs(value)
-                    ),
+            let mut cs = us / 10_000;
+            if cs >= 4096 {
+                cs = 4095;
+                d.warn(
+                    &at,
+                    format!("vrrp_instance {name}: advert_int {} s is out of range for VRRPv3; using 40.95 s, as keepalived does", show(us)),
                 );
-                return None;
+            } else if us % 10_000 != 0 {
+                cs = ((us + 5_000) / 10_000).max(1);
+                d.warn(
+                    &at,
+                    format!("vrrp_instance {name}: advert_int {} s: VRRPv3 counts centiseconds; rounded to {} s, as keepalived does", show(us), show(cs * 10_000)),
+                );
             }
-            match u16::try_from(micros / 10_000)
-                .ok()
-                .and_then(Centiseconds::new)
-            {
-                Some(cs) => Some(AdvertInterval::V3(cs)),
-                None => {
-                    place(
-                        d,
-                        format!(
-                            "advert_int {} is out of range for VRRPv3: 0.01..=40.95 seconds",
-                            fmt_secs(value)
-                        ),
-                    );
-                    None
-                }
-            }
+            let cs = u16::try_from(cs).unwrap_or(4095);
+            AdvertInterval::V3(
+                Centiseconds::new(cs).unwrap_or(Centiseconds::new(1).expect("10 ms is valid")),
+            )
         }
     }
-}
-
-fn fmt_secs(v: Duration) -> String {
-    format!("{}", v.as_secs_f64())
 }

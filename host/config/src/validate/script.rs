@@ -3,8 +3,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::values::{command, int, no_args, no_block, one_arg, seconds, size, uint};
+use super::values::{command, no_block, one_arg, seconds, size};
 use super::{section_name, track::run_as, unknown, Places};
+use crate::compat::{
+    flag_args, one_value, read_int, read_unsigned, take_number, OnReject, Reading,
+};
 use crate::defaults as def;
 use crate::diag::{Diags, Span};
 use crate::grants::{
@@ -31,11 +34,13 @@ const MAX_REMEDIATION_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// What the block said, before the script/plugin decision.
 #[derive(Default)]
-struct Draft {
+struct Draft<'n> {
     exec: Option<(Span, Vec<String>)>,
     plugin: Option<(Span, PluginRef)>,
-    interval: Option<Duration>,
-    timeout: Option<Duration>,
+    /// `interval` / `timeout` words: read as keepalived does for scripts (whole seconds)
+    /// and as decimals for plugins, once the kind is known.
+    interval: Option<&'n Word>,
+    timeout: Option<&'n Word>,
     weight: Option<(i32, bool)>,
     rise: Option<u32>,
     fall: Option<u32>,
@@ -80,9 +85,9 @@ pub(crate) fn build(
             return None;
         }
         (None, None) => {
-            d.error(
+            d.warn(
                 node.span(),
-                format!("vrrp_script {name} needs a script \"…\" or a plugin NAME"),
+                format!("vrrp_script {name} has no script \"…\" (nor plugin NAME); removed, as keepalived does"),
             );
             return None;
         }
@@ -103,11 +108,18 @@ pub(crate) fn build(
             }
         }
     };
-    let interval = draft.interval.unwrap_or(def::SCRIPT_INTERVAL);
-    let timeout = draft.timeout.unwrap_or(match kind {
-        ScriptKind::Plugin { .. } => global.plugin_timeout_default.unwrap_or(interval),
-        ScriptKind::Exec { .. } => interval,
-    });
+    let plugin = matches!(kind, ScriptKind::Plugin { .. });
+    let interval = draft
+        .interval
+        .and_then(|w| check_period(w, plugin, d))
+        .unwrap_or(def::SCRIPT_INTERVAL);
+    let timeout = draft
+        .timeout
+        .and_then(|w| check_period(w, plugin, d))
+        .unwrap_or(match kind {
+            ScriptKind::Plugin { .. } => global.plugin_timeout_default.unwrap_or(interval),
+            ScriptKind::Exec { .. } => interval,
+        });
     let (weight, weight_reverse) = draft.weight.unwrap_or((def::SCRIPT_WEIGHT, false));
     if d.error_count() > errors_before {
         return None;
@@ -128,9 +140,13 @@ pub(crate) fn build(
     Some((script, Places::new(ordinal, node.span().clone())))
 }
 
-fn apply(s: &mut Draft, node: &Node, base: &Path, d: &mut Diags) {
+fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, base: &Path, d: &mut Diags) {
     let kw = node.keyword.text.as_str();
     match kw {
+        "script" if node.args.is_empty() => d.warn(
+            node.span(),
+            "script needs a command; ignored, as keepalived does",
+        ),
         "script" => {
             no_block(node, d);
             if let Some(argv) = command(node, &node.args, d) {
@@ -142,24 +158,28 @@ fn apply(s: &mut Draft, node: &Node, base: &Path, d: &mut Diags) {
                 s.plugin = Some((node.span().clone(), p));
             }
         }
-        "interval" => s.interval = positive_secs(node, d).or(s.interval),
-        "timeout" => s.timeout = positive_secs(node, d).or(s.timeout),
-        "weight" => {
-            no_block(node, d);
-            s.weight = script_weight(node, d).or(s.weight);
-        }
-        "rise" => {
-            s.rise = one_arg(node, d)
-                .and_then(|w| uint(w, "rise", 1, def::MAX_RISE_FALL, d))
-                .or(s.rise)
-        }
-        "fall" => {
-            s.fall = one_arg(node, d)
-                .and_then(|w| uint(w, "fall", 1, def::MAX_RISE_FALL, d))
-                .or(s.fall)
+        "interval" => s.interval = one_value(node, d).or(s.interval),
+        "timeout" => s.timeout = one_value(node, d).or(s.timeout),
+        "weight" => s.weight = script_weight(node, d).or(s.weight),
+        "rise" | "fall" => {
+            let Some(w) = one_value(node, d) else { return };
+            let v = take_number(
+                read_unsigned(&w.text, 1, u64::from(def::MAX_RISE_FALL), true),
+                w,
+                kw,
+                OnReject::Use("1"),
+                d,
+            )
+            .and_then(|v| u32::try_from(v).ok())
+            .unwrap_or(1);
+            if kw == "rise" {
+                s.rise = Some(v);
+            } else {
+                s.fall = Some(v);
+            }
         }
         "init_fail" => {
-            no_args(node, d);
+            flag_args(node, d);
             s.init_fail = true;
         }
         "user" => s.user = run_as(node, &node.args, d),
@@ -238,24 +258,38 @@ fn apply(s: &mut Draft, node: &Node, base: &Path, d: &mut Diags) {
     }
 }
 
-fn positive_secs(node: &Node, d: &mut Diags) -> Option<Duration> {
-    let v = seconds(
-        one_arg(node, d)?,
-        &node.keyword.text,
-        def::MAX_SCRIPT_INTERVAL,
+/// `interval` / `timeout`: for a plugin, decimal seconds more than 0 (wasmalived's own
+/// form); for a script, keepalived's whole seconds (a number followed by text is read as
+/// that number, 0 becomes 1, anything else is ignored).
+fn check_period(w: &Word, plugin: bool, d: &mut Diags) -> Option<Duration> {
+    if plugin {
+        let v = seconds(w, "interval/timeout", def::MAX_SCRIPT_INTERVAL, d)?;
+        if v.is_zero() {
+            d.error(&w.span, "interval/timeout must be more than 0");
+            return None;
+        }
+        return Some(v);
+    }
+    let max = def::MAX_SCRIPT_INTERVAL.as_secs();
+    let v = take_number(
+        read_unsigned(&w.text, 0, max, true),
+        w,
+        "interval/timeout",
+        OnReject::Ignore,
         d,
     )?;
-    if v.is_zero() {
-        d.error(
-            node.span(),
-            format!("{} must be more than 0", node.keyword.text),
+    if v == 0 {
+        d.warn(
+            &w.span,
+            "interval/timeout must be more than 0; using 1, as keepalived does",
         );
-        return None;
+        return Some(Duration::from_secs(1));
     }
-    Some(v)
+    Some(Duration::from_secs(v))
 }
 
-/// `weight N [reverse]` of a script.
+/// `weight N [reverse]` of a script. keepalived keeps even a weight it complains about;
+/// beyond ±253 the effect on a priority 1..=254 is the same as ±253, which is used here.
 fn script_weight(node: &Node, d: &mut Diags) -> Option<(i32, bool)> {
     let (value, rest) = match node.args.split_first() {
         Some(x) => x,
@@ -264,23 +298,44 @@ fn script_weight(node: &Node, d: &mut Diags) -> Option<(i32, bool)> {
             return None;
         }
     };
-    let w = i32::try_from(int(
-        value,
-        "weight",
-        -i64::from(def::MAX_WEIGHT),
-        i64::from(def::MAX_WEIGHT),
-        d,
-    )?)
-    .ok()?;
+    let max = i64::from(def::MAX_WEIGHT);
+    let w = match read_int(&value.text, -max, max, true) {
+        Reading::Exact(w) => w,
+        Reading::Adjusted { value: w, why } => {
+            d.warn(
+                &value.span,
+                format!(
+                    "weight '{}': {why}; using {w}, as keepalived does",
+                    value.text
+                ),
+            );
+            w
+        }
+        Reading::Rejected { why } => {
+            let kept = read_int(&value.text, i64::MIN, i64::MAX, true)
+                .value()
+                .unwrap_or(0);
+            let used = kept.clamp(-max, max);
+            d.warn(
+                &value.span,
+                format!("bad weight '{}' ({why}); using {used} (keepalived keeps {kept}: the same effect on a priority 1..=254)", value.text),
+            );
+            used
+        }
+    };
+    let w = i32::try_from(w).unwrap_or(0);
     match rest {
         [] => Some((w, false)),
-        [r] if r.text == "reverse" => Some((w, true)),
+        [r, ..] if r.text == "reverse" => Some((w, true)),
         [r, ..] => {
-            d.error(
+            d.warn(
                 &r.span,
-                format!("unexpected '{}' after weight: expected reverse", r.text),
+                format!(
+                    "unknown weight option '{}' (expected reverse); ignored, as keepalived does",
+                    r.text
+                ),
             );
-            None
+            Some((w, false))
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Pieces shared by instances and sync groups: `track_script`, `track_interface`,
 //! `notify_*`, run-as users; and `vrrp_sync_group` itself.
 
-use super::values::{command, int, no_args, no_block};
+use super::values::{command, no_block};
 use super::{section_name, unknown, Places};
+use crate::compat::{self, read_int, OnReject};
 use crate::defaults::MAX_WEIGHT;
 use crate::diag::{Diags, Span};
 use crate::lexer::Word;
@@ -76,107 +77,160 @@ pub(crate) fn notify(notify: &mut Notify, node: &Node, d: &mut Diags) -> bool {
     if slot.is_some() {
         d.warn(
             node.span(),
-            format!("{} given twice; the last one is used", node.keyword.text),
+            format!(
+                "{} given twice; the first one is used, as keepalived does",
+                node.keyword.text
+            ),
         );
+        return true;
     }
     *slot = Some(NotifyScript { argv, user });
     true
 }
 
-/// `weight N [reverse|noreverse|no_reverse]` starting at `words[0] == "weight"`.
-fn weight(owner: &Word, words: &[Word], d: &mut Diags) -> Option<WeightOverride> {
-    match words {
-        [kw, value, rest @ ..] if kw.text == "weight" => {
-            let weight = i32::try_from(int(
-                value,
-                "weight",
-                -i64::from(MAX_WEIGHT),
-                i64::from(MAX_WEIGHT),
-                d,
-            )?)
-            .ok()?;
-            let reverse = match rest {
-                [] => false,
-                [r] if r.text == "reverse" => true,
-                [r] if r.text == "noreverse" || r.text == "no_reverse" => false,
-                [r, ..] => {
-                    d.error(
-                        &r.span,
-                        format!(
-                            "unexpected '{}' after the weight of {}: expected reverse or noreverse",
-                            r.text, owner.text
-                        ),
-                    );
-                    return None;
-                }
-            };
-            Some(WeightOverride { weight, reverse })
-        }
-        [other, ..] => {
-            d.error(
-                &other.span,
+/// The weight part of a `track_script` / `track_interface` line, as keepalived reads it:
+/// `None` when keepalived ignores the whole line (with a warning), else the weight given
+/// (`None` inside: none, or one keepalived rejected) and the reverse word (`None`: not
+/// given). `reverse_words` are the words accepted after the weight.
+#[allow(clippy::type_complexity)]
+fn track_weight(
+    owner: &str,
+    line: &Node,
+    reverse_words: &[&str],
+    on_bad_weight: &str,
+    d: &mut Diags,
+) -> Option<(Option<i32>, Option<bool>)> {
+    let name = &line.keyword.text;
+    let Some((kw, rest)) = line.args.split_first() else {
+        return Some((None, None));
+    };
+    if kw.text != "weight" {
+        d.warn(
+            &kw.span,
+            format!("{owner}: unknown option '{}' after {name}; the line is ignored, as keepalived does", kw.text),
+        );
+        return None;
+    }
+    let Some((value, rest)) = rest.split_first() else {
+        d.warn(
+            &kw.span,
+            format!("{owner}: weight without a value for {name}; the line is ignored, as keepalived does"),
+        );
+        return None;
+    };
+    let weight = compat::take_number(
+        read_int(&value.text, -254, 254, true),
+        value,
+        "weight",
+        OnReject::Use(on_bad_weight),
+        d,
+    )
+    .map(|w| {
+        if w.abs() == 254 {
+            d.warn(
+                &value.span,
                 format!(
-                    "unexpected '{}' after {}: expected weight N [reverse]",
-                    other.text, owner.text
+                    "weight {w}: the limit is ±{MAX_WEIGHT}; using {}, as keepalived does",
+                    w.signum() * i64::from(MAX_WEIGHT)
+                ),
+            );
+            w.signum() * i64::from(MAX_WEIGHT)
+        } else {
+            w
+        }
+    })
+    .and_then(|w| i32::try_from(w).ok());
+    let reverse = match rest.first() {
+        None => None,
+        Some(r) if r.text == "reverse" => Some(true),
+        Some(r) if reverse_words.contains(&r.text.as_str()) => Some(false),
+        Some(r) => {
+            d.warn(
+                &r.span,
+                format!(
+                    "{owner}: unknown weight option '{}' for {name}; ignored, as keepalived does",
+                    r.text
                 ),
             );
             None
         }
-        [] => None,
+    };
+    if let Some(extra) = rest.get(1) {
+        d.warn(
+            &extra.span,
+            format!(
+                "'{}' and what follows ignored, as keepalived does",
+                extra.text
+            ),
+        );
     }
+    Some((weight, reverse))
 }
 
-/// `track_script { NAME [weight N [reverse]] … }`, with the place of each line.
+/// Where a `track_script` line was written and what it left for the cross-reference pass.
+#[derive(Debug, Clone)]
+pub(crate) struct TrackPlace {
+    /// The line.
+    pub(crate) span: Span,
+    /// Whether `reverse`/`noreverse` was given (else a weight given here takes the
+    /// script's reverse flag, as in keepalived).
+    pub(crate) reverse_given: bool,
+}
+
+/// `track_script { NAME [weight N [reverse|noreverse]] … }`, with the place of each line.
+/// Names are resolved later ([`super::xref`]).
 pub(crate) fn track_scripts(
     node: &Node,
     out: &mut Vec<TrackScript>,
-    spans: &mut Vec<Span>,
+    places: &mut Vec<TrackPlace>,
     d: &mut Diags,
 ) {
     for line in block_lines(node, d) {
-        if line.block.is_some() {
-            d.error(line.span(), "track_script lines take no block");
+        let owner = "track_script";
+        let Some((weight, reverse)) =
+            track_weight(owner, line, &["noreverse"], "the script's weight", d)
+        else {
             continue;
-        }
-        let w = if line.args.is_empty() {
-            None
-        } else {
-            weight(&line.keyword, &line.args, d)
         };
-        if !line.args.is_empty() && w.is_none() {
-            continue;
-        }
         out.push(TrackScript {
             name: line.keyword.text.clone(),
-            weight: w,
+            weight: weight.map(|weight| WeightOverride {
+                weight,
+                reverse: reverse.unwrap_or(false),
+            }),
         });
-        spans.push(line.span().clone());
+        places.push(TrackPlace {
+            span: line.span().clone(),
+            reverse_given: reverse.is_some(),
+        });
     }
 }
 
-/// `track_interface { IFNAME [weight N [reverse]] … }`.
-pub(crate) fn track_interfaces(node: &Node, out: &mut Vec<TrackInterface>, d: &mut Diags) {
+/// `track_interface { IFNAME [weight N [reverse]] … }`; `owner` names the instance or group.
+pub(crate) fn track_interfaces(
+    node: &Node,
+    owner: &str,
+    out: &mut Vec<TrackInterface>,
+    d: &mut Diags,
+) {
     for line in block_lines(node, d) {
-        if line.block.is_some() {
-            d.error(line.span(), "track_interface lines take no block");
+        let name = &line.keyword.text;
+        if out.iter().any(|t| &t.name == name) {
+            d.warn(
+                line.span(),
+                format!(
+                    "{owner}: track_interface {name} listed twice; ignored, as keepalived does"
+                ),
+            );
             continue;
         }
-        let w = if line.args.is_empty() {
-            None
-        } else {
-            weight(&line.keyword, &line.args, d)
+        let Some((weight, reverse)) = track_weight(owner, line, &[], "0", d) else {
+            continue;
         };
-        if !line.args.is_empty() && w.is_none() {
-            continue;
-        }
-        let w = w.unwrap_or(WeightOverride {
-            weight: 0,
-            reverse: false,
-        });
         out.push(TrackInterface {
-            name: line.keyword.text.clone(),
-            weight: w.weight,
-            reverse: w.reverse,
+            name: name.clone(),
+            weight: weight.unwrap_or(0),
+            reverse: reverse.unwrap_or(false),
         });
     }
 }
@@ -184,9 +238,12 @@ pub(crate) fn track_interfaces(node: &Node, out: &mut Vec<TrackInterface>, d: &m
 /// The lines of a value block such as `track_script { … }` (an error if it has none).
 pub(crate) fn block_lines<'n>(node: &'n Node, d: &mut Diags) -> &'n [Node] {
     if let Some(extra) = node.args.first() {
-        d.error(
+        d.warn(
             &extra.span,
-            format!("{} takes a block, not '{}'", node.keyword.text, extra.text),
+            format!(
+                "{} takes a block; '{}' ignored, as keepalived does",
+                node.keyword.text, extra.text
+            ),
         );
     }
     match &node.block {
@@ -201,7 +258,9 @@ pub(crate) fn block_lines<'n>(node: &'n Node, d: &mut Diags) -> &'n [Node] {
     }
 }
 
-/// `vrrp_sync_group NAME { group { … } track_script { … } notify_* … }`.
+/// `vrrp_sync_group NAME { group { … } track_script { … } notify_* … }`. Members are
+/// resolved later ([`super::xref`]); a group without a `group` block is kept empty (and
+/// removed there, as keepalived removes it).
 pub(crate) fn build_sync_group(
     node: &Node,
     ordinal: usize,
@@ -224,10 +283,11 @@ pub(crate) fn build_sync_group(
         match child.keyword.text.as_str() {
             "group" => {
                 if have_group {
-                    d.error(
+                    d.warn(
                         child.span(),
-                        format!("group given twice in vrrp_sync_group {name}"),
+                        format!("vrrp_sync_group {name}: group given twice; the second is ignored, as keepalived does"),
                     );
+                    continue;
                 }
                 have_group = true;
                 for line in block_lines(child, d) {
@@ -236,29 +296,58 @@ pub(crate) fn build_sync_group(
                         places.members.push(word.span.clone());
                     }
                 }
+                if g.instances.is_empty() {
+                    d.warn(
+                        child.span(),
+                        format!("vrrp_sync_group {name} has an empty group block"),
+                    );
+                }
             }
             "track_script" => {
                 track_scripts(child, &mut g.track_scripts, &mut places.track_scripts, d)
             }
-            "track_interface" => track_interfaces(child, &mut g.track_interfaces, d),
-            "sync_group_tracking_weight" | "global_tracking" => {
-                no_args(child, d);
+            "track_interface" => {
+                let owner = format!("vrrp_sync_group {name}");
+                track_interfaces(child, &owner, &mut g.track_interfaces, d)
+            }
+            "sync_group_tracking_weight" => {
+                compat::flag_args(child, d);
                 g.tracking_weight = true;
             }
-            "smtp_alert" => d.warn(
+            "global_tracking" => {
+                compat::flag_args(child, d);
+                d.warn(
+                    child.span(),
+                    "global_tracking is deprecated in keepalived; read as sync_group_tracking_weight",
+                );
+                g.tracking_weight = true;
+            }
+            "smtp_alert" | "notify_priority_changes" => {
+                let _ = compat::boolean(child, d);
+                d.warn(
+                    child.span(),
+                    format!(
+                        "{} is not supported by wasmalived; ignored",
+                        child.keyword.text
+                    ),
+                );
+            }
+            "track_file" | "track_process" | "track_bfd" => d.warn(
                 child.span(),
-                "smtp_alert is not supported by wasmalived; ignored",
+                format!(
+                    "{} is not supported by wasmalived; ignored",
+                    child.keyword.text
+                ),
             ),
             _ if notify(&mut g.notify, child, d) => {}
             _ => unknown(child, "vrrp_sync_group", d),
         }
     }
     if !have_group {
-        d.error(
+        d.warn(
             node.span(),
             format!("vrrp_sync_group {name} has no group {{ … }} of instances"),
         );
-        return None;
     }
     Some((g, places))
 }

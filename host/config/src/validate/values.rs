@@ -1,7 +1,6 @@
 //! Value parsers shared by the validators: numbers, durations, addresses, sizes, commands.
 //! Each reports a diagnostic at the word's place and returns `None` on bad input.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::diag::Diags;
@@ -38,42 +37,6 @@ pub(crate) fn no_block(node: &Node, d: &mut Diags) {
             format!("{} does not take a block", node.keyword.text),
         );
     }
-}
-
-/// Reports arguments after a keyword that takes none.
-pub(crate) fn no_args(node: &Node, d: &mut Diags) {
-    no_block(node, d);
-    if let Some(extra) = node.args.first() {
-        d.error(
-            &extra.span,
-            format!(
-                "{} takes no value; unexpected '{}'",
-                node.keyword.text, extra.text
-            ),
-        );
-    }
-}
-
-/// An integer in `min..=max`.
-pub(crate) fn int(word: &Word, what: &str, min: i64, max: i64, d: &mut Diags) -> Option<i64> {
-    match word.text.parse::<i64>() {
-        Ok(v) if (min..=max).contains(&v) => Some(v),
-        _ => {
-            d.error(
-                &word.span,
-                format!(
-                    "bad {what} '{}': expected an integer {min}..={max}",
-                    word.text
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// An unsigned integer in `min..=max` as `u32`.
-pub(crate) fn uint(word: &Word, what: &str, min: u32, max: u32, d: &mut Diags) -> Option<u32> {
-    int(word, what, i64::from(min), i64::from(max), d).and_then(|v| u32::try_from(v).ok())
 }
 
 /// A decimal number of seconds (`3`, `0.5`, `.25`), microsecond resolution, at most `max`.
@@ -118,57 +81,6 @@ pub(crate) fn parse_decimal_seconds(text: &str) -> Option<Duration> {
         micros += u32::from(b - b'0') * 10u32.pow(5 - u32::try_from(i).ok()?);
     }
     Some(Duration::from_secs(secs) + Duration::from_micros(u64::from(micros)))
-}
-
-/// keepalived's `<BOOL>`: on|off|true|false|yes|no.
-pub(crate) fn boolean(word: &Word, d: &mut Diags) -> Option<bool> {
-    match word.text.to_ascii_lowercase().as_str() {
-        "on" | "true" | "yes" => Some(true),
-        "off" | "false" | "no" => Some(false),
-        _ => {
-            d.error(
-                &word.span,
-                format!(
-                    "bad boolean '{}': expected on|off|true|false|yes|no",
-                    word.text
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// An optional `<BOOL>` value: none means `true` (as keepalived's flag keywords).
-pub(crate) fn flag(node: &Node, d: &mut Diags) -> Option<bool> {
-    no_block(node, d);
-    match node.args.as_slice() {
-        [] => Some(true),
-        [value] => boolean(value, d),
-        [_, extra, ..] => {
-            d.error(
-                &extra.span,
-                format!(
-                    "{} takes at most one value; unexpected '{}'",
-                    node.keyword.text, extra.text
-                ),
-            );
-            None
-        }
-    }
-}
-
-/// An IPv4 or IPv6 address.
-pub(crate) fn ip(word: &Word, what: &str, d: &mut Diags) -> Option<IpAddr> {
-    match word.text.parse::<IpAddr>() {
-        Ok(a) => Some(a),
-        Err(_) => {
-            d.error(
-                &word.span,
-                format!("bad {what} '{}': not an IPv4 or IPv6 address", word.text),
-            );
-            None
-        }
-    }
 }
 
 /// A byte size: `67108864`, `64K`, `64M`, `1G` (also `KiB`/`MiB`/`GiB`, `KB`…; binary units).

@@ -1,82 +1,265 @@
-//! Cross-references: duplicate names, tracked scripts, sync-group members, VRID clashes.
+//! Cross-references, settled as keepalived settles them: a name defined twice keeps its
+//! first definition; `track_script` finds only a `vrrp_script` defined before it; sync
+//! groups keep the members that exist and are in no other group, and go when none is
+//! left; tracking weights are cleared in sync groups and for the address owner. VRID
+//! clashes are errors (keepalived refuses them too).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Places;
 use crate::diag::{Diags, Span};
-use crate::model::{VrrpInstance, VrrpScript, VrrpSyncGroup};
+use crate::model::{
+    TrackInterface, TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup, WeightOverride,
+};
 
-/// Checks references between the built items; reports with the places of the references.
-pub(crate) fn check(
-    scripts: &[(VrrpScript, Places)],
-    instances: &[(VrrpInstance, Places)],
-    groups: &[(VrrpSyncGroup, Places)],
+/// Resolves the references between the built items, dropping what keepalived drops.
+pub(crate) fn resolve(
+    scripts: &mut Vec<(VrrpScript, Places)>,
+    instances: &mut Vec<(VrrpInstance, Places)>,
+    groups: &mut Vec<(VrrpSyncGroup, Places)>,
     d: &mut Diags,
 ) {
-    duplicates(
-        "vrrp_script",
-        scripts.iter().map(|(s, p)| (s.name.as_str(), &p.name)),
-        d,
-    );
-    duplicates(
-        "vrrp_instance",
-        instances.iter().map(|(i, p)| (i.name.as_str(), &p.name)),
-        d,
-    );
-    duplicates(
-        "vrrp_sync_group",
-        groups.iter().map(|(g, p)| (g.name.as_str(), &p.name)),
-        d,
-    );
+    first_definitions("vrrp_script", scripts, |s| &s.name, d);
+    first_definitions("vrrp_instance", instances, |i| &i.name, d);
+    first_definitions("vrrp_sync_group", groups, |g| &g.name, d);
 
-    let script_at: HashMap<&str, usize> = scripts
+    let script_at: HashMap<String, (usize, bool)> = scripts
         .iter()
-        .map(|(s, p)| (s.name.as_str(), p.ordinal))
+        .map(|(s, p)| (s.name.clone(), (p.ordinal, s.weight_reverse)))
         .collect();
-    let tracking = instances
-        .iter()
-        .map(|(i, p)| (&i.track_scripts, p, "vrrp_instance", i.name.as_str()))
-        .chain(
-            groups
-                .iter()
-                .map(|(g, p)| (&g.track_scripts, p, "vrrp_sync_group", g.name.as_str())),
-        );
-    for (tracks, places, kind, owner) in tracking {
-        for (t, at) in tracks.iter().zip(&places.track_scripts) {
-            match script_at.get(t.name.as_str()) {
-                None => d.error(at, format!("{kind} {owner} tracks script '{}', which is not defined (vrrp_script {} {{ … }})", t.name, t.name)),
-                Some(&ordinal) if ordinal > places.ordinal => d.warn(
-                    at,
-                    format!("vrrp_script {} is defined after {kind} {owner}; wasmalived tracks it, keepalived would ignore it", t.name),
-                ),
-                Some(_) => {}
-            }
-        }
+    for (inst, places) in instances.iter_mut() {
+        let owner = format!("vrrp_instance {}", inst.name);
+        resolve_tracks(&owner, &mut inst.track_scripts, places, &script_at, d);
+    }
+    for (group, places) in groups.iter_mut() {
+        let owner = format!("vrrp_sync_group {}", group.name);
+        resolve_tracks(&owner, &mut group.track_scripts, places, &script_at, d);
     }
 
-    let mut member_of: HashMap<&str, &str> = HashMap::new();
-    for (g, places) in groups {
-        if g.instances.len() == 1 {
+    resolve_members(groups, instances, d);
+    tracking_weights(scripts, instances, groups, d);
+
+    let tracked: HashSet<&str> = instances
+        .iter()
+        .flat_map(|(i, _)| &i.track_scripts)
+        .chain(groups.iter().flat_map(|(g, _)| &g.track_scripts))
+        .map(|t| t.name.as_str())
+        .collect();
+    for (s, p) in scripts.iter() {
+        if !tracked.contains(s.name.as_str()) {
             d.warn(
-                &places.name,
-                format!("vrrp_sync_group {} has only one instance", g.name),
+                &p.name,
+                format!("vrrp_script {} is not tracked by any instance or sync group; it is not run (keepalived removes it too)", s.name),
             );
         }
+    }
+
+    vrid_clashes(instances, d);
+}
+
+/// Keeps the first item of each name (keepalived skips later `vrrp_instance` and
+/// `vrrp_sync_group` blocks of the same name; trackers find the first `vrrp_script`).
+fn first_definitions<T>(
+    kind: &str,
+    items: &mut Vec<(T, Places)>,
+    name: impl Fn(&T) -> &String,
+    d: &mut Diags,
+) {
+    let mut seen: HashMap<String, Span> = HashMap::new();
+    items.retain(|(item, places)| {
+        let n = name(item);
+        match seen.get(n) {
+            Some(first) => {
+                d.warn(
+                    &places.name,
+                    format!("{kind} {n} is defined twice (first at {first}); this definition is ignored, as keepalived does"),
+                );
+                false
+            }
+            None => {
+                seen.insert(n.clone(), places.name.clone());
+                true
+            }
+        }
+    });
+}
+
+/// Keeps the `track_script` lines keepalived keeps: the script exists and was defined
+/// earlier, and the line is not a repeat. A weight given without `reverse` takes the
+/// script's reverse flag.
+fn resolve_tracks(
+    owner: &str,
+    tracks: &mut Vec<TrackScript>,
+    places: &mut Places,
+    script_at: &HashMap<String, (usize, bool)>,
+    d: &mut Diags,
+) {
+    let mut kept = Vec::new();
+    let mut kept_places = Vec::new();
+    for (mut t, place) in tracks.drain(..).zip(places.track_scripts.drain(..)) {
+        match script_at.get(&t.name) {
+            None => {
+                d.warn(
+                    &place.span,
+                    format!("{owner} tracks script '{}', which is not defined; ignored, as keepalived does", t.name),
+                );
+                continue;
+            }
+            Some(&(ordinal, _)) if ordinal > places.ordinal => {
+                d.warn(
+                    &place.span,
+                    format!("vrrp_script {} is defined after {owner}; keepalived does not track it, and neither does wasmalived (move the vrrp_script above {owner})", t.name),
+                );
+                continue;
+            }
+            Some(&(_, script_reverse)) => {
+                if let (Some(w), false) = (t.weight.as_mut(), place.reverse_given) {
+                    w.reverse = script_reverse;
+                }
+            }
+        }
+        if kept.iter().any(|k: &TrackScript| k.name == t.name) {
+            d.warn(
+                &place.span,
+                format!(
+                    "{owner} tracks script '{}' twice; this line is ignored, as keepalived does",
+                    t.name
+                ),
+            );
+            continue;
+        }
+        kept.push(t);
+        kept_places.push(place);
+    }
+    *tracks = kept;
+    places.track_scripts = kept_places;
+}
+
+/// Keeps the members that exist and are in no earlier group; removes groups left empty.
+fn resolve_members(
+    groups: &mut Vec<(VrrpSyncGroup, Places)>,
+    instances: &[(VrrpInstance, Places)],
+    d: &mut Diags,
+) {
+    let mut member_of: HashMap<String, String> = HashMap::new();
+    groups.retain_mut(|(g, places)| {
+        let mut kept = Vec::new();
         for (member, at) in g.instances.iter().zip(&places.members) {
             if !instances.iter().any(|(i, _)| &i.name == member) {
-                d.error(
+                d.warn(
                     at,
-                    format!(
-                        "vrrp_sync_group {} names instance '{member}', which is not defined",
-                        g.name
-                    ),
+                    format!("vrrp_sync_group {} names instance '{member}', which is not defined; ignored, as keepalived does", g.name),
                 );
-            } else if let Some(other) = member_of.insert(member, &g.name) {
-                d.error(at, format!("instance {member} is already in vrrp_sync_group {other}; an instance can be in one group only"));
+            } else if let Some(other) = member_of.get(member) {
+                d.warn(at, format!("instance {member} is already in vrrp_sync_group {other}; an instance can be in one group only, so it is ignored here, as keepalived does"));
+            } else {
+                member_of.insert(member.clone(), g.name.clone());
+                kept.push(member.clone());
+            }
+        }
+        g.instances = kept;
+        match g.instances.len() {
+            0 => {
+                d.warn(
+                    &places.name,
+                    format!("vrrp_sync_group {} has no instances; removed, as keepalived does", g.name),
+                );
+                false
+            }
+            1 => {
+                d.warn(
+                    &places.name,
+                    format!("vrrp_sync_group {} has only one instance", g.name),
+                );
+                true
+            }
+            _ => true,
+        }
+    });
+}
+
+/// keepalived ignores tracking weights where they would break a sync group or the address
+/// owner: in a member of a group without `sync_group_tracking_weight`, weighted scripts
+/// are dropped and interface weights cleared; at priority 255 weighted scripts and
+/// interfaces are dropped; a group with an owner member clears its own weights.
+fn tracking_weights(
+    scripts: &[(VrrpScript, Places)],
+    instances: &mut [(VrrpInstance, Places)],
+    groups: &mut [(VrrpSyncGroup, Places)],
+    d: &mut Diags,
+) {
+    let script_weight = |t: &TrackScript| {
+        scripts
+            .iter()
+            .find(|(s, _)| s.name == t.name)
+            .map_or(0, |(s, _)| t.effective_weight(s).0)
+    };
+    for (inst, places) in instances.iter_mut() {
+        let group = groups
+            .iter()
+            .find(|(g, _)| g.instances.contains(&inst.name));
+        let sync = group.is_some_and(|(g, _)| !g.tracking_weight);
+        let owner = inst.priority.is_owner();
+        if !sync && !owner {
+            continue;
+        }
+        let why = if sync {
+            format!(
+                "it is in vrrp_sync_group {}",
+                group.map_or("", |(g, _)| g.name.as_str())
+            )
+        } else {
+            "it has priority 255 (address owner)".to_owned()
+        };
+        let at = places.name.clone();
+        let mut kept: Vec<TrackInterface> = Vec::new();
+        for mut t in inst.track_interfaces.drain(..) {
+            if t.weight == 0 {
+                kept.push(t);
+            } else if sync {
+                d.warn(&at, format!("vrrp_instance {}: the weight of track_interface {} is ignored because {why}; using weight 0, as keepalived does", inst.name, t.name));
+                t.weight = 0;
+                kept.push(t);
+            } else {
+                d.warn(&at, format!("vrrp_instance {}: track_interface {} with a weight is ignored because {why}, as keepalived does", inst.name, t.name));
+            }
+        }
+        inst.track_interfaces = kept;
+        let before = std::mem::take(&mut inst.track_scripts);
+        for t in before {
+            if script_weight(&t) != 0 {
+                d.warn(&at, format!("vrrp_instance {}: track_script {} with a weight is ignored because {why}, as keepalived does", inst.name, t.name));
+            } else {
+                inst.track_scripts.push(t);
             }
         }
     }
+    for (g, places) in groups.iter_mut() {
+        let has_owner = instances
+            .iter()
+            .any(|(i, _)| i.priority.is_owner() && g.instances.contains(&i.name));
+        if !has_owner {
+            continue;
+        }
+        for t in &mut g.track_scripts {
+            if script_weight(t) != 0 {
+                d.warn(&places.name, format!("vrrp_sync_group {}: a member has priority 255, so the weight of track_script {} is cleared, as keepalived does", g.name, t.name));
+                t.weight = Some(WeightOverride {
+                    weight: 0,
+                    reverse: false,
+                });
+            }
+        }
+        for t in &mut g.track_interfaces {
+            if t.weight != 0 {
+                d.warn(&places.name, format!("vrrp_sync_group {}: a member has priority 255, so the weight of track_interface {} is cleared, as keepalived does", g.name, t.name));
+                t.weight = 0;
+            }
+        }
+    }
+}
 
+fn vrid_clashes(instances: &[(VrrpInstance, Places)], d: &mut Diags) {
     for (n, (a, pa)) in instances.iter().enumerate() {
         for (b, pb) in &instances[..n] {
             if a.interface == b.interface
@@ -87,7 +270,7 @@ pub(crate) fn check(
                 d.error(
                     &pa.name,
                     format!(
-                        "vrrp_instance {} uses interface {}, VRID {} and {:?} like vrrp_instance {} ({}); they would receive each other's adverts",
+                        "vrrp_instance {} uses interface {}, VRID {} and {:?} like vrrp_instance {} ({}); they would receive each other's adverts (keepalived refuses this too)",
                         a.name, a.interface, a.vrid, a.family, b.name, pb.name
                     ),
                 );
@@ -102,19 +285,5 @@ fn same_channel(a: &VrrpInstance, b: &VrrpInstance) -> bool {
         (false, false) => true,
         (true, true) => a.unicast_peers.iter().any(|p| b.unicast_peers.contains(p)),
         _ => false,
-    }
-}
-
-fn duplicates<'a>(kind: &str, items: impl Iterator<Item = (&'a str, &'a Span)>, d: &mut Diags) {
-    let mut seen: HashMap<&str, &Span> = HashMap::new();
-    for (name, at) in items {
-        if let Some(first) = seen.get(name) {
-            d.error(
-                at,
-                format!("{kind} {name} is defined twice (first at {first})"),
-            );
-        } else {
-            seen.insert(name, at);
-        }
     }
 }

@@ -1,4 +1,6 @@
 //! `wasmalived -t -f FILE` (`--config-test`): check a configuration without running it.
+//! With `--dump-config`, the effective configuration (every value in force after defaults
+//! and keepalived's fallbacks) is printed on stdout, and the other messages go to stderr.
 //!
 //! Exit status: 0 the configuration is valid (warnings may be printed), 1 it has errors
 //! (printed as `file:line:column: error: ...`), 2 it parses but a referenced plugin does not
@@ -16,8 +18,9 @@ pub const EXIT_CONFIG_ERRORS: u8 = 1;
 pub const EXIT_PLUGIN_ERRORS: u8 = 2;
 
 /// Check `path`; `cache_dir` holds compiled plugins (the daemon's, so the check warms it).
-pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
-    let loaded = match config::load(path, LoadOptions { strict }) {
+/// `dump`: print the effective configuration on stdout.
+pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> ExitCode {
+    let loaded = match config::load(path, opts.clone()) {
         Ok(loaded) => loaded,
         Err(errs) => {
             eprintln!("{errs}");
@@ -29,6 +32,17 @@ pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
         eprintln!("{warning}");
     }
     let config = loaded.config;
+    // With a dump on stdout, everything else goes to stderr.
+    let say = |line: String| {
+        if dump {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    if dump {
+        print!("{}", config.dump());
+    }
     let plugin_checks: Vec<_> = config
         .scripts
         .iter()
@@ -50,11 +64,11 @@ pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
         };
         for (script, path, grants) in plugin_checks {
             match runtime.load_check(&script.name, &path, grants) {
-                Ok(plugin) => println!(
+                Ok(plugin) => say(format!(
                     "vrrp_script {}: plugin {} loads with its grants",
                     script.name,
                     plugin.identity()
-                ),
+                )),
                 Err(err) => {
                     failed = true;
                     // The error names the plugin file itself.
@@ -69,12 +83,12 @@ pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
     if failed {
         return ExitCode::from(EXIT_PLUGIN_ERRORS);
     }
-    println!(
+    say(format!(
         "{}: configuration valid ({} instance(s), {} script(s), {} warning(s))",
         path.display(),
         config.instances.len(),
         config.scripts.len(),
         loaded.warnings.len()
-    );
+    ));
     ExitCode::SUCCESS
 }

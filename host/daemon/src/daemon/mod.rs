@@ -74,6 +74,8 @@ pub struct Options {
     pub state_dir: PathBuf,
     /// Unknown keywords are errors.
     pub strict: bool,
+    /// keepalived's `-i`/`--config-id` for `@ID` configuration lines (`None`: the host name).
+    pub config_id: Option<String>,
     /// Pid file (default `<state-dir>/wasmalived.pid`).
     pub pid_file: Option<PathBuf>,
 }
@@ -94,8 +96,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let load_opts = LoadOptions {
         strict: opts.strict,
+        config_id: opts.config_id.clone(),
     };
-    let loaded = config::load(&opts.config, load_opts).map_err(|errs| {
+    let loaded = config::load(&opts.config, load_opts.clone()).map_err(|errs| {
         anyhow::anyhow!("{}: configuration invalid:\n{errs}", opts.config.display())
     })?;
     for warning in &loaded.warnings {
@@ -171,14 +174,14 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             Ok(()) = link_changes.changed() => daemon.replan_moved().await,
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
-            _ = sighup.recv() => { info!("SIGHUP: reloading"); daemon.reload(&opts.config, load_opts).await; }
+            _ = sighup.recv() => { info!("SIGHUP: reloading"); daemon.reload(&opts.config, &load_opts).await; }
             Some(ControlRequest::Reload) = control_rx.recv() => {
                 info!("control socket: reloading");
-                daemon.reload(&opts.config, load_opts).await;
+                daemon.reload(&opts.config, &load_opts).await;
             }
             Some(()) = config_changes.recv() => {
                 info!("configuration file changed: reloading");
-                daemon.reload(&opts.config, load_opts).await;
+                daemon.reload(&opts.config, &load_opts).await;
             }
             Some(check) = stop_rx.recv() => {
                 error!(%check, "check reported fatal with `on_fatal stop_daemon`: stopping the daemon");
@@ -257,8 +260,8 @@ struct Daemon {
 
 impl Daemon {
     /// Parse and validate the config again; apply it only if valid.
-    async fn reload(&mut self, path: &Path, opts: LoadOptions) {
-        match config::load(path, opts) {
+    async fn reload(&mut self, path: &Path, opts: &LoadOptions) {
+        match config::load(path, opts.clone()) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
                     warn!("{warning}");

@@ -1,0 +1,371 @@
+//! The effective configuration as stable text (`wasmalived -t --dump-config`): every value
+//! in force after defaults, keepalived's fallbacks and cross-references, one `key value`
+//! line each, sections in file order. Keys are keepalived's keywords where one exists, so a
+//! dump reads like a fully spelled-out keepalived.conf (without braces).
+//!
+//! ```text
+//! vrrp_instance VI_1
+//!     state MASTER
+//!     interface eth0
+//!     virtual_router_id 51
+//!     priority 100
+//!     version 2
+//!     advert_int 1
+//!     ...
+//! ```
+//!
+//! Durations are seconds with up to six decimals (`0.5`, `40.95`); flags are `on`/`off`.
+//! The format is meant for people and for tests comparing with keepalived's own dump: lines
+//! may be added, existing keys keep their meaning.
+
+use std::fmt::{self, Display, Write as _};
+use std::time::Duration;
+
+use crate::model::{
+    Config, InitialState, Notify, PluginRef, RunAs, ScriptKind, TrackInterface, TrackScript,
+    VrrpInstance, VrrpScript, VrrpSyncGroup,
+};
+use crate::vip::{Scope, VipSpec};
+use wasmalived_proto::vrrp::types::{Family, Version};
+
+impl Config {
+    /// The effective configuration as text (see the [module docs](self)).
+    pub fn dump(&self) -> ConfigDump<'_> {
+        ConfigDump(self)
+    }
+}
+
+/// [`Config::dump`]'s result; `Display` writes the text.
+pub struct ConfigDump<'c>(&'c Config);
+
+impl Display for ConfigDump<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = self.0;
+        let g = &c.global;
+        writeln!(f, "global_defs")?;
+        line(
+            f,
+            "router_id",
+            g.router_id.as_deref().unwrap_or("(host name)"),
+        )?;
+        line(f, "vrrp_version", version(g.vrrp_version))?;
+        line(f, "vrrp_strict", on_off(g.vrrp_strict))?;
+        line(f, "vrrp_mcast_group4", g.mcast_group4)?;
+        line(f, "vrrp_mcast_group6", g.mcast_group6)?;
+        line(f, "vrrp_garp_master_delay", secs(g.garp.master_delay))?;
+        line(f, "vrrp_garp_master_repeat", g.garp.master_repeat)?;
+        line(
+            f,
+            "vrrp_garp_master_refresh",
+            secs(g.garp.master_refresh.unwrap_or_default()),
+        )?;
+        line(
+            f,
+            "vrrp_garp_master_refresh_repeat",
+            g.garp.master_refresh_repeat,
+        )?;
+        line(f, "vrrp_garp_interval", secs(g.garp.interval))?;
+        line(f, "vrrp_gna_interval", secs(g.garp.gna_interval))?;
+        line(
+            f,
+            "enable_script_security",
+            on_off(g.enable_script_security),
+        )?;
+        if let Some(u) = &g.script_user {
+            line(f, "script_user", run_as(u))?;
+        }
+        line(f, "plugin_dir", g.plugin_dir.display())?;
+        for s in &c.scripts {
+            script(f, s)?;
+        }
+        for i in &c.instances {
+            instance(f, i, c)?;
+        }
+        for g in &c.sync_groups {
+            sync_group(f, g)?;
+        }
+        Ok(())
+    }
+}
+
+fn line(f: &mut fmt::Formatter<'_>, key: &str, value: impl Display) -> fmt::Result {
+    writeln!(f, "    {key} {value}")
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn version(v: Version) -> &'static str {
+    match v {
+        Version::V2 => "2",
+        Version::V3 => "3",
+    }
+}
+
+/// Seconds with up to six decimals, no trailing zeros.
+fn secs(d: Duration) -> String {
+    let micros = d.subsec_micros();
+    if micros == 0 {
+        return d.as_secs().to_string();
+    }
+    let frac = format!("{micros:06}");
+    format!("{}.{}", d.as_secs(), frac.trim_end_matches('0'))
+}
+
+fn run_as(u: &RunAs) -> String {
+    match &u.group {
+        Some(g) => format!("{} {g}", u.user),
+        None => u.user.clone(),
+    }
+}
+
+/// A command line with each argument quoted when it needs to be.
+fn argv(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if !a.is_empty() && !a.chars().any(|c| c.is_whitespace() || "'\"\\".contains(c)) {
+            out.push_str(a);
+        } else {
+            out.push('\'');
+            out.push_str(&a.replace('\'', "'\\''"));
+            out.push('\'');
+        }
+    }
+    out
+}
+
+fn script(f: &mut fmt::Formatter<'_>, s: &VrrpScript) -> fmt::Result {
+    writeln!(f, "vrrp_script {}", s.name)?;
+    match &s.kind {
+        ScriptKind::Exec { argv: a } => line(f, "script", argv(a))?,
+        ScriptKind::Plugin {
+            plugin, on_fatal, ..
+        } => {
+            match plugin {
+                PluginRef::Name(n) => line(f, "plugin", n)?,
+                PluginRef::Path(p) => line(f, "plugin", p.display())?,
+            }
+            line(f, "on_fatal", format!("{on_fatal:?}").to_ascii_lowercase())?;
+        }
+    }
+    line(f, "interval", secs(s.interval))?;
+    line(f, "timeout", secs(s.timeout))?;
+    line(f, "weight", weight(s.weight, s.weight_reverse))?;
+    line(f, "rise", s.rise)?;
+    line(f, "fall", s.fall)?;
+    line(f, "init_fail", on_off(s.init_fail))?;
+    if let Some(u) = &s.user {
+        line(f, "user", run_as(u))?;
+    }
+    Ok(())
+}
+
+fn weight(w: i32, reverse: bool) -> String {
+    if reverse {
+        format!("{w} reverse")
+    } else {
+        w.to_string()
+    }
+}
+
+fn vip(v: &VipSpec, default_dev: &str) -> String {
+    let mut s = format!(
+        "{}/{} dev {}",
+        v.addr,
+        v.prefix_len,
+        v.dev.as_deref().unwrap_or(default_dev)
+    );
+    if let Some(b) = v.brd {
+        let _ = write!(s, " brd {b}");
+    }
+    let scope = match v.scope.unwrap_or(Scope::Global) {
+        Scope::Global => "global",
+        Scope::Site => "site",
+        Scope::Link => "link",
+        Scope::Host => "host",
+        Scope::Nowhere => "nowhere",
+    };
+    let _ = write!(s, " scope {scope}");
+    if let Some(l) = &v.label {
+        let _ = write!(s, " label {l}");
+    }
+    s
+}
+
+fn track_script(f: &mut fmt::Formatter<'_>, t: &TrackScript, c: &Config) -> fmt::Result {
+    match c.script(&t.name) {
+        Some(s) => {
+            let (w, r) = t.effective_weight(s);
+            line(
+                f,
+                "track_script",
+                format!("{} weight {}", t.name, weight(w, r)),
+            )
+        }
+        None => line(f, "track_script", &t.name),
+    }
+}
+
+fn track_interface(f: &mut fmt::Formatter<'_>, t: &TrackInterface) -> fmt::Result {
+    line(
+        f,
+        "track_interface",
+        format!("{} weight {}", t.name, weight(t.weight, t.reverse)),
+    )
+}
+
+fn notify(f: &mut fmt::Formatter<'_>, n: &Notify) -> fmt::Result {
+    for (key, script) in [
+        ("notify_master", &n.master),
+        ("notify_backup", &n.backup),
+        ("notify_fault", &n.fault),
+        ("notify_stop", &n.stop),
+        ("notify", &n.any),
+        ("notify_split_brain", &n.split_brain),
+    ] {
+        if let Some(s) = script {
+            match &s.user {
+                Some(u) => line(f, key, format!("{} user {}", argv(&s.argv), run_as(u)))?,
+                None => line(f, key, argv(&s.argv))?,
+            }
+        }
+    }
+    Ok(())
+}
+
+fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Result {
+    writeln!(f, "vrrp_instance {}", i.name)?;
+    let state = match i.initial_state {
+        InitialState::Master => "MASTER",
+        InitialState::Backup => "BACKUP",
+    };
+    line(f, "state", state)?;
+    line(f, "interface", &i.interface)?;
+    line(f, "virtual_router_id", i.vrid)?;
+    line(f, "priority", i.priority.get())?;
+    line(f, "version", version(i.version))?;
+    let family = match i.family {
+        Family::V4 => "inet",
+        Family::V6 => "inet6",
+    };
+    line(f, "family", family)?;
+    line(f, "advert_int", secs(i.advert_int.duration()))?;
+    line(f, "nopreempt", on_off(i.nopreempt))?;
+    line(f, "preempt_delay", secs(i.preempt_delay))?;
+    match &i.auth_pass {
+        Some(p) => line(f, "authentication", format!("PASS {}", p.0))?,
+        None => line(f, "authentication", "none")?,
+    }
+    line(f, "accept", on_off(i.accept))?;
+    line(f, "strict_mode", on_off(i.strict))?;
+    for v in &i.vips {
+        line(f, "virtual_ipaddress", vip(v, &i.interface))?;
+    }
+    for v in &i.excluded_vips {
+        line(f, "virtual_ipaddress_excluded", vip(v, &i.interface))?;
+    }
+    if let Some(a) = i.mcast_src_ip {
+        line(f, "mcast_src_ip", a)?;
+    }
+    if let Some(a) = i.unicast_src_ip {
+        line(f, "unicast_src_ip", a)?;
+    }
+    for p in &i.unicast_peers {
+        line(f, "unicast_peer", p)?;
+    }
+    for t in &i.track_interfaces {
+        track_interface(f, t)?;
+    }
+    for t in &i.track_scripts {
+        track_script(f, t, c)?;
+    }
+    line(f, "dont_track_primary", on_off(i.dont_track_primary))?;
+    for h in &i.heartbeat_interfaces {
+        line(f, "heartbeat_interface", h)?;
+    }
+    line(f, "garp_master_delay", secs(i.garp.master_delay))?;
+    line(f, "garp_master_repeat", i.garp.master_repeat)?;
+    line(
+        f,
+        "garp_master_refresh",
+        secs(i.garp.master_refresh.unwrap_or_default()),
+    )?;
+    line(
+        f,
+        "garp_master_refresh_repeat",
+        i.garp.master_refresh_repeat,
+    )?;
+    notify(f, &i.notify)?;
+    if let Some(g) = c.sync_group_of(&i.name) {
+        line(f, "sync_group", &g.name)?;
+    }
+    Ok(())
+}
+
+fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup) -> fmt::Result {
+    writeln!(f, "vrrp_sync_group {}", g.name)?;
+    line(f, "group", g.instances.join(" "))?;
+    line(f, "sync_group_tracking_weight", on_off(g.tracking_weight))?;
+    for t in &g.track_interfaces {
+        track_interface(f, t)?;
+    }
+    for t in &g.track_scripts {
+        match &t.weight {
+            Some(w) => line(
+                f,
+                "track_script",
+                format!("{} weight {}", t.name, weight(w.weight, w.reverse)),
+            )?,
+            None => line(f, "track_script", &t.name)?,
+        }
+    }
+    notify(f, &g.notify)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::ok;
+
+    #[test]
+    fn durations_print_as_seconds() {
+        assert_eq!(secs(Duration::from_secs(5)), "5");
+        assert_eq!(secs(Duration::from_millis(500)), "0.5");
+        assert_eq!(secs(Duration::from_micros(40_950_000)), "40.95");
+        assert_eq!(secs(Duration::from_micros(1)), "0.000001");
+    }
+
+    #[test]
+    fn commands_quote_what_needs_it() {
+        assert_eq!(
+            argv(&["/bin/x".into(), "a b".into(), "it's".into(), String::new()]),
+            r"/bin/x 'a b' 'it'\''s' ''"
+        );
+    }
+
+    #[test]
+    fn a_whole_configuration() {
+        let c = ok("vrrp_script chk {\n script \"/bin/check --x\"\n interval 2\n weight -4\n fall 2\n}\nvrrp_instance VI_1 {\n state MASTER\n interface eth0\n virtual_router_id 51\n priority 150\n authentication {\n auth_type PASS\n auth_pass 1111\n }\n virtual_ipaddress {\n 192.0.2.16/24 label eth0:1\n }\n unicast_peer {\n 192.0.2.2\n }\n track_script {\n chk\n }\n}\nvrrp_instance VI_2 {\n interface eth0\n virtual_router_id 52\n virtual_ipaddress {\n 192.0.2.17\n }\n}\nvrrp_sync_group G {\n group {\n VI_1\n VI_2\n }\n sync_group_tracking_weight\n}\n").config;
+        let text = c.dump().to_string();
+        for expected in [
+            "vrrp_script chk\n    script /bin/check --x\n    interval 2\n    timeout 2\n    weight -4\n    rise 1\n    fall 2\n",
+            "vrrp_instance VI_1\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    version 2\n    family inet\n    advert_int 1\n    nopreempt off\n    preempt_delay 0\n    authentication PASS 1111\n",
+            "    virtual_ipaddress 192.0.2.16/24 dev eth0 scope global label eth0:1\n",
+            "    unicast_peer 192.0.2.2\n",
+            "    track_script chk weight -4\n",
+            "    sync_group G\n",
+            "vrrp_sync_group G\n    group VI_1 VI_2\n    sync_group_tracking_weight on\n",
+            "vrrp_instance VI_2\n    state BACKUP\n",
+        ] {
+            assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
+        }
+    }
+}
