@@ -243,6 +243,21 @@ impl Lab {
         Ok(node)
     }
 
+    /// Adds interface `name` to `node`: one end of a veth pair whose other end (`peer`) stays
+    /// in the same namespace, both up, with `v4` (`a.b.c.d/len`) on `name` if given. For
+    /// configurations that name more interfaces than `eth0` (the node's namespace is deleted
+    /// with the lab, and the pair with it).
+    pub fn add_link(&self, node: &str, name: &str, peer: &str, v4: Option<&str>) -> Result<()> {
+        let ns = self.node(node)?.ns.clone();
+        let mut script = format!(
+            "link add {name} type veth peer name {peer}\nlink set {peer} up\nlink set {name} up\n"
+        );
+        if let Some(addr) = v4 {
+            script.push_str(&format!("addr add {addr} dev {name}\n"));
+        }
+        self.ip_batch(&ns, &format!("{node}-{peer}"), &script)
+    }
+
     /// Deletes `node`'s `eth0` (both veth ends) and creates it again — a new interface index,
     /// the MAC `02:00:00:00:01:NN` instead of `…:00:NN`, the same addresses — as an operator
     /// re-creating an interface under a running daemon would. Returns the new MAC.

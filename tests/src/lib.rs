@@ -5,12 +5,14 @@
 //! killed and deleted when the lab is dropped, even on panic. On top of that: VIP sampling
 //! ([`VipSampler`]), bridge captures and address monitors ([`BridgeCapture`],
 //! [`AddrMonitor`]), keepalived-syntax configs ([`Proto`], [`KeepalivedConf`]) and daemons
-//! ([`Lab::start_daemon`] for keepalived and wasmalived). Requires root, iproute2, tcpdump,
+//! ([`Lab::start_daemon`] for keepalived and wasmalived), and the keepalived-compatibility
+//! comparison of configuration files ([`compat`]). Requires root, iproute2, tcpdump,
 //! keepalived and ping.
 
 pub mod capture;
 pub mod checks;
 pub mod cmd;
+pub mod compat;
 pub mod config;
 pub mod daemon;
 pub mod error;

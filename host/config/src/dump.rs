@@ -357,13 +357,14 @@ mod tests {
         let text = c.dump().to_string();
         for expected in [
             "vrrp_script chk\n    script /bin/check --x\n    interval 2\n    timeout 2\n    weight -4\n    rise 1\n    fall 2\n",
-            "vrrp_instance VI_1\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    version 2\n    family inet\n    advert_int 1\n    nopreempt off\n    preempt_delay 0\n    authentication PASS 1111\n",
+            "vrrp_instance VI_1\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority 150\n    version 2\n    family inet\n    advert_int 1\n    nopreempt off\n    preempt_delay 0\n    authentication PASS 1111\n",
             "    virtual_ipaddress 192.0.2.16/24 dev eth0 scope global label eth0:1\n",
             "    unicast_peer 192.0.2.2\n",
             "    track_script chk weight -4\n",
             "    sync_group G\n",
             "vrrp_sync_group G\n    group VI_1 VI_2\n    sync_group_tracking_weight on\n",
             "vrrp_instance VI_2\n    state BACKUP\n",
+            // VI_1 wants MASTER below priority 255 in a sync group: BACKUP, as keepalived.
         ] {
             assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
         }

@@ -160,6 +160,21 @@ pub fn parse_str(
     finish(nodes, virtual_path, &opts, diags)
 }
 
+/// Sorts diagnostics by place: files in the order they were first reported, then line and
+/// column (validation reports some things when a section ends, after what follows it).
+fn in_file_order(all: &mut [Diagnostic]) {
+    let mut files: Vec<std::sync::Arc<Path>> = Vec::new();
+    for d in all.iter() {
+        if !files.contains(&d.span.file) {
+            files.push(d.span.file.clone());
+        }
+    }
+    all.sort_by_key(|d| {
+        let file = files.iter().position(|f| *f == d.span.file).unwrap_or(0);
+        (file, d.span.line, d.span.column)
+    });
+}
+
 fn finish(
     nodes: Vec<parser::Node>,
     path: &Path,
@@ -169,6 +184,7 @@ fn finish(
     let nodes = reflow::reflow(nodes, &mut diags);
     let config = validate::validate(&nodes, &mut diags);
     let mut all = diags.into_vec();
+    in_file_order(&mut all);
     if opts.strict {
         for d in &mut all {
             d.severity = Severity::Error;

@@ -43,6 +43,16 @@ pub struct Block {
     pub open: Span,
     /// The statements inside.
     pub nodes: Vec<Node>,
+    /// Where `}` is (`None` when the block runs to the end of the configuration).
+    /// keepalived reports what it decides at the end of a block on this line.
+    pub close: Option<Span>,
+}
+
+impl Block {
+    /// Where the block ends: its `}`, else its `{`.
+    pub fn end(&self) -> &Span {
+        self.close.as_ref().unwrap_or(&self.open)
+    }
 }
 
 /// Reads every logical line of `pre` and builds the tree. `top` names the configuration
@@ -164,17 +174,24 @@ impl Builder<'_, '_> {
             return Block {
                 open,
                 nodes: Vec::new(),
+                close: None,
             };
         }
         let nodes = self.nodes(tokens, pos, depth + 1);
-        match tokens.get(*pos) {
-            Some(Token::Close(_)) => *pos += 1,
-            _ => self.pre.diags().warn(
-                &open,
-                "unclosed '{' (no matching '}' before the end of the configuration); the block ends there, as keepalived does",
-            ),
-        }
-        Block { open, nodes }
+        let close = match tokens.get(*pos) {
+            Some(Token::Close(span)) => {
+                *pos += 1;
+                Some(span.clone())
+            }
+            _ => {
+                self.pre.diags().warn(
+                    &open,
+                    "unclosed '{' (no matching '}' before the end of the configuration); the block ends there, as keepalived does",
+                );
+                None
+            }
+        };
+        Block { open, nodes, close }
     }
 }
 

@@ -95,7 +95,8 @@ enum Event {
     /// A statement; `true` when its block follows as `Open` … `Close`.
     Statement(Node, bool),
     Open(Span),
-    Close,
+    /// The end of a block, with its `}` if it had one.
+    Close(Option<Span>),
 }
 
 /// Rebuilds `nodes` as keepalived structures them.
@@ -108,11 +109,13 @@ pub(crate) fn reflow(nodes: Vec<Node>, d: &mut Diags) -> Vec<Node> {
     loop {
         out.extend(level(&events, &mut pos, Level::Top, None, d));
         match events.get(pos) {
-            Some(Event::Close) => {
-                d.warn(
-                    &close_place(&out),
-                    "extra '}' (its '{' was ignored); ignored, as keepalived does",
-                );
+            Some(Event::Close(at)) => {
+                if let Some(at) = at {
+                    d.warn(
+                        at,
+                        "extra '}' (its '{' was ignored); ignored, as keepalived does",
+                    );
+                }
                 pos += 1;
             }
             _ => return out,
@@ -129,7 +132,7 @@ fn flatten(nodes: Vec<Node>, out: &mut Vec<Event>) {
         if let Some(b) = block {
             out.push(Event::Open(b.open));
             flatten(b.nodes, out);
-            out.push(Event::Close);
+            out.push(Event::Close(b.close));
         }
     }
 }
@@ -146,7 +149,7 @@ fn level(
     let mut out = Vec::new();
     while let Some(event) = events.get(*pos) {
         match event {
-            Event::Close => return out,
+            Event::Close(_) => return out,
             Event::Open(span) => {
                 d.warn(
                     span,
@@ -164,17 +167,19 @@ fn level(
                             *pos += 1;
                             let name = section_name(&node);
                             let nodes = level(events, pos, child, Some(&name), d);
-                            if matches!(events.get(*pos), Some(Event::Close)) {
-                                *pos += 1;
-                            }
-                            node.block = Some(Block { open, nodes });
+                            let close = match events.get(*pos) {
+                                Some(Event::Close(at)) => {
+                                    *pos += 1;
+                                    at.clone()
+                                }
+                                _ => None,
+                            };
+                            node.block = Some(Block { open, nodes, close });
                         }
                         Kind::Opaque => {
                             *pos += 1;
-                            node.block = Some(Block {
-                                open,
-                                nodes: raw_block(events, pos),
-                            });
+                            let (nodes, close) = raw_block(events, pos);
+                            node.block = Some(Block { open, nodes, close });
                         }
                         Kind::NoBlock => {
                             d.warn(
@@ -196,32 +201,34 @@ fn level(
     out
 }
 
-/// The nodes of a block kept as written, through its `Close` (consumed).
-fn raw_block(events: &[Event], pos: &mut usize) -> Vec<Node> {
+/// The nodes of a block kept as written, through its `Close` (consumed), and its `}`.
+fn raw_block(events: &[Event], pos: &mut usize) -> (Vec<Node>, Option<Span>) {
     let mut out: Vec<Node> = Vec::new();
     while let Some(event) = events.get(*pos) {
         *pos += 1;
         match event {
-            Event::Close => return out,
+            Event::Close(at) => return (out, at.clone()),
             Event::Statement(node, has_block) => {
                 let mut node = node.clone();
                 if *has_block {
                     if let Some(Event::Open(open)) = events.get(*pos) {
                         *pos += 1;
-                        let nodes = raw_block(events, pos);
+                        let (nodes, close) = raw_block(events, pos);
                         node.block = Some(Block {
                             open: open.clone(),
                             nodes,
+                            close,
                         });
                     }
                 }
                 out.push(node);
             }
             Event::Open(open) => {
-                let nodes = raw_block(events, pos);
+                let (nodes, close) = raw_block(events, pos);
                 let block = Block {
                     open: open.clone(),
                     nodes,
+                    close,
                 };
                 out.push(Node {
                     keyword: crate::lexer::Word {
@@ -235,7 +242,7 @@ fn raw_block(events: &[Event], pos: &mut usize) -> Vec<Node> {
             }
         }
     }
-    out
+    (out, None)
 }
 
 fn section_name(node: &Node) -> String {
@@ -250,13 +257,6 @@ fn place(owner: Option<&str>) -> String {
         Some(o) => format!("in {o}, and the next '}}' closes {o}"),
         None => "at the top level".into(),
     }
-}
-
-fn close_place(out: &[Node]) -> Span {
-    out.last().map_or_else(
-        || Span::whole_file(std::sync::Arc::from(std::path::Path::new(""))),
-        |n| n.span().clone(),
-    )
 }
 
 #[cfg(test)]

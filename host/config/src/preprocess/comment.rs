@@ -3,7 +3,11 @@
 //! - Leading spaces and tabs go.
 //! - `!` or `#` outside double quotes starts a comment that runs to the end of the line
 //!   (anywhere: after a word, after a brace, glued to a number as in `priority 100#x`).
-//! - Outside quotes, `\#` and `\!` are a literal `#` and `!` (the backslash goes).
+//! - Outside quotes, `\#` and `\!` are meant as a literal `#` and `!`; but keepalived 2.2.7
+//!   reads its configuration twice (the parent writes the comment-free lines to a copy that
+//!   the VRRP process reads again), so in the running VRRP process the `#` that the first
+//!   reading left starts a comment after all. This follows the running keepalived: the line
+//!   ends there, and [`Decommented::escaped_comment`] says so for a warning.
 //! - Any other backslash escapes the next character for the purpose of this scan (so `\"`
 //!   neither opens nor closes a quote) and stays in the text.
 //! - A backslash that is the last character of the line (even inside a comment) marks a
@@ -20,6 +24,8 @@ pub(crate) struct Decommented {
     pub(crate) line: MappedLine,
     /// Whether the line ended with a continuation backslash.
     pub(crate) continued: bool,
+    /// Where (in the result) a `\#` or `\!` outside quotes cut the line, if one did.
+    pub(crate) escaped_comment: Option<crate::diag::Span>,
 }
 
 /// Cuts comments from `line` as keepalived 2.2.7 does.
@@ -33,6 +39,7 @@ pub(crate) fn decomment(line: &MappedLine) -> Decommented {
     let mut line = line.slice(start..line.len());
     let mut quote = false;
     let mut comment_at: Option<usize> = None;
+    let mut escaped_comment = None;
     let mut continuation: Option<MappedLine> = None;
     let mut p = 0;
     while p < line.len() {
@@ -47,6 +54,14 @@ pub(crate) fn decomment(line: &MappedLine) -> Decommented {
                 let next = line.chars()[p + 1];
                 if !quote && (next == '#' || next == '!') {
                     line = line.removed(p);
+                    if comment_at.is_none() {
+                        // The second reading (see the module docs) cuts here.
+                        comment_at = Some(p);
+                        escaped_comment = Some(line.span_at(
+                            p,
+                            &crate::diag::Span::whole_file(std::path::Path::new("").into()),
+                        ));
+                    }
                     p += 1;
                 } else {
                     p += 2;
@@ -77,7 +92,11 @@ pub(crate) fn decomment(line: &MappedLine) -> Decommented {
     if let Some(backslash) = continuation {
         line.push_line(&backslash);
     }
-    Decommented { line, continued }
+    Decommented {
+        line,
+        continued,
+        escaped_comment,
+    }
 }
 
 #[cfg(test)]
@@ -109,9 +128,14 @@ mod tests {
     }
 
     #[test]
-    fn escaped_comment_characters_are_literal_outside_quotes() {
-        assert_eq!(dec(r"auth_pass ab\#cd"), ("auth_pass ab#cd".into(), false));
-        assert_eq!(dec(r#"x "a\#b""#), (r#"x "a\#b""#.into(), false));
+    fn escaped_comment_characters_cut_the_line_as_in_the_running_keepalived() {
+        assert_eq!(dec(r"auth_pass ab\#cd"), ("auth_pass ab".into(), false));
+        assert_eq!(dec(r"priority 1\!50"), ("priority 1".into(), false));
+        assert_eq!(
+            dec(r#"x "a\#b""#),
+            (r#"x "a\#b""#.into(), false),
+            "inside quotes: kept"
+        );
         assert_eq!(dec(r##"x \"# c"##), (r#"x \""#.into(), false));
     }
 
@@ -128,17 +152,17 @@ mod tests {
     fn places_survive_the_cut() {
         let file: Arc<Path> = Arc::from(PathBuf::from("t"));
         let d = decomment(&MappedLine::verbatim(
-            "\t  a\\#b # c",
+            "\t  ab c\\#d",
             Span::new(file.clone(), 4, 1),
         ));
-        assert_eq!(d.line.text(), "a#b");
+        assert_eq!(d.line.text(), "ab c");
         let fallback = Span::whole_file(file);
         assert_eq!(d.line.span_at(0, &fallback).column, 4);
+        assert_eq!(d.line.span_at(3, &fallback).column, 7);
         assert_eq!(
-            d.line.span_at(1, &fallback).column,
-            6,
-            "the # after the escape"
+            d.escaped_comment.map(|s| s.column),
+            Some(9),
+            "at the # after the escape"
         );
-        assert_eq!(d.line.span_at(2, &fallback).column, 7);
     }
 }

@@ -16,8 +16,8 @@
 //!   configuration id), `${_RANDOM [MIN [MAX]]}` (0..=32767 by default), `${_HASH}` (`#`),
 //!   `${_BANG}` (`!`).
 //!
-//! Substituted text is placed at its reference (the `$`); the lines of a multi-line value
-//! keep the places where they were written.
+//! Substituted text is placed at its reference (the `$`), the lines of a multi-line value
+//! too (keepalived reports them on the line of the reference, the line it is reading).
 
 use std::path::Path;
 
@@ -202,10 +202,14 @@ impl Definitions {
                 Value::Text {
                     lines,
                     multiline: true,
-                } => (
-                    lines.first().cloned().unwrap_or_default(),
-                    lines.iter().skip(1).cloned().collect(),
-                ),
+                } => {
+                    // Like keepalived, which counts the lines of the file it reads, every
+                    // line of the expansion is placed at the reference.
+                    let mut all = lines
+                        .iter()
+                        .map(|l| MappedLine::substituted(&l.text(), at.clone()));
+                    (all.next().unwrap_or_default(), all.collect())
+                }
             };
             let starts_generator = replacement
                 .text()
@@ -504,9 +508,12 @@ mod tests {
         );
         let fallback = Span::whole_file(Arc::from(PathBuf::from("none")));
         assert_eq!(
-            s.line.span_at(0, &fallback).line,
-            2,
-            "body keeps its own place"
+            (
+                s.line.span_at(0, &fallback).line,
+                s.following[0].span_at(0, &fallback).line
+            ),
+            (9, 9),
+            "every line of the expansion is placed at the reference"
         );
         assert_eq!(subst(&mut defs, "x $BLOCK y"), "x $BLOCK y");
     }

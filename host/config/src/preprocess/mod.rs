@@ -228,11 +228,17 @@ impl<'d> Preprocessor<'d> {
                         continue;
                     }
                     let mapped = MappedLine::verbatim(raw, Span::new(f.path.clone(), line_no, 1));
-                    let line = comment::decomment(&mapped).line;
-                    if line.is_empty() {
+                    let decommented = comment::decomment(&mapped);
+                    if let Some(at) = &decommented.escaped_comment {
+                        self.diags.warn(
+                            at,
+                            "an escaped '#' or '!' outside quotes starts a comment in the running keepalived 2.2.7 (its VRRP process reads the configuration a second time); the rest of the line is ignored, as keepalived does (quote the value to keep the character)",
+                        );
+                    }
+                    if decommented.line.is_empty() {
                         continue;
                     }
-                    return Some(line);
+                    return Some(decommented.line);
                 }
                 Source::Glob(g) => match g.files.pop_front() {
                     Some(path) => {

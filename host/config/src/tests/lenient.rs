@@ -67,7 +67,7 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     ("weight-beyond", "vrrp_script s {\n script /bin/true\n weight -300\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n track_script {\n  s\n }\n}\n",
      "3:9: warning: bad weight '-300' (outside -253..=253); using -253", &["    weight -253\n"]),
     ("no-script", "vrrp_script s {\n interval 2\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
-     "1:1: warning: vrrp_script s has no script", &[]),
+     "3:1: warning: vrrp_script s has no script", &[]),
     ("version-4", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n version 4\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
      "4:10: warning: bad version '4' (outside 2..=3); ignored", &["    version 2\n"]),
     ("pass-missing", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n authentication {\n  auth_type PASS\n }\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",

@@ -85,8 +85,9 @@ pub(crate) fn build(
             return None;
         }
         (None, None) => {
+            // keepalived decides this when the block ends, and reports it on the '}' line.
             d.warn(
-                node.span(),
+                body.end(),
                 format!("vrrp_script {name} has no script \"…\" (nor plugin NAME); removed, as keepalived does"),
             );
             return None;

@@ -297,8 +297,9 @@ pub(crate) fn build_sync_group(
                     }
                 }
                 if g.instances.is_empty() {
+                    let at = child.block.as_ref().map_or(child.span(), |b| b.end());
                     d.warn(
-                        child.span(),
+                        at,
                         format!("vrrp_sync_group {name} has an empty group block"),
                     );
                 }

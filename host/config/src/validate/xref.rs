@@ -38,6 +38,7 @@ pub(crate) fn resolve(
 
     resolve_members(groups, instances, d);
     tracking_weights(scripts, instances, groups, d);
+    group_start_states(instances, groups, d);
 
     let tracked: HashSet<&str> = instances
         .iter()
@@ -254,6 +255,44 @@ fn tracking_weights(
             if t.weight != 0 {
                 d.warn(&places.name, format!("vrrp_sync_group {}: a member has priority 255, so the weight of track_interface {} is cleared, as keepalived does", g.name, t.name));
                 t.weight = 0;
+            }
+        }
+    }
+}
+
+/// keepalived starts the members of a sync group as MASTER only if every member is an
+/// address owner wanting MASTER: otherwise members wanting MASTER start as BACKUP.
+fn group_start_states(
+    instances: &mut [(VrrpInstance, Places)],
+    groups: &[(VrrpSyncGroup, Places)],
+    d: &mut Diags,
+) {
+    use crate::model::InitialState;
+    for (g, places) in groups {
+        let members: Vec<usize> = instances
+            .iter()
+            .enumerate()
+            .filter(|(_, (i, _))| g.instances.contains(&i.name))
+            .map(|(n, _)| n)
+            .collect();
+        let want_master = members
+            .iter()
+            .any(|&n| instances[n].0.initial_state == InitialState::Master);
+        let not_all_owners = members.iter().any(|&n| {
+            let i = &instances[n].0;
+            i.initial_state == InitialState::Backup || !i.priority.is_owner()
+        });
+        if !(want_master && not_all_owners) {
+            continue;
+        }
+        for &n in &members {
+            let i = &mut instances[n].0;
+            if i.initial_state == InitialState::Master {
+                d.warn(
+                    &places.name,
+                    format!("vrrp_sync_group {}: not every member is an address owner starting as MASTER, so vrrp_instance {} starts as BACKUP, as keepalived does", g.name, i.name),
+                );
+                i.initial_state = InitialState::Backup;
             }
         }
     }

@@ -23,7 +23,19 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
     let loaded = match config::load(path, opts.clone()) {
         Ok(loaded) => loaded,
         Err(errs) => {
-            eprintln!("{errs}");
+            let mut all: Vec<&config::Diagnostic> =
+                errs.warnings.iter().chain(&errs.errors).collect();
+            all.sort_by_key(|d| {
+                (
+                    d.span.line == 0,
+                    d.span.file.clone(),
+                    d.span.line,
+                    d.span.column,
+                )
+            });
+            for d in all {
+                eprintln!("{d}");
+            }
             eprintln!("{}: configuration invalid", path.display());
             return ExitCode::from(EXIT_CONFIG_ERRORS);
         }
