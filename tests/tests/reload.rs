@@ -191,17 +191,18 @@ fn broken_config_is_refused_and_the_old_one_keeps_running() -> Result<()> {
         .lab
         .sample_vip(&NODES, pair.vip(), Duration::from_millis(10))?;
     let d = pair.daemon(0)?;
-    // A bad number on a known line: the message must name file:line:col.
+    // A bad VRID on a known line (keepalived refuses it too; a bad priority it would replace
+    // by its default): the message must name file:line:col.
     let good = n1_config(&pair, 20, &[PROTO.vip_config()])?;
-    let broken = good.replace("    priority 100\n", "    priority abc\n");
+    let broken = break_vrid(&good)?;
     let line = broken
         .lines()
-        .position(|l| l == "    priority abc")
+        .position(|l| l == BAD_VRID_LINE)
         .ok_or_else(|| LabError::check("the broken config lost its bad line"))?
         + 1;
     rewrite(d, &broken)?;
     d.proc.signal("HUP")?;
-    let place = format!("{}:{line}:14:", d.conf.display());
+    let place = format!("{}:{line}:23:", d.conf.display());
     wait_log(d, "reload refused", Duration::from_secs(3))?;
     wait_log(d, &place, Duration::from_secs(1))?;
     // The old config (weight 5) runs on: priority 105, Master, VIP kept.
@@ -245,6 +246,19 @@ fn config_file_rewritten_in_place_is_reloaded() -> Result<()> {
     let tl = sampler.stop()?;
     expect_n1_throughout(&tl, "config file rewritten")?;
     pair.pass()
+}
+
+/// The line [`break_vrid`] writes.
+const BAD_VRID_LINE: &str = "    virtual_router_id abc";
+
+/// `config` with its VRID replaced by a word that is no number: an instance without a
+/// VRID, which keepalived refuses too.
+fn break_vrid(config: &str) -> Result<String> {
+    let line = format!("    virtual_router_id {}\n", wasmalived_e2e::VRID);
+    if !config.contains(&line) {
+        return Err(LabError::check(format!("no {line:?} to break in:\n{config}")));
+    }
+    Ok(config.replacen(&line, &format!("{BAD_VRID_LINE}\n"), 1))
 }
 
 /// A scratch directory for `-t` runs, removed on drop.
@@ -312,18 +326,18 @@ fn config_test_exit_codes() -> Result<()> {
         )));
     }
 
-    let broken = good.replace("    priority 100\n", "    priority abc\n");
+    let broken = break_vrid(&good)?;
     let line = broken
         .lines()
-        .position(|l| l == "    priority abc")
+        .position(|l| l == BAD_VRID_LINE)
         .ok_or_else(|| LabError::check("the broken config lost its bad line"))?
         + 1;
     let p = s.write("broken.conf", &broken)?;
     let (code, text) = s.config_test(&p)?;
-    let place = format!("{}:{line}:14:", p.display());
+    let place = format!("{}:{line}:23:", p.display());
     if code != Some(1) || !text.contains(&place) {
         return Err(LabError::check(format!(
-            "-t on a config with a bad number: want exit 1 and {place:?}, got {code:?}:\n{text}"
+            "-t on a config with a bad VRID: want exit 1 and {place:?}, got {code:?}:\n{text}"
         )));
     }
 

@@ -9,20 +9,19 @@
 //! from `compat`), [`model`] (the result).
 //!
 //! # Compatibility
-//! keepalived's `global_defs`, `vrrp_script`, `vrrp_instance` and `vrrp_sync_group` keywords
-//! keep their meaning. Keywords this daemon does not use are warnings naming their place;
-//! sections it does not implement (`virtual_server`, `bfd_instance`, `static_routes`, …) are
-//! reported once per kind and skipped. [`LoadOptions::strict`] turns warnings into errors.
+//! A keepalived.conf is read as keepalived 2.2.7 reads it: its line language (parameters,
+//! `@id` lines, generators, include variants, see `preprocess`), its block structure
+//! (`reflow`) and, keyword by keyword, its handlers' fallbacks (`compat`, the validators):
+//! where keepalived takes a doubtful value and carries on, the same value is used and a
+//! warning names the place and what was used instead. Keywords this daemon does not use are
+//! warnings naming their place; sections it does not implement (`virtual_server`,
+//! `bfd_instance`, `static_routes`, …) are reported once per kind and skipped.
+//! [`LoadOptions::strict`] turns every warning into an error.
 //!
-//! Decisions where keepalived is loose:
-//! - A `vrrp_script` may be defined after the instance that tracks it (keepalived ignores
-//!   such a script); we accept it and warn, since keepalived would not track it.
-//! - An unknown `track_script` name, a duplicate name, an unknown sync-group member are
-//!   errors (keepalived logs and drops the item).
-//! - `vrrp_strict`: no unicast peers and at least one VIP are errors; authentication,
-//!   `preempt_delay`, `state MASTER` below priority 255 and `accept` with VRRPv2 are
-//!   warnings and ignored, as keepalived does.
-//! - An `advert_int` with decimals under VRRPv2 is an error (keepalived rounds silently).
+//! The remaining differences are deliberate (the main README lists them with their
+//! reasons): an explicit VRRPv2 on an IPv6 instance is an error; a script weight beyond ±253
+//! is stored as ±253 (the same effect); include cycles are errors; a `script` check keeps
+//! keepalived's whole-second timing while the plugin form takes decimals.
 //!
 //! # The plugin form of `vrrp_script`
 //! ```text

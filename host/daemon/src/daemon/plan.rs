@@ -309,6 +309,8 @@ vrrp_sync_group G {
     group { VI_1 }
     track_script { chk_b }
     track_interface { eth9 weight 5 }
+    # Members keep their own tracking weights (keepalived drops weighted ones otherwise).
+    sync_group_tracking_weight
 }
 vrrp_instance VI_1 {
     interface eth0
