@@ -6,10 +6,11 @@
 //! from [`defaults`], cross-references), [`model`] (the result).
 //!
 //! # Compatibility
-//! keepalived's `global_defs`, `vrrp_script`, `vrrp_instance` and `vrrp_sync_group` keywords
-//! keep their meaning. Keywords this daemon does not use are warnings naming their place;
-//! sections it does not implement (`virtual_server`, `bfd_instance`, `static_routes`, …) are
-//! reported once per kind and skipped. [`LoadOptions::strict`] turns warnings into errors.
+//! keepalived's `global_defs`, `vrrp_script`, `vrrp_instance`, `vrrp_sync_group`,
+//! `virtual_server` and `virtual_server_group` keywords keep their meaning ([`lvs`] for the
+//! check module). Keywords this daemon does not use are warnings naming their place;
+//! sections it does not implement (`bfd_instance`, `static_routes`, …) are reported once per
+//! kind and skipped. [`LoadOptions::strict`] turns warnings into errors.
 //!
 //! Decisions where keepalived is loose:
 //! - A `vrrp_script` may be defined after the instance that tracks it (keepalived ignores
@@ -47,6 +48,7 @@ pub mod defaults;
 pub mod diag;
 pub mod grants;
 pub mod lexer;
+pub mod lvs;
 pub mod model;
 pub mod parser;
 mod validate;

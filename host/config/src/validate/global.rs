@@ -8,6 +8,7 @@ use super::values::{flag, int, one_arg, seconds, size, uint};
 use super::{track::run_as, unknown};
 use crate::defaults as def;
 use crate::diag::Diags;
+use crate::lvs::LvsBackendChoice;
 use crate::model::GlobalDefs;
 use crate::parser::Node;
 use wasmalived_proto::vrrp::types::Version;
@@ -129,6 +130,19 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                     d.error(node.span(), "plugin_timeout_default must be more than 0");
                 } else {
                     g.plugin_timeout_default = Some(v);
+                }
+            }
+        }
+        "lvs_backend" => {
+            if let Some(w) = one_arg(node, d) {
+                match w.text.as_str() {
+                    "auto" => g.lvs_backend = LvsBackendChoice::Auto,
+                    "ipvs" => g.lvs_backend = LvsBackendChoice::Ipvs,
+                    "nftables" => g.lvs_backend = LvsBackendChoice::Nftables,
+                    other => d.error(
+                        &w.span,
+                        format!("bad lvs_backend '{other}': expected auto, ipvs or nftables"),
+                    ),
                 }
             }
         }

@@ -54,24 +54,8 @@ pub(crate) fn notify(notify: &mut Notify, node: &Node, d: &mut Diags) -> bool {
         "notify_split_brain" => &mut notify.split_brain,
         _ => return false,
     };
-    no_block(node, d);
-    let Some((cmd, rest)) = node.args.split_first() else {
-        d.error(
-            node.span(),
-            format!("{} needs a command", node.keyword.text),
-        );
+    let Some(script) = notify_script(node, d) else {
         return true;
-    };
-    let Some(argv) = command(node, std::slice::from_ref(cmd), d) else {
-        return true;
-    };
-    let user = if rest.is_empty() {
-        None
-    } else {
-        match run_as(node, rest, d) {
-            Some(u) => Some(u),
-            None => return true,
-        }
     };
     if slot.is_some() {
         d.warn(
@@ -79,8 +63,27 @@ pub(crate) fn notify(notify: &mut Notify, node: &Node, d: &mut Diags) -> bool {
             format!("{} given twice; the last one is used", node.keyword.text),
         );
     }
-    *slot = Some(NotifyScript { argv, user });
+    *slot = Some(script);
     true
+}
+
+/// `KEYWORD "CMD ARGS" [USER [GROUP]]`: a notify command (no shell) and its user.
+pub(crate) fn notify_script(node: &Node, d: &mut Diags) -> Option<NotifyScript> {
+    no_block(node, d);
+    let Some((cmd, rest)) = node.args.split_first() else {
+        d.error(
+            node.span(),
+            format!("{} needs a command", node.keyword.text),
+        );
+        return None;
+    };
+    let argv = command(node, std::slice::from_ref(cmd), d)?;
+    let user = if rest.is_empty() {
+        None
+    } else {
+        Some(run_as(node, rest, d)?)
+    };
+    Some(NotifyScript { argv, user })
 }
 
 /// `weight N [reverse|noreverse|no_reverse]` starting at `words[0] == "weight"`.
