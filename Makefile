@@ -4,14 +4,14 @@
 CARGO     ?= cargo
 WASM      := --target wasm32-wasip2
 # The guest crates: everything but the host crates and the e2e crate.
-HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmalived-plugin-host wasmalived-testkit wasmalived-e2e
+HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmalived-lvs wasmalived-plugin-host wasmalived-testkit wasmalived-e2e
 GUESTS    := --workspace $(foreach c,$(HOSTS),--exclude $(c))
 # e2e tests build several namespaces each; two at a time suits a 2-core machine.
 E2E_JOBS  ?= 2
 # The daemon the tests run: root-only integration tests and fault injection compiled in
 # (never in `make build` or the package). One feature set everywhere, so nothing rebuilds
 # the binary between the suites.
-TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection
+TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
 .PHONY: all setup build plugins plugins-release check test demo bench lint fmt clean
 
