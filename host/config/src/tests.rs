@@ -170,7 +170,9 @@ fn nginx_examples_track_the_same_check_two_ways() {
 fn lvs_director_example_loads_its_virtual_server() {
     let l = example("lvs-director.conf");
     assert!(
-        !l.warnings.iter().any(|w| w.message.contains("virtual_server")),
+        !l.warnings
+            .iter()
+            .any(|w| w.message.contains("virtual_server")),
         "{:?}",
         l.warnings
     );

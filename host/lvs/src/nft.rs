@@ -93,7 +93,9 @@ fn client_key(p: &ServicePlan) -> String {
                     .unwrap_or(0);
                 std::net::Ipv6Addr::from(bits).to_string()
             } else {
-                let bits = u32::MAX.checked_shl(32 - u32::from(per.prefix)).unwrap_or(0);
+                let bits = u32::MAX
+                    .checked_shl(32 - u32::from(per.prefix))
+                    .unwrap_or(0);
                 std::net::Ipv4Addr::from(bits).to_string()
             };
             format!("{kw} saddr & {mask}")
@@ -242,11 +244,7 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
                     format!("meta l4proto {} dnat {kw} to {to}", p.protocol.name())
                 }
                 Forward::Dr { targets, .. } => match targets.get(i).and_then(Option::as_ref) {
-                    Some(t) => format!(
-                        "ether daddr set {} fwd to \"{}\"",
-                        mac(&t.mac),
-                        t.device
-                    ),
+                    Some(t) => format!("ether daddr set {} fwd to \"{}\"", mac(&t.mac), t.device),
                     // Not resolved: no slot points here; drop rather than deliver to us.
                     None => "drop".to_owned(),
                 },
@@ -286,7 +284,14 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
         };
         // Base chains of devices no longer used are flushed and deleted like any chain.
         let prev_dr: BTreeSet<String> = prev.dr_chains.iter().cloned().collect();
-        transition_existing(&mut s, "netdev", DR_TABLE, &prev_dr, &prev.dr_sets, &dr_with_bases);
+        transition_existing(
+            &mut s,
+            "netdev",
+            DR_TABLE,
+            &prev_dr,
+            &prev.dr_sets,
+            &dr_with_bases,
+        );
         for name in dr.chains.difference(&prev.dr_chains) {
             let _ = writeln!(s, "add chain netdev {DR_TABLE} {name}");
         }
@@ -628,7 +633,10 @@ add rule inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_2_80 meta l4proto tcp d
         assert!(script.contains("flush chain inet wasmalived vs_s__rs_10_0_0_1_80\n"));
         assert!(script.contains("delete chain inet wasmalived vs_s__rs_10_0_0_2_80\n"));
         assert!(script.contains("delete set inet wasmalived aff_s__rs_10_0_0_2_80\n"));
-        assert!(!script.contains("add set inet wasmalived aff_s__rs_10_0_0_1_80"), "kept, with its clients");
+        assert!(
+            !script.contains("add set inet wasmalived aff_s__rs_10_0_0_1_80"),
+            "kept, with its clients"
+        );
         assert!(script.contains("ip saddr & 255.255.255.0 @aff_s__rs_10_0_0_1_80 goto"));
         assert!(script.contains("update @aff_s__rs_10_0_0_1_80 { ip saddr & 255.255.255.0 }"));
         let gone = departed(&first, &second);
@@ -639,13 +647,24 @@ add rule inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_2_80 meta l4proto tcp d
 
     #[test]
     fn weight_zero_members_keep_their_chain_but_get_no_slot_and_are_not_departed() {
-        let p = nat("s", Scheduler::Rr, vec![member("10.0.0.1:80", 1), member("10.0.0.2:80", 1)]);
+        let p = nat(
+            "s",
+            Scheduler::Rr,
+            vec![member("10.0.0.1:80", 1), member("10.0.0.2:80", 1)],
+        );
         let (_, first) = render(&Programmed::default(), std::slice::from_ref(&p));
-        let q = nat("s", Scheduler::Rr, vec![member("10.0.0.1:80", 1), member("10.0.0.2:80", 0)]);
+        let q = nat(
+            "s",
+            Scheduler::Rr,
+            vec![member("10.0.0.1:80", 1), member("10.0.0.2:80", 0)],
+        );
         let (script, second) = render(&first, std::slice::from_ref(&q));
         assert!(script.contains("numgen inc mod 1 vmap { 0 : goto vs_s__rs_10_0_0_1_80 }"));
         assert!(second.chains.contains("vs_s__rs_10_0_0_2_80"));
-        assert!(departed(&first, &second).is_empty(), "inhibited: connections drain");
+        assert!(
+            departed(&first, &second).is_empty(),
+            "inhibited: connections drain"
+        );
     }
 
     #[test]
@@ -661,7 +680,9 @@ add rule inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_2_80 meta l4proto tcp d
         let (script, programmed) = render(&Programmed::default(), &[p]);
         assert!(script.contains("add table netdev wasmalived_dr\n"));
         assert!(script.contains("add chain netdev wasmalived_dr in_eth0 { type filter hook ingress device \"eth0\" priority 0; policy accept; }"));
-        assert!(script.contains("add rule netdev wasmalived_dr in_eth0 ip daddr 192.0.2.10 tcp dport 80 jump vs_d"));
+        assert!(script.contains(
+            "add rule netdev wasmalived_dr in_eth0 ip daddr 192.0.2.10 tcp dport 80 jump vs_d"
+        ));
         assert!(script.contains("jhash ip saddr mod 256 seed 0x0 vmap"));
         assert!(script.contains("add rule netdev wasmalived_dr vs_d__rs_10_0_0_1_80 ether daddr set 02:00:00:00:00:11 fwd to \"eth1\""));
         assert!(programmed.dr_devices.contains("eth0"));

@@ -92,7 +92,9 @@ pub fn service_plan(
     groups: &[VirtualServerGroup],
 ) -> ServicePlan {
     let matches = matches(&vs.addr, groups);
-    let ipv6 = matches.iter().any(|m| matches!(m, Match::Addrs { first, .. } if first.is_ipv6()))
+    let ipv6 = matches
+        .iter()
+        .any(|m| matches!(m, Match::Addrs { first, .. } if first.is_ipv6()))
         || vs.real_servers.first().is_some_and(|r| r.addr.is_ipv6());
     let members = state.pool(vs);
     let (scheduler, fallback) = schedule::effective(vs.scheduler);

@@ -118,10 +118,7 @@ fn gcd(a: u32, b: u32) -> u32 {
 /// [`MAX_WEIGHTED_SLOTS`], scaled down (every live member keeps at least one slot).
 fn reduced(live: &[(usize, u32)]) -> Vec<(usize, u64)> {
     let g = live.iter().fold(0, |g, (_, w)| gcd(g, *w)).max(1);
-    let weights: Vec<(usize, u64)> = live
-        .iter()
-        .map(|(i, w)| (*i, u64::from(*w / g)))
-        .collect();
+    let weights: Vec<(usize, u64)> = live.iter().map(|(i, w)| (*i, u64::from(*w / g))).collect();
     let total: u64 = weights.iter().map(|(_, w)| w).sum();
     let max = MAX_WEIGHTED_SLOTS as u64;
     if total <= max {
@@ -231,7 +228,9 @@ mod tests {
     }
 
     fn share(t: &Table, n: usize) -> Vec<usize> {
-        (0..n).map(|i| t.slots.iter().filter(|s| **s == i).count()).collect()
+        (0..n)
+            .map(|i| t.slots.iter().filter(|s| **s == i).count())
+            .collect()
     }
 
     #[test]
@@ -306,7 +305,13 @@ mod tests {
 
     #[test]
     fn nobody_takes_new_connections_when_all_weights_are_zero() {
-        for s in [Scheduler::Rr, Scheduler::Wrr, Scheduler::Sh, Scheduler::Mh, Scheduler::Fo] {
+        for s in [
+            Scheduler::Rr,
+            Scheduler::Wrr,
+            Scheduler::Sh,
+            Scheduler::Mh,
+            Scheduler::Fo,
+        ] {
             assert!(plan(s, &members(&[0, 0])).slots.is_empty(), "{s:?}");
         }
     }

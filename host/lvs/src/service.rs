@@ -309,16 +309,37 @@ mod tests {
         let v = vs(&format!("{}{}", rs(1, ""), rs(2, "inhibit_on_failure")));
         let (mut s, events) = ServiceState::new(&v);
         assert!(events.is_empty());
-        assert_eq!(addrs(&s.pool(&v)), [("10.0.0.1:80".into(), 1), ("10.0.0.2:80".into(), 2)]);
+        assert_eq!(
+            addrs(&s.pool(&v)),
+            [("10.0.0.1:80".into(), 1), ("10.0.0.2:80".into(), 2)]
+        );
         let (_, e) = s.record(&v, 0, 0, false, None);
-        assert_eq!(e, [Event::RealServer { rs: 0, up: false, initial: false }]);
+        assert_eq!(
+            e,
+            [Event::RealServer {
+                rs: 0,
+                up: false,
+                initial: false
+            }]
+        );
         let (_, e) = s.record(&v, 1, 0, false, None);
-        assert!(e.contains(&Event::RealServer { rs: 1, up: false, initial: false }));
+        assert!(e.contains(&Event::RealServer {
+            rs: 1,
+            up: false,
+            initial: false
+        }));
         assert_eq!(addrs(&s.pool(&v)), [("10.0.0.2:80".into(), 0)]);
         // Back on one success.
         let (_, e) = s.record(&v, 0, 0, true, None);
-        assert!(e.contains(&Event::RealServer { rs: 0, up: true, initial: false }));
-        assert_eq!(addrs(&s.pool(&v)), [("10.0.0.1:80".into(), 1), ("10.0.0.2:80".into(), 0)]);
+        assert!(e.contains(&Event::RealServer {
+            rs: 0,
+            up: true,
+            initial: false
+        }));
+        assert_eq!(
+            addrs(&s.pool(&v)),
+            [("10.0.0.1:80".into(), 1), ("10.0.0.2:80".into(), 0)]
+        );
     }
 
     #[test]
@@ -332,7 +353,14 @@ mod tests {
         let (_, e) = s.record(&v, 0, 0, true, None);
         assert!(e.is_empty(), "one checker still down");
         let (_, e) = s.record(&v, 0, 1, true, None);
-        assert!(e.contains(&Event::RealServer { rs: 0, up: true, initial: false }), "{e:?}");
+        assert!(
+            e.contains(&Event::RealServer {
+                rs: 0,
+                up: true,
+                initial: false
+            }),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -352,16 +380,31 @@ mod tests {
         s.record(&v, 1, 0, false, None);
         let (_, e) = s.record(&v, 2, 0, false, None);
         assert!(e.contains(&Event::SorryServer { active: true }));
-        assert!(e.contains(&Event::Quorum { up: false, weight: 0, threshold: 2 }));
+        assert!(e.contains(&Event::Quorum {
+            up: false,
+            weight: 0,
+            threshold: 2
+        }));
         assert_eq!(addrs(&s.pool(&v)), [("10.0.0.99:80".into(), 1)]);
         // Up needs quorum + hysteresis = 4: 3 is not enough, 3 + 2 is.
         let (_, e) = s.record(&v, 2, 0, true, None);
         assert!(!e.iter().any(|e| matches!(e, Event::Quorum { .. })));
-        assert_eq!(addrs(&s.pool(&v)), [("10.0.0.99:80".into(), 1)], "still the sorry server");
+        assert_eq!(
+            addrs(&s.pool(&v)),
+            [("10.0.0.99:80".into(), 1)],
+            "still the sorry server"
+        );
         let (_, e) = s.record(&v, 1, 0, true, None);
-        assert!(e.contains(&Event::Quorum { up: true, weight: 5, threshold: 4 }));
+        assert!(e.contains(&Event::Quorum {
+            up: true,
+            weight: 5,
+            threshold: 4
+        }));
         assert!(e.contains(&Event::SorryServer { active: false }));
-        assert_eq!(addrs(&s.pool(&v)), [("10.0.0.2:80".into(), 2), ("10.0.0.3:80".into(), 3)]);
+        assert_eq!(
+            addrs(&s.pool(&v)),
+            [("10.0.0.2:80".into(), 2), ("10.0.0.3:80".into(), 3)]
+        );
     }
 
     #[test]
@@ -375,9 +418,16 @@ mod tests {
         assert!(events.contains(&Event::SorryServer { active: true }));
         assert_eq!(addrs(&s.pool(&v)), [("10.0.0.99:80".into(), 1)]);
         let (_, e) = s.record(&v, 0, 0, true, None);
-        assert!(e.contains(&Event::RealServer { rs: 0, up: true, initial: false }));
+        assert!(e.contains(&Event::RealServer {
+            rs: 0,
+            up: true,
+            initial: false
+        }));
         // The inhibited sorry server stays at weight 0.
-        assert_eq!(addrs(&s.pool(&v)), [("10.0.0.1:80".into(), 1), ("10.0.0.99:80".into(), 0)]);
+        assert_eq!(
+            addrs(&s.pool(&v)),
+            [("10.0.0.1:80".into(), 1), ("10.0.0.99:80".into(), 0)]
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ impl Netns {
             .args(argv)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{argv:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -67,7 +71,10 @@ impl NftRunner for InNetns {
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!("{}\n--- script ---\n{script}", String::from_utf8_lossy(&out.stderr)))
+            Err(format!(
+                "{}\n--- script ---\n{script}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
         }
     }
 
@@ -84,7 +91,13 @@ fn member(addr: &str, weight: u32) -> Member {
     }
 }
 
-fn service(name: &str, vip: &str, port: u16, scheduler: Scheduler, members: Vec<Member>) -> ServicePlan {
+fn service(
+    name: &str,
+    vip: &str,
+    port: u16,
+    scheduler: Scheduler,
+    members: Vec<Member>,
+) -> ServicePlan {
     let vip: IpAddr = vip.parse().unwrap();
     ServicePlan {
         name: name.into(),
@@ -112,8 +125,12 @@ fn every_transaction_is_accepted_by_the_kernel() {
         "needs root (make test runs it)"
     );
     let ns = Netns::new("k");
-    ns.run(&["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"]);
-    ns.run(&["ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"]);
+    ns.run(&[
+        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p",
+    ]);
+    ns.run(&[
+        "ip", "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p",
+    ]);
     let forgotten = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut backend = Nftables::new(Box::new(InNetns {
         ns: ns.0.clone(),
@@ -126,7 +143,11 @@ fn every_transaction_is_accepted_by_the_kernel() {
         "192.0.2.10",
         80,
         Scheduler::Mh,
-        vec![member("10.0.0.1:80", 1), member("10.0.0.2:80", 2), member("10.0.0.3:80", 1)],
+        vec![
+            member("10.0.0.1:80", 1),
+            member("10.0.0.2:80", 2),
+            member("10.0.0.3:80", 1),
+        ],
     );
     web.persistence = Some(Persistence {
         timeout: Duration::from_secs(50),
@@ -139,10 +160,18 @@ fn every_transaction_is_accepted_by_the_kernel() {
         Scheduler::Wrr,
         vec![member("[2001:db8::1]:443", 1)],
     );
-    backend.apply(&[web.clone(), v6.clone()]).expect("first apply");
+    backend
+        .apply(&[web.clone(), v6.clone()])
+        .expect("first apply");
     let listed = ns.run(&["nft", "list", "table", "inet", "wasmalived"]);
-    assert!(listed.contains("jhash ip saddr mod 251 seed 0x0 vmap"), "maglev table");
-    assert!(listed.contains("set aff_192_0_2_10_80_tcp__rs_10_0_0_1_80"), "{listed}");
+    assert!(
+        listed.contains("jhash ip saddr mod 251 seed 0x0 vmap"),
+        "maglev table"
+    );
+    assert!(
+        listed.contains("set aff_192_0_2_10_80_tcp__rs_10_0_0_1_80"),
+        "{listed}"
+    );
     assert!(listed.contains("dnat ip6 to [2001:db8::1]:443"), "{listed}");
 
     // One member leaves: the others' affinity sets stay, its chain and set go.
@@ -152,10 +181,20 @@ fn every_transaction_is_accepted_by_the_kernel() {
     let listed = ns.run(&["nft", "list", "table", "inet", "wasmalived"]);
     assert!(!listed.contains("10_0_0_3"), "{listed}");
     assert!(listed.contains("set aff_192_0_2_10_80_tcp__rs_10_0_0_1_80"));
-    assert_eq!(forgotten.lock().unwrap().len(), 1, "the departed member's connections");
+    assert_eq!(
+        forgotten.lock().unwrap().len(),
+        1,
+        "the departed member's connections"
+    );
 
     // Direct routing on a real device.
-    let mut dr = service("192.0.2.20:80/tcp", "192.0.2.20", 80, Scheduler::Rr, vec![member("10.0.0.1:80", 1)]);
+    let mut dr = service(
+        "192.0.2.20:80/tcp",
+        "192.0.2.20",
+        80,
+        Scheduler::Rr,
+        vec![member("10.0.0.1:80", 1)],
+    );
     dr.forward = Forward::Dr {
         ingress: "eth0".into(),
         targets: vec![Some(DrTarget {

@@ -9,17 +9,20 @@
 //! | `timeout_ms`    | `2000`    | the whole exchange (connect, response, body) must fit       |
 //! | `expect_status` | `200-399` | ranges and/or codes, comma-separated: `200`, `200,204`, `200-299,301` |
 //! | `expect_body`   | —         | a substring the body must contain (read up to 1 MiB)        |
+//! | `expect_digest` | —         | the MD5 of the whole body, 32 hex digits (keepalived's HTTP_GET `digest`; bodies up to 16 MiB) |
 //!
 //! # Grants
 //! `http URL_OR_HOST` covering `url`; any other target is denied by the host.
 //!
 //! # Verdicts
 //! - `ok` — measurements `status` and `latency_ms` (request sent to body read).
-//! - `fail` — `status 503 not in 200-399`, `body lacks "ok"`, `timeout after 500ms`,
+//! - `fail` — `status 503 not in 200-399`, `body lacks "ok"`, `digest 1a… is not 64…`,
+//!   `timeout after 500ms`,
 //!   `connection refused`, `request denied (URL not granted)`, or a bad parameter. The
 //!   measurements present so far (`status`, `latency_ms`) are reported with failures too.
 wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
 
+mod digest;
 mod expect;
 
 use exports::wasmalived::plugin::check::Guest;
@@ -41,6 +44,8 @@ const DEFAULT_TIMEOUT_MS: u64 = 2000;
 const DEFAULT_EXPECT_STATUS: &str = "200-399";
 /// At most this much of the body is read when looking for `expect_body`.
 const MAX_BODY: usize = 1024 * 1024;
+/// At most this much of the body is hashed for `expect_digest` (a longer one fails).
+const MAX_DIGEST_BODY: usize = 16 * 1024 * 1024;
 /// Read chunk size.
 const CHUNK: u64 = 16 * 1024;
 
@@ -78,6 +83,7 @@ struct Config {
     timeout_ms: u64,
     expect_status: StatusSet,
     expect_body: Option<String>,
+    expect_digest: Option<String>,
 }
 
 impl Config {
@@ -100,8 +106,21 @@ impl Config {
         let expect_status = StatusSet::parse(expect)
             .map_err(|e| format!("bad parameter expect_status=`{expect}`: {e}"))?;
         let expect_body = get("expect_body").map(str::to_string);
-        if head && expect_body.is_some() {
-            return Err("`expect_body` needs method GET (HEAD has no body)".into());
+        let expect_digest = match get("expect_digest") {
+            None => None,
+            Some(d) if d.len() == 32 && d.chars().all(|c| c.is_ascii_hexdigit()) => {
+                Some(d.to_ascii_lowercase())
+            }
+            Some(d) => {
+                return Err(format!(
+                    "bad parameter expect_digest=`{d}`: the MD5 of the body, 32 hex digits"
+                ))
+            }
+        };
+        if head && (expect_body.is_some() || expect_digest.is_some()) {
+            return Err(
+                "`expect_body` and `expect_digest` need method GET (HEAD has no body)".into(),
+            );
         }
         Ok(Config {
             url,
@@ -109,6 +128,7 @@ impl Config {
             timeout_ms,
             expect_status,
             expect_body,
+            expect_digest,
         })
     }
 }
@@ -166,9 +186,15 @@ fn run(config: &Config, measurements: &mut Vec<Measurement>) -> Result<(), Strin
         value: f64::from(status),
     });
 
-    let body = match &config.expect_body {
-        Some(_) => Some(read_body(&response, &deadline).ok_or_else(timed_out)??),
-        None => None,
+    let limit = if config.expect_digest.is_some() {
+        MAX_DIGEST_BODY
+    } else {
+        MAX_BODY
+    };
+    let body = if config.expect_body.is_some() || config.expect_digest.is_some() {
+        Some(read_body(&response, &deadline, limit).ok_or_else(timed_out)??)
+    } else {
+        None
     };
     let latency_ms = monotonic_clock::now().saturating_sub(start) as f64 / 1e6;
     measurements.push(Measurement {
@@ -179,9 +205,20 @@ fn run(config: &Config, measurements: &mut Vec<Measurement>) -> Result<(), Strin
     if !config.expect_status.contains(status) {
         return Err(format!("status {status} not in {}", config.expect_status));
     }
-    if let (Some(needle), Some(body)) = (&config.expect_body, body) {
-        if !contains(&body, needle.as_bytes()) {
+    if let (Some(needle), Some(body)) = (&config.expect_body, &body) {
+        if !contains(body, needle.as_bytes()) {
             return Err(format!("body lacks {needle:?}"));
+        }
+    }
+    if let (Some(expected), Some(body)) = (&config.expect_digest, &body) {
+        if body.len() >= MAX_DIGEST_BODY {
+            return Err(format!(
+                "body longer than {MAX_DIGEST_BODY} bytes: not hashed"
+            ));
+        }
+        let got = digest::md5_hex(body);
+        if &got != expected {
+            return Err(format!("digest {got} is not {expected}"));
         }
     }
     Ok(())
@@ -192,8 +229,12 @@ fn wait(ready: &Pollable, deadline: &Pollable) -> bool {
     poll::poll(&[ready, deadline]).contains(&0)
 }
 
-/// Read up to [`MAX_BODY`] bytes of the body. `None` on timeout.
-fn read_body(response: &IncomingResponse, deadline: &Pollable) -> Option<Result<Vec<u8>, String>> {
+/// Read up to `limit` bytes of the body. `None` on timeout.
+fn read_body(
+    response: &IncomingResponse,
+    deadline: &Pollable,
+    limit: usize,
+) -> Option<Result<Vec<u8>, String>> {
     let body = match response.consume() {
         Ok(b) => b,
         Err(()) => return Some(Err("response body already consumed".into())),
@@ -206,7 +247,7 @@ fn read_body(response: &IncomingResponse, deadline: &Pollable) -> Option<Result<
     let outcome = {
         let ready = stream.subscribe();
         loop {
-            if data.len() >= MAX_BODY {
+            if data.len() >= limit {
                 break Some(Ok(()));
             }
             match stream.read(CHUNK) {
@@ -247,7 +288,13 @@ fn describe(e: &ErrorCode, timeout_ms: u64) -> String {
         ErrorCode::DestinationNotFound => "destination not found".into(),
         ErrorCode::DestinationUnavailable => "destination unavailable".into(),
         ErrorCode::ConnectionTerminated => "connection closed by the server".into(),
-        ErrorCode::InternalError(Some(m)) => format!("internal error: {m}"),
+        ErrorCode::TlsCertificateError => "TLS: server certificate not trusted".into(),
+        ErrorCode::TlsProtocolError => "TLS handshake failed".into(),
+        ErrorCode::TlsAlertReceived(a) => format!(
+            "TLS alert from the server: {}",
+            a.alert_message.as_deref().unwrap_or("unknown")
+        ),
+        ErrorCode::InternalError(Some(m)) => format!("error: {m}"),
         other => format!("{other:?}")
             .trim_start_matches("ErrorCode::")
             .to_string(),

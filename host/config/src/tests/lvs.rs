@@ -31,7 +31,10 @@ fn keepalived_samples_load_with_their_values() {
         (Scheduler::Rr, Forwarding::Nat, Protocol::Tcp)
     );
     assert_eq!(vs.persistence_timeout, Some(Duration::from_secs(50)));
-    assert_eq!(vs.sorry_server.as_ref().map(|s| s.addr), Some(sa("192.168.200.200:1358")));
+    assert_eq!(
+        vs.sorry_server.as_ref().map(|s| s.addr),
+        Some(sa("192.168.200.200:1358"))
+    );
     let rs = &vs.real_servers[0];
     assert_eq!((rs.addr, rs.weight), (sa("192.168.200.2:1358"), 1));
     let chk = &rs.checkers[0];
@@ -44,11 +47,19 @@ fn keepalived_samples_load_with_their_values() {
         http.urls[0].digest.as_deref(),
         Some("640205b7b0fc66c1ea91c463fac6334d")
     );
-    assert_eq!(http.urls[0].status, vec![(200, 299)], "keepalived's default");
+    assert_eq!(
+        http.urls[0].status,
+        vec![(200, 299)],
+        "keepalived's default"
+    );
     assert_eq!(chk.timing.retry, 3);
     assert_eq!(chk.timing.connect_timeout, Duration::from_secs(3));
     assert_eq!(chk.timing.delay_before_retry, Duration::from_secs(3));
-    assert_eq!(chk.timing.delay_loop, Duration::from_secs(6), "the VS's delay_loop");
+    assert_eq!(
+        chk.timing.delay_loop,
+        Duration::from_secs(6),
+        "the VS's delay_loop"
+    );
     assert_eq!(chk.target, rs.addr);
 
     for name in [
@@ -75,7 +86,10 @@ fn keepalived_samples_load_with_their_values() {
     )
     .unwrap_err()
     .to_string();
-    assert!(e.contains(":24:9: error: SMTP_CHECK is not implemented in wasmalived yet"), "{e}");
+    assert!(
+        e.contains(":24:9: error: SMTP_CHECK is not implemented in wasmalived yet"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -86,7 +100,10 @@ fn samples_of_each_feature_carry_it() {
     let vs = &quorum.virtual_servers[0];
     assert!(vs.quorum_up.is_some() && vs.quorum_down.is_some());
     let vsg = sample("virtual_server_group").config;
-    assert_eq!(vsg.virtual_servers[0].addr, ServiceAddr::Group("VSG_1".into()));
+    assert_eq!(
+        vsg.virtual_servers[0].addr,
+        ServiceAddr::Group("VSG_1".into())
+    );
     let entries = &vsg.virtual_server_groups[0].entries;
     assert!(entries.contains(&GroupEntry::Fwmark(1)));
     assert!(entries.contains(&GroupEntry::Addrs {
@@ -95,7 +112,10 @@ fn samples_of_each_feature_carry_it() {
         port: 80
     }));
     let fwmark = sample("fwmark").config;
-    assert!(matches!(fwmark.virtual_servers[0].addr, ServiceAddr::Fwmark(_)));
+    assert!(matches!(
+        fwmark.virtual_servers[0].addr,
+        ServiceAddr::Fwmark(_)
+    ));
     let ssl = sample("SSL_GET").config;
     let CheckerKind::Http(h) = &ssl.virtual_servers[0].real_servers[0].checkers[0].kind else {
         panic!("SSL_GET")
@@ -119,7 +139,10 @@ fn samples_of_each_feature_carry_it() {
     assert_eq!(vs.protocol, Protocol::Udp);
     let chk = &vs.real_servers[0].checkers[0];
     assert!(matches!(chk.kind, CheckerKind::Udp(_)));
-    assert_eq!((chk.timing.retry, chk.timing.connect_timeout), (3, Duration::from_secs(3)));
+    assert_eq!(
+        (chk.timing.retry, chk.timing.connect_timeout),
+        (3, Duration::from_secs(3))
+    );
 }
 
 const VS: &str = "virtual_server 192.0.2.10 80 {\n";
@@ -136,19 +159,32 @@ fn defaults_and_inheritance_follow_keepalived() {
     assert_eq!(vs.forwarding, Forwarding::Nat, "NAT by default");
     assert_eq!((vs.quorum, vs.hysteresis), (1, 0));
     let rs1 = &vs.real_servers[0];
-    assert_eq!(rs1.addr, sa("10.0.0.1:80"), "NAT: a missing port is the service's");
+    assert_eq!(
+        rs1.addr,
+        sa("10.0.0.1:80"),
+        "NAT: a missing port is the service's"
+    );
     let tcp = &rs1.checkers[0].timing;
     assert_eq!(tcp.delay_loop, DEFAULT_DELAY_LOOP);
-    assert_eq!((tcp.retry, tcp.delay_before_retry), (1, Duration::from_secs(1)));
+    assert_eq!(
+        (tcp.retry, tcp.delay_before_retry),
+        (1, Duration::from_secs(1))
+    );
     assert_eq!(tcp.connect_timeout, Duration::from_secs(5));
-    assert_eq!(tcp.warmup, DEFAULT_DELAY_LOOP, "warmup defaults to delay_loop");
+    assert_eq!(
+        tcp.warmup, DEFAULT_DELAY_LOOP,
+        "warmup defaults to delay_loop"
+    );
     let rs2 = &vs.real_servers[1];
     assert_eq!((rs2.addr, rs2.weight), (sa("10.0.0.2:8080"), 3));
     assert_eq!(rs2.checkers[0].timing.retry, 4, "the real server's retry");
     let CheckerKind::Misc(m) = &rs2.checkers[0].kind else {
         panic!("misc")
     };
-    assert_eq!(m.timeout, DEFAULT_DELAY_LOOP, "misc_timeout defaults to delay_loop");
+    assert_eq!(
+        m.timeout, DEFAULT_DELAY_LOOP,
+        "misc_timeout defaults to delay_loop"
+    );
     assert_eq!(
         rs2.checkers[1].timing.delay_before_retry,
         Duration::from_secs(3),
@@ -162,10 +198,24 @@ fn missing_scheduler_and_excess_quorum_are_corrected_with_warnings() {
         "{VS} quorum 5\n hysteresis 9\n real_server 10.0.0.1 80 {{\n  weight 2\n }}\n}}\n"
     ));
     let all = w.join("\n");
-    assert!(all.contains("no lb_algo set, using keepalived's default wlc"), "{all}");
-    assert!(all.contains("quorum 5 exceeds the total weight of the real servers 2; reducing quorum to 2"), "{all}");
-    assert!(all.contains("hysteresis 9 >= quorum 2; setting hysteresis to 1"), "{all}");
-    assert!(all.contains("no checker; the real server is always up"), "{all}");
+    assert!(
+        all.contains("no lb_algo set, using keepalived's default wlc"),
+        "{all}"
+    );
+    assert!(
+        all.contains(
+            "quorum 5 exceeds the total weight of the real servers 2; reducing quorum to 2"
+        ),
+        "{all}"
+    );
+    assert!(
+        all.contains("hysteresis 9 >= quorum 2; setting hysteresis to 1"),
+        "{all}"
+    );
+    assert!(
+        all.contains("no checker; the real server is always up"),
+        "{all}"
+    );
 }
 
 #[test]
@@ -177,7 +227,10 @@ fn dr_resets_a_different_real_server_port() {
         l.config.virtual_servers[0].real_servers[0].addr,
         sa("10.0.0.1:80")
     );
-    assert!(l.warnings.iter().any(|w| w.to_string().contains("reset to 80")));
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.to_string().contains("reset to 80")));
 }
 
 #[test]
@@ -207,15 +260,24 @@ fn checkers_of_part_two_and_bad_values_are_refused_with_their_place() {
         "{e:?}"
     );
     let e = err(&format!("{VS} lb_algo fastest\n}}\n"));
-    assert!(e[0].starts_with("t.conf:2:10: error: unknown scheduler 'fastest'"), "{e:?}");
+    assert!(
+        e[0].starts_with("t.conf:2:10: error: unknown scheduler 'fastest'"),
+        "{e:?}"
+    );
     let e = err(&format!(
         "{VS} lb_algo rr\n real_server 10.0.0.1 {{\n  HTTP_GET {{\n   url {{\n    path /\n    digest xyz\n   }}\n  }}\n }}\n}}\n"
     ));
     assert!(e[0].contains("bad digest 'xyz'"), "{e:?}");
     let e = err("virtual_server group NOPE {\n lb_algo rr\n}\n");
-    assert!(e[0].contains("no virtual_server_group NOPE is defined"), "{e:?}");
+    assert!(
+        e[0].contains("no virtual_server_group NOPE is defined"),
+        "{e:?}"
+    );
     let e = err(&format!(
         "{VS} lb_algo rr\n real_server 2001:db8::1 80 {{\n }}\n}}\n"
     ));
-    assert!(e[0].contains("not of the virtual server's address family"), "{e:?}");
+    assert!(
+        e[0].contains("not of the virtual server's address family"),
+        "{e:?}"
+    );
 }

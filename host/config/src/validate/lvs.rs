@@ -15,16 +15,15 @@ use std::time::Duration;
 
 use super::script::{self, Draft};
 use super::track::{notify_script, run_as};
-use super::values::{flag, ip, no_block, one_arg, seconds, uint};
 use super::unknown;
+use super::values::{flag, ip, no_block, one_arg, seconds, uint};
 use crate::diag::{Diags, Span};
 use crate::lexer::Word;
 use crate::lvs::{
     Checker, CheckerKind, CheckerTiming, Forwarding, GroupEntry, HttpCheck, HttpUrl, MiscCheck,
-    PluginCheck, Protocol, RealServer, Scheduler, ServiceAddr, SorryServer, TlsOptions,
-    UdpCheck, VirtualServer, VirtualServerGroup, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_DELAY_BEFORE_RETRY, DEFAULT_DELAY_LOOP, DEFAULT_HTTP_STATUS, DEFAULT_RETRY,
-    HTTP_DELAY_BEFORE_RETRY,
+    PluginCheck, Protocol, RealServer, Scheduler, ServiceAddr, SorryServer, TlsOptions, UdpCheck,
+    VirtualServer, VirtualServerGroup, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY,
+    DEFAULT_DELAY_LOOP, DEFAULT_HTTP_STATUS, DEFAULT_RETRY, HTTP_DELAY_BEFORE_RETRY,
 };
 use crate::model::{GlobalDefs, NotifyScript, Origin, RunAs};
 use crate::parser::Node;
@@ -102,7 +101,8 @@ pub(crate) fn build_group(node: &Node, d: &mut Diags) -> Option<VirtualServerGro
                 }
             }
             [addr, port] => {
-                if let (Some((first, last)), Some(port)) = (ip_range(addr, d), service_port(port, d))
+                if let (Some((first, last)), Some(port)) =
+                    (ip_range(addr, d), service_port(port, d))
                 {
                     entries.push(GroupEntry::Addrs { first, last, port });
                 }
@@ -213,7 +213,10 @@ pub(crate) fn build(node: &Node, global: &GlobalDefs, d: &mut Diags) -> Option<V
         );
         (Scheduler::Wlc, origin.clone())
     });
-    let forwarding = vs.forwarding.take().unwrap_or((Forwarding::Nat, origin.clone()));
+    let forwarding = vs
+        .forwarding
+        .take()
+        .unwrap_or((Forwarding::Nat, origin.clone()));
     let vs_weight = vs.weight.unwrap_or(1);
     let mut real_servers: Vec<RealServer> = Vec::new();
     for rs_node in real_nodes {
@@ -324,8 +327,7 @@ fn with_service_port(
     let mut addr = addr;
     if addr.port() == 0 {
         addr.set_port(*service_port);
-    } else if forwarding != Forwarding::Nat && *service_port != 0 && addr.port() != *service_port
-    {
+    } else if forwarding != Forwarding::Nat && *service_port != 0 && addr.port() != *service_port {
         d.warn(
             at,
             format!(
@@ -399,7 +401,10 @@ impl VsDraft {
                         "UDP" => Some(Protocol::Udp),
                         "SCTP" => Some(Protocol::Sctp),
                         _ => {
-                            d.error(&w.span, format!("bad protocol '{}': expected TCP, UDP or SCTP", w.text));
+                            d.error(
+                                &w.span,
+                                format!("bad protocol '{}': expected TCP, UDP or SCTP", w.text),
+                            );
                             self.protocol
                         }
                     }
@@ -417,7 +422,10 @@ impl VsDraft {
                 if let Some(w) = one_arg(node, d) {
                     match forwarding(&w.text) {
                         Some(f) => self.forwarding = Some((f, Origin(w.span.clone()))),
-                        None => d.error(&w.span, format!("bad {kw} '{}': expected NAT, DR or TUN", w.text)),
+                        None => d.error(
+                            &w.span,
+                            format!("bad {kw} '{}': expected NAT, DR or TUN", w.text),
+                        ),
                     }
                 }
             }
@@ -442,7 +450,9 @@ impl VsDraft {
                 no_block(node, d);
                 match node.args.as_slice() {
                     [a, p] => {
-                        if let (Some(a), Some(p)) = (ip(a, "sorry server address", d), service_port(p, d)) {
+                        if let (Some(a), Some(p)) =
+                            (ip(a, "sorry server address", d), service_port(p, d))
+                        {
                             self.sorry = Some((SocketAddr::new(a, p), node.span().clone()));
                         }
                     }
@@ -454,13 +464,19 @@ impl VsDraft {
                     _ => d.error(node.span(), "sorry_server takes IP [PORT]"),
                 }
             }
-            "sorry_server_inhibit" => self.sorry_inhibit = flag(node, d).unwrap_or(self.sorry_inhibit),
+            "sorry_server_inhibit" => {
+                self.sorry_inhibit = flag(node, d).unwrap_or(self.sorry_inhibit)
+            }
             "quorum" => {
-                self.quorum = one_arg(node, d).and_then(|w| uint(w, "quorum", 1, u32::MAX, d)).or(self.quorum);
+                self.quorum = one_arg(node, d)
+                    .and_then(|w| uint(w, "quorum", 1, u32::MAX, d))
+                    .or(self.quorum);
                 self.quorum_at = Some(node.span().clone());
             }
             "hysteresis" => {
-                self.hysteresis = one_arg(node, d).and_then(|w| uint(w, "hysteresis", 0, u32::MAX, d)).or(self.hysteresis);
+                self.hysteresis = one_arg(node, d)
+                    .and_then(|w| uint(w, "hysteresis", 0, u32::MAX, d))
+                    .or(self.hysteresis);
                 self.hysteresis_at = Some(node.span().clone());
             }
             "quorum_up" => self.quorum_up = notify_script(node, d).or(self.quorum_up.take()),
@@ -469,14 +485,34 @@ impl VsDraft {
             "ha_suspend" => self.ha_suspend = flag(node, d).unwrap_or(self.ha_suspend),
             "inhibit_on_failure" => self.inhibit = flag(node, d).unwrap_or(self.inhibit),
             "weight" => {
-                self.weight = one_arg(node, d).and_then(|w| uint(w, "weight", 0, MAX_WEIGHT, d)).or(self.weight)
+                self.weight = one_arg(node, d)
+                    .and_then(|w| uint(w, "weight", 0, MAX_WEIGHT, d))
+                    .or(self.weight)
             }
-            "virtualhost" => self.virtualhost = one_arg(node, d).map(|w| w.text.clone()).or(self.virtualhost.take()),
+            "virtualhost" => {
+                self.virtualhost = one_arg(node, d)
+                    .map(|w| w.text.clone())
+                    .or(self.virtualhost.take())
+            }
             // Accepted and without effect here (IPVS flags, SNMP, mail, family hints).
-            "ip_family" | "hashed" | "ops" | "flag-1" | "flag-2" | "flag-3" | "sh-port"
-            | "sh-fallback" | "mh-port" | "mh-fallback" | "persistence_engine" | "snmp_name"
-            | "smtp_alert" | "sorry_server_lvs_method" => {
-                d.warn(node.span(), format!("{kw} has no effect in wasmalived; ignored"));
+            "ip_family"
+            | "hashed"
+            | "ops"
+            | "flag-1"
+            | "flag-2"
+            | "flag-3"
+            | "sh-port"
+            | "sh-fallback"
+            | "mh-port"
+            | "mh-fallback"
+            | "persistence_engine"
+            | "snmp_name"
+            | "smtp_alert"
+            | "sorry_server_lvs_method" => {
+                d.warn(
+                    node.span(),
+                    format!("{kw} has no effect in wasmalived; ignored"),
+                );
             }
             _ => unknown(node, "virtual_server", d),
         }
@@ -529,7 +565,10 @@ fn real_server(
     global: &GlobalDefs,
     d: &mut Diags,
 ) -> Option<RealServer> {
-    let label = format!("real_server {}", node.args.first().map_or("", |w| w.text.as_str()));
+    let label = format!(
+        "real_server {}",
+        node.args.first().map_or("", |w| w.text.as_str())
+    );
     let addr = match node.args.as_slice() {
         [a, p] => SocketAddr::new(ip(a, "real server address", d)?, service_port(p, d)?),
         [a] => SocketAddr::new(ip(a, "real server address", d)?, 0),
@@ -645,7 +684,10 @@ fn checker(
     let kw = node.keyword.text.as_str();
     let errors_before = d.error_count();
     if !node.args.is_empty() {
-        d.error(&node.args[0].span, format!("{kw} takes no value, only a block"));
+        d.error(
+            &node.args[0].span,
+            format!("{kw} takes no value, only a block"),
+        );
     }
     let lines: &[Node] = node.block.as_ref().map_or(&[], |b| b.nodes.as_slice());
     let mut timing = Timing::default();
@@ -667,7 +709,9 @@ fn checker(
     let resolved = CheckerTiming {
         delay_loop,
         retry: timing.retry.unwrap_or(default_retry),
-        delay_before_retry: timing.delay_before_retry.unwrap_or(default_delay_before_retry),
+        delay_before_retry: timing
+            .delay_before_retry
+            .unwrap_or(default_delay_before_retry),
         warmup: timing.warmup.unwrap_or(delay_loop),
         connect_timeout: timing.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
         alpha: timing.alpha.unwrap_or(false),
@@ -742,7 +786,10 @@ fn http(
                 }
             }
             "http_protocol" | "fast_recovery" => {
-                d.warn(line.span(), format!("{} has no effect in wasmalived; ignored", line.keyword.text));
+                d.warn(
+                    line.span(),
+                    format!("{} has no effect in wasmalived; ignored", line.keyword.text),
+                );
             }
             _ => unknown(line, kw, d),
         }
@@ -950,7 +997,9 @@ pub(crate) fn check_groups(
             if !groups.iter().any(|g| &g.name == name) {
                 d.error(
                     &vs.origin.0,
-                    format!("virtual_server group {name}: no virtual_server_group {name} is defined"),
+                    format!(
+                        "virtual_server group {name}: no virtual_server_group {name} is defined"
+                    ),
                 );
             }
         }
