@@ -12,8 +12,11 @@
 //! fwmark): with persistence, a client in a member's affinity set goes to that member;
 //! otherwise the scheduling table picks a member — `numgen inc` for round robin, `jhash` of
 //! the client address for source hashing (seed 0: both directors pick alike). Per member
-//! (`vs_…__rs_…` chain): refresh the affinity, then `dnat` (NAT) or `ether daddr set … fwd`
+//! (`vs_…__rs_…` chain): refresh the affinity, then `dnat` (NAT) or `ether saddr/daddr set … fwd`
 //! (DR). Persistence follows kube-proxy's nftables mode (a dynamic timeout set per member).
+//! Direct routing has no connection tracking at ingress, so each member also keeps a dynamic
+//! set of its connections (client address and port, refreshed by every packet, forgotten
+//! after IPVS's timeouts): only a connection's first packet is scheduled.
 //!
 //! A member removed from a NAT pool (not one kept at weight 0) also loses its connection
 //! tracking entries (`conntrack -D`), so its clients reconnect to a live member instead of
@@ -71,6 +74,21 @@ fn member_chain(p: &ServicePlan, m: &Member) -> String {
 
 fn affinity_set(p: &ServicePlan, m: &Member) -> String {
     format!("aff_{}", &member_chain(p, m)[3..])
+}
+
+/// A direct-routing member's connections (client address and port), so every packet of a
+/// connection goes where its first went: the ingress hook has no connection tracking.
+fn flow_set(p: &ServicePlan, m: &Member) -> String {
+    format!("flo_{}", &member_chain(p, m)[3..])
+}
+
+/// How long a direct-routing connection is remembered after its last packet (IPVS's TCP
+/// established timeout; its UDP timeout).
+fn flow_timeout(p: &ServicePlan) -> u64 {
+    match p.protocol {
+        Protocol::Udp => 300,
+        _ => 900,
+    }
 }
 
 fn ip_kw(ipv6: bool) -> &'static str {
@@ -180,6 +198,28 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
                 ),
             ));
         }
+        // Direct routing: a known connection stays with its member.
+        if is_dr {
+            let kind = if p.ipv6 { "ipv6_addr" } else { "ipv4_addr" };
+            for (i, m) in p.members.iter().enumerate() {
+                if !p.usable(i) {
+                    continue;
+                }
+                let set = flow_set(p, m);
+                out.sets.insert(
+                    set.clone(),
+                    format!(
+                        "{{ type {kind} . inet_service; flags dynamic,timeout; timeout {}s; }}",
+                        flow_timeout(p)
+                    ),
+                );
+                out.rules.push(format!(
+                    "add rule {family} {table} {svc} {} saddr . th sport @{set} goto {}",
+                    ip_kw(p.ipv6),
+                    member_chain(p, m)
+                ));
+            }
+        }
         // Affinity first: a client seen recently goes back to its member, if it can.
         if let Some(per) = p.persistence {
             for (i, m) in p.members.iter().enumerate() {
@@ -233,6 +273,13 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
                     client_key(p)
                 ));
             }
+            if is_dr && p.usable(i) {
+                out.rules.push(format!(
+                    "add rule {family} {table} {chain} update @{} {{ {} saddr . th sport }}",
+                    flow_set(p, m),
+                    ip_kw(p.ipv6)
+                ));
+            }
             let action = match &p.forward {
                 Forward::Nat => {
                     let kw = ip_kw(m.addr.is_ipv6());
@@ -244,7 +291,12 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
                     format!("meta l4proto {} dnat {kw} to {to}", p.protocol.name())
                 }
                 Forward::Dr { targets, .. } => match targets.get(i).and_then(Option::as_ref) {
-                    Some(t) => format!("ether daddr set {} fwd to \"{}\"", mac(&t.mac), t.device),
+                    Some(t) => format!(
+                        "ether saddr set {} ether daddr set {} fwd to \"{}\"",
+                        mac(&t.src_mac),
+                        mac(&t.mac),
+                        t.device
+                    ),
                     // Not resolved: no slot points here; drop rather than deliver to us.
                     None => "drop".to_owned(),
                 },
@@ -585,6 +637,7 @@ mod tests {
             fallback: None,
             persistence: None,
             table: schedule::plan(scheduler, &members),
+            anchor: members.clone(),
             members,
         }
     }
@@ -675,16 +728,21 @@ add rule inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_2_80 meta l4proto tcp d
             targets: vec![Some(DrTarget {
                 mac: [2, 0, 0, 0, 0, 0x11],
                 device: "eth1".into(),
+                src_mac: [2, 0, 0, 0, 0, 0x01],
             })],
         };
         let (script, programmed) = render(&Programmed::default(), &[p]);
         assert!(script.contains("add table netdev wasmalived_dr\n"));
         assert!(script.contains("add chain netdev wasmalived_dr in_eth0 { type filter hook ingress device \"eth0\" priority 0; policy accept; }"));
+        // A connection's later packets follow its first (no conntrack at ingress).
+        assert!(script.contains("add set netdev wasmalived_dr flo_d__rs_10_0_0_1_80 { type ipv4_addr . inet_service; flags dynamic,timeout; timeout 900s; }"));
+        assert!(script.contains("add rule netdev wasmalived_dr vs_d ip saddr . th sport @flo_d__rs_10_0_0_1_80 goto vs_d__rs_10_0_0_1_80"));
+        assert!(script.contains("add rule netdev wasmalived_dr vs_d__rs_10_0_0_1_80 update @flo_d__rs_10_0_0_1_80 { ip saddr . th sport }"));
         assert!(script.contains(
             "add rule netdev wasmalived_dr in_eth0 ip daddr 192.0.2.10 tcp dport 80 jump vs_d"
         ));
         assert!(script.contains("jhash ip saddr mod 256 seed 0x0 vmap"));
-        assert!(script.contains("add rule netdev wasmalived_dr vs_d__rs_10_0_0_1_80 ether daddr set 02:00:00:00:00:11 fwd to \"eth1\""));
+        assert!(script.contains("add rule netdev wasmalived_dr vs_d__rs_10_0_0_1_80 ether saddr set 02:00:00:00:00:01 ether daddr set 02:00:00:00:00:11 fwd to \"eth1\""));
         assert!(programmed.dr_devices.contains("eth0"));
         // Leaving DR deletes the base chain too.
         let (script, _) = render(&programmed, &[]);

@@ -43,6 +43,9 @@ pub struct DrTarget {
     pub mac: [u8; 6],
     /// The interface it is reached on.
     pub device: String,
+    /// That interface's own MAC: forwarded frames leave with it as their source, as IPVS
+    /// sends them (with the client's, a switch would learn the client behind the director).
+    pub src_mac: [u8; 6],
 }
 
 /// How a service forwards.
@@ -83,6 +86,9 @@ pub struct ServicePlan {
     pub members: Vec<Member>,
     /// The scheduling table over `members`.
     pub table: Table,
+    /// The configured real servers at their configured weights: what the `mh` table is
+    /// anchored on, so that a failure moves only the failed server's clients.
+    pub anchor: Vec<Member>,
 }
 
 /// The plan of one virtual server in its current state. `groups` resolves `group NAME`.
@@ -98,7 +104,15 @@ pub fn service_plan(
         || vs.real_servers.first().is_some_and(|r| r.addr.is_ipv6());
     let members = state.pool(vs);
     let (scheduler, fallback) = schedule::effective(vs.scheduler);
-    let table = schedule::plan(scheduler, &members);
+    let anchor: Vec<Member> = vs
+        .real_servers
+        .iter()
+        .map(|r| Member {
+            addr: r.addr,
+            weight: r.weight,
+        })
+        .collect();
+    let table = schedule::plan_anchored(scheduler, &members, &anchor);
     let persistence = vs.persistence_timeout.map(|timeout| Persistence {
         timeout,
         prefix: vs
@@ -123,6 +137,7 @@ pub fn service_plan(
         persistence,
         members,
         table,
+        anchor,
     }
 }
 
@@ -177,6 +192,6 @@ impl ServicePlan {
                 weight: if self.usable(i) { m.weight } else { 0 },
             })
             .collect();
-        self.table = schedule::plan(self.scheduler, &members);
+        self.table = schedule::plan_anchored(self.scheduler, &members, &self.anchor);
     }
 }

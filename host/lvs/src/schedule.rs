@@ -168,11 +168,22 @@ fn fnv1a(text: &str, seed: u64) -> u64 {
 
 /// A Maglev lookup table (Eisenbud et al., NSDI 2016) of `size` slots (a prime) for the live
 /// members, each member's share in proportion to its weight: every member walks its own
-/// permutation of the slots, derived from its address alone, so removing a member frees its
-/// slots and leaves the others' where they were (nearly all).
+/// permutation of the slots, derived from its address alone.
 fn maglev(members: &[Member], live: &[(usize, u32)], size: usize) -> Vec<usize> {
     if live.is_empty() {
         return Vec::new();
+    }
+    let mut table = vec![None; size];
+    maglev_fill(members, live, &mut table);
+    table.into_iter().map(|s| s.unwrap_or(0)).collect()
+}
+
+/// Fill the free slots of `table` by the Maglev walk of `live` (indexes into `members`).
+fn maglev_fill(members: &[Member], live: &[(usize, u32)], table: &mut [Option<usize>]) {
+    let size = table.len();
+    let mut free = table.iter().filter(|s| s.is_none()).count();
+    if live.is_empty() || free == 0 {
+        return;
     }
     let weights = reduced(live);
     let perms: Vec<(u64, u64)> = weights
@@ -185,8 +196,6 @@ fn maglev(members: &[Member], live: &[(usize, u32)], size: usize) -> Vec<usize> 
         })
         .collect();
     let mut next = vec![0u64; weights.len()];
-    let mut table: Vec<Option<usize>> = vec![None; size];
-    let mut filled = 0;
     let max_weight = weights.iter().map(|(_, w)| *w).max().unwrap_or(1);
     'fill: loop {
         for level in (1..=max_weight).rev() {
@@ -202,14 +211,66 @@ fn maglev(members: &[Member], live: &[(usize, u32)], size: usize) -> Vec<usize> 
                 }
                 table[c] = Some(*i);
                 next[k] += 1;
-                filled += 1;
-                if filled == size {
+                free -= 1;
+                if free == 0 {
                     break 'fill;
                 }
             }
         }
     }
+}
+
+/// The Maglev table of `members` anchored on the configured pool `anchor`: the table of every
+/// configured member (at its configured weight) is computed first, a slot of a member that is
+/// usable now stays its, and only the slots of the others (failed, drained) are handed out
+/// again among the usable members — so a failed real server moves only its own clients, and
+/// its recovery gives exactly them back.
+fn maglev_anchored(members: &[Member], anchor: &[Member], size: usize) -> Vec<usize> {
+    let live: Vec<(usize, u32)> = members
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.weight > 0)
+        .map(|(i, m)| (i, m.weight))
+        .collect();
+    if live.is_empty() {
+        return Vec::new();
+    }
+    let anchor_live: Vec<(usize, u32)> = anchor
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.weight > 0)
+        .map(|(i, m)| (i, m.weight))
+        .collect();
+    let usable: Vec<Option<usize>> = anchor
+        .iter()
+        .map(|a| {
+            members
+                .iter()
+                .position(|m| m.addr == a.addr && m.weight > 0)
+        })
+        .collect();
+    let mut table: Vec<Option<usize>> = if anchor_live.is_empty() {
+        vec![None; size]
+    } else {
+        maglev(anchor, &anchor_live, size)
+            .into_iter()
+            .map(|a| usable[a])
+            .collect()
+    };
+    maglev_fill(members, &live, &mut table);
     table.into_iter().map(|s| s.unwrap_or(0)).collect()
+}
+
+/// [`plan`], with the configured pool `anchor` for the hash tables that keep clients where
+/// they are when a member fails (`mh`).
+pub fn plan_anchored(scheduler: Scheduler, members: &[Member], anchor: &[Member]) -> Table {
+    match scheduler {
+        Scheduler::Mh => Table {
+            pick: Pick::SourceHash,
+            slots: maglev_anchored(members, anchor, MAGLEV_SLOTS),
+        },
+        other => plan(other, members),
+    }
 }
 
 #[cfg(test)]
@@ -314,5 +375,42 @@ mod tests {
         ] {
             assert!(plan(s, &members(&[0, 0])).slots.is_empty(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn anchored_maglev_moves_exactly_the_failed_members_slots_and_gives_them_back() {
+        let all = members(&[1, 1, 1, 1, 1]);
+        let before = plan_anchored(Scheduler::Mh, &all, &all);
+        assert_eq!(
+            before,
+            plan(Scheduler::Mh, &all),
+            "nothing failed: plain Maglev"
+        );
+        // Member 2 fails: its slots go to the others, no other slot moves.
+        let mut pool = all.clone();
+        let failed = pool.remove(2);
+        let after = plan_anchored(Scheduler::Mh, &pool, &all);
+        assert_eq!(after.slots.len(), MAGLEV_SLOTS);
+        for (slot, (b, a)) in before.slots.iter().zip(&after.slots).enumerate() {
+            let was = all[*b].addr;
+            let now = pool[*a].addr;
+            if was != failed.addr {
+                assert_eq!(was, now, "slot {slot} moved from a live member");
+            }
+        }
+        // Every survivor got a share of the freed slots.
+        assert_eq!(
+            share(&after, pool.len())
+                .iter()
+                .filter(|n| **n > 45)
+                .count(),
+            4
+        );
+        // Inhibited (weight 0) counts as failed; recovery restores the original table.
+        let mut inhibited = all.clone();
+        inhibited[2].weight = 0;
+        let t = plan_anchored(Scheduler::Mh, &inhibited, &all);
+        assert!(!t.slots.contains(&2));
+        assert_eq!(plan_anchored(Scheduler::Mh, &all, &all), before);
     }
 }

@@ -127,6 +127,44 @@ impl ServiceState {
         (state, events)
     }
 
+    /// The state of `vs` after a reload replaced `old_vs` (keepalived's `migrate_checkers`):
+    /// a real server with the same address and the same checkers keeps its states (a healthy
+    /// server stays in the pool, a failed one stays out); any other starts afresh. The quorum
+    /// carries over and is re-evaluated against the new weights and thresholds.
+    pub fn carry_over(
+        vs: &VirtualServer,
+        old_vs: &VirtualServer,
+        old: &ServiceState,
+    ) -> (Self, Vec<Event>) {
+        let (mut state, _) = ServiceState::new(vs);
+        for (i, rs) in vs.real_servers.iter().enumerate() {
+            let kept = old_vs
+                .real_servers
+                .iter()
+                .position(|o| o.addr == rs.addr && same_checkers(&o.checkers, &rs.checkers))
+                .and_then(|j| old.real_servers.get(j));
+            if let Some(kept) = kept {
+                let weight = state.real_servers[i].weight;
+                state.real_servers[i] = kept.clone();
+                // The configured weight applies, unless misc_dynamic set one.
+                let dynamic = rs.checkers.iter().any(
+                    |c| matches!(&c.kind, wasmalived_config::lvs::CheckerKind::Misc(m) if m.dynamic),
+                );
+                if !dynamic {
+                    state.real_servers[i].weight = weight;
+                }
+            }
+        }
+        state.quorum_up = old.quorum_up;
+        state.sorry_active = old.sorry_active && vs.sorry_server.is_some();
+        let mut events = state.update_quorum(vs);
+        if !state.quorum_up && vs.sorry_server.is_some() && !state.sorry_active {
+            state.sorry_active = true;
+            events.push(Event::SorryServer { active: true });
+        }
+        (state, events)
+    }
+
     /// The sum of the effective weights of the alive real servers.
     pub fn live_weight(&self) -> u64 {
         self.real_servers
@@ -137,7 +175,8 @@ impl ServiceState {
     }
 
     /// Record a result of checker `checker` of real server `rs`; `weight` is a
-    /// `misc_dynamic` weight reported with a success. Returns when to check again and what
+    /// `misc_dynamic` weight reported with a success (`None` with a success of a
+    /// `misc_dynamic` checker — exit 0 — restores the configured weight). Returns when to check again and what
     /// changed.
     pub fn record(
         &mut self,
@@ -171,10 +210,20 @@ impl ServiceState {
         };
         let step = c.record(success);
         // misc_dynamic: a success sets the weight, a failure resets it.
+        // keepalived's check_misc.c: exit 0 of a misc_dynamic script restores the configured
+        // weight, 2–255 sets it, a failure takes the dynamic part away again.
+        let dynamic = vs
+            .real_servers
+            .get(rs)
+            .and_then(|r| r.checkers.get(checker))
+            .is_some_and(
+                |c| matches!(&c.kind, wasmalived_config::lvs::CheckerKind::Misc(m) if m.dynamic),
+            );
         let new_weight = match (success, weight) {
             (true, Some(w)) => w,
-            (false, _) => configured,
+            (true, None) if dynamic => configured,
             (true, None) => state.weight,
+            (false, _) => configured,
         };
         let weight_changed = new_weight != state.weight;
         state.weight = new_weight;
@@ -275,6 +324,17 @@ impl ServiceState {
         }
         members
     }
+}
+
+/// Whether two checker lists check the same way (their places in the file aside).
+fn same_checkers(
+    a: &[wasmalived_config::lvs::Checker],
+    b: &[wasmalived_config::lvs::Checker],
+) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.kind == y.kind && x.target == y.target && x.bind == y.bind && x.timing == y.timing
+        })
 }
 
 #[cfg(test)]
@@ -440,5 +500,50 @@ mod tests {
         let (_, e) = s.record(&v, 0, 0, false, None);
         assert!(e.contains(&Event::Weight { rs: 0, weight: 5 }));
         assert!(s.pool(&v).is_empty());
+    }
+
+    #[test]
+    fn a_reload_keeps_the_states_of_unchanged_real_servers() {
+        let old_vs = vs(&format!(" quorum 2\n{}{}", rs(1, ""), rs(2, "")));
+        let (mut old, _) = ServiceState::new(&old_vs);
+        old.record(&old_vs, 0, 0, false, None);
+        assert!(!old.real_servers[0].alive);
+        // .1 stays as it was (down), .2 gets a new checker (starts afresh), .3 is new.
+        let new_vs = vs(&format!(
+            " quorum 2\n{}{}{}",
+            rs(1, ""),
+            " real_server 10.0.0.2 80 {\n  weight 2\n  TCP_CHECK {\n   retry 3\n  }\n }\n",
+            rs(3, "")
+        ));
+        let (s, events) = ServiceState::carry_over(&new_vs, &old_vs, &old);
+        assert!(!s.real_servers[0].alive, "a failed server stays out");
+        assert!(s.real_servers[1].alive && s.real_servers[2].alive);
+        assert!(s.quorum_up && events.is_empty(), "{events:?}");
+        assert_eq!(
+            addrs(&s.pool(&new_vs)),
+            [("10.0.0.2:80".into(), 2), ("10.0.0.3:80".into(), 3)]
+        );
+    }
+
+    #[test]
+    fn a_reload_raising_the_quorum_brings_the_sorry_server_in() {
+        // .3 is down; the quorum 3 is met by .3 + .2 alone but not by .2 alone.
+        let old_vs = vs(&format!(
+            " sorry_server 10.0.0.99 80\n{}{}",
+            rs(2, ""),
+            rs(3, "")
+        ));
+        let (mut old, _) = ServiceState::new(&old_vs);
+        old.record(&old_vs, 1, 0, false, None);
+        assert!(old.quorum_up);
+        let new_vs = vs(&format!(
+            " quorum 3\n sorry_server 10.0.0.99 80\n{}{}",
+            rs(2, ""),
+            rs(3, "")
+        ));
+        let (s, events) = ServiceState::carry_over(&new_vs, &old_vs, &old);
+        assert!(!s.quorum_up);
+        assert!(events.contains(&Event::SorryServer { active: true }));
+        assert_eq!(addrs(&s.pool(&new_vs)), [("10.0.0.99:80".into(), 1)]);
     }
 }

@@ -113,6 +113,7 @@ fn service(
         fallback: None,
         persistence: None,
         table: schedule::plan(scheduler, &members),
+        anchor: members.clone(),
         members,
     }
 }
@@ -200,6 +201,7 @@ fn every_transaction_is_accepted_by_the_kernel() {
         targets: vec![Some(DrTarget {
             mac: [2, 0, 0, 0, 0, 0x21],
             device: "eth1".into(),
+            src_mac: [2, 0, 0, 0, 0, 0x01],
         })],
     };
     backend.apply(&[web.clone(), dr.clone()]).expect("with DR");

@@ -281,6 +281,15 @@ pub(crate) fn build(node: &Node, global: &GlobalDefs, d: &mut Diags) -> Option<V
         addr: with_service_port(sorry, &addr_port(&addr), forwarding.0, &at, &label, d),
         inhibit: vs.sorry_inhibit,
     });
+    if let (ServiceAddr::Fwmark(_), Some(protocol)) = (&addr, vs.protocol) {
+        d.warn(
+            node.span(),
+            format!(
+                "{label}: keepalived ignores `protocol` for a fwmark service (IPVS forwards every protocol with the mark); wasmalived forwards only {} traffic with this mark",
+                protocol.name()
+            ),
+        );
+    }
     if d.error_count() > errors_before {
         return None;
     }

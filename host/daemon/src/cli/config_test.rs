@@ -7,8 +7,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use wasmalived_config::{self as config, LoadOptions, ScriptKind};
+use wasmalived_config::lvs::CheckerKind;
+use wasmalived_config::{self as config, Config, LoadOptions, ScriptKind};
 use wasmalived_plugin_host::Runtime;
+
+use crate::lvs;
 
 /// Exit status: configuration errors.
 pub const EXIT_CONFIG_ERRORS: u8 = 1;
@@ -29,6 +32,17 @@ pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
         eprintln!("{warning}");
     }
     let config = loaded.config;
+    let findings = lvs::review::review(&config);
+    for f in &findings {
+        eprintln!("{f}");
+    }
+    if findings
+        .iter()
+        .any(|f| f.severity == lvs::review::Severity::Error)
+    {
+        eprintln!("{}: configuration invalid", path.display());
+        return ExitCode::from(EXIT_CONFIG_ERRORS);
+    }
     let plugin_checks: Vec<_> = config
         .scripts
         .iter()
@@ -66,15 +80,80 @@ pub fn main(path: &Path, strict: bool, cache_dir: &Path) -> ExitCode {
             }
         }
     }
+    failed |= !lvs_plugins_load(&config, cache_dir);
     if failed {
         return ExitCode::from(EXIT_PLUGIN_ERRORS);
     }
     println!(
-        "{}: configuration valid ({} instance(s), {} script(s), {} warning(s))",
+        "{}: configuration valid ({} instance(s), {} script(s), {} virtual server(s), {} warning(s))",
         path.display(),
         config.instances.len(),
         config.scripts.len(),
-        loaded.warnings.len()
+        config.virtual_servers.len(),
+        loaded.warnings.len() + findings.len()
     );
     ExitCode::SUCCESS
+}
+
+/// Load each plugin the real-server checkers run (the stock `tcp`/`http` plugins and every
+/// `PLUGIN_CHECK`'s), once per file, with the grants of the first checker using it.
+fn lvs_plugins_load(config: &Config, cache_dir: &Path) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut to_load = Vec::new();
+    for vs in &config.virtual_servers {
+        for rs in &vs.real_servers {
+            for c in &rs.checkers {
+                let target = c.target.to_string();
+                let (path, grants) = match &c.kind {
+                    CheckerKind::Tcp => (
+                        config
+                            .global
+                            .plugin_dir
+                            .join(format!("{}.wasm", lvs::probe::TCP_PLUGIN)),
+                        config::grants::Grants {
+                            tcp: vec![config::grants::TcpGrant(target)],
+                            ..Default::default()
+                        },
+                    ),
+                    CheckerKind::Http(h) => (
+                        config
+                            .global
+                            .plugin_dir
+                            .join(format!("{}.wasm", lvs::probe::HTTP_PLUGIN)),
+                        lvs::probe::http_runs(h, c.target, c.timing.connect_timeout).0,
+                    ),
+                    CheckerKind::Plugin(p) => {
+                        let mut grants = p.grants.clone();
+                        grants.tcp.push(config::grants::TcpGrant(target));
+                        (p.plugin.resolve(&config.global.plugin_dir), grants)
+                    }
+                    _ => continue,
+                };
+                if seen.insert(path.clone()) {
+                    to_load.push((c.origin.0.to_string(), c.kind.keyword(), path, grants));
+                }
+            }
+        }
+    }
+    if to_load.is_empty() {
+        return true;
+    }
+    let runtime = match Runtime::new(cache_dir) {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("plugin runtime: {err}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for (place, keyword, path, grants) in to_load {
+        match runtime.load_check(keyword, &path, &grants) {
+            Ok(plugin) => println!("{keyword}: plugin {} loads", plugin.identity()),
+            Err(err) => {
+                ok = false;
+                eprintln!("{place}: error: {keyword}: {err}");
+            }
+        }
+    }
+    ok
 }

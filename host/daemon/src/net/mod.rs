@@ -7,6 +7,7 @@
 
 pub mod garp;
 pub mod netlink;
+pub mod probe;
 pub mod socket;
 mod sys;
 
