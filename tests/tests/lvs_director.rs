@@ -577,3 +577,52 @@ fn a_hostile_plugin_check_fails_only_its_own_real_server() -> Result<()> {
     )?;
     l.lab.pass()
 }
+
+/// keepalived's `HTTP_GET` `digest`: the MD5 of `served by rsN\n`, the page of real server N.
+const PAGE_DIGESTS: [&str; 3] = [
+    "5a775a837c53af7f1a1cc35d49fac2b3",
+    "b0cbba8f198b60db01b49fcf6ffd6b7d",
+    "b6941d10d6445924dacc080fd580b527",
+];
+
+#[test]
+fn http_get_checks_status_digest_and_virtual_host_of_each_real_server() -> Result<()> {
+    let mut l = LvsLab::new("lvshttp", Mode::Nat, 3)?;
+    let check = |digest: &str| {
+        format!(
+            "HTTP_GET {{\n            url {{\n                path /\n                digest {digest}\n                status_code 200\n            }}\n            url {{\n                path /index.html\n                virtualhost www.example.test\n            }}\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n        }}"
+        )
+    };
+    // rs3's expected digest is rs1's: its page does not match, it stays out.
+    let vs = l.virtual_server_with(
+        &format!("    lb_algo rr\n{DELAY_LOOP}"),
+        &[
+            (0, 1, check(PAGE_DIGESTS[0])),
+            (1, 1, check(PAGE_DIGESTS[1])),
+            (2, 1, check(PAGE_DIGESTS[0])),
+        ],
+    );
+    start_both(&mut l, &vs, &[(0, 1), (1, 1)])?;
+    let s = l.status(0)?;
+    let rs3 = &s["virtual_servers"][0]["real_servers"][2];
+    let rs1 = &s["virtual_servers"][0]["real_servers"][0]["checkers"][0];
+    expect(
+        rs3["alive"] == false
+            && rs3["checkers"][0]["last"]
+                .as_str()
+                .is_some_and(|t| t.contains("digest"))
+            && rs1["runner"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("http@"))
+            && rs1["name"] == "HTTP_GET 198.51.100.11:80",
+        &l,
+        || format!("rs3 must fail on its digest: {rs3}; rs1: {rs1}"),
+    )?;
+    let spread = l.spread(None, 30)?;
+    expect(
+        !spread.contains_key("-") && !spread.contains_key("rs3") && spread.len() == 2,
+        &l,
+        || format!("only rs1 and rs2 serve: {spread:?}"),
+    )?;
+    l.lab.pass()
+}

@@ -274,22 +274,7 @@ impl Manager {
 
     /// Start the probes the services need, keep the running identical ones, stop the rest.
     async fn sync_probes(&mut self) {
-        let mut wanted: Vec<(ProbeDef, String, Vec<Subscriber>)> = Vec::new();
-        for (vs, s) in self.services.iter().enumerate() {
-            if s.refused {
-                continue;
-            }
-            for (rs, r) in s.cfg.real_servers.iter().enumerate() {
-                for (checker, c) in r.checkers.iter().enumerate() {
-                    let def = ProbeDef::of(c);
-                    let sub = Subscriber { vs, rs, checker };
-                    match wanted.iter_mut().find(|(d, _, _)| *d == def) {
-                        Some((_, _, subs)) => subs.push(sub),
-                        None => wanted.push((def, c.origin.0.to_string(), vec![sub])),
-                    }
-                }
-            }
-        }
+        let wanted = distinct_probes(self.services.iter().map(|s| (!s.refused).then_some(&s.cfg)));
         let mut old: Vec<ProbeSlot> = std::mem::take(&mut self.probes);
         let mut next = Vec::new();
         for (def, place, subscribers) in wanted {
@@ -645,6 +630,29 @@ impl Manager {
     }
 }
 
+/// The distinct probes `services` need (a refused service: `None`), each with the place of
+/// its first checker and every checker it stands for: identical checkers — same kind,
+/// target, source and timing — named by several virtual servers run once.
+fn distinct_probes<'a>(
+    services: impl Iterator<Item = Option<&'a VirtualServer>>,
+) -> Vec<(ProbeDef, String, Vec<Subscriber>)> {
+    let mut wanted: Vec<(ProbeDef, String, Vec<Subscriber>)> = Vec::new();
+    for (vs, cfg) in services.enumerate() {
+        let Some(cfg) = cfg else { continue };
+        for (rs, r) in cfg.real_servers.iter().enumerate() {
+            for (checker, c) in r.checkers.iter().enumerate() {
+                let def = ProbeDef::of(c);
+                let sub = Subscriber { vs, rs, checker };
+                match wanted.iter_mut().find(|(d, _, _)| *d == def) {
+                    Some((_, _, subs)) => subs.push(sub),
+                    None => wanted.push((def, c.origin.0.to_string(), vec![sub])),
+                }
+            }
+        }
+    }
+    wanted
+}
+
 /// One probe's schedule: a first run after a random share of `warmup`, then `delay_loop`
 /// (or `delay_before_retry` while retrying), paused while suspended.
 async fn probe_loop(
@@ -779,5 +787,67 @@ async fn blocking(
             });
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(text: &str) -> Config {
+        wasmalived_config::parse_str(text, Path::new("t.conf"), Default::default())
+            .expect("valid")
+            .config
+    }
+
+    #[test]
+    fn identical_checkers_of_several_virtual_servers_run_once() {
+        let rs = |port: u16, retry: u32| {
+            format!(
+                "  real_server 192.0.2.21 {port} {{\n   TCP_CHECK {{\n    connect_port 80\n    retry {retry}\n   }}\n  }}\n"
+            )
+        };
+        let c = config(&format!(
+            "virtual_server 192.0.2.10 80 {{\n{}}}\nvirtual_server 192.0.2.10 8080 {{\n{}{}}}\nvirtual_server 192.0.2.11 80 {{\n lb_kind TUN\n{}}}\n",
+            rs(80, 1),
+            rs(8080, 1),
+            rs(8081, 2),
+            rs(80, 1)
+        ));
+        let refused = [false, false, true];
+        let probes = distinct_probes(
+            c.virtual_servers
+                .iter()
+                .zip(refused)
+                .map(|(vs, r)| (!r).then_some(vs)),
+        );
+        // Both check 192.0.2.21:80 the same way: one probe for two checkers; another retry
+        // count is another probe; the refused service adds none.
+        assert_eq!(probes.len(), 2, "{probes:?}");
+        assert_eq!(
+            probes[0].2,
+            vec![
+                Subscriber {
+                    vs: 0,
+                    rs: 0,
+                    checker: 0
+                },
+                Subscriber {
+                    vs: 1,
+                    rs: 0,
+                    checker: 0
+                }
+            ]
+        );
+        assert_eq!(
+            probes[1].2,
+            vec![Subscriber {
+                vs: 1,
+                rs: 1,
+                checker: 0
+            }]
+        );
+        assert!(probes[0].1.ends_with("t.conf:3:4"), "{}", probes[0].1);
     }
 }

@@ -539,4 +539,51 @@ mod tests {
         assert!(!grants.http_tls.verify);
         assert_eq!(grants.http, vec![HttpGrant("[2001:db8::21]:443".into())]);
     }
+
+    /// A vetted `sh -c SCRIPT`.
+    fn sh(script: &str) -> Program {
+        Program::prepare(
+            vec!["/bin/sh".into(), "-c".into(), script.into()],
+            None,
+            wasmalived_sys::program::Security::Warn,
+            Environment::Scrubbed,
+        )
+        .expect("vetted")
+    }
+
+    #[tokio::test]
+    async fn misc_check_follows_keepalived_exit_codes() {
+        let t = Duration::from_secs(5);
+        let run = |script: &'static str, dynamic: bool| async move {
+            misc(&sh(script), t, dynamic, Instant::now()).await
+        };
+        let ok = run("exit 0", true).await;
+        assert!(ok.success && ok.weight.is_none(), "{ok:?}");
+        let weighted = run("exit 5", true).await;
+        assert!(
+            weighted.success && weighted.weight == Some(3),
+            "{weighted:?}"
+        );
+        let failed = run("exit 1", true).await;
+        assert!(
+            !failed.success && failed.detail.contains("status 1"),
+            "{failed:?}"
+        );
+        let plain = run("exit 5", false).await;
+        assert!(
+            !plain.success,
+            "without misc_dynamic 5 is a failure: {plain:?}"
+        );
+        let slow = misc(
+            &sh("sleep 5"),
+            Duration::from_millis(200),
+            false,
+            Instant::now(),
+        )
+        .await;
+        assert!(
+            !slow.success && slow.detail.contains("timed out"),
+            "{slow:?}"
+        );
+    }
 }

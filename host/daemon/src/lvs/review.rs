@@ -183,10 +183,10 @@ mod tests {
             .find(|f| f.message.contains("wlc"))
             .expect("fallback");
         assert_eq!(wlc.severity, Severity::Warning);
-        assert!(wlc.place.ends_with("t.conf:10:2"), "{wlc}");
+        assert!(wlc.place.starts_with("t.conf:10:"), "{wlc}");
         let tun = f.iter().find(|f| f.message.contains("TUN")).expect("TUN");
         assert_eq!(tun.severity, Severity::Error);
-        assert!(tun.place.ends_with("t.conf:11:2"), "{tun}");
+        assert!(tun.place.starts_with("t.conf:11:"), "{tun}");
     }
 
     #[test]
@@ -198,9 +198,14 @@ mod tests {
             vip_interface(&c.virtual_servers[0], &c).as_deref(),
             Some("eth1")
         );
-        let f = review(&c);
+        // Without lb_algo both run keepalived's default wlc, which falls back (a warning
+        // each); only the second has a ha_suspend finding.
+        let f: Vec<Finding> = review(&c)
+            .into_iter()
+            .filter(|f| f.message.contains("ha_suspend"))
+            .collect();
         assert_eq!(f.len(), 1, "{f:?}");
-        assert!(f[0].message.contains("192.0.2.99") && f[0].message.contains("ha_suspend"));
+        assert!(f[0].message.contains("192.0.2.99"));
     }
 
     #[test]
