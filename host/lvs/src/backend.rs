@@ -41,6 +41,12 @@ pub trait Backend: Send {
 
     /// Remove everything this backend programmed (shutdown).
     fn clear(&mut self) -> Result<(), BackendError>;
+
+    /// Problems of the last apply that did not stop it (e.g. connection-tracking cleanup),
+    /// for the caller to log; taking them clears them.
+    fn take_warnings(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The review of a stateless packet-filter data path (nftables): schedulers that need

@@ -542,7 +542,7 @@ pub struct Nftables {
     runner: Box<dyn NftRunner>,
     programmed: Programmed,
     /// Problems of the last connection-tracking cleanup (reported, not fatal).
-    pub last_cleanup_errors: Vec<String>,
+    last_cleanup_errors: Vec<String>,
 }
 
 impl std::fmt::Debug for Nftables {
@@ -593,6 +593,13 @@ impl Backend for Nftables {
             .collect();
         self.programmed = next;
         Ok(())
+    }
+
+    fn take_warnings(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.last_cleanup_errors)
+            .into_iter()
+            .map(|e| format!("connection tracking cleanup: {e}"))
+            .collect()
     }
 
     fn clear(&mut self) -> Result<(), BackendError> {

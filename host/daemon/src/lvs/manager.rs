@@ -741,7 +741,13 @@ async fn apply_loop(
         let started = std::time::Instant::now();
         backend = blocking(
             backend,
-            move |b| b.apply(&current).map_err(|e| e.to_string()),
+            move |b| {
+                let result = b.apply(&current).map_err(|e| e.to_string());
+                for warning in b.take_warnings() {
+                    warn!("{warning}");
+                }
+                result
+            },
             &applied,
             "applying the pools",
         )
