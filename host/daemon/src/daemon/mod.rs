@@ -29,6 +29,7 @@
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
 //! this node holds from the driver (a `watch`, for `ha_suspend`) and never sends it anything.
 
+pub mod admission;
 pub mod checks;
 pub mod driver;
 pub mod links;
