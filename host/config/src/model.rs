@@ -194,8 +194,9 @@ pub enum ScriptKind {
         plugin: PluginRef,
         /// `param KEY VALUE` lines, in order.
         params: Vec<(String, String)>,
-        /// What it may use (`allow_*`, `remediation`, `memory_limit`).
-        grants: Grants,
+        /// What it may use (`allow_*`, `remediation`, `memory_limit`); boxed, the largest
+        /// part of a check definition.
+        grants: Box<Grants>,
         /// What a `fatal` verdict does beyond Fault.
         on_fatal: FatalAction,
     },

@@ -122,7 +122,7 @@ mod tests {
     fn an_up_checker_goes_down_after_retry_plus_one_failures() {
         let mut c = CheckerState::new(&timing(2, false));
         assert_eq!(c.record(true).changed, None);
-        assert!(c.record(true).first == false);
+        assert!(!c.record(true).first);
         // retry 2: two retries spaced by delay_before_retry, the third failure counts.
         assert_eq!(c.record(false).next, Next::Retry);
         assert_eq!(c.record(false).next, Next::Retry);

@@ -767,7 +767,7 @@ fn http(
     let kw = node.keyword.text.as_str();
     let mut urls = Vec::new();
     let mut virtualhost = rs_virtualhost.map(str::to_owned);
-    let mut tls = (kw == "SSL_GET").then(|| TlsOptions {
+    let mut tls = (kw == "SSL_GET").then_some(TlsOptions {
         sni: false,
         verify: false,
         ca: None,
@@ -954,7 +954,7 @@ fn udp(lines: &[&Node], d: &mut Diags) -> Option<CheckerKind> {
 /// Hex bytes (keepalived writes UDP payloads as hex strings).
 fn hex(w: &Word, d: &mut Diags) -> Option<Vec<u8>> {
     let text = w.text.trim_start_matches("0x");
-    if text.len() % 2 == 0 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+    if text.len().is_multiple_of(2) && text.chars().all(|c| c.is_ascii_hexdigit()) {
         Some(
             (0..text.len())
                 .step_by(2)

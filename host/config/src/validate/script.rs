@@ -104,7 +104,7 @@ pub(crate) fn build(
             ScriptKind::Plugin {
                 plugin,
                 params: draft.params,
-                grants,
+                grants: Box::new(grants),
                 on_fatal: draft.on_fatal,
             }
         }

@@ -26,7 +26,7 @@ pub const EXIT_CANNOT_RUN: u8 = 3;
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Run a check plugin with the given parameters and grants; print verdict and timing.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show the contract version a plugin targets, its exports and the capabilities it imports.
     Inspect(InspectArgs),
 }
@@ -240,7 +240,7 @@ pub fn main(cmd: PluginCommand) -> ExitCode {
         Err(e) => return cannot_run(&format!("cannot start tokio: {e}")),
     };
     match cmd {
-        PluginCommand::Run(args) => rt.block_on(run(args)),
+        PluginCommand::Run(args) => rt.block_on(run(*args)),
         PluginCommand::Inspect(args) => inspect(&args),
     }
 }

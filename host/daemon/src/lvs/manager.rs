@@ -305,7 +305,7 @@ impl Manager {
                 probe_loop(
                     id,
                     probe.clone(),
-                    def.timing.clone(),
+                    def.timing,
                     self.results_tx.clone(),
                     suspend_rx,
                     cancel.clone(),

@@ -58,7 +58,7 @@ impl ProbeDef {
             kind: checker.kind.clone(),
             target: checker.target,
             bind: checker.bind,
-            timing: checker.timing.clone(),
+            timing: checker.timing,
         }
     }
 

@@ -195,7 +195,7 @@ impl WasiHttpHooks for HttpPolicy {
         // request from the response future.
         drop(fut);
         let sender = self.sender.clone();
-        Box::new(async move { sender.send(request, options).await.map_err(Into::into) })
+        Box::new(async move { sender.send(request, options).await })
     }
 }
 
