@@ -389,20 +389,6 @@ fn batch_via_file(lab: &Lab, node: &str, batch: &str) -> Result<String> {
     lab.run(node, &["ip", "-batch", &f])
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn curl_output_is_split_per_request() {
-        let text = "served by rs1\ncode=200\ncode=000\nserved by rs2\ncode=200\n";
-        assert_eq!(
-            parse_gets(text, 4),
-            vec![Some("rs1".into()), None, Some("rs2".into()), None]
-        );
-    }
-}
-
 impl LvsLab {
     /// Write `size` bytes as `/big.bin` on every real server's nginx (for long downloads).
     pub fn big_file(&self, size: usize) -> Result<()> {
@@ -450,5 +436,19 @@ impl LvsLab {
             self.lab.run(node, &["ip", "link", "set", "eth1", "down"])?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curl_output_is_split_per_request() {
+        let text = "served by rs1\ncode=200\ncode=000\nserved by rs2\ncode=200\n";
+        assert_eq!(
+            parse_gets(text, 4),
+            vec![Some("rs1".into()), None, Some("rs2".into()), None]
+        );
     }
 }
