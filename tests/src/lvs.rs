@@ -32,6 +32,10 @@ use crate::timing::wait_for;
 pub const VIP: &str = "192.0.2.10";
 /// The real servers' gateway VIP (NAT).
 pub const GW_VIP: &str = "198.51.100.254";
+/// The client-side IPv6 VIP ([`LvsLab::enable_ipv6`]).
+pub const VIP6: &str = "2001:db8::10";
+/// The real servers' IPv6 gateway VIP (NAT).
+pub const GW_VIP6: &str = "2001:db8:1::fe";
 /// The directors.
 pub const DIRECTORS: [&str; 2] = ["d1", "d2"];
 /// Their priorities.
@@ -72,6 +76,7 @@ pub struct LvsLab {
     pub plugin_dir: PathBuf,
     nginx: Vec<Option<Proc>>,
     daemons: [Option<Daemon>; 2],
+    ipv6: bool,
 }
 
 impl LvsLab {
@@ -160,6 +165,7 @@ impl LvsLab {
             plugin_dir,
             nginx: Vec::new(),
             daemons: [None, None],
+            ipv6: false,
         };
         for i in 0..n {
             let name = me.real_servers[i].clone();
@@ -167,6 +173,30 @@ impl LvsLab {
             me.nginx.push(Some(p));
         }
         Ok(me)
+    }
+
+    /// Add IPv6 service (NAT only): the directors forward IPv6 and run two VRRPv3 instances
+    /// for [`VIP6`] and [`GW_VIP6`] in the same sync group; the real servers route through
+    /// the latter.
+    pub fn enable_ipv6(&mut self) -> Result<()> {
+        if self.mode != Mode::Nat {
+            return Err(LabError::check("the IPv6 lab is NAT only"));
+        }
+        for d in DIRECTORS {
+            self.lab
+                .run(d, &["sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])?;
+        }
+        for rs in &self.real_servers {
+            self.lab
+                .run(rs, &["ip", "-6", "route", "add", "default", "via", GW_VIP6])?;
+        }
+        self.ipv6 = true;
+        Ok(())
+    }
+
+    /// The IPv6 address of real server `i` (NAT lab).
+    pub fn rs_addr6(&self, i: usize) -> String {
+        format!("2001:db8:1::{}", 11 + i)
     }
 
     /// The address of real server `i` (0-based).
@@ -196,6 +226,9 @@ impl LvsLab {
         if self.mode == Mode::Nat {
             members.push("VI_SERVERS");
         }
+        if self.ipv6 {
+            members.extend(["VI_CLIENT6", "VI_SERVERS6"]);
+        }
         let _ = writeln!(
             s,
             "vrrp_sync_group G {{\n    group {{\n        {}\n    }}\n}}",
@@ -212,6 +245,17 @@ impl LvsLab {
                 s,
                 "vrrp_instance VI_SERVERS {{\n    state {state}\n    interface eth1\n    virtual_router_id 52\n    priority {prio}\n    advert_int 1\n    virtual_ipaddress {{\n        {GW_VIP}/24\n    }}\n}}"
             );
+        }
+        if self.ipv6 {
+            for (name, iface, vrid, vip) in [
+                ("VI_CLIENT6", "eth0", 61, VIP6),
+                ("VI_SERVERS6", "eth1", 62, GW_VIP6),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "vrrp_instance {name} {{\n    version 3\n    state {state}\n    interface {iface}\n    virtual_router_id {vrid}\n    priority {prio}\n    advert_int 1\n    virtual_ipaddress {{\n        {vip}/64\n    }}\n}}"
+                );
+            }
         }
         s.push_str(services);
         s

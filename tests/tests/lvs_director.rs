@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use wasmalived_e2e::lvs::{LvsLab, Mode, CLIENT, VIP};
+use wasmalived_e2e::lvs::{LvsLab, Mode, CLIENT, VIP, VIP6};
 use wasmalived_e2e::{LabError, Result};
 
 /// The daemon's own latency on a loaded machine (starting, applying a pool, answering).
@@ -679,5 +679,46 @@ fn survive_failover(mode: Mode, tag: &str) -> Result<()> {
     expect(status.success() && size == 4 * 1024 * 1024, &l, || {
         format!("the download must survive the failover: {status}, {size} bytes")
     })?;
+    l.lab.pass()
+}
+
+#[test]
+fn an_ipv6_virtual_server_balances_over_ipv6_real_servers() -> Result<()> {
+    let mut l = LvsLab::new("lvsv6", Mode::Nat, 3)?;
+    l.enable_ipv6()?;
+    let mut vs = format!(
+        "virtual_server {VIP6} 80 {{\n    lb_kind NAT\n    protocol TCP\n    lb_algo rr\n{DELAY_LOOP}\n"
+    );
+    for i in 0..3 {
+        vs.push_str(&format!(
+            "    real_server {} 80 {{\n        weight 1\n        {TCP_CHECK}\n    }}\n",
+            l.rs_addr6(i)
+        ));
+    }
+    vs.push_str("}\n");
+    for i in 0..2 {
+        let c = l.config(i, &vs);
+        l.start_director(i, &c)?;
+    }
+    l.wait_master(0, START)?;
+    let want: Vec<(String, u64)> = (0..3)
+        .map(|i| (format!("[{}]:80", l.rs_addr6(i)), 1))
+        .collect();
+    l.wait_pool(0, &want, START)?;
+    let url = format!("http://[{VIP6}]/");
+    let mut served = BTreeMap::new();
+    for _ in 0..30 {
+        let got = l.lab.http_get(CLIENT, &url)?;
+        let who = got
+            .and_then(|p| p.strip_prefix("served by ").map(|s| s.trim().to_owned()))
+            .unwrap_or_else(|| "-".into());
+        *served.entry(who).or_insert(0) += 1;
+    }
+    eprintln!("IPv6 rr over 30 requests: {served:?}");
+    expect(
+        !served.contains_key("-") && served.len() == 3 && served.values().all(|n| *n == 10),
+        &l,
+        || format!("IPv6 rr should give each real server 10 of 30: {served:?}"),
+    )?;
     l.lab.pass()
 }
