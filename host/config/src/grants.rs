@@ -30,6 +30,10 @@ pub struct Grants {
     pub http_pins: Vec<HttpPin>,
     /// How HTTPS servers are verified.
     pub http_tls: HttpTls,
+    /// The address the check's connections leave from (an LVS checker's `bindto`): HTTP
+    /// requests bind to it, and a plugin may bind a TCP socket to it (port 0). Set by the
+    /// daemon, not by a config keyword.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl Default for Grants {
@@ -43,6 +47,7 @@ impl Default for Grants {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             http_pins: Vec::new(),
             http_tls: HttpTls::default(),
+            source: None,
         }
     }
 }

@@ -116,3 +116,25 @@ fn https_trust_policies() {
     let expected = format!("sni=- host=www.example.test:{port}");
     http(&url, &[("expect_body", &expected)], &no_sni).expect(0, "ok", "");
 }
+
+/// Answers 200 with the client's address.
+fn echo_peer(seen: &Seen) -> (u16, String) {
+    (
+        200,
+        seen.peer.map(|p| p.ip().to_string()).unwrap_or_default(),
+    )
+}
+
+#[test]
+fn requests_leave_from_the_source_address_when_given() {
+    let addr = answering_server("127.0.0.1", echo_peer);
+    let url = format!("http://{addr}/");
+    let grant = addr.to_string();
+    http(
+        &url,
+        &[("expect_body", "127.0.0.2")],
+        &["--http", &grant, "--source", "127.0.0.2"],
+    )
+    .expect(0, "ok", "");
+    http(&url, &[("expect_body", "127.0.0.1")], &["--http", &grant]).expect(0, "ok", "");
+}

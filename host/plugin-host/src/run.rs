@@ -350,9 +350,10 @@ impl Runtime {
             .map(http::parse_target)
             .collect::<Result<Vec<_>, _>>()
             .map_err(grant_err)?;
-        let http_sender = http_send::HttpSender::new(grants.http_pins.clone(), &grants.http_tls)
-            .map(Arc::new)
-            .map_err(grant_err)?;
+        let http_sender =
+            http_send::HttpSender::new(grants.http_pins.clone(), &grants.http_tls, grants.source)
+                .map(Arc::new)
+                .map_err(grant_err)?;
         let tcp_targets = grants
             .tcp
             .iter()
@@ -602,7 +603,12 @@ impl CheckPlugin {
         let capture = Capture::default();
         let denials = Denials::default();
         let mut b = wasi::builder(&capture, &inner.dirs)?;
-        sockets::configure(&mut b, inner.tcp_targets.clone(), denials.clone());
+        sockets::configure(
+            &mut b,
+            inner.tcp_targets.clone(),
+            inner.grants.source,
+            denials.clone(),
+        );
         b.monotonic_clock(RuntimeMonotonicClock(inner.runtime.clock_origin));
         if let Some(clock) = inner
             .wall_clock

@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// HTTPS: send no server name (SNI).
     #[arg(long)]
     pub no_sni: bool,
+    /// Connections leave from this address (an LVS checker's `bindto`): HTTP requests bind
+    /// to it, and a TCP bind to it is allowed.
+    #[arg(long, value_name = "ADDR")]
+    pub source: Option<IpAddr>,
     /// Grant TCP connects to IP:PORT (`*` = any port).
     #[arg(long = "tcp", value_name = "HOST:PORT")]
     pub tcp: Vec<String>,
@@ -213,6 +217,7 @@ impl RunArgs {
                 ca: self.cacert.clone(),
                 sni: !self.no_sni,
             },
+            source: self.source,
         })
     }
 }

@@ -218,7 +218,8 @@ impl Probe {
             }
             CheckerKind::Http(http) => {
                 let path = global.plugin_dir.join(format!("{HTTP_PLUGIN}.wasm"));
-                let (grants, runs) = http_runs(http, def.target, timeout);
+                let (mut grants, runs) = http_runs(http, def.target, timeout);
+                grants.source = def.bind;
                 let handle = load(ctx, name, path, grants).await?;
                 Ok(Probe::Plugin {
                     handle,

@@ -115,17 +115,6 @@ pub fn review_one(vs: &VirtualServer, config: &Config) -> Vec<Finding> {
                         ),
                     });
                 }
-                if c.bind.is_some() {
-                    out.push(Finding {
-                        place: c.origin.0.to_string(),
-                        severity: Severity::Warning,
-                        message: format!(
-                            "virtual_server {label}: real_server {}: bindto is not applied to {} yet (the connection uses the routing table's source address)",
-                            rs.addr,
-                            c.kind.keyword()
-                        ),
-                    });
-                }
             }
         }
     }

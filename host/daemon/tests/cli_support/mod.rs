@@ -227,6 +227,8 @@ pub struct Seen {
     pub host: String,
     /// The TLS server name the client sent (HTTPS only).
     pub sni: Option<String>,
+    /// The client's address and port.
+    pub peer: Option<SocketAddr>,
 }
 
 /// Read a request head from `reader`.
@@ -251,6 +253,7 @@ fn read_head(reader: &mut impl BufRead) -> Option<Seen> {
         path,
         host,
         sni: None,
+        peer: None,
     })
 }
 
@@ -278,7 +281,8 @@ pub fn answering_server(ip: &str, answer: Answer) -> SocketAddr {
             thread::spawn(move || {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                 let mut reader = BufReader::new(&stream);
-                if let Some(seen) = read_head(&mut reader) {
+                if let Some(mut seen) = read_head(&mut reader) {
+                    seen.peer = stream.peer_addr().ok();
                     write_answer(&stream, &seen, answer);
                 }
                 let _ = stream.shutdown(std::net::Shutdown::Write);

@@ -8,7 +8,7 @@
 //! verified). The connection is driven by the returned I/O future, so it dies with the run.
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use wasmalived_config::grants::{HttpPin, HttpTls};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
@@ -37,6 +37,8 @@ const DEFAULT_PHASE_TIMEOUT: Duration = Duration::from_secs(600);
 pub struct HttpSender {
     pins: Vec<HttpPin>,
     tls: Arc<ClientConfig>,
+    /// Connections leave from this address (`bindto`).
+    source: Option<IpAddr>,
 }
 
 /// The response and the future driving its connection, as `WasiHttpHooks` wants them.
@@ -46,12 +48,47 @@ pub type Sent = (
 );
 
 impl HttpSender {
-    /// A sender for `pins` and the TLS policy `tls` (reads `tls.ca` now).
-    pub fn new(pins: Vec<HttpPin>, tls: &HttpTls) -> Result<Self, String> {
+    /// A sender for `pins` and the TLS policy `tls` (reads `tls.ca` now), connecting from
+    /// `source` if given.
+    pub fn new(pins: Vec<HttpPin>, tls: &HttpTls, source: Option<IpAddr>) -> Result<Self, String> {
         Ok(HttpSender {
             pins,
             tls: Arc::new(client_config(tls)?),
+            source,
         })
+    }
+
+    /// Open the TCP connection to `addr`, from the source address if there is one.
+    async fn connect_to(&self, addr: SocketAddr) -> std::io::Result<TcpStream> {
+        let Some(source) = self.source else {
+            return TcpStream::connect(addr).await;
+        };
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.bind(SocketAddr::new(source, 0))?;
+        socket.connect(addr).await
+    }
+
+    /// Resolve `host:port` (a name, or a literal) and connect to its first address of the
+    /// source address's family.
+    async fn connect_host(&self, host: &str, port: u16) -> std::io::Result<TcpStream> {
+        if self.source.is_none() {
+            return TcpStream::connect(authority(host, port)).await;
+        }
+        let want_v4 = self.source.is_some_and(|s| s.is_ipv4());
+        let addr = tokio::net::lookup_host(authority(host, port))
+            .await?
+            .find(|a| a.is_ipv4() == want_v4)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{host} has no address of the bindto address's family"),
+                )
+            })?;
+        self.connect_to(addr).await
     }
 
     /// Where a request for `host:port` connects: the pinned address, if any.
@@ -85,8 +122,8 @@ impl HttpSender {
 
         let connect = async {
             match self.pinned(&host, port) {
-                Some(addr) => TcpStream::connect(addr).await,
-                None => TcpStream::connect(authority(&host, port)).await,
+                Some(addr) => self.connect_to(addr).await,
+                None => self.connect_host(&host, port).await,
             }
         };
         let tcp = tokio::time::timeout(connect_timeout, connect)
@@ -337,6 +374,7 @@ mod tests {
                 pin("2001:db8::1", 443, "[2001:db8::10]:8443"),
             ],
             &HttpTls::default(),
+            None,
         )
         .expect("sender");
         assert_eq!(
@@ -379,13 +417,13 @@ mod tests {
             ca: Some(empty.clone()),
             ..HttpTls::default()
         };
-        let err = HttpSender::new(Vec::new(), &policy).expect_err("no cert");
+        let err = HttpSender::new(Vec::new(), &policy, None).expect_err("no cert");
         assert!(err.contains("empty.pem"), "{err}");
         let missing = HttpTls {
             ca: Some(dir.join("missing.pem")),
             ..HttpTls::default()
         };
-        assert!(HttpSender::new(Vec::new(), &missing).is_err());
+        assert!(HttpSender::new(Vec::new(), &missing, None).is_err());
         std::fs::remove_dir_all(&dir).ok();
     }
 }
