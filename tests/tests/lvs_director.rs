@@ -722,3 +722,101 @@ fn an_ipv6_virtual_server_balances_over_ipv6_real_servers() -> Result<()> {
     )?;
     l.lab.pass()
 }
+
+/// A UDP server on `rs` port 9000 answering every datagram with `served by RS`.
+fn udp_server(l: &LvsLab, rs: &str) -> Result<wasmalived_e2e::Proc> {
+    let script = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('0.0.0.0', 9000))\nwhile True:\n    data, peer = s.recvfrom(2048)\n    \
+         s.sendto(b'served by {rs}', peer)\n"
+    );
+    l.lab.spawn(
+        rs,
+        &["/usr/bin/python3", "-c", &script],
+        format!("{rs}-udp.log"),
+    )
+}
+
+/// `count` datagrams to VIP:9000 from the client, each from a new socket (a new flow): who
+/// answered each (`-` for no answer within 1 s).
+fn udp_spread(l: &LvsLab, count: usize) -> Result<BTreeMap<String, usize>> {
+    let script = format!(
+        "import socket\nfor _ in range({count}):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    \
+         s.settimeout(1)\n    s.sendto(b'hello', ('{VIP}', 9000))\n    \
+         try:\n        print(s.recv(2048).decode())\n    except Exception:\n        print('-')\n    s.close()\n"
+    );
+    let out = l.lab.run(CLIENT, &["/usr/bin/python3", "-c", &script])?;
+    let mut spread = BTreeMap::new();
+    for line in out.lines() {
+        let who = line
+            .strip_prefix("served by ")
+            .unwrap_or(line)
+            .trim()
+            .to_owned();
+        *spread.entry(who).or_insert(0) += 1;
+    }
+    Ok(spread)
+}
+
+#[test]
+fn a_udp_service_with_udp_and_ping_checks() -> Result<()> {
+    let mut l = LvsLab::new("lvsudp", Mode::Nat, 3)?;
+    let mut servers = Vec::new();
+    for rs in l.real_servers.clone() {
+        servers.push(udp_server(&l, &rs)?);
+    }
+    // `served by ` in hex: the reply must start with it.
+    let checks = "UDP_CHECK {\n            connect_timeout 1\n            retry 1\n            delay_before_retry 1\n            require_reply 73657276656420627920\n        }\n        PING_CHECK {\n            connect_timeout 1\n        }";
+    let mut vs = format!(
+        "virtual_server {VIP} 9000 {{\n    lb_kind NAT\n    protocol UDP\n    lb_algo rr\n{DELAY_LOOP}\n"
+    );
+    for i in 0..3 {
+        vs.push_str(&format!(
+            "    real_server {} 9000 {{\n        weight 1\n        {checks}\n    }}\n",
+            l.rs_addr(i)
+        ));
+    }
+    vs.push_str("}\n");
+    for i in 0..2 {
+        let c = l.config(i, &vs);
+        l.start_director(i, &c)?;
+    }
+    l.wait_master(0, START)?;
+    let udp_pool = |members: &[usize]| -> Vec<(String, u64)> {
+        members
+            .iter()
+            .map(|i| (format!("{}:9000", l.rs_addr(*i)), 1))
+            .collect()
+    };
+    l.wait_pool(0, &udp_pool(&[0, 1, 2]), START)?;
+    let spread = udp_spread(&l, 30)?;
+    eprintln!("UDP rr over 30 flows: {spread:?}");
+    expect(
+        !spread.contains_key("-") && spread.len() == 3 && spread.values().all(|n| *n == 10),
+        &l,
+        || format!("UDP rr should give each real server 10 of 30 flows: {spread:?}"),
+    )?;
+    // rs2's UDP server dies: its UDP_CHECK fails (port unreachable), its ping still passes,
+    // and as all checkers must pass it leaves the pool.
+    servers[1].kill9_group()?;
+    l.wait_pool(0, &udp_pool(&[0, 2]), down_bound())?;
+    let s = l.status(0)?;
+    let rs2 = &s["virtual_servers"][0]["real_servers"][1];
+    expect(
+        rs2["checkers"][0]["state"] == "down"
+            && rs2["checkers"][0]["last"]
+                .as_str()
+                .is_some_and(|t| t.contains("unreachable"))
+            && rs2["checkers"][1]["state"] == "up"
+            && rs2["checkers"][1]["runner"] == "icmp",
+        &l,
+        || format!("rs2: UDP down (unreachable), ping up: {rs2}"),
+    )?;
+    let spread = udp_spread(&l, 20)?;
+    expect(
+        !spread.contains_key("-") && !spread.contains_key("rs2"),
+        &l,
+        || format!("after removal every flow is answered by rs1/rs3: {spread:?}"),
+    )?;
+    l.lab.pass()
+}

@@ -5,7 +5,7 @@
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements.
 //! - [`probe`]: the LVS director's `PING_CHECK` / `UDP_CHECK` probes (ICMP echo; UDP and its
 //!   ICMP errors), which a WebAssembly guest cannot do; its own few libc calls in `probe::sys`.
-//! - `sys`: the few libc calls the above need (the only `unsafe` code here).
+//! - `sys`: the few libc calls the above need (with `probe::sys`, the only `unsafe` code here).
 
 pub mod garp;
 pub mod netlink;
