@@ -4,8 +4,11 @@
 CARGO     ?= cargo
 WASM      := --target wasm32-wasip2
 # The guest crates: everything but the host crates and the e2e crate.
-HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmalived-plugin-host wasmalived-testkit wasmalived-e2e
+HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmalived-plugin-host wasmalived-testkit wasmalived-e2e wasmalived-wit-c
 GUESTS    := --workspace $(foreach c,$(HOSTS),--exclude $(c))
+# The plugin SDK and the stock plugins: their unit tests run natively against fakes, so they
+# are linted for the host target too.
+SDK_CRATES := wasmalived-plugin-sdk plugin-nginx-process plugin-http plugin-tcp plugin-disk-lock plugin-quorum
 # e2e tests build several namespaces each; two at a time suits a 2-core machine.
 E2E_JOBS  ?= 2
 # The daemon the tests run: root-only integration tests and fault injection compiled in
@@ -60,6 +63,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(foreach c,$(HOSTS),-p $(c)) --all-targets $(TEST_FEATURES) -- -D warnings
 	$(CARGO) clippy $(WASM) $(GUESTS) -- -D warnings
+	$(CARGO) clippy $(foreach c,$(SDK_CRATES),-p $(c)) --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
