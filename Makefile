@@ -39,9 +39,11 @@ check: plugins
 	$(CARGO) test --workspace --exclude wasmalived-e2e
 
 ## The whole test suite (root): everything `check` runs plus the root-only integration tests
-## (`--features lab-tests`) and the namespace e2e tests.
+## (`--features lab-tests`; among them the plugins in Python, JavaScript and C and the
+## `plugin new` projects, built with the toolchains setup installs and `wasmalived-wit-c`)
+## and the namespace e2e tests.
 test: setup plugins
-	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
+	$(CARGO) build -p wasmalived -p wasmalived-e2e -p wasmalived-wit-c $(TEST_FEATURES)
 	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) TEST_FEATURES="$(TEST_FEATURES)" scripts/test.sh
 
 ## Two-node namespace demo (see README).

@@ -58,6 +58,21 @@ report() {
     log "built $(basename "$wasm"): $(stat -c %s "$wasm") bytes in ${seconds}s"
 }
 
+# Install Debian packages that are missing (as root, or through sudo).
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "apt-get install ${missing[*]}"
+        local sudo=()
+        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -qq || return 1
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
+    fi
+}
+
 # --- Python ----------------------------------------------------------------------------------
 
 # The venv holding componentize-py.
@@ -65,7 +80,11 @@ tools_python() {
     local py="$TOOLS/venv/bin/python"
     if [ ! -x "$py" ]; then
         log "creating venv $TOOLS/venv"
-        python3 -m venv "$TOOLS/venv" || return 1
+        # Debian's python3 needs python3-venv for this; other builds carry venv themselves.
+        if ! python3 -m venv "$TOOLS/venv"; then
+            rm -rf "$TOOLS/venv"
+            apt_install python3-venv && python3 -m venv "$TOOLS/venv" || return 1
+        fi
     fi
     # (no `| grep -q`: with pipefail, pip's SIGPIPE would read as "not installed")
     if [ "$("$py" -m pip show componentize-py 2>/dev/null | sed -n 's/^Version: //p')" != "$COMPONENTIZE_PY_VERSION" ]; then
@@ -86,7 +105,9 @@ build_python() {
 
 tools_js() {
     local dir="$EX/js-check"
-    command -v node >/dev/null || { log "js: node is missing (apt-get install nodejs npm)"; return 1; }
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt_install nodejs npm || return 1
+    fi
     # `npm ci` only when node_modules does not match the lock.
     if ! (cd "$dir" && npm ls --depth=0 >/dev/null 2>&1); then
         log "js: npm ci"
@@ -103,17 +124,7 @@ build_js() {
 # --- C ---------------------------------------------------------------------------------------
 
 tools_c() {
-    local missing=()
-    for p in "${C_PACKAGES[@]}"; do
-        [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "apt-get install ${missing[*]}"
-        local sudo=()
-        [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-        "${sudo[@]}" apt-get update -qq || return 1
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
-    fi
+    apt_install "${C_PACKAGES[@]}"
 }
 
 # The path of wasmalived-wit-c: $WIT_C, or built from this workspace.
