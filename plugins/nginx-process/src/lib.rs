@@ -16,8 +16,8 @@
 //! # Grants
 //! - `processes` (with `netns` to count only processes in the daemon's network namespace —
 //!   use it when one host runs an nginx per namespace).
-//! - `remediation ID` for the id given in `remediation`. The plugin imports the remediation
-//!   capability, so the check must grant one even when the `remediation` parameter is unset.
+//! - `remediation ID` for the id given in `remediation`. Without the grant the plugin still
+//!   loads (the host refuses every remediation it asks for, and the verdict says so).
 //!
 //! # Verdicts
 //! - `ok` — at least `min_count` run (also after a successful remediation; the message then
