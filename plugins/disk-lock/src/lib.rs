@@ -325,38 +325,20 @@ fn verdict(status: Status, message: Option<String>, lease: Option<(u64, u64)>) -
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
-
     use wasmalived_plugin_sdk::testing::FakeHost;
 
     use super::*;
 
-    /// A fresh shared directory, removed on drop.
-    struct Shared(PathBuf);
+    /// The directory the nodes share.
+    type Shared = crate::store::tests::Tmp;
 
-    impl Shared {
-        fn new(tag: &str) -> Shared {
-            let d =
-                std::env::temp_dir().join(format!("disk-lock-check-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&d);
-            std::fs::create_dir_all(&d).expect("mkdir");
-            Shared(d)
-        }
-
-        fn dir(&self) -> &str {
-            self.0.to_str().expect("utf-8 path")
-        }
-    }
-
-    impl Drop for Shared {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn dir(shared: &Shared) -> &str {
+        shared.0.to_str().expect("utf-8 path")
     }
 
     fn run(host: &FakeHost, shared: &Shared, node: &str, extra: &[(&str, &str)]) -> Verdict {
         let mut params = vec![
-            ("dir", shared.dir()),
+            ("dir", dir(shared)),
             ("node_id", node),
             ("lease_ms", "6000"),
             ("renew_margin_ms", "3000"),

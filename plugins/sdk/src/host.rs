@@ -7,7 +7,9 @@
 //!
 //! Checks take `&impl Host` (static dispatch), never `&dyn Host`: only the methods a check
 //! actually calls are linked into its component, so it imports only the capabilities it uses
-//! — and the daemon refuses a plugin that imports one its check was not granted.
+//! — and the daemon refuses a plugin that imports one its check was not granted. For the same
+//! reason TCP-only and HTTP-only batches have their own methods ([`Host::connect_all`],
+//! [`Host::fetch_all`]): a check that only fetches imports no `wasi:sockets`.
 //!
 //! The filesystem needs no method here: `std::fs` works both in the component (granted
 //! directories, `allow_dir`) and natively (test against a temporary directory).
