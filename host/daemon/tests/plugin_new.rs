@@ -16,18 +16,21 @@ use std::process::Command;
 use cli_support::{args, run, Run, CLI};
 use toolchains::{build, componentize_py, target_dir, wit_c, workspace};
 
-/// A fresh project directory for `name`, removed on drop.
+/// A fresh project directory for `name` (in a directory of its own, removed on drop).
 struct Project {
     dir: PathBuf,
+    root: PathBuf,
 }
 
 impl Project {
     /// `wasmalived plugin new NAME --lang LANG --dir DIR`, checked to succeed.
     fn new(name: &str, lang: &str) -> Project {
-        let root =
-            std::env::temp_dir().join(format!("wasmalived-plugin-new-{}", std::process::id()));
-        let dir = root.join(lang).join(name);
-        let _ = std::fs::remove_dir_all(&dir);
+        let root = std::env::temp_dir().join(format!(
+            "wasmalived-plugin-new-{lang}-{}",
+            std::process::id()
+        ));
+        let dir = root.join(name);
+        let _ = std::fs::remove_dir_all(&root);
         let mut cmd = Command::new(CLI);
         cmd.args(["plugin", "new", name, "--lang", lang, "--dir"])
             .arg(&dir);
@@ -37,7 +40,7 @@ impl Project {
             "no README in {}",
             dir.display()
         );
-        Project { dir }
+        Project { dir, root }
     }
 
     /// The project's build command: `program args...` run in the project directory.
@@ -59,8 +62,9 @@ impl Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
+        // A failed test keeps the project, to be looked at.
         if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
+            let _ = std::fs::remove_dir_all(&self.root);
         }
     }
 }
