@@ -25,3 +25,8 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     echo "setup: rustup target add wasm32-wasip2"
     rustup target add wasm32-wasip2
 fi
+
+# The toolchains of the plugins in other languages (examples/plugins/ and `wasmalived plugin
+# new`), which `make test` builds and runs: clang + wasi-libc (Debian), componentize-py
+# (PyPI, in a venv under target/), componentize-js (npm, examples/plugins/js-check).
+"$(dirname "$0")/build-example-plugins.sh" --tools

@@ -1,5 +1,6 @@
-//! `wasmalived plugin run|inspect`: run one check plugin with the daemon's sandbox, or show
-//! what it targets and imports. For plugin authors; uses exactly the daemon's runtime.
+//! `wasmalived plugin run|inspect|new`: run one check plugin with the daemon's sandbox, show
+//! what it targets and imports, or start a new plugin project (`plugin_new.rs`). For plugin
+//! authors; `run` and `inspect` use exactly the daemon's runtime.
 //!
 //! Exit status of `run`: 0 ok, 1 fail, 2 fatal, 3 the plugin could not run (one-line reason).
 //! `--json` prints one object per run with the keys `plugin, digest, verdict, reason, message,
@@ -29,6 +30,9 @@ pub enum PluginCommand {
     Run(Box<RunArgs>),
     /// Show the contract version a plugin targets, its exports and the capabilities it imports.
     Inspect(InspectArgs),
+    /// Write a new check-plugin project (Rust, Python, JavaScript or C) that builds with one
+    /// command and passes `plugin run` as written.
+    New(super::plugin_new::NewArgs),
 }
 
 /// Arguments of `plugin run`.
@@ -247,6 +251,7 @@ pub fn main(cmd: PluginCommand) -> ExitCode {
     match cmd {
         PluginCommand::Run(args) => rt.block_on(run(*args)),
         PluginCommand::Inspect(args) => inspect(&args),
+        PluginCommand::New(args) => super::plugin_new::main(&args),
     }
 }
 
