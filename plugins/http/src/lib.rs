@@ -261,7 +261,7 @@ mod tests {
             .into_iter()
             .map(|op| match op {
                 net::NetOp::Http(r) => r.read_body,
-                net::NetOp::Tcp(_) => panic!("no TCP"),
+                net::NetOp::Tcp(_) | net::NetOp::TcpFrom { .. } => panic!("no TCP"),
             })
             .collect();
         assert_eq!(reads, [None, Some(MAX_BODY)]);

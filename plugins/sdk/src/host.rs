@@ -14,7 +14,7 @@
 //! The filesystem needs no method here: `std::fs` works both in the component (granted
 //! directories, `allow_dir`) and natively (test against a temporary directory).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use crate::net::{HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, TcpError};
@@ -96,6 +96,29 @@ pub trait Host {
     /// that a check which only connects imports no `wasi:http`.
     fn connect_all(&self, addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
         let ops: Vec<NetOp> = addrs.iter().map(|a| NetOp::Tcp(*a)).collect();
+        self.network(&ops, timeout)
+            .into_iter()
+            .map(|r| match r? {
+                NetReply::Connected => Ok(()),
+                NetReply::Http(_) => Err(NetError::Tcp(TcpError::Other(
+                    "the host answered a TCP connect with an HTTP response".into(),
+                ))),
+            })
+            .collect()
+    }
+
+    /// TCP connects from the local address `from`, as [`Host::network`] does them
+    /// ([`NetOp::TcpFrom`]). [`crate::Wasi`] overrides this so that it imports no `wasi:http`.
+    fn connect_all_from(
+        &self,
+        from: IpAddr,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+    ) -> Vec<Result<(), NetError>> {
+        let ops: Vec<NetOp> = addrs
+            .iter()
+            .map(|a| NetOp::TcpFrom { from, to: *a })
+            .collect();
         self.network(&ops, timeout)
             .into_iter()
             .map(|r| match r? {

@@ -20,7 +20,7 @@
 //! Nothing is ever sent on a TCP connection: it is closed as soon as it opens.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::host::Host;
@@ -123,6 +123,14 @@ impl fmt::Display for BodyError {
 pub enum NetOp {
     /// Open a TCP connection, then close it.
     Tcp(SocketAddr),
+    /// Open a TCP connection from a given source address (an LVS checker's `bindto`; the
+    /// host allows only the source it granted), then close it.
+    TcpFrom {
+        /// The local address to bind (an ephemeral port).
+        from: IpAddr,
+        /// Where to connect.
+        to: SocketAddr,
+    },
     /// Send an HTTP request and wait for the response (and its body, if asked).
     Http(HttpRequest),
 }
@@ -245,6 +253,18 @@ impl fmt::Display for HttpError {
 /// Open a TCP connection to `addr` within `timeout`, then close it.
 pub fn connect(host: &impl Host, addr: SocketAddr, timeout: Duration) -> Result<(), NetError> {
     host.connect_all(&[addr], timeout)
+        .pop()
+        .unwrap_or(Err(NetError::Deadline(timeout)))
+}
+
+/// [`connect`] from the local address `from` (bound with an ephemeral port first).
+pub fn connect_from(
+    host: &impl Host,
+    from: IpAddr,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<(), NetError> {
+    host.connect_all_from(from, &[addr], timeout)
         .pop()
         .unwrap_or(Err(NetError::Deadline(timeout)))
 }

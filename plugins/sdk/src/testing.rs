@@ -368,12 +368,14 @@ impl Host for FakeHost {
             .iter()
             .map(|op| {
                 let reply = match op {
-                    NetOp::Tcp(addr) => match self.tcp.borrow().get(addr) {
-                        Some(FakeReply::Answer(())) => FakeReply::Answer(NetReply::Connected),
-                        Some(FakeReply::Error(e)) => FakeReply::Error(e.clone()),
-                        Some(FakeReply::Hang) => FakeReply::Hang,
-                        None => FakeReply::Error(NetError::Tcp(TcpError::Refused)),
-                    },
+                    NetOp::Tcp(addr) | NetOp::TcpFrom { to: addr, .. } => {
+                        match self.tcp.borrow().get(addr) {
+                            Some(FakeReply::Answer(())) => FakeReply::Answer(NetReply::Connected),
+                            Some(FakeReply::Error(e)) => FakeReply::Error(e.clone()),
+                            Some(FakeReply::Hang) => FakeReply::Hang,
+                            None => FakeReply::Error(NetError::Tcp(TcpError::Refused)),
+                        }
+                    }
                     NetOp::Http(request) => match self.answer_http(request) {
                         FakeReply::Answer(mut r) => {
                             if request.read_body.is_none() {

@@ -7,6 +7,7 @@
 //! | `host`       | —       | a literal IP, with `port` (instead of `address`)           |
 //! | `port`       | —       | the TCP port, with `host`                                  |
 //! | `timeout_ms` | `1000`  | give up after this long                                    |
+//! | `bind`       | —       | connect from this local IP (an LVS checker's `bindto`; the host must grant it) |
 //!
 //! The address must be a literal IP: the host grants TCP per address and does not grant
 //! name lookup.
@@ -38,7 +39,11 @@ impl Check for Tcp {
             Err(e) => return Verdict::fail(e),
         };
         let start = host.monotonic();
-        match net::connect(host, config.addr, config.timeout) {
+        let connected = match config.bind {
+            Some(from) => net::connect_from(host, from, config.addr, config.timeout),
+            None => net::connect(host, config.addr, config.timeout),
+        };
+        match connected {
             Ok(()) => {
                 let ms = host.elapsed_since(start).as_nanos() as f64 / 1e6;
                 Verdict::ok().measure("latency_ms", ms)
@@ -54,6 +59,7 @@ export_check!(Tcp);
 struct Config {
     addr: SocketAddr,
     timeout: Duration,
+    bind: Option<IpAddr>,
 }
 
 impl Config {
@@ -82,9 +88,17 @@ impl Config {
             .value("timeout_ms")
             .no_hint()
             .default(DEFAULT_TIMEOUT_MS)?;
+        let bind = match params.get("bind") {
+            None => None,
+            Some(b) => Some(
+                b.parse::<IpAddr>()
+                    .map_err(|_| ParamError::invalid("bind", b, Some("expected a literal IP")))?,
+            ),
+        };
         Ok(Config {
             addr,
             timeout: Duration::from_millis(timeout_ms),
+            bind,
         })
     }
 }
@@ -105,6 +119,27 @@ mod tests {
         assert_eq!(v.measurement("latency_ms"), Some(0.0));
         let v = host.run::<Tcp>(&[("host", "[127.0.0.1]"), ("port", "80")]);
         assert!(v.is_ok(), "{v:?}");
+    }
+
+    #[test]
+    fn bind_connects_from_the_given_address() {
+        use wasmalived_plugin_sdk::net::NetOp;
+        let host = FakeHost::new();
+        host.listen("192.0.2.21:80".parse().expect("addr"));
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80"), ("bind", "192.0.2.5")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(
+            host.network_log(),
+            [NetOp::TcpFrom {
+                from: "192.0.2.5".parse().expect("ip"),
+                to: "192.0.2.21:80".parse().expect("addr")
+            }]
+        );
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80"), ("bind", "eth0")]);
+        assert_eq!(
+            v.reason(),
+            Some("bad parameter bind=`eth0`: expected a literal IP")
+        );
     }
 
     #[test]

@@ -203,13 +203,18 @@ impl Probe {
                 let path = global.plugin_dir.join(format!("{TCP_PLUGIN}.wasm"));
                 let grants = Grants {
                     tcp: vec![TcpGrant(socket_text(def.target))],
+                    source: def.bind,
                     ..Grants::default()
                 };
                 let handle = load(ctx, name, path, grants).await?;
-                let runs = vec![vec![
+                let mut params = vec![
                     ("address".to_owned(), socket_text(def.target)),
                     ("timeout_ms".to_owned(), millis(timeout)),
-                ]];
+                ];
+                if let Some(bind) = def.bind {
+                    params.push(("bind".to_owned(), bind.to_string()));
+                }
+                let runs = vec![params];
                 Ok(Probe::Plugin {
                     handle,
                     runs,

@@ -94,16 +94,6 @@ pub fn review_one(vs: &VirtualServer, config: &Config) -> Vec<Finding> {
     }
     for rs in &vs.real_servers {
         for c in &rs.checkers {
-            if c.bind.is_some() && matches!(c.kind, wasmalived_config::lvs::CheckerKind::Tcp) {
-                out.push(Finding {
-                    place: c.origin.0.to_string(),
-                    severity: Severity::Warning,
-                    message: format!(
-                        "virtual_server {label}: real_server {}: bindto is not applied to TCP_CHECK yet (the connection uses the routing table's source address)",
-                        rs.addr
-                    ),
-                });
-            }
             if let wasmalived_config::lvs::CheckerKind::Http(h) = &c.kind {
                 if h.tls.as_ref().is_some_and(|t| !t.verify) {
                     out.push(Finding {

@@ -7,7 +7,7 @@ mod http;
 mod net;
 mod tcp;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use wasi::clocks::monotonic_clock;
@@ -78,6 +78,15 @@ impl Host for Wasi {
 
     fn connect_all(&self, addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
         net::connect_all(addrs, timeout)
+    }
+
+    fn connect_all_from(
+        &self,
+        from: IpAddr,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+    ) -> Vec<Result<(), NetError>> {
+        net::connect_all_from(from, addrs, timeout)
     }
 
     fn fetch_all(

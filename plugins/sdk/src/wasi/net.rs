@@ -5,7 +5,7 @@
 //! ([`connect_all`]) links no `wasi:http` code, and one that only fetches ([`fetch_all`])
 //! no `wasi:sockets` code — so neither imports (and needs a grant for) the other.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use wasi::clocks::monotonic_clock;
@@ -96,7 +96,21 @@ pub fn connect_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), Ne
     let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
     let started = addrs
         .iter()
-        .map(|a| Connecting::start(*a).map_err(NetError::Tcp))
+        .map(|a| Connecting::start(*a, None).map_err(NetError::Tcp))
+        .collect();
+    poll_all(started, &deadline, timeout)
+}
+
+/// Every connect from `from` within `timeout`.
+pub fn connect_all_from(
+    from: IpAddr,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Vec<Result<(), NetError>> {
+    let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
+    let started = addrs
+        .iter()
+        .map(|a| Connecting::start(*a, Some(from)).map_err(NetError::Tcp))
         .collect();
     poll_all(started, &deadline, timeout)
 }
@@ -117,7 +131,10 @@ pub fn run(ops: &[NetOp], timeout: Duration) -> Vec<Result<NetReply, NetError>> 
     let started = ops
         .iter()
         .map(|op| match op {
-            NetOp::Tcp(addr) => Connecting::start(*addr)
+            NetOp::Tcp(addr) => Connecting::start(*addr, None)
+                .map(Either::Tcp)
+                .map_err(NetError::Tcp),
+            NetOp::TcpFrom { from, to } => Connecting::start(*to, Some(*from))
                 .map(Either::Tcp)
                 .map_err(NetError::Tcp),
             NetOp::Http(request) => fetching(request, timeout).map(Either::Http),

@@ -2,7 +2,7 @@
 //! that many can be probed within one deadline (`super::net`). Nothing is ever sent: the
 //! connection is closed as soon as it opens.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use wasi::io::poll::Pollable;
 use wasi::sockets::instance_network::instance_network;
@@ -22,13 +22,17 @@ pub struct Connecting {
 }
 
 impl Connecting {
-    /// Start a non-blocking connect to `addr`.
-    pub fn start(addr: SocketAddr) -> Result<Connecting, TcpError> {
+    /// Start a non-blocking connect to `addr`, from `from` (port 0) if given.
+    pub fn start(addr: SocketAddr, from: Option<IpAddr>) -> Result<Connecting, TcpError> {
         let (family, remote) = remote_address(addr);
         let socket = create_tcp_socket(family).map_err(describe)?;
-        socket
-            .start_connect(&instance_network(), remote)
-            .map_err(describe)?;
+        let network = instance_network();
+        if let Some(from) = from {
+            let (_, local) = remote_address(SocketAddr::new(from, 0));
+            socket.start_bind(&network, local).map_err(describe)?;
+            socket.finish_bind().map_err(describe)?;
+        }
+        socket.start_connect(&network, remote).map_err(describe)?;
         let ready = socket.subscribe();
         Ok(Connecting { ready, socket })
     }
