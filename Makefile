@@ -4,14 +4,17 @@
 CARGO     ?= cargo
 WASM      := --target wasm32-wasip2
 # The guest crates: everything but the host crates and the e2e crate.
-HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmalived-plugin-host wasmalived-testkit wasmalived-e2e
+HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmalived-lvs wasmalived-plugin-host wasmalived-testkit wasmalived-e2e wasmalived-wit-c
 GUESTS    := --workspace $(foreach c,$(HOSTS),--exclude $(c))
+# The plugin SDK and the stock plugins: their unit tests run natively against fakes, so they
+# are linted for the host target too.
+SDK_CRATES := wasmalived-plugin-sdk plugin-nginx-process plugin-http plugin-tcp plugin-disk-lock plugin-quorum
 # e2e tests build several namespaces each; two at a time suits a 2-core machine.
 E2E_JOBS  ?= 2
 # The daemon the tests run: root-only integration tests and fault injection compiled in
 # (never in `make build` or the package). One feature set everywhere, so nothing rebuilds
 # the binary between the suites.
-TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection
+TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
 .PHONY: all setup build plugins plugins-release check test demo bench lint fmt clean
 
@@ -36,9 +39,11 @@ check: plugins
 	$(CARGO) test --workspace --exclude wasmalived-e2e
 
 ## The whole test suite (root): everything `check` runs plus the root-only integration tests
-## (`--features lab-tests`) and the namespace e2e tests.
+## (`--features lab-tests`; among them the plugins in Python, JavaScript and C and the
+## `plugin new` projects, built with the toolchains setup installs and `wasmalived-wit-c`)
+## and the namespace e2e tests.
 test: setup plugins
-	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
+	$(CARGO) build -p wasmalived -p wasmalived-e2e -p wasmalived-wit-c $(TEST_FEATURES)
 	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) TEST_FEATURES="$(TEST_FEATURES)" scripts/test.sh
 
 ## Two-node namespace demo (see README).
@@ -60,6 +65,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(foreach c,$(HOSTS),-p $(c)) --all-targets $(TEST_FEATURES) -- -D warnings
 	$(CARGO) clippy $(WASM) $(GUESTS) -- -D warnings
+	$(CARGO) clippy $(foreach c,$(SDK_CRATES),-p $(c)) --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

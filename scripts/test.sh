@@ -12,7 +12,7 @@ set -uo pipefail
 cargo=${CARGO:-cargo}
 e2e_jobs=${E2E_JOBS:-2}
 # The Makefile's feature set (root-only tests, fault injection), so the suites share one build.
-read -r -a features <<< "${TEST_FEATURES:---features wasmalived/lab-tests,wasmalived/fault-injection}"
+read -r -a features <<< "${TEST_FEATURES:---features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests}"
 log=$(mktemp /tmp/wasmalived-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 status=0

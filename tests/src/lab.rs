@@ -152,7 +152,93 @@ impl Lab {
         self.add_host(name, v4, v6, &["net.ipv4.neigh.eth0.locktime=0"])
     }
 
+    /// Adds a host whose `eth0` is on bridge `bridge` (`br0`, or one made by
+    /// [`Lab::add_bridge`]) — a host of another segment, such as a real server behind NAT.
+    pub fn add_node_on(&mut self, name: &str, bridge: &str, v4: &str, v6: &str) -> Result<Node> {
+        self.add_host_on(name, bridge, v4, v6, &[])
+    }
+
+    /// Adds bridge `name` (another L2 segment) to the bridge namespace.
+    pub fn add_bridge(&self, name: &str) -> Result<()> {
+        self.ip_batch(
+            &self.bridge_ns,
+            name,
+            &format!(
+                "link add {name} type bridge stp_state 0 forward_delay 0 mcast_snooping 0\n\
+                 link set {name} up\n"
+            ),
+        )
+    }
+
+    /// Gives `node` a second interface `ifname` on bridge `bridge`, with `v4` and `v6`
+    /// (`ADDR/LEN`), MAC `02:00:00:00:<tag>:NN` (NN = last octet of `v4`).
+    pub fn add_link(
+        &self,
+        node: &str,
+        ifname: &str,
+        bridge: &str,
+        tag: u8,
+        v4: &str,
+        v6: &str,
+    ) -> Result<()> {
+        let n = self.node(node)?.clone();
+        let veth = format!("v{node}{ifname}");
+        if veth.len() > 15 {
+            return Err(LabError::check(format!("veth name {veth:?} too long")));
+        }
+        let last = match strip_prefix_len(v4).parse::<IpAddr>() {
+            Ok(IpAddr::V4(a)) => a.octets()[3],
+            _ => return Err(LabError::parse("IPv4 address", v4)),
+        };
+        let mac = format!("02:00:00:00:{tag:02x}:{last:02x}");
+        cmd::run(&[
+            "ip",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "add",
+            &veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            ifname,
+            "netns",
+            &n.ns,
+        ])?;
+        cmd::run(&[
+            "ip",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "set",
+            &veth,
+            "master",
+            bridge,
+            "up",
+        ])?;
+        self.ip_batch(
+            &n.ns,
+            &format!("{node}-{ifname}"),
+            &format!(
+                "link set {ifname} address {mac}\naddr add {v4} dev {ifname}\n\
+                 addr add {v6} dev {ifname} nodad\nlink set {ifname} up\n"
+            ),
+        )
+    }
+
     fn add_host(&mut self, name: &str, v4: &str, v6: &str, extra_sysctls: &[&str]) -> Result<Node> {
+        self.add_host_on(name, "br0", v4, v6, extra_sysctls)
+    }
+
+    fn add_host_on(
+        &mut self,
+        name: &str,
+        bridge: &str,
+        v4: &str,
+        v6: &str,
+        extra_sysctls: &[&str],
+    ) -> Result<Node> {
         if self.nodes.iter().any(|n| n.name == name) {
             return Err(LabError::check(format!("node {name:?} added twice")));
         }
@@ -222,7 +308,7 @@ impl Lab {
             "set",
             &veth,
             "master",
-            "br0",
+            bridge,
             "up",
         ])?;
         if !extra_sysctls.is_empty() {
@@ -247,7 +333,13 @@ impl Lab {
     /// in the same namespace, both up, with `v4` (`a.b.c.d/len`) on `name` if given. For
     /// configurations that name more interfaces than `eth0` (the node's namespace is deleted
     /// with the lab, and the pair with it).
-    pub fn add_link(&self, node: &str, name: &str, peer: &str, v4: Option<&str>) -> Result<()> {
+    pub fn add_local_link(
+        &self,
+        node: &str,
+        name: &str,
+        peer: &str,
+        v4: Option<&str>,
+    ) -> Result<()> {
         let ns = self.node(node)?.ns.clone();
         let mut script = format!(
             "link add {name} type veth peer name {peer}\nlink set {peer} up\nlink set {name} up\n"

@@ -20,6 +20,7 @@ pub mod features;
 pub mod guards;
 pub mod handover;
 pub mod lab;
+pub mod lvs;
 pub mod nginx;
 pub mod partition;
 pub mod pcap;

@@ -256,7 +256,9 @@ const BAD_VRID_LINE: &str = "    virtual_router_id abc";
 fn break_vrid(config: &str) -> Result<String> {
     let line = format!("    virtual_router_id {}\n", wasmalived_e2e::VRID);
     if !config.contains(&line) {
-        return Err(LabError::check(format!("no {line:?} to break in:\n{config}")));
+        return Err(LabError::check(format!(
+            "no {line:?} to break in:\n{config}"
+        )));
     }
     Ok(config.replacen(&line, &format!("{BAD_VRID_LINE}\n"), 1))
 }

@@ -253,7 +253,10 @@ fn disk_lock_never_gives_two_masters_through_a_partition_and_its_heal() -> Resul
     thread::sleep(Duration::from_secs(1));
     let tl = sampler.stop()?;
     tl.expect_never_two()?;
-    expect(tl.samples.len() > 500, &gp, || {
+    // The sampler forks `ip` per node and sample, so its rate depends on the machine's load;
+    // what matters is that it kept sampling through the cut and the heal (~11 s): at least
+    // one round per 100 ms on average.
+    expect(tl.samples.len() > 110, &gp, || {
         format!("too few VIP samples: {}", tl.samples.len())
     })?;
     eprintln!("{} VIP samples, never on both nodes", tl.samples.len());

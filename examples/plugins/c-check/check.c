@@ -86,16 +86,26 @@ static void measure(verdict_t *v, size_t cap, const char *name, double value) {
     m->value = value;
 }
 
+/* `ret` = a malloc'd copy of the text (freed by the generated post-return function). */
+static void dup_text(c_check_string_t *ret, const text_t *t) {
+    ret->ptr = malloc(t->len ? t->len : 1);
+    if (ret->ptr == NULL) {
+        abort();
+    }
+    memcpy(ret->ptr, t->buf, t->len);
+    ret->len = t->len;
+}
+
 /* Sets the verdict's status (`tag`) and its message; `fail`/`fatal` carry the message too. */
 static void conclude(verdict_t *v, uint8_t tag, const text_t *t) {
     v->status.tag = tag;
     if (tag == WASMALIVED_PLUGIN_TYPES_STATUS_FAIL) {
-        c_check_string_dup_n(&v->status.val.fail, t->buf, t->len);
+        dup_text(&v->status.val.fail, t);
     } else if (tag == WASMALIVED_PLUGIN_TYPES_STATUS_FATAL) {
-        c_check_string_dup_n(&v->status.val.fatal, t->buf, t->len);
+        dup_text(&v->status.val.fatal, t);
     }
     v->message.is_some = true;
-    c_check_string_dup_n(&v->message.val, t->buf, t->len);
+    dup_text(&v->message.val, t);
 }
 
 static void fail(verdict_t *v, const text_t *t) { conclude(v, WASMALIVED_PLUGIN_TYPES_STATUS_FAIL, t); }

@@ -17,6 +17,10 @@
 //! Durations are seconds with up to six decimals (`0.5`, `40.95`); flags are `on`/`off`.
 //! The format is meant for people and for tests comparing with keepalived's own dump: lines
 //! may be added, existing keys keep their meaning.
+//!
+//! The dump covers the VRRP side only: `global_defs` `lvs_backend`, `virtual_server` and
+//! `virtual_server_group` ([`Config::virtual_servers`], [`Config::virtual_server_groups`])
+//! are not written (yet); `wasmalived -t` reports them in its LVS review.
 
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;

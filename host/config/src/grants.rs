@@ -25,6 +25,15 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Linear-memory limit in bytes for one run.
     pub memory_limit: u64,
+    /// HTTP hosts pinned to an address (LVS checkers: the virtual host is requested from
+    /// the real server). Set by the daemon, not by a config keyword.
+    pub http_pins: Vec<HttpPin>,
+    /// How HTTPS servers are verified.
+    pub http_tls: HttpTls,
+    /// The address the check's connections leave from (an LVS checker's `bindto`): HTTP
+    /// requests bind to it, and a plugin may bind a TCP socket to it (port 0). Set by the
+    /// daemon, not by a config keyword.
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl Default for Grants {
@@ -36,6 +45,9 @@ impl Default for Grants {
             tcp: Vec::new(),
             dirs: Vec::new(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
+            http_pins: Vec::new(),
+            http_tls: HttpTls::default(),
+            source: None,
         }
     }
 }
@@ -79,4 +91,38 @@ pub struct DirGrant {
     pub guest_path: String,
     /// Read-write instead of read-only.
     pub writable: bool,
+}
+
+/// Requests to `host:port` connect to `connect_to`, keeping `host` as the `Host` header and
+/// (with [`HttpTls::sni`]) the TLS server name — `curl --resolve`, for checking a real
+/// server under its virtual host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpPin {
+    /// The host name (or address) the plugin requests, lower-case.
+    pub host: String,
+    /// The port it requests.
+    pub port: u16,
+    /// Where the connection really goes.
+    pub connect_to: std::net::SocketAddr,
+}
+
+/// HTTPS verification for a check's requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpTls {
+    /// Verify the server's certificate chain and name (keepalived's `SSL_GET` does not).
+    pub verify: bool,
+    /// Trust these CAs (PEM) instead of the built-in web roots.
+    pub ca: Option<PathBuf>,
+    /// Send the requested host name as SNI (an IP literal sends none).
+    pub sni: bool,
+}
+
+impl Default for HttpTls {
+    fn default() -> Self {
+        HttpTls {
+            verify: true,
+            ca: None,
+            sni: true,
+        }
+    }
 }

@@ -13,10 +13,13 @@
 //! `@id` lines, generators, include variants, see `preprocess`), its block structure
 //! (`reflow`) and, keyword by keyword, its handlers' fallbacks (`compat`, the validators):
 //! where keepalived takes a doubtful value and carries on, the same value is used and a
-//! warning names the place and what was used instead. Keywords this daemon does not use are
-//! warnings naming their place; sections it does not implement (`virtual_server`,
-//! `bfd_instance`, `static_routes`, …) are reported once per kind and skipped.
-//! [`LoadOptions::strict`] turns every warning into an error.
+//! warning names the place and what was used instead. keepalived's `global_defs`,
+//! `vrrp_script`, `vrrp_instance`, `vrrp_sync_group`, `virtual_server` and
+//! `virtual_server_group` keywords keep their meaning ([`lvs`] for the check module, with
+//! keepalived's defaults and corrections; its numbers and addresses are read strictly, a
+//! bad one is an error). Keywords this daemon does not use are warnings naming their place;
+//! sections it does not implement (`bfd_instance`, `static_routes`, …) are reported once
+//! per kind and skipped. [`LoadOptions::strict`] turns every warning into an error.
 //!
 //! The remaining differences are deliberate (the main README lists them with their
 //! reasons): an explicit VRRPv2 on an IPv6 instance is an error; a script weight beyond ±253
@@ -51,6 +54,7 @@ pub mod diag;
 mod dump;
 pub mod grants;
 pub mod lexer;
+pub mod lvs;
 pub mod model;
 pub mod parser;
 mod preprocess;

@@ -22,6 +22,10 @@ pub struct Config {
     pub instances: Vec<VrrpInstance>,
     /// `vrrp_sync_group` blocks, in the order they were written.
     pub sync_groups: Vec<VrrpSyncGroup>,
+    /// `virtual_server` blocks (keepalived's check module), in the order they were written.
+    pub virtual_servers: Vec<crate::lvs::VirtualServer>,
+    /// `virtual_server_group` blocks.
+    pub virtual_server_groups: Vec<crate::lvs::VirtualServerGroup>,
 }
 
 impl Config {
@@ -82,6 +86,8 @@ pub struct GlobalDefs {
     /// `plugin_timeout_default` (ours): timeout of plugin checks that set none; `None` = the
     /// check's interval (keepalived's rule for scripts).
     pub plugin_timeout_default: Option<Duration>,
+    /// `lvs_backend auto|ipvs|nftables` (wasmalived): what programs the virtual servers.
+    pub lvs_backend: crate::lvs::LvsBackendChoice,
 }
 
 impl Default for GlobalDefs {
@@ -107,6 +113,7 @@ impl Default for GlobalDefs {
             plugin_cache_dir: None,
             plugin_memory_limit: crate::grants::DEFAULT_MEMORY_LIMIT,
             plugin_timeout_default: None,
+            lvs_backend: crate::lvs::LvsBackendChoice::Auto,
         }
     }
 }
@@ -187,8 +194,9 @@ pub enum ScriptKind {
         plugin: PluginRef,
         /// `param KEY VALUE` lines, in order.
         params: Vec<(String, String)>,
-        /// What it may use (`allow_*`, `remediation`, `memory_limit`).
-        grants: Grants,
+        /// What it may use (`allow_*`, `remediation`, `memory_limit`); boxed, the largest
+        /// part of a check definition.
+        grants: Box<Grants>,
         /// What a `fatal` verdict does beyond Fault.
         on_fatal: FatalAction,
     },

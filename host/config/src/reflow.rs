@@ -9,8 +9,10 @@
 //!
 //! The tables cover the sections this crate validates (`global_defs`, `vrrp_instance`,
 //! `vrrp_script`, `vrrp_sync_group`) and the top level; the blocks of other keepalived
-//! sections (`virtual_server`, `bfd_instance`, value blocks such as `virtual_ipaddress`)
-//! are kept exactly as written.
+//! sections are kept exactly as written: value blocks such as `virtual_ipaddress`,
+//! sections this crate skips (`bfd_instance`, …) and the check module's `virtual_server` /
+//! `virtual_server_group` (validated by `validate/lvs.rs`, which reports a block where a
+//! keyword takes none instead of reading on as keepalived does).
 
 use crate::diag::{Diags, Span};
 use crate::parser::{Block, Node};

@@ -11,6 +11,7 @@ use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Version};
 
 mod features;
 mod lenient;
+mod lvs;
 mod malformed;
 
 /// A directory under the system temp dir, removed on drop.
@@ -167,16 +168,18 @@ fn nginx_examples_track_the_same_check_two_ways() {
 }
 
 #[test]
-fn lvs_director_skips_virtual_server_once() {
+fn lvs_director_example_loads_its_virtual_server() {
     let l = example("lvs-director.conf");
-    let vs: Vec<_> = l
-        .warnings
-        .iter()
-        .filter(|w| w.message.contains("virtual_server"))
-        .collect();
-    assert_eq!(vs.len(), 1, "{:?}", l.warnings);
-    assert!(vs[0].message.contains("not supported"));
-    assert_eq!(vs[0].span.line, 27);
+    assert!(
+        !l.warnings
+            .iter()
+            .any(|w| w.message.contains("virtual_server")),
+        "{:?}",
+        l.warnings
+    );
+    let vs = &l.config.virtual_servers[0];
+    assert_eq!(vs.real_servers.len(), 2);
+    assert_eq!(vs.forwarding, crate::lvs::Forwarding::Dr);
     assert_eq!(
         l.config.instances[0].vips[0].label.as_deref(),
         Some("eth0:1")

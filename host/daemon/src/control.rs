@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::checks::{CheckState, CheckUpdate, RunResult};
+pub use crate::lvs::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
 
 /// Longest request line accepted.
 pub const MAX_REQUEST: usize = 1024;
@@ -145,6 +146,9 @@ pub struct Status {
     /// Drops counted per receive path.
     #[serde(default)]
     pub paths: Vec<PathStatus>,
+    /// The LVS director's virtual servers.
+    #[serde(default)]
+    pub virtual_servers: Vec<VirtualServerStatus>,
 }
 
 /// Shared, cheaply updated view of the daemon's state, read by the control socket.
@@ -163,6 +167,8 @@ struct BoardInner {
     paths: Vec<PathStatus>,
     /// Each check's own published state (its task is the only writer).
     checks: BTreeMap<String, watch::Receiver<CheckUpdate>>,
+    /// Written by the LVS director only.
+    virtual_servers: Vec<VirtualServerStatus>,
 }
 
 impl StatusBoard {
@@ -197,6 +203,13 @@ impl StatusBoard {
         }
     }
 
+    /// Replace the director's view.
+    pub fn set_virtual_servers(&self, virtual_servers: Vec<VirtualServerStatus>) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.virtual_servers = virtual_servers;
+        }
+    }
+
     /// Show check `name` from what its task publishes.
     pub fn track_check(&self, name: &str, updates: watch::Receiver<CheckUpdate>) {
         if let Ok(mut inner) = self.inner.lock() {
@@ -224,6 +237,7 @@ impl StatusBoard {
                     .map(|updates| CheckStatus::of(&updates.borrow()))
                     .collect(),
                 paths: inner.paths.clone(),
+                virtual_servers: inner.virtual_servers.clone(),
             },
             Err(_) => Status::default(),
         }

@@ -8,6 +8,8 @@
 //! - [`checks`]: the check scheduler (interval, timeout, rise/fall) and the script runner.
 //! - [`notify`]: keepalived's notify hooks.
 //! - [`programs`]: the user and security rule of every program the daemon starts.
+//! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
+//!   checkers, the data path.
 //! - [`control`]: the control socket and the status document.
 //! - [`cli`]: `-t`, `status`, `plugin run`/`inspect`.
 //!
@@ -20,6 +22,7 @@ pub mod cli;
 pub mod control;
 pub mod daemon;
 pub mod fault;
+pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod programs;

@@ -181,3 +181,22 @@ fn tcp_ungranted_address_is_denied() {
 fn tcp_bad_parameters_fail_clearly() {
     tcp_check("localhost:80", "127.0.0.1:80").expect(1, "fail", "bad parameter address");
 }
+
+#[test]
+fn tcp_bind_connects_from_the_granted_source_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    let accepted = thread::spawn(move || {
+        let (_, peer) = listener.accept().expect("accept");
+        peer.ip().to_string()
+    });
+    let params = [("address", addr.as_str()), ("bind", "127.0.0.2")];
+    run_plugin(
+        "tcp",
+        &args(&params, &["--tcp", &addr, "--source", "127.0.0.2"]),
+    )
+    .expect(0, "ok", "");
+    assert_eq!(accepted.join().expect("listener"), "127.0.0.2");
+    // Without the source grant the bind is refused by the host.
+    run_plugin("tcp", &args(&params, &["--tcp", &addr])).expect(1, "fail", "access denied");
+}

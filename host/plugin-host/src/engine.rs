@@ -36,8 +36,11 @@ const ASYNC_STACK: usize = 2 * 1024 * 1024;
 
 /// Runs that can be in flight at once (pool slots). More fail with a clear error.
 pub const MAX_CONCURRENT_RUNS: u32 = 128;
-/// Core instances one run may create (a Rust wasip2 component has a handful).
-const CORE_INSTANCES_PER_RUN: u32 = 8;
+/// Core instances one run may create: a Rust wasip2 component has a handful, a Python one
+/// built by componentize-py ~40 (libc, libpython and the adapter shims, linked dynamically;
+/// `tests/example_plugins.rs` runs one). A counter, not a reservation: the instances' metadata
+/// is allocated per run.
+const CORE_INSTANCES_PER_RUN: u32 = 64;
 /// Linear memories and tables one run may use (component-wide). The pool holds one memory
 /// per run (a Rust component has one); a plugin with two takes two slots.
 const MEMORIES_PER_RUN: u32 = 2;

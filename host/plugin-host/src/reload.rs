@@ -100,6 +100,26 @@ impl PluginRegistry {
         self.lock().entry(key(path)).or_default().push(handle);
     }
 
+    /// Forget `handle` (its check was removed): reloads no longer swap it, and its plugin
+    /// is freed with the last clone of the handle.
+    pub fn release(&self, handle: &CheckHandle) {
+        let mut map = self.lock();
+        map.retain(|_, handles| {
+            handles.retain(|h| !Arc::ptr_eq(&h.current, &handle.current));
+            !handles.is_empty()
+        });
+    }
+
+    /// How many handles are registered (all files).
+    pub fn len(&self) -> usize {
+        self.lock().values().map(Vec::len).sum()
+    }
+
+    /// Whether no handle is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn handles(&self, path: &Path) -> Vec<CheckHandle> {
         self.lock().get(&key(path)).cloned().unwrap_or_default()
     }
@@ -212,6 +232,18 @@ fn stat(path: &Path) -> Stat {
         .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
 }
 
+/// Whether an event can mean new content (or new permissions): created, written, closed
+/// after writing, renamed in or out, chmod-ed, removed — not opened, read or closed after
+/// reading.
+fn changes_content(kind: &::notify::EventKind) -> bool {
+    use ::notify::event::{AccessKind, AccessMode, EventKind};
+    match kind {
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
 impl PluginWatcher {
     /// Watch `dir` (non-recursively) and reload changed `.wasm` files used by `registry`.
     /// Must be called within a tokio runtime.
@@ -227,13 +259,17 @@ impl PluginWatcher {
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher =
             ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| match ev {
-                Ok(ev) => {
+                // Only what can change a file's content or existence: reading a plugin (every
+                // reload, every load) raises access events, which must not trigger a reload of
+                // their own — that loop would never settle.
+                Ok(ev) if changes_content(&ev.kind) => {
                     for p in ev.paths {
                         if p.extension().is_some_and(|e| e == "wasm") {
                             let _ = tx.send(p);
                         }
                     }
                 }
+                Ok(_) => {}
                 Err(e) => tracing::warn!("plugin directory watch error: {e}"),
             })
             .map_err(|e| err(format!("cannot watch: {e}")))?;
@@ -280,5 +316,32 @@ impl PluginWatcher {
             _watcher: watcher,
             task,
         })
+    }
+}
+
+#[cfg(test)]
+mod watch_tests {
+    use super::changes_content;
+    use ::notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind, RemoveKind,
+    };
+
+    #[test]
+    fn reading_a_plugin_is_not_a_change_writing_it_is() {
+        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
+            AccessMode::Any
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(!changes_content(&EventKind::Access(AccessKind::Read)));
+        assert!(changes_content(&EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(changes_content(&EventKind::Create(CreateKind::File)));
+        assert!(changes_content(&EventKind::Modify(ModifyKind::Data(
+            DataChange::Any
+        ))));
+        assert!(changes_content(&EventKind::Remove(RemoveKind::File)));
     }
 }

@@ -36,6 +36,7 @@ use super::bindings::wasmalived::plugin::types::Status;
 use super::bindings::CheckPluginPre;
 use super::cache::{CacheOutcome, CodeCache};
 use super::caps::http::{self, HttpPolicy};
+use super::caps::http_send;
 use super::caps::log::{self, LogCap};
 use super::caps::processes::{netns_of, ProcessesCap};
 use super::caps::remediation::{self, RemediationCap};
@@ -349,6 +350,10 @@ impl Runtime {
             .map(http::parse_target)
             .collect::<Result<Vec<_>, _>>()
             .map_err(grant_err)?;
+        let http_sender =
+            http_send::HttpSender::new(grants.http_pins.clone(), &grants.http_tls, grants.source)
+                .map(Arc::new)
+                .map_err(grant_err)?;
         let tcp_targets = grants
             .tcp
             .iter()
@@ -403,6 +408,7 @@ impl Runtime {
                 pre,
                 grants: grants.clone(),
                 http_targets,
+                http_sender,
                 tcp_targets,
                 dirs,
                 remedies: Arc::new(remedies),
@@ -425,6 +431,8 @@ struct CheckInner {
     pre: CheckPluginPre<HostState>,
     grants: Grants,
     http_targets: Vec<http::HttpTarget>,
+    /// Where and how the check's HTTP requests go (pins, TLS policy).
+    http_sender: Arc<http_send::HttpSender>,
     tcp_targets: Vec<sockets::TcpTarget>,
     /// Granted directories, opened (and checked) once at load.
     dirs: Vec<wasi::GrantedDir>,
@@ -595,7 +603,12 @@ impl CheckPlugin {
         let capture = Capture::default();
         let denials = Denials::default();
         let mut b = wasi::builder(&capture, &inner.dirs)?;
-        sockets::configure(&mut b, inner.tcp_targets.clone(), denials.clone());
+        sockets::configure(
+            &mut b,
+            inner.tcp_targets.clone(),
+            inner.grants.source,
+            denials.clone(),
+        );
         b.monotonic_clock(RuntimeMonotonicClock(inner.runtime.clock_origin));
         if let Some(clock) = inner
             .wall_clock
@@ -613,7 +626,11 @@ impl CheckPlugin {
             wasi: b.build(),
             table,
             http_ctx,
-            http_policy: HttpPolicy::new(inner.http_targets.clone(), denials.clone()),
+            http_policy: HttpPolicy::new(
+                inner.http_targets.clone(),
+                inner.http_sender.clone(),
+                denials.clone(),
+            ),
             log: LogCap::new(inner.log_rate.clone()),
             scratch: ScratchCap::new(inner.scratch.clone()),
             processes: ProcessesCap::new(inner.grants.processes, inner.runtime.own_netns.clone()),

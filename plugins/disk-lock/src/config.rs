@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use wasmalived_plugin_sdk::Params;
+
 /// Default lease file name prefix (files are `NAME.GENERATION`).
 pub const DEFAULT_NAME: &str = "wasmalived.lease";
 /// Longest accepted `node_id`.
@@ -35,8 +37,8 @@ pub struct Config {
 
 impl Config {
     /// Parse `params` (the last occurrence of a key wins).
-    pub fn from_params(params: &[(String, String)]) -> Result<Config, String> {
-        let get = |k: &str| plugin_guest_util::param(params, k);
+    pub fn from_params(params: &Params) -> Result<Config, String> {
+        let get = |k: &str| params.get(k);
         let dir = get("dir").ok_or("parameter `dir` is required")?;
         if !dir.starts_with('/') {
             return Err(format!(
@@ -107,11 +109,8 @@ fn positive(key: &str, v: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
 
-    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().copied())
     }
 
     #[test]
@@ -152,9 +151,9 @@ mod tests {
             ("name", "../x"),
             ("name", ".hidden"),
         ] {
-            let mut params = p(&base);
-            params.push((k.into(), v.into()));
-            let e = Config::from_params(&params).expect_err(k);
+            let mut pairs = base.to_vec();
+            pairs.push((k, v));
+            let e = Config::from_params(&p(&pairs)).expect_err(k);
             assert!(e.contains(k), "{k}={v}: {e}");
         }
     }

@@ -59,19 +59,14 @@
 //! State across runs: the lease we last wrote (generation, expiry, monotonic write time,
 //! duration) is kept in `scratch`, so a run whose storage fails can still tell whether we
 //! hold a lease and how long it lasts.
-wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
-
 mod config;
 mod decide;
 mod lease;
 mod store;
 
-use std::time::SystemTime;
+use std::time::Duration;
 
-use exports::wasmalived::plugin::check::Guest;
-use wasmalived::plugin::log::{log, Level};
-use wasmalived::plugin::scratch;
-use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
+use wasmalived_plugin_sdk::{export_check, Check, Host, Params, Status, Verdict};
 
 use config::{Config, OnConflict};
 use decide::{after_failed_renewal, decide, Decision, OwnLease, Standing, Taken};
@@ -81,16 +76,19 @@ use store::{epoch_ms, Publish, Store};
 /// Scratch key of the lease we last wrote: `GENERATION EXPIRES_MS`.
 const HELD_KEY: &str = "held";
 
-struct DiskLock;
+/// The check.
+pub struct DiskLock;
 
-impl Guest for DiskLock {
-    fn check(params: Params) -> Verdict {
-        match Config::from_params(&params) {
-            Ok(config) => run(&config),
+impl Check for DiskLock {
+    fn check(host: &impl Host, params: &Params) -> Verdict {
+        match Config::from_params(params) {
+            Ok(config) => run(host, &config),
             Err(e) => verdict(Status::Fail(e), None, None),
         }
     }
 }
+
+export_check!(DiskLock);
 
 /// The lease we wrote last (from scratch): `GENERATION EXPIRES_MS WRITTEN_MONO_MS LEASE_MS`.
 #[derive(Debug, Clone, Copy)]
@@ -100,9 +98,8 @@ struct Held {
 }
 
 impl Held {
-    fn load() -> Option<Held> {
-        let raw = scratch::get(HELD_KEY)?;
-        let text = String::from_utf8(raw).ok()?;
+    fn load(host: &impl Host) -> Option<Held> {
+        let text = host.scratch_get_str(HELD_KEY)?;
         let mut fields = text.split(' ').map(str::parse::<u64>);
         let mut next = || fields.next()?.ok();
         Some(Held {
@@ -115,28 +112,28 @@ impl Held {
         })
     }
 
-    fn store(self) {
+    fn store(self, host: &impl Host) {
         let l = self.lease;
         let text = format!(
             "{} {} {} {}",
             self.generation, l.expires_ms, l.written_mono_ms, l.lease_ms
         );
-        if let Err(e) = scratch::set(HELD_KEY, text.as_bytes()) {
-            log(Level::Warn, &format!("disk-lock: scratch set: {e}"));
+        if let Err(e) = host.scratch_set(HELD_KEY, text.as_bytes()) {
+            host.warn(&format!("disk-lock: scratch set: {e}"));
         }
     }
 
-    fn forget() {
-        scratch::remove(HELD_KEY);
+    fn forget(host: &impl Host) {
+        host.scratch_remove(HELD_KEY);
     }
 }
 
-fn run(c: &Config) -> Verdict {
+fn run(host: &impl Host, c: &Config) -> Verdict {
     // The monotonic time *before* anything is read: the lease written this run counts from
     // no later than this, so its monotonic reckoning never overstates what is left.
-    let mono_start = monotonic_ms();
-    let now = epoch_ms(SystemTime::now());
-    let held = Held::load();
+    let mono_start = monotonic_ms(host);
+    let now = epoch_ms(host.wall_clock());
+    let held = Held::load(host);
     let store = Store::new(&c.dir, &c.name);
     let observed = match store.observe(now) {
         Ok(o) => o,
@@ -147,7 +144,7 @@ fn run(c: &Config) -> Verdict {
                 ""
             };
             let error = format!("reading {}: {e}{hint}", dir(c));
-            return storage_failed(c, held, now, &error);
+            return storage_failed(host, c, held, now, &error);
         }
     };
     match decide(&observed, &c.node_id, now, c.lease_ms) {
@@ -164,6 +161,7 @@ fn run(c: &Config) -> Verdict {
                 format!(": {detail}")
             };
             conflict(
+                host,
                 c,
                 held,
                 format!(
@@ -180,7 +178,7 @@ fn run(c: &Config) -> Verdict {
                 written_ms: now,
                 expires_ms: now.saturating_add(c.lease_ms),
             };
-            match store.publish(&lease, wasi::random::random::get_random_u64()) {
+            match store.publish(&lease, host.random_u64()) {
                 Ok(Publish::Won) => {
                     Held {
                         generation,
@@ -190,7 +188,7 @@ fn run(c: &Config) -> Verdict {
                             lease_ms: c.lease_ms,
                         },
                     }
-                    .store();
+                    .store(host);
                     store.cleanup(generation, now, c.lease_ms.saturating_mul(2));
                     let message = match from {
                         Taken::Ours => None,
@@ -202,10 +200,7 @@ fn run(c: &Config) -> Verdict {
                         ),
                     };
                     if let Some(m) = &message {
-                        log(
-                            Level::Info,
-                            &format!("disk-lock: {m} (generation {generation})"),
-                        );
+                        host.info(&format!("disk-lock: {m} (generation {generation})"));
                     }
                     verdict(Status::Ok, message, Some((c.lease_ms, generation)))
                 }
@@ -216,28 +211,35 @@ fn run(c: &Config) -> Verdict {
                         _ => "another node".to_string(),
                     };
                     conflict(
+                        host,
                         c,
                         held,
                         format!("lost the race for lease generation {generation} to {who}"),
                         generation,
                     )
                 }
-                Err(e) => storage_failed(c, held, now, &format!("writing {}: {e}", dir(c))),
+                Err(e) => storage_failed(host, c, held, now, &format!("writing {}: {e}", dir(c))),
             }
         }
     }
 }
 
 /// Someone else holds the lease. If we held it until now, we lost it: stand down (fatal).
-fn conflict(c: &Config, held: Option<Held>, reason: String, generation: u64) -> Verdict {
+fn conflict(
+    host: &impl Host,
+    c: &Config,
+    held: Option<Held>,
+    reason: String,
+    generation: u64,
+) -> Verdict {
     let measurements = Some((0, generation));
     if let Some(h) = held {
-        Held::forget();
+        Held::forget(host);
         let reason = format!(
             "lost our lease (generation {}): {reason}; standing down",
             h.generation
         );
-        log(Level::Error, &format!("disk-lock: {reason}"));
+        host.error(&format!("disk-lock: {reason}"));
         return verdict(Status::Fatal(reason), None, measurements);
     }
     let status = match c.on_conflict {
@@ -249,14 +251,20 @@ fn conflict(c: &Config, held: Option<Held>, reason: String, generation: u64) -> 
 
 /// The storage failed. A holder keeps going while its last lease has `renew_margin_ms` left,
 /// and stands down (fatal) after; a non-holder cannot take the lease (`on_conflict`).
-fn storage_failed(c: &Config, held: Option<Held>, now: u64, error: &str) -> Verdict {
-    log(Level::Warn, &format!("disk-lock: {error}"));
+fn storage_failed(
+    host: &impl Host,
+    c: &Config,
+    held: Option<Held>,
+    now: u64,
+    error: &str,
+) -> Verdict {
+    host.warn(&format!("disk-lock: {error}"));
     match (
         held,
         after_failed_renewal(
             held.map(|h| h.lease),
             now,
-            monotonic_ms(),
+            monotonic_ms(host),
             c.renew_margin_ms,
         ),
     ) {
@@ -270,13 +278,13 @@ fn storage_failed(c: &Config, held: Option<Held>, now: u64, error: &str) -> Verd
             Some((left_ms, h.generation)),
         ),
         (Some(h), Standing::StandDown { left_ms }) => {
-            Held::forget();
+            Held::forget(host);
             let reason = format!(
                 "cannot renew our lease (generation {}): {error}; {left_ms} ms left < \
                  renew_margin_ms={}; standing down",
                 h.generation, c.renew_margin_ms
             );
-            log(Level::Error, &format!("disk-lock: {reason}"));
+            host.error(&format!("disk-lock: {reason}"));
             verdict(Status::Fatal(reason), None, Some((left_ms, h.generation)))
         }
         _ => {
@@ -291,8 +299,13 @@ fn storage_failed(c: &Config, held: Option<Held>, now: u64, error: &str) -> Verd
 }
 
 /// The host's monotonic clock in ms (the same clock in every run of the check).
-fn monotonic_ms() -> u64 {
-    wasi::clocks::monotonic_clock::now() / 1_000_000
+fn monotonic_ms(host: &impl Host) -> u64 {
+    millis(host.monotonic())
+}
+
+/// `d` in whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn dir(c: &Config) -> String {
@@ -301,25 +314,141 @@ fn dir(c: &Config) -> String {
 
 /// A verdict with optional measurements `(lease_remaining_ms, generation)`.
 fn verdict(status: Status, message: Option<String>, lease: Option<(u64, u64)>) -> Verdict {
-    let measurements = lease
-        .map(|(remaining, generation)| {
-            vec![
-                Measurement {
-                    name: "lease_remaining_ms".into(),
-                    value: remaining as f64,
-                },
-                Measurement {
-                    name: "generation".into(),
-                    value: generation as f64,
-                },
-            ]
-        })
-        .unwrap_or_default();
-    Verdict {
-        status,
-        message,
-        measurements,
+    let v = Verdict::new(status).with_message_opt(message);
+    match lease {
+        Some((remaining, generation)) => v
+            .measure("lease_remaining_ms", remaining as f64)
+            .measure("generation", generation as f64),
+        None => v,
     }
 }
 
-export!(DiskLock);
+#[cfg(test)]
+mod tests {
+    use wasmalived_plugin_sdk::testing::FakeHost;
+
+    use super::*;
+
+    /// The directory the nodes share.
+    type Shared = crate::store::tests::Tmp;
+
+    fn dir(shared: &Shared) -> &str {
+        shared.0.to_str().expect("utf-8 path")
+    }
+
+    fn run(host: &FakeHost, shared: &Shared, node: &str, extra: &[(&str, &str)]) -> Verdict {
+        let mut params = vec![
+            ("dir", dir(shared)),
+            ("node_id", node),
+            ("lease_ms", "6000"),
+            ("renew_margin_ms", "3000"),
+        ];
+        params.extend_from_slice(extra);
+        host.run::<DiskLock>(&params)
+    }
+
+    #[test]
+    fn one_holder_renews_and_the_other_conflicts() {
+        let shared = Shared::new("conflict");
+        let (a, b) = (FakeHost::new(), FakeHost::new());
+        let v = run(&a, &shared, "a", &[]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(v.message.as_deref(), Some("acquired the lease"));
+        assert_eq!(v.measurement("generation"), Some(1.0));
+        assert_eq!(v.measurement("lease_remaining_ms"), Some(6000.0));
+        a.advance(Duration::from_secs(1));
+        let v = run(&a, &shared, "a", &[]);
+        assert_eq!((v.kind(), v.message.as_deref()), ("ok", None), "a renewal");
+        assert_eq!(v.measurement("generation"), Some(2.0));
+
+        b.advance(Duration::from_secs(2));
+        let v = run(&b, &shared, "b", &[]);
+        assert_eq!(v.kind(), "fatal");
+        assert_eq!(
+            v.reason(),
+            Some("lease held by `a` for another 5000 ms (generation 2)")
+        );
+        let v = run(&b, &shared, "b", &[("on_conflict", "fail")]);
+        assert_eq!(v.kind(), "fail");
+    }
+
+    #[test]
+    fn a_crashed_holder_is_taken_over_after_its_lease() {
+        let shared = Shared::new("takeover");
+        let (a, b) = (FakeHost::new(), FakeHost::new());
+        assert!(run(&a, &shared, "a", &[]).is_ok());
+        // `a` stops running; `b` waits out the lease.
+        b.advance(Duration::from_millis(6000));
+        let v = run(&b, &shared, "b", &[]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(
+            v.message.as_deref(),
+            Some("took over the expired lease of `a`")
+        );
+        // `a` comes back: it held the lease, so losing it is fatal whatever on_conflict says.
+        a.advance(Duration::from_millis(6500));
+        let v = run(&a, &shared, "a", &[("on_conflict", "fail")]);
+        assert_eq!(v.kind(), "fatal");
+        assert!(
+            v.reason()
+                .is_some_and(|r| r.starts_with("lost our lease (generation 1): lease held by `b`")),
+            "{v:?}"
+        );
+        assert_eq!(a.scratch(HELD_KEY), None, "the held lease is forgotten");
+    }
+
+    #[test]
+    fn a_holder_cut_off_from_storage_stands_down_before_its_lease_ends() {
+        let shared = Shared::new("outage");
+        let a = FakeHost::new();
+        assert!(run(&a, &shared, "a", &[]).is_ok());
+        std::fs::remove_dir_all(&shared.0).expect("cut the storage");
+        a.advance(Duration::from_millis(2000));
+        let v = run(&a, &shared, "a", &[]);
+        assert!(v.is_ok(), "{v:?}");
+        assert!(
+            v.message
+                .as_deref()
+                .is_some_and(|m| m.contains("is valid for another 4000 ms")),
+            "{v:?}"
+        );
+        assert!(a.logged("(is it granted? `allow_dir DIR rw`, CLI `--dir DIR:rw`)"));
+        a.advance(Duration::from_millis(1500));
+        let v = run(&a, &shared, "a", &[]);
+        assert_eq!(v.kind(), "fatal");
+        assert!(
+            v.reason()
+                .is_some_and(|r| r.contains("2500 ms left < renew_margin_ms=3000; standing down")),
+            "{v:?}"
+        );
+        // Holding nothing now, the same outage is an ordinary conflict (fatal by default).
+        let v = run(&a, &shared, "a", &[("on_conflict", "fail")]);
+        assert_eq!(v.kind(), "fail");
+        assert!(v
+            .reason()
+            .is_some_and(|r| r.starts_with("cannot take the lease: reading")));
+    }
+
+    #[test]
+    fn a_wall_clock_stepping_back_never_stretches_the_lease() {
+        let shared = Shared::new("clock-step");
+        let a = FakeHost::new();
+        assert!(run(&a, &shared, "a", &[]).is_ok());
+        std::fs::remove_dir_all(&shared.0).expect("cut the storage");
+        // An hour back on the wall clock would leave the written expiry far ahead; the
+        // monotonic clock says 3.5 s of the 6 s lease are gone.
+        a.step_wall_clock(Duration::from_secs(3600), false);
+        a.advance(Duration::from_millis(3500));
+        let v = run(&a, &shared, "a", &[]);
+        assert_eq!(v.kind(), "fatal", "{v:?}");
+        assert_eq!(v.measurement("lease_remaining_ms"), Some(2500.0));
+    }
+
+    #[test]
+    fn bad_parameters_fail_naming_them() {
+        let a = FakeHost::new();
+        let v = a.run::<DiskLock>(&[("dir", "/shared"), ("node_id", "a")]);
+        assert_eq!(v.reason(), Some("parameter `lease_ms` is required"));
+        assert!(v.measurements.is_empty());
+    }
+}

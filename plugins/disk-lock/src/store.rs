@@ -215,14 +215,14 @@ pub fn epoch_ms(t: SystemTime) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A fresh directory under the system temp dir, removed on drop.
-    struct Tmp(PathBuf);
+    pub(crate) struct Tmp(pub(crate) PathBuf);
 
     impl Tmp {
-        fn new(tag: &str) -> Tmp {
+        pub(crate) fn new(tag: &str) -> Tmp {
             let d =
                 std::env::temp_dir().join(format!("disk-lock-unit-{tag}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&d);

@@ -16,8 +16,8 @@
 //! # Grants
 //! - `processes` (with `netns` to count only processes in the daemon's network namespace —
 //!   use it when one host runs an nginx per namespace).
-//! - `remediation ID` for the id given in `remediation`. The plugin imports the remediation
-//!   capability, so the check must grant one even when the `remediation` parameter is unset.
+//! - `remediation ID` for the id given in `remediation`. Without the grant the plugin still
+//!   loads (the host refuses every remediation it asks for, and the verdict says so).
 //!
 //! # Verdicts
 //! - `ok` — at least `min_count` run (also after a successful remediation; the message then
@@ -27,83 +27,73 @@
 //!   run and no remediation is configured, or the process table cannot be read.
 //! - `fatal` — none ran, the remediation ran, and after `settle_ms` still fewer than
 //!   `min_count` run.
-wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
+use std::time::Duration;
 
-use exports::wasmalived::plugin::check::Guest;
-use wasi::clocks::monotonic_clock;
-use wasmalived::plugin::log::{log, Level};
-use wasmalived::plugin::processes;
-use wasmalived::plugin::remediation;
-use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
+use wasmalived_plugin_sdk::{export_check, Check, Host, ParamError, Params, Verdict};
 
 /// Defaults, in one place.
 const DEFAULT_PROCESS: &str = "nginx";
 const DEFAULT_MIN_COUNT: u32 = 1;
 const DEFAULT_SETTLE_MS: u64 = 2000;
 
-struct NginxProcess;
+/// The check.
+pub struct NginxProcess;
 
-impl Guest for NginxProcess {
-    fn check(params: Params) -> Verdict {
-        match Config::from_params(&params) {
-            Ok(config) => run(&config),
-            Err(e) => Verdict {
-                status: Status::Fail(e),
-                message: None,
-                measurements: vec![],
-            },
+impl Check for NginxProcess {
+    fn check(host: &impl Host, params: &Params) -> Verdict {
+        match Config::from_params(params) {
+            Ok(config) => run(host, &config),
+            Err(e) => Verdict::fail(e),
         }
     }
 }
+
+export_check!(NginxProcess);
 
 /// The check's parameters, parsed.
 struct Config {
     process: String,
     min_count: u32,
     remediation: Option<String>,
-    settle_ms: u64,
+    settle: Duration,
 }
 
 impl Config {
-    fn from_params(params: &Params) -> Result<Config, String> {
-        let get = |k: &str| plugin_guest_util::param(params, k);
-        let process = get("process").unwrap_or(DEFAULT_PROCESS).to_string();
+    fn from_params(params: &Params) -> Result<Config, ParamError> {
+        let process = params.get("process").unwrap_or(DEFAULT_PROCESS).to_string();
         if process.is_empty() {
-            return Err("bad parameter process=``: empty".into());
+            return Err(ParamError::invalid("process", "", Some("empty")));
         }
-        let min_count = match get("min_count") {
-            None => DEFAULT_MIN_COUNT,
-            Some(v) => match v.parse() {
-                Ok(n) if n >= 1 => n,
-                _ => return Err(format!("bad parameter min_count=`{v}`: a number >= 1")),
-            },
-        };
-        let remediation = get("remediation")
+        let min_count = params
+            .value("min_count")
+            .range(1..)
+            .hint("a number >= 1")
+            .default(DEFAULT_MIN_COUNT)?;
+        let remediation = params
+            .get("remediation")
             .filter(|r| !r.is_empty())
             .map(str::to_string);
-        let settle_ms = match get("settle_ms") {
-            None => DEFAULT_SETTLE_MS,
-            Some(v) => v
-                .parse()
-                .map_err(|_| format!("bad parameter settle_ms=`{v}`"))?,
-        };
+        let settle_ms = params
+            .value("settle_ms")
+            .no_hint()
+            .default(DEFAULT_SETTLE_MS)?;
         Ok(Config {
             process,
             min_count,
             remediation,
-            settle_ms,
+            settle: Duration::from_millis(settle_ms),
         })
     }
 }
 
-fn run(config: &Config) -> Verdict {
+fn run(host: &impl Host, config: &Config) -> Verdict {
     let name = &config.process;
-    let before = match count(name) {
+    let before = match count(host, name) {
         Ok(n) => n,
-        Err(e) => return verdict(Status::Fail(e), None, 0, false),
+        Err(e) => return verdict(Verdict::fail(e), 0, false),
     };
     if before >= config.min_count {
-        return verdict(Status::Ok, None, before, false);
+        return verdict(Verdict::ok(), before, false);
     }
     let short = format!(
         "{before} `{name}` processes running, want at least {}",
@@ -111,35 +101,31 @@ fn run(config: &Config) -> Verdict {
     );
     // A partial outage is not remediated: the remediation is for "nothing runs" (ch_ng.sh).
     let Some(id) = config.remediation.as_deref().filter(|_| before == 0) else {
-        return verdict(Status::Fail(short), None, before, false);
+        return verdict(Verdict::fail(short), before, false);
     };
-    log(Level::Warn, &format!("{short}; running remediation `{id}`"));
-    let outcome = match remediation::run(id) {
+    host.warn(&format!("{short}; running remediation `{id}`"));
+    let outcome = match host.remediate(id) {
         Ok(code) => format!("remediation `{id}` exited {code}"),
         Err(e) => format!("remediation `{id}` failed: {e}"),
     };
-    log(
-        Level::Info,
-        &format!("{outcome}; settling {}ms", config.settle_ms),
-    );
-    monotonic_clock::subscribe_duration(config.settle_ms.saturating_mul(1_000_000)).block();
-    match count(name) {
+    let settle_ms = config.settle.as_millis();
+    host.info(&format!("{outcome}; settling {settle_ms}ms"));
+    host.sleep(config.settle);
+    match count(host, name) {
         Ok(after) if after >= config.min_count => verdict(
-            Status::Ok,
-            Some(format!("{short}; {outcome}; now {after}")),
+            Verdict::ok().with_message(format!("{short}; {outcome}; now {after}")),
             after,
             true,
         ),
-        Ok(after) => {
-            let why = format!(
-                "{short}; {outcome}; still {after} after {}ms",
-                config.settle_ms
-            );
-            verdict(Status::Fatal(why), None, after, true)
-        }
+        Ok(after) => verdict(
+            Verdict::fatal(format!(
+                "{short}; {outcome}; still {after} after {settle_ms}ms"
+            )),
+            after,
+            true,
+        ),
         Err(e) => verdict(
-            Status::Fatal(format!("{short}; {outcome}; then {e}")),
-            None,
+            Verdict::fatal(format!("{short}; {outcome}; then {e}")),
             0,
             true,
         ),
@@ -147,28 +133,124 @@ fn run(config: &Config) -> Verdict {
 }
 
 /// How many processes named `name` run (as the host's `processes` grant lets us see them).
-fn count(name: &str) -> Result<u32, String> {
-    processes::by_name(name)
+fn count(host: &impl Host, name: &str) -> Result<u32, String> {
+    host.processes_by_name(name)
         .map(|ps| u32::try_from(ps.len()).unwrap_or(u32::MAX))
         .map_err(|e| format!("cannot read the process table: {e}"))
 }
 
-fn verdict(status: Status, message: Option<String>, count: u32, remediated: bool) -> Verdict {
-    let measurements = vec![
-        Measurement {
-            name: "count".into(),
-            value: f64::from(count),
-        },
-        Measurement {
-            name: "remediated".into(),
-            value: if remediated { 1.0 } else { 0.0 },
-        },
-    ];
-    Verdict {
-        status,
-        message,
-        measurements,
-    }
+/// `v` with the measurements `count` and `remediated`.
+fn verdict(v: Verdict, count: u32, remediated: bool) -> Verdict {
+    v.measure("count", f64::from(count))
+        .measure("remediated", if remediated { 1.0 } else { 0.0 })
 }
 
-export!(NginxProcess);
+#[cfg(test)]
+mod tests {
+    use wasmalived_plugin_sdk::testing::FakeHost;
+
+    use super::*;
+
+    #[test]
+    fn ok_while_enough_run() {
+        let host = FakeHost::new();
+        host.spawn("nginx");
+        host.spawn("nginx");
+        let v = host.run::<NginxProcess>(&[("min_count", "2")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(v.measurement("count"), Some(2.0));
+        assert_eq!(v.measurement("remediated"), Some(0.0));
+    }
+
+    #[test]
+    fn partial_outage_fails_without_remediation() {
+        let host = FakeHost::new();
+        host.spawn("nginx");
+        host.on_remediate("restart", |_| Ok(0));
+        let v = host.run::<NginxProcess>(&[("min_count", "2"), ("remediation", "restart")]);
+        assert_eq!(
+            v.reason(),
+            Some("1 `nginx` processes running, want at least 2")
+        );
+        assert!(
+            host.remediated().is_empty(),
+            "partial outages are not remediated"
+        );
+    }
+
+    #[test]
+    fn a_remediation_that_brings_it_back_is_ok() {
+        let host = FakeHost::new();
+        host.on_remediate("restart", |ps| {
+            ps.spawn("nginx");
+            Ok(0)
+        });
+        let start = host.monotonic();
+        let v = host.run::<NginxProcess>(&[("remediation", "restart"), ("settle_ms", "300")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(
+            v.message.as_deref(),
+            Some(
+                "0 `nginx` processes running, want at least 1; remediation `restart` exited 0; \
+                 now 1"
+            )
+        );
+        assert_eq!(v.measurement("remediated"), Some(1.0));
+        assert_eq!(host.elapsed_since(start), Duration::from_millis(300));
+        assert!(host.logged("running remediation `restart`"));
+    }
+
+    #[test]
+    fn still_down_after_remediation_is_fatal() {
+        let host = FakeHost::new();
+        host.on_remediate("restart", |_| Ok(1));
+        let v = host.run::<NginxProcess>(&[("remediation", "restart")]);
+        assert_eq!(v.kind(), "fatal");
+        assert_eq!(
+            v.reason(),
+            Some(
+                "0 `nginx` processes running, want at least 1; remediation `restart` exited 1; \
+                 still 0 after 2000ms"
+            )
+        );
+        // A remediation that cannot run at all is reported the same way.
+        let v = host.run::<NginxProcess>(&[("remediation", "absent")]);
+        assert!(
+            v.reason()
+                .is_some_and(|r| r.contains("remediation `absent` failed")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn unreadable_process_table_fails() {
+        let host = FakeHost::new();
+        host.fail_processes(Some("not granted"));
+        let v = host.run::<NginxProcess>(&[]);
+        assert_eq!(
+            v.reason(),
+            Some("cannot read the process table: not granted")
+        );
+        assert_eq!(v.measurement("count"), Some(0.0));
+    }
+
+    #[test]
+    fn bad_parameters_keep_their_wording() {
+        let host = FakeHost::new();
+        for (params, reason) in [
+            (vec![("process", "")], "bad parameter process=``: empty"),
+            (
+                vec![("min_count", "0")],
+                "bad parameter min_count=`0`: a number >= 1",
+            ),
+            (
+                vec![("settle_ms", "soon")],
+                "bad parameter settle_ms=`soon`",
+            ),
+        ] {
+            let v = host.run::<NginxProcess>(&params);
+            assert_eq!(v.reason(), Some(reason));
+            assert!(v.measurements.is_empty());
+        }
+    }
+}

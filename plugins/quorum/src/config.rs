@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 
-use plugin_guest_util::url::Url;
+use wasmalived_plugin_sdk::{Params, Url};
 
 /// Default time budget of one run (all probes / all etcd requests together).
 pub const DEFAULT_TIMEOUT_MS: u64 = 1000;
@@ -87,8 +87,8 @@ pub enum Config {
 
 impl Config {
     /// Parse `params` (the last occurrence of a key wins, except the repeatable `witness`).
-    pub fn from_params(params: &[(String, String)]) -> Result<Config, String> {
-        let get = |k: &str| get(params, k);
+    pub fn from_params(params: &Params) -> Result<Config, String> {
+        let get = |k: &str| params.get(k);
         let timeout_ms = match get("timeout_ms") {
             None => DEFAULT_TIMEOUT_MS,
             Some(v) => match v.parse::<u64>() {
@@ -104,15 +104,6 @@ impl Config {
     }
 }
 
-/// The last value of `key`, trimmed.
-fn get<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.trim())
-}
-
 fn severity(key: &str, v: Option<&str>, default: Severity) -> Result<Severity, String> {
     match v {
         None => Ok(default),
@@ -122,12 +113,11 @@ fn severity(key: &str, v: Option<&str>, default: Severity) -> Result<Severity, S
     }
 }
 
-fn witnesses(params: &[(String, String)], timeout_ms: u64) -> Result<Config, String> {
-    let get = |k: &str| get(params, k);
+fn witnesses(params: &Params, timeout_ms: u64) -> Result<Config, String> {
+    let get = |k: &str| params.get(k);
     let list: Vec<NamedWitness> = params
-        .iter()
-        .filter(|(k, _)| k == "witness")
-        .map(|(_, v)| parse_witness(v.trim()))
+        .all("witness")
+        .map(parse_witness)
         .collect::<Result<_, _>>()?;
     if list.is_empty() {
         return Err(
@@ -179,8 +169,8 @@ fn parse_witness(v: &str) -> Result<NamedWitness, String> {
     })
 }
 
-fn etcd(params: &[(String, String)], timeout_ms: u64) -> Result<Config, String> {
-    let get = |k: &str| get(params, k);
+fn etcd(params: &Params, timeout_ms: u64) -> Result<Config, String> {
+    let get = |k: &str| params.get(k);
     let endpoint = get("etcd").ok_or("parameter `etcd` is required in mode etcd")?;
     let endpoint =
         Url::parse(endpoint).map_err(|e| format!("bad parameter etcd=`{endpoint}`: {e}"))?;
@@ -221,11 +211,8 @@ fn etcd(params: &[(String, String)], timeout_ms: u64) -> Result<Config, String> 
 mod tests {
     use super::*;
 
-    fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn p(pairs: &[(&str, &str)]) -> Params {
+        Params::from_pairs(pairs.iter().copied())
     }
 
     #[test]

@@ -15,8 +15,10 @@
 //! int64 fields (lease IDs, TTLs, revisions) travel as JSON strings, keys and values as
 //! base64, as the gateway's proto3 JSON mapping wants.
 
+use std::time::Duration;
+
 use serde_json::{json, Value};
-use wasi::clocks::monotonic_clock;
+use wasmalived_plugin_sdk::Host;
 
 use crate::b64;
 use crate::config::Etcd;
@@ -52,9 +54,11 @@ pub enum How {
 }
 
 /// A client for one run: every request shares one deadline.
-pub struct Client<'a> {
+pub struct Client<'a, H> {
+    host: &'a H,
     config: &'a Etcd,
-    end: monotonic_clock::Instant,
+    /// The deadline on the host's monotonic clock.
+    end: Duration,
 }
 
 /// One key-value as the gateway returns it.
@@ -64,12 +68,11 @@ struct Kv {
     lease: i64,
 }
 
-impl<'a> Client<'a> {
+impl<'a, H: Host> Client<'a, H> {
     /// A client whose requests must all finish within the config's `timeout_ms`.
-    pub fn new(config: &'a Etcd) -> Client<'a> {
-        let end =
-            monotonic_clock::now().saturating_add(config.timeout_ms.saturating_mul(1_000_000));
-        Client { config, end }
+    pub fn new(host: &'a H, config: &'a Etcd) -> Client<'a, H> {
+        let end = host.monotonic() + Duration::from_millis(config.timeout_ms);
+        Client { host, config, end }
     }
 
     /// Do one run; `known` is the lease id we stored last time, if any.
@@ -187,6 +190,7 @@ impl<'a> Client<'a> {
     /// POST `body` to `path`; a 200 answer's JSON, or an error with etcd's message.
     fn call(&self, path: &str, body: &Value) -> Result<Value, String> {
         let (status, bytes) = http::post_json(
+            self.host,
             &self.config.endpoint,
             path,
             &body.to_string(),

@@ -7,6 +7,7 @@
 //! | `host`       | —       | a literal IP, with `port` (instead of `address`)           |
 //! | `port`       | —       | the TCP port, with `host`                                  |
 //! | `timeout_ms` | `1000`  | give up after this long                                    |
+//! | `bind`       | —       | connect from this local IP (an LVS checker's `bindto`; the host must grant it) |
 //!
 //! The address must be a literal IP: the host grants TCP per address and does not grant
 //! name lookup.
@@ -20,89 +21,171 @@
 //!   granted)`, `remote unreachable`, or a bad parameter.
 //!
 //! The connection is closed at once without sending anything.
-wit_bindgen::generate!({ path: "../../wit", world: "check-plugin" });
-
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use exports::wasmalived::plugin::check::Guest;
-use plugin_guest_util::tcp::connect;
-use wasi::clocks::monotonic_clock;
-use wasmalived::plugin::types::{Measurement, Params, Status, Verdict};
+use wasmalived_plugin_sdk::{export_check, net, Check, Host, ParamError, Params, Verdict};
 
 /// Default connect timeout.
 const DEFAULT_TIMEOUT_MS: u64 = 1000;
 
-struct Tcp;
+/// The check.
+pub struct Tcp;
 
-impl Guest for Tcp {
-    fn check(params: Params) -> Verdict {
-        let config = match Config::from_params(&params) {
+impl Check for Tcp {
+    fn check(host: &impl Host, params: &Params) -> Verdict {
+        let config = match Config::from_params(params) {
             Ok(c) => c,
-            Err(e) => return verdict(Status::Fail(e), None),
+            Err(e) => return Verdict::fail(e),
         };
-        let start = monotonic_clock::now();
-        match connect(config.addr, config.timeout_ms) {
+        let start = host.monotonic();
+        let connected = match config.bind {
+            Some(from) => net::connect_from(host, from, config.addr, config.timeout),
+            None => net::connect(host, config.addr, config.timeout),
+        };
+        match connected {
             Ok(()) => {
-                let ms = elapsed_ms(start);
-                verdict(Status::Ok, Some(ms))
+                let ms = host.elapsed_since(start).as_nanos() as f64 / 1e6;
+                Verdict::ok().measure("latency_ms", ms)
             }
-            Err(reason) => verdict(Status::Fail(format!("{}: {reason}", config.addr)), None),
+            Err(reason) => Verdict::fail(format!("{}: {reason}", config.addr)),
         }
     }
 }
 
+export_check!(Tcp);
+
 /// The check's parameters, parsed.
 struct Config {
     addr: SocketAddr,
-    timeout_ms: u64,
+    timeout: Duration,
+    bind: Option<IpAddr>,
 }
 
 impl Config {
-    fn from_params(params: &Params) -> Result<Config, String> {
-        let get = |k: &str| plugin_guest_util::param(params, k);
+    fn from_params(params: &Params) -> Result<Config, ParamError> {
+        let get = |k: &str| params.get(k);
         let addr = match (get("address"), get("host"), get("port")) {
-            (Some(a), None, None) => a
-                .parse::<SocketAddr>()
-                .map_err(|_| format!("bad parameter address=`{a}`: expected IP:PORT"))?,
-            (None, Some(h), Some(p)) => {
+            (Some(_), None, None) => params
+                .value::<SocketAddr>("address")
+                .hint("expected IP:PORT")
+                .required()?,
+            (None, Some(h), Some(_)) => {
                 let ip = h.trim_start_matches('[').trim_end_matches(']');
                 let ip: IpAddr = ip
                     .parse()
-                    .map_err(|_| format!("bad parameter host=`{h}`: expected a literal IP"))?;
-                let port: u16 = p.parse().map_err(|_| format!("bad parameter port=`{p}`"))?;
+                    .map_err(|_| ParamError::invalid("host", h, Some("expected a literal IP")))?;
+                let port: u16 = params.value("port").no_hint().required()?;
                 SocketAddr::new(ip, port)
             }
-            _ => return Err("parameters: give `address` (IP:PORT) or `host` and `port`".into()),
+            _ => {
+                return Err(ParamError::Other(
+                    "parameters: give `address` (IP:PORT) or `host` and `port`".into(),
+                ))
+            }
         };
-        let timeout_ms = match get("timeout_ms") {
-            None => DEFAULT_TIMEOUT_MS,
-            Some(t) => t
-                .parse()
-                .map_err(|_| format!("bad parameter timeout_ms=`{t}`"))?,
+        let timeout_ms = params
+            .value("timeout_ms")
+            .no_hint()
+            .default(DEFAULT_TIMEOUT_MS)?;
+        let bind = match params.get("bind") {
+            None => None,
+            Some(b) => Some(
+                b.parse::<IpAddr>()
+                    .map_err(|_| ParamError::invalid("bind", b, Some("expected a literal IP")))?,
+            ),
         };
-        Ok(Config { addr, timeout_ms })
-    }
-}
-
-/// Milliseconds since `start` on the monotonic clock.
-fn elapsed_ms(start: monotonic_clock::Instant) -> f64 {
-    monotonic_clock::now().saturating_sub(start) as f64 / 1e6
-}
-
-fn verdict(status: Status, latency_ms: Option<f64>) -> Verdict {
-    let measurements = latency_ms
-        .map(|value| {
-            vec![Measurement {
-                name: "latency_ms".into(),
-                value,
-            }]
+        Ok(Config {
+            addr,
+            timeout: Duration::from_millis(timeout_ms),
+            bind,
         })
-        .unwrap_or_default();
-    Verdict {
-        status,
-        message: None,
-        measurements,
     }
 }
 
-export!(Tcp);
+#[cfg(test)]
+mod tests {
+    use wasmalived_plugin_sdk::net::{NetError, TcpError};
+    use wasmalived_plugin_sdk::testing::{FakeHost, FakeReply};
+
+    use super::*;
+
+    #[test]
+    fn connects_and_measures() {
+        let host = FakeHost::new();
+        host.listen("127.0.0.1:80".parse().expect("addr"));
+        let v = host.run::<Tcp>(&[("address", "127.0.0.1:80")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(v.measurement("latency_ms"), Some(0.0));
+        let v = host.run::<Tcp>(&[("host", "[127.0.0.1]"), ("port", "80")]);
+        assert!(v.is_ok(), "{v:?}");
+    }
+
+    #[test]
+    fn bind_connects_from_the_given_address() {
+        use wasmalived_plugin_sdk::net::NetOp;
+        let host = FakeHost::new();
+        host.listen("192.0.2.21:80".parse().expect("addr"));
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80"), ("bind", "192.0.2.5")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(
+            host.network_log(),
+            [NetOp::TcpFrom {
+                from: "192.0.2.5".parse().expect("ip"),
+                to: "192.0.2.21:80".parse().expect("addr")
+            }]
+        );
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80"), ("bind", "eth0")]);
+        assert_eq!(
+            v.reason(),
+            Some("bad parameter bind=`eth0`: expected a literal IP")
+        );
+    }
+
+    #[test]
+    fn failures_name_the_address() {
+        let host = FakeHost::new();
+        let v = host.run::<Tcp>(&[("address", "127.0.0.1:9")]);
+        assert_eq!(v.reason(), Some("127.0.0.1:9: connection refused"));
+        assert!(v.measurements.is_empty());
+        let addr: SocketAddr = "[2001:db8::1]:443".parse().expect("addr");
+        host.tcp_reply(addr, FakeReply::Hang);
+        let v = host.run::<Tcp>(&[("address", "[2001:db8::1]:443"), ("timeout_ms", "250")]);
+        assert_eq!(v.reason(), Some("[2001:db8::1]:443: timeout after 250ms"));
+        host.tcp_reply(addr, FakeReply::Error(NetError::Tcp(TcpError::Denied)));
+        let v = host.run::<Tcp>(&[("address", "[2001:db8::1]:443")]);
+        assert_eq!(
+            v.reason(),
+            Some("[2001:db8::1]:443: access denied (address not granted)")
+        );
+    }
+
+    #[test]
+    fn bad_parameters_keep_their_wording() {
+        let host = FakeHost::new();
+        for (params, reason) in [
+            (
+                vec![("address", "localhost:80")],
+                "bad parameter address=`localhost:80`: expected IP:PORT",
+            ),
+            (
+                vec![("host", "db"), ("port", "1")],
+                "bad parameter host=`db`: expected a literal IP",
+            ),
+            (
+                vec![("host", "127.0.0.1"), ("port", "x")],
+                "bad parameter port=`x`",
+            ),
+            (
+                vec![("host", "127.0.0.1")],
+                "parameters: give `address` (IP:PORT) or `host` and `port`",
+            ),
+            (
+                vec![("address", "127.0.0.1:1"), ("timeout_ms", "-1")],
+                "bad parameter timeout_ms=`-1`",
+            ),
+        ] {
+            assert_eq!(host.run::<Tcp>(&params).reason(), Some(reason));
+        }
+    }
+}

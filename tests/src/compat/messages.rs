@@ -95,14 +95,6 @@ const ENVIRONMENT: &[(&str, &str)] = &[(
     "script security: wasmalived vets scripts itself when it runs them",
 )];
 
-/// Sections whose messages are compared once the LVS validators exist (follow-up).
-const LVS: &[&str] = &[
-    "virtual_server",
-    "virtual_server_group",
-    "real_server",
-    "SSL",
-];
-
 /// The outcome for one keepalived message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -135,7 +127,9 @@ pub fn judge(
     keepalived
         .iter()
         .map(|m| {
-            let verdict = if let Some((_, why)) = ENVIRONMENT.iter().find(|(p, _)| m.text.contains(p)) {
+            let verdict = if let Some((_, why)) =
+                ENVIRONMENT.iter().find(|(p, _)| m.text.contains(p))
+            {
                 Verdict::NotCompared((*why).to_owned())
             } else if let Some(line) = m.line {
                 let file = m.file.as_deref().map_or(top_base.clone(), base);
@@ -144,16 +138,16 @@ pub fn judge(
                     .filter(|d| d.line == line && base(&d.file) == file)
                     .collect();
                 let enclosing: Vec<&BlockRange> = if file == top_base {
-                    blocks.iter().filter(|b| b.start <= line && line <= b.end).collect()
+                    blocks
+                        .iter()
+                        .filter(|b| b.start <= line && line <= b.end)
+                        .collect()
                 } else {
                     Vec::new()
                 };
-                if let Some(b) = enclosing.iter().find(|b| LVS.contains(&b.keyword.as_str())) {
-                    Verdict::NotCompared(format!(
-                        "inside {} (line {}): LVS messages are compared once LVS is parsed (follow-up)",
-                        b.keyword, b.start
-                    ))
-                } else if let Some(b) = enclosing.iter().find(|b| unsupported.contains(&b.keyword)) {
+                // Messages inside `virtual_server` / `virtual_server_group` are compared like
+                // any other: wasmalived reads the LVS sections.
+                if let Some(b) = enclosing.iter().find(|b| unsupported.contains(&b.keyword)) {
                     Verdict::NotCompared(format!(
                         "inside {} (line {}), which wasmalived reports as not supported",
                         b.keyword, b.start
@@ -169,8 +163,12 @@ pub fn judge(
             } else {
                 match subject(&m.text) {
                     Some(name) if ours.iter().any(|d| mentions(&d.text, &name)) => Verdict::Matched,
-                    Some(name) => Verdict::Missing(format!("no wasmalived diagnostic names {name}")),
-                    None => Verdict::NotCompared("no place and no instance, script or group named".into()),
+                    Some(name) => {
+                        Verdict::Missing(format!("no wasmalived diagnostic names {name}"))
+                    }
+                    None => Verdict::NotCompared(
+                        "no place and no instance, script or group named".into(),
+                    ),
                 }
             };
             (m.clone(), verdict)

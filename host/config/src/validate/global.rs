@@ -11,6 +11,7 @@ use super::{track::run_as, unknown};
 use crate::compat::{self, flag_args, one_value, read_decimal, read_int, take_number, OnReject};
 use crate::defaults as def;
 use crate::diag::Diags;
+use crate::lvs::LvsBackendChoice;
 use crate::model::GlobalDefs;
 use crate::parser::Node;
 use wasmalived_proto::vrrp::types::Version;
@@ -143,6 +144,19 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
         }
         // Applied while the configuration is read (it governs the includes that follow).
         "include_check" => {}
+        "lvs_backend" => {
+            if let Some(w) = one_arg(node, d) {
+                match w.text.as_str() {
+                    "auto" => g.lvs_backend = LvsBackendChoice::Auto,
+                    "ipvs" => g.lvs_backend = LvsBackendChoice::Ipvs,
+                    "nftables" => g.lvs_backend = LvsBackendChoice::Nftables,
+                    other => d.error(
+                        &w.span,
+                        format!("bad lvs_backend '{other}': expected auto, ipvs or nftables"),
+                    ),
+                }
+            }
+        }
         _ => unknown(node, "global_defs", d),
     }
 }

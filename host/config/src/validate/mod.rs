@@ -4,6 +4,7 @@
 mod addresses;
 mod global;
 mod instance;
+mod lvs;
 mod protocol;
 mod script;
 mod track;
@@ -17,8 +18,6 @@ use super::parser::Node;
 /// Top-level sections keepalived has and this daemon does not implement: reported once per
 /// kind as not supported, and skipped.
 const UNSUPPORTED_SECTIONS: &[&str] = &[
-    "virtual_server",
-    "virtual_server_group",
     "real_server",
     "bfd_instance",
     "vrrp_track_file",
@@ -67,9 +66,13 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     let mut scripts = Vec::new();
     let mut instances = Vec::new();
     let mut groups = Vec::new();
+    let mut virtual_servers = Vec::new();
+    let mut virtual_server_groups = Vec::new();
     for (ordinal, node) in nodes.iter().enumerate() {
         match node.keyword.text.as_str() {
             "global_defs" => {}
+            "virtual_server" => virtual_servers.extend(lvs::build(node, &global, d)),
+            "virtual_server_group" => virtual_server_groups.extend(lvs::build_group(node, d)),
             "vrrp_script" => scripts.extend(script::build(node, &global, ordinal, d)),
             "vrrp_instance" => instances.extend(instance::build(node, &global, ordinal, d)),
             "vrrp_sync_group" => groups.extend(track::build_sync_group(node, ordinal, d)),
@@ -83,11 +86,14 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
         }
     }
     xref::resolve(&mut scripts, &mut instances, &mut groups, d);
+    lvs::check_groups(&virtual_servers, &virtual_server_groups, d);
     Some(Config {
         global,
         scripts: scripts.into_iter().map(|(s, _)| s).collect(),
         instances: instances.into_iter().map(|(i, _)| i).collect(),
         sync_groups: groups.into_iter().map(|(g, _)| g).collect(),
+        virtual_servers,
+        virtual_server_groups,
     })
 }
 

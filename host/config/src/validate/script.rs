@@ -32,11 +32,12 @@ const PLUGIN_ONLY: &[&str] = &[
 /// Longest remediation timeout accepted.
 const MAX_REMEDIATION_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// What the block said, before the script/plugin decision.
+/// What the block said, before the script/plugin decision. LVS `PLUGIN_CHECK` blocks use
+/// the plugin-form keywords through the same draft (`validate/lvs.rs`).
 #[derive(Default)]
-struct Draft<'n> {
-    exec: Option<(Span, Vec<String>)>,
-    plugin: Option<(Span, PluginRef)>,
+pub(super) struct Draft<'n> {
+    pub(super) exec: Option<(Span, Vec<String>)>,
+    pub(super) plugin: Option<(Span, PluginRef)>,
     /// `interval` / `timeout` words: read as keepalived does for scripts (whole seconds)
     /// and as decimals for plugins, once the kind is known.
     interval: Option<&'n Word>,
@@ -46,11 +47,16 @@ struct Draft<'n> {
     fall: Option<u32>,
     init_fail: bool,
     user: Option<RunAs>,
-    params: Vec<(String, String)>,
-    grants: Grants,
-    memory_limit: Option<u64>,
+    pub(super) params: Vec<(String, String)>,
+    pub(super) grants: Grants,
+    pub(super) memory_limit: Option<u64>,
     on_fatal: FatalAction,
     plugin_only: Vec<Span>,
+}
+
+/// The keywords of the plugin form (`plugin`, `param`, grants, `memory_limit`).
+pub(super) fn is_plugin_keyword(kw: &str) -> bool {
+    kw == "plugin" || (PLUGIN_ONLY.contains(&kw) && kw != "on_fatal")
 }
 
 /// Builds one `vrrp_script`; `None` if it has errors.
@@ -104,7 +110,7 @@ pub(crate) fn build(
             ScriptKind::Plugin {
                 plugin,
                 params: draft.params,
-                grants,
+                grants: Box::new(grants),
                 on_fatal: draft.on_fatal,
             }
         }
@@ -141,7 +147,7 @@ pub(crate) fn build(
     Some((script, Places::new(ordinal, node.span().clone())))
 }
 
-fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, base: &Path, d: &mut Diags) {
+pub(super) fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, base: &Path, d: &mut Diags) {
     let kw = node.keyword.text.as_str();
     match kw {
         "script" if node.args.is_empty() => d.warn(

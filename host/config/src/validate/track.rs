@@ -55,24 +55,8 @@ pub(crate) fn notify(notify: &mut Notify, node: &Node, d: &mut Diags) -> bool {
         "notify_split_brain" => &mut notify.split_brain,
         _ => return false,
     };
-    no_block(node, d);
-    let Some((cmd, rest)) = node.args.split_first() else {
-        d.error(
-            node.span(),
-            format!("{} needs a command", node.keyword.text),
-        );
+    let Some(script) = notify_script(node, d) else {
         return true;
-    };
-    let Some(argv) = command(node, std::slice::from_ref(cmd), d) else {
-        return true;
-    };
-    let user = if rest.is_empty() {
-        None
-    } else {
-        match run_as(node, rest, d) {
-            Some(u) => Some(u),
-            None => return true,
-        }
     };
     if slot.is_some() {
         d.warn(
@@ -84,8 +68,27 @@ pub(crate) fn notify(notify: &mut Notify, node: &Node, d: &mut Diags) -> bool {
         );
         return true;
     }
-    *slot = Some(NotifyScript { argv, user });
+    *slot = Some(script);
     true
+}
+
+/// `KEYWORD "CMD ARGS" [USER [GROUP]]`: a notify command (no shell) and its user.
+pub(crate) fn notify_script(node: &Node, d: &mut Diags) -> Option<NotifyScript> {
+    no_block(node, d);
+    let Some((cmd, rest)) = node.args.split_first() else {
+        d.error(
+            node.span(),
+            format!("{} needs a command", node.keyword.text),
+        );
+        return None;
+    };
+    let argv = command(node, std::slice::from_ref(cmd), d)?;
+    let user = if rest.is_empty() {
+        None
+    } else {
+        Some(run_as(node, rest, d)?)
+    };
+    Some(NotifyScript { argv, user })
 }
 
 /// The weight part of a `track_script` / `track_interface` line, as keepalived reads it:

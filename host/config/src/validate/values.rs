@@ -1,6 +1,7 @@
 //! Value parsers shared by the validators: numbers, durations, addresses, sizes, commands.
 //! Each reports a diagnostic at the word's place and returns `None` on bad input.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::diag::Diags;
@@ -81,6 +82,46 @@ pub(crate) fn parse_decimal_seconds(text: &str) -> Option<Duration> {
         micros += u32::from(b - b'0') * 10u32.pow(5 - u32::try_from(i).ok()?);
     }
     Some(Duration::from_secs(secs) + Duration::from_micros(u64::from(micros)))
+}
+
+/// An unsigned integer in `min..=max` as `u32`, read strictly (an error otherwise). Used by
+/// the LVS sections (`validate/lvs.rs`); the VRRP sections read numbers as keepalived does
+/// ([`crate::compat`]).
+pub(crate) fn uint(word: &Word, what: &str, min: u32, max: u32, d: &mut Diags) -> Option<u32> {
+    match word.text.parse::<i64>() {
+        Ok(v) if (i64::from(min)..=i64::from(max)).contains(&v) => u32::try_from(v).ok(),
+        _ => {
+            d.error(
+                &word.span,
+                format!(
+                    "bad {what} '{}': expected an integer {min}..={max}",
+                    word.text
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// An optional `<BOOL>` value of an LVS keyword: none means `true`; read as keepalived
+/// does ([`crate::compat::boolean`]: a word that is not a boolean is ignored with a warning).
+pub(crate) fn flag(node: &Node, d: &mut Diags) -> Option<bool> {
+    no_block(node, d);
+    crate::compat::boolean(node, d)
+}
+
+/// An IPv4 or IPv6 address.
+pub(crate) fn ip(word: &Word, what: &str, d: &mut Diags) -> Option<IpAddr> {
+    match word.text.parse::<IpAddr>() {
+        Ok(a) => Some(a),
+        Err(_) => {
+            d.error(
+                &word.span,
+                format!("bad {what} '{}': not an IPv4 or IPv6 address", word.text),
+            );
+            None
+        }
+    }
 }
 
 /// A byte size: `67108864`, `64K`, `64M`, `1G` (also `KiB`/`MiB`/`GiB`, `KB`…; binary units).

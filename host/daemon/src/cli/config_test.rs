@@ -9,8 +9,11 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use wasmalived_config::{self as config, LoadOptions, ScriptKind};
+use wasmalived_config::lvs::CheckerKind;
+use wasmalived_config::{self as config, Config, LoadOptions, ScriptKind};
 use wasmalived_plugin_host::Runtime;
+
+use crate::lvs;
 
 /// Exit status: configuration errors.
 pub const EXIT_CONFIG_ERRORS: u8 = 1;
@@ -44,14 +47,19 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
         eprintln!("{warning}");
     }
     let config = loaded.config;
+    let findings = lvs::review::review(&config);
+    for f in &findings {
+        eprintln!("{f}");
+    }
+    if findings
+        .iter()
+        .any(|f| f.severity == lvs::review::Severity::Error)
+    {
+        eprintln!("{}: configuration invalid", path.display());
+        return ExitCode::from(EXIT_CONFIG_ERRORS);
+    }
     // With a dump on stdout, everything else goes to stderr.
-    let say = |line: String| {
-        if dump {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    };
+    let say = |line: String| say(dump, line);
     if dump {
         print!("{}", config.dump());
     }
@@ -92,15 +100,92 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
             }
         }
     }
+    failed |= !lvs_plugins_load(&config, cache_dir, dump);
     if failed {
         return ExitCode::from(EXIT_PLUGIN_ERRORS);
     }
     say(format!(
-        "{}: configuration valid ({} instance(s), {} script(s), {} warning(s))",
+        "{}: configuration valid ({} instance(s), {} script(s), {} virtual server(s), {} warning(s))",
         path.display(),
         config.instances.len(),
         config.scripts.len(),
-        loaded.warnings.len()
+        config.virtual_servers.len(),
+        loaded.warnings.len() + findings.len()
     ));
     ExitCode::SUCCESS
+}
+
+/// A line of the report: on stdout, or on stderr when the dump is on stdout.
+fn say(dump: bool, line: String) {
+    if dump {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
+}
+
+/// Load each plugin the real-server checkers run (the stock `tcp`/`http` plugins and every
+/// `PLUGIN_CHECK`'s), once per file, with the grants of the first checker using it.
+fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    let mut to_load = Vec::new();
+    for vs in &config.virtual_servers {
+        for rs in &vs.real_servers {
+            for c in &rs.checkers {
+                let target = c.target.to_string();
+                let (path, grants) = match &c.kind {
+                    CheckerKind::Tcp => (
+                        config
+                            .global
+                            .plugin_dir
+                            .join(format!("{}.wasm", lvs::probe::TCP_PLUGIN)),
+                        config::grants::Grants {
+                            tcp: vec![config::grants::TcpGrant(target)],
+                            ..Default::default()
+                        },
+                    ),
+                    CheckerKind::Http(h) => (
+                        config
+                            .global
+                            .plugin_dir
+                            .join(format!("{}.wasm", lvs::probe::HTTP_PLUGIN)),
+                        lvs::probe::http_runs(h, c.target, c.timing.connect_timeout).0,
+                    ),
+                    CheckerKind::Plugin(p) => {
+                        let mut grants = p.grants.clone();
+                        grants.tcp.push(config::grants::TcpGrant(target));
+                        (p.plugin.resolve(&config.global.plugin_dir), grants)
+                    }
+                    _ => continue,
+                };
+                if seen.insert(path.clone()) {
+                    to_load.push((c.origin.0.to_string(), c.kind.keyword(), path, grants));
+                }
+            }
+        }
+    }
+    if to_load.is_empty() {
+        return true;
+    }
+    let runtime = match Runtime::new(cache_dir) {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("plugin runtime: {err}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for (place, keyword, path, grants) in to_load {
+        match runtime.load_check(keyword, &path, &grants) {
+            Ok(plugin) => say(
+                dump,
+                format!("{keyword}: plugin {} loads", plugin.identity()),
+            ),
+            Err(err) => {
+                ok = false;
+                eprintln!("{place}: error: {keyword}: {err}");
+            }
+        }
+    }
+    ok
 }

@@ -1,8 +1,10 @@
 //! Command-line interfaces of the `wasmalived` binary besides the daemon itself.
-//! - [`plugin`]: `wasmalived plugin run|inspect` for plugin authors.
+//! - [`plugin`]: `wasmalived plugin run|inspect|new` for plugin authors.
+//! - [`plugin_new`]: `wasmalived plugin new`, the project templates.
 //! - [`config_test`]: `wasmalived -t -f FILE`.
 //! - [`status`]: `wasmalived status` (talks to the control socket).
 
 pub mod config_test;
 pub mod plugin;
+pub mod plugin_new;
 pub mod status;

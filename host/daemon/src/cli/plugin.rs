@@ -1,10 +1,12 @@
-//! `wasmalived plugin run|inspect`: run one check plugin with the daemon's sandbox, or show
-//! what it targets and imports. For plugin authors; uses exactly the daemon's runtime.
+//! `wasmalived plugin run|inspect|new`: run one check plugin with the daemon's sandbox, show
+//! what it targets and imports, or start a new plugin project (`plugin_new.rs`). For plugin
+//! authors; `run` and `inspect` use exactly the daemon's runtime.
 //!
 //! Exit status of `run`: 0 ok, 1 fail, 2 fatal, 3 the plugin could not run (one-line reason).
 //! `--json` prints one object per run with the keys `plugin, digest, verdict, reason, message,
 //! measurements, wall_us, cpu_us` (stable: tests parse it).
 
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -12,7 +14,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 
 use wasmalived_config::grants::{
-    DirGrant, Grants, HttpGrant, ProcessGrant, RemediationCommand, TcpGrant,
+    DirGrant, Grants, HttpGrant, HttpPin, HttpTls, ProcessGrant, RemediationCommand, TcpGrant,
     DEFAULT_REMEDIATION_TIMEOUT,
 };
 use wasmalived_plugin_host::contract::{self, Capability};
@@ -25,9 +27,12 @@ pub const EXIT_CANNOT_RUN: u8 = 3;
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
     /// Run a check plugin with the given parameters and grants; print verdict and timing.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show the contract version a plugin targets, its exports and the capabilities it imports.
     Inspect(InspectArgs),
+    /// Write a new check-plugin project (Rust, Python, JavaScript or C) that builds with one
+    /// command and passes `plugin run` as written.
+    New(super::plugin_new::NewArgs),
 }
 
 /// Arguments of `plugin run`.
@@ -50,6 +55,23 @@ pub struct RunArgs {
     /// Grant HTTP requests to a URL prefix or HOST[:PORT].
     #[arg(long = "http", value_name = "URL_OR_HOST")]
     pub http: Vec<String>,
+    /// Connect HTTP requests for HOST:PORT to ADDR instead (curl's `--resolve`; the request
+    /// keeps HOST as its `Host` header and TLS name). Repeatable.
+    #[arg(long = "resolve", value_name = "HOST:PORT:ADDR", value_parser = parse_pin)]
+    pub resolve: Vec<HttpPin>,
+    /// HTTPS: accept any server certificate (keepalived's `SSL_GET`; curl's `--insecure`).
+    #[arg(long, conflicts_with = "cacert")]
+    pub insecure: bool,
+    /// HTTPS: trust the CA certificates of this PEM file instead of the built-in web roots.
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// HTTPS: send no server name (SNI).
+    #[arg(long)]
+    pub no_sni: bool,
+    /// Connections leave from this address (an LVS checker's `bindto`): HTTP requests bind
+    /// to it, and a TCP bind to it is allowed.
+    #[arg(long, value_name = "ADDR")]
+    pub source: Option<IpAddr>,
     /// Grant TCP connects to IP:PORT (`*` = any port).
     #[arg(long = "tcp", value_name = "HOST:PORT")]
     pub tcp: Vec<String>,
@@ -81,6 +103,27 @@ pub struct InspectArgs {
     /// Compiled-code cache directory.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
+}
+
+/// Parse curl's `--resolve HOST:PORT:ADDR` (ADDR an IPv4 or a bracketed or bare IPv6 address).
+fn parse_pin(s: &str) -> Result<HttpPin, String> {
+    let bad = || format!("expected HOST:PORT:ADDR, got `{s}`");
+    let (host, rest) = s.split_once(':').ok_or_else(bad)?;
+    let (port, addr) = rest.split_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let ip: IpAddr = addr
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| bad())?;
+    if host.is_empty() {
+        return Err(bad());
+    }
+    Ok(HttpPin {
+        host: host.to_ascii_lowercase(),
+        port,
+        connect_to: SocketAddr::new(ip, port),
+    })
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -172,6 +215,13 @@ impl RunArgs {
             tcp: self.tcp.iter().cloned().map(TcpGrant).collect(),
             dirs,
             memory_limit: self.memory,
+            http_pins: self.resolve.clone(),
+            http_tls: HttpTls {
+                verify: !self.insecure,
+                ca: self.cacert.clone(),
+                sni: !self.no_sni,
+            },
+            source: self.source,
         })
     }
 }
@@ -199,8 +249,9 @@ pub fn main(cmd: PluginCommand) -> ExitCode {
         Err(e) => return cannot_run(&format!("cannot start tokio: {e}")),
     };
     match cmd {
-        PluginCommand::Run(args) => rt.block_on(run(args)),
+        PluginCommand::Run(args) => rt.block_on(run(*args)),
         PluginCommand::Inspect(args) => inspect(&args),
+        PluginCommand::New(args) => super::plugin_new::main(&args),
     }
 }
 
@@ -382,6 +433,23 @@ mod tests {
         assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn resolve_pins_like_curl() {
+        let p = parse_pin("WWW.example.com:8080:192.0.2.10").expect("v4");
+        assert_eq!(p.host, "www.example.com");
+        assert_eq!(p.connect_to, "192.0.2.10:8080".parse().expect("addr"));
+        let p = parse_pin("www.example.com:443:[2001:db8::10]").expect("v6");
+        assert_eq!(p.connect_to, "[2001:db8::10]:443".parse().expect("addr"));
+        for bad in [
+            "www.example.com",
+            "h:x:192.0.2.1",
+            "h:80:nothost",
+            ":80:192.0.2.1",
+        ] {
+            assert!(parse_pin(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
             }
         );
     }
+    for vs in &status.virtual_servers {
+        print_virtual_server(vs, brief);
+    }
     for p in &status.paths {
         let counters: Vec<String> = p.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
         println!(
@@ -79,4 +82,61 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
+    let scheduler = if vs.scheduler == vs.scheduler_used {
+        vs.scheduler.clone()
+    } else {
+        format!("{} (runs as {})", vs.scheduler, vs.scheduler_used)
+    };
+    let quorum = if vs.quorum_up {
+        "quorum up"
+    } else if vs.sorry_server_active {
+        "QUORUM DOWN, sorry server serving"
+    } else {
+        "QUORUM DOWN"
+    };
+    println!(
+        "virtual_server {} {} {} on {}: {} (live weight {}/{}){}{}",
+        vs.name,
+        scheduler,
+        vs.forwarding,
+        vs.backend,
+        quorum,
+        vs.live_weight,
+        vs.quorum,
+        if vs.suspended {
+            " checks suspended (not Master)"
+        } else {
+            ""
+        },
+        vs.apply_error
+            .as_ref()
+            .map(|e| format!(" APPLY FAILED: {e}"))
+            .unwrap_or_default()
+    );
+    for rs in &vs.real_servers {
+        let pool = match rs.pool_weight {
+            Some(w) => format!("in pool, weight {w}/{}", rs.weight),
+            None => "out of pool".to_owned(),
+        };
+        println!(
+            "  real_server {} {} {}",
+            rs.address,
+            if rs.alive { "UP" } else { "DOWN" },
+            pool
+        );
+        if brief {
+            continue;
+        }
+        for c in &rs.checkers {
+            let last = if c.last.is_empty() {
+                String::new()
+            } else {
+                format!(": {} ({:.1} ms, {} runs)", c.last, c.last_ms, c.runs)
+            };
+            println!("    {} {} [{}]{}", c.name, c.state, c.runner, last);
+        }
+    }
 }

@@ -17,7 +17,7 @@ use crate::control::StatusBoard;
 use crate::daemon::ProgramSettings;
 use crate::programs;
 use wasmalived_config::{FatalAction, GlobalDefs, ScriptKind, VrrpScript};
-use wasmalived_plugin_host::reload::PluginRegistry;
+use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry};
 use wasmalived_plugin_host::{self as plugins, Runtime, Verdict};
 
 /// Why a check could not be started.
@@ -79,6 +79,8 @@ pub struct CheckContext {
 struct Entry {
     def: VrrpScript,
     handle: checks::CheckHandle,
+    /// The plugin handle registered for hot reload (released with the check).
+    plugin: Option<PluginHandle>,
 }
 
 /// The running checks, by name.
@@ -121,6 +123,7 @@ impl CheckSet {
             if let Some(entry) = self.entries.remove(&name) {
                 info!(check = %name, "check removed");
                 entry.handle.stop();
+                release(&entry.plugin, ctx);
                 ctx.board.untrack_check(&name);
             }
         }
@@ -134,13 +137,14 @@ impl CheckSet {
                     continue;
                 }
             }
-            let runner = match build_runner(def, global, ctx).await {
-                Ok(runner) => runner,
+            let (runner, plugin) = match build_runner(def, global, ctx).await {
+                Ok(built) => built,
                 Err(err @ CheckError::Script { .. }) if self.entries.contains_key(&def.name) => {
                     // The script is refused now (e.g. enable_script_security turned on): it
                     // must not keep running under the old rule. Its trackers see it down.
                     if let Some(entry) = self.entries.remove(&def.name) {
                         entry.handle.stop();
+                        release(&entry.plugin, ctx);
                         ctx.board.untrack_check(&def.name);
                     }
                     errors.push(err);
@@ -159,11 +163,16 @@ impl CheckSet {
                         Ok(()) => {
                             info!(check = %def.name, same_command, "check updated");
                             entry.def = def.clone();
+                            release(&entry.plugin, ctx);
+                            entry.plugin = plugin;
                         }
-                        Err(source) => errors.push(CheckError::Schedule {
-                            check: def.name.clone(),
-                            source,
-                        }),
+                        Err(source) => {
+                            release(&plugin, ctx);
+                            errors.push(CheckError::Schedule {
+                                check: def.name.clone(),
+                                source,
+                            });
+                        }
                     }
                 }
                 None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
@@ -174,18 +183,29 @@ impl CheckSet {
                             Entry {
                                 def: def.clone(),
                                 handle,
+                                plugin,
                             },
                         );
                     }
-                    Err(source) => errors.push(CheckError::Schedule {
-                        check: def.name.clone(),
-                        source,
-                    }),
+                    Err(source) => {
+                        release(&plugin, ctx);
+                        errors.push(CheckError::Schedule {
+                            check: def.name.clone(),
+                            source,
+                        });
+                    }
                 },
             }
         }
         self.programs = Some(programs);
         errors
+    }
+}
+
+/// Unregister a check's plugin handle from hot reload.
+fn release(plugin: &Option<PluginHandle>, ctx: &CheckContext) {
+    if let Some(handle) = plugin {
+        ctx.registry.release(handle);
     }
 }
 
@@ -200,12 +220,13 @@ fn schedule_of(def: &VrrpScript) -> CheckSchedule {
     }
 }
 
-/// Build the runner of one check: a keepalived script or a plugin.
+/// Build the runner of one check: a keepalived script or a plugin (with the plugin's handle,
+/// registered for hot reload).
 pub async fn build_runner(
     def: &VrrpScript,
     global: &GlobalDefs,
     ctx: &CheckContext,
-) -> Result<Runner, CheckError> {
+) -> Result<(Runner, Option<PluginHandle>), CheckError> {
     match &def.kind {
         ScriptKind::Exec { argv } => {
             let run_as =
@@ -218,7 +239,7 @@ pub async fn build_runner(
                 check: def.name.clone(),
                 source,
             })?;
-            Ok(Arc::new(cmd).runner())
+            Ok((Arc::new(cmd).runner(), None))
         }
         ScriptKind::Plugin {
             plugin,
@@ -257,7 +278,8 @@ pub async fn build_runner(
             let timeout = def.timeout;
             let stop = (*on_fatal == FatalAction::StopDaemon).then(|| ctx.stop_daemon.clone());
             let name = def.name.clone();
-            Ok(Arc::new(move || {
+            let registered = handle.clone();
+            let runner: Runner = Arc::new(move || {
                 let run = handle.run(&params, timeout);
                 let stop = stop.clone();
                 let name = name.clone();
@@ -279,7 +301,8 @@ pub async fn build_runner(
                     report
                 }
                 .boxed()
-            }))
+            });
+            Ok((runner, Some(registered)))
         }
     }
 }

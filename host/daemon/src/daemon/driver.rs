@@ -93,6 +93,8 @@ pub enum Command {
 pub struct DriverHandle {
     /// Commands.
     pub commands: mpsc::Sender<Command>,
+    /// The VIPs this node holds now.
+    pub held_vips: watch::Receiver<BTreeSet<IpAddr>>,
 }
 
 /// Start the driver. Datagrams arrive on `datagrams` (see [`DATAGRAM_QUEUE`]). The task's
@@ -106,6 +108,7 @@ pub fn spawn(
 ) -> (DriverHandle, JoinHandle<()>) {
     let (commands, command_rx) = mpsc::channel(16);
     let (check_changed, check_changed_rx) = mpsc::channel(64);
+    let (held_vips, held_vips_rx) = watch::channel(BTreeSet::new());
     let driver = Driver {
         router: Router::new(),
         live: HashMap::new(),
@@ -123,13 +126,20 @@ pub fn spawn(
         shutting_down: false,
         path_drops_published: 0,
         stop_hooks: Vec::new(),
+        held_vips,
     };
     let join = tokio::spawn(
         driver
             .run(command_rx, datagrams, check_changed_rx)
             .instrument(tracing::info_span!("router")),
     );
-    (DriverHandle { commands }, join)
+    (
+        DriverHandle {
+            commands,
+            held_vips: held_vips_rx,
+        },
+        join,
+    )
 }
 
 /// One running instance's I/O.
@@ -162,6 +172,9 @@ struct Driver {
     path_drops_published: u64,
     /// `notify_stop` runs to wait for (shutdown only): the hook queue and the priority.
     stop_hooks: Vec<(Notifier, u8)>,
+    /// The VIPs this node holds (added and not removed since), for the LVS director's
+    /// `ha_suspend`.
+    held_vips: watch::Sender<BTreeSet<IpAddr>>,
 }
 
 type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -424,10 +437,21 @@ impl Driver {
             } else {
                 self.netlink.del_vip(vip, live.io.ifindex).await
             };
-            if let Err(err) = result {
-                let what = if add { "adding" } else { "removing" };
-                live.span
-                    .in_scope(|| error!(vip = %vip.addr, error = %err, "{what} VIP failed"));
+            match result {
+                Ok(()) => {
+                    self.held_vips.send_if_modified(|held| {
+                        if add {
+                            held.insert(vip.addr)
+                        } else {
+                            held.remove(&vip.addr)
+                        }
+                    });
+                }
+                Err(err) => {
+                    let what = if add { "adding" } else { "removing" };
+                    live.span
+                        .in_scope(|| error!(vip = %vip.addr, error = %err, "{what} VIP failed"));
+                }
             }
         }
     }

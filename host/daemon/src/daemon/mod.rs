@@ -22,8 +22,14 @@
 //! status entries. Plugin runs happen on the plugin runtime's own executor threads, so a slow
 //! or stuck check can only make its own verdict late; it never delays an advert (STYLE
 //! principle 7). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
-//! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then all tasks are cancelled.
+//! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
+//! `omega` scripts and removes its tables; then all tasks are cancelled.
+//!
+//! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
+//! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
+//! this node holds from the driver (a `watch`, for `ha_suspend`) and never sends it anything.
 
+pub mod admission;
 pub mod checks;
 pub mod driver;
 pub mod links;
@@ -47,6 +53,8 @@ use self::checks::{CheckContext, CheckSet};
 use self::driver::{Command, DriverHandle};
 use self::plan::{InstanceIo, PathSocket};
 use crate::control::{self, ControlRequest, StatusBoard};
+use crate::lvs::probe::ProbeContext;
+use crate::lvs::{Director, DirectorContext};
 use crate::net::netlink::Netlink;
 use crate::notify::NotifyScripts;
 use wasmalived_config::vip::VipSpec;
@@ -138,6 +146,17 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         SHUTDOWN_GRACE,
     );
 
+    let director_ctx = DirectorContext {
+        probes: ProbeContext {
+            runtime: runtime.clone(),
+            registry: registry.clone(),
+        },
+        board: board.clone(),
+        netlink: Arc::clone(&netlink),
+        held_vips: driver.held_vips.clone(),
+        cancel: cancel.clone(),
+        tracker: tracker.clone(),
+    };
     let mut daemon = Daemon {
         netlink,
         sockets: sockets::Sockets::new(datagram_tx),
@@ -155,6 +174,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         running: HashMap::new(),
         plugin_watch: None,
         config: None,
+        director_ctx,
+        director: None,
     };
     daemon.remove_stale_vips(&config).await;
     daemon.apply(config).await;
@@ -256,6 +277,10 @@ struct Daemon {
     running: HashMap<InstanceKey, Running>,
     plugin_watch: Option<(PathBuf, PluginWatcher)>,
     config: Option<Config>,
+    /// What the LVS director is started with.
+    director_ctx: DirectorContext,
+    /// The LVS director, while the configuration has virtual servers.
+    director: Option<Director>,
 }
 
 impl Daemon {
@@ -370,7 +395,38 @@ impl Daemon {
                 }
             }
         }
+        self.apply_director(&config).await;
         self.config = Some(config);
+    }
+
+    /// Start, reconfigure or stop the LVS director: it runs while there are virtual servers.
+    async fn apply_director(&mut self, config: &Config) {
+        if config.virtual_servers.is_empty() {
+            if let Some(director) = self.director.take() {
+                info!("no virtual server left: stopping the LVS director");
+                director.shutdown().await;
+            }
+            return;
+        }
+        let director = self
+            .director
+            .get_or_insert_with(|| Director::spawn(self.director_ctx.clone()));
+        director.apply(config).await;
+    }
+
+    /// Stop the LVS director (its `omega` scripts, its tables), bounded in time.
+    async fn stop_director(&mut self) {
+        if let Some(director) = self.director.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE * 2, director.shutdown())
+                .await
+                .is_err()
+            {
+                warn!(
+                    "the LVS director did not stop within {:?}",
+                    SHUTDOWN_GRACE * 2
+                );
+            }
+        }
     }
 
     /// Start `inst`, or reconfigure the running instance with its key when its definition,
@@ -672,6 +728,7 @@ impl Daemon {
         if tokio::time::timeout(SHUTDOWN_GRACE, release).await.is_err() {
             warn!("emergency release did not finish within {SHUTDOWN_GRACE:?}");
         }
+        self.stop_director().await;
     }
 
     /// One priority-0 advert of `inst` on its interface.
@@ -721,6 +778,8 @@ impl Daemon {
             warn!("instances did not release within {:?}", SHUTDOWN_GRACE * 2);
         }
         self.running.clear();
+        // The VIPs are gone first, so no client reaches a director whose pools are removed.
+        self.stop_director().await;
     }
 }
 

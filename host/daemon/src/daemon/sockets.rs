@@ -117,8 +117,11 @@ async fn receive(
     family: Family,
     driver: mpsc::Sender<Datagram>,
 ) {
-    // Datagrams dropped because the driver's queue was full, not yet reported.
+    // Datagrams dropped because the driver's queue was full (or their source had its share of
+    // it under pressure), not yet reported.
     let mut queue_full: u64 = 0;
+    let mut admission = super::admission::Admission::default();
+    let half = driver.max_capacity() / 2;
     loop {
         let packet = match socket.recv().await {
             Ok(packet) => Ok(packet),
@@ -132,6 +135,13 @@ async fn receive(
                 continue;
             }
         };
+        if let Ok(received) = &packet {
+            let pressure = driver.capacity() < half;
+            if !admission.admit(received.src, pressure, std::time::Instant::now()) {
+                queue_full += 1;
+                continue;
+            }
+        }
         let datagram = Datagram {
             path,
             family,

@@ -3,10 +3,13 @@
 //! - [`socket`]: raw IP protocol 112 sockets per (interface, family); bytes and addresses only.
 //! - [`netlink`]: VIP add/remove, interface facts, `RTNLGRP_LINK` events.
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements.
-//! - `sys`: the few libc calls the above need (the only `unsafe` code here).
+//! - [`probe`]: the LVS director's `PING_CHECK` / `UDP_CHECK` probes (ICMP echo; UDP and its
+//!   ICMP errors), which a WebAssembly guest cannot do; its own few libc calls in `probe::sys`.
+//! - `sys`: the few libc calls the above need (with `probe::sys`, the only `unsafe` code here).
 
 pub mod garp;
 pub mod netlink;
+pub mod probe;
 pub mod socket;
 mod sys;
 

@@ -346,6 +346,85 @@ impl Netlink {
             })
     }
 
+    /// Every address of the namespace with its interface index (a dump).
+    pub async fn all_addresses(&self) -> Result<Vec<(u32, IfAddress)>, NetlinkError> {
+        self.handle
+            .address()
+            .get()
+            .execute()
+            .try_filter_map(|msg| {
+                let ifindex = msg.header.index;
+                futures::future::ready(Ok(IfAddress::from_message(&msg).map(|a| (ifindex, a))))
+            })
+            .try_collect()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                op: "dumping",
+                target: "addresses".into(),
+                source,
+            })
+    }
+
+    /// The link-layer address the neighbour table holds for `ip` on `ifindex`, if it is
+    /// usable (resolved, or stale but known; not incomplete or failed).
+    pub async fn neighbour_mac(
+        &self,
+        ifindex: u32,
+        ip: IpAddr,
+    ) -> Result<Option<[u8; 6]>, NetlinkError> {
+        use netlink_packet_route::neighbour::{
+            NeighbourAddress, NeighbourAttribute, NeighbourState,
+        };
+        let family = if ip.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        };
+        let entries: Vec<_> = self
+            .handle
+            .neighbours()
+            .get()
+            .set_address_family(family)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                op: "dumping",
+                target: "neighbours".into(),
+                source,
+            })?;
+        for msg in entries {
+            if msg.header.ifindex != ifindex
+                || matches!(
+                    msg.header.state,
+                    NeighbourState::Incomplete | NeighbourState::Failed | NeighbourState::None
+                )
+            {
+                continue;
+            }
+            let mut dst = None;
+            let mut lladdr = None;
+            for attr in &msg.attributes {
+                match attr {
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                        dst = Some(IpAddr::V4(*a));
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                        dst = Some(IpAddr::V6(*a));
+                    }
+                    NeighbourAttribute::LinkLayerAddress(l) => {
+                        lladdr = <[u8; 6]>::try_from(l.as_slice()).ok()
+                    }
+                    _ => {}
+                }
+            }
+            if dst == Some(ip) {
+                return Ok(lladdr);
+            }
+        }
+        Ok(None)
+    }
+
     /// The primary IPv4 address of `ifindex` (first non-secondary), keepalived's default
     /// advert source.
     pub async fn primary_ipv4(&self, ifindex: u32) -> Result<Option<Ipv4Addr>, NetlinkError> {

@@ -219,3 +219,139 @@ fn serve(stream: TcpStream, route: fn(&str, &str) -> Option<Reply>) {
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let _ = reader.read_to_end(&mut Vec::new());
 }
+
+/// One request as the test servers see it: method, path and the `Host` header.
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    /// The TLS server name the client sent (HTTPS only).
+    pub sni: Option<String>,
+    /// The client's address and port.
+    pub peer: Option<SocketAddr>,
+}
+
+/// Read a request head from `reader`.
+fn read_head(reader: &mut impl BufRead) -> Option<Seen> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let mut host = String::new();
+    let mut line = String::new();
+    while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+        if let Some((name, value)) = line.split_once(':') {
+            if name.eq_ignore_ascii_case("host") {
+                host = value.trim().to_string();
+            }
+        }
+        line.clear();
+    }
+    Some(Seen {
+        method,
+        path,
+        host,
+        sni: None,
+        peer: None,
+    })
+}
+
+/// An answer built from the request: status, body.
+pub type Answer = fn(&Seen) -> (u16, String);
+
+fn write_answer(mut w: impl Write, seen: &Seen, answer: Answer) {
+    let (code, body) = answer(seen);
+    let response = format!(
+        "HTTP/1.1 {code} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{}",
+        body.len(),
+        if seen.method == "HEAD" { "" } else { &body }
+    );
+    let _ = w.write_all(response.as_bytes());
+    let _ = w.flush();
+}
+
+/// A plain HTTP server on `ip`:0 answering with `answer`; lives until the process exits.
+pub fn answering_server(ip: &str, answer: Answer) -> SocketAddr {
+    let listener = TcpListener::bind((ip, 0)).expect("bind the test HTTP server");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reader = BufReader::new(&stream);
+                if let Some(mut seen) = read_head(&mut reader) {
+                    seen.peer = stream.peer_addr().ok();
+                    write_answer(&stream, &seen, answer);
+                }
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+                let _ = reader.read_to_end(&mut Vec::new());
+            });
+        }
+    });
+    addr
+}
+
+/// A fresh CA (PEM) and a server certificate it signed for `names`, with the key.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl TestPki {
+    pub fn new(names: &[&str]) -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+        let key = KeyPair::generate().expect("server key");
+        let params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("server params");
+        let cert = params.signed_by(&key, &issuer).expect("server cert");
+        TestPki {
+            ca_pem: ca.pem(),
+            chain: vec![cert.der().clone()],
+            key: rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        }
+    }
+}
+
+/// An HTTPS server on 127.0.0.1:0 with `pki`'s certificate, answering with `answer` (which
+/// sees the SNI the client sent); lives until the process exits.
+pub fn https_server(pki: &TestPki, answer: Answer) -> SocketAddr {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(pki.chain.clone(), pki.key.clone_key())
+        .expect("server config");
+    let config = std::sync::Arc::new(config);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test HTTPS server");
+    let addr = listener.local_addr().expect("local addr");
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let config = config.clone();
+            thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let conn = rustls::ServerConnection::new(config).expect("TLS session");
+                let mut tls = rustls::StreamOwned::new(conn, stream);
+                let mut reader = BufReader::new(&mut tls);
+                let Some(mut seen) = read_head(&mut reader) else {
+                    return;
+                };
+                drop(reader);
+                seen.sni = tls.conn.server_name().map(str::to_owned);
+                write_answer(&mut tls, &seen, answer);
+                tls.conn.send_close_notify();
+                let _ = tls.flush();
+            });
+        }
+    });
+    addr
+}

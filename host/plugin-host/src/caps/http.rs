@@ -1,8 +1,9 @@
 //! `wasi:http` outgoing requests, only to the URLs/hosts granted (`allow_http URL_OR_HOST`).
 //! Every request passes [`HttpPolicy::send_request`], which refuses any target no grant
 //! matches (`HttpRequestDenied` to the guest, and a denial recorded for the run) and hands
-//! allowed ones to wasmtime-wasi-http's default sender (HTTP; HTTPS via rustls), which
-//! resolves only the host that was just matched against a grant.
+//! allowed ones to the check's [`HttpSender`] (HTTP; HTTPS via rustls), which resolves only
+//! the host that was just matched against a grant — or connects to the address a pin gives
+//! for it.
 //!
 //! Grant forms: a URL prefix `http://127.0.0.1:8080/health` or a host `127.0.0.1:8080` /
 //! `example.internal` (that host — any port if none is given — over http or https).
@@ -16,10 +17,15 @@
 //! `\` (`%2f`, `%5c`), which servers disagree on.
 
 use http::uri::Uri;
+use std::sync::Arc;
 use url::{Host, Url};
 use wasmtime::component::Linker;
-use wasmtime_wasi_http::{default_hooks, Error, RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::p2::bindings::http::types::{
+    DnsErrorPayload, ErrorCode, TlsAlertReceivedPayload,
+};
+use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::http_send::HttpSender;
 use crate::state::{Denials, HostState};
 use wasmalived_config::grants::HttpGrant;
 
@@ -133,17 +139,23 @@ pub fn allowed(targets: &[HttpTarget], uri: &Uri) -> bool {
     })
 }
 
-/// The per-run hooks: the allowlist.
-#[derive(Debug, Default)]
+/// The per-run hooks: the allowlist, and the check's sender.
+#[derive(Debug)]
 pub struct HttpPolicy {
     targets: Vec<HttpTarget>,
+    sender: Arc<HttpSender>,
     denials: Denials,
 }
 
 impl HttpPolicy {
-    /// A policy allowing exactly `targets`; refusals are recorded in `denials`.
-    pub fn new(targets: Vec<HttpTarget>, denials: Denials) -> Self {
-        Self { targets, denials }
+    /// A policy allowing exactly `targets`, sending through `sender`; refusals are recorded
+    /// in `denials`.
+    pub fn new(targets: Vec<HttpTarget>, sender: Arc<HttpSender>, denials: Denials) -> Self {
+        Self {
+            targets,
+            sender,
+            denials,
+        }
     }
 }
 
@@ -157,6 +169,16 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for HttpPolicy {
+    fn p2_error_from_connect(&mut self, err: &std::io::Error) -> ErrorCode {
+        tracing::debug!(error = %err, "plugin HTTP connect failed");
+        connect_error_code(err)
+    }
+
+    fn p2_error_from_tls(&mut self, err: &std::io::Error) -> ErrorCode {
+        tracing::debug!(error = %err, "plugin HTTPS handshake failed");
+        tls_error_code(err)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -169,7 +191,50 @@ impl WasiHttpHooks for HttpPolicy {
                 .record(|| format!("http {} (not granted)", request.uri()));
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
-        default_hooks().send_request(request, options, fut)
+        // The request-body result future is not needed: the guest learns of a failed
+        // request from the response future.
+        drop(fut);
+        let sender = self.sender.clone();
+        Box::new(async move { sender.send(request, options).await })
+    }
+}
+
+/// The guest's error code for a failed connect (the default hook calls every one "refused").
+fn connect_error_code(err: &std::io::Error) -> ErrorCode {
+    use std::io::ErrorKind;
+    match err.kind() {
+        ErrorKind::ConnectionRefused => ErrorCode::ConnectionRefused,
+        ErrorKind::TimedOut => ErrorCode::ConnectionTimeout,
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => {
+            ErrorCode::DestinationUnavailable
+        }
+        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+            ErrorCode::ConnectionTerminated
+        }
+        // tokio's resolver reports an unknown name as an uncategorised error.
+        _ if err.to_string().contains("lookup") => ErrorCode::DnsError(DnsErrorPayload {
+            rcode: Some(err.to_string()),
+            info_code: None,
+        }),
+        _ => ErrorCode::InternalError(Some(err.to_string())),
+    }
+}
+
+/// The guest's error code for a failed TLS handshake: a rejected certificate is told apart
+/// from a protocol failure.
+fn tls_error_code(err: &std::io::Error) -> ErrorCode {
+    match err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::InvalidCertificate(_)) => ErrorCode::TlsCertificateError,
+        Some(rustls::Error::AlertReceived(alert)) => {
+            ErrorCode::TlsAlertReceived(TlsAlertReceivedPayload {
+                alert_id: Some(u8::from(*alert)),
+                alert_message: Some(format!("{alert:?}")),
+            })
+        }
+        _ => ErrorCode::TlsProtocolError,
     }
 }
 

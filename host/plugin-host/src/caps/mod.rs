@@ -20,6 +20,7 @@
 //! denials ([`crate::state::Denials`]), so a failing check says what it was refused.
 
 pub mod http;
+pub mod http_send;
 pub mod log;
 pub mod processes;
 pub mod remediation;

@@ -44,20 +44,34 @@ pub fn parse_target(grant: &TcpGrant) -> Result<TcpTarget, String> {
     Ok(TcpTarget { ip, port })
 }
 
-/// Whether `use_` of `addr` is allowed by `targets`.
-pub fn allowed(targets: &[TcpTarget], addr: SocketAddr, use_: SocketAddrUse) -> bool {
+/// Whether `use_` of `addr` is allowed by `targets` (and the granted `source` address).
+pub fn allowed(
+    targets: &[TcpTarget],
+    source: Option<IpAddr>,
+    addr: SocketAddr,
+    use_: SocketAddrUse,
+) -> bool {
     match use_ {
         SocketAddrUse::TcpConnect => targets
             .iter()
             .any(|t| t.ip == addr.ip() && t.port.is_none_or(|p| p == addr.port())),
-        // The implicit bind before a connect uses the wildcard address and port 0.
-        SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+        // The implicit bind before a connect uses the wildcard address and port 0; an
+        // explicit one may pick the granted source address (an ephemeral port still).
+        SocketAddrUse::TcpBind => {
+            addr.port() == 0 && (addr.ip().is_unspecified() || Some(addr.ip()) == source)
+        }
         _ => false,
     }
 }
 
-/// Configure the run's WASI context: TCP only to `targets`, no UDP, no name lookup.
-pub fn configure(builder: &mut WasiCtxBuilder, targets: Vec<TcpTarget>, denials: Denials) {
+/// Configure the run's WASI context: TCP only to `targets` (from `source` if bound), no UDP,
+/// no name lookup.
+pub fn configure(
+    builder: &mut WasiCtxBuilder,
+    targets: Vec<TcpTarget>,
+    source: Option<IpAddr>,
+    denials: Denials,
+) {
     builder.allow_udp(false).allow_ip_name_lookup(false);
     if targets.is_empty() {
         builder.allow_tcp(false);
@@ -66,7 +80,7 @@ pub fn configure(builder: &mut WasiCtxBuilder, targets: Vec<TcpTarget>, denials:
     builder
         .allow_tcp(true)
         .socket_addr_check(move |addr, use_| {
-            let ok = allowed(&targets, addr, use_);
+            let ok = allowed(&targets, source, addr, use_);
             if !ok {
                 tracing::warn!(%addr, ?use_, "plugin socket use denied (not granted)");
                 denials.record(|| format!("tcp {addr} {use_:?} (not granted)"));
@@ -104,28 +118,69 @@ mod tests {
         let sa = |s: &str| s.parse::<SocketAddr>().expect("addr");
         assert!(allowed(
             &targets,
+            None,
             sa("127.0.0.1:8080"),
             SocketAddrUse::TcpConnect
         ));
         assert!(!allowed(
             &targets,
+            None,
             sa("127.0.0.1:8081"),
             SocketAddrUse::TcpConnect
         ));
         assert!(allowed(
             &targets,
+            None,
             sa("[2001:db8::1]:22"),
             SocketAddrUse::TcpConnect
         ));
         assert!(!allowed(
             &targets,
+            None,
             sa("127.0.0.1:8080"),
             SocketAddrUse::TcpListen
         ));
-        assert!(allowed(&targets, sa("0.0.0.0:0"), SocketAddrUse::TcpBind));
-        assert!(!allowed(&targets, sa("0.0.0.0:80"), SocketAddrUse::TcpBind));
+        assert!(allowed(
+            &targets,
+            None,
+            sa("0.0.0.0:0"),
+            SocketAddrUse::TcpBind
+        ));
         assert!(!allowed(
             &targets,
+            None,
+            sa("0.0.0.0:80"),
+            SocketAddrUse::TcpBind
+        ));
+        // bindto: the granted source address, ephemeral port only; no other address.
+        let src = Some("192.0.2.5".parse().expect("ip"));
+        assert!(allowed(
+            &targets,
+            src,
+            sa("192.0.2.5:0"),
+            SocketAddrUse::TcpBind
+        ));
+        assert!(!allowed(
+            &targets,
+            src,
+            sa("192.0.2.5:22"),
+            SocketAddrUse::TcpBind
+        ));
+        assert!(!allowed(
+            &targets,
+            src,
+            sa("192.0.2.6:0"),
+            SocketAddrUse::TcpBind
+        ));
+        assert!(!allowed(
+            &targets,
+            None,
+            sa("192.0.2.5:0"),
+            SocketAddrUse::TcpBind
+        ));
+        assert!(!allowed(
+            &targets,
+            None,
             sa("127.0.0.1:8080"),
             SocketAddrUse::UdpBind
         ));

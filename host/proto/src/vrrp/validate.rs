@@ -87,8 +87,9 @@ pub enum RxDrop {
         /// The source address.
         src: IpAddr,
     },
-    /// The I/O layer's queue towards the router was full, so the datagram was dropped
-    /// unread (a flood on the VRRP group); counted on the path it arrived on.
+    /// The I/O layer's queue towards the router was full — or half full and the datagram's
+    /// source had spent its share (fair admission against a flooding host) — so the datagram
+    /// was dropped unread; counted on the path it arrived on.
     #[error("receive queue full")]
     QueueFull,
     /// The IP datagram around the advert was unusable: a malformed IPv4 header, a datagram
@@ -130,7 +131,7 @@ pub enum DropReason {
     NotRunning,
     /// Source is not one of the instance's unicast peers.
     NotUnicastPeer,
-    /// Dropped before the router because its queue was full.
+    /// Dropped before the router because its queue was full (or its source's share spent).
     QueueFull,
 }
 

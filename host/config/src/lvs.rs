@@ -1,0 +1,412 @@
+//! keepalived's check module configuration, typed: `virtual_server` (with its `real_server`s
+//! and their checkers) and `virtual_server_group`. Keywords and defaults are keepalived's
+//! (`keepalived.conf(5)`, `check/check_parser.c`, `check/check_data.c`), resolved here once:
+//! every value downstream is the effective one (a real server's `retry` is the checker's,
+//! else the real server's, else the virtual server's, else the checker kind's default).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::grants::Grants;
+use crate::model::{NotifyScript, Origin, PluginRef, RunAs};
+
+/// keepalived's `delay_loop` default.
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+/// keepalived's checker `connect_timeout` default.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// keepalived's default `retry` of a checker (MISC_CHECK: 0).
+pub const DEFAULT_RETRY: u32 = 1;
+/// keepalived's default `delay_before_retry` of a checker (HTTP_GET/SSL_GET: 3 s).
+pub const DEFAULT_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
+/// HTTP_GET / SSL_GET's `delay_before_retry` default.
+pub const HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
+/// Statuses an HTTP_GET url accepts by default (keepalived: 200–299).
+pub const DEFAULT_HTTP_STATUS: (u16, u16) = (200, 299);
+
+/// A virtual service: what clients address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceAddr {
+    /// `virtual_server IP PORT` (port 0 = all ports, as keepalived allows).
+    Socket(SocketAddr),
+    /// `virtual_server fwmark N`.
+    Fwmark(u32),
+    /// `virtual_server group NAME`: the entries of a `virtual_server_group`.
+    Group(String),
+}
+
+impl std::fmt::Display for ServiceAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServiceAddr::Socket(s) => write!(f, "{s}"),
+            ServiceAddr::Fwmark(m) => write!(f, "fwmark {m}"),
+            ServiceAddr::Group(g) => write!(f, "group {g}"),
+        }
+    }
+}
+
+/// `protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Protocol {
+    /// TCP (default).
+    #[default]
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP (IPVS only).
+    Sctp,
+}
+
+impl Protocol {
+    /// `tcp`, `udp`, `sctp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Sctp => "sctp",
+        }
+    }
+}
+
+/// `lb_algo` / `lvs_sched`: IPVS's schedulers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheduler {
+    /// Round robin.
+    Rr,
+    /// Weighted round robin.
+    Wrr,
+    /// Least connections.
+    Lc,
+    /// Weighted least connections (keepalived's default).
+    Wlc,
+    /// Locality-based least connections.
+    Lblc,
+    /// LBLC with replication.
+    Lblcr,
+    /// Destination hashing.
+    Dh,
+    /// Source hashing.
+    Sh,
+    /// Shortest expected delay.
+    Sed,
+    /// Never queue.
+    Nq,
+    /// Maglev hashing.
+    Mh,
+    /// Weighted failover.
+    Fo,
+    /// Weighted overflow.
+    Ovf,
+    /// Weighted round-robin of two random choices.
+    Twos,
+}
+
+impl Scheduler {
+    /// Every scheduler with its keepalived name.
+    pub const ALL: [(Scheduler, &'static str); 14] = [
+        (Scheduler::Rr, "rr"),
+        (Scheduler::Wrr, "wrr"),
+        (Scheduler::Lc, "lc"),
+        (Scheduler::Wlc, "wlc"),
+        (Scheduler::Lblc, "lblc"),
+        (Scheduler::Lblcr, "lblcr"),
+        (Scheduler::Dh, "dh"),
+        (Scheduler::Sh, "sh"),
+        (Scheduler::Sed, "sed"),
+        (Scheduler::Nq, "nq"),
+        (Scheduler::Mh, "mh"),
+        (Scheduler::Fo, "fo"),
+        (Scheduler::Ovf, "ovf"),
+        (Scheduler::Twos, "twos"),
+    ];
+
+    /// The keepalived/ipvsadm name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(s, _)| *s == self)
+            .map_or("?", |(_, n)| n)
+    }
+
+    /// Parse a keepalived name.
+    pub fn from_name(name: &str) -> Option<Scheduler> {
+        Self::ALL.iter().find(|(_, n)| *n == name).map(|(s, _)| *s)
+    }
+}
+
+/// `lb_kind` / `lvs_method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Forwarding {
+    /// NAT (keepalived's default): the director rewrites the destination.
+    #[default]
+    Nat,
+    /// Direct routing: the director rewrites the destination MAC; real servers hold the
+    /// VIP on a loopback and answer clients directly.
+    Dr,
+    /// IP-in-IP tunnelling (IPVS only).
+    Tun,
+}
+
+impl Forwarding {
+    /// `NAT`, `DR`, `TUN`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Forwarding::Nat => "NAT",
+            Forwarding::Dr => "DR",
+            Forwarding::Tun => "TUN",
+        }
+    }
+}
+
+/// `global_defs { lvs_backend auto|ipvs|nftables }` (wasmalived).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LvsBackendChoice {
+    /// IPVS when the kernel has it, else nftables.
+    #[default]
+    Auto,
+    /// The kernel's IPVS.
+    Ipvs,
+    /// A wasmalived-owned nftables table.
+    Nftables,
+}
+
+/// A `virtual_server` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualServer {
+    /// What clients address.
+    pub addr: ServiceAddr,
+    /// `protocol` (default TCP).
+    pub protocol: Protocol,
+    /// `lb_algo` (default `wlc`) and where it was written.
+    pub scheduler: Scheduler,
+    /// Where `lb_algo` was written (the VS block when not written), for backend warnings.
+    pub scheduler_at: Origin,
+    /// `lb_kind` (default NAT).
+    pub forwarding: Forwarding,
+    /// Where `lb_kind` was written (the VS block when not written).
+    pub forwarding_at: Origin,
+    /// `persistence_timeout` (client → real server affinity).
+    pub persistence_timeout: Option<Duration>,
+    /// `persistence_granularity` as a prefix length (IPv4 netmask or IPv6 prefix).
+    pub persistence_granularity: Option<u8>,
+    /// `sorry_server IP PORT` with `sorry_server_inhibit`.
+    pub sorry_server: Option<SorryServer>,
+    /// `quorum` (default 1; reduced to the total weight if above it, as keepalived does).
+    pub quorum: u32,
+    /// `hysteresis` (default 0; below `quorum`).
+    pub hysteresis: u32,
+    /// `quorum_up`.
+    pub quorum_up: Option<NotifyScript>,
+    /// `quorum_down`.
+    pub quorum_down: Option<NotifyScript>,
+    /// `omega`: run the down notifiers at shutdown.
+    pub omega: bool,
+    /// `ha_suspend`: checkers run only while the service's address is on this host.
+    pub ha_suspend: bool,
+    /// The real servers, in order.
+    pub real_servers: Vec<RealServer>,
+    /// Where the block is.
+    pub origin: Origin,
+}
+
+impl VirtualServer {
+    /// A short name for logs and status: `192.0.2.10:80/tcp`, `fwmark 1/tcp`.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.addr, self.protocol.name())
+    }
+
+    /// The sum of the real servers' configured weights.
+    pub fn total_weight(&self) -> u64 {
+        self.real_servers.iter().map(|r| u64::from(r.weight)).sum()
+    }
+}
+
+/// `sorry_server IP PORT` (+ `sorry_server_inhibit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SorryServer {
+    /// Address (the port defaults to the service's).
+    pub addr: SocketAddr,
+    /// `sorry_server_inhibit`: kept in the pool at weight 0 when not in use.
+    pub inhibit: bool,
+}
+
+/// A `real_server IP PORT` block.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RealServer {
+    /// Address; the port is the service's when not written (and always for DR/TUN).
+    pub addr: SocketAddr,
+    /// `weight` (default: the VS's `weight`, 1).
+    pub weight: u32,
+    /// `inhibit_on_failure`: a failed server stays in the pool at weight 0.
+    pub inhibit_on_failure: bool,
+    /// `alpha`: the server starts down and waits for its checkers' first success.
+    pub alpha: bool,
+    /// `notify_up`.
+    pub notify_up: Option<NotifyScript>,
+    /// `notify_down`.
+    pub notify_down: Option<NotifyScript>,
+    /// The checkers: all must pass.
+    pub checkers: Vec<Checker>,
+    /// Where the block is.
+    pub origin: Origin,
+}
+
+/// One checker of a real server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checker {
+    /// What it probes and how.
+    pub kind: CheckerKind,
+    /// Where it connects (`connect_ip`/`connect_port`, else the real server).
+    pub target: SocketAddr,
+    /// `bindto`: the source address.
+    pub bind: Option<IpAddr>,
+    /// When and how often.
+    pub timing: CheckerTiming,
+    /// Where the block is.
+    pub origin: Origin,
+}
+
+/// A checker's schedule, with keepalived's inheritance resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckerTiming {
+    /// `delay_loop`: time between checks.
+    pub delay_loop: Duration,
+    /// `retry`: failures beyond the first before an up checker goes down.
+    pub retry: u32,
+    /// `delay_before_retry`: time between retries.
+    pub delay_before_retry: Duration,
+    /// `warmup`: the first check waits a random time up to this.
+    pub warmup: Duration,
+    /// `connect_timeout`.
+    pub connect_timeout: Duration,
+    /// `alpha`: starts down.
+    pub alpha: bool,
+}
+
+/// What a checker does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckerKind {
+    /// `TCP_CHECK`: a TCP connection opens.
+    Tcp,
+    /// `HTTP_GET` / `SSL_GET`: every `url` answers with an accepted status (and digest).
+    Http(HttpCheck),
+    /// `MISC_CHECK`: a script exits 0 (or, `misc_dynamic`, 2–255 = weight + 2).
+    Misc(MiscCheck),
+    /// `PING_CHECK`: an ICMP echo is answered.
+    Ping,
+    /// `UDP_CHECK`: a datagram is not refused (or is answered as required).
+    Udp(UdpCheck),
+    /// `PLUGIN_CHECK` (wasmalived): any check plugin.
+    Plugin(PluginCheck),
+}
+
+impl CheckerKind {
+    /// keepalived's keyword (`PLUGIN_CHECK` for plugins).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            CheckerKind::Tcp => "TCP_CHECK",
+            CheckerKind::Http(h) if h.tls.is_some() => "SSL_GET",
+            CheckerKind::Http(_) => "HTTP_GET",
+            CheckerKind::Misc(_) => "MISC_CHECK",
+            CheckerKind::Ping => "PING_CHECK",
+            CheckerKind::Udp(_) => "UDP_CHECK",
+            CheckerKind::Plugin(_) => "PLUGIN_CHECK",
+        }
+    }
+}
+
+/// `HTTP_GET` / `SSL_GET`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    /// The `url` blocks, checked in order; all must pass.
+    pub urls: Vec<HttpUrl>,
+    /// TLS for `SSL_GET`; `None` for `HTTP_GET`.
+    pub tls: Option<TlsOptions>,
+}
+
+/// One `url { … }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `path`.
+    pub path: String,
+    /// `digest`: MD5 of the body, lower-case hex.
+    pub digest: Option<String>,
+    /// `status_code`: accepted statuses as inclusive ranges (default 200–299).
+    pub status: Vec<(u16, u16)>,
+    /// The Host to send (`virtualhost` of the url, else the checker's, else the real
+    /// server's, else the virtual server's).
+    pub virtualhost: Option<String>,
+}
+
+/// `SSL_GET`'s TLS handling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// `enable_sni`: send the virtual host as the TLS server name.
+    pub sni: bool,
+    /// `tls_verify [CA_FILE]` (wasmalived): verify the certificate (keepalived never does).
+    pub verify: bool,
+    /// CA bundle for verification (default: the built-in web roots).
+    pub ca: Option<PathBuf>,
+}
+
+/// `MISC_CHECK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MiscCheck {
+    /// `misc_path`: the command (no shell).
+    pub argv: Vec<String>,
+    /// `misc_timeout` (default: the checker's `delay_loop`).
+    pub timeout: Duration,
+    /// `misc_dynamic`: exit 2–255 sets the weight to status − 2.
+    pub dynamic: bool,
+    /// `user USER [GROUP]`.
+    pub user: Option<RunAs>,
+}
+
+/// `UDP_CHECK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpCheck {
+    /// `payload` (hex), default empty.
+    pub payload: Vec<u8>,
+    /// `require_reply [HEX]`: a reply is required (starting with these bytes if given).
+    pub require_reply: Option<Vec<u8>>,
+    /// `min_reply_length`.
+    pub min_reply_length: usize,
+    /// `max_reply_length`.
+    pub max_reply_length: Option<usize>,
+}
+
+/// `PLUGIN_CHECK`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginCheck {
+    /// Which component.
+    pub plugin: PluginRef,
+    /// `param KEY VALUE` lines.
+    pub params: Vec<(String, String)>,
+    /// `allow_*`, `remediation`, `memory_limit`.
+    pub grants: Grants,
+}
+
+/// A `virtual_server_group NAME { … }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualServerGroup {
+    /// Name.
+    pub name: String,
+    /// Entries: addresses (or ranges) with a port, and fwmarks.
+    pub entries: Vec<GroupEntry>,
+}
+
+/// One line of a `virtual_server_group`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupEntry {
+    /// `IP[-LAST] PORT`: one address, or a range ending in `LAST` (last octet / group).
+    Addrs {
+        /// First address.
+        first: IpAddr,
+        /// Last address (equal to `first` for one address).
+        last: IpAddr,
+        /// Port.
+        port: u16,
+    },
+    /// `fwmark N`.
+    Fwmark(u32),
+}

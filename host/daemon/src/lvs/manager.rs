@@ -1,0 +1,859 @@
+//! The director task: owns the virtual servers' states (the sans-IO `wasmalived_lvs`
+//! machines), one task per distinct probe, the data-path applier and the script queue.
+//!
+//! ```text
+//!  probe tasks ──ProbeResult──▶ manager ──plans (watch)──▶ applier ──▶ Backend (nft)
+//!      ▲ suspend (watch)          │  ▲                                 │
+//!      └──────────────────────────┘  └──────── applied / error ◀────────┘
+//!                                 ├──▶ HookQueue (notify_up/down, quorum_up/down)
+//!                                 └──▶ StatusBoard (virtual_servers)
+//! ```
+//!
+//! A probe task runs its checker's schedule itself (keepalived's: `delay_loop`, or
+//! `delay_before_retry` while retrying; a first run after a random share of `warmup`) and
+//! sends every result; the manager records it into each virtual server naming that probe,
+//! turns the events into scripts and logs, and publishes the new plans when a pool changed.
+//! Probes never wait on the data path, the data path never waits on a probe, and neither
+//! touches the VRRP router: checks never block adverts.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn, Instrument};
+use wasmalived_config::lvs::{CheckerTiming, VirtualServer, VirtualServerGroup};
+use wasmalived_config::{Config, GlobalDefs};
+use wasmalived_lvs::checker::CheckerState;
+use wasmalived_lvs::plan::{Forward, ServicePlan};
+use wasmalived_lvs::{service_plan, Backend, Event, ServiceState};
+use wasmalived_sys::program::Program;
+
+use super::hooks::{self, HookQueue};
+use super::probe::{Outcome, Probe, ProbeContext, ProbeDef};
+use super::review::{self, Severity};
+use super::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
+use super::{dr, DirectorContext};
+
+/// How often direct-routing next hops are resolved again, and a failed apply retried.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Commands to the manager.
+pub enum Command {
+    /// Apply a configuration (start-up and reload).
+    Apply(Box<Config>),
+    /// Run the `omega` scripts, clear the data path, stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A probe's result, sent by its task.
+struct ProbeResult {
+    id: u64,
+    outcome: Outcome,
+}
+
+/// Where a probe's results go: checker `checker` of real server `rs` of service `vs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Subscriber {
+    vs: usize,
+    rs: usize,
+    checker: usize,
+}
+
+/// A running probe.
+struct ProbeSlot {
+    id: u64,
+    def: ProbeDef,
+    /// Where the first checker naming it is, for messages.
+    place: String,
+    subscribers: Vec<Subscriber>,
+    probe: Arc<Probe>,
+    suspend: watch::Sender<bool>,
+    cancel: CancellationToken,
+    last: Option<Outcome>,
+    runs: u64,
+}
+
+/// A virtual server as the manager keeps it.
+struct Service {
+    cfg: VirtualServer,
+    state: ServiceState,
+    /// `ha_suspend` follows this address (a VRRP VIP of the configuration).
+    suspend_on: Option<IpAddr>,
+    /// Direct routing: the interface client traffic arrives on.
+    ingress: Option<String>,
+    /// Refused by the backend review: not programmed.
+    refused: bool,
+    notify_up: Vec<Option<Program>>,
+    notify_down: Vec<Option<Program>>,
+    quorum_up: Option<Program>,
+    quorum_down: Option<Program>,
+}
+
+/// The director task's state.
+pub struct Manager {
+    ctx: DirectorContext,
+    probe_ctx: ProbeContext,
+    global: GlobalDefs,
+    services: Vec<Service>,
+    groups: Vec<VirtualServerGroup>,
+    probes: Vec<ProbeSlot>,
+    next_id: u64,
+    results_tx: mpsc::Sender<ProbeResult>,
+    plans: watch::Sender<Vec<ServicePlan>>,
+    applied: watch::Receiver<Applied>,
+    hooks: HookQueue,
+    dr_targets: HashMap<IpAddr, wasmalived_lvs::plan::DrTarget>,
+    backend_name: &'static str,
+}
+
+/// What the applier reports.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The last apply failed with this.
+    pub error: Option<String>,
+}
+
+/// Run the director until [`Command::Shutdown`]. `backend` programs the data path.
+pub async fn run(
+    ctx: DirectorContext,
+    backend: Box<dyn Backend>,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let backend_name = backend.name();
+    let (results_tx, mut results) = mpsc::channel(1024);
+    let (plans, plans_rx) = watch::channel(Vec::new());
+    let (applied_tx, applied) = watch::channel(Applied::default());
+    let (clear_tx, clear_rx) = mpsc::channel(1);
+    let applier = tokio::spawn(
+        apply_loop(backend, plans_rx, applied_tx, clear_rx)
+            .instrument(tracing::info_span!("lvs_apply")),
+    );
+    let mut m = Manager {
+        probe_ctx: ctx.probes.clone(),
+        ctx,
+        global: GlobalDefs::default(),
+        services: Vec::new(),
+        groups: Vec::new(),
+        probes: Vec::new(),
+        next_id: 0,
+        results_tx,
+        plans,
+        applied,
+        hooks: HookQueue::spawn(),
+        dr_targets: HashMap::new(),
+        backend_name,
+    };
+    let mut held = m.ctx.held_vips.clone();
+    let mut applied_rx = m.applied.clone();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            Some(result) = results.recv() => m.record(result),
+            Ok(()) = held.changed() => m.update_suspension(),
+            Ok(()) = applied_rx.changed() => m.publish_status(),
+            _ = tick.tick() => m.tick().await,
+            command = commands.recv() => match command {
+                Some(Command::Apply(config)) => m.apply(*config).await,
+                Some(Command::Shutdown(done)) => {
+                    m.shutdown(clear_tx).await;
+                    let _ = applier.await;
+                    let _ = done.send(());
+                    return;
+                }
+                None => {
+                    m.shutdown(clear_tx).await;
+                    let _ = applier.await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+impl Manager {
+    /// Bring the services and probes in line with `config`.
+    async fn apply(&mut self, config: Config) {
+        self.global = config.global.clone();
+        self.groups = config.virtual_server_groups.clone();
+        let findings = review::review(&config);
+        for f in &findings {
+            match f.severity {
+                Severity::Error => error!("{f}"),
+                Severity::Warning => warn!("{f}"),
+            }
+        }
+        let backend_refused = findings
+            .iter()
+            .any(|f| f.severity == Severity::Error && f.message.starts_with("lvs_backend"));
+
+        // Services: keep the state of an unchanged one, carry a changed one over.
+        let mut old: HashMap<String, Service> = self
+            .services
+            .drain(..)
+            .map(|s| (s.cfg.label(), s))
+            .collect();
+        let mut services = Vec::new();
+        for vs in &config.virtual_servers {
+            let label = vs.label();
+            let refused = backend_refused
+                || review::review_one(vs, &config)
+                    .iter()
+                    .any(|f| f.severity == Severity::Error);
+            let (state, events) = match old.remove(&label) {
+                Some(prev) if prev.cfg == *vs => (prev.state, Vec::new()),
+                Some(prev) => {
+                    info!(virtual_server = %label, "virtual server changed by reload");
+                    ServiceState::carry_over(vs, &prev.cfg, &prev.state)
+                }
+                None => {
+                    info!(virtual_server = %label, real_servers = vs.real_servers.len(), "virtual server added");
+                    ServiceState::new(vs)
+                }
+            };
+            let what = |rs: &wasmalived_config::lvs::RealServer, hook: &str| {
+                format!("virtual_server {label} real_server {} {hook}", rs.addr)
+            };
+            let service = Service {
+                notify_up: vs
+                    .real_servers
+                    .iter()
+                    .map(|rs| {
+                        hooks::prepare(rs.notify_up.as_ref(), &what(rs, "notify_up"), &self.global)
+                    })
+                    .collect(),
+                notify_down: vs
+                    .real_servers
+                    .iter()
+                    .map(|rs| {
+                        hooks::prepare(
+                            rs.notify_down.as_ref(),
+                            &what(rs, "notify_down"),
+                            &self.global,
+                        )
+                    })
+                    .collect(),
+                quorum_up: hooks::prepare(
+                    vs.quorum_up.as_ref(),
+                    &format!("virtual_server {label} quorum_up"),
+                    &self.global,
+                ),
+                quorum_down: hooks::prepare(
+                    vs.quorum_down.as_ref(),
+                    &format!("virtual_server {label} quorum_down"),
+                    &self.global,
+                ),
+                suspend_on: if vs.ha_suspend {
+                    review::vs_vip(vs, &config)
+                } else {
+                    None
+                },
+                ingress: review::vip_interface(vs, &config),
+                refused,
+                cfg: vs.clone(),
+                state,
+            };
+            services.push(service);
+            let index = services.len() - 1;
+            self.handle_events(index, &events, &services);
+        }
+        for (label, _) in old {
+            info!(virtual_server = %label, "virtual server removed by reload");
+        }
+        self.services = services;
+        self.sync_probes().await;
+        self.update_suspension();
+        self.resolve_dr().await;
+        self.publish_plans();
+        self.publish_status();
+    }
+
+    /// Start the probes the services need, keep the running identical ones, stop the rest.
+    async fn sync_probes(&mut self) {
+        let wanted = distinct_probes(self.services.iter().map(|s| (!s.refused).then_some(&s.cfg)));
+        let mut old: Vec<ProbeSlot> = std::mem::take(&mut self.probes);
+        let mut next = Vec::new();
+        for (def, place, subscribers) in wanted {
+            if let Some(i) = old.iter().position(|p| p.def == def) {
+                let mut slot = old.swap_remove(i);
+                slot.subscribers = subscribers;
+                next.push(slot);
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            let name = format!("lvs#{id} {}", def.label());
+            let probe = match Probe::build(&def, &name, &self.global, &self.probe_ctx).await {
+                Ok(p) => p,
+                Err(err) => {
+                    error!(
+                        "{place}: {}: {err}; the checker fails until this is fixed",
+                        def.label()
+                    );
+                    Probe::Unavailable(err.to_string())
+                }
+            };
+            let probe = Arc::new(probe);
+            let (suspend, suspend_rx) = watch::channel(false);
+            let cancel = self.ctx.cancel.child_token();
+            let span = tracing::info_span!("probe", probe = %def.label());
+            self.ctx.tracker.spawn(
+                probe_loop(
+                    id,
+                    probe.clone(),
+                    def.timing,
+                    self.results_tx.clone(),
+                    suspend_rx,
+                    cancel.clone(),
+                )
+                .instrument(span),
+            );
+            next.push(ProbeSlot {
+                id,
+                def,
+                place,
+                subscribers,
+                probe,
+                suspend,
+                cancel,
+                last: None,
+                runs: 0,
+            });
+        }
+        for slot in old {
+            slot.cancel.cancel();
+            slot.probe.release(&self.probe_ctx.registry);
+        }
+        self.probes = next;
+    }
+
+    /// One probe result: into every service naming the probe.
+    fn record(&mut self, result: ProbeResult) {
+        let Some(slot) = self.probes.iter_mut().find(|p| p.id == result.id) else {
+            return; // a probe stopped by a reload
+        };
+        slot.runs += 1;
+        let outcome = result.outcome;
+        if !outcome.success
+            && slot
+                .last
+                .as_ref()
+                .is_none_or(|l| l.success || l.detail != outcome.detail)
+        {
+            warn!(probe = %slot.def.label(), place = %slot.place, reason = %outcome.detail, "check failed");
+        }
+        slot.last = Some(outcome.clone());
+        let subscribers = slot.subscribers.clone();
+        let mut pools_changed = false;
+        for sub in subscribers {
+            let Some(service) = self.services.get_mut(sub.vs) else {
+                continue;
+            };
+            let before = service.state.pool(&service.cfg);
+            let (_, events) = service.state.record(
+                &service.cfg,
+                sub.rs,
+                sub.checker,
+                outcome.success,
+                outcome.weight,
+            );
+            pools_changed |= service.state.pool(&service.cfg) != before;
+            self.handle_events(sub.vs, &events, &self.services);
+        }
+        if pools_changed {
+            self.publish_plans();
+        }
+        self.publish_status();
+    }
+
+    /// Logs and scripts for `events` of service `index` (of `services`: during an apply the
+    /// new list is not installed yet).
+    fn handle_events(&self, index: usize, events: &[Event], services: &[Service]) {
+        let Some(s) = services.get(index) else {
+            return;
+        };
+        let label = s.cfg.label();
+        for event in events {
+            match event {
+                Event::RealServer { rs, up, initial } => {
+                    let addr = s
+                        .cfg
+                        .real_servers
+                        .get(*rs)
+                        .map(|r| r.addr.to_string())
+                        .unwrap_or_default();
+                    if *up {
+                        info!(virtual_server = %label, real_server = %addr, initial, "real server up: in the pool");
+                    } else {
+                        warn!(virtual_server = %label, real_server = %addr, initial, "real server down: out of the pool");
+                    }
+                    let script = if *up { &s.notify_up } else { &s.notify_down };
+                    if let Some(Some(program)) = script.get(*rs) {
+                        self.hooks.run(program);
+                    }
+                }
+                Event::Quorum {
+                    up,
+                    weight,
+                    threshold,
+                } => {
+                    if *up {
+                        info!(virtual_server = %label, weight, threshold, "quorum gained");
+                    } else {
+                        warn!(virtual_server = %label, weight, threshold, "quorum lost");
+                    }
+                    let script = if *up { &s.quorum_up } else { &s.quorum_down };
+                    if let Some(program) = script {
+                        self.hooks.run(program);
+                    }
+                }
+                Event::SorryServer { active } => {
+                    info!(virtual_server = %label, active, "sorry server");
+                }
+                Event::Weight { rs, weight } => {
+                    info!(virtual_server = %label, rs, weight, "real server weight set by its check");
+                }
+            }
+        }
+    }
+
+    /// Pause the probes whose every service is `ha_suspend`ed (this node does not hold its
+    /// address), resume the others.
+    fn update_suspension(&mut self) {
+        let held = self.ctx.held_vips.borrow().clone();
+        let suspended: Vec<bool> = self
+            .services
+            .iter()
+            .map(|s| s.suspend_on.is_some_and(|ip| !held.contains(&ip)))
+            .collect();
+        for slot in &self.probes {
+            let all = !slot.subscribers.is_empty()
+                && slot
+                    .subscribers
+                    .iter()
+                    .all(|s| suspended.get(s.vs).copied().unwrap_or(false));
+            slot.suspend.send_if_modified(|v| {
+                let changed = *v != all;
+                *v = all;
+                changed
+            });
+        }
+    }
+
+    /// The plans of every service that runs, as the data path must hold them now.
+    fn plans(&self) -> Vec<ServicePlan> {
+        self.services
+            .iter()
+            .filter(|s| !s.refused)
+            .map(|s| {
+                let mut plan = service_plan(&s.cfg, &s.state, &self.groups);
+                if let Forward::Dr { ingress, targets } = &mut plan.forward {
+                    *ingress = s.ingress.clone().unwrap_or_default();
+                    *targets = plan
+                        .members
+                        .iter()
+                        .map(|m| self.dr_targets.get(&m.addr.ip()).cloned())
+                        .collect();
+                    plan.retable();
+                }
+                plan
+            })
+            .filter(|p| !matches!(&p.forward, Forward::Dr { ingress, .. } if ingress.is_empty()))
+            .collect()
+    }
+
+    fn publish_plans(&self) {
+        let plans = self.plans();
+        self.plans.send_if_modified(|current| {
+            if *current == plans {
+                return false;
+            }
+            *current = plans;
+            true
+        });
+    }
+
+    /// Periodic work: direct-routing next hops.
+    async fn tick(&mut self) {
+        if self.resolve_dr().await {
+            self.publish_plans();
+        }
+    }
+
+    /// Resolve the direct-routing members' MACs; whether anything changed.
+    async fn resolve_dr(&mut self) -> bool {
+        let mut addrs: BTreeSet<IpAddr> = BTreeSet::new();
+        for s in self
+            .services
+            .iter()
+            .filter(|s| s.cfg.forwarding == wasmalived_config::lvs::Forwarding::Dr && !s.refused)
+        {
+            addrs.extend(s.cfg.real_servers.iter().map(|r| r.addr.ip()));
+            if let Some(sorry) = &s.cfg.sorry_server {
+                addrs.insert(sorry.addr.ip());
+            }
+        }
+        let addrs: Vec<IpAddr> = addrs.into_iter().collect();
+        let fresh = dr::resolve(&self.ctx.netlink, &addrs).await;
+        if fresh == self.dr_targets {
+            return false;
+        }
+        for (ip, t) in &fresh {
+            if self.dr_targets.get(ip) != Some(t) {
+                info!(real_server = %ip, device = %t.device, "direct routing: next hop resolved");
+            }
+        }
+        self.dr_targets = fresh;
+        true
+    }
+
+    /// The status document's view.
+    fn publish_status(&self) {
+        let apply_error = self.applied.borrow().error.clone();
+        let held = self.ctx.held_vips.borrow().clone();
+        let statuses = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(index, s)| self.service_status(index, s, &held, apply_error.clone()))
+            .collect();
+        self.ctx.board.set_virtual_servers(statuses);
+    }
+
+    fn service_status(
+        &self,
+        index: usize,
+        s: &Service,
+        held: &BTreeSet<IpAddr>,
+        apply_error: Option<String>,
+    ) -> VirtualServerStatus {
+        let pool = s.state.pool(&s.cfg);
+        let (used, _) = wasmalived_lvs::schedule::effective(s.cfg.scheduler);
+        let real_servers = s
+            .cfg
+            .real_servers
+            .iter()
+            .enumerate()
+            .map(|(rs, cfg)| {
+                let state = &s.state.real_servers[rs];
+                let checkers = cfg
+                    .checkers
+                    .iter()
+                    .enumerate()
+                    .map(|(checker, c)| {
+                        let sub = Subscriber {
+                            vs: index,
+                            rs,
+                            checker,
+                        };
+                        let slot = self.probes.iter().find(|p| p.subscribers.contains(&sub));
+                        let last = slot.and_then(|p| p.last.as_ref());
+                        CheckerStatus {
+                            name: ProbeDef::of(c).label(),
+                            state: if state.checkers.get(checker).is_some_and(CheckerState::is_up) {
+                                "up".into()
+                            } else {
+                                "down".into()
+                            },
+                            runner: last.map(|l| l.runner.clone()).unwrap_or_default(),
+                            last: last.map(|l| l.detail.clone()).unwrap_or_default(),
+                            runs: slot.map_or(0, |p| p.runs),
+                            last_ms: last.map_or(0.0, |l| l.took.as_secs_f64() * 1000.0),
+                        }
+                    })
+                    .collect();
+                RealServerStatus {
+                    address: cfg.addr.to_string(),
+                    alive: state.alive,
+                    weight: cfg.weight,
+                    pool_weight: if s.state.sorry_active {
+                        None
+                    } else {
+                        pool.iter().find(|m| m.addr == cfg.addr).map(|m| m.weight)
+                    },
+                    checkers,
+                }
+            })
+            .collect();
+        VirtualServerStatus {
+            name: s.cfg.label(),
+            scheduler: s.cfg.scheduler.name().into(),
+            scheduler_used: used.name().into(),
+            forwarding: s.cfg.forwarding.name().into(),
+            backend: if s.refused {
+                "refused".into()
+            } else {
+                self.backend_name.into()
+            },
+            quorum_up: s.state.quorum_up,
+            sorry_server_active: s.state.sorry_active,
+            live_weight: s.state.live_weight(),
+            quorum: s.cfg.quorum,
+            suspended: s.suspend_on.is_some_and(|ip| !held.contains(&ip)),
+            real_servers,
+            apply_error,
+        }
+    }
+
+    /// Stop the probes, run `omega`'s scripts, clear the data path.
+    async fn shutdown(&mut self, clear: mpsc::Sender<oneshot::Sender<()>>) {
+        for slot in self.probes.drain(..) {
+            slot.cancel.cancel();
+            slot.probe.release(&self.probe_ctx.registry);
+        }
+        for s in &self.services {
+            if !s.cfg.omega {
+                continue;
+            }
+            // keepalived's omega: the down scripts run as if every server went away.
+            for (rs, state) in s.state.real_servers.iter().enumerate() {
+                if state.alive {
+                    if let Some(Some(program)) = s.notify_down.get(rs) {
+                        self.hooks.run_and_wait(program).await;
+                    }
+                }
+            }
+            if s.state.quorum_up {
+                if let Some(program) = &s.quorum_down {
+                    self.hooks.run_and_wait(program).await;
+                }
+            }
+        }
+        let (done, cleared) = oneshot::channel();
+        if clear.send(done).await.is_ok() {
+            let _ = cleared.await;
+        }
+    }
+}
+
+/// The distinct probes `services` need (a refused service: `None`), each with the place of
+/// its first checker and every checker it stands for: identical checkers — same kind,
+/// target, source and timing — named by several virtual servers run once.
+fn distinct_probes<'a>(
+    services: impl Iterator<Item = Option<&'a VirtualServer>>,
+) -> Vec<(ProbeDef, String, Vec<Subscriber>)> {
+    let mut wanted: Vec<(ProbeDef, String, Vec<Subscriber>)> = Vec::new();
+    for (vs, cfg) in services.enumerate() {
+        let Some(cfg) = cfg else { continue };
+        for (rs, r) in cfg.real_servers.iter().enumerate() {
+            for (checker, c) in r.checkers.iter().enumerate() {
+                let def = ProbeDef::of(c);
+                let sub = Subscriber { vs, rs, checker };
+                match wanted.iter_mut().find(|(d, _, _)| *d == def) {
+                    Some((_, _, subs)) => subs.push(sub),
+                    None => wanted.push((def, c.origin.0.to_string(), vec![sub])),
+                }
+            }
+        }
+    }
+    wanted
+}
+
+/// One probe's schedule: a first run after a random share of `warmup`, then `delay_loop`
+/// (or `delay_before_retry` while retrying), paused while suspended.
+async fn probe_loop(
+    id: u64,
+    probe: Arc<Probe>,
+    timing: CheckerTiming,
+    results: mpsc::Sender<ProbeResult>,
+    mut suspended: watch::Receiver<bool>,
+    cancel: CancellationToken,
+) {
+    let first = timing.warmup.mul_f64(fastrand_fraction());
+    let mut checker = CheckerState::new(&timing);
+    let mut next = Instant::now() + first;
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        while *suspended.borrow_and_update() {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                changed = suspended.changed() => if changed.is_err() { return },
+            }
+        }
+        let outcome = tokio::select! {
+            () = cancel.cancelled() => return,
+            outcome = probe.run() => outcome,
+        };
+        let step = checker.record(outcome.success);
+        next = Instant::now() + CheckerState::delay(&timing, &step);
+        if results.send(ProbeResult { id, outcome }).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A fraction in [0, 1) from the clock's nanoseconds (spreads first checks; no need for a
+/// cryptographic source).
+fn fastrand_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000_000) / 1_000_000.0
+}
+
+/// The data-path applier: applies the latest plans (coalescing while busy), retries a
+/// failed apply every [`TICK`], clears the data path when told.
+async fn apply_loop(
+    backend: Box<dyn Backend>,
+    mut plans: watch::Receiver<Vec<ServicePlan>>,
+    applied: watch::Sender<Applied>,
+    mut clear: mpsc::Receiver<oneshot::Sender<()>>,
+) {
+    let mut backend = Some(backend);
+    // Whatever a previous run left (kill -9, crash) goes first.
+    backend = blocking(
+        backend,
+        |b| b.clear().map_err(|e| e.to_string()),
+        &applied,
+        "clearing stale tables",
+    )
+    .await;
+    let mut failed = false;
+    let mut retry = tokio::time::interval(TICK);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            changed = plans.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = retry.tick(), if failed => {}
+            done = clear.recv() => {
+                if blocking(backend, |b| b.clear().map_err(|e| e.to_string()), &applied, "removing the tables").await.is_some() {
+                    info!("data path cleared");
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+        let current = plans.borrow_and_update().clone();
+        let members: usize = current.iter().map(|p| p.members.len()).sum();
+        let started = std::time::Instant::now();
+        backend = blocking(
+            backend,
+            move |b| {
+                let result = b.apply(&current).map_err(|e| e.to_string());
+                for warning in b.take_warnings() {
+                    warn!("{warning}");
+                }
+                result
+            },
+            &applied,
+            "applying the pools",
+        )
+        .await;
+        failed = applied.borrow().error.is_some();
+        if !failed {
+            info!(
+                members,
+                took_ms = started.elapsed().as_millis() as u64,
+                "pools applied"
+            );
+        }
+    }
+}
+
+/// Run `f` on the backend on a blocking thread; record its error. The backend comes back
+/// (a panicking backend is lost: nothing is applied any more, and that is logged).
+async fn blocking(
+    backend: Option<Box<dyn Backend>>,
+    f: impl FnOnce(&mut dyn Backend) -> Result<(), String> + Send + 'static,
+    applied: &watch::Sender<Applied>,
+    what: &str,
+) -> Option<Box<dyn Backend>> {
+    let mut b = backend?;
+    match tokio::task::spawn_blocking(move || {
+        let r = f(b.as_mut());
+        (b, r)
+    })
+    .await
+    {
+        Ok((b, result)) => {
+            let error = result.err();
+            if let Some(e) = &error {
+                error!(error = %e, "{what} failed; retrying every {TICK:?}");
+            }
+            applied.send_replace(Applied { error });
+            Some(b)
+        }
+        Err(join) => {
+            error!(error = %join, "the data-path backend panicked; pools are no longer applied");
+            applied.send_replace(Applied {
+                error: Some(format!("backend panicked: {join}")),
+            });
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(text: &str) -> Config {
+        wasmalived_config::parse_str(text, Path::new("t.conf"), Default::default())
+            .expect("valid")
+            .config
+    }
+
+    #[test]
+    fn identical_checkers_of_several_virtual_servers_run_once() {
+        let rs = |port: u16, retry: u32| {
+            format!(
+                "  real_server 192.0.2.21 {port} {{\n   TCP_CHECK {{\n    connect_port 80\n    retry {retry}\n   }}\n  }}\n"
+            )
+        };
+        let c = config(&format!(
+            "virtual_server 192.0.2.10 80 {{\n{}}}\nvirtual_server 192.0.2.10 8080 {{\n{}{}}}\nvirtual_server 192.0.2.11 80 {{\n lb_kind TUN\n{}}}\n",
+            rs(80, 1),
+            rs(8080, 1),
+            rs(8081, 2),
+            rs(80, 1)
+        ));
+        let refused = [false, false, true];
+        let probes = distinct_probes(
+            c.virtual_servers
+                .iter()
+                .zip(refused)
+                .map(|(vs, r)| (!r).then_some(vs)),
+        );
+        // Both check 192.0.2.21:80 the same way: one probe for two checkers; another retry
+        // count is another probe; the refused service adds none.
+        assert_eq!(probes.len(), 2, "{probes:?}");
+        assert_eq!(
+            probes[0].2,
+            vec![
+                Subscriber {
+                    vs: 0,
+                    rs: 0,
+                    checker: 0
+                },
+                Subscriber {
+                    vs: 1,
+                    rs: 0,
+                    checker: 0
+                }
+            ]
+        );
+        assert_eq!(
+            probes[1].2,
+            vec![Subscriber {
+                vs: 1,
+                rs: 1,
+                checker: 0
+            }]
+        );
+        assert!(probes[0].1.ends_with("t.conf:3:4"), "{}", probes[0].1);
+    }
+}

@@ -1,0 +1,92 @@
+//! The LVS director (keepalived's check module): `virtual_server`s whose real servers are
+//! checked by sandboxed plugins (and keepalived's host-side checkers), with the pools
+//! programmed into the kernel by a [`wasmalived_lvs::Backend`] (nftables here).
+//!
+//! - [`manager`]: the director task — services, probes, applier, scripts, status.
+//! - [`probe`]: what one checker runs (stock plugins for keepalived's checkers).
+//! - [`review`]: what the backend cannot do, said with file:line:column (`-t` too).
+//! - [`dr`]: direct routing's next hops (interface and MAC of each real server).
+//! - [`hooks`]: the director's scripts, vetted and queued.
+//! - [`status`]: the status document's `virtual_servers`.
+//!
+//! The director runs only while the configuration has virtual servers; it clears its tables
+//! at start (left-overs of a killed run) and at shutdown.
+
+pub mod dr;
+pub mod hooks;
+pub mod manager;
+pub mod probe;
+pub mod review;
+pub mod status;
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{warn, Instrument};
+use wasmalived_config::Config;
+use wasmalived_lvs::nft::{Commands, Nftables};
+
+use crate::control::StatusBoard;
+use crate::net::netlink::Netlink;
+use manager::Command;
+use probe::ProbeContext;
+
+/// What the director needs from the daemon.
+#[derive(Clone)]
+pub struct DirectorContext {
+    /// Plugin runtime and hot-reload registry.
+    pub probes: ProbeContext,
+    /// Status board.
+    pub board: StatusBoard,
+    /// Netlink (direct-routing next hops).
+    pub netlink: Arc<Netlink>,
+    /// The VIPs this node holds now (`ha_suspend`).
+    pub held_vips: watch::Receiver<BTreeSet<IpAddr>>,
+    /// Cancels every probe.
+    pub cancel: CancellationToken,
+    /// Tracks probe tasks for shutdown.
+    pub tracker: TaskTracker,
+}
+
+/// The daemon's handle on the director task.
+pub struct Director {
+    commands: mpsc::Sender<Command>,
+    task: JoinHandle<()>,
+}
+
+impl Director {
+    /// Start the director with the nftables backend.
+    pub fn spawn(ctx: DirectorContext) -> Self {
+        let backend = Box::new(Nftables::new(Box::new(Commands)));
+        let (commands, rx) = mpsc::channel(4);
+        let task =
+            tokio::spawn(manager::run(ctx, backend, rx).instrument(tracing::info_span!("lvs")));
+        Director { commands, task }
+    }
+
+    /// Apply `config` (start-up and reload).
+    pub async fn apply(&self, config: &Config) {
+        if self
+            .commands
+            .send(Command::Apply(Box::new(config.clone())))
+            .await
+            .is_err()
+        {
+            warn!("the LVS director stopped: configuration not applied");
+        }
+    }
+
+    /// Run the `omega` scripts, remove the tables, stop (bounded by the caller).
+    pub async fn shutdown(self) {
+        let (done, stopped) = oneshot::channel();
+        if self.commands.send(Command::Shutdown(done)).await.is_ok() {
+            let _ = stopped.await;
+        }
+        let _ = self.task.await;
+    }
+}

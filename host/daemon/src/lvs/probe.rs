@@ -1,0 +1,595 @@
+//! What one real-server checker runs, built from its configuration.
+//!
+//! keepalived's checkers compile to the stock plugins, sandboxed like every check: `TCP_CHECK`
+//! runs `tcp.wasm`, `HTTP_GET`/`SSL_GET` run `http.wasm` once per `url` (all must pass), with
+//! grants derived from the real server's address — config authors write no `allow_*` line for
+//! them. A `virtualhost` is requested by name from the real server's address (an HTTP pin),
+//! and `SSL_GET` keeps keepalived's default of verifying no certificate unless
+//! `tls_verify` says otherwise. `PLUGIN_CHECK` runs any plugin with its own parameters and
+//! grants, plus `address IP:PORT` (the checked address) and a TCP grant to it.
+//! `MISC_CHECK` is a script, run through the daemon's vetted child-process runner (not
+//! sandboxed: a script by definition). `PING_CHECK` and `UDP_CHECK` are host-side probes
+//! (a guest sees no ICMP).
+//!
+//! Identical checkers (same kind, target, source and timing) are one [`ProbeDef`], run once
+//! however many virtual servers name them.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmalived_config::grants::{Grants, HttpGrant, HttpPin, HttpTls, TcpGrant};
+use wasmalived_config::lvs::{Checker, CheckerKind, CheckerTiming, HttpCheck, HttpUrl, UdpCheck};
+use wasmalived_config::GlobalDefs;
+use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry};
+use wasmalived_plugin_host::{RunOutcome, Runtime, Verdict};
+use wasmalived_sys::process::{Environment, RunError};
+use wasmalived_sys::program::Program;
+
+use crate::net::probe as net_probe;
+use crate::programs;
+
+/// The stock plugin `TCP_CHECK` runs (`tcp.wasm` in `plugin_dir`).
+pub const TCP_PLUGIN: &str = "tcp";
+/// The stock plugin `HTTP_GET` and `SSL_GET` run (`http.wasm` in `plugin_dir`).
+pub const HTTP_PLUGIN: &str = "http";
+/// Time a plugin run gets beyond its checker's `connect_timeout`, so the plugin reports its
+/// own timeout (with what it measured) before the host cuts it off.
+const RUN_MARGIN: Duration = Duration::from_millis(500);
+
+/// A checker as it runs: what identifies it for deduplication.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeDef {
+    /// What it does.
+    pub kind: CheckerKind,
+    /// The address checked (`connect_ip`/`connect_port` applied).
+    pub target: SocketAddr,
+    /// The source address (`bindto`).
+    pub bind: Option<IpAddr>,
+    /// Its timing.
+    pub timing: CheckerTiming,
+}
+
+impl ProbeDef {
+    /// The probe of `checker`.
+    pub fn of(checker: &Checker) -> Self {
+        ProbeDef {
+            kind: checker.kind.clone(),
+            target: checker.target,
+            bind: checker.bind,
+            timing: checker.timing,
+        }
+    }
+
+    /// `TCP_CHECK 192.0.2.21:80` — for logs and status.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            CheckerKind::Plugin(p) => {
+                format!("PLUGIN_CHECK {} {}", plugin_name(&p.plugin), self.target)
+            }
+            kind => format!("{} {}", kind.keyword(), self.target),
+        }
+    }
+}
+
+fn plugin_name(plugin: &wasmalived_config::PluginRef) -> String {
+    match plugin {
+        wasmalived_config::PluginRef::Name(n) => n.clone(),
+        wasmalived_config::PluginRef::Path(p) => p.display().to_string(),
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The checker passed.
+    pub success: bool,
+    /// A `misc_dynamic` weight (exit status 2–255 → status − 2).
+    pub weight: Option<u32>,
+    /// `ok`, or why it failed.
+    pub detail: String,
+    /// What ran: a plugin's `name@digest`, a script, `icmp`, `udp`.
+    pub runner: String,
+    /// How long the check took.
+    pub took: Duration,
+}
+
+impl Outcome {
+    fn ok(runner: impl Into<String>, took: Duration) -> Self {
+        Outcome {
+            success: true,
+            weight: None,
+            detail: "ok".into(),
+            runner: runner.into(),
+            took,
+        }
+    }
+
+    fn failed(runner: impl Into<String>, detail: impl Into<String>, took: Duration) -> Self {
+        Outcome {
+            success: false,
+            weight: None,
+            detail: detail.into(),
+            runner: runner.into(),
+            took,
+        }
+    }
+}
+
+/// Why a probe could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeSetupError {
+    /// The plugin could not be loaded.
+    #[error("plugin {}: {source}", path.display())]
+    Plugin {
+        /// The plugin file.
+        path: PathBuf,
+        /// Cause.
+        source: wasmalived_plugin_host::PluginError,
+    },
+    /// The MISC_CHECK script was refused.
+    #[error("misc_path: {0}")]
+    Script(#[from] programs::ProgramSetupError),
+}
+
+/// What building probes needs.
+#[derive(Clone)]
+pub struct ProbeContext {
+    /// The plugin runtime.
+    pub runtime: Runtime,
+    /// Hot reload of the plugins probes use.
+    pub registry: PluginRegistry,
+}
+
+/// A probe ready to run.
+pub enum Probe {
+    /// A plugin, run once per parameter set (HTTP: per `url`); all runs must pass.
+    Plugin {
+        /// The loaded plugin (swapped by hot reload).
+        handle: PluginHandle,
+        /// One parameter set per run.
+        runs: Vec<Vec<(String, String)>>,
+        /// The run's time limit.
+        timeout: Duration,
+    },
+    /// `MISC_CHECK`.
+    Misc {
+        /// The vetted script.
+        program: Program,
+        /// `misc_timeout`.
+        timeout: Duration,
+        /// `misc_dynamic`.
+        dynamic: bool,
+    },
+    /// `PING_CHECK`.
+    Ping {
+        /// Who to ping.
+        target: IpAddr,
+        /// Source address.
+        bind: Option<IpAddr>,
+        /// `connect_timeout`.
+        timeout: Duration,
+    },
+    /// A checker that could not be built (its plugin does not load, its script is refused):
+    /// it fails with this reason until a reload fixes it — never silently healthy.
+    Unavailable(String),
+    /// `UDP_CHECK`.
+    Udp {
+        /// Where to send.
+        target: SocketAddr,
+        /// Source address.
+        bind: Option<IpAddr>,
+        /// What to send and expect.
+        check: UdpCheck,
+        /// `connect_timeout`.
+        timeout: Duration,
+    },
+}
+
+impl Probe {
+    /// Build the probe of `def` (loads plugins: compiles on a blocking thread). `name`
+    /// identifies it in the plugin host's logs.
+    pub async fn build(
+        def: &ProbeDef,
+        name: &str,
+        global: &GlobalDefs,
+        ctx: &ProbeContext,
+    ) -> Result<Probe, ProbeSetupError> {
+        let timeout = def.timing.connect_timeout;
+        let plugin_timeout = timeout + RUN_MARGIN;
+        match &def.kind {
+            CheckerKind::Tcp => {
+                let path = global.plugin_dir.join(format!("{TCP_PLUGIN}.wasm"));
+                let grants = Grants {
+                    tcp: vec![TcpGrant(socket_text(def.target))],
+                    source: def.bind,
+                    ..Grants::default()
+                };
+                let handle = load(ctx, name, path, grants).await?;
+                let mut params = vec![
+                    ("address".to_owned(), socket_text(def.target)),
+                    ("timeout_ms".to_owned(), millis(timeout)),
+                ];
+                if let Some(bind) = def.bind {
+                    params.push(("bind".to_owned(), bind.to_string()));
+                }
+                let runs = vec![params];
+                Ok(Probe::Plugin {
+                    handle,
+                    runs,
+                    timeout: plugin_timeout,
+                })
+            }
+            CheckerKind::Http(http) => {
+                let path = global.plugin_dir.join(format!("{HTTP_PLUGIN}.wasm"));
+                let (mut grants, runs) = http_runs(http, def.target, timeout);
+                grants.source = def.bind;
+                let handle = load(ctx, name, path, grants).await?;
+                Ok(Probe::Plugin {
+                    handle,
+                    runs,
+                    timeout: plugin_timeout,
+                })
+            }
+            CheckerKind::Plugin(p) => {
+                let path = p.plugin.resolve(&global.plugin_dir);
+                let mut grants = p.grants.clone();
+                grants.tcp.push(TcpGrant(socket_text(def.target)));
+                let mut params = p.params.clone();
+                if !params.iter().any(|(k, _)| k == "address") {
+                    params.insert(0, ("address".to_owned(), socket_text(def.target)));
+                }
+                let handle = load(ctx, name, path, grants).await?;
+                Ok(Probe::Plugin {
+                    handle,
+                    runs: vec![params],
+                    timeout,
+                })
+            }
+            CheckerKind::Misc(misc) => {
+                let user = programs::run_as(misc.user.as_ref(), global)?;
+                let program = Program::prepare(
+                    misc.argv.clone(),
+                    user,
+                    programs::security(global),
+                    Environment::Scrubbed,
+                )
+                .map_err(programs::ProgramSetupError::from)?;
+                Ok(Probe::Misc {
+                    program,
+                    timeout: misc.timeout,
+                    dynamic: misc.dynamic,
+                })
+            }
+            CheckerKind::Ping => Ok(Probe::Ping {
+                target: def.target.ip(),
+                bind: def.bind,
+                timeout,
+            }),
+            CheckerKind::Udp(check) => Ok(Probe::Udp {
+                target: def.target,
+                bind: def.bind,
+                check: check.clone(),
+                timeout,
+            }),
+        }
+    }
+
+    /// Run the probe once.
+    pub async fn run(&self) -> Outcome {
+        let started = Instant::now();
+        match self {
+            Probe::Plugin {
+                handle,
+                runs,
+                timeout,
+            } => {
+                let mut last = None;
+                for params in runs {
+                    let outcome = handle.run(params, *timeout).await;
+                    let (success, detail) = verdict_of(&outcome);
+                    if !success {
+                        let detail = match params.iter().find(|(k, _)| k == "url") {
+                            Some((_, url)) if runs.len() > 1 => format!("{url}: {detail}"),
+                            _ => detail,
+                        };
+                        return Outcome::failed(outcome.identity, detail, started.elapsed());
+                    }
+                    last = Some(outcome.identity);
+                }
+                Outcome::ok(last.unwrap_or_default(), started.elapsed())
+            }
+            Probe::Misc {
+                program,
+                timeout,
+                dynamic,
+            } => misc(program, *timeout, *dynamic, started).await,
+            Probe::Unavailable(reason) => {
+                Outcome::failed("-", format!("cannot run: {reason}"), started.elapsed())
+            }
+            Probe::Ping {
+                target,
+                bind,
+                timeout,
+            } => match net_probe::ping(*target, *bind, *timeout).await {
+                Ok(_) => Outcome::ok("icmp", started.elapsed()),
+                Err(err) => Outcome::failed("icmp", err.to_string(), started.elapsed()),
+            },
+            Probe::Udp {
+                target,
+                bind,
+                check,
+                timeout,
+            } => match net_probe::udp(*target, *bind, check, *timeout).await {
+                Ok(_) => Outcome::ok("udp", started.elapsed()),
+                Err(err) => Outcome::failed("udp", err.to_string(), started.elapsed()),
+            },
+        }
+    }
+
+    /// Stop hot reload from swapping this probe's plugin (the probe is gone).
+    pub fn release(&self, registry: &PluginRegistry) {
+        if let Probe::Plugin { handle, .. } = self {
+            registry.release(handle);
+        }
+    }
+}
+
+/// Load a plugin for a probe on a blocking thread, registered for hot reload.
+async fn load(
+    ctx: &ProbeContext,
+    name: &str,
+    path: PathBuf,
+    grants: Grants,
+) -> Result<PluginHandle, ProbeSetupError> {
+    let (runtime, registry, name2, path2) = (
+        ctx.runtime.clone(),
+        ctx.registry.clone(),
+        name.to_owned(),
+        path.clone(),
+    );
+    tokio::task::spawn_blocking(move || registry.load(&runtime, &name2, &path2, &grants))
+        .await
+        .map_err(|join| ProbeSetupError::Plugin {
+            path: path.clone(),
+            source: wasmalived_plugin_host::PluginError::Engine(format!(
+                "loader task failed: {join}"
+            )),
+        })?
+        .map_err(|source| ProbeSetupError::Plugin { path, source })
+}
+
+/// The grants and per-URL parameters of an `HTTP_GET`/`SSL_GET` against `target`.
+pub fn http_runs(
+    http: &HttpCheck,
+    target: SocketAddr,
+    timeout: Duration,
+) -> (Grants, Vec<Vec<(String, String)>>) {
+    let scheme = if http.tls.is_some() { "https" } else { "http" };
+    let mut grants = Grants::default();
+    let mut runs = Vec::new();
+    for url in &http.urls {
+        let host = match &url.virtualhost {
+            Some(vhost) => {
+                let host = vhost.to_ascii_lowercase();
+                let pin = HttpPin {
+                    host: host.clone(),
+                    port: target.port(),
+                    connect_to: target,
+                };
+                if !grants.http_pins.contains(&pin) {
+                    grants.http_pins.push(pin);
+                }
+                host
+            }
+            None => match target.ip() {
+                IpAddr::V6(ip) => format!("[{ip}]"),
+                IpAddr::V4(ip) => ip.to_string(),
+            },
+        };
+        let authority = format!("{host}:{}", target.port());
+        let grant = HttpGrant(authority.clone());
+        if !grants.http.contains(&grant) {
+            grants.http.push(grant);
+        }
+        runs.push(url_params(scheme, &authority, url, timeout));
+    }
+    if let Some(tls) = &http.tls {
+        grants.http_tls = HttpTls {
+            verify: tls.verify,
+            ca: tls.ca.clone(),
+            sni: tls.sni,
+        };
+    }
+    (grants, runs)
+}
+
+fn url_params(
+    scheme: &str,
+    authority: &str,
+    url: &HttpUrl,
+    timeout: Duration,
+) -> Vec<(String, String)> {
+    let path = if url.path.starts_with('/') {
+        url.path.clone()
+    } else {
+        format!("/{}", url.path)
+    };
+    let status: Vec<String> = url
+        .status
+        .iter()
+        .map(|(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect();
+    let mut params = vec![
+        ("url".to_owned(), format!("{scheme}://{authority}{path}")),
+        ("timeout_ms".to_owned(), millis(timeout)),
+        ("expect_status".to_owned(), status.join(",")),
+    ];
+    if let Some(digest) = &url.digest {
+        params.push(("expect_digest".to_owned(), digest.clone()));
+    }
+    params
+}
+
+/// `IP:PORT` with IPv6 bracketed.
+fn socket_text(addr: SocketAddr) -> String {
+    addr.to_string()
+}
+
+fn millis(d: Duration) -> String {
+    d.as_millis().max(1).to_string()
+}
+
+/// A plugin run's outcome as pass/fail and a reason.
+fn verdict_of(outcome: &RunOutcome) -> (bool, String) {
+    match &outcome.result {
+        Ok(Verdict::Ok) => (true, "ok".into()),
+        Ok(Verdict::Fail(reason)) | Ok(Verdict::Fatal(reason)) => (false, reason.clone()),
+        Err(failure) => (false, failure.to_string()),
+    }
+}
+
+/// `MISC_CHECK` (keepalived's `check_misc.c`): exit 0 passes; with `misc_dynamic`, 2–255
+/// pass too and set the weight to the status − 2; anything else, a signal or the timeout
+/// fails.
+async fn misc(program: &Program, timeout: Duration, dynamic: bool, started: Instant) -> Outcome {
+    let runner = program.label().to_string();
+    match program.command().run(Some(timeout)).await {
+        Ok(finished) => match finished.exit {
+            wasmalived_sys::process::Exit::Code(0) => Outcome::ok(runner, started.elapsed()),
+            wasmalived_sys::process::Exit::Code(code @ 2..=255) if dynamic => Outcome {
+                weight: u32::try_from(code - 2).ok(),
+                ..Outcome::ok(runner, started.elapsed())
+            },
+            exit => Outcome::failed(runner, exit.to_string(), started.elapsed()),
+        },
+        Err(RunError::TimedOut(after)) => Outcome::failed(
+            runner,
+            format!("timed out after {after:?}"),
+            started.elapsed(),
+        ),
+        Err(err) => Outcome::failed(runner, err.to_string(), started.elapsed()),
+    }
+}
+
+/// A shared, immutable probe.
+pub type SharedProbe = Arc<Probe>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmalived_config::lvs::TlsOptions;
+
+    fn url(path: &str, vhost: Option<&str>, digest: Option<&str>) -> HttpUrl {
+        HttpUrl {
+            path: path.into(),
+            digest: digest.map(str::to_owned),
+            status: vec![(200, 299), (301, 301)],
+            virtualhost: vhost.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn http_get_requests_each_url_from_the_real_server() {
+        let check = HttpCheck {
+            urls: vec![
+                url("/health", None, None),
+                url("index.html", Some("WWW.example.com"), Some("abc")),
+            ],
+            tls: None,
+        };
+        let target: SocketAddr = "192.0.2.21:8080".parse().expect("addr");
+        let (grants, runs) = http_runs(&check, target, Duration::from_secs(3));
+        assert_eq!(runs[0][0].1, "http://192.0.2.21:8080/health");
+        assert_eq!(runs[0][1].1, "3000");
+        assert_eq!(runs[0][2].1, "200-299,301");
+        assert_eq!(runs[1][0].1, "http://www.example.com:8080/index.html");
+        assert!(runs[1].contains(&("expect_digest".into(), "abc".into())));
+        assert_eq!(
+            grants.http,
+            vec![
+                HttpGrant("192.0.2.21:8080".into()),
+                HttpGrant("www.example.com:8080".into())
+            ]
+        );
+        assert_eq!(
+            grants.http_pins,
+            vec![HttpPin {
+                host: "www.example.com".into(),
+                port: 8080,
+                connect_to: target
+            }]
+        );
+    }
+
+    #[test]
+    fn ssl_get_keeps_keepalived_trust_unless_told_and_brackets_ipv6() {
+        let check = HttpCheck {
+            urls: vec![url("/", None, None)],
+            tls: Some(TlsOptions {
+                sni: true,
+                verify: false,
+                ca: None,
+            }),
+        };
+        let target: SocketAddr = "[2001:db8::21]:443".parse().expect("addr");
+        let (grants, runs) = http_runs(&check, target, Duration::from_secs(5));
+        assert_eq!(runs[0][0].1, "https://[2001:db8::21]:443/");
+        assert!(!grants.http_tls.verify);
+        assert_eq!(grants.http, vec![HttpGrant("[2001:db8::21]:443".into())]);
+    }
+
+    /// A vetted `sh -c SCRIPT`.
+    fn sh(script: &str) -> Program {
+        Program::prepare(
+            vec!["/bin/sh".into(), "-c".into(), script.into()],
+            None,
+            wasmalived_sys::program::Security::Warn,
+            Environment::Scrubbed,
+        )
+        .expect("vetted")
+    }
+
+    #[tokio::test]
+    async fn misc_check_follows_keepalived_exit_codes() {
+        let t = Duration::from_secs(5);
+        let run = |script: &'static str, dynamic: bool| async move {
+            misc(&sh(script), t, dynamic, Instant::now()).await
+        };
+        let ok = run("exit 0", true).await;
+        assert!(ok.success && ok.weight.is_none(), "{ok:?}");
+        let weighted = run("exit 5", true).await;
+        assert!(
+            weighted.success && weighted.weight == Some(3),
+            "{weighted:?}"
+        );
+        let failed = run("exit 1", true).await;
+        assert!(
+            !failed.success && failed.detail.contains("status 1"),
+            "{failed:?}"
+        );
+        let plain = run("exit 5", false).await;
+        assert!(
+            !plain.success,
+            "without misc_dynamic 5 is a failure: {plain:?}"
+        );
+        let slow = misc(
+            &sh("sleep 5"),
+            Duration::from_millis(200),
+            false,
+            Instant::now(),
+        )
+        .await;
+        assert!(
+            !slow.success && slow.detail.contains("timed out"),
+            "{slow:?}"
+        );
+    }
+}

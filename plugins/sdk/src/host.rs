@@ -1,0 +1,177 @@
+//! [`Host`]: everything a check can ask of the daemon besides computing — the capabilities of
+//! `wit/plugin.wit` (log, processes, remediation, scratch) and the parts of WASI the stock
+//! checks use (clocks, random, HTTP and TCP). A check is written against `&impl Host`:
+//!
+//! - in the component, the SDK passes [`crate::Wasi`], whose methods call the real imports;
+//! - in a native `cargo test`, the test passes a [`crate::testing::FakeHost`].
+//!
+//! Checks take `&impl Host` (static dispatch), never `&dyn Host`: only the methods a check
+//! actually calls are linked into its component, so it imports only the capabilities it uses
+//! — and the daemon refuses a plugin that imports one its check was not granted. For the same
+//! reason TCP-only and HTTP-only batches have their own methods ([`Host::connect_all`],
+//! [`Host::fetch_all`]): a check that only fetches imports no `wasi:sockets`.
+//!
+//! The filesystem needs no method here: `std::fs` works both in the component (granted
+//! directories, `allow_dir`) and natively (test against a temporary directory).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use crate::net::{HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, TcpError};
+
+/// A log level (`wasmalived:plugin/log.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    /// Very detailed.
+    Trace,
+    /// Detailed.
+    Debug,
+    /// Normal events.
+    Info,
+    /// Something looks wrong.
+    Warn,
+    /// Something is wrong.
+    Error,
+}
+
+/// One process, as the host's `processes` capability describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// The process id.
+    pub pid: u32,
+    /// The short command name (`/proc/PID/comm`).
+    pub name: String,
+    /// The command line (`/proc/PID/cmdline`), split on NUL.
+    pub cmdline: Vec<String>,
+    /// Whether the process lives in the daemon's network namespace.
+    pub same_netns: bool,
+}
+
+/// The daemon's side of a check run. See the module documentation.
+pub trait Host {
+    /// Log into the daemon's log under the plugin's span (always granted; rate-limited).
+    fn log(&self, level: Level, message: &str);
+
+    /// Processes whose short name equals `name` exactly (grant: `allow_processes`).
+    fn processes_by_name(&self, name: &str) -> Result<Vec<Process>, String>;
+
+    /// Processes whose command line, joined by spaces, contains `pattern`
+    /// (grant: `allow_processes`).
+    fn processes_by_cmdline(&self, pattern: &str) -> Result<Vec<Process>, String>;
+
+    /// Run the remediation command the configuration declares under `id` and wait for it
+    /// (grant: `remediation ID ...`). Its exit status, or why it did not run to the end.
+    fn remediate(&self, id: &str) -> Result<i32, String>;
+
+    /// The value stored under `key` in the check's scratch store (always granted; kept by
+    /// the host across runs, traps and reloads, not across daemon restarts).
+    fn scratch_get(&self, key: &str) -> Option<Vec<u8>>;
+
+    /// Store `value` under `key`; fails when the check's scratch quota would be exceeded.
+    fn scratch_set(&self, key: &str, value: &[u8]) -> Result<(), String>;
+
+    /// Forget `key`.
+    fn scratch_remove(&self, key: &str);
+
+    /// The monotonic clock: time since an arbitrary origin that is the same for every run of
+    /// the check (so it can be kept in scratch and compared in a later run).
+    fn monotonic(&self) -> Duration;
+
+    /// The wall clock.
+    fn wall_clock(&self) -> SystemTime;
+
+    /// Block for `duration`.
+    fn sleep(&self, duration: Duration);
+
+    /// A random number (for unique names; not for keys).
+    fn random_u64(&self) -> u64;
+
+    /// Run network operations — TCP connects (grant: `allow_tcp`) and HTTP requests (grant:
+    /// `allow_http`) — all at once, within one `timeout` for the lot; one result per
+    /// operation, in order. An operation still unfinished at the deadline is
+    /// [`NetError::Deadline`]. See [`crate::net`] for one-operation helpers.
+    fn network(&self, ops: &[NetOp], timeout: Duration) -> Vec<Result<NetReply, NetError>>;
+
+    /// TCP connects only, as [`Host::network`] does them. [`crate::Wasi`] overrides this so
+    /// that a check which only connects imports no `wasi:http`.
+    fn connect_all(&self, addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
+        let ops: Vec<NetOp> = addrs.iter().map(|a| NetOp::Tcp(*a)).collect();
+        self.network(&ops, timeout)
+            .into_iter()
+            .map(|r| match r? {
+                NetReply::Connected => Ok(()),
+                NetReply::Http(_) => Err(NetError::Tcp(TcpError::Other(
+                    "the host answered a TCP connect with an HTTP response".into(),
+                ))),
+            })
+            .collect()
+    }
+
+    /// TCP connects from the local address `from`, as [`Host::network`] does them
+    /// ([`NetOp::TcpFrom`]). [`crate::Wasi`] overrides this so that it imports no `wasi:http`.
+    fn connect_all_from(
+        &self,
+        from: IpAddr,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+    ) -> Vec<Result<(), NetError>> {
+        let ops: Vec<NetOp> = addrs
+            .iter()
+            .map(|a| NetOp::TcpFrom { from, to: *a })
+            .collect();
+        self.network(&ops, timeout)
+            .into_iter()
+            .map(|r| match r? {
+                NetReply::Connected => Ok(()),
+                NetReply::Http(_) => Err(NetError::Tcp(TcpError::Other(
+                    "the host answered a TCP connect with an HTTP response".into(),
+                ))),
+            })
+            .collect()
+    }
+
+    /// HTTP requests only, as [`Host::network`] does them. [`crate::Wasi`] overrides this so
+    /// that a check which only fetches imports no `wasi:sockets`.
+    fn fetch_all(
+        &self,
+        requests: &[HttpRequest],
+        timeout: Duration,
+    ) -> Vec<Result<HttpResponse, NetError>> {
+        let ops: Vec<NetOp> = requests.iter().cloned().map(NetOp::Http).collect();
+        self.network(&ops, timeout)
+            .into_iter()
+            .map(|r| match r? {
+                NetReply::Http(response) => Ok(response),
+                NetReply::Connected => Err(NetError::Http(HttpError::Request(
+                    "the host answered an HTTP request with a TCP connect".into(),
+                ))),
+            })
+            .collect()
+    }
+
+    /// [`Host::log`] at [`Level::Info`].
+    fn info(&self, message: &str) {
+        self.log(Level::Info, message);
+    }
+
+    /// [`Host::log`] at [`Level::Warn`].
+    fn warn(&self, message: &str) {
+        self.log(Level::Warn, message);
+    }
+
+    /// [`Host::log`] at [`Level::Error`].
+    fn error(&self, message: &str) {
+        self.log(Level::Error, message);
+    }
+
+    /// A scratch value as UTF-8 text; `None` when absent or not text.
+    fn scratch_get_str(&self, key: &str) -> Option<String> {
+        self.scratch_get(key)
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+    }
+
+    /// Time elapsed on the monotonic clock since `start` (a [`Host::monotonic`] reading).
+    fn elapsed_since(&self, start: Duration) -> Duration {
+        self.monotonic().saturating_sub(start)
+    }
+}
