@@ -40,6 +40,11 @@ use super::{dr, DirectorContext};
 
 /// How often direct-routing next hops are resolved again, and a failed apply retried.
 const TICK: Duration = Duration::from_secs(1);
+/// How stale the status document's counters (runs, last result, its time) may get. A
+/// change of a checker's state or of a pool is published at once; a result that only moves
+/// counters marks the document stale, and it is rebuilt at most this often (rebuilding it
+/// on every result made the status cost O(pool²) per `delay_loop`).
+const STATUS_REFRESH: Duration = Duration::from_millis(200);
 
 /// Commands to the manager.
 pub enum Command {
@@ -56,7 +61,7 @@ struct ProbeResult {
 }
 
 /// Where a probe's results go: checker `checker` of real server `rs` of service `vs`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Subscriber {
     vs: usize,
     rs: usize,
@@ -108,6 +113,8 @@ pub struct Manager {
     hooks: HookQueue,
     dr_targets: HashMap<IpAddr, wasmalived_lvs::plan::DrTarget>,
     backend_name: &'static str,
+    /// Results arrived that the status document does not show yet.
+    status_stale: bool,
 }
 
 /// What the applier reports.
@@ -146,17 +153,21 @@ pub async fn run(
         hooks: HookQueue::spawn(),
         dr_targets: HashMap::new(),
         backend_name,
+        status_stale: false,
     };
     let mut held = m.ctx.held_vips.clone();
     let mut applied_rx = m.applied.clone();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut status_refresh = tokio::time::interval(STATUS_REFRESH);
+    status_refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             Some(result) = results.recv() => m.record(result),
             Ok(()) = held.changed() => m.update_suspension(),
             Ok(()) = applied_rx.changed() => m.publish_status(),
             _ = tick.tick() => m.tick().await,
+            _ = status_refresh.tick(), if m.status_stale => m.publish_status(),
             command = commands.recv() => match command {
                 Some(Command::Apply(config)) => m.apply(*config).await,
                 Some(Command::Shutdown(done)) => {
@@ -349,6 +360,7 @@ impl Manager {
         slot.last = Some(outcome.clone());
         let subscribers = slot.subscribers.clone();
         let mut pools_changed = false;
+        let mut states_changed = false;
         for sub in subscribers {
             let Some(service) = self.services.get_mut(sub.vs) else {
                 continue;
@@ -362,12 +374,17 @@ impl Manager {
                 outcome.weight,
             );
             pools_changed |= service.state.pool(&service.cfg) != before;
+            states_changed |= !events.is_empty();
             self.handle_events(sub.vs, &events, &self.services);
         }
         if pools_changed {
             self.publish_plans();
         }
-        self.publish_status();
+        if pools_changed || states_changed {
+            self.publish_status();
+        } else {
+            self.status_stale = true;
+        }
     }
 
     /// Logs and scripts for `events` of service `index` (of `services`: during an apply the
@@ -512,14 +529,20 @@ impl Manager {
     }
 
     /// The status document's view.
-    fn publish_status(&self) {
+    fn publish_status(&mut self) {
+        self.status_stale = false;
         let apply_error = self.applied.borrow().error.clone();
         let held = self.ctx.held_vips.borrow().clone();
+        let slots: HashMap<Subscriber, &ProbeSlot> = self
+            .probes
+            .iter()
+            .flat_map(|p| p.subscribers.iter().map(move |sub| (*sub, p)))
+            .collect();
         let statuses = self
             .services
             .iter()
             .enumerate()
-            .map(|(index, s)| self.service_status(index, s, &held, apply_error.clone()))
+            .map(|(index, s)| self.service_status(index, s, &held, &slots, apply_error.clone()))
             .collect();
         self.ctx.board.set_virtual_servers(statuses);
     }
@@ -529,6 +552,7 @@ impl Manager {
         index: usize,
         s: &Service,
         held: &BTreeSet<IpAddr>,
+        slots: &HashMap<Subscriber, &ProbeSlot>,
         apply_error: Option<String>,
     ) -> VirtualServerStatus {
         let pool = s.state.pool(&s.cfg);
@@ -550,7 +574,7 @@ impl Manager {
                             rs,
                             checker,
                         };
-                        let slot = self.probes.iter().find(|p| p.subscribers.contains(&sub));
+                        let slot = slots.get(&sub).copied();
                         let last = slot.and_then(|p| p.last.as_ref());
                         CheckerStatus {
                             name: ProbeDef::of(c).label(),
