@@ -52,7 +52,8 @@ demo: setup plugins
 	scripts/demo.sh
 
 ## Benchmarks (not tests; figures in the README): plugin check cost vs fork/exec, failover
-## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards.
+## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards,
+## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins.
 bench: setup plugins plugins-release
 	$(CARGO) bench -p wasmalived --bench check_cost
 	$(CARGO) build --release -p wasmalived
@@ -60,6 +61,7 @@ bench: setup plugins plugins-release
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/failover_bench --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/check_failover_bench --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/guard_bench --partition-secs 30 --runs 10
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/lvs_bench
 
 lint:
 	$(CARGO) fmt --all -- --check

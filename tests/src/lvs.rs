@@ -88,7 +88,7 @@ impl LvsLab {
         for i in 0..CLIENT_SOURCES {
             let _ = writeln!(batch, "addr add 192.0.2.{}/24 dev eth0", 101 + u32::from(i));
         }
-        batch_via_file(&lab, CLIENT, &batch)?;
+        batch_via_file(&lab, CLIENT, "sources", &batch)?;
         for (i, d) in DIRECTORS.iter().enumerate() {
             lab.add_node(
                 d,
@@ -291,11 +291,44 @@ impl LvsLab {
 
     /// Start (or restart) wasmalived on director `i` with `config`.
     pub fn start_director(&mut self, i: usize, config: &str) -> Result<()> {
+        self.start_director_env(i, config, &[])
+    }
+
+    /// [`LvsLab::start_director`] with extra environment variables for the daemon (e.g.
+    /// `WASMALIVED_LOG=info` instead of the lab's debug log, for a benchmark).
+    pub fn start_director_env(
+        &mut self,
+        i: usize,
+        config: &str,
+        env: &[(&str, &str)],
+    ) -> Result<()> {
         let d = self
             .lab
-            .start_daemon(Impl::Wasmalived, DIRECTORS[i], config)?;
+            .start_daemon_env(Impl::Wasmalived, DIRECTORS[i], config, env)?;
         self.daemons[i] = Some(d);
         Ok(())
+    }
+
+    /// Serve the pool addresses `indices` (numbered as [`LvsLab::rs_addr`] numbers them, from
+    /// the lab's `n` on) from real server `i`'s namespace too: its one nginx listens on every
+    /// address, so a pool of 100 members needs neither 100 namespaces nor 100 nginx. Direct
+    /// routing stops below the client's addresses (`192.0.2.100`), NAT below the gateway VIP.
+    pub fn serve_aliases(&self, i: usize, indices: std::ops::Range<usize>) -> Result<()> {
+        let limit = match self.mode {
+            Mode::Nat => 243,
+            Mode::Dr => 89,
+        };
+        if indices.start < self.real_servers.len() || indices.end > limit {
+            return Err(LabError::check(format!(
+                "alias indices {indices:?} must lie in {}..{limit}",
+                self.real_servers.len()
+            )));
+        }
+        let mut batch = String::new();
+        for j in indices {
+            let _ = writeln!(batch, "addr add {}/24 dev eth0", self.rs_addr(j));
+        }
+        batch_via_file(&self.lab, &self.real_servers[i], "aliases", &batch).map(|_| ())
     }
 
     /// Director `i`'s daemon.
@@ -426,8 +459,8 @@ fn parse_gets(text: &str, count: usize) -> Vec<Option<String>> {
     out
 }
 
-fn batch_via_file(lab: &Lab, node: &str, batch: &str) -> Result<String> {
-    let file = lab.dir().join(format!("{node}-sources.ip-batch"));
+fn batch_via_file(lab: &Lab, node: &str, label: &str, batch: &str) -> Result<String> {
+    let file = lab.dir().join(format!("{node}-{label}.ip-batch"));
     fs::write(&file, batch).map_err(|e| LabError::io(format!("writing {}", file.display()), e))?;
     let f = file.to_string_lossy().into_owned();
     lab.run(node, &["ip", "-batch", &f])
