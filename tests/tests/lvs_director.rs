@@ -638,13 +638,29 @@ fn direct_routing_with_source_hashing_keeps_connections_through_a_director_failo
     survive_failover(Mode::Dr, "lvsdrsh")
 }
 
+/// The download that must survive a failover.
+const SURVIVE_SIZE: usize = 8 * 1024 * 1024;
+
 /// Both directors hash a client alike (fixed seed, the same table); with NAT the new one's
 /// connection tracking picks an established TCP connection up mid-stream, with DR its
 /// per-connection set simply has no entry yet: the download goes on through d2 to the same
 /// real server. (With rr it would be reset: part 2 syncs connections.)
+///
+/// With NAT, which side's segment reaches d2 first decides how the pickup goes. The test
+/// forces the harder order: curl is stopped through the failover, so the client's window is
+/// closed and the first segment d2 sees is the real server's (a zero-window probe or a
+/// retransmission, with the member's own address until d2's `postrouting` gives it the
+/// VIP's); curl goes on once d2 has tracked such a segment.
 fn survive_failover(mode: Mode, tag: &str) -> Result<()> {
     let mut l = LvsLab::new(tag, mode, 3)?;
-    l.big_file(4 * 1024 * 1024)?;
+    l.big_file(SURVIVE_SIZE)?;
+    // curl's --limit-rate only paces its reads: with the default receive buffers the kernel
+    // takes the whole file in milliseconds. A 64 KiB window makes the pace the transfer's
+    // (8 MiB at 512 KiB/s: 16 s, well past the failover).
+    l.lab.run(
+        CLIENT,
+        &["sysctl", "-q", "-w", "net.ipv4.tcp_rmem=4096 16384 65536"],
+    )?;
     let vs = l.virtual_server(
         &format!("    lb_algo mh\n{DELAY_LOOP}"),
         &all_three(),
@@ -670,13 +686,33 @@ fn survive_failover(mode: Mode, tag: &str) -> Result<()> {
         "download.log",
     )?;
     std::thread::sleep(Duration::from_secs(1));
+    if mode == Mode::Nat {
+        download.signal("STOP")?;
+    }
     l.crash_director(0)?;
     l.wait_master(1, MASTER_DOWN + SLACK)?;
+    if mode == Mode::Nat {
+        // The real server's segments back off exponentially while no director answers (RTO
+        // doubling from 200 ms: 0.2, 0.6, 1.4, 3.0, 6.2, 12.6, 25.4 s after the crash); the
+        // one after the takeover arrives within twice the outage plus a doubling.
+        let picked_up =
+            wasmalived_e2e::wait_until(Duration::from_secs(30), Duration::from_millis(100), || {
+                let tracked = l.lab.run(
+                    "d2",
+                    &["conntrack", "-L", "-p", "tcp", "--orig-port-src", "80"],
+                )?;
+                Ok(tracked.contains("sport=80"))
+            });
+        download.signal("CONT")?;
+        expect(picked_up, &l, || {
+            "d2 never tracked a segment of the real server's side of the download".to_owned()
+        })?;
+    }
     let status = download
-        .wait_exit(Duration::from_secs(40))?
+        .wait_exit(Duration::from_secs(60))?
         .ok_or_else(|| LabError::check("the download did not finish"))?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
-    expect(status.success() && size == 4 * 1024 * 1024, &l, || {
+    expect(status.success() && size == SURVIVE_SIZE as u64, &l, || {
         format!("the download must survive the failover: {status}, {size} bytes")
     })?;
     l.lab.pass()

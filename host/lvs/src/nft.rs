@@ -21,11 +21,17 @@
 //! A member removed from a NAT pool (not one kept at weight 0) also loses its connection
 //! tracking entries (`conntrack -D`), so its clients reconnect to a live member instead of
 //! waiting on a dead one; a weight-0 member's connections drain.
+//!
+//! After a director failover, the new director's connection tracking picks up the
+//! connections the old one balanced: a client's segment is scheduled again (source hashing
+//! picks the same member); a member's segment that arrives first would go out with the
+//! member's own address, which the client's stack rejects — the `postrouting` chain gives it
+//! the service's address back ([`reply_pickups`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Command, Stdio};
 
 use wasmalived_config::lvs::{Protocol, VirtualServer};
@@ -314,6 +320,11 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
         "add chain inet {TABLE} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}"
     );
     let _ = writeln!(s, "flush chain inet {TABLE} prerouting");
+    let _ = writeln!(
+        s,
+        "add chain inet {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}"
+    );
+    let _ = writeln!(s, "flush chain inet {TABLE} postrouting");
     transition(&mut s, "inet", TABLE, &prev.chains, &prev.sets, &nat);
     let dr_needed = !dr.chains.is_empty() || !prev.dr_chains.is_empty();
     if dr_needed {
@@ -356,6 +367,9 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
     for (_, _, rule) in &hook_rules {
         let _ = writeln!(s, "{rule}");
     }
+    for rule in reply_pickups(services) {
+        let _ = writeln!(s, "{rule}");
+    }
     for rule in nat.rules.iter().chain(&dr.rules) {
         let _ = writeln!(s, "{rule}");
     }
@@ -370,6 +384,58 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
         nat_members,
     };
     (s, programmed)
+}
+
+/// The `postrouting` rules for connections picked up mid-stream from the member's side.
+///
+/// A member's TCP segment that creates a connection-tracking entry without being a SYN
+/// belongs to a connection this director never scheduled: one the other director balanced
+/// before a failover, whose DNAT entry died with it. Its source becomes the service's
+/// address and port again, as that entry would have made it, so the client's stack takes it,
+/// and the client's answers follow the new entry back to the same member. Only NAT services
+/// over TCP with one address and port have such a mapping; a member serving several of them
+/// is left out (which service the connection belonged to would be a guess).
+fn reply_pickups(services: &[ServicePlan]) -> Vec<String> {
+    let mut services_of: BTreeMap<SocketAddr, Option<SocketAddr>> = BTreeMap::new();
+    for p in services {
+        let (Forward::Nat, Protocol::Tcp, [Match::Addrs { first, last, port }]) =
+            (&p.forward, p.protocol, p.matches.as_slice())
+        else {
+            continue;
+        };
+        if first != last || *port == 0 {
+            continue;
+        }
+        let service = SocketAddr::new(*first, *port);
+        for m in &p.members {
+            let member = match m.addr.port() {
+                0 => SocketAddr::new(m.addr.ip(), *port),
+                _ => m.addr,
+            };
+            services_of
+                .entry(member)
+                .and_modify(|s| {
+                    if *s != Some(service) {
+                        *s = None;
+                    }
+                })
+                .or_insert(Some(service));
+        }
+    }
+    services_of
+        .into_iter()
+        .filter_map(|(member, service)| {
+            let service = service?;
+            let kw = ip_kw(member.is_ipv6());
+            (member.is_ipv6() == service.is_ipv6()).then(|| {
+                format!(
+                    "add rule inet {TABLE} postrouting {kw} saddr {} tcp sport {} tcp flags & syn == 0 snat {kw} to {service}",
+                    member.ip(),
+                    member.port()
+                )
+            })
+        })
+        .collect()
 }
 
 /// Flush kept chains, flush and delete dropped chains, delete dropped sets, add new chains
@@ -661,16 +727,43 @@ mod tests {
 add table inet wasmalived
 add chain inet wasmalived prerouting { type nat hook prerouting priority dstnat; policy accept; }
 flush chain inet wasmalived prerouting
+add chain inet wasmalived postrouting { type nat hook postrouting priority srcnat; policy accept; }
+flush chain inet wasmalived postrouting
 add chain inet wasmalived vs_192_0_2_10_80_tcp
 add chain inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_1_8080
 add chain inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_2_80
 add rule inet wasmalived prerouting ip daddr 192.0.2.10 tcp dport 80 jump vs_192_0_2_10_80_tcp
+add rule inet wasmalived postrouting ip saddr 10.0.0.1 tcp sport 8080 tcp flags & syn == 0 snat ip to 192.0.2.10:80
+add rule inet wasmalived postrouting ip saddr 10.0.0.2 tcp sport 80 tcp flags & syn == 0 snat ip to 192.0.2.10:80
 add rule inet wasmalived vs_192_0_2_10_80_tcp numgen inc mod 3 vmap { 0 : goto vs_192_0_2_10_80_tcp__rs_10_0_0_1_8080, 1 : goto vs_192_0_2_10_80_tcp__rs_10_0_0_1_8080, 2 : goto vs_192_0_2_10_80_tcp__rs_10_0_0_2_80 }
 add rule inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_1_8080 meta l4proto tcp dnat ip to 10.0.0.1:8080
 add rule inet wasmalived vs_192_0_2_10_80_tcp__rs_10_0_0_2_80 meta l4proto tcp dnat ip to 10.0.0.2:80
 ";
         assert_eq!(script, expected);
         assert_eq!(programmed.chains.len(), 3);
+    }
+
+    #[test]
+    fn members_picked_up_mid_stream_get_their_service_address_unless_ambiguous() {
+        let a = nat(
+            "a",
+            Scheduler::Sh,
+            vec![member("10.0.0.1:80", 1), member("10.0.0.2:80", 1)],
+        );
+        let mut b = nat("b", Scheduler::Rr, vec![member("10.0.0.2:80", 1)]);
+        b.matches = vec![Match::Addrs {
+            first: "192.0.2.20".parse().unwrap(),
+            last: "192.0.2.20".parse().unwrap(),
+            port: 80,
+        }];
+        let mut udp = nat("u", Scheduler::Rr, vec![member("10.0.0.3:53", 1)]);
+        udp.protocol = Protocol::Udp;
+        let rules = reply_pickups(&[a, b, udp]);
+        // 10.0.0.2:80 serves two addresses: left out; UDP has no mid-stream segments.
+        assert_eq!(
+            rules,
+            vec!["add rule inet wasmalived postrouting ip saddr 10.0.0.1 tcp sport 80 tcp flags & syn == 0 snat ip to 192.0.2.10:80"]
+        );
     }
 
     #[test]
