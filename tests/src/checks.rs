@@ -20,9 +20,7 @@ pub fn plugin_path(crate_name: &str) -> Result<PathBuf> {
     if let Some(dir) = std::env::var_os("WASMALIVED_PLUGIN_DIR") {
         candidates.push(PathBuf::from(dir).join(&file));
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let target = crate::daemon::target_dir();
     for profile in ["debug", "release"] {
         candidates.push(target.join("wasm32-wasip2").join(profile).join(&file));
     }

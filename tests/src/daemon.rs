@@ -34,17 +34,19 @@ impl Impl {
     }
 }
 
+/// The cargo target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
 /// The wasmalived binary: `$WASMALIVED_BIN`, else `$CARGO_TARGET_DIR/debug/wasmalived`, else
 /// `<workspace>/target/debug/wasmalived`. Fails with "build wasmalived first" if absent.
 pub fn wasmalived_bin() -> Result<PathBuf> {
     let path = match std::env::var_os("WASMALIVED_BIN") {
         Some(p) => PathBuf::from(p),
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-            target.join("debug/wasmalived")
-        }
+        None => target_dir().join("debug/wasmalived"),
     };
     if path.is_file() {
         Ok(path)
@@ -55,6 +57,34 @@ pub fn wasmalived_bin() -> Result<PathBuf> {
             path.display()
         )))
     }
+}
+
+/// For a benchmark: copies wasmalived and the stock `plugins` (crate names, as
+/// [`plugin_path`](crate::checks::plugin_path) finds them) into a private directory named
+/// after `tag` and points `WASMALIVED_BIN` / `WASMALIVED_PLUGIN_DIR` at the copies, so that a
+/// long series uses one build whatever is rebuilt meanwhile. Call it before any other thread
+/// reads the environment. Returns the directory.
+pub fn pin_binaries(tag: &str, plugins: &[&str]) -> Result<PathBuf> {
+    let bin = wasmalived_bin()?;
+    let dir = Path::new(crate::lab::LAB_ROOT).join(format!("{tag}-bin-{}", std::process::id()));
+    fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
+    let copy = |from: &Path, name: &std::ffi::OsStr| -> Result<()> {
+        let to = dir.join(name);
+        fs::copy(from, &to)
+            .map(|_| ())
+            .map_err(|e| LabError::io(format!("copying {} to {}", from.display(), to.display()), e))
+    };
+    copy(&bin, "wasmalived".as_ref())?;
+    let mut used = vec![bin.display().to_string()];
+    for p in plugins {
+        let path = crate::checks::plugin_path(p)?;
+        copy(&path, path.file_name().unwrap_or_default())?;
+        used.push(path.display().to_string());
+    }
+    std::env::set_var("WASMALIVED_BIN", dir.join("wasmalived"));
+    std::env::set_var("WASMALIVED_PLUGIN_DIR", &dir);
+    eprintln!("using {} (copied to {})", used.join(", "), dir.display());
+    Ok(dir)
 }
 
 /// One instance in `wasmalived status --json`.

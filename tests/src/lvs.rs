@@ -477,6 +477,35 @@ impl LvsLab {
         Ok(())
     }
 
+    /// A download of `/big.bin` ([`LvsLab::big_file`]) through the VIP that takes time: curl
+    /// paced at 512 KiB/s, into a client receive window of 64 KiB (curl's `--limit-rate` only
+    /// paces its reads; with the default buffers the kernel takes megabytes in milliseconds).
+    /// Returns curl and the file it writes.
+    pub fn slow_download(&self) -> Result<(Proc, PathBuf)> {
+        self.lab.run(
+            CLIENT,
+            &["sysctl", "-q", "-w", "net.ipv4.tcp_rmem=4096 16384 65536"],
+        )?;
+        let out = self.lab.dir().join("download.bin");
+        let curl = self.lab.spawn(
+            CLIENT,
+            &[
+                "curl",
+                "-s",
+                "-f",
+                "--noproxy",
+                "*",
+                "--limit-rate",
+                "512K",
+                "-o",
+                &out.to_string_lossy(),
+                &format!("http://{VIP}/big.bin"),
+            ],
+            "download.log",
+        )?;
+        Ok((curl, out))
+    }
+
     /// A script in the lab directory that appends its arguments to `<name>.log` there; returns
     /// (script path, log path).
     pub fn recorder(&self, name: &str) -> Result<(PathBuf, PathBuf)> {

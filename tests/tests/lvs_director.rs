@@ -467,23 +467,7 @@ fn reload_adds_and_removes_real_servers_without_breaking_established_connections
     );
     start_both(&mut l, &only_rs1, &[(0, 1)])?;
     // A download of 3 MiB at 512 KiB/s (~6 s) from rs1, across both reloads.
-    let out = l.lab.dir().join("download.bin");
-    let download = l.lab.spawn(
-        CLIENT,
-        &[
-            "curl",
-            "-s",
-            "-f",
-            "--noproxy",
-            "*",
-            "--limit-rate",
-            "512K",
-            "-o",
-            &out.to_string_lossy(),
-            &format!("http://{VIP}/big.bin"),
-        ],
-        "download.log",
-    )?;
+    let (download, out) = l.slow_download()?;
     std::thread::sleep(Duration::from_millis(500));
     // Add rs2 and rs3.
     let all = l.virtual_server(
@@ -653,14 +637,8 @@ const SURVIVE_SIZE: usize = 8 * 1024 * 1024;
 /// VIP's); curl goes on once d2 has tracked such a segment.
 fn survive_failover(mode: Mode, tag: &str) -> Result<()> {
     let mut l = LvsLab::new(tag, mode, 3)?;
+    // 8 MiB at 512 KiB/s: 16 s, well past the failover.
     l.big_file(SURVIVE_SIZE)?;
-    // curl's --limit-rate only paces its reads: with the default receive buffers the kernel
-    // takes the whole file in milliseconds. A 64 KiB window makes the pace the transfer's
-    // (8 MiB at 512 KiB/s: 16 s, well past the failover).
-    l.lab.run(
-        CLIENT,
-        &["sysctl", "-q", "-w", "net.ipv4.tcp_rmem=4096 16384 65536"],
-    )?;
     let vs = l.virtual_server(
         &format!("    lb_algo mh\n{DELAY_LOOP}"),
         &all_three(),
@@ -668,23 +646,7 @@ fn survive_failover(mode: Mode, tag: &str) -> Result<()> {
     );
     start_both(&mut l, &vs, &[(0, 1), (1, 1), (2, 1)])?;
     l.wait_pool(1, &pool(&l, &[(0, 1), (1, 1), (2, 1)]), START)?;
-    let out = l.lab.dir().join("download.bin");
-    let download = l.lab.spawn(
-        CLIENT,
-        &[
-            "curl",
-            "-s",
-            "-f",
-            "--noproxy",
-            "*",
-            "--limit-rate",
-            "512K",
-            "-o",
-            &out.to_string_lossy(),
-            &format!("http://{VIP}/big.bin"),
-        ],
-        "download.log",
-    )?;
+    let (download, out) = l.slow_download()?;
     std::thread::sleep(Duration::from_secs(1));
     if mode == Mode::Nat {
         download.signal("STOP")?;

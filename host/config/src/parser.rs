@@ -227,7 +227,7 @@ fn skip_to_matching_close(tokens: &[Token], pos: &mut usize) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::diag::Diags;
 
@@ -244,8 +244,8 @@ mod tests {
         )
     }
 
-    /// `kw(args){…}` compactly.
-    fn shape(nodes: &[Node]) -> String {
+    /// `kw(args){…}` compactly (also for the reflow tests).
+    pub(crate) fn shape(nodes: &[Node]) -> String {
         nodes
             .iter()
             .map(|n| {

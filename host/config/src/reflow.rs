@@ -264,6 +264,7 @@ fn place(owner: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parser::tests::shape;
     use crate::preprocess::Preprocessor;
     use std::path::Path;
 
@@ -279,24 +280,6 @@ mod tests {
             shape(&nodes),
             diags.into_vec().iter().map(|d| d.to_string()).collect(),
         )
-    }
-
-    fn shape(nodes: &[Node]) -> String {
-        nodes
-            .iter()
-            .map(|n| {
-                let mut s = n.keyword.text.clone();
-                for a in &n.args {
-                    s.push(' ');
-                    s.push_str(&a.text);
-                }
-                if let Some(b) = &n.block {
-                    s.push_str(&format!("{{{}}}", shape(&b.nodes)));
-                }
-                s
-            })
-            .collect::<Vec<_>>()
-            .join(";")
     }
 
     #[test]

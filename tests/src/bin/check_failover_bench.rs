@@ -23,7 +23,7 @@
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -390,40 +390,13 @@ fn bench(variant: Variant, runs: usize) -> Result<(Vec<Run>, usize)> {
     Ok((ok, failures))
 }
 
-/// Copies wasmalived and the nginx-process plugin into a private directory and points
-/// `WASMALIVED_BIN` / `WASMALIVED_PLUGIN_DIR` at the copies, so that every run of the series
-/// uses the same build. Returns the directory (`None` when only keepalived runs).
+/// Pins the daemon and the nginx-process plugin for the whole series (`None` when only
+/// keepalived runs).
 fn pin_binaries(variants: &[Variant]) -> Result<Option<PathBuf>> {
     if variants.iter().all(|v| v.kind() != Impl::Wasmalived) {
         return Ok(None);
     }
-    let bin = wasmalived_e2e::wasmalived_bin()?;
-    let plugin = plugin_path("nginx_process")?;
-    let dir = Path::new(wasmalived_e2e::lab::LAB_ROOT)
-        .join(format!("check-bench-bin-{}", std::process::id()));
-    fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
-    let copy = |from: &Path, name: &str| -> Result<()> {
-        let to = dir.join(name);
-        fs::copy(from, &to)
-            .map(|_| ())
-            .map_err(|e| LabError::io(format!("copying {} to {}", from.display(), to.display()), e))
-    };
-    copy(&bin, "wasmalived")?;
-    let plugin_name = plugin
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    copy(&plugin, &plugin_name)?;
-    // Single-threaded here: nothing else reads the environment yet.
-    std::env::set_var("WASMALIVED_BIN", dir.join("wasmalived"));
-    std::env::set_var("WASMALIVED_PLUGIN_DIR", &dir);
-    eprintln!(
-        "using {} and {} (copied to {})",
-        bin.display(),
-        plugin.display(),
-        dir.display()
-    );
-    Ok(Some(dir))
+    wasmalived_e2e::daemon::pin_binaries("check-bench", &["nginx_process"]).map(Some)
 }
 
 fn fmt_s(v: Option<f64>) -> String {

@@ -962,19 +962,11 @@ fn load_main(addr: &str, conc: &str, secs: &str) -> ExitCode {
 // ---------------------------------------------------------------------------------------
 // Binaries
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-/// Copies wasmalived and the `tcp`/`http` plugins (release ones unless
-/// `WASMALIVED_PLUGIN_DIR` says otherwise) into a private directory and points
-/// `WASMALIVED_BIN` / `WASMALIVED_PLUGIN_DIR` at the copies: the run uses one build
-/// throughout, whatever is rebuilt meanwhile.
+/// Points `WASMALIVED_PLUGIN_DIR` at the release plugins unless it is set (falling back to
+/// the debug ones with a warning), then pins the daemon and the `tcp`/`http` plugins.
 fn pin_binaries() -> Result<PathBuf> {
     if std::env::var_os("WASMALIVED_PLUGIN_DIR").is_none() {
-        let release = target_dir().join("wasm32-wasip2/release");
+        let release = wasmalived_e2e::daemon::target_dir().join("wasm32-wasip2/release");
         if release.join("plugin_tcp.wasm").is_file() && release.join("plugin_http.wasm").is_file() {
             // Single-threaded here: nothing else reads the environment yet.
             std::env::set_var("WASMALIVED_PLUGIN_DIR", &release);
@@ -985,27 +977,7 @@ fn pin_binaries() -> Result<PathBuf> {
             );
         }
     }
-    let bin = wasmalived_e2e::wasmalived_bin()?;
-    let dir = Path::new(wasmalived_e2e::lab::LAB_ROOT)
-        .join(format!("lvs-bench-bin-{}", std::process::id()));
-    fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
-    let copy = |from: &Path, name: &str| -> Result<()> {
-        let to = dir.join(name);
-        fs::copy(from, &to)
-            .map(|_| ())
-            .map_err(|e| LabError::io(format!("copying {} to {}", from.display(), to.display()), e))
-    };
-    copy(&bin, "wasmalived")?;
-    let mut used = vec![bin.display().to_string()];
-    for p in ["tcp", "http"] {
-        let path = wasmalived_e2e::plugin_path(p)?;
-        copy(&path, &format!("plugin_{p}.wasm"))?;
-        used.push(path.display().to_string());
-    }
-    std::env::set_var("WASMALIVED_BIN", dir.join("wasmalived"));
-    std::env::set_var("WASMALIVED_PLUGIN_DIR", &dir);
-    eprintln!("using {} (copied to {})", used.join(", "), dir.display());
-    Ok(dir)
+    wasmalived_e2e::daemon::pin_binaries("lvs-bench", &["tcp", "http"])
 }
 
 // ---------------------------------------------------------------------------------------
