@@ -130,6 +130,38 @@ impl Lab {
         })
     }
 
+    /// A veth pair: `veth` in the bridge namespace, up and enslaved to `bridge`; its peer
+    /// `peer` in namespace `ns`.
+    fn plug_veth(&self, veth: &str, peer: &str, ns: &str, bridge: &str) -> Result<()> {
+        cmd::run(&[
+            "ip",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "add",
+            veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "netns",
+            ns,
+        ])?;
+        cmd::run(&[
+            "ip",
+            "-n",
+            &self.bridge_ns,
+            "link",
+            "set",
+            veth,
+            "master",
+            bridge,
+            "up",
+        ])
+        .map(|_| ())
+    }
+
     fn ip_batch(&self, ns: &str, label: &str, script: &str) -> Result<()> {
         let file = self.dir.join(format!("{label}.ip-batch"));
         fs::write(&file, script)
@@ -191,32 +223,7 @@ impl Lab {
             _ => return Err(LabError::parse("IPv4 address", v4)),
         };
         let mac = format!("02:00:00:00:{tag:02x}:{last:02x}");
-        cmd::run(&[
-            "ip",
-            "-n",
-            &self.bridge_ns,
-            "link",
-            "add",
-            &veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            ifname,
-            "netns",
-            &n.ns,
-        ])?;
-        cmd::run(&[
-            "ip",
-            "-n",
-            &self.bridge_ns,
-            "link",
-            "set",
-            &veth,
-            "master",
-            bridge,
-            "up",
-        ])?;
+        self.plug_veth(&veth, ifname, &n.ns, bridge)?;
         self.ip_batch(
             &n.ns,
             &format!("{node}-{ifname}"),
@@ -285,32 +292,7 @@ impl Lab {
             "net.ipv6.conf.default.router_solicitations=0",
         ];
         cmd::run(&sysctl)?;
-        cmd::run(&[
-            "ip",
-            "-n",
-            &self.bridge_ns,
-            "link",
-            "add",
-            &veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns,
-        ])?;
-        cmd::run(&[
-            "ip",
-            "-n",
-            &self.bridge_ns,
-            "link",
-            "set",
-            &veth,
-            "master",
-            bridge,
-            "up",
-        ])?;
+        self.plug_veth(&veth, "eth0", &ns, bridge)?;
         if !extra_sysctls.is_empty() {
             // Per-interface settings, now that eth0 exists (a new namespace has no
             // `neigh/default` entries to inherit from).
@@ -358,32 +340,7 @@ impl Lab {
         let veth = format!("v{}", n.name);
         cmd::run(&["ip", "-n", &self.bridge_ns, "link", "del", &veth])?;
         std::thread::sleep(pause);
-        cmd::run(&[
-            "ip",
-            "-n",
-            &self.bridge_ns,
-            "link",
-            "add",
-            &veth,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &n.ns,
-        ])?;
-        cmd::run(&[
-            "ip",
-            "-n",
-            &self.bridge_ns,
-            "link",
-            "set",
-            &veth,
-            "master",
-            "br0",
-            "up",
-        ])?;
+        self.plug_veth(&veth, "eth0", &n.ns, "br0")?;
         let last = n.mac.rsplit(':').next().unwrap_or("00").to_string();
         let mac = format!("02:00:00:00:01:{last}");
         self.ip_batch(

@@ -96,15 +96,7 @@ pub trait Host {
     /// that a check which only connects imports no `wasi:http`.
     fn connect_all(&self, addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
         let ops: Vec<NetOp> = addrs.iter().map(|a| NetOp::Tcp(*a)).collect();
-        self.network(&ops, timeout)
-            .into_iter()
-            .map(|r| match r? {
-                NetReply::Connected => Ok(()),
-                NetReply::Http(_) => Err(NetError::Tcp(TcpError::Other(
-                    "the host answered a TCP connect with an HTTP response".into(),
-                ))),
-            })
-            .collect()
+        connected(self.network(&ops, timeout))
     }
 
     /// TCP connects from the local address `from`, as [`Host::network`] does them
@@ -119,15 +111,7 @@ pub trait Host {
             .iter()
             .map(|a| NetOp::TcpFrom { from, to: *a })
             .collect();
-        self.network(&ops, timeout)
-            .into_iter()
-            .map(|r| match r? {
-                NetReply::Connected => Ok(()),
-                NetReply::Http(_) => Err(NetError::Tcp(TcpError::Other(
-                    "the host answered a TCP connect with an HTTP response".into(),
-                ))),
-            })
-            .collect()
+        connected(self.network(&ops, timeout))
     }
 
     /// HTTP requests only, as [`Host::network`] does them. [`crate::Wasi`] overrides this so
@@ -174,4 +158,18 @@ pub trait Host {
     fn elapsed_since(&self, start: Duration) -> Duration {
         self.monotonic().saturating_sub(start)
     }
+}
+
+/// The replies to TCP connects: a connect either succeeded or failed; an HTTP reply to one
+/// is a host error.
+fn connected(replies: Vec<Result<NetReply, NetError>>) -> Vec<Result<(), NetError>> {
+    replies
+        .into_iter()
+        .map(|r| match r? {
+            NetReply::Connected => Ok(()),
+            NetReply::Http(_) => Err(NetError::Tcp(TcpError::Other(
+                "the host answered a TCP connect with an HTTP response".into(),
+            ))),
+        })
+        .collect()
 }
