@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn, Instrument};
 
+use super::admission::{Admission, QueueLoad};
 use super::driver::Datagram;
 use crate::net::socket::{SocketConfig, SocketError, VrrpSocket};
 use wasmalived_proto::router::{InstanceKey, PathId};
@@ -120,8 +121,8 @@ async fn receive(
     // Datagrams dropped because the driver's queue was full (or their source had its share of
     // it under pressure), not yet reported.
     let mut queue_full: u64 = 0;
-    let mut admission = super::admission::Admission::default();
-    let half = driver.max_capacity() / 2;
+    let mut admission = Admission::default();
+    let capacity = driver.max_capacity();
     loop {
         let packet = match socket.recv().await {
             Ok(packet) => Ok(packet),
@@ -136,8 +137,8 @@ async fn receive(
             }
         };
         if let Ok(received) = &packet {
-            let pressure = driver.capacity() < half;
-            if !admission.admit(received.src, pressure, std::time::Instant::now()) {
+            let load = QueueLoad::of(driver.capacity(), capacity);
+            if !admission.admit(received.src, load, std::time::Instant::now()) {
                 queue_full += 1;
                 continue;
             }
