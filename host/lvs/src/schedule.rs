@@ -69,15 +69,20 @@ pub fn effective(requested: Scheduler) -> (Scheduler, Option<Fallback>) {
     }
 }
 
-/// The table of `members` under `scheduler` (already [`effective`]). Members of weight 0
-/// get no slot; an empty table means nobody takes new connections.
-pub fn plan(scheduler: Scheduler, members: &[Member]) -> Table {
-    let live: Vec<(usize, u32)> = members
+/// The members that take new connections (weight above 0), as (index, weight).
+fn live(members: &[Member]) -> Vec<(usize, u32)> {
+    members
         .iter()
         .enumerate()
         .filter(|(_, m)| m.weight > 0)
         .map(|(i, m)| (i, m.weight))
-        .collect();
+        .collect()
+}
+
+/// The table of `members` under `scheduler` (already [`effective`]). Members of weight 0
+/// get no slot; an empty table means nobody takes new connections.
+pub fn plan(scheduler: Scheduler, members: &[Member]) -> Table {
+    let live = live(members);
     match scheduler {
         Scheduler::Rr => Table {
             pick: Pick::InTurn,
@@ -226,12 +231,7 @@ fn maglev_fill(members: &[Member], live: &[(usize, u32)], table: &mut [Option<us
 /// again among the usable members — so a failed real server moves only its own clients, and
 /// its recovery gives exactly them back.
 fn maglev_anchored(members: &[Member], anchor: &[Member], size: usize) -> Vec<usize> {
-    let live: Vec<(usize, u32)> = members
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| m.weight > 0)
-        .map(|(i, m)| (i, m.weight))
-        .collect();
+    let live = live(members);
     if live.is_empty() {
         return Vec::new();
     }

@@ -359,13 +359,14 @@ impl Manager {
         }
         slot.last = Some(outcome.clone());
         let subscribers = slot.subscribers.clone();
-        let mut pools_changed = false;
-        let mut states_changed = false;
+        // A pool changes only with an event (a server's state or weight, the sorry server),
+        // and identical plans are not re-published: a result that changes nothing costs no
+        // pool rebuild.
+        let mut changed = false;
         for sub in subscribers {
             let Some(service) = self.services.get_mut(sub.vs) else {
                 continue;
             };
-            let before = service.state.pool(&service.cfg);
             let (_, events) = service.state.record(
                 &service.cfg,
                 sub.rs,
@@ -373,14 +374,11 @@ impl Manager {
                 outcome.success,
                 outcome.weight,
             );
-            pools_changed |= service.state.pool(&service.cfg) != before;
-            states_changed |= !events.is_empty();
+            changed |= !events.is_empty();
             self.handle_events(sub.vs, &events, &self.services);
         }
-        if pools_changed {
+        if changed {
             self.publish_plans();
-        }
-        if pools_changed || states_changed {
             self.publish_status();
         } else {
             self.status_stale = true;
@@ -823,13 +821,8 @@ async fn blocking(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    fn config(text: &str) -> Config {
-        wasmalived_config::parse_str(text, Path::new("t.conf"), Default::default())
-            .expect("valid")
-            .config
-    }
+    use crate::lvs::test_config as config;
 
     #[test]
     fn identical_checkers_of_several_virtual_servers_run_once() {

@@ -90,3 +90,11 @@ impl Director {
         let _ = self.task.await;
     }
 }
+
+/// A configuration from `text` that must be valid (for the director's tests).
+#[cfg(test)]
+pub(crate) fn test_config(text: &str) -> wasmalived_config::Config {
+    wasmalived_config::parse_str(text, std::path::Path::new("t.conf"), Default::default())
+        .expect("valid")
+        .config
+}

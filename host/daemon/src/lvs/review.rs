@@ -141,13 +141,8 @@ pub fn vip_interface(vs: &VirtualServer, config: &Config) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
-    fn config(text: &str) -> Config {
-        wasmalived_config::parse_str(text, Path::new("t.conf"), Default::default())
-            .expect("valid")
-            .config
-    }
+    use crate::lvs::test_config as config;
 
     const INSTANCE: &str = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 100\n virtual_ipaddress {\n  192.0.2.10/24 dev eth1\n }\n}\n";
 
