@@ -42,8 +42,12 @@ check: plugins
 ## (`--features lab-tests`; among them the plugins in Python, JavaScript and C and the
 ## `plugin new` projects, built with the toolchains setup installs and `wasmalived-wit-c`)
 ## and the namespace e2e tests.
+## The build is `cargo test --no-run` over the unit suite's own package set, so the daemon the
+## e2e tests run and every test binary share one resolution of features (dev-dependencies turn
+## on tokio's `test-util`; a plain `cargo build` first would compile wasmtime and the daemon twice).
 test: setup plugins
-	$(CARGO) build -p wasmalived -p wasmalived-e2e -p wasmalived-wit-c $(TEST_FEATURES)
+	$(CARGO) test --no-run --workspace --exclude wasmalived-e2e $(TEST_FEATURES)
+	$(CARGO) build -p wasmalived-wit-c -p wasmalived-e2e
 	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) TEST_FEATURES="$(TEST_FEATURES)" scripts/test.sh
 
 ## Two-node namespace demo (see README).
