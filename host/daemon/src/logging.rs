@@ -4,7 +4,8 @@
 //!   escapes only when stderr is a terminal — a log file or a pipe gets plain text;
 //! - **json**: one JSON object per line (`timestamp`, `level`, `fields` with the `message`,
 //!   `target`, the current `span` and the list of enclosing `spans` with their fields:
-//!   `instance`, `iface`, `vrid`, `plugin`, `check`…), for log shippers;
+//!   `instance`, `iface`, `vrid` of a `vrrp` span, `name`, `digest`, `check` of a `plugin`
+//!   span…), for log shippers;
 //! - **journald**: under systemd, when stderr *is* the journal's stream, events go to the
 //!   journal natively: levels become priorities (error 3, warn 4, info 5, debug 6, trace 7),
 //!   and event and span fields become journal fields (upper-cased, prefixed `F_`:

@@ -219,7 +219,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let mut dumper = Dumper::new(opts.dump_dir.clone());
     let mut dump = |kind: Dump, daemon: &Daemon| {
         info!(dir = %dumper.dir().display(), "{kind:?} dump requested");
-        let _ = dumper.write(kind, board.snapshot(), daemon.config.as_ref());
+        dumper.write(kind, board.snapshot(), daemon.config.as_ref());
     };
     let mut config_changes = watch_config_file(&opts.config);
     info!(config = %opts.config.display(), state_dir = %opts.state_dir.display(), "wasmalived running");

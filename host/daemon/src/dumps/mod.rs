@@ -90,13 +90,9 @@ impl Dumper {
 
     /// Render `dump` from `status` (and, for the data dump, `config`) and write it on the
     /// blocking pool; the outcome is logged. The stats baseline moves at once, so a
-    /// `STATS` right after a `STATS_CLEAR` counts from the clear.
-    pub fn write(
-        &mut self,
-        dump: Dump,
-        status: Status,
-        config: Option<&Config>,
-    ) -> tokio::task::JoinHandle<()> {
+    /// `STATS` right after a `STATS_CLEAR` counts from the clear. Nothing waits for the
+    /// write.
+    pub fn write(&mut self, dump: Dump, status: Status, config: Option<&Config>) {
         let path = self.dir.join(dump.file_name());
         let render: Box<dyn FnOnce() -> Result<String, String> + Send> = match dump {
             Dump::Data => {
@@ -122,7 +118,8 @@ impl Dumper {
                     .map_err(|e| format!("status document: {e}"))
             }),
         };
-        tokio::task::spawn_blocking(move || {
+        // Detached: the outcome is logged.
+        drop(tokio::task::spawn_blocking(move || {
             let written = render().and_then(|text| {
                 safe_file::write_private(&path, text.as_bytes()).map_err(|e| e.to_string())
             });
@@ -132,6 +129,6 @@ impl Dumper {
                 }
                 Err(err) => error!("{dump:?} dump not written: {err}"),
             }
-        })
+        }));
     }
 }
