@@ -2,7 +2,9 @@
 //! one line-oriented request per connection.
 //!
 //! Requests: `status` → one JSON document ([`Status`]); `reload` → re-read the config (same as
-//! SIGHUP), answers `ok`. `wasmalived status --state-dir DIR` is the client.
+//! SIGHUP), answers `ok`; `maintenance on|off NAME` → put the instance in maintenance or take
+//! it out, answers `ok: …` or `error: …` (an unknown instance, say). `wasmalived status`,
+//! `reload` and `maintenance` are the clients.
 //!
 //! The socket's mode is not the only guard: every connection's peer credentials
 //! (`SO_PEERCRED`) must be root or the daemon's own user, a request is one line of at most
@@ -19,7 +21,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -57,6 +59,9 @@ pub struct InstanceStatus {
     pub fault_reasons: Vec<String>,
     /// Whether another Master is seen for the same VRID right now.
     pub split_brain: bool,
+    /// Whether the operator put it in maintenance (never Master until taken out).
+    #[serde(default)]
+    pub maintenance: bool,
     /// Receive/transmit counters by name (rejections by reason, checksum forms, adverts).
     pub counters: BTreeMap<String, u64>,
 }
@@ -245,10 +250,60 @@ impl StatusBoard {
 }
 
 /// Requests the control socket forwards to the daemon.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum ControlRequest {
     /// Re-read the configuration.
     Reload,
+    /// `maintenance on|off NAME`.
+    Maintenance {
+        /// The `vrrp_instance` name.
+        instance: String,
+        /// On or off.
+        on: bool,
+        /// The answer for the client: what was done, or why not.
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
+/// `maintenance on|off NAME` parsed; `None` if `line` is not a maintenance request, an
+/// error text if it is a malformed one.
+fn parse_maintenance(line: &str) -> Option<Result<(bool, String), String>> {
+    let mut words = line.split_whitespace();
+    if words.next() != Some("maintenance") {
+        return None;
+    }
+    let usage = "usage: maintenance on|off INSTANCE".to_owned();
+    let on = match words.next() {
+        Some("on") => true,
+        Some("off") => false,
+        _ => return Some(Err(usage)),
+    };
+    match (words.next(), words.next()) {
+        (Some(name), None) => Some(Ok((on, name.to_owned()))),
+        _ => Some(Err(usage)),
+    }
+}
+
+/// Forward a maintenance request to the daemon and wait for its answer.
+async fn maintenance(
+    requests: &mpsc::Sender<ControlRequest>,
+    on: bool,
+    instance: String,
+) -> String {
+    let (reply, answer) = oneshot::channel();
+    let request = ControlRequest::Maintenance {
+        instance,
+        on,
+        reply,
+    };
+    if requests.send(request).await.is_err() {
+        return "error: daemon is shutting down".to_owned();
+    }
+    match answer.await {
+        Ok(Ok(done)) => format!("ok: {done}"),
+        Ok(Err(why)) => format!("error: {why}"),
+        Err(_) => "error: daemon is shutting down".to_owned(),
+    }
 }
 
 /// Path of the control socket in `state_dir`.
@@ -363,13 +418,20 @@ async fn answer(
             return write.shutdown().await;
         }
     };
-    let reply = match line.trim() {
+    let line = line.trim();
+    let reply = match line {
         "status" => serde_json::to_string_pretty(&board.snapshot()).map_err(io::Error::other)?,
         "reload" => match requests.send(ControlRequest::Reload).await {
             Ok(()) => "ok".to_owned(),
             Err(_) => "error: daemon is shutting down".to_owned(),
         },
-        other => format!("error: unknown request {other:?} (expected `status` or `reload`)"),
+        other => match parse_maintenance(other) {
+            Some(Ok((on, instance))) => maintenance(requests, on, instance).await,
+            Some(Err(usage)) => format!("error: {usage}"),
+            None => format!(
+                "error: unknown request {other:?} (expected `status`, `reload` or `maintenance on|off INSTANCE`)"
+            ),
+        },
     };
     write.write_all(reply.as_bytes()).await?;
     write.write_all(b"\n").await?;
@@ -427,7 +489,35 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(text.trim(), "ok");
-        assert_eq!(rx.recv().await, Some(ControlRequest::Reload));
+        assert!(matches!(rx.recv().await, Some(ControlRequest::Reload)));
+
+        // Maintenance: forwarded with its reply channel; the daemon's answer goes back.
+        let dir2 = dir.clone();
+        let client =
+            tokio::task::spawn_blocking(move || request(&dir2, "maintenance on VI_9").unwrap());
+        match rx.recv().await {
+            Some(ControlRequest::Maintenance {
+                instance,
+                on,
+                reply,
+            }) => {
+                assert_eq!((instance.as_str(), on), ("VI_9", true));
+                reply
+                    .send(Err("no vrrp_instance named VI_9".into()))
+                    .unwrap();
+            }
+            other => panic!("expected a maintenance request, got {other:?}"),
+        }
+        assert_eq!(
+            client.await.unwrap().trim(),
+            "error: no vrrp_instance named VI_9"
+        );
+        let dir2 = dir.clone();
+        let text = tokio::task::spawn_blocking(move || request(&dir2, "maintenance maybe VI_1"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(text.trim(), "error: usage: maintenance on|off INSTANCE");
 
         // An endless line is cut off at the bound, and the daemon answers the next client.
         let dir2 = dir.clone();

@@ -11,6 +11,9 @@
 //! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
 //!   checkers, the data path.
 //! - [`control`]: the control socket and the status document.
+//! - [`dumps`]: keepalived's dump files on its signals (data, stats, JSON).
+//! - [`safe_file`]: writing a root-owned file in a directory others can write to.
+//! - [`logging`]: text, JSON lines or the systemd journal.
 //! - [`cli`]: `-t`, `status`, `plugin run`/`inspect`.
 //!
 //! The layers it builds on: `wasmalived_proto` (codec and sans-IO VRRP core),
@@ -21,8 +24,11 @@ pub mod checks;
 pub mod cli;
 pub mod control;
 pub mod daemon;
+pub mod dumps;
 pub mod fault;
+pub mod logging;
 pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod programs;
+pub mod safe_file;

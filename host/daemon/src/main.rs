@@ -4,7 +4,9 @@
 //! `-f FILE` (`--use-file`), `-n` (`--dont-fork`; wasmalived always runs in the foreground),
 //! `-l` (`--log-console`), `-D` (`--log-detail`), `-t` (`--config-test`), `-p FILE` (`--pid`),
 //! `-P` (`--vrrp`: VRRP only, which is all wasmalived does), `-i ID` (`--config-id`: which
-//! `@ID` configuration lines apply; default the host name up to its first dot).
+//! `@ID` configuration lines apply; default the host name up to its first dot),
+//! `--signum=NAME` (the number of keepalived's signal NAME: STOP, RELOAD, DATA, STATS,
+//! STATS_CLEAR, JSON).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,6 +14,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use wasmalived::cli::{config_test, plugin, status};
 use wasmalived::daemon;
+use wasmalived::dumps::signals::DaemonSignal;
+use wasmalived::logging::{self, LogFormat};
 use wasmalived_config::LoadOptions;
 
 /// Default state directory.
@@ -57,6 +61,24 @@ struct Cli {
     /// Accepted for keepalived compatibility: wasmalived runs only VRRP.
     #[arg(short = 'P', long = "vrrp")]
     vrrp_only: bool,
+    /// Print the number of keepalived's signal NAME (STOP, RELOAD, DATA, STATS,
+    /// STATS_CLEAR, JSON) and exit: `kill -s $(wasmalived --signum=DATA) PID`.
+    #[arg(long, value_name = "NAME")]
+    signum: Option<String>,
+    /// Where SIGUSR1/SIGUSR2/STATS_CLEAR/JSON write keepalived.data, .stats, .json
+    /// (default: $TMPDIR if absolute, else /tmp, as keepalived).
+    #[arg(long, value_name = "DIR")]
+    dump_dir: Option<PathBuf>,
+    /// Log format: auto (the systemd journal when stderr is connected to it, else text),
+    /// text (colour only on a terminal), json (one object per line), journald.
+    #[arg(
+        long,
+        value_enum,
+        default_value = "auto",
+        env = "WASMALIVED_LOG_FORMAT",
+        global = true
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -77,44 +99,79 @@ enum Command {
     },
     /// Ask a running daemon to reload its configuration (same as SIGHUP).
     Reload,
+    /// Put an instance in maintenance (it stands down and stays BACKUP, also across
+    /// reloads and restarts) or take it out.
+    Maintenance {
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+        /// The `vrrp_instance` name.
+        instance: String,
+    },
 }
 
-fn init_logging(detail: bool) {
+fn init_logging(detail: bool, format: LogFormat) {
     let default = if detail { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    logging::init(logging::choose(format), filter);
+}
+
+/// `--signum=NAME`: the number, as keepalived prints it (`Unknown sigfunc NAME`, exit 1).
+fn print_signum(name: &str) -> ExitCode {
+    match DaemonSignal::from_name(name) {
+        Some(signal) => {
+            println!("{}", signal.number());
+            ExitCode::SUCCESS
+        }
+        None => {
+            let known: Vec<&str> = DaemonSignal::ALL.iter().map(|s| s.name()).collect();
+            eprintln!("Unknown sigfunc {name} (known: {})", known.join(", "));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Send one control request and print the answer; exit 1 when it is an error.
+fn control_request(state_dir: &std::path::Path, what: &str, request: &str) -> ExitCode {
+    match wasmalived::control::request(state_dir, request) {
+        Ok(answer) if answer.starts_with("error:") => {
+            eprint!("wasmalived {what}: {answer}");
+            ExitCode::from(1)
+        }
+        Ok(answer) => {
+            print!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("wasmalived {what}: {err}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(name) = &cli.signum {
+        return print_signum(name);
+    }
     match cli.command {
         Some(Command::Plugin(cmd)) => {
             let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .init();
+            logging::init(logging::choose(LogFormat::Text), filter);
             plugin::main(cmd)
         }
         Some(Command::Status { json, brief }) => status::main(&cli.state_dir, json, brief),
-        Some(Command::Reload) => match wasmalived::control::request(&cli.state_dir, "reload") {
-            Ok(answer) => {
-                print!("{answer}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("wasmalived reload: {err}");
-                ExitCode::from(1)
-            }
-        },
+        Some(Command::Reload) => control_request(&cli.state_dir, "reload", "reload"),
+        Some(Command::Maintenance { mode, instance }) => control_request(
+            &cli.state_dir,
+            "maintenance",
+            &format!("maintenance {mode} {instance}"),
+        ),
         None if cli.config_test || cli.dump_config => {
-            init_logging(cli.log_detail);
+            init_logging(cli.log_detail, cli.log_format);
             let opts = LoadOptions {
                 strict: cli.strict,
                 config_id: cli.config_id,
@@ -127,7 +184,7 @@ fn main() -> ExitCode {
             )
         }
         None => {
-            init_logging(cli.log_detail);
+            init_logging(cli.log_detail, cli.log_format);
             let _ = (cli.dont_fork, cli.log_console, cli.vrrp_only);
             let opts = daemon::Options {
                 config: cli.config,
@@ -135,6 +192,7 @@ fn main() -> ExitCode {
                 strict: cli.strict,
                 config_id: cli.config_id,
                 pid_file: cli.pid_file,
+                dump_dir: cli.dump_dir.unwrap_or_else(wasmalived::dumps::default_dir),
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -32,10 +32,12 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
             format!(" fault: {}", i.fault_reasons.join("; "))
         };
         let split = if i.split_brain { " SPLIT-BRAIN" } else { "" };
+        let maintenance = if i.maintenance { " (maintenance)" } else { "" };
         println!(
-            "instance {} {} priority {}/{} ({} vrid {} v{}){}{}",
+            "instance {} {}{} priority {}/{} ({} vrid {} v{}){}{}",
             i.name,
             i.state,
+            maintenance,
             i.effective_priority,
             i.priority,
             i.interface,

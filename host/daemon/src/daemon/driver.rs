@@ -84,6 +84,16 @@ pub enum Command {
     },
     /// The checks that run now (every tracked `vrrp_script` that started).
     Checks(Vec<(String, watch::Receiver<CheckUpdate>)>),
+    /// Put the instance named `instance` in maintenance or take it out (the router keeps
+    /// the name for an instance that starts later).
+    Maintenance {
+        /// The `vrrp_instance` name.
+        instance: String,
+        /// On or off.
+        on: bool,
+        /// Whether an instance of that name runs now.
+        reply: oneshot::Sender<bool>,
+    },
     /// Release every instance (priority 0, VIPs removed, `notify_stop` run), then stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -264,6 +274,15 @@ impl Driver {
                 self.router.set_sync_groups(now, groups);
             }
             Command::Checks(checks) => self.replace_checks(now, checks),
+            Command::Maintenance {
+                instance,
+                on,
+                reply,
+            } => {
+                let running = self.router.set_maintenance(now, &instance, on);
+                info!(%instance, on, running, "maintenance");
+                let _ = reply.send(running);
+            }
             Command::Shutdown(_) => {}
         }
         self.dirty.extend(self.live.keys().copied());
@@ -691,6 +710,7 @@ fn status_of(view: &InstanceView<'_, VipSpec>) -> InstanceStatus {
         ("rx_checksum_plain", counters.checksum_plain),
         ("rx_address_list_mismatch", counters.address_list_mismatch),
         ("became_master", counters.became_master),
+        ("released_master", counters.released_master),
         ("split_brain_events", view.split_brain_events),
     ];
     map.extend(named.into_iter().map(|(k, v)| (k.to_owned(), v)));
@@ -709,6 +729,7 @@ fn status_of(view: &InstanceView<'_, VipSpec>) -> InstanceStatus {
         effective_priority: core.priority().get(),
         fault_reasons: core.fault().map(|f| vec![f.to_owned()]).unwrap_or_default(),
         split_brain: view.split_brain,
+        maintenance: view.maintenance,
         counters: map,
     }
 }

@@ -25,6 +25,12 @@
 //! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
 //! `omega` scripts and removes its tables; then all tasks are cancelled.
 //!
+//! keepalived's other signals are answered in the same loop: SIGUSR1, SIGUSR2, `STATS_CLEAR`
+//! and `JSON` write the dump files ([`crate::dumps`]) from a copy of the status board, on
+//! the blocking pool. The operator's maintenance (control socket) is recorded in the state
+//! directory ([`maintenance`]) and applied by the router, which keeps it by instance name
+//! across reloads.
+//!
 //! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
 //! this node holds from the driver (a `watch`, for `ha_suspend`) and never sends it anything.
@@ -33,6 +39,7 @@ pub mod admission;
 pub mod checks;
 pub mod driver;
 pub mod links;
+pub mod maintenance;
 pub mod plan;
 pub mod sockets;
 
@@ -51,8 +58,11 @@ use tracing::{debug, error, info, warn};
 
 use self::checks::{CheckContext, CheckSet};
 use self::driver::{Command, DriverHandle};
+use self::maintenance::MaintenanceStore;
 use self::plan::{InstanceIo, PathSocket};
 use crate::control::{self, ControlRequest, StatusBoard};
+use crate::dumps::signals::DaemonSignal;
+use crate::dumps::{Dump, Dumper};
 use crate::lvs::probe::ProbeContext;
 use crate::lvs::{Director, DirectorContext};
 use crate::net::netlink::Netlink;
@@ -86,6 +96,9 @@ pub struct Options {
     pub config_id: Option<String>,
     /// Pid file (default `<state-dir>/wasmalived.pid`).
     pub pid_file: Option<PathBuf>,
+    /// Where the dump files go (keepalived's: `$TMPDIR` or `/tmp`, see
+    /// [`crate::dumps::default_dir`]).
+    pub dump_dir: PathBuf,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`).
@@ -157,7 +170,9 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         cancel: cancel.clone(),
         tracker: tracker.clone(),
     };
+    let maintenance = MaintenanceStore::load(&opts.state_dir).context("maintenance set")?;
     let mut daemon = Daemon {
+        maintenance,
         netlink,
         sockets: sockets::Sockets::new(datagram_tx),
         links,
@@ -178,11 +193,34 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         director: None,
     };
     daemon.remove_stale_vips(&config).await;
+    // Before the first instance starts, so an instance in maintenance never takes over.
+    for name in daemon
+        .maintenance
+        .names()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    {
+        info!(instance = %name, "in maintenance (kept from an earlier run)");
+        daemon.apply_maintenance(&name, true).await;
+    }
     daemon.apply(config).await;
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    let dump_signal = |s: DaemonSignal| {
+        signal(SignalKind::from_raw(s.number()))
+            .with_context(|| format!("{} signal handler ({})", s.name(), s.number()))
+    };
+    let mut sig_data = dump_signal(DaemonSignal::Data)?;
+    let mut sig_stats = dump_signal(DaemonSignal::Stats)?;
+    let mut sig_stats_clear = dump_signal(DaemonSignal::StatsClear)?;
+    let mut sig_json = dump_signal(DaemonSignal::Json)?;
+    let mut dumper = Dumper::new(opts.dump_dir.clone());
+    let mut dump = |kind: Dump, daemon: &Daemon| {
+        info!(dir = %dumper.dir().display(), "{kind:?} dump requested");
+        dumper.write(kind, board.snapshot(), daemon.config.as_ref());
+    };
     let mut config_changes = watch_config_file(&opts.config);
     info!(config = %opts.config.display(), state_dir = %opts.state_dir.display(), "wasmalived running");
     let mut link_changes = daemon.links.subscribe();
@@ -196,10 +234,19 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             _ = sigterm.recv() => { info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { info!("SIGINT: shutting down"); break; }
             _ = sighup.recv() => { info!("SIGHUP: reloading"); daemon.reload(&opts.config, &load_opts).await; }
-            Some(ControlRequest::Reload) = control_rx.recv() => {
-                info!("control socket: reloading");
-                daemon.reload(&opts.config, &load_opts).await;
-            }
+            _ = sig_data.recv() => dump(Dump::Data, &daemon),
+            _ = sig_stats.recv() => dump(Dump::Stats, &daemon),
+            _ = sig_stats_clear.recv() => dump(Dump::StatsClear, &daemon),
+            _ = sig_json.recv() => dump(Dump::Json, &daemon),
+            Some(request) = control_rx.recv() => match request {
+                ControlRequest::Reload => {
+                    info!("control socket: reloading");
+                    daemon.reload(&opts.config, &load_opts).await;
+                }
+                ControlRequest::Maintenance { instance, on, reply } => {
+                    let _ = reply.send(daemon.maintenance(&instance, on).await);
+                }
+            },
             Some(()) = config_changes.recv() => {
                 info!("configuration file changed: reloading");
                 daemon.reload(&opts.config, &load_opts).await;
@@ -267,6 +314,8 @@ impl ProgramSettings {
 }
 
 struct Daemon {
+    /// The operator's maintenance set, persisted in the state directory.
+    maintenance: MaintenanceStore,
     netlink: Arc<Netlink>,
     sockets: sockets::Sockets,
     links: links::LinkMonitor,
@@ -303,10 +352,76 @@ impl Daemon {
         }
     }
 
+    /// `maintenance on|off NAME` from the control socket: recorded in the state directory
+    /// first (a restart keeps it), then applied by the router. The answer names what
+    /// happened, or why nothing did (an instance the configuration does not have).
+    async fn maintenance(&mut self, name: &str, on: bool) -> Result<String, String> {
+        let configured: Vec<&str> = self
+            .config
+            .iter()
+            .flat_map(|c| c.instances.iter().map(|i| i.name.as_str()))
+            .collect();
+        if !configured.contains(&name) {
+            return Err(format!(
+                "no vrrp_instance named {name:?} (configured: {})",
+                if configured.is_empty() {
+                    "none".to_owned()
+                } else {
+                    configured.join(", ")
+                }
+            ));
+        }
+        self.maintenance
+            .set(name, on)
+            .map_err(|e| format!("maintenance of {name} not recorded, nothing changed: {e}"))?;
+        info!(instance = %name, on, "control socket: maintenance");
+        let running = self.apply_maintenance(name, on).await;
+        Ok(match (on, running) {
+            (true, true) => format!("{name} in maintenance: it stands down and stays BACKUP"),
+            (true, false) => {
+                format!("{name} in maintenance (not running yet: it will start as BACKUP)")
+            }
+            (false, _) => format!("{name} out of maintenance"),
+        })
+    }
+
+    /// Hand the router a maintenance change; whether an instance of that name runs.
+    async fn apply_maintenance(&self, name: &str, on: bool) -> bool {
+        let (reply, running) = oneshot::channel();
+        self.command(Command::Maintenance {
+            instance: name.to_owned(),
+            on,
+            reply,
+        })
+        .await;
+        running.await.unwrap_or(false)
+    }
+
+    /// Forget the maintenance of instances the configuration no longer has (a later
+    /// instance of the same name starts normally).
+    async fn forget_unconfigured_maintenance(&mut self, config: &Config) {
+        let gone: Vec<String> = self
+            .maintenance
+            .names()
+            .filter(|n| !config.instances.iter().any(|i| i.name == *n))
+            .map(str::to_owned)
+            .collect();
+        for name in gone {
+            match self.maintenance.set(&name, false) {
+                Ok(()) => {
+                    warn!(instance = %name, "no such vrrp_instance any more: its maintenance is forgotten");
+                    self.apply_maintenance(&name, false).await;
+                }
+                Err(err) => error!("forgetting the maintenance of {name}: {err}"),
+            }
+        }
+    }
+
     /// Bring everything in line with `config` (start-up and reload): checks first (so a new
     /// instance is tracked with their current states), then removed instances released, the
     /// sync groups, and every new or changed instance started or reconfigured in place.
     async fn apply(&mut self, config: Config) {
+        self.forget_unconfigured_maintenance(&config).await;
         self.watch_plugins(&config);
         self.links
             .ensure(interfaces_of(&config).into_iter().collect())

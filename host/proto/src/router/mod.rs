@@ -28,7 +28,9 @@
 //! - split-brain detection per instance ([`split_brain`]);
 //! - gratuitous ARP / NA pacing ([`announce`]);
 //! - reloads ([`Router::upsert`], [`Router::retain`]): an instance matched by its
-//!   [`InstanceKey`] keeps its state; a Master keeps its VIPs and gets only the difference.
+//!   [`InstanceKey`] keeps its state; a Master keeps its VIPs and gets only the difference;
+//! - the operator's maintenance ([`Router::set_maintenance`]), kept by instance name so a
+//!   reload that re-creates an instance starts it in maintenance.
 //!
 //! The router never reads a clock: every entry point takes `now`. After each call, perform
 //! every [`Output`] from [`Router::poll_output`] in order, then sleep until
@@ -43,7 +45,7 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -362,6 +364,8 @@ pub struct InstanceView<'a, V> {
     pub split_brain: bool,
     /// How often the alarm was raised.
     pub split_brain_events: u64,
+    /// Whether the operator put it in maintenance ([`Router::set_maintenance`]).
+    pub maintenance: bool,
 }
 
 /// Demultiplexing key of a received datagram.
@@ -376,6 +380,8 @@ pub struct Router<V> {
     checks: HashMap<String, CheckState>,
     links: HashMap<String, bool>,
     path_counters: BTreeMap<(PathId, Family), Counters>,
+    /// Names of the instances the operator put in maintenance (running or not).
+    maintenance: BTreeSet<String>,
     outputs: VecDeque<Output<V>>,
 }
 
@@ -388,6 +394,7 @@ impl<V> Default for Router<V> {
             checks: HashMap::new(),
             links: HashMap::new(),
             path_counters: BTreeMap::new(),
+            maintenance: BTreeSet::new(),
             outputs: VecDeque::new(),
         }
     }
@@ -538,6 +545,28 @@ impl<V: Clone + PartialEq> Router<V> {
         self.retrack(now, &TrackSource::Interface(name.to_owned()));
     }
 
+    /// Put the instance named `name` in maintenance (`on`) or take it out: while in
+    /// maintenance it is never Master — a Master stands down at once with a priority-0
+    /// advert (RFC 5798 §6.4.3 release, so a Backup takes over after its skew time) and
+    /// stays Backup, hearing adverts (see [`Instance::set_maintenance`]). The router keeps
+    /// the name: an instance of that name started later (a reload that re-creates it)
+    /// starts in maintenance. Returns whether an instance of that name runs now.
+    pub fn set_maintenance(&mut self, now: Instant, name: &str, on: bool) -> bool {
+        if on {
+            self.maintenance.insert(name.to_owned());
+        } else {
+            self.maintenance.remove(name);
+        }
+        let Some(id) = self.find_by_name(name) else {
+            return false;
+        };
+        if let Some(slot) = self.slot_mut(id) {
+            slot.core.set_maintenance(now, on);
+        }
+        self.pump(now);
+        true
+    }
+
     /// Start an instance, or apply a changed definition to the running instance with the
     /// same [`InstanceKey`] (reload) keeping its protocol state: a Master stays Master and
     /// gets only the VIP difference (with its own gratuitous ARP / NA burst for the added
@@ -640,6 +669,7 @@ impl<V: Clone + PartialEq> Router<V> {
                 core: &slot.core,
                 split_brain: slot.split_brain.is_raised(),
                 split_brain_events: slot.split_brain.raised_count,
+                maintenance: slot.core.maintenance(),
             })
         })
     }
@@ -708,11 +738,15 @@ impl<V: Clone + PartialEq> Router<V> {
             split_brain: SplitBrainDetector::new(advert_int),
         });
         self.register(id);
-        // Held by its sync group and tracked before it leaves Initialize, so it never takes
-        // over on its own or with a stale priority.
+        // Held by its sync group, tracked and in maintenance before it leaves Initialize,
+        // so it never takes over on its own, with a stale priority or against the operator.
         self.resync_groups(now);
         self.apply_tracking(now, id);
+        let maintenance = self
+            .maintenance
+            .contains(self.slot(id).map_or("", |s| &s.spec.name));
         if let Some(slot) = self.slot_mut(id) {
+            slot.core.set_maintenance(now, maintenance);
             slot.core.start(now);
         }
         Ok(id)

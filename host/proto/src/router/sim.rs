@@ -112,6 +112,9 @@ pub(crate) struct Node {
     pub(crate) groups: Vec<SyncGroupSpec>,
     pub(crate) checks: BTreeMap<String, CheckState>,
     pub(crate) links: BTreeMap<String, bool>,
+    /// Instances the operator put in maintenance (kept across restarts, as the daemon
+    /// keeps them in its state directory).
+    pub(crate) maintenance: BTreeSet<String>,
     pub(crate) log: Vec<(Instant, Logged)>,
 }
 
@@ -159,6 +162,7 @@ impl Lan {
                     groups: Vec::new(),
                     checks: BTreeMap::new(),
                     links: BTreeMap::new(),
+                    maintenance: BTreeSet::new(),
                     log: Vec::new(),
                 })
                 .collect(),
@@ -193,6 +197,9 @@ impl Lan {
         for (name, up) in &node.links {
             node.router.set_link(now, name, *up);
         }
+        for name in &node.maintenance {
+            node.router.set_maintenance(now, name, true);
+        }
         // Groups first, so members are held before they start (the daemon's order too).
         node.router.set_sync_groups(now, groups);
         let keys: Vec<InstanceKey> = specs.iter().map(|s| s.key.clone()).collect();
@@ -217,6 +224,21 @@ impl Lan {
         self.nodes[n].links.insert(name.into(), up);
         if self.nodes[n].alive {
             self.nodes[n].router.set_link(now, name, up);
+            self.drain(n);
+        }
+    }
+
+    /// The operator's `maintenance on|off NAME` on node `n`.
+    pub(crate) fn set_maintenance(&mut self, n: usize, name: &str, on: bool) {
+        let now = self.now;
+        let node = &mut self.nodes[n];
+        if on {
+            node.maintenance.insert(name.into());
+        } else {
+            node.maintenance.remove(name);
+        }
+        if node.alive {
+            node.router.set_maintenance(now, name, on);
             self.drain(n);
         }
     }
@@ -415,6 +437,11 @@ impl Lan {
             assert!(
                 p.is_owner() || (Priority::MIN_BACKUP..=Priority::MAX_BACKUP).contains(&p),
                 "node {n} {}: priority {p} out of range",
+                v.spec.name
+            );
+            assert!(
+                !(v.maintenance && core.state() == State::Master),
+                "node {n} {}: Master in maintenance",
                 v.spec.name
             );
             match core.state() {

@@ -656,3 +656,73 @@ fn randomized_lans_keep_the_invariants_and_converge_to_one_master_per_vrid() {
         );
     }
 }
+
+#[test]
+fn maintenance_hands_over_in_the_skew_time_and_never_takes_over_rfc5798_6_4_3() {
+    let i = v3(100);
+    let mut lan = pair(i, 7);
+    lan.run_for(master_down(99, i) * 2);
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    // The Master stands down with priority 0: the Backup takes over after its skew time,
+    // not a master-down interval.
+    lan.set_maintenance(0, "VI_1", true);
+    let skew = crate::vrrp::timing(crate::vrrp::Priority::new(99), i).skew;
+    lan.run_for(skew + ms(5));
+    assert_eq!(lan.masters("VI_1"), vec![1], "{}", lan.recent(0, 5));
+    assert_eq!(lan.state(0, "VI_1"), Some(State::Backup));
+    // A reload that keeps the instance, and reloads that remove it and add it again: still
+    // in maintenance, by name.
+    lan.configure(0, vec![spec(0, 1, 100, i)], vec![]);
+    lan.configure(0, vec![], vec![]);
+    lan.configure(0, vec![spec(0, 1, 100, i)], vec![]);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.masters("VI_1"), vec![1]);
+    // The peer dies: nobody is Master, the node in maintenance stays Backup.
+    lan.crash(1);
+    lan.run_for(master_down(100, i) * 5);
+    assert_eq!(lan.masters("VI_1"), Vec::<usize>::new());
+    assert_eq!(lan.state(0, "VI_1"), Some(State::Backup));
+    // A restart keeps it (the daemon persists the set).
+    lan.restart(0);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.masters("VI_1"), Vec::<usize>::new());
+    // Out of maintenance: Master within a master-down interval.
+    lan.set_maintenance(0, "VI_1", false);
+    lan.run_for(master_down(100, i));
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    // Back with the peer: the higher-priority node preempts as configured.
+    lan.restart(1);
+    lan.run_for(master_down(99, i) * 2);
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+}
+
+#[test]
+fn maintenance_of_a_sync_group_member_keeps_the_whole_group_backup() {
+    let i = v3(100);
+    let mut lan = Lan::new(2, 1, 8);
+    for n in [0, 1] {
+        lan.set_check(n, "chk", CheckState::Up);
+        let (specs, groups) = grouped(n, 100 - n as u8, 100 - n as u8, i);
+        lan.configure(n, specs, groups);
+    }
+    lan.run_for(master_down(99, i) * 3);
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    assert_eq!(lan.masters("VI_2"), vec![0]);
+    lan.set_maintenance(0, "VI_1", true);
+    lan.run_for(master_down(99, i) * 3);
+    assert_eq!(lan.masters("VI_1"), vec![1]);
+    assert_eq!(lan.masters("VI_2"), vec![1], "the group follows its member");
+    lan.crash(1);
+    lan.run_for(master_down(100, i) * 5);
+    assert_eq!(lan.masters("VI_1"), Vec::<usize>::new());
+    assert_eq!(
+        lan.masters("VI_2"),
+        Vec::<usize>::new(),
+        "the group waits for VI_1"
+    );
+    let now = lan.now;
+    assert!(
+        !lan.nodes[0].router.set_maintenance(now, "VI_9", true),
+        "an unknown name runs nowhere"
+    );
+}

@@ -96,6 +96,8 @@ pub enum Reason {
     /// `vrrp_sync_group` changed role and this one follows ([`Instance::force_master`],
     /// [`Instance::force_backup`]).
     SyncGroup,
+    /// The operator put the instance in maintenance ([`Instance::set_maintenance`]).
+    Maintenance,
 }
 
 impl fmt::Display for Reason {
@@ -112,6 +114,7 @@ impl fmt::Display for Reason {
             Reason::FaultCleared => f.write_str("fault cleared"),
             Reason::Shutdown => f.write_str("shutdown"),
             Reason::SyncGroup => f.write_str("sync group"),
+            Reason::Maintenance => f.write_str("maintenance"),
         }
     }
 }
@@ -379,6 +382,8 @@ pub struct Instance {
     group_hold: bool,
     /// keepalived `wantstate == MASTER` while held in Backup.
     wants_master: bool,
+    /// The operator's maintenance: never Master ([`Instance::set_maintenance`]).
+    maintenance: bool,
     actions: VecDeque<Action>,
     counters: Counters,
     warnings: Vec<ConfigWarning>,
@@ -452,6 +457,7 @@ impl Instance {
             fault: None,
             group_hold: false,
             wants_master: false,
+            maintenance: false,
             actions: VecDeque::new(),
             counters: Counters::default(),
             warnings,
@@ -467,7 +473,7 @@ impl Instance {
         }
         if let Some(why) = self.fault.clone() {
             self.transition(State::Fault, Reason::Fault(why));
-        } else if self.is_owner() {
+        } else if self.is_owner() && !self.maintenance {
             self.become_master(now, Reason::OwnerStartup);
         } else {
             self.enter_backup(now, Reason::Startup);
@@ -657,6 +663,14 @@ impl Instance {
                 // RFC 5798 §6.4.2: "If the Master_Down_Timer fires, then: Send an
                 // ADVERTISEMENT, Broadcast a gratuitous ARP ..., Set the Adver_Timer ...,
                 // Transition to the {Master} state."
+                (Timer::MasterDown, State::Backup) if self.maintenance => {
+                    // In maintenance the Backup never takes over: it keeps listening and
+                    // waits another master-down interval (not wanting MASTER, so a sync
+                    // group it belongs to stays Backup too).
+                    let down = self.timing().master_down;
+                    self.timers.set(Timer::MasterDown, now + down);
+                    self.down_by_release = false;
+                }
                 (Timer::MasterDown, State::Backup) if self.group_hold => {
                     // keepalived `vrrp_state_goto_master` with `vrrp_sync_can_goto_master`
                     // false: stay Backup wanting MASTER and time out again after a
@@ -755,7 +769,7 @@ impl Instance {
             self.fault = None;
             if self.state == State::Fault {
                 self.master_adver_int = self.cfg.advert_int;
-                if self.is_owner() {
+                if self.is_owner() && !self.maintenance {
                     self.become_master(now, Reason::FaultCleared);
                 } else {
                     self.enter_backup(now, Reason::FaultCleared);
@@ -777,6 +791,30 @@ impl Instance {
         }
     }
 
+    /// Put the instance in maintenance (`true`) or take it out. In maintenance it is never
+    /// Master: a Master stands down at once as at shutdown — a priority-0 advert, so a
+    /// Backup takes over after its skew time (RFC 5798 §6.4.3 "priority zero" release),
+    /// VIPs removed — and becomes Backup; a Backup keeps receiving adverts but its
+    /// Master_Down_Timer never makes it Master (nor a sync group's `force_master`, nor the
+    /// address owner's start-up or fault recovery). Leaving maintenance changes no state:
+    /// the Backup runs its master-down timer as usual, so it takes over when no Master is
+    /// heard, or preempts a lower-priority Master per its configuration.
+    pub fn set_maintenance(&mut self, now: Instant, on: bool) {
+        self.maintenance = on;
+        if on {
+            self.set_want_master(false);
+        }
+        if on && self.state == State::Master {
+            self.release(now);
+            self.enter_backup(now, Reason::Maintenance);
+        }
+    }
+
+    /// Whether the instance is in maintenance ([`Instance::set_maintenance`]).
+    pub fn maintenance(&self) -> bool {
+        self.maintenance
+    }
+
     /// Whether a held Backup currently wants to become Master (keepalived `wantstate`).
     pub fn wants_master(&self) -> bool {
         self.wants_master
@@ -786,7 +824,7 @@ impl Instance {
     /// Backup takes over now, with the same actions as a Master_Down takeover (advert, VIPs,
     /// GARP/NA). No effect in any other state.
     pub fn force_master(&mut self, now: Instant) {
-        if self.state == State::Backup {
+        if self.state == State::Backup && !self.maintenance {
             self.become_master(now, Reason::SyncGroup);
         }
     }
@@ -1276,5 +1314,79 @@ mod tests {
         i.handle_advert(now, addr(12), 255, &higher).unwrap();
         assert_eq!(i.state(), State::Backup);
         assert!(!i.wants_master());
+    }
+
+    #[test]
+    fn maintenance_releases_a_master_with_priority_zero_rfc5798_6_4_3_and_stays_backup() {
+        let mut i = Instance::new(router(11, 100, v3(100))).unwrap();
+        let now = Instant::now();
+        i.start(now);
+        let down = i.timing().master_down;
+        i.handle_timeout(now + down);
+        assert_eq!(i.state(), State::Master);
+        drain(&mut i);
+        let t = now + down;
+        i.set_maintenance(t, true);
+        let actions = drain(&mut i);
+        assert!(
+            matches!(
+                actions.as_slice(),
+                [
+                    Action::SendAdvert(a),
+                    Action::DelVips,
+                    Action::StateChanged { from: State::Master, to: State::Backup, reason: Reason::Maintenance },
+                ] if a.priority == Priority::RELEASE
+            ),
+            "{actions:?}"
+        );
+        assert!(i.maintenance());
+        assert_eq!(i.counters().priority_zero_sent, 1);
+        assert_eq!(i.counters().released_master, 1);
+        // No Master is heard: the master-down timer fires again and again, never a takeover.
+        let mut at = t;
+        for _ in 0..10 {
+            at = i
+                .poll_timeout()
+                .expect("a Backup keeps its master-down timer");
+            i.handle_timeout(at);
+            assert_eq!(i.state(), State::Backup);
+            assert!(!i.wants_master());
+        }
+        assert_eq!(drain(&mut i), vec![]);
+        // Adverts are still received and counted.
+        let peer = i.advert(Priority::new(50));
+        i.handle_advert(at, addr(12), 255, &peer).unwrap();
+        assert_eq!(i.counters().adverts_received, 1);
+        // Out of maintenance: the next expiry takes over as usual.
+        i.set_maintenance(at, false);
+        let next = i.poll_timeout().unwrap();
+        i.handle_timeout(next);
+        assert_eq!(i.state(), State::Master);
+    }
+
+    #[test]
+    fn maintenance_keeps_the_owner_and_a_sync_group_member_from_mastering() {
+        let now = Instant::now();
+        let mut owner = Instance::new(router(11, 255, v3(100))).unwrap();
+        owner.set_maintenance(now, true);
+        owner.start(now);
+        assert_eq!(owner.state(), State::Backup, "the owner starts as Backup");
+        owner.set_fault(now, true, "link");
+        owner.set_fault(now, false, "");
+        assert_eq!(
+            owner.state(),
+            State::Backup,
+            "nor does fault recovery make it Master"
+        );
+        let mut member = held_backup(now);
+        member.set_maintenance(now, true);
+        member.force_master(now);
+        assert_eq!(member.state(), State::Backup);
+        let down = member.timing().master_down;
+        member.handle_timeout(now + down);
+        assert!(!member.wants_master(), "a group waits for it in vain");
+        member.set_maintenance(now + down, false);
+        member.force_master(now + down);
+        assert_eq!(member.state(), State::Master);
     }
 }
