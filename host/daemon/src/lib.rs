@@ -11,6 +11,7 @@
 //! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
 //!   checkers, the data path.
 //! - [`control`]: the control socket and the status document.
+//! - [`systemd`]: `Type=notify` readiness, reload/stop notifications, status line, watchdog.
 //! - [`cli`]: `-t`, `status`, `plugin run`/`inspect`.
 //!
 //! The layers it builds on: `wasmalived_proto` (codec and sans-IO VRRP core),
@@ -26,3 +27,4 @@ pub mod lvs;
 pub mod net;
 pub mod notify;
 pub mod programs;
+pub mod systemd;

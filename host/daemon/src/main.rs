@@ -129,12 +129,15 @@ fn main() -> ExitCode {
         None => {
             init_logging(cli.log_detail);
             let _ = (cli.dont_fork, cli.log_console, cli.vrrp_only);
+            // Before the runtime's threads exist: it edits the environment.
+            let service = wasmalived::systemd::ServiceManager::from_env_unset();
             let opts = daemon::Options {
                 config: cli.config,
                 state_dir: cli.state_dir,
                 strict: cli.strict,
                 config_id: cli.config_id,
                 pid_file: cli.pid_file,
+                service,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

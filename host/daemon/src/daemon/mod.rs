@@ -25,6 +25,10 @@
 //! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
 //! `omega` scripts and removes its tables; then all tasks are cancelled.
 //!
+//! Under systemd ([`crate::systemd`]): `READY=1` once the first configuration is applied,
+//! `RELOADING=1` … `READY=1` around each reload, `STOPPING=1` when shutdown begins; the
+//! driver sends the watchdog pings from its loop and is the only writer of the status line.
+//!
 //! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
 //! this node holds from the driver (a `watch`, for `ha_suspend`) and never sends it anything.
@@ -57,6 +61,7 @@ use crate::lvs::probe::ProbeContext;
 use crate::lvs::{Director, DirectorContext};
 use crate::net::netlink::Netlink;
 use crate::notify::NotifyScripts;
+use crate::systemd::ServiceManager;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
@@ -86,6 +91,8 @@ pub struct Options {
     pub config_id: Option<String>,
     /// Pid file (default `<state-dir>/wasmalived.pid`).
     pub pid_file: Option<PathBuf>,
+    /// The service manager to notify (systemd's `NOTIFY_SOCKET`; the default notifies nobody).
+    pub service: ServiceManager,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`).
@@ -144,6 +151,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         Arc::clone(&netlink),
         board.clone(),
         SHUTDOWN_GRACE,
+        opts.service.clone(),
     );
 
     let director_ctx = DirectorContext {
@@ -176,9 +184,13 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         config: None,
         director_ctx,
         director: None,
+        service: opts.service.clone(),
     };
     daemon.remove_stale_vips(&config).await;
     daemon.apply(config).await;
+    // Ready: the control socket is bound, the VRRP sockets are open, the plugins compiled
+    // and the checks started (an instance whose interface is missing waits, as keepalived's).
+    opts.service.ready();
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -222,6 +234,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             }
         }
     }
+    opts.service.stopping();
     if outcome.is_ok() {
         daemon.shutdown().await;
     }
@@ -281,11 +294,21 @@ struct Daemon {
     director_ctx: DirectorContext,
     /// The LVS director, while the configuration has virtual servers.
     director: Option<Director>,
+    /// systemd, told about reloads.
+    service: ServiceManager,
 }
 
 impl Daemon {
-    /// Parse and validate the config again; apply it only if valid.
+    /// Parse and validate the config again; apply it only if valid. systemd sees
+    /// `RELOADING=1` until it is done, then `READY=1` (a refused reload keeps the running
+    /// configuration, so the daemon is ready again either way).
     async fn reload(&mut self, path: &Path, opts: &LoadOptions) {
+        self.service.reloading();
+        self.load_and_apply(path, opts).await;
+        self.service.ready();
+    }
+
+    async fn load_and_apply(&mut self, path: &Path, opts: &LoadOptions) {
         match config::load(path, opts.clone()) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
