@@ -3,7 +3,9 @@
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy)
+# systemd: `systemd-analyze verify` of the unit; util-linux (setpriv) and libcap2-bin (capsh):
+# the daemon under exactly the unit's capabilities (tests/tests/systemd.rs).
+packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy systemd util-linux libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

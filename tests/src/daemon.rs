@@ -273,6 +273,19 @@ impl Lab {
         config: &str,
         env: &[(&str, &str)],
     ) -> Result<Daemon> {
+        self.start_daemon_wrapped(kind, node, config, env, &[])
+    }
+
+    /// [`Lab::start_daemon_env`] with the daemon's command line prefixed by `wrapper`, a
+    /// program that execs it (e.g. `setpriv ... --`), so the pid is still the daemon's.
+    pub fn start_daemon_wrapped(
+        &self,
+        kind: Impl,
+        node: &str,
+        config: &str,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> Result<Daemon> {
         let ns = self.node(node)?.ns.clone();
         let seq = DAEMON_SEQ.fetch_add(1, Ordering::SeqCst);
         let base = format!("{node}-{}-{seq}", kind.name());
@@ -292,23 +305,27 @@ impl Lab {
                 }
                 let (k, v, ch, b) = (pid("k.pid"), pid("v.pid"), pid("c.pid"), pid("b.pid"));
                 let argv = [
-                    "keepalived",
-                    "-n",
-                    "-l",
-                    "-D",
-                    "-G",
-                    "-P",
-                    "-f",
-                    &c,
-                    "-p",
-                    &k,
-                    "-r",
-                    &v,
-                    "-c",
-                    &ch,
-                    "-b",
-                    &b,
-                ];
+                    wrapper,
+                    &[
+                        "keepalived",
+                        "-n",
+                        "-l",
+                        "-D",
+                        "-G",
+                        "-P",
+                        "-f",
+                        &c,
+                        "-p",
+                        &k,
+                        "-r",
+                        &v,
+                        "-c",
+                        &ch,
+                        "-b",
+                        &b,
+                    ],
+                ]
+                .concat();
                 let label = format!("{node} keepalived");
                 (
                     PathBuf::from("keepalived"),
@@ -319,7 +336,11 @@ impl Lab {
                 let bin = wasmalived_bin()?;
                 let b = bin.to_string_lossy().into_owned();
                 let sd = state_dir.to_string_lossy().into_owned();
-                let argv = [b.as_str(), "-n", "-l", "-D", "-f", &c, "--state-dir", &sd];
+                let argv = [
+                    wrapper,
+                    &[b.as_str(), "-n", "-l", "-D", "-f", &c, "--state-dir", &sd],
+                ]
+                .concat();
                 let label = format!("{node} wasmalived");
                 (
                     bin.clone(),

@@ -27,6 +27,7 @@ pub mod pcap;
 pub mod process;
 pub mod sampler;
 pub mod scenario;
+pub mod systemd;
 pub mod timing;
 
 pub use capture::{AddrEvent, AddrMonitor, BridgeCapture, Packet, PacketKind};

@@ -1,7 +1,10 @@
 //! Fault injection for the end-to-end tests (cargo feature `fault-injection`, which `make
-//! test` builds and shipped builds do not): `WASMALIVED_FAULT=panic-router-after-ms=N` makes
-//! the router driver panic N ms after it starts, so the tests can prove what the daemon
-//! does when its protocol loop dies (see `daemon::supervise`).
+//! test` builds and shipped builds do not), set in `WASMALIVED_FAULT`:
+//! - `panic-router-after-ms=N`: the router driver panics N ms after it starts, so the tests
+//!   can prove what the daemon does when its protocol loop dies (release, then exit).
+//! - `stall-router-after-ms=N`: N ms after it starts, the router driver stops: it awaits
+//!   something that never completes, as a loop hung on a lost reply would. The process
+//!   lives on; the tests prove the systemd watchdog pings stop with it.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +16,21 @@ pub const ENV: &str = "WASMALIVED_FAULT";
 pub enum Fault {
     /// The router driver panics at this time.
     PanicRouterAt(Instant),
+    /// The router driver stops making progress at this time.
+    StallRouterAt(Instant),
+}
+
+impl Fault {
+    /// The fault `spec` names (`KIND-after-ms=N`), timed from `now`.
+    pub fn parse(spec: &str, now: Instant) -> Option<Fault> {
+        let (kind, ms) = spec.split_once("-after-ms=")?;
+        let at = now + Duration::from_millis(ms.trim().parse().ok()?);
+        match kind {
+            "panic-router" => Some(Fault::PanicRouterAt(at)),
+            "stall-router" => Some(Fault::StallRouterAt(at)),
+            _ => None,
+        }
+    }
 }
 
 /// The fault configured in the environment, if any (and if this build injects faults).
@@ -21,7 +39,31 @@ pub fn from_env(now: Instant) -> Option<Fault> {
         return None;
     }
     let spec = std::env::var(ENV).ok()?;
-    let ms: u64 = spec.strip_prefix("panic-router-after-ms=")?.parse().ok()?;
-    tracing::warn!(fault = %spec, "fault injection armed (test build)");
-    Some(Fault::PanicRouterAt(now + Duration::from_millis(ms)))
+    let fault = Fault::parse(&spec, now);
+    match fault {
+        Some(_) => tracing::warn!(fault = %spec, "fault injection armed (test build)"),
+        None => tracing::error!(fault = %spec, "{ENV}: unknown fault; nothing injected"),
+    }
+    fault
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_are_parsed_with_their_time() {
+        let now = Instant::now();
+        assert_eq!(
+            Fault::parse("panic-router-after-ms=9000", now),
+            Some(Fault::PanicRouterAt(now + Duration::from_secs(9)))
+        );
+        assert_eq!(
+            Fault::parse("stall-router-after-ms=250", now),
+            Some(Fault::StallRouterAt(now + Duration::from_millis(250)))
+        );
+        assert_eq!(Fault::parse("stall-router-after-ms=soon", now), None);
+        assert_eq!(Fault::parse("melt-router-after-ms=1", now), None);
+        assert_eq!(Fault::parse("stall-router", now), None);
+    }
 }

@@ -14,6 +14,7 @@
 //! - [`dumps`]: keepalived's dump files on its signals (data, stats, JSON).
 //! - [`safe_file`]: writing a root-owned file in a directory others can write to.
 //! - [`logging`]: text, JSON lines or the systemd journal.
+//! - [`systemd`]: `Type=notify` readiness, reload/stop notifications, status line, watchdog.
 //! - [`cli`]: `-t`, `status`, `plugin run`/`inspect`.
 //!
 //! The layers it builds on: `wasmalived_proto` (codec and sans-IO VRRP core),
@@ -32,3 +33,4 @@ pub mod net;
 pub mod notify;
 pub mod programs;
 pub mod safe_file;
+pub mod systemd;

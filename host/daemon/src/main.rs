@@ -186,6 +186,8 @@ fn main() -> ExitCode {
         None => {
             init_logging(cli.log_detail, cli.log_format);
             let _ = (cli.dont_fork, cli.log_console, cli.vrrp_only);
+            // Before the runtime's threads exist: it edits the environment.
+            let service = wasmalived::systemd::ServiceManager::from_env_unset();
             let opts = daemon::Options {
                 config: cli.config,
                 state_dir: cli.state_dir,
@@ -193,6 +195,7 @@ fn main() -> ExitCode {
                 config_id: cli.config_id,
                 pid_file: cli.pid_file,
                 dump_dir: cli.dump_dir.unwrap_or_else(wasmalived::dumps::default_dir),
+                service,
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

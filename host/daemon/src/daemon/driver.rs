@@ -8,6 +8,10 @@
 //! After every input, every [`Output`] is performed in order: adverts via the path's socket,
 //! VIPs via netlink, gratuitous ARP / NA via the instance's packet socket, notify hooks via
 //! the instance's (or group's) hook queue, log lines in the instance's span.
+//!
+//! Under systemd the driver also sends the watchdog keep-alive, as one more input of its
+//! loop (so a hung loop stops the pings: [`crate::systemd::watchdog`]), and the status line
+//! when an instance's state or a check's verdict changed.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::future::Future;
@@ -27,6 +31,9 @@ use crate::control::{InstanceStatus, PathStatus, StatusBoard};
 use crate::net::netlink::Netlink;
 use crate::net::socket::Received;
 use crate::notify::{Notifier, NotifyKind, NotifyScripts, NotifyState};
+use crate::systemd::status::{self as service_status, CheckCounts};
+use crate::systemd::watchdog::Watchdog;
+use crate::systemd::ServiceManager;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_proto::router::split_brain::Alarm;
 use wasmalived_proto::router::sync_group::SyncGroupSpec;
@@ -107,14 +114,16 @@ pub struct DriverHandle {
     pub held_vips: watch::Receiver<BTreeSet<IpAddr>>,
 }
 
-/// Start the driver. Datagrams arrive on `datagrams` (see [`DATAGRAM_QUEUE`]). The task's
-/// handle is for supervision: it only ends after [`Command::Shutdown`], or by a panic.
+/// Start the driver. Datagrams arrive on `datagrams` (see [`DATAGRAM_QUEUE`]); `service`
+/// receives the watchdog pings and status lines. The task's handle is for supervision: it
+/// only ends after [`Command::Shutdown`], or by a panic.
 pub fn spawn(
     datagrams: mpsc::Receiver<Datagram>,
     links: LinkStates,
     netlink: Arc<Netlink>,
     board: StatusBoard,
     grace: Duration,
+    service: ServiceManager,
 ) -> (DriverHandle, JoinHandle<()>) {
     let (commands, command_rx) = mpsc::channel(16);
     let (check_changed, check_changed_rx) = mpsc::channel(64);
@@ -137,6 +146,10 @@ pub fn spawn(
         path_drops_published: 0,
         stop_hooks: Vec::new(),
         held_vips,
+        watchdog: Watchdog::new(service.clone()),
+        service,
+        service_status: String::new(),
+        service_status_stale: true,
     };
     let join = tokio::spawn(
         driver
@@ -185,6 +198,14 @@ struct Driver {
     /// The VIPs this node holds (added and not removed since), for the LVS director's
     /// `ha_suspend`.
     held_vips: watch::Sender<BTreeSet<IpAddr>>,
+    /// The systemd watchdog's keep-alive schedule (polled by the loop itself).
+    watchdog: Watchdog,
+    /// systemd, for the status line.
+    service: ServiceManager,
+    /// The status line last sent.
+    service_status: String,
+    /// An instance's state or a check's verdict may have changed since.
+    service_status_stale: bool,
 }
 
 type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -209,9 +230,7 @@ impl Driver {
         let mut sleep = timer(None);
         let fault = crate::fault::from_env(Instant::now());
         loop {
-            if let Some(crate::fault::Fault::PanicRouterAt(at)) = fault {
-                assert!(Instant::now() < at, "injected fault: router driver panic");
-            }
+            inject(fault).await;
             let deadline = self.router.poll_timeout();
             if deadline != armed {
                 armed = deadline;
@@ -240,10 +259,13 @@ impl Driver {
                     }
                 }
                 Some(name) = check_changed.recv() => self.sync_check(Instant::now(), &name),
+                // Before datagrams: a flood must not starve the keep-alive of a live loop.
+                () = self.watchdog.due() => self.watchdog.ping(),
                 Some(datagram) = datagrams.recv() => self.datagram(datagram),
             }
             self.perform().await;
             self.publish();
+            self.publish_service_status();
         }
         // The daemon went away without a shutdown request: still release.
         self.shutdown().await;
@@ -286,6 +308,7 @@ impl Driver {
             Command::Shutdown(_) => {}
         }
         self.dirty.extend(self.live.keys().copied());
+        self.service_status_stale = true;
     }
 
     fn upsert(
@@ -361,6 +384,7 @@ impl Driver {
             let state = updates.borrow_and_update().state.clone();
             self.router.set_check(now, name, state);
             self.dirty.extend(self.live.keys().copied());
+            self.service_status_stale = true;
         }
     }
 
@@ -531,8 +555,12 @@ impl Driver {
                 to,
                 reason,
                 priority,
-            } => span(&instance)
-                .in_scope(|| info!(%from, %to, %reason, priority = priority.get(), "state change")),
+            } => {
+                self.service_status_stale = true;
+                span(&instance).in_scope(
+                    || info!(%from, %to, %reason, priority = priority.get(), "state change"),
+                )
+            }
             Event::Notice { instance, notice } => span(&instance).in_scope(|| log_notice(&notice)),
             Event::Dropped {
                 instance,
@@ -576,6 +604,7 @@ impl Driver {
                 span(&instance).in_scope(|| info!(added, removed, "reload: VIPs updated in place"))
             }
             Event::Removed { instance, name } => {
+                self.service_status_stale = true;
                 span(&instance).in_scope(|| info!("instance removed"));
                 self.live.remove(&instance);
                 self.dirty.remove(&instance);
@@ -637,12 +666,54 @@ impl Driver {
         }
     }
 
+    /// Send systemd the status line when an instance's state or a check's verdict may have
+    /// changed, and only if the line differs from the last one sent.
+    fn publish_service_status(&mut self) {
+        if !std::mem::take(&mut self.service_status_stale) || !self.service.is_active() {
+            return;
+        }
+        let checks = CheckCounts {
+            up: self
+                .checks
+                .values()
+                .filter(|c| matches!(c.borrow().state, crate::checks::CheckState::Up))
+                .count(),
+            total: self.checks.len(),
+        };
+        let states: Vec<(String, String)> = self
+            .router
+            .instances()
+            .map(|v| (v.spec.name.clone(), v.core.state().to_string()))
+            .collect();
+        let line =
+            service_status::summary(states.iter().map(|(n, s)| (n.as_str(), s.as_str())), checks);
+        if line != self.service_status {
+            self.service.status(&line);
+            self.service_status = line;
+        }
+    }
+
     /// The interface name of a path, from the instances' sockets.
     fn interface_of(&self, path: PathId) -> String {
         self.live
             .values()
             .find_map(|l| l.io.socket(path).map(|s| s.interface.clone()))
             .unwrap_or_else(|| path.to_string())
+    }
+}
+
+/// The injected fault, if its time has come: a panic, or a stall (the loop awaits forever).
+async fn inject(fault: Option<crate::fault::Fault>) {
+    use crate::fault::Fault;
+    match fault {
+        Some(Fault::PanicRouterAt(at)) => {
+            assert!(Instant::now() < at, "injected fault: router driver panic");
+        }
+        Some(Fault::StallRouterAt(at)) if Instant::now() >= at => {
+            error!("injected fault: the router driver stalls");
+            std::future::pending::<()>().await;
+        }
+        _ => {}
     }
 }
 

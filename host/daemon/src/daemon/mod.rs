@@ -30,6 +30,9 @@
 //! the blocking pool. The operator's maintenance (control socket) is recorded in the state
 //! directory ([`maintenance`]) and applied by the router, which keeps it by instance name
 //! across reloads.
+//! Under systemd ([`crate::systemd`]): `READY=1` once the first configuration is applied,
+//! `RELOADING=1` … `READY=1` around each reload, `STOPPING=1` when shutdown begins; the
+//! driver sends the watchdog pings from its loop and is the only writer of the status line.
 //!
 //! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
@@ -67,6 +70,7 @@ use crate::lvs::probe::ProbeContext;
 use crate::lvs::{Director, DirectorContext};
 use crate::net::netlink::Netlink;
 use crate::notify::NotifyScripts;
+use crate::systemd::ServiceManager;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
@@ -99,6 +103,8 @@ pub struct Options {
     /// Where the dump files go (keepalived's: `$TMPDIR` or `/tmp`, see
     /// [`crate::dumps::default_dir`]).
     pub dump_dir: PathBuf,
+    /// The service manager to notify (systemd's `NOTIFY_SOCKET`; the default notifies nobody).
+    pub service: ServiceManager,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`).
@@ -157,6 +163,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         Arc::clone(&netlink),
         board.clone(),
         SHUTDOWN_GRACE,
+        opts.service.clone(),
     );
 
     let director_ctx = DirectorContext {
@@ -191,6 +198,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         config: None,
         director_ctx,
         director: None,
+        service: opts.service.clone(),
     };
     daemon.remove_stale_vips(&config).await;
     // Before the first instance starts, so an instance in maintenance never takes over.
@@ -204,6 +212,9 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         daemon.apply_maintenance(&name, true).await;
     }
     daemon.apply(config).await;
+    // Ready: the control socket is bound, the VRRP sockets are open, the plugins compiled
+    // and the checks started (an instance whose interface is missing waits, as keepalived's).
+    opts.service.ready();
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -269,6 +280,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
             }
         }
     }
+    opts.service.stopping();
     if outcome.is_ok() {
         daemon.shutdown().await;
     }
@@ -330,11 +342,21 @@ struct Daemon {
     director_ctx: DirectorContext,
     /// The LVS director, while the configuration has virtual servers.
     director: Option<Director>,
+    /// systemd, told about reloads.
+    service: ServiceManager,
 }
 
 impl Daemon {
-    /// Parse and validate the config again; apply it only if valid.
+    /// Parse and validate the config again; apply it only if valid. systemd sees
+    /// `RELOADING=1` until it is done, then `READY=1` (a refused reload keeps the running
+    /// configuration, so the daemon is ready again either way).
     async fn reload(&mut self, path: &Path, opts: &LoadOptions) {
+        self.service.reloading();
+        self.load_and_apply(path, opts).await;
+        self.service.ready();
+    }
+
+    async fn load_and_apply(&mut self, path: &Path, opts: &LoadOptions) {
         match config::load(path, opts.clone()) {
             Ok(loaded) => {
                 for warning in &loaded.warnings {
