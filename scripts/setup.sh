@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy)
+# The Debian package and its test: dpkg-shlibdeps (dpkg-dev), strip (binutils), the man page
+# check (groff-base, man-db), unshare and mount (util-linux, mount).
+packages+=(dpkg-dev binutils groff-base man-db util-linux mount)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

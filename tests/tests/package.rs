@@ -170,7 +170,9 @@ fn the_package_installs_checks_its_sample_runs_a_plugin_and_purges() -> Result<(
     let admin_dir = root.join("etc/wasmalived/plugins");
     assert!(admin_dir.is_dir(), "no administrator's plugin directory");
     assert_eq!(
-        fs::read_dir(&admin_dir).map_err(|e| LabError::io("admin dir", e))?.count(),
+        fs::read_dir(&admin_dir)
+            .map_err(|e| LabError::io("admin dir", e))?
+            .count(),
         0,
         "the administrator's plugin directory is not empty"
     );
@@ -188,7 +190,9 @@ fn the_package_installs_checks_its_sample_runs_a_plugin_and_purges() -> Result<(
     assert!(out.status.success(), "wasmalived -t failed:\n{said}");
     for plugin in ["nginx-process", "http"] {
         assert!(
-            said.contains(&format!("(/usr/lib/wasmalived/plugins/{plugin}.wasm) loads")),
+            said.contains(&format!(
+                "(/usr/lib/wasmalived/plugins/{plugin}.wasm) loads"
+            )),
             "{plugin} not found in the packaged directory:\n{said}"
         );
     }
@@ -243,7 +247,9 @@ fn the_package_installs_checks_its_sample_runs_a_plugin_and_purges() -> Result<(
         "gzip -dc \"$1\" | groff -man -Tutf8 -ww 2>&1 >/dev/null | sed 's/^/groff: /'; gzip -dc \"$1\" | MANWIDTH=80 man -l - 2>&1",
     ).arg("sh").arg(root.join("usr/share/man/man8/wasmalived.8.gz")))?;
     assert!(!page.contains("groff: "), "groff warns:\n{page}");
-    for section in ["NAME", "SYNOPSIS", "OPTIONS", "COMMANDS", "FILES", "SIGNALS"] {
+    for section in [
+        "NAME", "SYNOPSIS", "OPTIONS", "COMMANDS", "FILES", "SIGNALS",
+    ] {
         assert!(
             page.lines().any(|l| l == section),
             "no {section} section:\n{page}"
@@ -261,7 +267,10 @@ fn the_package_installs_checks_its_sample_runs_a_plugin_and_purges() -> Result<(
     assert!(!root.join("usr/lib/wasmalived").exists(), "plugin dir left");
     assert!(own.is_file(), "purge removed the administrator's plugin");
     let status = run(Command::new("dpkg-query")
-        .arg(format!("--admindir={}", root.join("var/lib/dpkg").display()))
+        .arg(format!(
+            "--admindir={}",
+            root.join("var/lib/dpkg").display()
+        ))
         .args(["-W", "-f", "${db:Status-Abbrev}|", "wasmalived"]))
     .unwrap_or_default();
     assert!(

@@ -272,7 +272,11 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, changed: &Path)
 }
 
 /// Load what `source` means now and swap it in for `handles`.
-fn reload_source(runtime: &Runtime, source: &PluginSource, handles: &[CheckHandle]) -> ReloadResult {
+fn reload_source(
+    runtime: &Runtime,
+    source: &PluginSource,
+    handles: &[CheckHandle],
+) -> ReloadResult {
     let path = match source.locate() {
         Ok(path) if path.exists() => path,
         _ => {

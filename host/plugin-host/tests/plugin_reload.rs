@@ -51,8 +51,8 @@ async fn replace_corrupt_delete() {
     let h = reg
         .load(&rt, "c", &source, &Grants::default())
         .expect("load");
-    let _w = PluginWatcher::spawn(&[dir.path().to_path_buf()], rt.clone(), reg.clone())
-        .expect("watch");
+    let _w =
+        PluginWatcher::spawn(&[dir.path().to_path_buf()], rt.clone(), reg.clone()).expect("watch");
     let old = h.identity();
 
     // Replace: the next run reports the new digest.
@@ -107,8 +107,8 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
     let h = reg
         .load(&rt, "c", &source, &Grants::default())
         .expect("load");
-    let _w = PluginWatcher::spawn(&[dir.path().to_path_buf()], rt.clone(), reg.clone())
-        .expect("watch");
+    let _w =
+        PluginWatcher::spawn(&[dir.path().to_path_buf()], rt.clone(), reg.clone()).expect("watch");
     // Warm up both versions once so their compiled code is in the cache and memo.
     for bytes in [&b, &a] {
         std::fs::write(&file, bytes).expect("write");
@@ -157,8 +157,11 @@ async fn a_plugin_in_an_earlier_directory_shadows_and_its_removal_falls_back() {
     let (rt, _c) = runtime();
     let (admin, packaged) = (TempDir::new("admin"), TempDir::new("packaged"));
     let stock = packaged.install("trivial", "probe.wasm");
-    let search = PluginSearchPath::new(vec![admin.path().to_path_buf(), packaged.path().to_path_buf()])
-        .expect("non-empty");
+    let search = PluginSearchPath::new(vec![
+        admin.path().to_path_buf(),
+        packaged.path().to_path_buf(),
+    ])
+    .expect("non-empty");
     let source = PluginSource::Search {
         name: "probe".into(),
         path: search.clone(),
@@ -235,4 +238,3 @@ fn a_named_plugin_missing_from_every_directory_is_refused_naming_them() {
         "{text}"
     );
 }
-

@@ -168,7 +168,10 @@ fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
                     CheckerKind::Plugin(p) => {
                         let mut grants = p.grants.clone();
                         grants.tcp.push(config::grants::TcpGrant(target));
-                        (PluginSource::of(&p.plugin, &config.global.plugin_path), grants)
+                        (
+                            PluginSource::of(&p.plugin, &config.global.plugin_path),
+                            grants,
+                        )
                     }
                     _ => continue,
                 };

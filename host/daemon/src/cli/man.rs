@@ -70,7 +70,7 @@ fn description(page: &mut Roff) {
         bold("plugin_dir"),
         roman(" in "),
         bold("global_defs"),
-        roman(&format!(
+        roman(format!(
             "; by default {ADMIN_PLUGIN_DIR}, then {PACKAGED_PLUGIN_DIR}). Every directory \
              of the path is watched: a new version of a plugin is loaded without a restart, a \
              file dropped into an earlier directory shadows a later one, and removing it \

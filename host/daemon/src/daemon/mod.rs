@@ -655,7 +655,9 @@ impl Daemon {
             self.check_ctx.registry.clone(),
         ) {
             Ok(w) => self.plugin_watch = Some((dirs, w)),
-            Err(err) => warn!(error = %err, "cannot watch the plugin directories: hot reload is off"),
+            Err(err) => {
+                warn!(error = %err, "cannot watch the plugin directories: hot reload is off")
+            }
         }
     }
 
