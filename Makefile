@@ -16,7 +16,7 @@ E2E_JOBS  ?= 2
 # the binary between the suites.
 TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
-.PHONY: all setup build plugins plugins-release check test demo bench lint fmt clean
+.PHONY: all setup build plugins plugins-release deb check test demo bench lint fmt clean
 
 all: build plugins
 
@@ -32,6 +32,12 @@ plugins:
 
 plugins-release:
 	$(CARGO) build --release $(WASM) $(GUESTS)
+
+## The Debian package (target/deb/wasmalived_VERSION_ARCH.deb): the release daemon, without
+## the test features, and the release stock plugins (scripts/build-deb.sh says what goes where).
+deb: plugins-release
+	$(CARGO) build --release -p wasmalived
+	scripts/build-deb.sh --profile release
 
 ## The contributors' loop: every unit, simulation and integration test that needs neither
 ## root nor keepalived nor network namespaces (no setup, no sudo).

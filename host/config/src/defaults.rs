@@ -25,8 +25,13 @@ pub const GNA_INTERVAL: Duration = Duration::ZERO;
 pub const MCAST_GROUP4: Ipv4Addr = wasmalived_proto::wire::MCAST_V4;
 /// `vrrp_mcast_group6`: IANA's VRRP group (RFC 5798 §5.1.2.2).
 pub const MCAST_GROUP6: Ipv6Addr = wasmalived_proto::wire::MCAST_V6;
-/// `plugin_dir`: where `plugin NAME` finds `NAME.wasm`.
-pub const PLUGIN_DIR: &str = "/etc/wasmalived/plugins";
+/// The administrator's plugin directory: first in the default search path.
+pub const ADMIN_PLUGIN_DIR: &str = "/etc/wasmalived/plugins";
+/// The packaged stock plugins (the Debian package installs them here).
+pub const PACKAGED_PLUGIN_DIR: &str = "/usr/lib/wasmalived/plugins";
+/// `plugin_dir`: where `plugin NAME` looks for `NAME.wasm`, in order (the first directory
+/// holding it wins).
+pub const PLUGIN_DIRS: [&str; 2] = [ADMIN_PLUGIN_DIR, PACKAGED_PLUGIN_DIR];
 
 /// `vrrp_script` `interval`.
 pub const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);

@@ -78,7 +78,7 @@ impl Display for ConfigDump<'_> {
         if let Some(u) = &g.script_user {
             line(f, "script_user", run_as(u))?;
         }
-        line(f, "plugin_dir", g.plugin_dir.display())?;
+        line(f, "plugin_dir", &g.plugin_path)?;
         for s in &c.scripts {
             script(f, s)?;
         }

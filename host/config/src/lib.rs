@@ -29,7 +29,7 @@
 //! # The plugin form of `vrrp_script`
 //! ```text
 //! vrrp_script chk_nginx {
-//!     plugin nginx-process          # NAME (-> plugin_dir/NAME.wasm) or a path ending in .wasm
+//!     plugin nginx-process          # NAME (-> NAME.wasm in the plugin search path) or a path ending in .wasm
 //!     param process nginx           # repeatable, ordered KEY VALUE passed to the plugin
 //!     allow_processes [netns]       # grant: process table (netns: own network namespace only)
 //!     remediation restart "/usr/sbin/nginx -g 'daemon on;'" [timeout 10]
@@ -45,7 +45,8 @@
 //! `script` and `plugin` in one block is an error; so is neither. The `allow_*`,
 //! `remediation`, `param`, `memory_limit` and `on_fatal` keywords only apply to plugins.
 //!
-//! Our `global_defs` keys: `plugin_dir PATH`, `plugin_cache_dir PATH`,
+//! Our `global_defs` keys: `plugin_dir DIR...` (the plugin search path, see
+//! [`PluginSearchPath`]), `plugin_cache_dir PATH`,
 //! `plugin_memory_limit SIZE`, `plugin_timeout_default SECONDS`.
 
 mod compat;
@@ -57,6 +58,7 @@ pub mod lexer;
 pub mod lvs;
 pub mod model;
 pub mod parser;
+mod plugin_path;
 mod preprocess;
 mod reflow;
 mod source;

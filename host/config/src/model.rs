@@ -1,12 +1,13 @@
 //! The typed, validated configuration. Nothing downstream re-parses strings.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::diag::Span;
 use crate::defaults as def;
 use crate::grants::Grants;
+pub use crate::plugin_path::{PluginNotFound, PluginSearchPath};
 use crate::vip::VipSpec;
 use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Priority, Version, Vrid};
 
@@ -77,8 +78,9 @@ pub struct GlobalDefs {
     pub script_user: Option<RunAs>,
     /// `vrrp_strict`: strict RFC compliance (see [`VrrpInstance::strict`]).
     pub vrrp_strict: bool,
-    /// `plugin_dir` (ours, default `/etc/wasmalived/plugins`): where `plugin NAME` looks.
-    pub plugin_dir: PathBuf,
+    /// `plugin_dir DIR...` (ours; default `/etc/wasmalived/plugins
+    /// /usr/lib/wasmalived/plugins`): where `plugin NAME` looks, in order.
+    pub plugin_path: PluginSearchPath,
     /// `plugin_cache_dir` (ours): compiled-plugin cache; `None` = under the daemon's state dir.
     pub plugin_cache_dir: Option<PathBuf>,
     /// `plugin_memory_limit` (ours): default memory limit of plugin checks, bytes.
@@ -109,7 +111,7 @@ impl Default for GlobalDefs {
             enable_script_security: false,
             script_user: None,
             vrrp_strict: false,
-            plugin_dir: PathBuf::from(def::PLUGIN_DIR),
+            plugin_path: PluginSearchPath::default(),
             plugin_cache_dir: None,
             plugin_memory_limit: crate::grants::DEFAULT_MEMORY_LIMIT,
             plugin_timeout_default: None,
@@ -205,7 +207,8 @@ pub enum ScriptKind {
 /// Which plugin component a check runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginRef {
-    /// `plugin NAME`: `NAME.wasm` in `plugin_dir`.
+    /// `plugin NAME`: `NAME.wasm` in the first directory of the plugin search path
+    /// (`plugin_dir`) that holds one.
     Name(String),
     /// `plugin PATH.wasm`: a file (relative paths are resolved against the directory of the
     /// configuration file that names them).
@@ -213,11 +216,12 @@ pub enum PluginRef {
 }
 
 impl PluginRef {
-    /// The component file this refers to.
-    pub fn resolve(&self, plugin_dir: &Path) -> PathBuf {
+    /// The component file this refers to now: a path as written, a name looked up in
+    /// `search` (the first directory holding `NAME.wasm`).
+    pub fn resolve(&self, search: &PluginSearchPath) -> Result<PathBuf, PluginNotFound> {
         match self {
-            PluginRef::Name(name) => plugin_dir.join(format!("{name}.wasm")),
-            PluginRef::Path(path) => path.clone(),
+            PluginRef::Name(name) => search.find(name),
+            PluginRef::Path(path) => Ok(path.clone()),
         }
     }
 }

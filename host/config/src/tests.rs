@@ -197,6 +197,58 @@ fn vrrpv3_ipv6_example() {
 }
 
 #[test]
+fn plugin_dir_is_a_search_path_in_order() {
+    let default = ok(&instance("")).config;
+    assert_eq!(default.global.plugin_path, PluginSearchPath::default());
+    assert!(default
+        .dump()
+        .to_string()
+        .contains("    plugin_dir /etc/wasmalived/plugins /usr/lib/wasmalived/plugins\n"));
+
+    let text = format!(
+        "global_defs {{\n    plugin_dir /srv/mine /usr/lib/wasmalived/plugins\n}}\n{}",
+        instance("")
+    );
+    let c = ok(&text).config;
+    assert_eq!(
+        c.global.plugin_path.dirs(),
+        [
+            PathBuf::from("/srv/mine"),
+            PathBuf::from("/usr/lib/wasmalived/plugins")
+        ]
+    );
+    assert!(c
+        .dump()
+        .to_string()
+        .contains("    plugin_dir /srv/mine /usr/lib/wasmalived/plugins\n"));
+}
+
+#[test]
+fn plugin_dir_refuses_relative_and_missing_directories_with_their_place() {
+    let relative = format!(
+        "global_defs {{\n    plugin_dir /srv/mine plugins\n}}\n{}",
+        instance("")
+    );
+    assert_eq!(
+        err(&relative),
+        ["t.conf:2:26: error: 'plugins' must be an absolute path"]
+    );
+    let none = format!("global_defs {{\n    plugin_dir\n}}\n{}", instance(""));
+    assert_eq!(
+        err(&none),
+        ["t.conf:2:5: error: plugin_dir needs at least one directory (absolute path)"]
+    );
+    let twice = format!(
+        "global_defs {{\n    plugin_dir /a /b /a\n}}\n{}",
+        instance("")
+    );
+    assert_eq!(
+        warnings(&twice),
+        ["t.conf:2:22: warning: plugin_dir: '/a' named twice; looked in once"]
+    );
+}
+
+#[test]
 fn plugin_grants_all_keywords() {
     let text = r#"
 global_defs {
@@ -236,9 +288,11 @@ vrrp_script chk2 {
         panic!("plugin")
     };
     assert_eq!(
-        plugin.resolve(&c.global.plugin_dir),
-        PathBuf::from("/opt/plugins/nginx-process.wasm")
+        c.global.plugin_path.dirs(),
+        [PathBuf::from("/opt/plugins")],
+        "one plugin_dir is the whole search path"
     );
+    assert_eq!(plugin, &PluginRef::Name("nginx-process".into()));
     assert_eq!(params[1], ("greeting".into(), "hello world".into()));
     assert_eq!(grants.processes, Some(ProcessGrant { netns_only: false }));
     assert_eq!(

@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use wasmalived::cli::{config_test, plugin, status};
+use clap::{CommandFactory, Parser, Subcommand};
+use wasmalived::cli::{config_test, man, plugin, status};
 use wasmalived::daemon;
 use wasmalived::dumps::signals::DaemonSignal;
 use wasmalived::logging::{self, LogFormat};
@@ -23,7 +23,7 @@ const DEFAULT_STATE_DIR: &str = "/run/wasmalived";
 /// Default configuration file (keepalived's, so an existing setup is found).
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
 
-/// wasmalived: VRRP high-availability daemon with sandboxed WebAssembly health checks.
+/// VRRP high-availability daemon with sandboxed WebAssembly health checks.
 #[derive(Debug, Parser)]
 #[command(name = "wasmalived", version)]
 struct Cli {
@@ -108,6 +108,9 @@ enum Command {
         /// The `vrrp_instance` name.
         instance: String,
     },
+    /// Print the manual page, wasmalived(8), as roff (`wasmalived man | man -l -`).
+    #[command(hide = true)]
+    Man,
 }
 
 fn init_logging(detail: bool, format: LogFormat) {
@@ -163,6 +166,13 @@ fn main() -> ExitCode {
             logging::init(logging::choose(LogFormat::Text), filter);
             plugin::main(cmd)
         }
+        Some(Command::Man) => match man::render(Cli::command(), &mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("wasmalived man: {err}");
+                ExitCode::from(1)
+            }
+        },
         Some(Command::Status { json, brief }) => status::main(&cli.state_dir, json, brief),
         Some(Command::Reload) => control_request(&cli.state_dir, "reload", "reload"),
         Some(Command::Maintenance { mode, instance }) => control_request(

@@ -25,6 +25,9 @@ pub enum PluginError {
         /// Which rule it breaks.
         reason: String,
     },
+    /// No directory of the plugin search path holds the named plugin.
+    #[error(transparent)]
+    NotFound(#[from] wasmalived_config::PluginNotFound),
     /// The plugin file could not be read.
     #[error("plugin {path}: cannot read: {source}")]
     Read {

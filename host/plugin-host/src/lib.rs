@@ -9,7 +9,8 @@
 //! - [`linker`], [`state`], [`caps`]: what a run is linked with and owns.
 //! - [`run`]: [`Runtime`] and [`CheckPlugin::run`] — the bounded per-run path.
 //! - [`executor`]: the dedicated threads plugin runs execute on.
-//! - [`reload`]: watching the plugins directory and swapping versions in.
+//! - [`reload`]: plugin sources (a file, or a name in the search path), watching the plugin
+//!   directories and swapping versions in.
 //! - [`grants`]: what one check may use (from the config or the CLI).
 
 pub mod bindings;
@@ -30,7 +31,7 @@ pub mod state;
 mod sys;
 
 pub use error::PluginError;
-pub use reload::{CheckHandle, PluginWatcher};
+pub use reload::{CheckHandle, PluginSource, PluginWatcher};
 pub use run::{CheckPlugin, RunFailure, RunOutcome, Runtime, TimeoutSite, Verdict, WallClock};
 pub use sys::{children_cpu_time, process_cpu_time, thread_cpu_time};
 pub use wasmalived_config::grants::{self, Grants};

@@ -1,14 +1,19 @@
-//! Hot reload: watch the plugins directory and swap new versions in for the next runs.
+//! Hot reload: watch the plugin directories and swap new versions in for the next runs.
 //!
 //! - Checks hold a [`CheckHandle`], which always resolves to the current [`CheckPlugin`]
 //!   (an `RwLock<CheckPlugin>` swapped atomically; a run in progress keeps the version it
 //!   started with).
-//! - [`PluginWatcher::spawn`] watches the directory with `notify`. A changed `.wasm` is
+//! - A check's plugin has a [`PluginSource`]: a file, or a name looked up in the plugin
+//!   search path. A change to `NAME.wasm` in any directory of the path looks the name up
+//!   again, so a file dropped into the administrator's directory shadows the packaged one
+//!   and removing it falls back to the packaged one.
+//! - [`PluginWatcher::spawn`] watches the directories with `notify`. A changed `.wasm` is
 //!   reloaded once its size and mtime have not changed for [`SETTLE`] (a file still being
 //!   written is not loaded), then it must pass the security check, compile and validate
 //!   against each check's grants — on a blocking thread. Anything that fails is refused with
-//!   a warning and the previous version keeps running. A deleted file keeps its last loaded
-//!   version running (removing a file must never flap a VIP), with a warning.
+//!   a warning and the previous version keeps running. A deleted file that leaves nothing to
+//!   fall back on keeps its last loaded version running (removing a file must never flap a
+//!   VIP), with a warning.
 //! - [`reload_path`] does the same for one file on demand (SIGHUP, tests).
 
 use std::collections::HashMap;
@@ -18,6 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ::notify::{RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+
+use wasmalived_config::{PluginRef, PluginSearchPath};
 
 use super::run::{CheckPlugin, RunOutcome, Runtime};
 use super::PluginError;
@@ -69,10 +76,84 @@ impl CheckHandle {
     }
 }
 
-/// Which checks use which plugin file. Cheap to clone; shared with the watcher.
+/// Where a check's plugin comes from: what a change on disk is matched against.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum PluginSource {
+    /// A file named by its path (`plugin PATH.wasm`): reloaded when that file changes.
+    File(PathBuf),
+    /// `plugin NAME`: `NAME.wasm` in the first directory of the search path holding one.
+    /// Looked up again whenever a `NAME.wasm` in any of those directories changes, appears
+    /// or disappears, so a file dropped into an earlier directory shadows a later one and
+    /// removing it falls back.
+    Search {
+        /// The plugin name.
+        name: String,
+        /// The directories, in order.
+        path: PluginSearchPath,
+    },
+}
+
+impl PluginSource {
+    /// The source of a configured plugin reference.
+    pub fn of(plugin: &PluginRef, search: &PluginSearchPath) -> Self {
+        match plugin {
+            PluginRef::Name(name) => PluginSource::Search {
+                name: name.clone(),
+                path: search.clone(),
+            },
+            PluginRef::Path(path) => PluginSource::File(path.clone()),
+        }
+    }
+
+    /// The file this source means now.
+    pub fn locate(&self) -> Result<PathBuf, PluginError> {
+        match self {
+            PluginSource::File(path) => Ok(path.clone()),
+            PluginSource::Search { name, path } => Ok(path.find(name)?),
+        }
+    }
+
+    /// Whether a change to `file` can change what this source loads.
+    fn affected_by(&self, file: &Path) -> bool {
+        match self {
+            PluginSource::File(path) => key(path) == key(file),
+            PluginSource::Search { name, path } => {
+                let matches_name = file
+                    .file_name()
+                    .is_some_and(|f| *f == *PluginSearchPath::file_name(name));
+                matches_name && {
+                    let dir = key(file).parent().map(Path::to_path_buf);
+                    path.dirs()
+                        .iter()
+                        .any(|d| dir.as_deref() == Some(canonical(d).as_path()))
+                }
+            }
+        }
+    }
+
+    /// The registry's key: a file path with its directory made canonical.
+    fn normalized(&self) -> Self {
+        match self {
+            PluginSource::File(path) => PluginSource::File(key(path)),
+            search => search.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for PluginSource {
+    /// The file as written, or the name with the directories it is looked up in.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginSource::File(path) => write!(f, "{}", path.display()),
+            PluginSource::Search { name, path } => write!(f, "{name} (in {path})"),
+        }
+    }
+}
+
+/// Which checks use which plugin source. Cheap to clone; shared with the watcher.
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
-    by_path: Arc<Mutex<HashMap<PathBuf, Vec<CheckHandle>>>>,
+    by_source: Arc<Mutex<HashMap<PluginSource, Vec<CheckHandle>>>>,
 }
 
 impl PluginRegistry {
@@ -81,23 +162,27 @@ impl PluginRegistry {
         Self::default()
     }
 
-    /// Load `path` for a check and register the handle for reloads.
+    /// Load the plugin `source` means now for a check and register the handle for reloads.
     pub fn load(
         &self,
         runtime: &Runtime,
         check_name: &str,
-        path: &Path,
+        source: &PluginSource,
         grants: &super::Grants,
     ) -> Result<CheckHandle, PluginError> {
-        let plugin = runtime.load_check(check_name, path, grants)?;
+        let path = source.locate()?;
+        let plugin = runtime.load_check(check_name, &path, grants)?;
         let handle = CheckHandle::new(plugin);
-        self.register(path, handle.clone());
+        self.register(source, handle.clone());
         Ok(handle)
     }
 
-    /// Register an existing handle under `path`.
-    pub fn register(&self, path: &Path, handle: CheckHandle) {
-        self.lock().entry(key(path)).or_default().push(handle);
+    /// Register an existing handle under `source`.
+    pub fn register(&self, source: &PluginSource, handle: CheckHandle) {
+        self.lock()
+            .entry(source.normalized())
+            .or_default()
+            .push(handle);
     }
 
     /// Forget `handle` (its check was removed): reloads no longer swap it, and its plugin
@@ -120,13 +205,23 @@ impl PluginRegistry {
         self.len() == 0
     }
 
-    fn handles(&self, path: &Path) -> Vec<CheckHandle> {
-        self.lock().get(&key(path)).cloned().unwrap_or_default()
+    /// The sources a change to `file` can affect, with their handles.
+    fn affected_by(&self, file: &Path) -> Vec<(PluginSource, Vec<CheckHandle>)> {
+        self.lock()
+            .iter()
+            .filter(|(source, _)| source.affected_by(file))
+            .map(|(source, handles)| (source.clone(), handles.clone()))
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PathBuf, Vec<CheckHandle>>> {
-        self.by_path.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<PluginSource, Vec<CheckHandle>>> {
+        self.by_source.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+/// `dir` made canonical when it exists (symlinks, `..`), as written otherwise.
+fn canonical(dir: &Path) -> PathBuf {
+    dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// Registry key: canonical parent directory + file name (works for deleted files too).
@@ -135,9 +230,7 @@ fn key(path: &Path) -> PathBuf {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let parent = parent
-        .canonicalize()
-        .unwrap_or_else(|_| parent.to_path_buf());
+    let parent = canonical(parent);
     match path.file_name() {
         Some(f) => parent.join(f),
         None => parent,
@@ -159,25 +252,46 @@ pub enum ReloadResult {
     Deleted,
 }
 
-/// Reload `path` now for every check that uses it. Blocking (compiles): call from a blocking
-/// thread in async code.
-pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) -> ReloadResult {
-    let handles = registry.handles(path);
-    if handles.is_empty() {
-        return ReloadResult::Unused;
+/// Reload, for every check whose plugin source `changed` can affect, what that source means
+/// now: the file itself for a path, the first `NAME.wasm` of the search path for a name (so
+/// a change in one directory can load the file of another). Blocking (compiles): call from
+/// a blocking thread in async code.
+pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, changed: &Path) -> ReloadResult {
+    let mut result = ReloadResult::Unused;
+    for (source, handles) in registry.affected_by(changed) {
+        let one = reload_source(runtime, &source, &handles);
+        result = match (result, one) {
+            (ReloadResult::Swapped(a), ReloadResult::Swapped(b)) => ReloadResult::Swapped(a + b),
+            (s @ ReloadResult::Swapped(_), _) | (_, s @ ReloadResult::Swapped(_)) => s,
+            (r @ ReloadResult::Refused(_), _) | (_, r @ ReloadResult::Refused(_)) => r,
+            (ReloadResult::Deleted, _) | (_, ReloadResult::Deleted) => ReloadResult::Deleted,
+            (_, other) => other,
+        };
     }
-    if !path.exists() {
-        for h in &handles {
-            let cur = h.current();
-            tracing::warn!(plugin = %cur.identity(), check = %cur.check_name(), file = %path.display(),
-                "plugin file deleted; keeping the loaded version running");
+    result
+}
+
+/// Load what `source` means now and swap it in for `handles`.
+fn reload_source(
+    runtime: &Runtime,
+    source: &PluginSource,
+    handles: &[CheckHandle],
+) -> ReloadResult {
+    let path = match source.locate() {
+        Ok(path) if path.exists() => path,
+        _ => {
+            for h in handles {
+                let cur = h.current();
+                tracing::warn!(plugin = %cur.identity(), check = %cur.check_name(), source = %source,
+                    "plugin file deleted; keeping the loaded version running");
+            }
+            return ReloadResult::Deleted;
         }
-        return ReloadResult::Deleted;
-    }
-    let loaded = match runtime.load_file(path) {
+    };
+    let loaded = match runtime.load_file(&path) {
         Ok(l) => l,
         Err(e) => {
-            for h in &handles {
+            for h in handles {
                 tracing::warn!(plugin = %h.identity(), "refused new plugin version: {e}; keeping the running one");
             }
             return ReloadResult::Refused(e.to_string());
@@ -185,7 +299,7 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
     };
     let mut swapped = 0;
     let mut refused = None;
-    for h in &handles {
+    for h in handles {
         let cur = h.current();
         if cur.digest() == loaded.digest() {
             continue;
@@ -196,7 +310,7 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
                     tracing::error_span!("plugin", name = %new.name(), digest = %new.digest());
                 let _e = span.enter();
                 let old = h.swap(new);
-                tracing::info!(from = %old.identity(), check = %old.check_name(), cache = ?loaded.cache, "plugin reloaded");
+                tracing::info!(from = %old.identity(), check = %old.check_name(), file = %path.display(), cache = ?loaded.cache, "plugin reloaded");
                 swapped += 1;
             }
             Err(e) => {
@@ -212,7 +326,7 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
     }
 }
 
-/// Watches a plugins directory; stops when dropped.
+/// Watches the plugin directories; stops when dropped.
 pub struct PluginWatcher {
     _watcher: ::notify::RecommendedWatcher,
     task: tokio::task::JoinHandle<()>,
@@ -245,14 +359,15 @@ fn changes_content(kind: &::notify::EventKind) -> bool {
 }
 
 impl PluginWatcher {
-    /// Watch `dir` (non-recursively) and reload changed `.wasm` files used by `registry`.
-    /// Must be called within a tokio runtime.
+    /// Watch `dirs` (each non-recursively; typically the existing directories of the
+    /// plugin search path) and reload what a changed `.wasm` file means for the checks of
+    /// `registry`. Must be called within a tokio runtime.
     pub fn spawn(
-        dir: &Path,
+        dirs: &[PathBuf],
         runtime: Runtime,
         registry: PluginRegistry,
     ) -> Result<Self, PluginError> {
-        let err = |reason: String| PluginError::Read {
+        let err = |dir: &Path, reason: String| PluginError::Read {
             path: dir.to_path_buf(),
             source: std::io::Error::other(reason),
         };
@@ -272,11 +387,13 @@ impl PluginWatcher {
                 Ok(_) => {}
                 Err(e) => tracing::warn!("plugin directory watch error: {e}"),
             })
-            .map_err(|e| err(format!("cannot watch: {e}")))?;
-        watcher
-            .watch(dir, RecursiveMode::NonRecursive)
-            .map_err(|e| err(format!("cannot watch: {e}")))?;
-        tracing::info!(dir = %dir.display(), "watching plugins directory");
+            .map_err(|e| err(Path::new("."), format!("cannot watch: {e}")))?;
+        for dir in dirs {
+            watcher
+                .watch(dir, RecursiveMode::NonRecursive)
+                .map_err(|e| err(dir, format!("cannot watch: {e}")))?;
+            tracing::info!(dir = %dir.display(), "watching plugins directory");
+        }
         let task = tokio::spawn(async move {
             let mut pending: HashMap<PathBuf, (Stat, Instant)> = HashMap::new();
             let mut tick = tokio::time::interval(POLL);

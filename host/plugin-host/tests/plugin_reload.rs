@@ -1,6 +1,7 @@
 //! Hot reload through the real directory watcher: replace → new digest; corrupt → refused,
 //! old version keeps answering; delete → keeps running; 100 rapid replacements → bounded RSS
-//! and never a half-written file loaded.
+//! and never a half-written file loaded; a plugin found by name in a search path is shadowed
+//! by a file dropped into an earlier directory and falls back when it is removed.
 
 mod plugin_support;
 
@@ -10,8 +11,9 @@ use std::time::{Duration, Instant};
 
 use plugin_support::{fixture, runtime, TempDir};
 use wasmalived_config::grants::Grants;
+use wasmalived_config::PluginSearchPath;
 use wasmalived_plugin_host::reload::{reload_path, PluginRegistry, ReloadResult};
-use wasmalived_plugin_host::{CheckHandle, PluginWatcher, Verdict};
+use wasmalived_plugin_host::{CheckHandle, PluginSource, PluginWatcher, Verdict};
 use wasmalived_testkit::rss_kib;
 
 const T: Duration = Duration::from_secs(5);
@@ -45,8 +47,12 @@ async fn replace_corrupt_delete() {
     let dir = TempDir::new("reload");
     let file = dir.install("trivial", "check.wasm");
     let reg = PluginRegistry::new();
-    let h = reg.load(&rt, "c", &file, &Grants::default()).expect("load");
-    let _w = PluginWatcher::spawn(dir.path(), rt.clone(), reg.clone()).expect("watch");
+    let source = PluginSource::File(file.clone());
+    let h = reg
+        .load(&rt, "c", &source, &Grants::default())
+        .expect("load");
+    let _w =
+        PluginWatcher::spawn(&[dir.path().to_path_buf()], rt.clone(), reg.clone()).expect("watch");
     let old = h.identity();
 
     // Replace: the next run reports the new digest.
@@ -97,8 +103,12 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
         digest_of(&fixture("scratch-counter")),
     ];
     let reg = PluginRegistry::new();
-    let h = reg.load(&rt, "c", &file, &Grants::default()).expect("load");
-    let _w = PluginWatcher::spawn(dir.path(), rt.clone(), reg.clone()).expect("watch");
+    let source = PluginSource::File(file.clone());
+    let h = reg
+        .load(&rt, "c", &source, &Grants::default())
+        .expect("load");
+    let _w =
+        PluginWatcher::spawn(&[dir.path().to_path_buf()], rt.clone(), reg.clone()).expect("watch");
     // Warm up both versions once so their compiled code is in the cache and memo.
     for bytes in [&b, &a] {
         std::fs::write(&file, bytes).expect("write");
@@ -139,5 +149,92 @@ async fn hundred_rapid_replacements_bounded_and_never_half_written() {
         h.identity().ends_with(valid[0].as_str()),
         "last write (i = 99) was `a`: {}",
         h.identity()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_in_an_earlier_directory_shadows_and_its_removal_falls_back() {
+    let (rt, _c) = runtime();
+    let (admin, packaged) = (TempDir::new("admin"), TempDir::new("packaged"));
+    let stock = packaged.install("trivial", "probe.wasm");
+    let search = PluginSearchPath::new(vec![
+        admin.path().to_path_buf(),
+        packaged.path().to_path_buf(),
+    ])
+    .expect("non-empty");
+    let source = PluginSource::Search {
+        name: "probe".into(),
+        path: search.clone(),
+    };
+    let reg = PluginRegistry::new();
+    let h = reg
+        .load(&rt, "c", &source, &Grants::default())
+        .expect("load");
+    let _w = PluginWatcher::spawn(search.dirs(), rt.clone(), reg.clone()).expect("watch");
+    let stock_digest = digest_of(&stock);
+    assert!(h.identity().ends_with(&stock_digest), "{}", h.identity());
+
+    // Dropped into the administrator's directory: it shadows the packaged file.
+    let mine_src = fixture("scratch-counter");
+    let mine_digest = digest_of(&mine_src);
+    let mine = admin.path().join("probe.wasm");
+    replace_atomically(&mine_src, &mine);
+    assert!(
+        wait_for_identity(&h, &mine_digest, Duration::from_secs(10)).await,
+        "not shadowed: still {}",
+        h.identity()
+    );
+    assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
+
+    // A change to the shadowed packaged file changes nothing.
+    let direct = {
+        let (rt, reg, stock) = (rt.clone(), reg.clone(), stock.clone());
+        tokio::task::spawn_blocking(move || reload_path(&rt, &reg, &stock))
+            .await
+            .expect("join")
+    };
+    assert_eq!(direct, ReloadResult::Unchanged);
+    assert!(h.identity().ends_with(&mine_digest), "{}", h.identity());
+
+    // Removed: the packaged file runs again.
+    std::fs::remove_file(&mine).expect("rm");
+    assert!(
+        wait_for_identity(&h, &stock_digest, Duration::from_secs(10)).await,
+        "no fallback: still {}",
+        h.identity()
+    );
+    assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
+
+    // Nothing left anywhere: the loaded version keeps running.
+    std::fs::remove_file(&stock).expect("rm");
+    let gone = {
+        let (rt, reg) = (rt.clone(), reg.clone());
+        tokio::task::spawn_blocking(move || reload_path(&rt, &reg, &mine))
+            .await
+            .expect("join")
+    };
+    assert_eq!(gone, ReloadResult::Deleted);
+    assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
+}
+
+#[test]
+fn a_named_plugin_missing_from_every_directory_is_refused_naming_them() {
+    let (rt, _c) = runtime();
+    let (a, b) = (TempDir::new("empty-a"), TempDir::new("empty-b"));
+    let source = PluginSource::Search {
+        name: "absent".into(),
+        path: PluginSearchPath::new(vec![a.path().to_path_buf(), b.path().to_path_buf()])
+            .expect("non-empty"),
+    };
+    let err = PluginRegistry::new()
+        .load(&rt, "c", &source, &Grants::default())
+        .err()
+        .expect("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("no absent.wasm")
+            && text.contains(&a.path().display().to_string())
+            && text.contains(&b.path().display().to_string()),
+        "{text}"
     );
 }

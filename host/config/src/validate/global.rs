@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use super::addresses::source_address;
 use super::instance::{repeat_value, seconds_value};
-use super::values::{one_arg, seconds, size};
+use super::values::{no_block, one_arg, seconds, size};
 use super::{track::run_as, unknown};
 use crate::compat::{self, flag_args, one_value, read_decimal, read_int, take_number, OnReject};
 use crate::defaults as def;
 use crate::diag::Diags;
 use crate::lvs::LvsBackendChoice;
-use crate::model::GlobalDefs;
+use crate::model::{GlobalDefs, PluginSearchPath};
 use crate::parser::Node;
 use wasmalived_proto::vrrp::types::Version;
 
@@ -109,8 +109,8 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
         }
         "script_user" => g.script_user = run_as(node, &node.args, d),
         "plugin_dir" => {
-            if let Some(p) = one_arg(node, d).and_then(|w| absolute_dir(w, d)) {
-                g.plugin_dir = p;
+            if let Some(path) = plugin_search_path(node, d) {
+                g.plugin_path = path;
             }
         }
         "plugin_cache_dir" => {
@@ -159,6 +159,35 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
         }
         _ => unknown(node, "global_defs", d),
     }
+}
+
+/// `plugin_dir DIR...`: the plugin search path, in order; every directory absolute. A
+/// directory named twice is looked in once (a warning); any bad one refuses the line.
+fn plugin_search_path(node: &Node, d: &mut Diags) -> Option<PluginSearchPath> {
+    no_block(node, d);
+    if node.args.is_empty() {
+        d.error(
+            node.span(),
+            "plugin_dir needs at least one directory (absolute path)",
+        );
+        return None;
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut bad = false;
+    for w in &node.args {
+        match absolute_dir(w, d) {
+            Some(p) if dirs.contains(&p) => d.warn(
+                &w.span,
+                format!("plugin_dir: '{}' named twice; looked in once", w.text),
+            ),
+            Some(p) => dirs.push(p),
+            None => bad = true,
+        }
+    }
+    if bad {
+        return None;
+    }
+    PluginSearchPath::new(dirs)
 }
 
 fn absolute_dir(w: &crate::lexer::Word, d: &mut Diags) -> Option<PathBuf> {

@@ -6,12 +6,12 @@
 //! (printed as `file:line:column: error: ...`), 2 it parses but a referenced plugin does not
 //! load or imports a capability its check is not granted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use wasmalived_config::lvs::CheckerKind;
 use wasmalived_config::{self as config, Config, LoadOptions, ScriptKind};
-use wasmalived_plugin_host::Runtime;
+use wasmalived_plugin_host::{CheckPlugin, PluginError, PluginSource, Runtime};
 
 use crate::lvs;
 
@@ -67,9 +67,11 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
         .scripts
         .iter()
         .filter_map(|s| match &s.kind {
-            ScriptKind::Plugin { plugin, grants, .. } => {
-                Some((s, plugin.resolve(&config.global.plugin_dir), grants))
-            }
+            ScriptKind::Plugin { plugin, grants, .. } => Some((
+                s,
+                PluginSource::of(plugin, &config.global.plugin_path),
+                grants,
+            )),
             ScriptKind::Exec { .. } => None,
         })
         .collect();
@@ -82,12 +84,13 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
                 return ExitCode::from(EXIT_PLUGIN_ERRORS);
             }
         };
-        for (script, path, grants) in plugin_checks {
-            match runtime.load_check(&script.name, &path, grants) {
-                Ok(plugin) => say(format!(
-                    "vrrp_script {}: plugin {} loads with its grants",
+        for (script, source, grants) in plugin_checks {
+            match load(&runtime, &script.name, &source, grants) {
+                Ok((plugin, file)) => say(format!(
+                    "vrrp_script {}: plugin {} ({}) loads with its grants",
                     script.name,
-                    plugin.identity()
+                    plugin.identity(),
+                    file.display()
                 )),
                 Err(err) => {
                     failed = true;
@@ -115,6 +118,19 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
     ExitCode::SUCCESS
 }
 
+/// Find the file `source` means (the first of the search path for a name) and load it for
+/// `check` under `grants`.
+fn load(
+    runtime: &Runtime,
+    check: &str,
+    source: &PluginSource,
+    grants: &config::grants::Grants,
+) -> Result<(CheckPlugin, PathBuf), PluginError> {
+    let file = source.locate()?;
+    let plugin = runtime.load_check(check, &file, grants)?;
+    Ok((plugin, file))
+}
+
 /// A line of the report: on stdout, or on stderr when the dump is on stdout.
 fn say(dump: bool, line: String) {
     if dump {
@@ -133,33 +149,34 @@ fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
         for rs in &vs.real_servers {
             for c in &rs.checkers {
                 let target = c.target.to_string();
-                let (path, grants) = match &c.kind {
+                let stock = |name: &str| PluginSource::Search {
+                    name: name.to_owned(),
+                    path: config.global.plugin_path.clone(),
+                };
+                let (source, grants) = match &c.kind {
                     CheckerKind::Tcp => (
-                        config
-                            .global
-                            .plugin_dir
-                            .join(format!("{}.wasm", lvs::probe::TCP_PLUGIN)),
+                        stock(lvs::probe::TCP_PLUGIN),
                         config::grants::Grants {
                             tcp: vec![config::grants::TcpGrant(target)],
                             ..Default::default()
                         },
                     ),
                     CheckerKind::Http(h) => (
-                        config
-                            .global
-                            .plugin_dir
-                            .join(format!("{}.wasm", lvs::probe::HTTP_PLUGIN)),
+                        stock(lvs::probe::HTTP_PLUGIN),
                         lvs::probe::http_runs(h, c.target, c.timing.connect_timeout).0,
                     ),
                     CheckerKind::Plugin(p) => {
                         let mut grants = p.grants.clone();
                         grants.tcp.push(config::grants::TcpGrant(target));
-                        (p.plugin.resolve(&config.global.plugin_dir), grants)
+                        (
+                            PluginSource::of(&p.plugin, &config.global.plugin_path),
+                            grants,
+                        )
                     }
                     _ => continue,
                 };
-                if seen.insert(path.clone()) {
-                    to_load.push((c.origin.0.to_string(), c.kind.keyword(), path, grants));
+                if seen.insert(source.clone()) {
+                    to_load.push((c.origin.0.to_string(), c.kind.keyword(), source, grants));
                 }
             }
         }
@@ -175,11 +192,15 @@ fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
         }
     };
     let mut ok = true;
-    for (place, keyword, path, grants) in to_load {
-        match runtime.load_check(keyword, &path, &grants) {
-            Ok(plugin) => say(
+    for (place, keyword, source, grants) in to_load {
+        match load(&runtime, keyword, &source, &grants) {
+            Ok((plugin, file)) => say(
                 dump,
-                format!("{keyword}: plugin {} loads", plugin.identity()),
+                format!(
+                    "{keyword}: plugin {} ({}) loads",
+                    plugin.identity(),
+                    file.display()
+                ),
             ),
             Err(err) => {
                 ok = false;

@@ -3,7 +3,6 @@
 //! rise/fall counters of checks whose definition did not change.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures::FutureExt;
@@ -17,7 +16,7 @@ use crate::control::StatusBoard;
 use crate::daemon::ProgramSettings;
 use crate::programs;
 use wasmalived_config::{FatalAction, GlobalDefs, ScriptKind, VrrpScript};
-use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry};
+use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry, PluginSource};
 use wasmalived_plugin_host::{self as plugins, Runtime, Verdict};
 
 /// Why a check could not be started.
@@ -39,13 +38,13 @@ pub enum CheckError {
         /// Cause.
         source: programs::ProgramSetupError,
     },
-    /// The plugin could not be loaded (file, contract, grants, compile).
-    #[error("vrrp_script {check}: plugin {path}: {source}")]
+    /// The plugin could not be found or loaded (file, contract, grants, compile).
+    #[error("vrrp_script {check}: plugin {plugin}: {source}")]
     Plugin {
         /// Check name.
         check: String,
-        /// Plugin file.
-        path: PathBuf,
+        /// The plugin file, or the name and the directories it is looked up in.
+        plugin: PluginSource,
         /// Cause.
         source: plugins::PluginError,
     },
@@ -247,7 +246,7 @@ pub async fn build_runner(
             grants,
             on_fatal,
         } => {
-            let path = plugin.resolve(&global.plugin_dir);
+            let source = PluginSource::of(plugin, &global.plugin_path);
             let (runtime, registry) = (ctx.runtime.clone(), ctx.registry.clone());
             // Remediation commands run as the daemon's default script user unless they name
             // one (the plugin host resolves and vets them when it loads the check).
@@ -258,20 +257,20 @@ pub async fn build_runner(
                     cmd.user.clone_from(&default_user);
                 }
             }
-            let (name, path2) = (def.name.clone(), path.clone());
+            let (name, source2) = (def.name.clone(), source.clone());
             let handle = tokio::task::spawn_blocking(move || {
-                registry.load(&runtime, &name, &path2, &grants2)
+                registry.load(&runtime, &name, &source2, &grants2)
             })
             .await
             .map_err(|join| CheckError::Plugin {
                 check: def.name.clone(),
-                path: path.clone(),
+                plugin: source.clone(),
                 source: plugins::PluginError::Engine(format!("loader task failed: {join}")),
             })?
-            .map_err(|source| CheckError::Plugin {
+            .map_err(|err| CheckError::Plugin {
                 check: def.name.clone(),
-                path: path.clone(),
-                source,
+                plugin: source.clone(),
+                source: err,
             })?;
             info!(check = %def.name, plugin = %handle.identity(), "plugin loaded");
             let params = Arc::new(params.clone());

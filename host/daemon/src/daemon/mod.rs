@@ -336,7 +336,8 @@ struct Daemon {
     driver: DriverHandle,
     /// The instances the router runs, by reload identity.
     running: HashMap<InstanceKey, Running>,
-    plugin_watch: Option<(PathBuf, PluginWatcher)>,
+    /// The watched plugin directories (the existing ones of the search path) and their watcher.
+    plugin_watch: Option<(Vec<PathBuf>, PluginWatcher)>,
     config: Option<Config>,
     /// What the LVS director is started with.
     director_ctx: DirectorContext,
@@ -765,25 +766,35 @@ impl Daemon {
         self.replan_moved().await;
     }
 
+    /// Watch every existing directory of the plugin search path for hot reload (a directory
+    /// created later is watched from the next reload on).
     fn watch_plugins(&mut self, config: &Config) {
-        let dir = &config.global.plugin_dir;
-        if self.plugin_watch.as_ref().is_some_and(|(d, _)| d == dir) {
+        let search = &config.global.plugin_path;
+        let dirs: Vec<PathBuf> = search
+            .dirs()
+            .iter()
+            .filter(|d| d.is_dir())
+            .cloned()
+            .collect();
+        if self.plugin_watch.as_ref().is_some_and(|(d, _)| *d == dirs) {
             return;
         }
         self.plugin_watch = None;
-        if !dir.is_dir() {
+        if dirs.is_empty() {
             if uses_plugins(config) {
-                warn!(dir = %dir.display(), "plugin directory missing: hot reload is off");
+                warn!(search_path = %search, "no plugin directory exists: hot reload is off");
             }
             return;
         }
         match PluginWatcher::spawn(
-            dir,
+            &dirs,
             self.check_ctx.runtime.clone(),
             self.check_ctx.registry.clone(),
         ) {
-            Ok(w) => self.plugin_watch = Some((dir.clone(), w)),
-            Err(err) => warn!(error = %err, "cannot watch the plugin directory: hot reload is off"),
+            Ok(w) => self.plugin_watch = Some((dirs, w)),
+            Err(err) => {
+                warn!(error = %err, "cannot watch the plugin directories: hot reload is off")
+            }
         }
     }
 

@@ -15,14 +15,13 @@
 //! however many virtual servers name them.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmalived_config::grants::{Grants, HttpGrant, HttpPin, HttpTls, TcpGrant};
 use wasmalived_config::lvs::{Checker, CheckerKind, CheckerTiming, HttpCheck, HttpUrl, UdpCheck};
 use wasmalived_config::GlobalDefs;
-use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry};
+use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry, PluginSource};
 use wasmalived_plugin_host::{RunOutcome, Runtime, Verdict};
 use wasmalived_sys::process::{Environment, RunError};
 use wasmalived_sys::program::Program;
@@ -30,9 +29,9 @@ use wasmalived_sys::program::Program;
 use crate::net::probe as net_probe;
 use crate::programs;
 
-/// The stock plugin `TCP_CHECK` runs (`tcp.wasm` in `plugin_dir`).
+/// The stock plugin `TCP_CHECK` runs (`tcp.wasm` in the plugin search path).
 pub const TCP_PLUGIN: &str = "tcp";
-/// The stock plugin `HTTP_GET` and `SSL_GET` run (`http.wasm` in `plugin_dir`).
+/// The stock plugin `HTTP_GET` and `SSL_GET` run (`http.wasm` in the plugin search path).
 pub const HTTP_PLUGIN: &str = "http";
 /// Time a plugin run gets beyond its checker's `connect_timeout`, so the plugin reports its
 /// own timeout (with what it measured) before the host cuts it off.
@@ -120,11 +119,11 @@ impl Outcome {
 /// Why a probe could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeSetupError {
-    /// The plugin could not be loaded.
-    #[error("plugin {}: {source}", path.display())]
+    /// The plugin could not be found or loaded.
+    #[error("plugin {plugin}: {source}")]
     Plugin {
-        /// The plugin file.
-        path: PathBuf,
+        /// The plugin file, or the name and the directories it is looked up in.
+        plugin: PluginSource,
         /// Cause.
         source: wasmalived_plugin_host::PluginError,
     },
@@ -200,13 +199,13 @@ impl Probe {
         let plugin_timeout = timeout + RUN_MARGIN;
         match &def.kind {
             CheckerKind::Tcp => {
-                let path = global.plugin_dir.join(format!("{TCP_PLUGIN}.wasm"));
+                let source = stock_plugin(TCP_PLUGIN, global);
                 let grants = Grants {
                     tcp: vec![TcpGrant(socket_text(def.target))],
                     source: def.bind,
                     ..Grants::default()
                 };
-                let handle = load(ctx, name, path, grants).await?;
+                let handle = load(ctx, name, source, grants).await?;
                 let mut params = vec![
                     ("address".to_owned(), socket_text(def.target)),
                     ("timeout_ms".to_owned(), millis(timeout)),
@@ -222,10 +221,10 @@ impl Probe {
                 })
             }
             CheckerKind::Http(http) => {
-                let path = global.plugin_dir.join(format!("{HTTP_PLUGIN}.wasm"));
+                let source = stock_plugin(HTTP_PLUGIN, global);
                 let (mut grants, runs) = http_runs(http, def.target, timeout);
                 grants.source = def.bind;
-                let handle = load(ctx, name, path, grants).await?;
+                let handle = load(ctx, name, source, grants).await?;
                 Ok(Probe::Plugin {
                     handle,
                     runs,
@@ -233,14 +232,14 @@ impl Probe {
                 })
             }
             CheckerKind::Plugin(p) => {
-                let path = p.plugin.resolve(&global.plugin_dir);
+                let source = PluginSource::of(&p.plugin, &global.plugin_path);
                 let mut grants = p.grants.clone();
                 grants.tcp.push(TcpGrant(socket_text(def.target)));
                 let mut params = p.params.clone();
                 if !params.iter().any(|(k, _)| k == "address") {
                     params.insert(0, ("address".to_owned(), socket_text(def.target)));
                 }
-                let handle = load(ctx, name, path, grants).await?;
+                let handle = load(ctx, name, source, grants).await?;
                 Ok(Probe::Plugin {
                     handle,
                     runs: vec![params],
@@ -336,28 +335,36 @@ impl Probe {
     }
 }
 
+/// A stock plugin (`tcp`, `http`), looked up by name in the plugin search path.
+fn stock_plugin(name: &str, global: &GlobalDefs) -> PluginSource {
+    PluginSource::Search {
+        name: name.to_owned(),
+        path: global.plugin_path.clone(),
+    }
+}
+
 /// Load a plugin for a probe on a blocking thread, registered for hot reload.
 async fn load(
     ctx: &ProbeContext,
     name: &str,
-    path: PathBuf,
+    plugin: PluginSource,
     grants: Grants,
 ) -> Result<PluginHandle, ProbeSetupError> {
-    let (runtime, registry, name2, path2) = (
+    let (runtime, registry, name2, plugin2) = (
         ctx.runtime.clone(),
         ctx.registry.clone(),
         name.to_owned(),
-        path.clone(),
+        plugin.clone(),
     );
-    tokio::task::spawn_blocking(move || registry.load(&runtime, &name2, &path2, &grants))
+    tokio::task::spawn_blocking(move || registry.load(&runtime, &name2, &plugin2, &grants))
         .await
         .map_err(|join| ProbeSetupError::Plugin {
-            path: path.clone(),
+            plugin: plugin.clone(),
             source: wasmalived_plugin_host::PluginError::Engine(format!(
                 "loader task failed: {join}"
             )),
         })?
-        .map_err(|source| ProbeSetupError::Plugin { path, source })
+        .map_err(|source| ProbeSetupError::Plugin { plugin, source })
 }
 
 /// The grants and per-URL parameters of an `HTTP_GET`/`SSL_GET` against `target`.
