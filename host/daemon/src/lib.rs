@@ -23,6 +23,7 @@ pub mod control;
 pub mod daemon;
 pub mod fault;
 pub mod lvs;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod programs;

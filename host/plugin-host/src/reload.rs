@@ -10,9 +10,12 @@
 //!   a warning and the previous version keeps running. A deleted file keeps its last loaded
 //!   version running (removing a file must never flap a VIP), with a warning.
 //! - [`reload_path`] does the same for one file on demand (SIGHUP, tests).
+//! - The registry counts what happened ([`PluginCounts`]: loads, reloads, refusals), for the
+//!   daemon's metrics.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -73,6 +76,35 @@ impl CheckHandle {
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
     by_path: Arc<Mutex<HashMap<PathBuf, Vec<CheckHandle>>>>,
+    counts: Arc<Counters>,
+}
+
+/// What the registry has done since the daemon started, counted per check (a file used by
+/// three checks and reloaded once counts three reloads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PluginCounts {
+    /// Plugins loaded for a check (start-up, a reload of the configuration).
+    pub loads: u64,
+    /// Loads refused: unreadable, untrusted, not a valid component, grants not met.
+    pub load_refusals: u64,
+    /// New versions swapped in by hot reload.
+    pub reloads: u64,
+    /// New versions refused by hot reload (the previous version keeps running).
+    pub reload_refusals: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    loads: AtomicU64,
+    load_refusals: AtomicU64,
+    reloads: AtomicU64,
+    reload_refusals: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 impl PluginRegistry {
@@ -89,7 +121,12 @@ impl PluginRegistry {
         path: &Path,
         grants: &super::Grants,
     ) -> Result<CheckHandle, PluginError> {
-        let plugin = runtime.load_check(check_name, path, grants)?;
+        let plugin = runtime
+            .load_check(check_name, path, grants)
+            .inspect_err(|_| {
+                Counters::add(&self.counts.load_refusals, 1);
+            })?;
+        Counters::add(&self.counts.loads, 1);
         let handle = CheckHandle::new(plugin);
         self.register(path, handle.clone());
         Ok(handle)
@@ -118,6 +155,17 @@ impl PluginRegistry {
     /// Whether no handle is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What the registry has loaded, reloaded and refused so far.
+    pub fn counts(&self) -> PluginCounts {
+        let c = &self.counts;
+        PluginCounts {
+            loads: c.loads.load(Ordering::Relaxed),
+            load_refusals: c.load_refusals.load(Ordering::Relaxed),
+            reloads: c.reloads.load(Ordering::Relaxed),
+            reload_refusals: c.reload_refusals.load(Ordering::Relaxed),
+        }
     }
 
     fn handles(&self, path: &Path) -> Vec<CheckHandle> {
@@ -180,6 +228,7 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
             for h in &handles {
                 tracing::warn!(plugin = %h.identity(), "refused new plugin version: {e}; keeping the running one");
             }
+            Counters::add(&registry.counts.reload_refusals, handles.len());
             return ReloadResult::Refused(e.to_string());
         }
     };
@@ -197,10 +246,12 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, path: &Path) ->
                 let _e = span.enter();
                 let old = h.swap(new);
                 tracing::info!(from = %old.identity(), check = %old.check_name(), cache = ?loaded.cache, "plugin reloaded");
+                Counters::add(&registry.counts.reloads, 1);
                 swapped += 1;
             }
             Err(e) => {
                 tracing::warn!(plugin = %cur.identity(), "refused new plugin version: {e}; keeping the running one");
+                Counters::add(&registry.counts.reload_refusals, 1);
                 refused = Some(e.to_string());
             }
         }

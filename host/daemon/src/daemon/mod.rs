@@ -25,6 +25,9 @@
 //! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
 //! `omega` scripts and removes its tables; then all tasks are cancelled.
 //!
+//! The Prometheus endpoint ([`crate::metrics`], `metrics_listen`) reads the status board and
+//! the plugin registry's counters at each scrape; it sends nobody anything.
+//!
 //! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
 //! this node holds from the driver (a `watch`, for `ha_suspend`) and never sends it anything.
@@ -37,6 +40,7 @@ pub mod plan;
 pub mod sockets;
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -55,6 +59,7 @@ use self::plan::{InstanceIo, PathSocket};
 use crate::control::{self, ControlRequest, StatusBoard};
 use crate::lvs::probe::ProbeContext;
 use crate::lvs::{Director, DirectorContext};
+use crate::metrics::MetricsServer;
 use crate::net::netlink::Netlink;
 use crate::notify::NotifyScripts;
 use wasmalived_config::vip::VipSpec;
@@ -134,6 +139,10 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let control_task =
         control::serve(&opts.state_dir, board.clone(), control_tx, cancel.clone())
             .with_context(|| format!("control socket in {}", opts.state_dir.display()))?;
+    let metrics = match config.global.metrics_listen {
+        Some(addr) => Some((addr, start_metrics(addr, &board, &registry).await?)),
+        None => None,
+    };
     let (stop_tx, mut stop_rx) = mpsc::channel::<String>(1);
     let netlink = Arc::new(Netlink::new().context("netlink")?);
     let links = links::LinkMonitor::start(Arc::clone(&netlink), None).context("link monitor")?;
@@ -176,6 +185,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         config: None,
         director_ctx,
         director: None,
+        metrics,
     };
     daemon.remove_stale_vips(&config).await;
     daemon.apply(config).await;
@@ -224,6 +234,9 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     }
     if outcome.is_ok() {
         daemon.shutdown().await;
+    }
+    if let Some((_, metrics)) = daemon.metrics.take() {
+        metrics.stop().await;
     }
     cancel.cancel();
     tracker.close();
@@ -281,6 +294,19 @@ struct Daemon {
     director_ctx: DirectorContext,
     /// The LVS director, while the configuration has virtual servers.
     director: Option<Director>,
+    /// The Prometheus endpoint and the address it was configured with, while one is.
+    metrics: Option<(SocketAddr, MetricsServer)>,
+}
+
+/// Start the Prometheus endpoint on `addr`, serving `board` and `registry`'s counts.
+async fn start_metrics(
+    addr: SocketAddr,
+    board: &StatusBoard,
+    registry: &PluginRegistry,
+) -> anyhow::Result<MetricsServer> {
+    crate::metrics::serve(addr, board.clone(), registry.clone())
+        .await
+        .with_context(|| format!("metrics_listen {addr}: cannot listen"))
 }
 
 impl Daemon {
@@ -291,6 +317,10 @@ impl Daemon {
                 for warning in &loaded.warnings {
                     warn!("{warning}");
                 }
+                // Before the "unchanged" test: a reload retries an endpoint that could not
+                // listen last time.
+                self.apply_metrics(loaded.config.global.metrics_listen)
+                    .await;
                 if self.config.as_ref() == Some(&loaded.config) {
                     info!("reload: configuration unchanged");
                     return;
@@ -397,6 +427,25 @@ impl Daemon {
         }
         self.apply_director(&config).await;
         self.config = Some(config);
+    }
+
+    /// Start, move or stop the Prometheus endpoint (reload). A new address that cannot be
+    /// bound is an error in the log, and the endpoint stays off until a later reload.
+    async fn apply_metrics(&mut self, wanted: Option<SocketAddr>) {
+        if self.metrics.as_ref().map(|(addr, _)| *addr) == wanted {
+            return;
+        }
+        if let Some((addr, old)) = self.metrics.take() {
+            old.stop().await;
+            info!(listen = %addr, "reload: Prometheus endpoint stopped");
+        }
+        if let Some(addr) = wanted {
+            let ctx = &self.check_ctx;
+            match start_metrics(addr, &ctx.board, &ctx.registry).await {
+                Ok(server) => self.metrics = Some((addr, server)),
+                Err(err) => error!("reload: {err:#}; the endpoint stays off"),
+            }
+        }
     }
 
     /// Start, reconfigure or stop the LVS director: it runs while there are virtual servers.
