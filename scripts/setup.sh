@@ -3,7 +3,8 @@
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy)
+# prometheus: its promtool validates the metrics endpoint's text (tests/tests/metrics.rs).
+packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,7 +16,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts the packaged daemons where an init system runs; the lab starts its own copies.
-for svc in nginx keepalived etcd haproxy; do
+for svc in nginx keepalived etcd haproxy prometheus; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi

@@ -304,9 +304,7 @@ async fn start_metrics(
     board: &StatusBoard,
     registry: &PluginRegistry,
 ) -> anyhow::Result<MetricsServer> {
-    crate::metrics::serve(addr, board.clone(), registry.clone())
-        .await
-        .with_context(|| format!("metrics_listen {addr}: cannot listen"))
+    Ok(crate::metrics::serve(addr, board.clone(), registry.clone()).await?)
 }
 
 impl Daemon {

@@ -29,12 +29,23 @@ pub use http::{Limits, MetricsServer};
 use crate::control::StatusBoard;
 use wasmalived_plugin_host::reload::PluginRegistry;
 
+/// The configured address cannot be listened on.
+#[derive(Debug, thiserror::Error)]
+#[error("metrics_listen {addr}: cannot listen")]
+pub struct ListenError {
+    /// The configured address.
+    pub addr: SocketAddr,
+    /// Why (in use, not an address of this host, ...).
+    #[source]
+    pub source: io::Error,
+}
+
 /// Serve the metrics of `board` and `plugins` on `addr` until [`MetricsServer::stop`].
 pub async fn serve(
     addr: SocketAddr,
     board: StatusBoard,
     plugins: PluginRegistry,
-) -> io::Result<MetricsServer> {
+) -> Result<MetricsServer, ListenError> {
     let render: http::Render = Arc::new(move |format| {
         let snapshot = render::Snapshot {
             status: board.snapshot(),
@@ -42,5 +53,28 @@ pub async fn serve(
         };
         render::render(snapshot, format)
     });
-    MetricsServer::bind(addr, render, Limits::default()).await
+    MetricsServer::bind(addr, render, Limits::default())
+        .await
+        .map_err(|source| ListenError { addr, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_address_in_use_is_an_error_that_names_it() {
+        let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let board = StatusBoard::new(std::path::Path::new("/etc/wasmalived/wasmalived.conf"));
+        let err = serve(addr, board, PluginRegistry::new())
+            .await
+            .expect_err("the address is taken");
+        let text = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            text.starts_with(&format!("metrics_listen {addr}: cannot listen: ")),
+            "{text}"
+        );
+        assert!(text.contains("in use"), "{text}");
+    }
 }
