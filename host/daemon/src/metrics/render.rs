@@ -412,7 +412,7 @@ fn check_families(status: &Status) -> Vec<Family<'_>> {
 fn plugin_families(counts: PluginCounts) -> Vec<Family<'static>> {
     let mut loads = Family::counter(
         "wasmalived_plugin_loads",
-        "Plugins loaded for a check (start-up, configuration reload), by outcome.",
+        "Plugins loaded for a check or an LVS checker (start-up, reload of the configuration), by outcome.",
     );
     loads.push(
         vec![("outcome", text("loaded"))],
