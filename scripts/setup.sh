@@ -9,6 +9,8 @@ packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-pin
 # The Debian package and its test: dpkg-shlibdeps (dpkg-dev), strip (binutils), the man page
 # check (groff-base, man-db), unshare and mount (util-linux, mount).
 packages+=(dpkg-dev binutils groff-base man-db util-linux mount)
+# prometheus: its promtool validates the metrics endpoint's text (tests/tests/metrics.rs).
+packages+=(prometheus)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian starts the packaged daemons where an init system runs; the lab starts its own copies.
-for svc in nginx keepalived etcd haproxy; do
+for svc in nginx keepalived etcd haproxy prometheus; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
         systemctl stop "$svc" || true
     fi

@@ -21,6 +21,7 @@ pub mod guards;
 pub mod handover;
 pub mod lab;
 pub mod lvs;
+pub mod metrics;
 pub mod nginx;
 pub mod partition;
 pub mod pcap;

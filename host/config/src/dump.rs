@@ -79,6 +79,9 @@ impl Display for ConfigDump<'_> {
             line(f, "script_user", run_as(u))?;
         }
         line(f, "plugin_dir", &g.plugin_path)?;
+        if let Some(addr) = g.metrics_listen {
+            line(f, "metrics_listen", addr)?;
+        }
         for s in &c.scripts {
             script(f, s)?;
         }

@@ -90,6 +90,8 @@ pub struct GlobalDefs {
     pub plugin_timeout_default: Option<Duration>,
     /// `lvs_backend auto|ipvs|nftables` (wasmalived): what programs the virtual servers.
     pub lvs_backend: crate::lvs::LvsBackendChoice,
+    /// `metrics_listen IP:PORT` (ours): where the Prometheus endpoint listens; `None` = off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for GlobalDefs {
@@ -116,6 +118,7 @@ impl Default for GlobalDefs {
             plugin_memory_limit: crate::grants::DEFAULT_MEMORY_LIMIT,
             plugin_timeout_default: None,
             lvs_backend: crate::lvs::LvsBackendChoice::Auto,
+            metrics_listen: None,
         }
     }
 }

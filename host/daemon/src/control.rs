@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
+use crate::checks::latency::RunLatency;
 use crate::checks::{CheckState, CheckUpdate, RunResult};
 pub use crate::lvs::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
 
@@ -64,6 +65,23 @@ pub struct InstanceStatus {
     pub maintenance: bool,
     /// Receive/transmit counters by name (rejections by reason, checksum forms, adverts).
     pub counters: BTreeMap<String, u64>,
+    /// State changes since the instance started, by from, to and reason.
+    #[serde(default)]
+    pub transitions: Vec<TransitionCount>,
+}
+
+/// How often an instance changed from one state to another for one reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransitionCount {
+    /// The state left (`INIT`, `BACKUP`, `MASTER`, `FAULT`).
+    pub from: String,
+    /// The state entered.
+    pub to: String,
+    /// Why, by kind: `startup`, `owner_startup`, `master_down`, `master_released`,
+    /// `higher_priority`, `fault`, `fault_cleared`, `shutdown`, `sync_group`.
+    pub reason: String,
+    /// How many times.
+    pub count: u64,
 }
 
 /// What one check reports.
@@ -90,6 +108,22 @@ pub struct CheckStatus {
     pub skipped: u64,
     /// Measurements of the last plugin run.
     pub measurements: BTreeMap<String, f64>,
+    /// Runs finished, by result kind: `ok`, `fatal`, or a failure kind as in `failure_kind`.
+    #[serde(default)]
+    pub results: BTreeMap<String, u64>,
+    /// Median run time of the recent runs (see [`crate::checks::latency`]), milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p50_ms: Option<f64>,
+    /// 99th percentile of the recent runs' time, milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_p99_ms: Option<f64>,
+    /// The latest run that did not succeed, kept after later successes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// Every run's latency since the check started: the histogram the metrics endpoint
+    /// exports. Not part of the JSON document.
+    #[serde(skip)]
+    pub latency: RunLatency,
 }
 
 impl CheckStatus {
@@ -121,8 +155,22 @@ impl CheckStatus {
             measurements: last
                 .map(|l| l.measurements.iter().cloned().collect())
                 .unwrap_or_default(),
+            results: update
+                .results
+                .iter()
+                .map(|(kind, n)| ((*kind).to_owned(), *n))
+                .collect(),
+            latency_p50_ms: update.latency.quantile(0.5).map(millis),
+            latency_p99_ms: update.latency.quantile(0.99).map(millis),
+            last_error: update.last_error.clone(),
+            latency: update.latency.clone(),
         }
     }
+}
+
+/// A duration in milliseconds, to the microsecond.
+fn millis(d: Duration) -> f64 {
+    (d.as_micros() as f64) / 1000.0
 }
 
 /// Drops counted on a receive path rather than an instance (a VRID nobody runs, a datagram

@@ -29,6 +29,7 @@ pub mod dumps;
 pub mod fault;
 pub mod logging;
 pub mod lvs;
+pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod programs;

@@ -15,9 +15,12 @@
 //!   fall back on keeps its last loaded version running (removing a file must never flap a
 //!   VIP), with a warning.
 //! - [`reload_path`] does the same for one file on demand (SIGHUP, tests).
+//! - The registry counts what happened ([`PluginCounts`]: loads, reloads, refusals), for the
+//!   daemon's metrics.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -154,6 +157,36 @@ impl std::fmt::Display for PluginSource {
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
     by_source: Arc<Mutex<HashMap<PluginSource, Vec<CheckHandle>>>>,
+    counts: Arc<Counters>,
+}
+
+/// What the registry has done since the daemon started, counted per check (a file used by
+/// three checks and reloaded once counts three reloads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PluginCounts {
+    /// Plugins loaded for a check (start-up, a reload of the configuration).
+    pub loads: u64,
+    /// Loads refused: not found on the search path, unreadable, untrusted, not a valid
+    /// component, grants not met.
+    pub load_refusals: u64,
+    /// New versions swapped in by hot reload.
+    pub reloads: u64,
+    /// New versions refused by hot reload (the previous version keeps running).
+    pub reload_refusals: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    loads: AtomicU64,
+    load_refusals: AtomicU64,
+    reloads: AtomicU64,
+    reload_refusals: AtomicU64,
+}
+
+impl Counters {
+    fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
 }
 
 impl PluginRegistry {
@@ -170,8 +203,11 @@ impl PluginRegistry {
         source: &PluginSource,
         grants: &super::Grants,
     ) -> Result<CheckHandle, PluginError> {
-        let path = source.locate()?;
-        let plugin = runtime.load_check(check_name, &path, grants)?;
+        let plugin = source
+            .locate()
+            .and_then(|path| runtime.load_check(check_name, &path, grants))
+            .inspect_err(|_| Counters::add(&self.counts.load_refusals, 1))?;
+        Counters::add(&self.counts.loads, 1);
         let handle = CheckHandle::new(plugin);
         self.register(source, handle.clone());
         Ok(handle)
@@ -203,6 +239,17 @@ impl PluginRegistry {
     /// Whether no handle is registered.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What the registry has loaded, reloaded and refused so far.
+    pub fn counts(&self) -> PluginCounts {
+        let c = &self.counts;
+        PluginCounts {
+            loads: c.loads.load(Ordering::Relaxed),
+            load_refusals: c.load_refusals.load(Ordering::Relaxed),
+            reloads: c.reloads.load(Ordering::Relaxed),
+            reload_refusals: c.reload_refusals.load(Ordering::Relaxed),
+        }
     }
 
     /// The sources a change to `file` can affect, with their handles.
@@ -259,7 +306,7 @@ pub enum ReloadResult {
 pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, changed: &Path) -> ReloadResult {
     let mut result = ReloadResult::Unused;
     for (source, handles) in registry.affected_by(changed) {
-        let one = reload_source(runtime, &source, &handles);
+        let one = reload_source(runtime, &registry.counts, &source, &handles);
         result = match (result, one) {
             (ReloadResult::Swapped(a), ReloadResult::Swapped(b)) => ReloadResult::Swapped(a + b),
             (s @ ReloadResult::Swapped(_), _) | (_, s @ ReloadResult::Swapped(_)) => s,
@@ -274,6 +321,7 @@ pub fn reload_path(runtime: &Runtime, registry: &PluginRegistry, changed: &Path)
 /// Load what `source` means now and swap it in for `handles`.
 fn reload_source(
     runtime: &Runtime,
+    counts: &Counters,
     source: &PluginSource,
     handles: &[CheckHandle],
 ) -> ReloadResult {
@@ -294,6 +342,7 @@ fn reload_source(
             for h in handles {
                 tracing::warn!(plugin = %h.identity(), "refused new plugin version: {e}; keeping the running one");
             }
+            Counters::add(&counts.reload_refusals, handles.len());
             return ReloadResult::Refused(e.to_string());
         }
     };
@@ -311,10 +360,12 @@ fn reload_source(
                 let _e = span.enter();
                 let old = h.swap(new);
                 tracing::info!(from = %old.identity(), check = %old.check_name(), file = %path.display(), cache = ?loaded.cache, "plugin reloaded");
+                Counters::add(&counts.reloads, 1);
                 swapped += 1;
             }
             Err(e) => {
                 tracing::warn!(plugin = %cur.identity(), "refused new plugin version: {e}; keeping the running one");
+                Counters::add(&counts.reload_refusals, 1);
                 refused = Some(e.to_string());
             }
         }

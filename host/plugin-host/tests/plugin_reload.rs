@@ -77,12 +77,22 @@ async fn replace_corrupt_delete() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(h.identity().ends_with(&new_digest));
     assert_eq!(h.run(&[], T).await.result, Ok(Verdict::Ok));
+    let watcher_refusals = reg.counts().reload_refusals;
+    assert!(watcher_refusals >= 1, "{:?}", reg.counts());
     let rt2 = rt.clone();
     let (reg2, file2) = (reg.clone(), file.clone());
     let direct = tokio::task::spawn_blocking(move || reload_path(&rt2, &reg2, &file2))
         .await
         .expect("join");
     assert!(matches!(direct, ReloadResult::Refused(_)), "{direct:?}");
+    // Counted: one load, one reload, the watcher's refusals and the direct one.
+    let counts = reg.counts();
+    assert_eq!((counts.loads, counts.load_refusals), (1, 0), "{counts:?}");
+    assert_eq!(counts.reloads, 1, "{counts:?}");
+    assert_eq!(counts.reload_refusals, watcher_refusals + 1, "{counts:?}");
+    let missing = dir.path().join("missing.wasm");
+    assert!(reg.load(&rt, "m", &missing, &Grants::default()).is_err());
+    assert_eq!(reg.counts().load_refusals, 1);
 
     // Delete: keeps running.
     std::fs::remove_file(&file).expect("rm");

@@ -284,3 +284,45 @@ fn missing_top_file_is_an_error() {
         "/nonexistent/wasmalived.conf: error: cannot read /nonexistent/wasmalived.conf"
     ));
 }
+
+#[test]
+fn metrics_listen_takes_an_ipv4_or_ipv6_socket_address() {
+    assert_eq!(ok(&instance("")).config.global.metrics_listen, None);
+    for (text, want) in [
+        ("127.0.0.1:9650", "127.0.0.1:9650"),
+        ("[::1]:9650", "[::1]:9650"),
+    ] {
+        let c = ok(&format!(
+            "global_defs {{\n    metrics_listen {text}\n}}\n{}",
+            instance("")
+        ))
+        .config;
+        assert_eq!(
+            c.global.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some(want)
+        );
+        assert!(
+            c.dump()
+                .to_string()
+                .contains(&format!("    metrics_listen {want}\n")),
+            "{}",
+            c.dump()
+        );
+    }
+    for (bad, why) in [
+        ("localhost:9650", "expected IP:PORT"),
+        ("127.0.0.1", "expected IP:PORT"),
+        ("::1:9650", "expected IP:PORT"),
+        ("127.0.0.1:0", "port 0"),
+    ] {
+        let errs = err(&format!(
+            "global_defs {{\n    metrics_listen {bad}\n}}\n{}",
+            instance("")
+        ));
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("t.conf:2:20:") && e.contains(why)),
+            "{bad}: {errs:?}"
+        );
+    }
+}

@@ -1,6 +1,6 @@
 //! `global_defs { … }` (all such blocks, merged in order).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -157,6 +157,11 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                 }
             }
         }
+        "metrics_listen" => {
+            if let Some(w) = one_arg(node, d) {
+                g.metrics_listen = listen_address(w, d);
+            }
+        }
         _ => unknown(node, "global_defs", d),
     }
 }
@@ -188,6 +193,27 @@ fn plugin_search_path(node: &Node, d: &mut Diags) -> Option<PluginSearchPath> {
         return None;
     }
     PluginSearchPath::new(dirs)
+}
+
+/// `IP:PORT` (`127.0.0.1:9650`, `[::1]:9650`): a literal address and a port other than 0.
+fn listen_address(w: &crate::lexer::Word, d: &mut Diags) -> Option<SocketAddr> {
+    match w.text.parse::<SocketAddr>() {
+        Ok(addr) if addr.port() != 0 => Some(addr),
+        Ok(_) => {
+            d.error(&w.span, format!("bad metrics_listen '{}': port 0", w.text));
+            None
+        }
+        Err(_) => {
+            d.error(
+                &w.span,
+                format!(
+                    "bad metrics_listen '{}': expected IP:PORT (127.0.0.1:9650, [::1]:9650)",
+                    w.text
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn absolute_dir(w: &crate::lexer::Word, d: &mut Diags) -> Option<PathBuf> {

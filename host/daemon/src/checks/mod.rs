@@ -14,6 +14,7 @@
 //! - [`status`]: keepalived's rise/fall counter and Init/Up/Down (+ our Fatal) state, sans-IO.
 //! - [`priority`]: effective priority from tracked checks/interfaces (weight, reverse, weight 0,
 //!   owner, clamp), a pure function.
+//! - [`latency`]: each check's run-latency histogram and recent quantiles.
 //! - [`scheduler`]: the per-check tokio task, [`scheduler::CheckHandle`] for subscriptions and
 //!   reloads.
 //! - [`script`]: running a keepalived `script` (no shell, own process group, `/dev/null` stdio,
@@ -28,6 +29,7 @@
 //! for tracked scripts; we implement the documented meaning ("assume script initially is in
 //! failed state").
 
+pub mod latency;
 pub mod scheduler;
 pub mod script;
 

@@ -21,10 +21,15 @@
 //! [`Failure`] says by kind why a run failed (a script's exit, a plugin trap, timeout or
 //! memory limit, a plugin `fail`, a denied capability), never a string to match.
 //!
+//! Each finished run is also counted by result kind and its latency recorded
+//! ([`super::latency`]); both are monotone for the check's life (a reload keeps them) and
+//! published with every update, for `status` and the metrics endpoint.
+//!
 //! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
 //! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
 //! `clear_diff_script`), otherwise the check starts afresh (Init) and runs at once.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -39,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use super::latency::RunLatency;
 use wasmalived_plugin_host::RunFailure;
 use wasmalived_proto::track::{CheckState, CheckStatus, CheckTransition, Outcome, StatusError};
 use wasmalived_sys::process::Exit;
@@ -107,6 +113,18 @@ pub enum RunResult {
     Failure(Failure),
     /// Verdict `fatal` (stop-self), with its reason.
     Fatal(String),
+}
+
+impl RunResult {
+    /// A short stable name of the kind: `ok`, `fatal`, or the failure's
+    /// ([`Failure::kind`]). What the results are counted by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunResult::Success => "ok",
+            RunResult::Failure(failure) => failure.kind(),
+            RunResult::Fatal(_) => "fatal",
+        }
+    }
 }
 
 impl fmt::Display for RunResult {
@@ -233,6 +251,14 @@ pub struct CheckUpdate {
     pub runs: u64,
     /// Ticks skipped because the previous run was still going.
     pub skipped: u64,
+    /// Runs finished, by [`RunResult::kind`].
+    pub results: BTreeMap<&'static str, u64>,
+    /// How long the runs took.
+    pub latency: RunLatency,
+    /// The latest run that did not succeed (`fail: …` or `fatal: …`, with the plugin's
+    /// message), kept after later successes; `None` if none failed since the check (or its
+    /// command) started.
+    pub last_error: Option<String>,
 }
 
 enum Control {
@@ -330,6 +356,9 @@ pub fn spawn_check(
         at: Instant::now(),
         runs: 0,
         skipped: 0,
+        results: BTreeMap::new(),
+        latency: RunLatency::default(),
+        last_error: None,
     });
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let cancel = cancel.child_token();
@@ -342,6 +371,9 @@ pub fn spawn_check(
         runs: 0,
         skipped: 0,
         last: None,
+        results: BTreeMap::new(),
+        latency: RunLatency::default(),
+        last_error: None,
     };
     let span = tracing::info_span!("check", name = %name);
     // A panic in the check task (a bug; runners never panic on a failing check) must not
@@ -375,6 +407,13 @@ pub fn spawn_check(
 type RunFuture =
     Pin<Box<dyn Future<Output = Result<RunReport, tokio::time::error::Elapsed>> + Send>>;
 
+/// The run in flight: its future, its timeout and when it started.
+struct Running {
+    run: RunFuture,
+    timeout: Duration,
+    started: Instant,
+}
+
 struct CheckTask {
     name: Arc<str>,
     schedule: CheckSchedule,
@@ -384,6 +423,9 @@ struct CheckTask {
     runs: u64,
     skipped: u64,
     last: Option<RunReport>,
+    results: BTreeMap<&'static str, u64>,
+    latency: RunLatency,
+    last_error: Option<String>,
 }
 
 impl CheckTask {
@@ -394,7 +436,7 @@ impl CheckTask {
     ) {
         // First run at once (keepalived vrrp_init_script: thread_add_event).
         let mut next_tick = Instant::now();
-        let mut running: Option<(RunFuture, Duration)> = None;
+        let mut running: Option<Running> = None;
         let mut control_open = true;
         loop {
             tokio::select! {
@@ -407,8 +449,9 @@ impl CheckTask {
                     None => control_open = false,
                 },
                 result = poll_run(&mut running) => {
-                    let timeout = running.take().map(|(_, t)| t).unwrap_or_default();
-                    self.record(result, timeout);
+                    if let Some(finished) = running.take() {
+                        self.record(result, finished.timeout, finished.started.elapsed());
+                    }
                 }
                 () = tokio::time::sleep_until(next_tick) => {
                     // keepalived vrrp_script_thread: arm the next tick before anything else.
@@ -419,7 +462,11 @@ impl CheckTask {
                     } else {
                         let timeout = self.schedule.effective_timeout();
                         let fut = (self.runner)();
-                        running = Some((Box::pin(tokio::time::timeout(timeout, fut)), timeout));
+                        running = Some(Running {
+                            run: Box::pin(tokio::time::timeout(timeout, fut)),
+                            timeout,
+                            started: Instant::now(),
+                        });
                     }
                 }
             }
@@ -432,6 +479,7 @@ impl CheckTask {
         &mut self,
         result: Result<RunReport, tokio::time::error::Elapsed>,
         timeout: Duration,
+        took: Duration,
     ) {
         let report = result.unwrap_or_else(|_| {
             let runner = self
@@ -449,6 +497,14 @@ impl CheckTask {
             tracing::debug!(result = %report.result, "check result changed");
         }
         self.runs += 1;
+        *self.results.entry(report.result.kind()).or_default() += 1;
+        self.latency.record(took);
+        if report.result != RunResult::Success {
+            self.last_error = Some(match &report.message {
+                Some(message) => format!("{} ({message})", report.result),
+                None => report.result.to_string(),
+            });
+        }
         let transition = self.status.record(outcome);
         if let Some(t) = &transition {
             tracing::info!(from = %t.from, to = %t.to, reason = %report.result, "check state changed");
@@ -462,7 +518,7 @@ impl CheckTask {
         schedule: CheckSchedule,
         status: Option<CheckStatus>,
         runner: Runner,
-        running: &mut Option<(RunFuture, Duration)>,
+        running: &mut Option<Running>,
         next_tick: &mut Instant,
     ) {
         let before = self.status.state();
@@ -472,6 +528,7 @@ impl CheckTask {
                 *running = None;
                 self.status = fresh;
                 self.last = None;
+                self.last_error = None;
                 *next_tick = Instant::now();
             }
             None => {
@@ -508,16 +565,17 @@ impl CheckTask {
             at: Instant::now(),
             runs: self.runs,
             skipped: self.skipped,
+            results: self.results.clone(),
+            latency: self.latency.clone(),
+            last_error: self.last_error.clone(),
         });
     }
 }
 
 /// Await the in-flight run, or never if there is none.
-async fn poll_run(
-    running: &mut Option<(RunFuture, Duration)>,
-) -> Result<RunReport, tokio::time::error::Elapsed> {
+async fn poll_run(running: &mut Option<Running>) -> Result<RunReport, tokio::time::error::Elapsed> {
     match running {
-        Some((fut, _)) => fut.await,
+        Some(Running { run, .. }) => run.await,
         None => std::future::pending().await,
     }
 }
@@ -645,6 +703,38 @@ mod tests {
         assert_eq!(*f.starts.lock().unwrap(), vec![0, 1000, 2000, 3000]);
         let u = h.current();
         assert_eq!((u.runs, u.skipped, u.state), (4, 0, CheckState::Up));
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn results_are_counted_by_kind_with_latency_and_the_last_error() {
+        let env = Env::new();
+        // Runs of 10, 20, 30 ms; a failure; a run cut off by the 300 ms timeout; a success.
+        let (_f, r) = fake(vec![
+            (10, RunResult::Success),
+            (20, RunResult::Success),
+            (30, RunResult::Success),
+            (5, RunResult::Failure(Failure::Exit(Exit::Code(1)))),
+            (900, RunResult::Success),
+            (40, RunResult::Success),
+        ]);
+        let h = env.spawn(schedule(1000, 300, 1, 3), r);
+        env.at(5500).await;
+        let u = h.current();
+        assert_eq!(u.runs, 6);
+        let results: Vec<(&str, u64)> = u.results.iter().map(|(k, n)| (*k, *n)).collect();
+        assert_eq!(results, [("exit", 1), ("ok", 4), ("timeout", 1)]);
+        assert_eq!(u.latency.count(), 6);
+        // The paused clock makes run times exact: the timed-out run counts its timeout.
+        assert_eq!(
+            u.latency.sum(),
+            Duration::from_millis(10 + 20 + 30 + 5 + 300 + 40)
+        );
+        assert_eq!(u.latency.quantile(0.5), Some(Duration::from_millis(20)));
+        assert_eq!(u.latency.quantile(0.99), Some(Duration::from_millis(300)));
+        // The latest failure stays after the success that followed it.
+        assert_eq!(u.last_error.as_deref(), Some("fail: timed out after 300ms"));
+        assert_eq!(u.last.map(|l| l.result), Some(RunResult::Success));
         env.shutdown().await;
     }
 

@@ -48,28 +48,9 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
         );
     }
     for c in &status.checks {
-        let measurements: Vec<String> = c
-            .measurements
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let last = if c.last.is_empty() {
-            String::new()
-        } else {
-            format!(": {}", c.last)
-        };
-        println!(
-            "check {} {} [{}]{}{}",
-            c.name,
-            c.state,
-            c.runner,
-            last,
-            if measurements.is_empty() || brief {
-                String::new()
-            } else {
-                format!(" ({})", measurements.join(", "))
-            }
-        );
+        for line in check_lines(c, brief) {
+            println!("{line}");
+        }
     }
     for vs in &status.virtual_servers {
         print_virtual_server(vs, brief);
@@ -84,6 +65,39 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+/// A check: its state, runner and last result; unless `brief`, its measurements, its run
+/// count with p50/p99 run latency, and (on a line of its own) the last error.
+fn check_lines(c: &control::CheckStatus, brief: bool) -> Vec<String> {
+    let last = if c.last.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", c.last)
+    };
+    let mut line = format!("check {} {} [{}]{}", c.name, c.state, c.runner, last);
+    if brief {
+        return vec![line];
+    }
+    if !c.measurements.is_empty() {
+        let measurements: Vec<String> = c
+            .measurements
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        line.push_str(&format!(" ({})", measurements.join(", ")));
+    }
+    let mut lines = vec![line];
+    if let (Some(p50), Some(p99)) = (c.latency_p50_ms, c.latency_p99_ms) {
+        lines.push(format!(
+            "  {} runs, {} skipped, run time p50 {p50:.1} ms, p99 {p99:.1} ms",
+            c.runs, c.skipped
+        ));
+    }
+    if let Some(error) = &c.last_error {
+        lines.push(format!("  last error: {error}"));
+    }
+    lines
 }
 
 fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
@@ -140,5 +154,45 @@ fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
             };
             println!("    {} {} [{}]{}", c.name, c.state, c.runner, last);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_shows_its_latency_and_last_error_unless_brief() {
+        let c = control::CheckStatus {
+            name: "chk".into(),
+            state: "up".into(),
+            runner: "tcp@0123456789ab".into(),
+            last: "ok".into(),
+            runs: 12,
+            skipped: 1,
+            measurements: [("latency_ms".to_owned(), 0.5)].into(),
+            latency_p50_ms: Some(1.25),
+            latency_p99_ms: Some(30.0),
+            last_error: Some("fail: connection refused".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_lines(&c, false),
+            [
+                "check chk up [tcp@0123456789ab]: ok (latency_ms=0.5)",
+                "  12 runs, 1 skipped, run time p50 1.2 ms, p99 30.0 ms",
+                "  last error: fail: connection refused",
+            ]
+        );
+        assert_eq!(
+            check_lines(&c, true),
+            ["check chk up [tcp@0123456789ab]: ok"]
+        );
+        let fresh = control::CheckStatus {
+            name: "chk".into(),
+            state: "init".into(),
+            ..Default::default()
+        };
+        assert_eq!(check_lines(&fresh, false), ["check chk init []"]);
     }
 }

@@ -27,7 +27,7 @@ use tracing::{debug, error, info, warn, Instrument, Span};
 use super::links::Links;
 use super::plan::InstanceIo;
 use crate::checks::CheckUpdate;
-use crate::control::{InstanceStatus, PathStatus, StatusBoard};
+use crate::control::{InstanceStatus, PathStatus, StatusBoard, TransitionCount};
 use crate::net::netlink::Netlink;
 use crate::net::socket::Received;
 use crate::notify::{Notifier, NotifyKind, NotifyScripts, NotifyState};
@@ -165,12 +165,16 @@ pub fn spawn(
     )
 }
 
-/// One running instance's I/O.
+/// One running instance's I/O, and the state changes it made.
 struct Live {
     io: InstanceIo,
     notifier: Notifier,
     span: Span,
+    transitions: Transitions,
 }
+
+/// State changes by (from, to, reason kind), counted as the router reports them.
+type Transitions = std::collections::BTreeMap<(String, String, &'static str), u64>;
 
 struct Driver {
     router: Router<VipSpec>,
@@ -337,7 +341,15 @@ impl Driver {
                     let span = instance_span(&name, &key);
                     let notifier = Notifier::spawn(NotifyKind::Instance, name, io.notify.clone());
                     span.in_scope(|| info!("instance started"));
-                    self.live.insert(id, Live { io, notifier, span });
+                    self.live.insert(
+                        id,
+                        Live {
+                            io,
+                            notifier,
+                            span,
+                            transitions: Transitions::new(),
+                        },
+                    );
                 }
             }
         }
@@ -559,7 +571,13 @@ impl Driver {
                 self.service_status_stale = true;
                 span(&instance).in_scope(
                     || info!(%from, %to, %reason, priority = priority.get(), "state change"),
-                )
+                );
+                if let Some(live) = self.live.get_mut(&instance) {
+                    *live
+                        .transitions
+                        .entry((from.to_string(), to.to_string(), reason.name()))
+                        .or_default() += 1;
+                }
             }
             Event::Notice { instance, notice } => span(&instance).in_scope(|| log_notice(&notice)),
             Event::Dropped {
@@ -639,7 +657,8 @@ impl Driver {
     fn publish(&mut self) {
         for id in std::mem::take(&mut self.dirty) {
             if let Some(view) = self.router.instance(id) {
-                self.board.set_instance(status_of(&view));
+                let transitions = self.live.get(&id).map(|l| &l.transitions);
+                self.board.set_instance(status_of(&view, transitions));
             }
         }
         let total: u64 = self
@@ -760,8 +779,12 @@ fn family_name(family: Family) -> &'static str {
     }
 }
 
-/// The status entry of one instance: state, priorities, Fault reasons and every counter.
-fn status_of(view: &InstanceView<'_, VipSpec>) -> InstanceStatus {
+/// The status entry of one instance: state, priorities, Fault reasons, every counter and
+/// the state changes.
+fn status_of(
+    view: &InstanceView<'_, VipSpec>,
+    transitions: Option<&Transitions>,
+) -> InstanceStatus {
     let core = view.core;
     let counters = core.counters();
     let mut map: std::collections::BTreeMap<String, u64> = counters
@@ -802,6 +825,16 @@ fn status_of(view: &InstanceView<'_, VipSpec>) -> InstanceStatus {
         split_brain: view.split_brain,
         maintenance: view.maintenance,
         counters: map,
+        transitions: transitions
+            .into_iter()
+            .flatten()
+            .map(|((from, to, reason), count)| TransitionCount {
+                from: from.clone(),
+                to: to.clone(),
+                reason: (*reason).to_owned(),
+                count: *count,
+            })
+            .collect(),
     }
 }
 

@@ -33,6 +33,8 @@
 //! Under systemd ([`crate::systemd`]): `READY=1` once the first configuration is applied,
 //! `RELOADING=1` … `READY=1` around each reload, `STOPPING=1` when shutdown begins; the
 //! driver sends the watchdog pings from its loop and is the only writer of the status line.
+//! The Prometheus endpoint ([`crate::metrics`], `metrics_listen`) reads the status board and
+//! the plugin registry's counters at each scrape; it sends nobody anything.
 //!
 //! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
@@ -47,6 +49,7 @@ pub mod plan;
 pub mod sockets;
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,6 +71,7 @@ use crate::dumps::signals::DaemonSignal;
 use crate::dumps::{Dump, Dumper};
 use crate::lvs::probe::ProbeContext;
 use crate::lvs::{Director, DirectorContext};
+use crate::metrics::MetricsServer;
 use crate::net::netlink::Netlink;
 use crate::notify::NotifyScripts;
 use crate::systemd::ServiceManager;
@@ -153,6 +157,10 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let control_task =
         control::serve(&opts.state_dir, board.clone(), control_tx, cancel.clone())
             .with_context(|| format!("control socket in {}", opts.state_dir.display()))?;
+    let metrics = match config.global.metrics_listen {
+        Some(addr) => Some((addr, start_metrics(addr, &board, &registry).await?)),
+        None => None,
+    };
     let (stop_tx, mut stop_rx) = mpsc::channel::<String>(1);
     let netlink = Arc::new(Netlink::new().context("netlink")?);
     let links = links::LinkMonitor::start(Arc::clone(&netlink), None).context("link monitor")?;
@@ -199,6 +207,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         director_ctx,
         director: None,
         service: opts.service.clone(),
+        metrics,
     };
     daemon.remove_stale_vips(&config).await;
     // Before the first instance starts, so an instance in maintenance never takes over.
@@ -284,6 +293,9 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     if outcome.is_ok() {
         daemon.shutdown().await;
     }
+    if let Some((_, metrics)) = daemon.metrics.take() {
+        metrics.stop().await;
+    }
     cancel.cancel();
     tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
@@ -345,6 +357,17 @@ struct Daemon {
     director: Option<Director>,
     /// systemd, told about reloads.
     service: ServiceManager,
+    /// The Prometheus endpoint and the address it was configured with, while one is.
+    metrics: Option<(SocketAddr, MetricsServer)>,
+}
+
+/// Start the Prometheus endpoint on `addr`, serving `board` and `registry`'s counts.
+async fn start_metrics(
+    addr: SocketAddr,
+    board: &StatusBoard,
+    registry: &PluginRegistry,
+) -> anyhow::Result<MetricsServer> {
+    Ok(crate::metrics::serve(addr, board.clone(), registry.clone()).await?)
 }
 
 impl Daemon {
@@ -363,6 +386,10 @@ impl Daemon {
                 for warning in &loaded.warnings {
                     warn!("{warning}");
                 }
+                // Before the "unchanged" test: a reload retries an endpoint that could not
+                // listen last time.
+                self.apply_metrics(loaded.config.global.metrics_listen)
+                    .await;
                 if self.config.as_ref() == Some(&loaded.config) {
                     info!("reload: configuration unchanged");
                     return;
@@ -535,6 +562,25 @@ impl Daemon {
         }
         self.apply_director(&config).await;
         self.config = Some(config);
+    }
+
+    /// Start, move or stop the Prometheus endpoint (reload). A new address that cannot be
+    /// bound is an error in the log, and the endpoint stays off until a later reload.
+    async fn apply_metrics(&mut self, wanted: Option<SocketAddr>) {
+        if self.metrics.as_ref().map(|(addr, _)| *addr) == wanted {
+            return;
+        }
+        if let Some((addr, old)) = self.metrics.take() {
+            old.stop().await;
+            info!(listen = %addr, "reload: Prometheus endpoint stopped");
+        }
+        if let Some(addr) = wanted {
+            let ctx = &self.check_ctx;
+            match start_metrics(addr, &ctx.board, &ctx.registry).await {
+                Ok(server) => self.metrics = Some((addr, server)),
+                Err(err) => error!("reload: {err:#}; the endpoint stays off"),
+            }
+        }
     }
 
     /// Start, reconfigure or stop the LVS director: it runs while there are virtual servers.

@@ -100,6 +100,26 @@ pub enum Reason {
     Maintenance,
 }
 
+impl Reason {
+    /// A short stable name of the kind, without its details (`startup`, `owner_startup`,
+    /// `master_down`, `master_released`, `higher_priority`, `fault`, `fault_cleared`,
+    /// `shutdown`, `sync_group`, `maintenance`): what a transition counter is labelled with.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Reason::Startup => "startup",
+            Reason::OwnerStartup => "owner_startup",
+            Reason::MasterDown => "master_down",
+            Reason::MasterReleased => "master_released",
+            Reason::HigherPriority { .. } => "higher_priority",
+            Reason::Fault(_) => "fault",
+            Reason::FaultCleared => "fault_cleared",
+            Reason::Shutdown => "shutdown",
+            Reason::SyncGroup => "sync_group",
+            Reason::Maintenance => "maintenance",
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
