@@ -91,6 +91,7 @@ async fn replace_corrupt_delete() {
     assert_eq!(counts.reloads, 1, "{counts:?}");
     assert_eq!(counts.reload_refusals, watcher_refusals + 1, "{counts:?}");
     let missing = dir.path().join("missing.wasm");
+    let missing = PluginSource::File(missing);
     assert!(reg.load(&rt, "m", &missing, &Grants::default()).is_err());
     assert_eq!(reg.counts().load_refusals, 1);
 
