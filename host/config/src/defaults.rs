@@ -28,6 +28,13 @@ pub const MCAST_GROUP6: Ipv6Addr = wasmalived_proto::wire::MCAST_V6;
 /// `plugin_dir`: where `plugin NAME` finds `NAME.wasm`.
 pub const PLUGIN_DIR: &str = "/etc/wasmalived/plugins";
 
+/// `smtp_connect_timeout`: keepalived's DEFAULT_SMTP_CONNECTION_TIMEOUT.
+pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// `smtp_server HOST [PORT]`: the SMTP port.
+pub const SMTP_PORT: u16 = 25;
+/// `track_file` `weight`.
+pub const TRACK_FILE_WEIGHT: i32 = 1;
+
 /// `vrrp_script` `interval`.
 pub const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
 /// `vrrp_script` `weight`.

@@ -31,6 +31,9 @@ pub(crate) fn build(blocks: &[&Node], d: &mut Diags) -> GlobalDefs {
             apply(&mut g, node, d);
         }
     }
+    if let Some(first) = blocks.first() {
+        super::alerts::finish(&mut g, d, first.span());
+    }
     g
 }
 
@@ -157,6 +160,7 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                 }
             }
         }
+        _ if super::alerts::apply(g, node, d) => {}
         _ => unknown(node, "global_defs", d),
     }
 }
