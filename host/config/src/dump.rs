@@ -27,8 +27,7 @@ use std::time::Duration;
 
 use crate::model::{
     Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
-    TrackFile, TrackFileDef, TrackInterface, TrackScript, VrrpInstance, VrrpScript,
-    VrrpSyncGroup,
+    TrackFile, TrackFileDef, TrackInterface, TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup,
 };
 use crate::vip::{Scope, VipSpec};
 use wasmalived_proto::vrrp::types::{Family, Version};

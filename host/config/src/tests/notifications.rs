@@ -2,7 +2,8 @@
 
 use super::*;
 
-const FILE: &str = "track_file tf {\n file /run/x/prio\n weight -3 reverse\n init_file 7 overwrite\n}\n";
+const FILE: &str =
+    "track_file tf {\n file /run/x/prio\n weight -3 reverse\n init_file 7 overwrite\n}\n";
 
 #[test]
 fn track_file_section_and_references() {
@@ -44,7 +45,10 @@ fn a_track_line_without_weight_takes_the_files() {
 fn track_file_as_keepalived_drops_it() {
     // Defined after the instance: keepalived does not find it when it reads the line.
     let w = warnings(&format!("{}{FILE}", instance("track_file {\n tf\n }\n")));
-    assert!(w.iter().any(|m| m.contains("track file tf not found")), "{w:?}");
+    assert!(
+        w.iter().any(|m| m.contains("track file tf not found")),
+        "{w:?}"
+    );
     // No file: the section is ignored.
     let w = warnings("track_file nofile {\n weight 2\n}\n");
     assert!(w.iter().any(|m| m.contains("has no file")), "{w:?}");
@@ -92,14 +96,20 @@ fn notify_fifos_and_priority_changes() {
     );
     // The same FIFO twice: keepalived ignores the vrrp one.
     assert!(g.vrrp_notify_fifo.is_none());
-    assert!(l.warnings.iter().any(|w| w.message.contains("vrrp_notify_fifo ignored")));
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("vrrp_notify_fifo ignored")));
     assert!(g.notify_priority_changes);
     let c = &l.config;
     // Own setting, then the group's, then the global one.
     assert!(!c.notify_priority_changes(&c.instances[0]));
     assert!(!c.notify_priority_changes(&c.instances[1]));
     let dump = c.dump().to_string();
-    assert!(dump.contains("    notify_fifo /run/k.fifo\n    notify_fifo_script /bin/reader -x\n"), "{dump}");
+    assert!(
+        dump.contains("    notify_fifo /run/k.fifo\n    notify_fifo_script /bin/reader -x\n"),
+        "{dump}"
+    );
 }
 
 #[test]
@@ -132,5 +142,9 @@ fn smtp_settings_and_alert_defaults() {
 #[test]
 fn smtp_server_errors_name_their_place() {
     let w = warnings("global_defs {\n smtp_server 192.0.2.1 notaport\n}\n");
-    assert!(w.iter().any(|m| m.contains(":2:") && m.contains("invalid smtp server")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|m| m.contains(":2:") && m.contains("invalid smtp server")),
+        "{w:?}"
+    );
 }

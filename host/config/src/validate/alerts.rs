@@ -95,7 +95,10 @@ fn fifo(slot: &mut Option<NotifyFifo>, node: &Node, prefix: &str, d: &mut Diags)
         );
         return;
     };
-    if slot.as_ref().is_some_and(|f| !f.path.as_os_str().is_empty()) {
+    if slot
+        .as_ref()
+        .is_some_and(|f| !f.path.as_os_str().is_empty())
+    {
         d.warn(
             &path.span,
             format!(
@@ -192,10 +195,7 @@ fn smtp_server(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
 /// What keepalived settles once `global_defs` is read: a FIFO script without a FIFO is
 /// dropped, and a `vrrp_notify_fifo` naming the `notify_fifo` is ignored.
 pub(crate) fn finish(g: &mut GlobalDefs, d: &mut Diags, at: &crate::diag::Span) {
-    for (slot, prefix) in [
-        (&mut g.notify_fifo, ""),
-        (&mut g.vrrp_notify_fifo, "vrrp_"),
-    ] {
+    for (slot, prefix) in [(&mut g.notify_fifo, ""), (&mut g.vrrp_notify_fifo, "vrrp_")] {
         if slot.as_ref().is_some_and(|f| f.path.as_os_str().is_empty()) {
             d.warn(
                 at,

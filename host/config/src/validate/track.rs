@@ -332,8 +332,7 @@ pub(crate) fn build_sync_group(
             }
             "smtp_alert" => g.smtp_alert = compat::boolean(child, d).or(g.smtp_alert),
             "notify_priority_changes" => {
-                g.notify_priority_changes =
-                    compat::boolean(child, d).or(g.notify_priority_changes)
+                g.notify_priority_changes = compat::boolean(child, d).or(g.notify_priority_changes)
             }
             "track_file" => {
                 let owner = format!("vrrp_sync_group {name}");

@@ -41,7 +41,10 @@ pub(crate) fn build_def(node: &Node, d: &mut Diags) -> Option<TrackFileDef> {
                 if path.is_some() {
                     d.warn(
                         &w.span,
-                        format!("track_file {name}: file given twice; '{}' ignored, as keepalived does", w.text),
+                        format!(
+                            "track_file {name}: file given twice; '{}' ignored, as keepalived does",
+                            w.text
+                        ),
                     );
                 } else {
                     path = Some(PathBuf::from(&w.text));

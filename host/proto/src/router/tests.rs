@@ -474,9 +474,9 @@ fn a_tracked_file_value_moves_the_priority_and_reports_it() {
     assert_eq!(r.instance(id).unwrap().core.priority().get(), 80);
     let changes: Vec<_> = std::iter::from_fn(|| r.poll_output())
         .filter_map(|o| match o {
-            Output::Event(Event::PriorityChanged { from, to, state, .. }) => {
-                Some((from.get(), to.get(), state))
-            }
+            Output::Event(Event::PriorityChanged {
+                from, to, state, ..
+            }) => Some((from.get(), to.get(), state)),
             _ => None,
         })
         .collect();

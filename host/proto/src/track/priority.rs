@@ -261,35 +261,80 @@ mod tests {
     #[test]
     fn file_value_times_weight_adjusts_the_priority() {
         // process_update_vrrp_track_file_status: status = value × weight × multiplier.
-        assert_eq!(with_files(100, &[file(2, false, 5)]), Effective::Priority(Priority::new(110)));
-        assert_eq!(with_files(100, &[file(-1, false, 30)]), Effective::Priority(Priority::new(70)));
-        assert_eq!(with_files(100, &[file(3, true, 4)]), Effective::Priority(Priority::new(88)));
-        assert_eq!(with_files(100, &[file(1, false, 0)]), Effective::Priority(Priority::new(100)));
+        assert_eq!(
+            with_files(100, &[file(2, false, 5)]),
+            Effective::Priority(Priority::new(110))
+        );
+        assert_eq!(
+            with_files(100, &[file(-1, false, 30)]),
+            Effective::Priority(Priority::new(70))
+        );
+        assert_eq!(
+            with_files(100, &[file(3, true, 4)]),
+            Effective::Priority(Priority::new(88))
+        );
+        assert_eq!(
+            with_files(100, &[file(1, false, 0)]),
+            Effective::Priority(Priority::new(100))
+        );
         // Capped at +253 per file, clamped to 254 overall.
-        assert_eq!(with_files(1, &[file(254, false, 1000)]), Effective::Priority(Priority::new(254)));
+        assert_eq!(
+            with_files(1, &[file(254, false, 1000)]),
+            Effective::Priority(Priority::new(254))
+        );
     }
 
     #[test]
     fn file_status_at_minus_254_is_a_fault() {
-        assert!(matches!(with_files(100, &[file(1, false, -254)]), Effective::Fault(_)));
-        assert!(matches!(with_files(100, &[file(-2, false, 127)]), Effective::Fault(_)));
-        assert_eq!(with_files(100, &[file(1, false, -253)]), Effective::Priority(Priority::new(1)));
+        assert!(matches!(
+            with_files(100, &[file(1, false, -254)]),
+            Effective::Fault(_)
+        ));
+        assert!(matches!(
+            with_files(100, &[file(-2, false, 127)]),
+            Effective::Fault(_)
+        ));
+        assert_eq!(
+            with_files(100, &[file(1, false, -253)]),
+            Effective::Priority(Priority::new(1))
+        );
         // Saturating, never wrapping.
-        assert!(matches!(with_files(100, &[file(254, false, i64::MIN)]), Effective::Fault(_)));
+        assert!(matches!(
+            with_files(100, &[file(254, false, i64::MIN)]),
+            Effective::Fault(_)
+        ));
     }
 
     #[test]
     fn file_weight_zero_faults_on_non_zero_and_reverse_on_zero() {
-        assert!(matches!(with_files(100, &[file(0, false, 3)]), Effective::Fault(_)));
-        assert_eq!(with_files(100, &[file(0, false, 0)]), Effective::Priority(Priority::new(100)));
-        assert!(matches!(with_files(100, &[file(0, true, 0)]), Effective::Fault(_)));
-        assert_eq!(with_files(100, &[file(0, true, -9)]), Effective::Priority(Priority::new(100)));
+        assert!(matches!(
+            with_files(100, &[file(0, false, 3)]),
+            Effective::Fault(_)
+        ));
+        assert_eq!(
+            with_files(100, &[file(0, false, 0)]),
+            Effective::Priority(Priority::new(100))
+        );
+        assert!(matches!(
+            with_files(100, &[file(0, true, 0)]),
+            Effective::Fault(_)
+        ));
+        assert_eq!(
+            with_files(100, &[file(0, true, -9)]),
+            Effective::Priority(Priority::new(100))
+        );
     }
 
     #[test]
     fn owner_ignores_file_weights_but_not_file_faults() {
-        assert_eq!(with_files(255, &[file(5, false, 10)]), Effective::Priority(Priority::OWNER));
-        assert!(matches!(with_files(255, &[file(0, false, 1)]), Effective::Fault(_)));
+        assert_eq!(
+            with_files(255, &[file(5, false, 10)]),
+            Effective::Priority(Priority::OWNER)
+        );
+        assert!(matches!(
+            with_files(255, &[file(0, false, 1)]),
+            Effective::Fault(_)
+        ));
     }
 
     #[test]
