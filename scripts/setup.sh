@@ -3,7 +3,7 @@
 # Idempotent: does nothing that is already done.
 set -euo pipefail
 
-packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy)
+packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 python3-aiosmtpd etcd-server etcd-client haproxy)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
