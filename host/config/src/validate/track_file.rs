@@ -18,6 +18,7 @@ use crate::parser::Node;
 const MAX_FILE_WEIGHT: i64 = 254;
 
 /// A `track_file` / `vrrp_track_file` section; `None` when keepalived drops it (no `file`).
+/// A weight keepalived rejects is ignored (the default 1 stays), as keepalived does.
 pub(crate) fn build_def(node: &Node, d: &mut Diags) -> Option<TrackFileDef> {
     if node.keyword.text == "vrrp_track_file" {
         d.warn(
@@ -69,7 +70,7 @@ pub(crate) fn build_def(node: &Node, d: &mut Diags) -> Option<TrackFileDef> {
                     read_int(&value.text, -MAX_FILE_WEIGHT, MAX_FILE_WEIGHT, true),
                     value,
                     "track_file weight",
-                    OnReject::Use("1"),
+                    OnReject::Ignore,
                     d,
                 )
                 .and_then(|w| i32::try_from(w).ok())
@@ -190,7 +191,7 @@ pub(crate) fn track_files(
                 read_int(&value.text, -MAX_FILE_WEIGHT, MAX_FILE_WEIGHT, true),
                 value,
                 "track_file weight",
-                OnReject::Use("the track_file's weight"),
+                OnReject::Ignore,
                 d,
             )
             .and_then(|w| i32::try_from(w).ok())
