@@ -11,6 +11,8 @@ packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-pin
 packages+=(dpkg-dev binutils groff-base man-db util-linux mount)
 # prometheus: its promtool validates the metrics endpoint's text (tests/tests/metrics.rs).
 packages+=(prometheus)
+# python3-aiosmtpd: the SMTP server alert mails are sent to (tests/tests/notifications.rs).
+packages+=(python3-aiosmtpd)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

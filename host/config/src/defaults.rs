@@ -33,6 +33,13 @@ pub const PACKAGED_PLUGIN_DIR: &str = "/usr/lib/wasmalived/plugins";
 /// holding it wins).
 pub const PLUGIN_DIRS: [&str; 2] = [ADMIN_PLUGIN_DIR, PACKAGED_PLUGIN_DIR];
 
+/// `smtp_connect_timeout`: keepalived's DEFAULT_SMTP_CONNECTION_TIMEOUT.
+pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// `smtp_server HOST [PORT]`: the SMTP port.
+pub const SMTP_PORT: u16 = 25;
+/// `track_file` `weight`.
+pub const TRACK_FILE_WEIGHT: i32 = 1;
+
 /// `vrrp_script` `interval`.
 pub const SCRIPT_INTERVAL: Duration = Duration::from_secs(1);
 /// `vrrp_script` `weight`.

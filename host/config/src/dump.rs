@@ -26,8 +26,8 @@ use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    Config, InitialState, Notify, PluginRef, RunAs, ScriptKind, TrackInterface, TrackScript,
-    VrrpInstance, VrrpScript, VrrpSyncGroup,
+    Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
+    TrackFile, TrackFileDef, TrackInterface, TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup,
 };
 use crate::vip::{Scope, VipSpec};
 use wasmalived_proto::vrrp::types::{Family, Version};
@@ -82,6 +82,23 @@ impl Display for ConfigDump<'_> {
         if let Some(addr) = g.metrics_listen {
             line(f, "metrics_listen", addr)?;
         }
+        for (key, fifo) in [
+            ("notify_fifo", &g.notify_fifo),
+            ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+        ] {
+            if let Some(fifo) = fifo {
+                notify_fifo(f, key, fifo)?;
+            }
+        }
+        line(
+            f,
+            "vrrp_notify_priority_changes",
+            on_off(g.notify_priority_changes),
+        )?;
+        smtp(f, &g.smtp)?;
+        for t in &c.track_files {
+            track_file_def(f, t)?;
+        }
         for s in &c.scripts {
             script(f, s)?;
         }
@@ -89,10 +106,72 @@ impl Display for ConfigDump<'_> {
             instance(f, i, c)?;
         }
         for g in &c.sync_groups {
-            sync_group(f, g)?;
+            sync_group(f, g, c)?;
         }
         Ok(())
     }
+}
+
+fn notify_fifo(f: &mut fmt::Formatter<'_>, key: &str, fifo: &NotifyFifo) -> fmt::Result {
+    match &fifo.owner {
+        Some(u) => line(f, key, format!("{} {}", fifo.path.display(), run_as(u)))?,
+        None => line(f, key, fifo.path.display())?,
+    }
+    if let Some(s) = &fifo.script {
+        let key = format!("{key}_script");
+        match &s.user {
+            Some(u) => line(f, &key, format!("{} user {}", argv(&s.argv), run_as(u)))?,
+            None => line(f, &key, argv(&s.argv))?,
+        }
+    }
+    Ok(())
+}
+
+fn smtp(f: &mut fmt::Formatter<'_>, s: &SmtpSettings) -> fmt::Result {
+    if let Some(server) = &s.server {
+        line(f, "smtp_server", format!("{} {}", server.host, server.port))?;
+    }
+    line(
+        f,
+        "smtp_helo_name",
+        s.helo_name.as_deref().unwrap_or("(host name)"),
+    )?;
+    line(f, "smtp_connect_timeout", secs(s.connect_timeout))?;
+    line(
+        f,
+        "notification_email_from",
+        s.from.as_deref().unwrap_or("(user@host name)"),
+    )?;
+    for to in &s.to {
+        line(f, "notification_email", to)?;
+    }
+    let tri = |v: Option<bool>| v.map_or("unset", on_off);
+    line(f, "smtp_alert", tri(s.alert))?;
+    line(f, "smtp_alert_vrrp", tri(s.alert_vrrp))?;
+    line(f, "smtp_alert_checker", tri(s.alert_checker))?;
+    line(f, "no_email_faults", on_off(s.no_email_faults))
+}
+
+fn track_file_def(f: &mut fmt::Formatter<'_>, t: &TrackFileDef) -> fmt::Result {
+    writeln!(f, "track_file {}", t.name)?;
+    line(f, "file", t.path.display())?;
+    line(f, "weight", weight(t.weight, t.reverse))?;
+    if let Some(init) = t.init {
+        let overwrite = if init.overwrite { " overwrite" } else { "" };
+        line(f, "init_file", format!("{}{overwrite}", init.value))?;
+    }
+    Ok(())
+}
+
+fn track_files(f: &mut fmt::Formatter<'_>, files: &[TrackFile]) -> fmt::Result {
+    for t in files {
+        line(
+            f,
+            "track_file",
+            format!("{} weight {}", t.name, weight(t.weight, t.reverse)),
+        )?;
+    }
+    Ok(())
 }
 
 fn line(f: &mut fmt::Formatter<'_>, key: &str, value: impl Display) -> fmt::Result {
@@ -294,6 +373,13 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
     for t in &i.track_scripts {
         track_script(f, t, c)?;
     }
+    track_files(f, &i.track_files)?;
+    line(
+        f,
+        "notify_priority_changes",
+        on_off(c.notify_priority_changes(i)),
+    )?;
+    line(f, "smtp_alert", on_off(c.instance_smtp_alert(i)))?;
     line(f, "dont_track_primary", on_off(i.dont_track_primary))?;
     for h in &i.heartbeat_interfaces {
         line(f, "heartbeat_interface", h)?;
@@ -317,7 +403,7 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
     Ok(())
 }
 
-fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup) -> fmt::Result {
+fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup, c: &Config) -> fmt::Result {
     writeln!(f, "vrrp_sync_group {}", g.name)?;
     line(f, "group", g.instances.join(" "))?;
     line(f, "sync_group_tracking_weight", on_off(g.tracking_weight))?;
@@ -334,6 +420,11 @@ fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup) -> fmt::Result {
             None => line(f, "track_script", &t.name)?,
         }
     }
+    track_files(f, &g.track_files)?;
+    if let Some(on) = g.notify_priority_changes {
+        line(f, "notify_priority_changes", on_off(on))?;
+    }
+    line(f, "smtp_alert", on_off(c.group_smtp_alert(g)))?;
     notify(f, &g.notify)
 }
 

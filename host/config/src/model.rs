@@ -27,6 +27,8 @@ pub struct Config {
     pub virtual_servers: Vec<crate::lvs::VirtualServer>,
     /// `virtual_server_group` blocks.
     pub virtual_server_groups: Vec<crate::lvs::VirtualServerGroup>,
+    /// `track_file` (`vrrp_track_file`) blocks, in the order they were written.
+    pub track_files: Vec<TrackFileDef>,
 }
 
 impl Config {
@@ -38,6 +40,40 @@ impl Config {
     /// The instance named `name`.
     pub fn instance(&self, name: &str) -> Option<&VrrpInstance> {
         self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// The `track_file` block named `name`.
+    pub fn track_file(&self, name: &str) -> Option<&TrackFileDef> {
+        self.track_files.iter().find(|t| t.name == name)
+    }
+
+    /// Whether `instance` writes `MASTER_PRIORITY`/`BACKUP_PRIORITY` lines to the notify
+    /// FIFOs: its own `notify_priority_changes`, else its sync group's, else the global
+    /// `vrrp_notify_priority_changes` (keepalived's `vrrp_complete_instance`).
+    pub fn notify_priority_changes(&self, instance: &VrrpInstance) -> bool {
+        instance
+            .notify_priority_changes
+            .or_else(|| {
+                self.sync_group_of(&instance.name)
+                    .and_then(|g| g.notify_priority_changes)
+            })
+            .unwrap_or(self.global.notify_priority_changes)
+    }
+
+    /// Whether state changes of `instance` send alert mails: its own `smtp_alert`, else
+    /// the global `smtp_alert_vrrp`, else the global `smtp_alert` (keepalived's
+    /// `vrrp_complete_instance`; off when none is set).
+    pub fn instance_smtp_alert(&self, instance: &VrrpInstance) -> bool {
+        instance
+            .smtp_alert
+            .unwrap_or_else(|| self.global.smtp.vrrp_default())
+    }
+
+    /// Whether state changes of sync group `group` send alert mails (the same rule).
+    pub fn group_smtp_alert(&self, group: &VrrpSyncGroup) -> bool {
+        group
+            .smtp_alert
+            .unwrap_or_else(|| self.global.smtp.vrrp_default())
     }
 
     /// The sync group `instance` belongs to, if any.
@@ -92,6 +128,15 @@ pub struct GlobalDefs {
     pub lvs_backend: crate::lvs::LvsBackendChoice,
     /// `metrics_listen IP:PORT` (ours): where the Prometheus endpoint listens; `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `notify_fifo PATH [USER [GROUP]]` (with `notify_fifo_script`): every state line.
+    pub notify_fifo: Option<NotifyFifo>,
+    /// `vrrp_notify_fifo PATH [USER [GROUP]]` (with `vrrp_notify_fifo_script`): the VRRP
+    /// lines; `None` when it names the same FIFO as `notify_fifo` (keepalived ignores it then).
+    pub vrrp_notify_fifo: Option<NotifyFifo>,
+    /// `vrrp_notify_priority_changes`: the default of the instances' `notify_priority_changes`.
+    pub notify_priority_changes: bool,
+    /// `notification_email`, `smtp_server` and the other alert-mail settings.
+    pub smtp: SmtpSettings,
 }
 
 impl Default for GlobalDefs {
@@ -119,8 +164,128 @@ impl Default for GlobalDefs {
             plugin_timeout_default: None,
             lvs_backend: crate::lvs::LvsBackendChoice::Auto,
             metrics_listen: None,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
+            notify_priority_changes: false,
+            smtp: SmtpSettings::default(),
         }
     }
+}
+
+/// A notify FIFO (`notify_fifo` / `vrrp_notify_fifo`): the daemon writes one line per state
+/// change, `INSTANCE "NAME" STATE PRIORITY` or `GROUP "NAME" STATE 0` (keepalived's format).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyFifo {
+    /// Where; created (mode 0644) if missing, removed at exit if the daemon created it.
+    pub path: PathBuf,
+    /// Owner of a FIFO the daemon creates; `None` = `script_user`'s, as keepalived does.
+    pub owner: Option<RunAs>,
+    /// `*notify_fifo_script CMD [USER [GROUP]]`: started with the FIFO's path as its last
+    /// argument, to read the lines; runs until the daemon stops.
+    pub script: Option<NotifyScript>,
+}
+
+/// `smtp_server HOST [PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpServer {
+    /// An IP address or a host name.
+    pub host: String,
+    /// TCP port (default 25).
+    pub port: u16,
+}
+
+/// Alert-mail settings of `global_defs` (keepalived's `smtp.c`): a mail per state change of
+/// each instance or sync group whose `smtp_alert` is on, sent only when both `smtp_server`
+/// and `notification_email` are set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpSettings {
+    /// `smtp_server`.
+    pub server: Option<SmtpServer>,
+    /// `smtp_helo_name`; `None` = the host name.
+    pub helo_name: Option<String>,
+    /// `smtp_connect_timeout` (default 30 s): bounds the whole exchange of one mail.
+    pub connect_timeout: Duration,
+    /// `notification_email_from`; `None` = `root@HOSTNAME` (the daemon's user).
+    pub from: Option<String>,
+    /// `notification_email { … }`: the recipients.
+    pub to: Vec<String>,
+    /// `smtp_alert [BOOL]`: the default of every `smtp_alert` (unset = off).
+    pub alert: Option<bool>,
+    /// `smtp_alert_vrrp [BOOL]`: the default for VRRP instances and sync groups.
+    pub alert_vrrp: Option<bool>,
+    /// `smtp_alert_checker [BOOL]`: the default for the LVS checkers (parsed; their mails are
+    /// not sent yet).
+    pub alert_checker: Option<bool>,
+    /// `no_email_faults`: no mail for entering FAULT.
+    pub no_email_faults: bool,
+}
+
+impl Default for SmtpSettings {
+    fn default() -> Self {
+        SmtpSettings {
+            server: None,
+            helo_name: None,
+            connect_timeout: def::SMTP_CONNECT_TIMEOUT,
+            from: None,
+            to: Vec::new(),
+            alert: None,
+            alert_vrrp: None,
+            alert_checker: None,
+            no_email_faults: false,
+        }
+    }
+}
+
+impl SmtpSettings {
+    /// The `smtp_alert` of an instance or group that sets none: `smtp_alert_vrrp`, else
+    /// `smtp_alert`, else off.
+    pub fn vrrp_default(&self) -> bool {
+        self.alert_vrrp.or(self.alert).unwrap_or(false)
+    }
+
+    /// Whether mails can be sent at all (keepalived sends none without both).
+    pub fn enabled(&self) -> bool {
+        self.server.is_some() && !self.to.is_empty()
+    }
+}
+
+/// `track_file NAME { file PATH weight N [reverse] init_file [VALUE] [overwrite] }`: a file
+/// whose integer contents, times the weight, adjust the priority of the instances that
+/// track it (keepalived's `track_file.c`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackFileDef {
+    /// The name `track_file { … }` blocks refer to.
+    pub name: String,
+    /// `file`: the file watched.
+    pub path: PathBuf,
+    /// `weight` (-254..=254, default 1).
+    pub weight: i32,
+    /// `weight N reverse`.
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`: write VALUE when the daemon starts.
+    pub init: Option<TrackFileInit>,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+/// `init_file [VALUE] [overwrite]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrackFileInit {
+    /// What to write (default 0).
+    pub value: i32,
+    /// Write it even when the file exists (never on a reload); else only create it.
+    pub overwrite: bool,
+}
+
+/// One line of an instance's or sync group's `track_file { NAME [weight N [reverse|noreverse]] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackFile {
+    /// The `track_file` block's name.
+    pub name: String,
+    /// The weight in force (this line's, else the block's).
+    pub weight: i32,
+    /// The reverse flag in force.
+    pub reverse: bool,
 }
 
 /// Gratuitous ARP / unsolicited NA timing, global defaults resolved with instance overrides.
@@ -288,6 +453,13 @@ pub struct VrrpInstance {
     pub track_interfaces: Vec<TrackInterface>,
     /// `track_script { … }`.
     pub track_scripts: Vec<TrackScript>,
+    /// `track_file { … }`.
+    pub track_files: Vec<TrackFile>,
+    /// `notify_priority_changes [BOOL]`; `None` = the sync group's, else the global one
+    /// (see [`Config::notify_priority_changes`]).
+    pub notify_priority_changes: Option<bool>,
+    /// `smtp_alert [BOOL]`; `None` = the global default (see [`Config::instance_smtp_alert`]).
+    pub smtp_alert: Option<bool>,
     /// GARP timing (global defaults with this instance's `garp_*` overrides).
     pub garp: GarpSettings,
     /// `notify_*` scripts.
@@ -410,6 +582,12 @@ pub struct VrrpSyncGroup {
     pub track_scripts: Vec<TrackScript>,
     /// `track_interface { … }` applied to every member.
     pub track_interfaces: Vec<TrackInterface>,
+    /// `track_file { … }` applied to every member.
+    pub track_files: Vec<TrackFile>,
+    /// `notify_priority_changes [BOOL]`: the members' default.
+    pub notify_priority_changes: Option<bool>,
+    /// `smtp_alert [BOOL]`; `None` = the global default (see [`Config::group_smtp_alert`]).
+    pub smtp_alert: Option<bool>,
     /// `notify_*` scripts of the group.
     pub notify: Notify,
     /// `sync_group_tracking_weight`: keep members' tracking weights (keepalived otherwise

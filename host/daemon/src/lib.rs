@@ -7,6 +7,7 @@
 //! - [`net`]: raw VRRP sockets, netlink (VIPs, link events), gratuitous ARP / unsolicited NA.
 //! - [`checks`]: the check scheduler (interval, timeout, rise/fall) and the script runner.
 //! - [`notify`]: keepalived's notify hooks.
+//! - [`alerts`]: keepalived's notify FIFO lines and alert mails.
 //! - [`programs`]: the user and security rule of every program the daemon starts.
 //! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
 //!   checkers, the data path.
@@ -21,6 +22,7 @@
 //! `wasmalived_config` (keepalived syntax → typed `Config`), `wasmalived_plugin_host` (the
 //! wasmtime sandbox), `wasmalived_sys` (process runner, file-trust policy).
 
+pub mod alerts;
 pub mod checks;
 pub mod cli;
 pub mod control;

@@ -189,9 +189,14 @@ pub fn check_programs_are_harmless(text: &str, file: &Path) -> Result<()> {
         let line = strip_comment(raw).trim();
         let mut words = line.splitn(2, char::is_whitespace);
         let keyword = words.next().unwrap_or("");
+        // `notify_priority_changes` is a flag and `notify_fifo` a path, not programs.
+        let is_notify_program = (keyword.starts_with("notify")
+            && keyword != "notify_priority_changes"
+            && keyword != "notify_fifo")
+            || keyword.ends_with("notify_fifo_script");
         let is_command = keyword == "script"
             || keyword == "misc_path"
-            || keyword.starts_with("notify")
+            || is_notify_program
             || keyword == "quorum_up"
             || keyword == "quorum_down";
         if !is_command {

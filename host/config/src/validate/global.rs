@@ -31,6 +31,9 @@ pub(crate) fn build(blocks: &[&Node], d: &mut Diags) -> GlobalDefs {
             apply(&mut g, node, d);
         }
     }
+    if let Some(first) = blocks.first() {
+        super::alerts::finish(&mut g, d, first.span());
+    }
     g
 }
 
@@ -162,6 +165,7 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                 g.metrics_listen = listen_address(w, d);
             }
         }
+        _ if super::alerts::apply(g, node, d) => {}
         _ => unknown(node, "global_defs", d),
     }
 }

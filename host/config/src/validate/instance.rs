@@ -10,6 +10,7 @@ use std::time::Duration;
 use super::addresses::{peer_line, source_address, vip_line};
 use super::protocol::{advert_interval, auth, AuthDraft};
 use super::track::{block_lines, notify, track_interfaces, track_scripts};
+use super::track_file::track_files;
 use super::{section_name, unknown, Places};
 use crate::compat::{
     self, boolean, flag_args, one_value, read_decimal, read_int, read_unsigned, take_number,
@@ -18,7 +19,7 @@ use crate::compat::{
 use crate::defaults as def;
 use crate::diag::{Diags, Span};
 use crate::lexer::Word;
-use crate::model::{GlobalDefs, InitialState, Notify, Origin, Vmac, VrrpInstance};
+use crate::model::{GlobalDefs, InitialState, Notify, Origin, TrackFileDef, Vmac, VrrpInstance};
 use crate::parser::Node;
 use crate::vip::VipSpec;
 use wasmalived_proto::vrrp::types::{Family, Priority, Version, Vrid};
@@ -43,7 +44,6 @@ const IGNORED: &[&str] = &[
     "skip_check_adv_addr",
     "debug",
     "notify_master_rx_lower_pri",
-    "notify_priority_changes",
     "notify_deleted",
     "kernel_rx_buf_size",
     "linkbeat_use_polling",
@@ -51,7 +51,6 @@ const IGNORED: &[&str] = &[
     "mcast_dst_ip",
     "vrf",
     "lvs_sync_daemon_interface",
-    "track_file",
     "track_process",
     "track_bfd",
 ];
@@ -142,6 +141,7 @@ fn family_name(f: Family) -> &'static str {
 pub(crate) fn build(
     node: &Node,
     global: &GlobalDefs,
+    track_file_defs: &[TrackFileDef],
     ordinal: usize,
     d: &mut Diags,
 ) -> Option<(VrrpInstance, Places)> {
@@ -152,12 +152,23 @@ pub(crate) fn build(
     let mut draft = Draft::default();
     let mut track_if = Vec::new();
     let mut track_sc = Vec::new();
+    let mut track_fl = Vec::new();
+    let mut notify_priority_changes = None;
+    let mut smtp_alert = None;
     let mut dont_track_primary = false;
     let mut heartbeat_interfaces: Vec<String> = Vec::new();
     for child in &body.nodes {
         match child.keyword.text.as_str() {
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
             "track_interface" => track_interfaces(child, name, &mut track_if, d),
+            "track_file" => {
+                let owner = format!("vrrp_instance {name}");
+                track_files(child, &owner, track_file_defs, &mut track_fl, d)
+            }
+            "notify_priority_changes" => {
+                notify_priority_changes = boolean(child, d).or(notify_priority_changes)
+            }
+            "smtp_alert" => smtp_alert = boolean(child, d).or(smtp_alert),
             "dont_track_primary" => {
                 flag_args(child, d);
                 dont_track_primary = true;
@@ -380,6 +391,9 @@ pub(crate) fn build(
         unicast_peers: draft.peers.into_iter().map(|(a, _)| a).collect(),
         track_interfaces: track_if,
         track_scripts: track_sc,
+        track_files: track_fl,
+        notify_priority_changes,
+        smtp_alert,
         garp,
         notify: draft.notify,
         use_vmac: draft.use_vmac,
@@ -589,13 +603,6 @@ fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, name: &str, d: &mut Diags) {
             s.accept = Some((false, node.span().clone()));
         }
         "strict_mode" => s.strict = boolean(node, d).or(s.strict),
-        "smtp_alert" => {
-            let _ = boolean(node, d);
-            d.warn(
-                node.span(),
-                "smtp_alert is not supported by wasmalived; ignored",
-            );
-        }
         k if IGNORED.contains(&k) => {
             if k == "unicast_ttl"
                 || k == "check_unicast_src"

@@ -2,12 +2,14 @@
 //! checked. One file per section kind; value parsers in `values`.
 
 mod addresses;
+mod alerts;
 mod global;
 mod instance;
 mod lvs;
 mod protocol;
 mod script;
 mod track;
+mod track_file;
 mod values;
 mod xref;
 
@@ -20,8 +22,6 @@ use super::parser::Node;
 const UNSUPPORTED_SECTIONS: &[&str] = &[
     "real_server",
     "bfd_instance",
-    "vrrp_track_file",
-    "track_file",
     "vrrp_track_process",
     "static_ipaddress",
     "static_routes",
@@ -68,14 +68,31 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
     let mut virtual_server_groups = Vec::new();
+    let mut track_files: Vec<crate::model::TrackFileDef> = Vec::new();
     for (ordinal, node) in nodes.iter().enumerate() {
         match node.keyword.text.as_str() {
             "global_defs" => {}
             "virtual_server" => virtual_servers.extend(lvs::build(node, &global, d)),
             "virtual_server_group" => virtual_server_groups.extend(lvs::build_group(node, d)),
             "vrrp_script" => scripts.extend(script::build(node, &global, ordinal, d)),
-            "vrrp_instance" => instances.extend(instance::build(node, &global, ordinal, d)),
-            "vrrp_sync_group" => groups.extend(track::build_sync_group(node, ordinal, d)),
+            "vrrp_instance" => {
+                instances.extend(instance::build(node, &global, &track_files, ordinal, d))
+            }
+            "vrrp_sync_group" => {
+                groups.extend(track::build_sync_group(node, &track_files, ordinal, d))
+            }
+            "track_file" | "vrrp_track_file" => {
+                if let Some(def) = track_file::build_def(node, d) {
+                    if track_files.iter().any(|t| t.name == def.name) {
+                        d.warn(
+                            node.span(),
+                            format!("track_file {} defined twice; the first definition is used, as keepalived does", def.name),
+                        );
+                    } else {
+                        track_files.push(def);
+                    }
+                }
+            }
             kw if UNSUPPORTED_SECTIONS.contains(&kw) => {
                 d.warn_once(kw, node.span(), format!("{kw} is not supported by wasmalived; section skipped (further {kw} sections are skipped silently)"));
             }
@@ -94,6 +111,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
         sync_groups: groups.into_iter().map(|(g, _)| g).collect(),
         virtual_servers,
         virtual_server_groups,
+        track_files,
     })
 }
 

@@ -266,6 +266,7 @@ pub(crate) fn block_lines<'n>(node: &'n Node, d: &mut Diags) -> &'n [Node] {
 /// removed there, as keepalived removes it).
 pub(crate) fn build_sync_group(
     node: &Node,
+    track_file_defs: &[crate::model::TrackFileDef],
     ordinal: usize,
     d: &mut Diags,
 ) -> Option<(VrrpSyncGroup, Places)> {
@@ -277,6 +278,9 @@ pub(crate) fn build_sync_group(
         instances: Vec::new(),
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_files: Vec::new(),
+        notify_priority_changes: None,
+        smtp_alert: None,
         notify: Notify::default(),
         tracking_weight: false,
         origin: Origin(node.span().clone()),
@@ -326,17 +330,21 @@ pub(crate) fn build_sync_group(
                 );
                 g.tracking_weight = true;
             }
-            "smtp_alert" | "notify_priority_changes" => {
-                let _ = compat::boolean(child, d);
-                d.warn(
-                    child.span(),
-                    format!(
-                        "{} is not supported by wasmalived; ignored",
-                        child.keyword.text
-                    ),
-                );
+            "smtp_alert" => g.smtp_alert = compat::boolean(child, d).or(g.smtp_alert),
+            "notify_priority_changes" => {
+                g.notify_priority_changes = compat::boolean(child, d).or(g.notify_priority_changes)
             }
-            "track_file" | "track_process" | "track_bfd" => d.warn(
+            "track_file" => {
+                let owner = format!("vrrp_sync_group {name}");
+                super::track_file::track_files(
+                    child,
+                    &owner,
+                    track_file_defs,
+                    &mut g.track_files,
+                    d,
+                )
+            }
+            "track_process" | "track_bfd" => d.warn(
                 child.span(),
                 format!(
                     "{} is not supported by wasmalived; ignored",

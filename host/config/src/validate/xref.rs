@@ -226,6 +226,20 @@ fn tracking_weights(
             }
         }
         inst.track_interfaces = kept;
+        // keepalived: a file tracked with the default weight 1 becomes unweighted; any
+        // other weight drops the line.
+        let files = std::mem::take(&mut inst.track_files);
+        for mut t in files {
+            if t.weight == crate::defaults::TRACK_FILE_WEIGHT {
+                d.warn(&at, format!("vrrp_instance {}: the weight of track_file {} is ignored because {why}; using weight 0, as keepalived does (write weight 0 to say so)", inst.name, t.name));
+                t.weight = 0;
+                inst.track_files.push(t);
+            } else if t.weight != 0 {
+                d.warn(&at, format!("vrrp_instance {}: track_file {} with weight {} is ignored because {why}, as keepalived does", inst.name, t.name, t.weight));
+            } else {
+                inst.track_files.push(t);
+            }
+        }
         let before = std::mem::take(&mut inst.track_scripts);
         for t in before {
             if script_weight(&t) != 0 {
@@ -249,6 +263,12 @@ fn tracking_weights(
                     weight: 0,
                     reverse: false,
                 });
+            }
+        }
+        for t in &mut g.track_files {
+            if t.weight != 0 {
+                d.warn(&places.name, format!("vrrp_sync_group {}: a member has priority 255, so the weight of track_file {} is cleared, as keepalived does", g.name, t.name));
+                t.weight = 0;
             }
         }
         for t in &mut g.track_interfaces {

@@ -26,6 +26,7 @@ use tracing::{debug, error, info, warn, Instrument, Span};
 
 use super::links::Links;
 use super::plan::InstanceIo;
+use crate::alerts::Alerts;
 use crate::checks::CheckUpdate;
 use crate::control::{InstanceStatus, PathStatus, StatusBoard, TransitionCount};
 use crate::net::netlink::Netlink;
@@ -101,6 +102,15 @@ pub enum Command {
         /// Whether an instance of that name runs now.
         reply: oneshot::Sender<bool>,
     },
+    /// The integer value of a `track_file` now (read at start-up, then on each change).
+    TrackFile {
+        /// The `track_file` name.
+        name: String,
+        /// Its value (keepalived's reading of the file).
+        value: i64,
+    },
+    /// Where state and priority changes are also reported: notify FIFOs, alert mails.
+    Alerts(Arc<Alerts>),
     /// Release every instance (priority 0, VIPs removed, `notify_stop` run), then stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -150,6 +160,7 @@ pub fn spawn(
         service,
         service_status: String::new(),
         service_status_stale: true,
+        alerts: Arc::new(Alerts::default()),
     };
     let join = tokio::spawn(
         driver
@@ -210,6 +221,8 @@ struct Driver {
     service_status: String,
     /// An instance's state or a check's verdict may have changed since.
     service_status_stale: bool,
+    /// Notify FIFOs and alert mails of the running configuration.
+    alerts: Arc<Alerts>,
 }
 
 type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -300,6 +313,8 @@ impl Driver {
                 self.router.set_sync_groups(now, groups);
             }
             Command::Checks(checks) => self.replace_checks(now, checks),
+            Command::TrackFile { name, value } => self.router.set_file_value(now, &name, value),
+            Command::Alerts(alerts) => self.alerts = alerts,
             Command::Maintenance {
                 instance,
                 on,
@@ -538,6 +553,19 @@ impl Driver {
             HookState::SplitBrainCleared => NotifyState::SplitBrainCleared,
         };
         let priority = hook.priority.get();
+        match &hook.target {
+            HookTarget::Instance(id) => {
+                if let Some(live) = self.live.get(id) {
+                    let name = &live.io.name;
+                    self.alerts
+                        .state_changed(NotifyKind::Instance, name, state, priority);
+                }
+            }
+            HookTarget::Group(name) => {
+                self.alerts
+                    .state_changed(NotifyKind::Group, name, state, priority)
+            }
+        }
         let notifier = match &hook.target {
             HookTarget::Instance(id) => self.live.get(id).map(|l| &l.notifier),
             HookTarget::Group(name) => self.groups.get(name),
@@ -620,6 +648,25 @@ impl Driver {
                 removed,
             } => {
                 span(&instance).in_scope(|| info!(added, removed, "reload: VIPs updated in place"))
+            }
+            Event::PriorityChanged {
+                instance,
+                state,
+                from,
+                to,
+            } => {
+                span(&instance).in_scope(|| {
+                    info!(
+                        from = from.get(),
+                        to = to.get(),
+                        "effective priority changed"
+                    )
+                });
+                if let Some(live) = self.live.get(&instance) {
+                    let master = state == wasmalived_proto::vrrp::State::Master;
+                    self.alerts
+                        .priority_changed(&live.io.name, master, to.get());
+                }
             }
             Event::Removed { instance, name } => {
                 self.service_status_stale = true;
@@ -755,7 +802,8 @@ fn output_instance<V>(output: &Output<V>) -> Option<InstanceId> {
             | Event::GroupSynced { instance, .. }
             | Event::SplitBrain { instance, .. }
             | Event::ConfigAdjusted { instance, .. }
-            | Event::VipsUpdated { instance, .. } => Some(*instance),
+            | Event::VipsUpdated { instance, .. }
+            | Event::PriorityChanged { instance, .. } => Some(*instance),
             Event::Dropped { instance, .. } => *instance,
             Event::Removed { .. } => None,
         },

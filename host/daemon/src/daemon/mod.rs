@@ -47,6 +47,7 @@ pub mod links;
 pub mod maintenance;
 pub mod plan;
 pub mod sockets;
+pub mod track_files;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -66,6 +67,7 @@ use self::checks::{CheckContext, CheckSet};
 use self::driver::{Command, DriverHandle};
 use self::maintenance::MaintenanceStore;
 use self::plan::{InstanceIo, PathSocket};
+use crate::alerts::Alerts;
 use crate::control::{self, ControlRequest, StatusBoard};
 use crate::dumps::signals::DaemonSignal;
 use crate::dumps::{Dump, Dumper};
@@ -208,6 +210,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         director: None,
         service: opts.service.clone(),
         metrics,
+        alerts: None,
+        file_watch: None,
     };
     daemon.remove_stale_vips(&config).await;
     // Before the first instance starts, so an instance in maintenance never takes over.
@@ -355,6 +359,10 @@ struct Daemon {
     director_ctx: DirectorContext,
     /// The LVS director, while the configuration has virtual servers.
     director: Option<Director>,
+    /// Notify FIFOs and alert mails of the running configuration.
+    alerts: Option<Arc<Alerts>>,
+    /// The watcher of the tracked files.
+    file_watch: Option<track_files::FileWatch>,
     /// systemd, told about reloads.
     service: ServiceManager,
     /// The Prometheus endpoint and the address it was configured with, while one is.
@@ -476,6 +484,11 @@ impl Daemon {
         self.links
             .ensure(interfaces_of(&config).into_iter().collect())
             .await;
+        // Before any instance changes, so its first transitions reach the FIFOs and mails.
+        let alerts = Arc::new(Alerts::prepare(&config, self.alerts.as_deref()));
+        self.alerts = Some(Arc::clone(&alerts));
+        self.command(Command::Alerts(alerts)).await;
+        self.apply_track_files(&config).await;
 
         // Checks: only the scripts something tracks run, as in keepalived. A check that
         // could not start is not handed to the router, which counts it as down (and, with
@@ -579,6 +592,35 @@ impl Daemon {
             match start_metrics(addr, &ctx.board, &ctx.registry).await {
                 Ok(server) => self.metrics = Some((addr, server)),
                 Err(err) => error!("reload: {err:#}; the endpoint stays off"),
+            }
+        }
+    }
+
+    /// `track_file`: `init_file` written (not on a reload), the files watched, then each
+    /// one's value handed to the router before any instance that tracks it starts.
+    async fn apply_track_files(&mut self, config: &Config) {
+        let reload = self.config.is_some();
+        let files = track_files::tracked(config);
+        for def in &files {
+            track_files::initialise(def, reload);
+        }
+        // Watch first, then read: a change in between is read twice, never missed.
+        self.file_watch = None;
+        self.file_watch = track_files::watch(
+            files
+                .iter()
+                .map(|d| (d.name.clone(), d.path.clone()))
+                .collect(),
+            self.driver.commands.clone(),
+        );
+        for def in files {
+            if let Some(value) = track_files::read_value(&def.path) {
+                debug!(track_file = %def.name, value, "tracked file read");
+                self.command(Command::TrackFile {
+                    name: def.name.clone(),
+                    value,
+                })
+                .await;
             }
         }
     }

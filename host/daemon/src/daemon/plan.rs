@@ -270,6 +270,26 @@ pub fn tracking(inst: &VrrpInstance, config: &Config) -> Vec<TrackedItem> {
                 reverse: t.reverse,
             }),
     );
+    // Files: the instance's, then its group's; a file on both takes the group's weight
+    // unless the instance's is 0 (keepalived's `add_obj_to_track_file`).
+    let mut files: Vec<TrackedItem> = Vec::new();
+    let group_files = group.map(|g| g.track_files.as_slice()).unwrap_or_default();
+    for t in inst.track_files.iter().chain(group_files) {
+        let source = TrackSource::File(t.name.clone());
+        match files.iter_mut().find(|f| f.source == source) {
+            Some(existing) if existing.weight != 0 => {
+                existing.weight = t.weight;
+                existing.reverse = t.reverse;
+            }
+            Some(_) => {}
+            None => files.push(TrackedItem {
+                source,
+                weight: t.weight,
+                reverse: t.reverse,
+            }),
+        }
+    }
+    items.extend(files);
     let primary = TrackSource::Interface(inst.interface.clone());
     if !inst.dont_track_primary && !items.iter().any(|i| i.source == primary) {
         items.push(TrackedItem {

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use self::announce::{Announcements, BurstKind};
 use self::split_brain::{Alarm, SplitBrainDetector};
 use self::sync_group::{Group, SyncGroupSpec};
-use crate::track::{self, CheckState, Effective, Tracked};
+use crate::track::{self, CheckState, Effective, Tracked, TrackedFile};
 use crate::vrrp::{
     Action, ConfigError, ConfigWarning, Counters, Family, Instance, InstanceConfig, Notice,
     Priority, Reason, RxDrop, State, Vrid,
@@ -111,6 +111,8 @@ pub enum TrackSource {
     Check(String),
     /// An interface fed by [`Router::set_link`] (missing = down).
     Interface(String),
+    /// A `track_file` fed by [`Router::set_file_value`] (never set = 0, as a missing file).
+    File(String),
 }
 
 /// One tracked object with its keepalived `weight` and `reverse` for this instance.
@@ -285,6 +287,18 @@ pub enum Event {
         /// Addresses removed.
         removed: usize,
     },
+    /// Tracking changed the effective priority of an instance that is not in Fault
+    /// (keepalived's `vrrp_set_effective_priority`; `notify_priority_changes` reports it).
+    PriorityChanged {
+        /// Which instance.
+        instance: InstanceId,
+        /// Its state now.
+        state: State,
+        /// The old effective priority.
+        from: Priority,
+        /// The new one.
+        to: Priority,
+    },
     /// The instance is gone (after its release outputs).
     Removed {
         /// Which instance.
@@ -379,6 +393,7 @@ pub struct Router<V> {
     groups: Vec<Group>,
     checks: HashMap<String, CheckState>,
     links: HashMap<String, bool>,
+    files: HashMap<String, i64>,
     path_counters: BTreeMap<(PathId, Family), Counters>,
     /// Names of the instances the operator put in maintenance (running or not).
     maintenance: BTreeSet<String>,
@@ -393,6 +408,7 @@ impl<V> Default for Router<V> {
             groups: Vec::new(),
             checks: HashMap::new(),
             links: HashMap::new(),
+            files: HashMap::new(),
             path_counters: BTreeMap::new(),
             maintenance: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -543,6 +559,16 @@ impl<V: Clone + PartialEq> Router<V> {
         }
         self.links.insert(name.to_owned(), up);
         self.retrack(now, &TrackSource::Interface(name.to_owned()));
+    }
+
+    /// The integer value of tracked file `name` (keepalived reads a missing, empty or
+    /// non-numeric file as 0).
+    pub fn set_file_value(&mut self, now: Instant, name: &str, value: i64) {
+        if self.files.get(name) == Some(&value) {
+            return;
+        }
+        self.files.insert(name.to_owned(), value);
+        self.retrack(now, &TrackSource::File(name.to_owned()));
     }
 
     /// Put the instance named `name` in maintenance (`on`) or take it out: while in
@@ -946,27 +972,43 @@ impl<V: Clone + PartialEq> Router<V> {
 
     /// keepalived's effective priority or Fault from what the instance tracks.
     fn evaluate(&self, spec: &InstanceSpec<V>) -> Effective {
+        let files: Vec<TrackedFile<'_>> = spec
+            .tracking
+            .iter()
+            .filter_map(|t| match &t.source {
+                TrackSource::File(name) => Some(TrackedFile {
+                    name,
+                    weight: t.weight,
+                    reverse: t.reverse,
+                    value: self.files.get(name).copied().unwrap_or(0),
+                }),
+                _ => None,
+            })
+            .collect();
+        // Checks and interfaces, in the order of `spec.tracking` without the files.
         let states: Vec<(String, CheckState)> = spec
             .tracking
             .iter()
-            .map(|t| match &t.source {
-                TrackSource::Check(name) => (
+            .filter_map(|t| match &t.source {
+                TrackSource::Check(name) => Some((
                     name.clone(),
                     self.checks.get(name).cloned().unwrap_or(CheckState::Down),
-                ),
-                TrackSource::Interface(name) => (
+                )),
+                TrackSource::Interface(name) => Some((
                     format!("interface {name}"),
                     if self.links.get(name).copied().unwrap_or(false) {
                         CheckState::Up
                     } else {
                         CheckState::Down
                     },
-                ),
+                )),
+                TrackSource::File(_) => None,
             })
             .collect();
         let tracked: Vec<Tracked<'_>> = spec
             .tracking
             .iter()
+            .filter(|t| !matches!(t.source, TrackSource::File(_)))
             .zip(&states)
             .map(|(t, (name, state))| Tracked {
                 name,
@@ -975,7 +1017,7 @@ impl<V: Clone + PartialEq> Router<V> {
                 state,
             })
             .collect();
-        track::effective(spec.protocol.priority, &tracked)
+        track::effective_with_files(spec.protocol.priority, &tracked, &files)
     }
 
     /// Apply the tracking result to one instance, and its Fault to its sync group.
@@ -988,10 +1030,21 @@ impl<V: Clone + PartialEq> Router<V> {
             return;
         };
         let was_faulted = slot.tracking_fault.is_some();
+        let mut changed = None;
         match effective {
             Effective::Priority(p) => {
                 slot.tracking_fault = None;
+                let before = slot.core.priority();
                 slot.core.set_priority(now, p);
+                let after = slot.core.priority();
+                if before != after && slot.core.fault().is_none() {
+                    changed = Some(Event::PriorityChanged {
+                        instance: id,
+                        state: slot.core.state(),
+                        from: before,
+                        to: after,
+                    });
+                }
             }
             Effective::Fault(reasons) => {
                 let why = reasons
@@ -1003,6 +1056,9 @@ impl<V: Clone + PartialEq> Router<V> {
             }
         }
         let faulted = slot.tracking_fault.is_some();
+        if let Some(event) = changed {
+            self.outputs.push_back(Output::Event(event));
+        }
         if faulted != was_faulted {
             sync_group::propagate_fault(self, now, id);
         }

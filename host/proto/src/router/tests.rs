@@ -457,6 +457,40 @@ fn tracking_weights_move_the_master_and_weight_zero_faults() {
     assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);
 }
 
+#[test]
+fn a_tracked_file_value_moves_the_priority_and_reports_it() {
+    // keepalived track_file.c: status = value × weight × multiplier; -254 = Fault.
+    let now = Instant::now();
+    let mut r: Router<IpAddr> = Router::new();
+    let mut s = spec(0, 1, 100, v3(100));
+    s.tracking = vec![TrackedItem {
+        source: TrackSource::File("prio".into()),
+        weight: -2,
+        reverse: false,
+    }];
+    let id = r.upsert(now, s).unwrap();
+    while r.poll_output().is_some() {}
+    r.set_file_value(now, "prio", 10);
+    assert_eq!(r.instance(id).unwrap().core.priority().get(), 80);
+    let changes: Vec<_> = std::iter::from_fn(|| r.poll_output())
+        .filter_map(|o| match o {
+            Output::Event(Event::PriorityChanged {
+                from, to, state, ..
+            }) => Some((from.get(), to.get(), state)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(changes, vec![(100, 80, State::Backup)]);
+    // The same value again changes nothing and reports nothing.
+    r.set_file_value(now, "prio", 10);
+    assert!(std::iter::from_fn(|| r.poll_output()).next().is_none());
+    r.set_file_value(now, "prio", 127);
+    assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);
+    r.set_file_value(now, "prio", 0);
+    assert_ne!(r.instance(id).unwrap().core.state(), State::Fault);
+    assert_eq!(r.instance(id).unwrap().core.priority().get(), 100);
+}
+
 // -------------------------------------------------------------------------------------------
 // Randomized runs
 

@@ -5,5 +5,5 @@
 pub mod priority;
 pub mod rise_fall;
 
-pub use priority::{effective, Effective, FaultReason, Tracked};
+pub use priority::{effective, effective_with_files, Effective, FaultReason, Tracked, TrackedFile};
 pub use rise_fall::{CheckState, CheckStatus, CheckTransition, Outcome, StateKind, StatusError};

@@ -29,7 +29,12 @@
 //! as [`Tracked`] with [`CheckState::Up`]/[`CheckState::Down`]. For a `vrrp_sync_group`'s
 //! `track_script`, pass the group's trackers along with the instance's own.
 //!
-//! Not modelled here (keepalived): `track_file`'s value × weight and the ±254 "fault" value.
+//! Tracked files ([`TrackedFile`], keepalived's `track_file.c`,
+//! `process_update_vrrp_track_file_status`): the file's integer value `v` with weight `w` and
+//! multiplier `m`:
+//! - `w ≠ 0`: the status is `v × w × m`; at −254 or below the instance is in Fault, else it
+//!   contributes the status, capped at 253.
+//! - `w = 0`: Fault while `v ≠ 0` (with `reverse`: while `v = 0`), else nothing.
 
 use super::rise_fall::CheckState;
 use crate::vrrp::Priority;
@@ -47,6 +52,40 @@ pub struct Tracked<'a> {
     pub state: &'a CheckState,
 }
 
+/// One tracked file of an instance: its current integer value with the weight in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedFile<'a> {
+    /// The `track_file` name, for fault reasons.
+    pub name: &'a str,
+    /// keepalived `weight` (−254..=254 after config validation; any value is handled).
+    pub weight: i32,
+    /// keepalived `reverse`.
+    pub reverse: bool,
+    /// The file's value (a missing or unreadable file reads 0).
+    pub value: i64,
+}
+
+/// keepalived's "fault" status of a tracked file.
+const FILE_FAULT: i64 = -254;
+/// Largest contribution of one tracked file.
+const FILE_MAX: i64 = 253;
+
+impl TrackedFile<'_> {
+    /// The contribution to the priority, or `None` when the file puts the instance in Fault.
+    fn status(&self) -> Option<i64> {
+        if self.weight == 0 {
+            let faulted = (self.value != 0) != self.reverse;
+            return (!faulted).then_some(0);
+        }
+        let multiplier: i64 = if self.reverse { -1 } else { 1 };
+        let status = self
+            .value
+            .saturating_mul(i64::from(self.weight))
+            .saturating_mul(multiplier);
+        (status > FILE_FAULT).then_some(status.min(FILE_MAX))
+    }
+}
+
 /// Why an instance must be in Fault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FaultReason {
@@ -61,6 +100,14 @@ pub enum FaultReason {
         name: String,
         /// True when the fault is caused by the tracker being *up* (`weight 0 reverse`).
         reverse: bool,
+    },
+    /// A tracked file's value puts the instance in Fault (status −254, or weight 0 with a
+    /// non-zero value).
+    FileFault {
+        /// `track_file` name.
+        name: String,
+        /// The file's value.
+        value: i64,
     },
     /// A tracker reported a fatal verdict (stop-self) and has not been up since.
     Fatal {
@@ -86,6 +133,9 @@ impl std::fmt::Display for FaultReason {
                 reverse: true,
             } => write!(f, "{name} is up (weight 0 reverse)"),
             FaultReason::Fatal { name, reason } => write!(f, "{name} reported fatal: {reason}"),
+            FaultReason::FileFault { name, value } => {
+                write!(f, "track_file {name} reads {value} (fault)")
+            }
         }
     }
 }
@@ -140,14 +190,34 @@ fn fault(t: &Tracked<'_>) -> Option<FaultReason> {
 
 /// Effective priority of an instance with configured priority `base` tracking `tracked`.
 pub fn effective(base: Priority, tracked: &[Tracked<'_>]) -> Effective {
-    let faults: Vec<FaultReason> = tracked.iter().filter_map(fault).collect();
+    effective_with_files(base, tracked, &[])
+}
+
+/// Effective priority of an instance with configured priority `base` tracking `tracked`
+/// and the files `files`.
+pub fn effective_with_files(
+    base: Priority,
+    tracked: &[Tracked<'_>],
+    files: &[TrackedFile<'_>],
+) -> Effective {
+    let mut faults: Vec<FaultReason> = tracked.iter().filter_map(fault).collect();
+    faults.extend(
+        files
+            .iter()
+            .filter(|f| f.status().is_none())
+            .map(|f| FaultReason::FileFault {
+                name: f.name.to_owned(),
+                value: f.value,
+            }),
+    );
     if !faults.is_empty() {
         return Effective::Fault(faults);
     }
     if base.is_owner() {
         return Effective::Priority(base);
     }
-    let total = i64::from(base.get()) + tracked.iter().map(contribution).sum::<i64>();
+    let files_total: i64 = files.iter().filter_map(TrackedFile::status).sum();
+    let total = i64::from(base.get()) + tracked.iter().map(contribution).sum::<i64>() + files_total;
     Effective::Priority(Priority::backup(total))
 }
 
@@ -173,6 +243,98 @@ mod tests {
             Effective::Priority(p) => p.get(),
             Effective::Fault(r) => panic!("unexpected fault {r:?}"),
         }
+    }
+
+    fn file(weight: i32, reverse: bool, value: i64) -> TrackedFile<'static> {
+        TrackedFile {
+            name: "f",
+            weight,
+            reverse,
+            value,
+        }
+    }
+
+    fn with_files(base: u8, files: &[TrackedFile<'_>]) -> Effective {
+        effective_with_files(Priority::new(base), &[], files)
+    }
+
+    #[test]
+    fn file_value_times_weight_adjusts_the_priority() {
+        // process_update_vrrp_track_file_status: status = value × weight × multiplier.
+        assert_eq!(
+            with_files(100, &[file(2, false, 5)]),
+            Effective::Priority(Priority::new(110))
+        );
+        assert_eq!(
+            with_files(100, &[file(-1, false, 30)]),
+            Effective::Priority(Priority::new(70))
+        );
+        assert_eq!(
+            with_files(100, &[file(3, true, 4)]),
+            Effective::Priority(Priority::new(88))
+        );
+        assert_eq!(
+            with_files(100, &[file(1, false, 0)]),
+            Effective::Priority(Priority::new(100))
+        );
+        // Capped at +253 per file, clamped to 254 overall.
+        assert_eq!(
+            with_files(1, &[file(254, false, 1000)]),
+            Effective::Priority(Priority::new(254))
+        );
+    }
+
+    #[test]
+    fn file_status_at_minus_254_is_a_fault() {
+        assert!(matches!(
+            with_files(100, &[file(1, false, -254)]),
+            Effective::Fault(_)
+        ));
+        assert!(matches!(
+            with_files(100, &[file(-2, false, 127)]),
+            Effective::Fault(_)
+        ));
+        assert_eq!(
+            with_files(100, &[file(1, false, -253)]),
+            Effective::Priority(Priority::new(1))
+        );
+        // Saturating, never wrapping.
+        assert!(matches!(
+            with_files(100, &[file(254, false, i64::MIN)]),
+            Effective::Fault(_)
+        ));
+    }
+
+    #[test]
+    fn file_weight_zero_faults_on_non_zero_and_reverse_on_zero() {
+        assert!(matches!(
+            with_files(100, &[file(0, false, 3)]),
+            Effective::Fault(_)
+        ));
+        assert_eq!(
+            with_files(100, &[file(0, false, 0)]),
+            Effective::Priority(Priority::new(100))
+        );
+        assert!(matches!(
+            with_files(100, &[file(0, true, 0)]),
+            Effective::Fault(_)
+        ));
+        assert_eq!(
+            with_files(100, &[file(0, true, -9)]),
+            Effective::Priority(Priority::new(100))
+        );
+    }
+
+    #[test]
+    fn owner_ignores_file_weights_but_not_file_faults() {
+        assert_eq!(
+            with_files(255, &[file(5, false, 10)]),
+            Effective::Priority(Priority::OWNER)
+        );
+        assert!(matches!(
+            with_files(255, &[file(0, false, 1)]),
+            Effective::Fault(_)
+        ));
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! `track_file`, the notify FIFOs, `notify_priority_changes` and the alert-mail settings.
+
+use super::*;
+
+const FILE: &str =
+    "track_file tf {\n file /run/x/prio\n weight -3 reverse\n init_file 7 overwrite\n}\n";
+
+#[test]
+fn track_file_section_and_references() {
+    let text = format!(
+        "{FILE}vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {{ 192.0.2.1 }}\n track_file {{\n tf weight 5 noreverse\n }}\n}}\n"
+    );
+    let c = ok(&text).config;
+    let def = c.track_file("tf").expect("defined");
+    assert_eq!(def.path, std::path::Path::new("/run/x/prio"));
+    assert_eq!((def.weight, def.reverse), (-3, true));
+    assert_eq!(
+        def.init,
+        Some(TrackFileInit {
+            value: 7,
+            overwrite: true
+        })
+    );
+    assert_eq!(
+        c.instances[0].track_files,
+        vec![TrackFile {
+            name: "tf".into(),
+            weight: 5,
+            reverse: false
+        }]
+    );
+    let dump = c.dump().to_string();
+    assert!(dump.contains("track_file tf\n    file /run/x/prio\n    weight -3 reverse\n    init_file 7 overwrite\n"), "{dump}");
+    assert!(dump.contains("    track_file tf weight 5\n"), "{dump}");
+}
+
+#[test]
+fn a_track_line_without_weight_takes_the_files() {
+    let c = ok(&format!("{FILE}{}", instance("track_file {\n tf\n }\n"))).config;
+    let t = &c.instances[0].track_files[0];
+    assert_eq!((t.weight, t.reverse), (-3, true));
+}
+
+#[test]
+fn track_file_as_keepalived_drops_it() {
+    // Defined after the instance: keepalived does not find it when it reads the line.
+    let w = warnings(&format!("{}{FILE}", instance("track_file {\n tf\n }\n")));
+    assert!(
+        w.iter().any(|m| m.contains("track file tf not found")),
+        "{w:?}"
+    );
+    // No file: the section is ignored.
+    let w = warnings("track_file nofile {\n weight 2\n}\n");
+    assert!(w.iter().any(|m| m.contains("has no file")), "{w:?}");
+    // Out-of-range weight: 1.
+    let l = ok("track_file t {\n file /tmp/t\n weight 300\n}\n");
+    assert_eq!(l.config.track_files[0].weight, 1);
+    assert!(!l.warnings.is_empty());
+    // Deprecated synonym.
+    let l = ok("vrrp_track_file t {\n file /tmp/t\n}\n");
+    assert_eq!(l.config.track_files[0].weight, 1);
+    assert!(l.warnings.iter().any(|w| w.message.contains("deprecated")));
+}
+
+#[test]
+fn track_file_weights_in_sync_groups_and_owners() {
+    // The default weight becomes 0 in a member of a sync group; another weight drops it.
+    let text = format!(
+        "track_file a {{\n file /tmp/a\n}}\ntrack_file b {{\n file /tmp/b\n weight 4\n}}\n{}vrrp_sync_group G {{\n group {{\n VI_1\n }}\n}}\n",
+        instance("track_file {\n a\n b\n }\n")
+    );
+    let c = ok(&text).config;
+    assert_eq!(
+        c.instances[0].track_files,
+        vec![TrackFile {
+            name: "a".into(),
+            weight: 0,
+            reverse: false
+        }]
+    );
+}
+
+#[test]
+fn notify_fifos_and_priority_changes() {
+    let text = format!(
+        "global_defs {{\n notify_fifo /run/k.fifo\n notify_fifo_script \"/bin/reader -x\"\n vrrp_notify_fifo /run/k.fifo\n vrrp_notify_priority_changes\n}}\n{}vrrp_instance VI_2 {{\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {{ 192.0.2.2 }}\n}}\nvrrp_sync_group G {{\n group {{\n VI_2\n }}\n notify_priority_changes off\n}}\n",
+        instance("notify_priority_changes false\n")
+    );
+    let l = ok(&text);
+    let g = &l.config.global;
+    let fifo = g.notify_fifo.as_ref().expect("fifo");
+    assert_eq!(fifo.path, std::path::Path::new("/run/k.fifo"));
+    assert_eq!(
+        fifo.script.as_ref().map(|s| s.argv.clone()),
+        Some(vec!["/bin/reader".to_owned(), "-x".to_owned()])
+    );
+    // The same FIFO twice: keepalived ignores the vrrp one.
+    assert!(g.vrrp_notify_fifo.is_none());
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("vrrp_notify_fifo ignored")));
+    assert!(g.notify_priority_changes);
+    let c = &l.config;
+    // Own setting, then the group's, then the global one.
+    assert!(!c.notify_priority_changes(&c.instances[0]));
+    assert!(!c.notify_priority_changes(&c.instances[1]));
+    let dump = c.dump().to_string();
+    assert!(
+        dump.contains("    notify_fifo /run/k.fifo\n    notify_fifo_script /bin/reader -x\n"),
+        "{dump}"
+    );
+}
+
+#[test]
+fn smtp_settings_and_alert_defaults() {
+    let text = format!(
+        "global_defs {{\n notification_email {{\n ops@example.org\n noc@example.org\n }}\n notification_email_from kad@example.org\n smtp_server 192.0.2.25 2525\n smtp_connect_timeout 0\n smtp_helo_name lb1\n smtp_alert_vrrp\n smtp_alert off\n}}\n{}",
+        instance("")
+    );
+    let l = ok(&text);
+    let s = &l.config.global.smtp;
+    assert_eq!(s.to, vec!["ops@example.org", "noc@example.org"]);
+    assert_eq!(s.from.as_deref(), Some("kad@example.org"));
+    assert_eq!(
+        s.server,
+        Some(SmtpServer {
+            host: "192.0.2.25".into(),
+            port: 2525
+        })
+    );
+    // 0 is read as 1, as keepalived does.
+    assert_eq!(s.connect_timeout, std::time::Duration::from_secs(1));
+    assert!(s.enabled());
+    // smtp_alert_vrrp wins over smtp_alert for instances.
+    assert!(l.config.instance_smtp_alert(&l.config.instances[0]));
+    let c = ok(&instance("smtp_alert no\n")).config;
+    assert!(!c.instance_smtp_alert(&c.instances[0]));
+    assert!(!c.global.smtp.enabled());
+}
+
+#[test]
+fn smtp_server_errors_name_their_place() {
+    let w = warnings("global_defs {\n smtp_server 192.0.2.1 notaport\n}\n");
+    assert!(
+        w.iter()
+            .any(|m| m.contains(":2:") && m.contains("invalid smtp server")),
+        "{w:?}"
+    );
+}

@@ -1,0 +1,167 @@
+//! keepalived's notifications beside the notify scripts ([`crate::notify`]): the notify FIFO
+//! lines ([`fifo`]) and the alert mails ([`mail`]).
+//!
+//! The daemon builds one [`Alerts`] per configuration ([`Alerts::prepare`]) and hands it to
+//! the router driver, which calls [`Alerts::state_changed`] for every notify hook it runs and
+//! [`Alerts::priority_changed`] when tracking moves an instance's priority. Neither waits:
+//! a FIFO write is non-blocking and a mail is queued (see the modules).
+
+pub mod fifo;
+pub mod mail;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tracing::error;
+use wasmalived_config::{self as config, Config};
+
+use self::fifo::FifoSink;
+use self::mail::{Alert, AlertState, Mailer, Subject};
+use crate::notify::{NotifyKind, NotifyState};
+
+/// Everything a configuration asks to be told about state and priority changes.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    fifos: Vec<Arc<FifoSink>>,
+    mailer: Option<Mailer>,
+    router_id: String,
+    no_email_faults: bool,
+    /// Instances with `notify_priority_changes` in force.
+    priority_changes: HashSet<String>,
+    /// Instances whose `smtp_alert` is on.
+    mail_instances: HashSet<String>,
+    /// Sync groups whose `smtp_alert` is on.
+    mail_groups: HashSet<String>,
+}
+
+impl Alerts {
+    /// Open the FIFOs and start the mailer of `config`. FIFOs already open with the same
+    /// settings (`previous`, on reload) are kept, so a reader never sees its FIFO vanish.
+    /// What cannot be set up is logged and left out, as keepalived does.
+    pub fn prepare(config: &Config, previous: Option<&Alerts>) -> Alerts {
+        let g = &config.global;
+        let host = host_name();
+        let mut fifos = Vec::new();
+        for (keyword, fifo) in [
+            ("notify_fifo", &g.notify_fifo),
+            ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+        ] {
+            let Some(fifo) = fifo else { continue };
+            if let Some(kept) = previous
+                .into_iter()
+                .flat_map(|p| &p.fifos)
+                .find(|f| f.path() == fifo.path)
+            {
+                fifos.push(kept.clone());
+                continue;
+            }
+            match open_fifo(fifo, g) {
+                Ok(sink) => fifos.push(Arc::new(sink)),
+                Err(err) => error!("{keyword}: {err}"),
+            }
+        }
+        let mailer = match Mailer::spawn(&g.smtp, &host) {
+            Ok(m) => m,
+            Err(err) => {
+                error!("alert mails disabled: {err}");
+                None
+            }
+        };
+        Alerts {
+            fifos,
+            mailer,
+            router_id: g.router_id.clone().unwrap_or(host),
+            no_email_faults: g.smtp.no_email_faults,
+            priority_changes: config
+                .instances
+                .iter()
+                .filter(|i| config.notify_priority_changes(i))
+                .map(|i| i.name.clone())
+                .collect(),
+            mail_instances: config
+                .instances
+                .iter()
+                .filter(|i| config.instance_smtp_alert(i))
+                .map(|i| i.name.clone())
+                .collect(),
+            mail_groups: config
+                .sync_groups
+                .iter()
+                .filter(|s| config.group_smtp_alert(s))
+                .map(|s| s.name.clone())
+                .collect(),
+        }
+    }
+
+    /// `name` (an instance, or a group) entered `state`: a FIFO line and, if its
+    /// `smtp_alert` is on, a mail (keepalived's `send_instance_notifies` /
+    /// `send_group_notifies`).
+    pub fn state_changed(&self, kind: NotifyKind, name: &str, state: NotifyState, priority: u8) {
+        let (word, alert_state) = match state {
+            NotifyState::Master => ("MASTER", AlertState::Master),
+            NotifyState::Backup => ("BACKUP", AlertState::Backup),
+            NotifyState::Fault => ("FAULT", AlertState::Fault),
+            NotifyState::Stop => ("STOP", AlertState::Stop),
+            // Ours; keepalived's FIFO readers do not expect it.
+            NotifyState::SplitBrain | NotifyState::SplitBrainCleared => return,
+        };
+        let (kind_word, subject, mails) = match kind {
+            NotifyKind::Instance => ("INSTANCE", Subject::Instance, &self.mail_instances),
+            NotifyKind::Group => ("GROUP", Subject::Group, &self.mail_groups),
+        };
+        self.write(&fifo::state_line(kind_word, name, word, priority));
+        let faults_muted = self.no_email_faults && alert_state == AlertState::Fault;
+        if let (Some(mailer), true, false) = (&self.mailer, mails.contains(name), faults_muted) {
+            mailer.send(Alert::state_change(
+                &self.router_id,
+                subject,
+                name,
+                alert_state,
+            ));
+        }
+    }
+
+    /// Tracking moved the effective priority of instance `name` (not in Fault): with
+    /// `notify_priority_changes`, a `MASTER_PRIORITY` or `BACKUP_PRIORITY` line
+    /// (keepalived's `send_instance_priority_notifies`).
+    pub fn priority_changed(&self, name: &str, master: bool, priority: u8) {
+        if self.priority_changes.contains(name) {
+            let word = if master {
+                "MASTER_PRIORITY"
+            } else {
+                "BACKUP_PRIORITY"
+            };
+            self.write(&fifo::state_line("INSTANCE", name, word, priority));
+        }
+    }
+
+    fn write(&self, line: &str) {
+        for fifo in &self.fifos {
+            fifo.write_line(line);
+        }
+    }
+}
+
+fn open_fifo(fifo: &config::NotifyFifo, global: &config::GlobalDefs) -> anyhow::Result<FifoSink> {
+    let owner = match &fifo.owner {
+        Some(o) => {
+            let resolved = wasmalived_sys::user::RunAs::resolve(&o.user, o.group.as_deref())?;
+            Some((resolved.uid, resolved.gid))
+        }
+        None => None,
+    };
+    let script = match &fifo.script {
+        Some(s) => Some(crate::programs::hook(&s.argv, s.user.as_ref(), global)?),
+        None => None,
+    };
+    Ok(FifoSink::open(&fifo.path, owner, script.as_ref())?)
+}
+
+/// The host name (keepalived's default `router_id`, HELO name and sender host).
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
