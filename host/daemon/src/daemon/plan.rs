@@ -440,7 +440,10 @@ vrrp_instance VI_1 {
                 src: "192.0.2.1".parse().unwrap(),
             }
         );
-        assert_eq!(build(inst, &vmac_config, &moved, vec![]).primary, PathId(12));
+        assert_eq!(
+            build(inst, &vmac_config, &moved, vec![]).primary,
+            PathId(12)
+        );
 
         let base = config(&text.replace("    use_vmac", "    use_vmac\n    vmac_xmit_base"));
         let xmit_base = facts().on_vmac(&base.instances[0], 12);

@@ -9,8 +9,12 @@
 //!   VIPs), `accept_local=1`, `rp_filter=0` (it receives with no address of the peer's
 //!   subnet), `promote_secondaries=1`, and IPv6 off; on the base interface `arp_ignore=1`
 //!   and `arp_filter=1` (never answer for the VIPs with the base MAC), restored when its last
-//!   VMAC interface goes;
-//! - IPv6: no address generated from the (shared) virtual MAC (`addr_gen_mode` none); the
+//!   VMAC interface goes; and, beyond keepalived, `arp_announce=2` there too: otherwise the
+//!   base interface names a VIP as the sender of its own ARP requests (when a reply from the
+//!   VIP goes out through it) and clients learn the base MAC for the VIP, which a failover
+//!   then has to correct;
+//! - IPv6: `arp_ignore=1` too (keepalived leaves it, and the interface then answers ARP
+//!   for the base's IPv4 addresses with the IPv6 virtual MAC); no address generated from the (shared) virtual MAC (`addr_gen_mode` none); the
 //!   base interface's link-local address is added instead, without DAD, so adverts keep
 //!   their usual source;
 //! - created down, configured, then brought up; an existing macvlan of the right base and
@@ -91,10 +95,17 @@ struct Made {
 /// VMAC interfaces exist now.
 #[derive(Debug, Clone)]
 struct SavedArp {
-    arp_ignore: Option<String>,
-    arp_filter: Option<String>,
+    /// `(key, value)` of each setting changed.
+    values: Vec<(&'static str, String)>,
     users: usize,
 }
+
+/// The base interface's ARP settings while it has VMAC interfaces (see the module comment).
+const BASE_ARP: [(&str, &str); 3] = [
+    ("arp_ignore", "1"),
+    ("arp_filter", "1"),
+    ("arp_announce", "2"),
+];
 
 /// The VMAC interfaces of the running instances, by name.
 #[derive(Debug, Default)]
@@ -196,10 +207,12 @@ impl Vmacs {
     /// keepalived's per-interface settings of a VMAC interface (see the module comment).
     fn configure(&self, req: &VmacRequest) -> Result<(), VmacError> {
         let name = req.name.as_str();
+        // Both families: never answer ARP for an address of another interface (an IPv6
+        // instance's VMAC interface has no IPv4 address, so it answers none).
+        write_conf(name, "ipv4", name, "arp_ignore", "1")?;
         match req.family {
             Family::V4 => {
                 for (key, value) in [
-                    ("arp_ignore", "1"),
                     ("accept_local", "1"),
                     ("rp_filter", "0"),
                     ("promote_secondaries", "1"),
@@ -224,13 +237,16 @@ impl Vmacs {
             saved.users += 1;
             return Ok(());
         }
-        let saved = SavedArp {
-            arp_ignore: read_conf(base, "arp_ignore"),
-            arp_filter: read_conf(base, "arp_filter"),
+        let mut saved = SavedArp {
+            values: Vec::new(),
             users: 1,
         };
-        write_conf(vmac, "ipv4", base, "arp_ignore", "1")?;
-        write_conf(vmac, "ipv4", base, "arp_filter", "1")?;
+        for (key, value) in BASE_ARP {
+            if let Some(old) = read_conf(base, key) {
+                saved.values.push((key, old));
+            }
+            write_conf(vmac, "ipv4", base, key, value)?;
+        }
         self.bases.insert(base.to_owned(), saved);
         Ok(())
     }
@@ -243,19 +259,14 @@ impl Vmacs {
         if saved.users > 0 {
             return;
         }
-        let saved = self.bases.remove(base).unwrap_or(SavedArp {
-            arp_ignore: None,
-            arp_filter: None,
-            users: 0,
-        });
-        for (key, value) in [
-            ("arp_ignore", saved.arp_ignore),
-            ("arp_filter", saved.arp_filter),
-        ] {
-            if let Some(value) = value {
-                if let Err(err) = std::fs::write(conf_path("ipv4", base, key), &value) {
-                    warn!(interface = %base, key, error = %err, "restoring an ARP setting failed");
-                }
+        let values = self
+            .bases
+            .remove(base)
+            .map(|s| s.values)
+            .unwrap_or_default();
+        for (key, value) in values {
+            if let Err(err) = std::fs::write(conf_path("ipv4", base, key), &value) {
+                warn!(interface = %base, key, error = %err, "restoring an ARP setting failed");
             }
         }
     }
