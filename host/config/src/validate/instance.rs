@@ -346,7 +346,8 @@ pub(crate) fn build(
         accept = false;
     }
     let advert_int = advert_interval(draft.advert_us.clone(), version, name, node.span(), d);
-    let use_vmac = vmac(&draft, vrid, unicast, name, &mut places, d);
+    let end = body.close.as_ref().unwrap_or(node.span());
+    let use_vmac = vmac(&draft, end, vrid, unicast, name, &mut places, d);
     if d.error_count() > errors_before {
         return None;
     }
@@ -397,6 +398,7 @@ pub(crate) fn build(
 /// configuration by [`resolve_vmac_names`]); unicast adverts need the base interface.
 fn vmac(
     draft: &Draft<'_>,
+    end: &Span,
     vrid: Vrid,
     unicast: bool,
     name: &str,
@@ -416,8 +418,9 @@ fn vmac(
     };
     let mut xmit_base = draft.vmac_xmit_base.is_some();
     if unicast && !xmit_base {
+        // keepalived decides it when the block ends (vrrp_end_handler), and says so there.
         d.warn(
-            &draft.peers[0].1,
+            end,
             format!("vrrp_instance {name}: unicast with use_vmac needs vmac_xmit_base; using vmac_xmit_base, as keepalived does"),
         );
         xmit_base = true;

@@ -542,9 +542,8 @@ impl LinkKind {
                         match info {
                             LinkInfo::Kind(InfoKind::MacVlan) => kind.macvlan = true,
                             LinkInfo::Data(InfoData::MacVlan(data)) => {
-                                kind.private |= data
-                                    .iter()
-                                    .any(|d| *d == InfoMacVlan::Mode(MacVlanMode::Private));
+                                kind.private |=
+                                    data.contains(&InfoMacVlan::Mode(MacVlanMode::Private));
                             }
                             _ => {}
                         }

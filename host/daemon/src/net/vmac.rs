@@ -59,9 +59,9 @@ pub enum VmacError {
     Netlink {
         /// The VMAC interface.
         name: String,
-        /// Cause.
+        /// Cause (boxed: the error stays small).
         #[source]
-        source: NetlinkError,
+        source: Box<NetlinkError>,
     },
     /// The name belongs to an interface that is not a macvlan (never deleted).
     #[error("VMAC interface {name}: an interface of that name exists and is not a macvlan; not touched (use_vmac NAME chooses another name)")]
@@ -149,7 +149,7 @@ impl Vmacs {
     pub async fn ensure(&mut self, netlink: &Netlink, req: &VmacRequest) -> Result<u32, VmacError> {
         let nl_err = |source| VmacError::Netlink {
             name: req.name.clone(),
-            source,
+            source: Box::new(source),
         };
         let existing = netlink.link_kind(&req.name).await.map_err(nl_err)?;
         let reusable = match &existing {
