@@ -335,6 +335,10 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
     };
     line(f, "state", state)?;
     line(f, "interface", &i.interface)?;
+    if let Some(v) = &i.use_vmac {
+        line(f, "use_vmac", &v.ifname)?;
+        line(f, "vmac_xmit_base", on_off(v.xmit_base))?;
+    }
     line(f, "virtual_router_id", i.vrid)?;
     line(f, "priority", i.priority.get())?;
     line(f, "version", version(i.version))?;

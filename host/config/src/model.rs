@@ -464,7 +464,8 @@ pub struct VrrpInstance {
     pub garp: GarpSettings,
     /// `notify_*` scripts.
     pub notify: Notify,
-    /// `use_vmac [IFNAME]` (parsed; not implemented yet: a warning says so).
+    /// `use_vmac [IFNAME]` / `vmac_xmit_base`: the VIPs live on a macvlan interface with
+    /// the RFC 5798 §7.3 virtual MAC.
     pub use_vmac: Option<Vmac>,
     /// `dont_track_primary`.
     pub dont_track_primary: bool,
@@ -497,11 +498,27 @@ impl VrrpInstance {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthPass(pub String);
 
-/// `use_vmac [IFNAME]`.
+/// `use_vmac [IFNAME]` and `vmac_xmit_base`: the instance's VIPs live on a macvlan
+/// interface (mode private) on top of `interface`, with the RFC 5798 §7.3 virtual router MAC
+/// (00-00-5E-00-01-VRID, IPv6 00-00-5E-00-02-VRID), so a failover never changes the MAC
+/// clients hold for a VIP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vmac {
-    /// The macvlan interface name, if given.
-    pub ifname: Option<String>,
+    /// The macvlan interface: `use_vmac IFNAME`, else keepalived's default `vrrp.VRID`
+    /// (unique across the configuration).
+    pub ifname: String,
+    /// Whether the name was configured (`use_vmac IFNAME`) rather than chosen.
+    pub named: bool,
+    /// `vmac_xmit_base`: adverts are sent and received on `interface` (with its own MAC)
+    /// instead of the macvlan interface; always on for unicast instances.
+    pub xmit_base: bool,
+}
+
+impl Vmac {
+    /// keepalived's first choice of name for the VMAC interface of `vrid`.
+    pub fn default_name(vrid: Vrid) -> String {
+        format!("vrrp.{vrid}")
+    }
 }
 
 /// One `track_interface` line: `IFNAME [weight N [reverse]]`.

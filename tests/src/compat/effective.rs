@@ -50,8 +50,8 @@ pub struct Script {
 pub struct Effective {
     pub instances: BTreeMap<String, Instance>,
     pub scripts: BTreeMap<String, Script>,
-    /// keepalived's VMAC interfaces (`use_vmac`): `(instance, vmac, base interface)`. The
-    /// instance and its VIPs are compared on the base interface.
+    /// The VMAC interfaces (`use_vmac`): `(instance, vmac, base interface)`. The instance
+    /// and its VIPs are compared on the base interface, the VMAC interfaces by name.
     pub vmacs: Vec<(String, String, String)>,
 }
 
@@ -291,6 +291,11 @@ pub fn from_wasmalived_dump(text: &str) -> Effective {
                 "preempt_delay" => i.preempt_delay_ms = secs_ms(value),
                 "authentication" => i.auth = value.to_owned(),
                 "accept" => i.accept = value == "on",
+                "use_vmac" => {
+                    let base = i.interface.clone();
+                    eff.vmacs
+                        .push((instance.clone().unwrap_or_default(), value.to_owned(), base));
+                }
                 "strict_mode" => i.strict = value == "on",
                 "virtual_ipaddress" => {
                     let words: Vec<&str> = value.split_whitespace().collect();
@@ -340,11 +345,6 @@ pub struct Comparison {
 /// Compares keepalived's values with ours.
 pub fn compare(keepalived: &Effective, ours: &Effective) -> Comparison {
     let mut known = Vec::new();
-    for (name, vmac, base) in &keepalived.vmacs {
-        known.push(format!(
-            "{name}: keepalived runs it on its VMAC interface {vmac} (use_vmac), wasmalived on {base}: use_vmac is not implemented yet (the VRRP side of issue 12); compared on {base}"
-        ));
-    }
     let mut ours = ours.clone();
     for (name, k) in &keepalived.instances {
         if let Some(w) = ours.instances.get_mut(name) {
@@ -365,6 +365,15 @@ pub fn compare(keepalived: &Effective, ours: &Effective) -> Comparison {
 /// One difference, in words: `VI_1 priority: keepalived 100, wasmalived 150`.
 fn differences(keepalived: &Effective, ours: &Effective) -> Vec<String> {
     let mut out = Vec::new();
+    let mut k_vmacs = keepalived.vmacs.clone();
+    let mut w_vmacs = ours.vmacs.clone();
+    k_vmacs.sort();
+    w_vmacs.sort();
+    if k_vmacs != w_vmacs {
+        out.push(format!(
+            "VMAC interfaces (instance, name, base): keepalived {k_vmacs:?}, wasmalived {w_vmacs:?}"
+        ));
+    }
     let names = |m: &BTreeMap<String, Instance>| m.keys().cloned().collect::<BTreeSet<_>>();
     for missing in names(&keepalived.instances).symmetric_difference(&names(&ours.instances)) {
         let side = if keepalived.instances.contains_key(missing) {

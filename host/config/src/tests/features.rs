@@ -326,3 +326,92 @@ fn metrics_listen_takes_an_ipv4_or_ipv6_socket_address() {
         );
     }
 }
+
+/// `use_vmac [NAME]` / `vmac_xmit_base`, completed as keepalived does (vrrp_parser.c,
+/// vrrp.c `vrrp_complete_instance`).
+#[test]
+fn use_vmac_names_the_interface_and_xmit_base_follows_unicast() {
+    let named = ok(&instance("    use_vmac vmac51\n    vmac_xmit_base"));
+    let v = named.config.instances[0].use_vmac.clone().expect("vmac");
+    assert_eq!(
+        (v.ifname.as_str(), v.named, v.xmit_base),
+        ("vmac51", true, true)
+    );
+    let dump = named.config.dump().to_string();
+    assert!(
+        dump.contains("    use_vmac vmac51\n    vmac_xmit_base on\n"),
+        "{dump}"
+    );
+
+    let default = ok(&instance("    use_vmac"));
+    let v = default.config.instances[0].use_vmac.clone().expect("vmac");
+    assert_eq!(
+        (v.ifname.as_str(), v.named, v.xmit_base),
+        ("vrrp.55", false, false)
+    );
+
+    let unicast = ok(&instance(
+        "    use_vmac\n    unicast_src_ip 192.0.2.1\n    unicast_peer {\n        192.0.2.2\n    }",
+    ));
+    assert!(
+        unicast.config.instances[0]
+            .use_vmac
+            .as_ref()
+            .unwrap()
+            .xmit_base
+    );
+    assert!(
+        unicast
+            .warnings
+            .iter()
+            .any(|w| w.to_string().contains("needs vmac_xmit_base")),
+        "{:?}",
+        unicast.warnings
+    );
+
+    let alone = warnings(&instance("    vmac_xmit_base"));
+    assert!(
+        alone
+            .iter()
+            .any(|w| w.contains("t.conf:7:5") && w.contains("no effect without use_vmac")),
+        "{alone:?}"
+    );
+    assert!(ok(&instance("")).config.instances[0].use_vmac.is_none());
+}
+
+#[test]
+fn a_bad_or_taken_vmac_name_falls_back_to_keepalived_default_sequence() {
+    let bad = ok(&instance("    use_vmac a/b"));
+    assert_eq!(
+        bad.config.instances[0].use_vmac.as_ref().unwrap().ifname,
+        "vrrp.55"
+    );
+    assert!(
+        bad.warnings
+            .iter()
+            .any(|w| w.to_string().contains("t.conf:7:14") && w.to_string().contains("ignored")),
+        "{:?}",
+        bad.warnings
+    );
+    let text = "vrrp_instance A {\n interface eth0\n virtual_router_id 7\n use_vmac shared\n virtual_ipaddress { 192.0.2.10 }\n}\n\
+                vrrp_instance B {\n interface eth0\n virtual_router_id 7\n use_vmac shared\n virtual_ipaddress { 2001:db8::10 }\n}\n\
+                vrrp_instance C {\n interface eth1\n virtual_router_id 7\n use_vmac\n virtual_ipaddress { 2001:db8::11 }\n}\n\
+                vrrp_instance D {\n interface eth1\n virtual_router_id 8\n use_vmac\n virtual_ipaddress { 192.0.2.12 }\n}\n";
+    let l = ok(text);
+    let names: Vec<&str> = l
+        .config
+        .instances
+        .iter()
+        .map(|i| i.use_vmac.as_ref().unwrap().ifname.as_str())
+        .collect();
+    // B's name is taken by A: B gets the default vrrp.7, so C (IPv6) goes on to vrrp6.7.
+    assert_eq!(names, ["shared", "vrrp.7", "vrrp6.7", "vrrp.8"]);
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.to_string().contains("t.conf:10:11")
+                && w.to_string().contains("already uses")),
+        "{:?}",
+        l.warnings
+    );
+}

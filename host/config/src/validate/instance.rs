@@ -26,7 +26,6 @@ use wasmalived_proto::vrrp::types::{Family, Priority, Version, Vrid};
 
 /// keepalived instance keywords this daemon accepts and ignores (with a warning).
 const IGNORED: &[&str] = &[
-    "vmac_xmit_base",
     "use_vmac_addr",
     "use_ipvlan",
     "track_src_ip",
@@ -84,7 +83,10 @@ struct Draft<'n> {
     /// A unicast keyword was given (keepalived then wants peers).
     unicast_keyword: Option<Span>,
     notify: Notify,
-    use_vmac: Option<Vmac>,
+    /// `use_vmac [NAME]`: the name, if valid, and the keyword's place.
+    use_vmac: Option<(Option<(String, Span)>, Span)>,
+    /// `vmac_xmit_base` (its place).
+    vmac_xmit_base: Option<Span>,
     accept: Option<(bool, Span)>,
     strict: Option<bool>,
     garp_delay: Option<Duration>,
@@ -355,9 +357,8 @@ pub(crate) fn build(
         accept = false;
     }
     let advert_int = advert_interval(draft.advert_us.clone(), version, name, node.span(), d);
-    if draft.use_vmac.is_some() {
-        d.warn(node.span(), format!("vrrp_instance {name}: use_vmac is not supported yet; the VIPs go on {interface} itself"));
-    }
+    let end = body.close.as_ref().unwrap_or(node.span());
+    let use_vmac = vmac(&draft, end, vrid, unicast, name, &mut places, d);
     if d.error_count() > errors_before {
         return None;
     }
@@ -396,7 +397,7 @@ pub(crate) fn build(
         smtp_alert,
         garp,
         notify: draft.notify,
-        use_vmac: draft.use_vmac,
+        use_vmac,
         dont_track_primary,
         heartbeat_interfaces,
         accept,
@@ -404,6 +405,105 @@ pub(crate) fn build(
         origin: Origin(node.span().clone()),
     };
     Some((inst, places))
+}
+
+/// `use_vmac` / `vmac_xmit_base` as keepalived completes them: the interface named, or
+/// keepalived's default `vrrp.VRID` (a clash between instances is resolved across the
+/// configuration by [`resolve_vmac_names`]); unicast adverts need the base interface.
+fn vmac(
+    draft: &Draft<'_>,
+    end: &Span,
+    vrid: Vrid,
+    unicast: bool,
+    name: &str,
+    places: &mut Places,
+    d: &mut Diags,
+) -> Option<Vmac> {
+    let Some((named, _)) = &draft.use_vmac else {
+        if let Some(at) = &draft.vmac_xmit_base {
+            d.warn(
+                at,
+                format!(
+                    "vrrp_instance {name}: vmac_xmit_base has no effect without use_vmac; ignored"
+                ),
+            );
+        }
+        return None;
+    };
+    let mut xmit_base = draft.vmac_xmit_base.is_some();
+    if unicast && !xmit_base {
+        // keepalived decides it when the block ends (vrrp_end_handler), and says so there.
+        d.warn(
+            end,
+            format!("vrrp_instance {name}: unicast with use_vmac needs vmac_xmit_base; using vmac_xmit_base, as keepalived does"),
+        );
+        xmit_base = true;
+    }
+    places.vmac_name = named.as_ref().map(|(_, at)| at.clone());
+    Some(Vmac {
+        ifname: named
+            .as_ref()
+            .map_or_else(|| Vmac::default_name(vrid), |(n, _)| n.clone()),
+        named: named.is_some(),
+        xmit_base,
+    })
+}
+
+/// keepalived's `dev_name_valid`: what the kernel accepts as an interface name.
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_IFNAME
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace())
+}
+
+/// Gives every VMAC interface its own name, as keepalived does: a name another instance
+/// already uses is ignored (with a warning) in favour of the default; a default name that is
+/// taken becomes the next free one of keepalived's sequence (`vrrp1.VRID`, `vrrp2.VRID`…;
+/// IPv6 instances try `vrrp6.VRID` first).
+pub(crate) fn resolve_vmac_names(instances: &mut [(VrrpInstance, Places)], d: &mut Diags) {
+    let mut taken: Vec<String> = Vec::new();
+    for (inst, places) in instances.iter_mut() {
+        let Some(vmac) = inst.use_vmac.as_mut().filter(|v| v.named) else {
+            continue;
+        };
+        if taken.contains(&vmac.ifname) {
+            let at = places.vmac_name.as_ref().unwrap_or(&places.name);
+            d.warn(
+                at,
+                format!(
+                    "vrrp_instance {}: another instance already uses VMAC interface {}; name ignored (the default name is used), as keepalived does",
+                    inst.name, vmac.ifname
+                ),
+            );
+            vmac.named = false;
+            vmac.ifname = Vmac::default_name(inst.vrid);
+        } else {
+            taken.push(vmac.ifname.clone());
+        }
+    }
+    for (inst, _) in instances.iter_mut() {
+        let (vrid, family) = (inst.vrid, inst.family);
+        let Some(vmac) = inst.use_vmac.as_mut().filter(|v| !v.named) else {
+            continue;
+        };
+        let mut num: u16 = 0;
+        let mut candidate = Vmac::default_name(vrid);
+        while taken.contains(&candidate) {
+            num = match (family, num) {
+                (Family::V6, 0) => 6,
+                (Family::V6, 6) => 1,
+                (Family::V6, 5) => 7,
+                (_, n) => n + 1,
+            };
+            candidate = format!("vrrp{num}.{vrid}");
+        }
+        vmac.ifname = candidate.clone();
+        taken.push(candidate);
+    }
 }
 
 /// Applies one keyword as keepalived's handler does.
@@ -590,9 +690,19 @@ fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, name: &str, d: &mut Diags) {
             s.garp_refresh_repeat = repeat_value(node, kw, d).or(s.garp_refresh_repeat)
         }
         "use_vmac" => {
-            s.use_vmac = Some(Vmac {
-                ifname: node.args.first().map(|w| w.text.clone()),
-            })
+            let named = node.args.first().and_then(|w| {
+                if valid_ifname(&w.text) {
+                    Some((w.text.clone(), w.span.clone()))
+                } else {
+                    d.warn(&w.span, format!("VMAC interface name '{}' is too long or has invalid characters; ignored (the default name is used), as keepalived does", w.text));
+                    None
+                }
+            });
+            s.use_vmac = Some((named, node.span().clone()));
+        }
+        "vmac_xmit_base" => {
+            flag_args(node, d);
+            s.vmac_xmit_base = Some(node.span().clone());
         }
         "accept" => {
             flag_args(node, d);

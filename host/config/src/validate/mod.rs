@@ -42,6 +42,8 @@ pub(crate) struct Places {
     pub(crate) track_scripts: Vec<track::TrackPlace>,
     /// One per sync-group member, aligned with `instances`.
     pub(crate) members: Vec<Span>,
+    /// The interface name of `use_vmac NAME`, if one was given.
+    pub(crate) vmac_name: Option<Span>,
 }
 
 impl Places {
@@ -51,6 +53,7 @@ impl Places {
             name,
             track_scripts: Vec::new(),
             members: Vec::new(),
+            vmac_name: None,
         }
     }
 }
@@ -102,6 +105,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
             ),
         }
     }
+    instance::resolve_vmac_names(&mut instances, d);
     xref::resolve(&mut scripts, &mut instances, &mut groups, d);
     lvs::check_groups(&virtual_servers, &virtual_server_groups, d);
     Some(Config {

@@ -7,7 +7,9 @@
 //! (their own bounded queue, separate from commands, so a flood cannot block a reload).
 //! After every input, every [`Output`] is performed in order: adverts via the path's socket,
 //! VIPs via netlink, gratuitous ARP / NA via the instance's packet socket, notify hooks via
-//! the instance's (or group's) hook queue, log lines in the instance's span.
+//! the instance's (or group's) hook queue, log lines in the instance's span. The VIPs of a
+//! `no_accept` instance enter the accept-mode set of the nftables table
+//! ([`crate::net::firewall`]) before they are added and leave it after they are removed.
 //!
 //! Under systemd the driver also sends the watchdog keep-alive, as one more input of its
 //! loop (so a hung loop stops the pings: [`crate::systemd::watchdog`]), and the status line
@@ -29,6 +31,7 @@ use super::plan::InstanceIo;
 use crate::alerts::Alerts;
 use crate::checks::CheckUpdate;
 use crate::control::{InstanceStatus, PathStatus, StatusBoard, TransitionCount};
+use crate::net::firewall::SharedFirewall;
 use crate::net::netlink::Netlink;
 use crate::net::socket::Received;
 use crate::notify::{Notifier, NotifyKind, NotifyScripts, NotifyState};
@@ -134,6 +137,7 @@ pub fn spawn(
     board: StatusBoard,
     grace: Duration,
     service: ServiceManager,
+    firewall: SharedFirewall,
 ) -> (DriverHandle, JoinHandle<()>) {
     let (commands, command_rx) = mpsc::channel(16);
     let (check_changed, check_changed_rx) = mpsc::channel(64);
@@ -149,6 +153,7 @@ pub fn spawn(
         links_open: true,
         link_names: HashSet::new(),
         netlink,
+        firewall,
         board,
         grace,
         dirty: BTreeSet::new(),
@@ -182,6 +187,8 @@ struct Live {
     notifier: Notifier,
     span: Span,
     transitions: Transitions,
+    /// Its VIPs on the interfaces now (added and not removed since).
+    held: BTreeSet<IpAddr>,
 }
 
 /// State changes by (from, to, reason kind), counted as the router reports them.
@@ -200,6 +207,8 @@ struct Driver {
     /// The interfaces the last link update named.
     link_names: HashSet<String>,
     netlink: Arc<Netlink>,
+    /// The accept-mode sets (RFC 5798 §6.1) of the VRRP nftables table.
+    firewall: SharedFirewall,
     board: StatusBoard,
     grace: Duration,
     /// Instances whose status entry is stale.
@@ -363,6 +372,7 @@ impl Driver {
                             notifier,
                             span,
                             transitions: Transitions::new(),
+                            held: BTreeSet::new(),
                         },
                     );
                 }
@@ -475,6 +485,23 @@ impl Driver {
                 Output::Event(event) => self.event(event),
             }
         }
+        // Removed instances and reconfigured accept modes.
+        self.sync_no_accept(&[]).await;
+    }
+
+    /// The VIPs held in `no_accept` mode, plus `adding` (about to be added), as the
+    /// firewall's accept-mode sets.
+    async fn sync_no_accept(&self, adding: &[IpAddr]) {
+        let vips: BTreeSet<IpAddr> = self
+            .live
+            .values()
+            .filter(|l| l.io.no_accept)
+            .flat_map(|l| l.held.iter().copied())
+            .chain(adding.iter().copied())
+            .collect();
+        if let Err(err) = self.firewall.lock().await.set_no_accept(vips).await {
+            error!("accept mode not enforced: {err}");
+        }
     }
 
     async fn transmit(&self, t: Transmit) {
@@ -497,18 +524,31 @@ impl Driver {
         }
     }
 
-    async fn vips(&self, instance: InstanceId, vips: &[VipSpec], add: bool) {
+    async fn vips(&mut self, instance: InstanceId, vips: &[VipSpec], add: bool) {
         let Some(live) = self.live.get(&instance) else {
             return;
         };
+        let (ifindex, no_accept) = (live.io.ifindex, live.io.no_accept);
+        if add && no_accept {
+            // RFC 5798 §6.1: not one packet to the VIP is accepted while it comes up.
+            let adding: Vec<IpAddr> = vips.iter().map(|v| v.addr).collect();
+            self.sync_no_accept(&adding).await;
+        }
         for vip in vips {
             let result = if add {
-                self.netlink.add_vip(vip, live.io.ifindex).await
+                self.netlink.add_vip(vip, ifindex).await
             } else {
-                self.netlink.del_vip(vip, live.io.ifindex).await
+                self.netlink.del_vip(vip, ifindex).await
             };
             match result {
                 Ok(()) => {
+                    if let Some(live) = self.live.get_mut(&instance) {
+                        if add {
+                            live.held.insert(vip.addr);
+                        } else {
+                            live.held.remove(&vip.addr);
+                        }
+                    }
                     self.held_vips.send_if_modified(|held| {
                         if add {
                             held.insert(vip.addr)
@@ -519,10 +559,16 @@ impl Driver {
                 }
                 Err(err) => {
                     let what = if add { "adding" } else { "removing" };
-                    live.span
-                        .in_scope(|| error!(vip = %vip.addr, error = %err, "{what} VIP failed"));
+                    if let Some(live) = self.live.get(&instance) {
+                        live.span.in_scope(
+                            || error!(vip = %vip.addr, error = %err, "{what} VIP failed"),
+                        );
+                    }
                 }
             }
+        }
+        if !add && no_accept {
+            self.sync_no_accept(&[]).await;
         }
     }
 

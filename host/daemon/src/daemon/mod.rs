@@ -74,7 +74,9 @@ use crate::dumps::{Dump, Dumper};
 use crate::lvs::probe::ProbeContext;
 use crate::lvs::{Director, DirectorContext};
 use crate::metrics::MetricsServer;
+use crate::net::firewall::{Firewall, SharedFirewall};
 use crate::net::netlink::Netlink;
+use crate::net::vmac::Vmacs;
 use crate::notify::NotifyScripts;
 use crate::systemd::ServiceManager;
 use wasmalived_config::vip::VipSpec;
@@ -166,6 +168,11 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let (stop_tx, mut stop_rx) = mpsc::channel::<String>(1);
     let netlink = Arc::new(Netlink::new().context("netlink")?);
     let links = links::LinkMonitor::start(Arc::clone(&netlink), None).context("link monitor")?;
+    let firewall = Firewall::shared();
+    // What a crash left: a stale no-accept set would drop traffic to VIPs held later.
+    if let Err(err) = firewall.lock().await.clear().await {
+        warn!("{err}");
+    }
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
     let (driver, mut driver_task) = driver::spawn(
         datagram_rx,
@@ -174,6 +181,7 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         board.clone(),
         SHUTDOWN_GRACE,
         opts.service.clone(),
+        Arc::clone(&firewall),
     );
 
     let director_ctx = DirectorContext {
@@ -191,6 +199,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
     let mut daemon = Daemon {
         maintenance,
         netlink,
+        vmacs: Vmacs::default(),
+        firewall,
         sockets: sockets::Sockets::new(datagram_tx),
         links,
         checks: CheckSet::default(),
@@ -314,8 +324,11 @@ struct Running {
     tracking: Vec<TrackedItem>,
     /// The global settings its hooks were vetted under.
     programs: ProgramSettings,
-    /// The interfaces it was planned on, by name and index (primary first).
+    /// The interfaces it was planned on, by name and index (its advert path first, then
+    /// its heartbeat paths and its VMAC interface).
     planned: Vec<(String, u32)>,
+    /// Where its VIPs without a `dev` go (its VMAC interface with `use_vmac`).
+    vip_ifindex: u32,
 }
 
 /// The indexes of planned interfaces.
@@ -345,6 +358,10 @@ struct Daemon {
     /// The operator's maintenance set, persisted in the state directory.
     maintenance: MaintenanceStore,
     netlink: Arc<Netlink>,
+    /// The VMAC interfaces of the running instances (`use_vmac`).
+    vmacs: Vmacs,
+    /// The VRRP side's nftables table (shared with the driver, which holds accept mode).
+    firewall: SharedFirewall,
     sockets: sockets::Sockets,
     links: links::LinkMonitor,
     checks: CheckSet,
@@ -513,16 +530,29 @@ impl Daemon {
             .iter()
             .map(|i| plan::instance_key(i, &config))
             .collect();
+        // An instance whose VMAC interface changes restarts: it releases on the old one.
+        let vmac_changed: HashSet<InstanceKey> = config
+            .instances
+            .iter()
+            .filter_map(|i| {
+                let key = plan::instance_key(i, &config);
+                let running = self.running.get(&key)?;
+                (running.cfg.use_vmac != i.use_vmac).then_some(key)
+            })
+            .collect();
         let removed: Vec<InstanceKey> = self
             .running
             .keys()
-            .filter(|k| !desired.contains(*k))
+            .filter(|k| !desired.contains(*k) || vmac_changed.contains(*k))
             .cloned()
             .collect();
         if !removed.is_empty() {
             let (done, released) = oneshot::channel();
             self.command(Command::Retain {
-                keep: desired,
+                keep: desired
+                    .into_iter()
+                    .filter(|k| !vmac_changed.contains(k))
+                    .collect(),
                 done,
             })
             .await;
@@ -534,10 +564,15 @@ impl Daemon {
             }
             for key in removed {
                 if let Some(running) = self.running.remove(&key) {
-                    info!(instance = %running.cfg.name, "instance removed by reload");
+                    if vmac_changed.contains(&key) {
+                        info!(instance = %running.cfg.name, "use_vmac changed: the instance restarts");
+                    } else {
+                        info!(instance = %running.cfg.name, "instance removed by reload");
+                    }
                 }
                 self.sockets.release(&key);
             }
+            self.retain_vmacs(&config).await;
         }
 
         let groups = config
@@ -574,7 +609,25 @@ impl Daemon {
             }
         }
         self.apply_director(&config).await;
+        self.retain_vmacs(&config).await;
         self.config = Some(config);
+    }
+
+    /// Remove the VMAC interfaces no configured instance uses any more, and keep the
+    /// firewall's list of them in line.
+    async fn retain_vmacs(&mut self, config: &Config) {
+        let wanted: HashSet<&str> = config
+            .instances
+            .iter()
+            .filter_map(|i| i.use_vmac.as_ref().map(|v| v.ifname.as_str()))
+            .collect();
+        self.vmacs
+            .retain(&self.netlink, |name| wanted.contains(name))
+            .await;
+        let names = self.vmacs.names().map(str::to_owned).collect();
+        if let Err(err) = self.firewall.lock().await.set_vmacs(names).await {
+            error!("{err}");
+        }
     }
 
     /// Start, move or stop the Prometheus endpoint (reload). A new address that cannot be
@@ -678,7 +731,8 @@ impl Daemon {
             }
             _ => false,
         };
-        let (spec, io, planned) = self.prepare(inst, config, &key, !same_definition).await?;
+        let (spec, io, planned, io_vip_ifindex) =
+            self.prepare(inst, config, &key, !same_definition).await?;
         let (reply, answer) = oneshot::channel();
         self.command(Command::Upsert {
             spec: Box::new(spec),
@@ -708,6 +762,7 @@ impl Daemon {
         if !self.running.contains_key(&key) {
             info!(instance = %inst.name, "instance started");
         }
+        let vip_ifindex = io_vip_ifindex;
         self.running.insert(
             key,
             Running {
@@ -715,6 +770,7 @@ impl Daemon {
                 tracking,
                 programs,
                 planned,
+                vip_ifindex,
             },
         );
         Ok(())
@@ -740,13 +796,18 @@ impl Daemon {
         self.config = Some(config);
     }
 
-    /// Whether an interface `running` uses exists now under another index.
+    /// Whether an interface `running` uses exists now under another index, or its VMAC
+    /// interface is gone (re-planning creates it again).
     fn moved(&self, running: &Running) -> bool {
         let links = self.links.subscribe().borrow().clone();
+        let vmac = running.cfg.use_vmac.as_ref().map(|v| v.ifname.as_str());
         running
             .planned
             .iter()
-            .any(|(name, ifindex)| links.get(name).is_some_and(|link| link.ifindex != *ifindex))
+            .any(|(name, ifindex)| match links.get(name) {
+                Some(link) => link.ifindex != *ifindex,
+                None => Some(name.as_str()) == vmac,
+            })
     }
 
     /// The router's view of `inst` and, with `with_io`, the sockets, MAC, announcer and
@@ -761,8 +822,32 @@ impl Daemon {
         InstanceSpec<VipSpec>,
         Option<InstanceIo>,
         Vec<(String, u32)>,
+        u32,
     )> {
-        let facts = plan::link_facts(&self.netlink, inst).await?;
+        let base = plan::link_facts(&self.netlink, inst).await?;
+        let (facts, vmac) = match plan::vmac_request(inst, &base) {
+            None => (base, None),
+            Some(req) => {
+                // Before the interface exists: its membership reports must never leave it.
+                let mut names: std::collections::BTreeSet<String> =
+                    self.vmacs.names().map(str::to_owned).collect();
+                names.insert(req.name.clone());
+                if let Err(err) = self.firewall.lock().await.set_vmacs(names).await {
+                    error!("{err}");
+                }
+                let ifindex = self
+                    .vmacs
+                    .ensure(&self.netlink, &req)
+                    .await
+                    .with_context(|| format!("instance {}", inst.name))?;
+                self.links.ensure(HashSet::from([req.name.clone()])).await;
+                (base.on_vmac(inst, ifindex), Some((req.name, ifindex)))
+            }
+        };
+        let path_name = match &vmac {
+            Some((name, ifindex)) if *ifindex == facts.ifindex => name.clone(),
+            _ => inst.interface.clone(),
+        };
         let mut heartbeat = Vec::new();
         for name in &inst.heartbeat_interfaces {
             let ifindex =
@@ -777,18 +862,17 @@ impl Daemon {
             &facts,
             heartbeat.iter().map(|(_, i)| PathId(*i)).collect(),
         );
-        let planned: Vec<(String, u32)> = std::iter::once((inst.interface.clone(), facts.ifindex))
+        let planned: Vec<(String, u32)> = std::iter::once((path_name.clone(), facts.ifindex))
             .chain(heartbeat.iter().cloned())
+            .chain(vmac.filter(|(_, ifindex)| *ifindex != facts.ifindex))
             .collect();
         if !with_io {
-            return Ok((spec, None, planned));
+            return Ok((spec, None, planned, facts.vip_ifindex));
         }
         let mut sockets = Vec::new();
         let group =
             (!inst.is_unicast()).then(|| plan::multicast_group(&config.global, inst.family));
-        for (interface, ifindex) in
-            std::iter::once((inst.interface.clone(), facts.ifindex)).chain(heartbeat)
-        {
+        for (interface, ifindex) in std::iter::once((path_name, facts.ifindex)).chain(heartbeat) {
             let socket = self
                 .sockets
                 .acquire(ifindex, &interface, inst.family, group, key)
@@ -800,8 +884,9 @@ impl Daemon {
         let io = InstanceIo {
             name: inst.name.clone(),
             interface: inst.interface.clone(),
-            ifindex: facts.ifindex,
+            ifindex: facts.vip_ifindex,
             mac: facts.mac,
+            no_accept: !inst.accept && !inst.priority.is_owner(),
             announcer,
             sockets,
             notify: {
@@ -813,7 +898,7 @@ impl Daemon {
                 scripts
             },
         };
-        Ok((spec, Some(io), planned))
+        Ok((spec, Some(io), planned, facts.vip_ifindex))
     }
 
     /// Send a command to the router driver (it only stops after [`Daemon::shutdown`]).
@@ -892,7 +977,12 @@ impl Daemon {
     /// The address owner's (priority 255) addresses are its own and stay.
     async fn remove_stale_vips(&self, config: &Config) {
         for inst in config.instances.iter().filter(|i| !i.priority.is_owner()) {
-            let Ok(ifindex) = self.netlink.ifindex(&inst.interface).await else {
+            // With use_vmac they were on the VMAC interface, if it survived.
+            let home = inst
+                .use_vmac
+                .as_ref()
+                .map_or(inst.interface.as_str(), |v| v.ifname.as_str());
+            let Ok(ifindex) = self.netlink.ifindex(home).await else {
                 continue;
             };
             for vip in inst.vips.iter().chain(&inst.excluded_vips) {
@@ -944,15 +1034,18 @@ impl Daemon {
         let release = async {
             for inst in &config.instances {
                 let key = plan::instance_key(inst, &config);
-                let Some(&(_, ifindex)) = self.running.get(&key).and_then(|r| r.planned.first())
-                else {
+                let Some(running) = self.running.get(&key) else {
                     continue;
                 };
+                let Some(&(_, ifindex)) = running.planned.first() else {
+                    continue;
+                };
+                let vip_ifindex = running.vip_ifindex;
                 if inst.priority.is_owner() {
                     continue;
                 }
                 for vip in inst.vips.iter().chain(&inst.excluded_vips) {
-                    if let Err(err) = self.netlink.del_vip(vip, ifindex).await {
+                    if let Err(err) = self.netlink.del_vip(vip, vip_ifindex).await {
                         warn!(vip = %vip.addr, error = %err, "emergency release: removing VIP failed");
                     }
                 }
@@ -964,7 +1057,17 @@ impl Daemon {
         if tokio::time::timeout(SHUTDOWN_GRACE, release).await.is_err() {
             warn!("emergency release did not finish within {SHUTDOWN_GRACE:?}");
         }
+        self.remove_vrrp_plumbing().await;
         self.stop_director().await;
+    }
+
+    /// Remove what the VRRP side added besides addresses: the VMAC interfaces (restoring
+    /// their base interfaces' ARP settings) and the nftables table.
+    async fn remove_vrrp_plumbing(&mut self) {
+        self.vmacs.remove_all(&self.netlink).await;
+        if let Err(err) = self.firewall.lock().await.clear().await {
+            warn!("{err}");
+        }
     }
 
     /// One priority-0 advert of `inst` on its interface.
@@ -1014,6 +1117,7 @@ impl Daemon {
             warn!("instances did not release within {:?}", SHUTDOWN_GRACE * 2);
         }
         self.running.clear();
+        self.remove_vrrp_plumbing().await;
         // The VIPs are gone first, so no client reaches a director whose pools are removed.
         self.stop_director().await;
     }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use crate::net::garp::Announcer;
 use crate::net::netlink::Netlink;
 use crate::net::socket::VrrpSocket;
+use crate::net::vmac::VmacRequest;
 use crate::notify::NotifyScripts;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{Config, GlobalDefs, VrrpInstance};
@@ -53,10 +54,14 @@ pub struct InstanceIo {
     pub name: String,
     /// Interface name.
     pub interface: String,
-    /// Interface index (where VIPs without a `dev` go, where GARP/NA go out).
+    /// Interface index where VIPs without a `dev` go and GARP/NA go out (the VMAC interface
+    /// with `use_vmac`).
     pub ifindex: u32,
-    /// Interface MAC (sender of GARP/NA).
+    /// Sender MAC of GARP/NA (the virtual MAC with `use_vmac`).
     pub mac: [u8; 6],
+    /// RFC 5798 §6.1 Accept_Mode off on a non-owner (`no_accept`): while Master, traffic
+    /// addressed to its VIPs is dropped ([`crate::net::firewall`]).
+    pub no_accept: bool,
     /// Sends gratuitous ARPs / unsolicited NAs.
     pub announcer: Announcer,
     /// The socket of every path (primary and heartbeat) by [`PathId`].
@@ -109,14 +114,56 @@ pub enum PlanError {
 }
 
 /// Interface facts needed by [`build`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkFacts {
-    /// Interface index.
+    /// The interface adverts are sent and received on (the instance's primary path).
     pub ifindex: u32,
-    /// MAC.
+    /// The interface VIPs without a `dev` go on and GARP/NA go out of.
+    pub vip_ifindex: u32,
+    /// Sender MAC of GARP/NA.
     pub mac: [u8; 6],
     /// Source address of the instance's family.
     pub src: IpAddr,
+}
+
+impl LinkFacts {
+    /// The facts once the instance's VMAC interface is `vmac_ifindex` (keepalived's
+    /// `use_vmac`): the VIPs and announcements move there, with the virtual MAC; adverts
+    /// too, unless `vmac_xmit_base` keeps them on the base interface. The source address
+    /// stays the base interface's (the VMAC interface has none of its own; IPv6 gets the
+    /// same link-local address, see [`vmac_request`]).
+    pub fn on_vmac(self, cfg: &VrrpInstance, vmac_ifindex: u32) -> Self {
+        let Some(vmac) = &cfg.use_vmac else {
+            return self;
+        };
+        LinkFacts {
+            ifindex: if vmac.xmit_base {
+                self.ifindex
+            } else {
+                vmac_ifindex
+            },
+            vip_ifindex: vmac_ifindex,
+            mac: cfg.vrid.virtual_mac(cfg.family),
+            src: self.src,
+        }
+    }
+}
+
+/// What `cfg`'s VMAC interface must be, given its base interface's facts; `None` without
+/// `use_vmac`.
+pub fn vmac_request(cfg: &VrrpInstance, base: &LinkFacts) -> Option<VmacRequest> {
+    let vmac = cfg.use_vmac.as_ref()?;
+    Some(VmacRequest {
+        name: vmac.ifname.clone(),
+        base: cfg.interface.clone(),
+        base_ifindex: base.ifindex,
+        mac: cfg.vrid.virtual_mac(cfg.family),
+        family: cfg.family,
+        link_local: match base.src {
+            IpAddr::V6(ll) if ll.is_unicast_link_local() => Some(ll),
+            _ => None,
+        },
+    })
 }
 
 /// Look up the interface facts an instance needs.
@@ -161,6 +208,7 @@ pub async fn link_facts(netlink: &Netlink, cfg: &VrrpInstance) -> Result<LinkFac
     };
     Ok(LinkFacts {
         ifindex: link.ifindex,
+        vip_ifindex: link.ifindex,
         mac,
         src,
     })
@@ -346,6 +394,7 @@ vrrp_instance VI_1 {
     fn facts() -> LinkFacts {
         LinkFacts {
             ifindex: 7,
+            vip_ifindex: 7,
             mac: [2, 0, 0, 0, 0, 1],
             src: "192.0.2.1".parse().unwrap(),
         }
@@ -387,5 +436,54 @@ vrrp_instance VI_1 {
         );
         assert!(spec.peers.is_empty());
         assert!(!spec.key.unicast);
+    }
+
+    /// RFC 5798 §7.3 with keepalived's `use_vmac`: VIPs and announcements on the VMAC
+    /// interface with the virtual MAC; adverts there too unless `vmac_xmit_base`.
+    #[test]
+    fn use_vmac_moves_vips_and_announcements_and_adverts_unless_xmit_base() {
+        let text = CONF.replace("    track_script { chk_a }", "    use_vmac");
+        let vmac_config = config(&text);
+        let inst = &vmac_config.instances[0];
+        let req = vmac_request(inst, &facts()).expect("use_vmac");
+        assert_eq!(req.name, "vrrp.51");
+        assert_eq!((req.base.as_str(), req.base_ifindex), ("eth0", 7));
+        assert_eq!(req.mac, [0, 0, 0x5e, 0, 1, 51]);
+        assert_eq!(req.link_local, None);
+        let moved = facts().on_vmac(inst, 12);
+        assert_eq!(
+            moved,
+            LinkFacts {
+                ifindex: 12,
+                vip_ifindex: 12,
+                mac: [0, 0, 0x5e, 0, 1, 51],
+                src: "192.0.2.1".parse().unwrap(),
+            }
+        );
+        assert_eq!(
+            build(inst, &vmac_config, &moved, vec![]).primary,
+            PathId(12)
+        );
+
+        let base = config(&text.replace("    use_vmac", "    use_vmac\n    vmac_xmit_base"));
+        let xmit_base = facts().on_vmac(&base.instances[0], 12);
+        assert_eq!((xmit_base.ifindex, xmit_base.vip_ifindex), (7, 12));
+
+        let plain = config(CONF);
+        assert!(vmac_request(&plain.instances[0], &facts()).is_none());
+        assert_eq!(facts().on_vmac(&plain.instances[0], 12), facts());
+    }
+
+    #[test]
+    fn an_ipv6_vmac_gets_the_ipv6_virtual_mac_and_the_base_link_local() {
+        let text = "vrrp_instance V6 {\n    interface eth0\n    virtual_router_id 9\n    use_vmac\n    virtual_ipaddress { 2001:db8::9 }\n}\n";
+        let v6_config = config(text);
+        let base = LinkFacts {
+            src: "fe80::1".parse().unwrap(),
+            ..facts()
+        };
+        let req = vmac_request(&v6_config.instances[0], &base).unwrap();
+        assert_eq!(req.mac, [0, 0, 0x5e, 0, 2, 9]);
+        assert_eq!(req.link_local, Some("fe80::1".parse().unwrap()));
     }
 }

@@ -5,13 +5,17 @@
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements.
 //! - [`probe`]: the LVS director's `PING_CHECK` / `UDP_CHECK` probes (ICMP echo; UDP and its
 //!   ICMP errors), which a WebAssembly guest cannot do; its own few libc calls in `probe::sys`.
+//! - [`vmac`]: the macvlan interfaces of `use_vmac` (RFC 5798 §7.3 virtual MAC).
+//! - [`firewall`]: the VRRP side's nftables table (accept mode, VMAC membership reports).
 //! - `sys`: the few libc calls the above need (with `probe::sys`, the only `unsafe` code here).
 
+pub mod firewall;
 pub mod garp;
 pub mod netlink;
 pub mod probe;
 pub mod socket;
 mod sys;
+pub mod vmac;
 
 use std::fs::File;
 use std::io;

@@ -511,6 +511,136 @@ impl Netlink {
     }
 }
 
+/// What a link is, as far as a VMAC interface cares: a macvlan (and on which interface, in
+/// which mode) or something else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkKind {
+    /// The link's state, name and MAC.
+    pub state: LinkState,
+    /// `IFLA_INFO_KIND` is `macvlan`.
+    pub macvlan: bool,
+    /// Its lower interface (`IFLA_LINK`), for a stacked link.
+    pub lower: Option<u32>,
+    /// The macvlan mode is `private`.
+    pub private: bool,
+}
+
+impl LinkKind {
+    fn from_message(msg: &LinkMessage) -> Self {
+        use netlink_packet_route::link::{InfoData, InfoKind, InfoMacVlan, LinkInfo, MacVlanMode};
+        let mut kind = LinkKind {
+            state: LinkState::from_message(msg),
+            macvlan: false,
+            lower: None,
+            private: false,
+        };
+        for attr in &msg.attributes {
+            match attr {
+                LinkAttribute::Link(index) => kind.lower = Some(*index),
+                LinkAttribute::LinkInfo(infos) => {
+                    for info in infos {
+                        match info {
+                            LinkInfo::Kind(InfoKind::MacVlan) => kind.macvlan = true,
+                            LinkInfo::Data(InfoData::MacVlan(data)) => {
+                                kind.private |=
+                                    data.contains(&InfoMacVlan::Mode(MacVlanMode::Private));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        kind
+    }
+}
+
+impl Netlink {
+    /// What link `name` is; `None` if there is none.
+    pub async fn link_kind(&self, name: &str) -> Result<Option<LinkKind>, NetlinkError> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_owned())
+            .execute();
+        match links.try_next().await {
+            Ok(Some(msg)) => Ok(Some(LinkKind::from_message(&msg))),
+            Ok(None) => Ok(None),
+            Err(e) if is_errno(&e, libc::ENODEV) => Ok(None),
+            Err(source) => Err(NetlinkError::Request {
+                op: "looking up",
+                target: format!("link {name:?}"),
+                source,
+            }),
+        }
+    }
+
+    /// Creates macvlan `name` in mode private on `lower` with MAC `mac`, down (so its
+    /// per-interface settings can be made before it comes up); its index.
+    pub async fn add_private_macvlan(
+        &self,
+        name: &str,
+        lower: u32,
+        mac: [u8; 6],
+    ) -> Result<u32, NetlinkError> {
+        use netlink_packet_route::link::MacVlanMode;
+        let msg = rtnetlink::LinkMacVlan::new(name, lower, MacVlanMode::Private)
+            .address(mac.to_vec())
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                op: "creating",
+                target: format!("macvlan {name:?} on ifindex {lower}"),
+                source,
+            })?;
+        self.ifindex(name).await
+    }
+
+    /// Sets link `ifindex` administratively up.
+    pub async fn set_link_up(&self, ifindex: u32) -> Result<(), NetlinkError> {
+        self.handle
+            .link()
+            .set(rtnetlink::LinkUnspec::new_with_index(ifindex).up().build())
+            .execute()
+            .await
+            .map_err(|source| NetlinkError::Request {
+                op: "setting up",
+                target: format!("link {ifindex}"),
+                source,
+            })
+    }
+
+    /// Deletes link `ifindex`. Already gone: success.
+    pub async fn del_link(&self, ifindex: u32) -> Result<(), NetlinkError> {
+        match self.handle.link().del(ifindex).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, libc::ENODEV) => Ok(()),
+            Err(source) => Err(NetlinkError::Request {
+                op: "deleting",
+                target: format!("link {ifindex}"),
+                source,
+            }),
+        }
+    }
+
+    /// Adds IPv6 link-local `addr`/64 to `ifindex` without duplicate address detection, so
+    /// it is usable as a source at once. Already present: success.
+    pub async fn add_link_local(&self, ifindex: u32, addr: Ipv6Addr) -> Result<(), NetlinkError> {
+        let vip = VipSpec {
+            prefix_len: 64,
+            scope: Some(Scope::Link),
+            ..VipSpec::host(IpAddr::V6(addr))
+        };
+        self.add_vip(&vip, ifindex).await
+    }
+}
+
 /// Link events from the kernel's `RTNLGRP_LINK` multicast group (no polling). Owns its
 /// netlink socket; dropping it closes the subscription.
 #[derive(Debug)]

@@ -28,6 +28,18 @@ impl fmt::Display for Vrid {
     }
 }
 
+impl Vrid {
+    /// The virtual router MAC address of this VRID in `family` (RFC 5798 §7.3):
+    /// 00-00-5E-00-01-{VRID} for IPv4, 00-00-5E-00-02-{VRID} for IPv6.
+    pub fn virtual_mac(self, family: Family) -> [u8; 6] {
+        let kind = match family {
+            Family::V4 => 0x01,
+            Family::V6 => 0x02,
+        };
+        [0x00, 0x00, 0x5e, 0x00, kind, self.0]
+    }
+}
+
 /// VRRP priority (RFC 5798 §5.2.4): 0 = the Master is releasing, 255 = address owner,
 /// 1..=254 = backup routers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -251,6 +263,14 @@ impl AdvertInterval {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn virtual_mac_rfc5798_7_3() {
+        let vrid = Vrid::new(0x33).unwrap();
+        assert_eq!(vrid.virtual_mac(Family::V4), [0, 0, 0x5e, 0, 1, 0x33]);
+        assert_eq!(vrid.virtual_mac(Family::V6), [0, 0, 0x5e, 0, 2, 0x33]);
+        assert_eq!(Vrid::new(255).unwrap().virtual_mac(Family::V4)[5], 255);
+    }
 
     #[test]
     fn advert_int_v2_range_rfc3768_5_3_7() {
