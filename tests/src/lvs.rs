@@ -365,7 +365,18 @@ impl LvsLab {
         Ok(out)
     }
 
-    /// Waits until director `i`'s pool is exactly `want` (address → weight).
+    /// Whether director `i` shows a pool its data path does not run yet (`pending`).
+    pub fn pending(&self, i: usize) -> Result<bool> {
+        let status = self.status(i)?;
+        Ok(status["virtual_servers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|vs| vs["pending"].as_bool() == Some(true)))
+    }
+
+    /// Waits until director `i`'s pool is exactly `want` (address → weight) and its data
+    /// path runs it.
     pub fn wait_pool(
         &self,
         i: usize,
@@ -377,7 +388,7 @@ impl LvsLab {
             &format!("the pool of {} to be {want:?}", DIRECTORS[i]),
             timeout,
             Duration::from_millis(20),
-            || Ok(self.pool(i)? == want),
+            || Ok(self.pool(i)? == want && !self.pending(i)?),
             || {
                 format!(
                     "pool now: {:?}\n{}",

@@ -114,7 +114,7 @@ fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
         "QUORUM DOWN"
     };
     println!(
-        "virtual_server {} {} {} on {}: {} (live weight {}/{}){}{}",
+        "virtual_server {} {} {} on {}: {} (live weight {}/{}){}{}{}",
         vs.name,
         scheduler,
         vs.forwarding,
@@ -124,6 +124,11 @@ fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
         vs.quorum,
         if vs.suspended {
             " checks suspended (not Master)"
+        } else {
+            ""
+        },
+        if vs.pending && vs.apply_error.is_none() {
+            " (pool being applied)"
         } else {
             ""
         },

@@ -108,7 +108,7 @@ pub struct Manager {
     probes: Vec<ProbeSlot>,
     next_id: u64,
     results_tx: mpsc::Sender<ProbeResult>,
-    plans: watch::Sender<Vec<ServicePlan>>,
+    plans: watch::Sender<Plans>,
     applied: watch::Receiver<Applied>,
     hooks: HookQueue,
     dr_targets: HashMap<IpAddr, wasmalived_lvs::plan::DrTarget>,
@@ -117,11 +117,22 @@ pub struct Manager {
     status_stale: bool,
 }
 
+/// The plans the data path must hold, numbered: each change is a new generation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plans {
+    /// Counts the changes (0: the empty start).
+    pub generation: u64,
+    /// One plan per running service.
+    pub services: Vec<ServicePlan>,
+}
+
 /// What the applier reports.
 #[derive(Debug, Clone, Default)]
 pub struct Applied {
     /// The last apply failed with this.
     pub error: Option<String>,
+    /// The generation of the plans the data path holds (the last applied without error).
+    pub generation: u64,
 }
 
 /// Run the director until [`Command::Shutdown`]. `backend` programs the data path.
@@ -132,7 +143,7 @@ pub async fn run(
 ) {
     let backend_name = backend.name();
     let (results_tx, mut results) = mpsc::channel(1024);
-    let (plans, plans_rx) = watch::channel(Vec::new());
+    let (plans, plans_rx) = watch::channel(Plans::default());
     let (applied_tx, applied) = watch::channel(Applied::default());
     let (clear_tx, clear_rx) = mpsc::channel(1);
     let applier = tokio::spawn(
@@ -482,12 +493,13 @@ impl Manager {
     }
 
     fn publish_plans(&self) {
-        let plans = self.plans();
+        let services = self.plans();
         self.plans.send_if_modified(|current| {
-            if *current == plans {
+            if current.services == services {
                 return false;
             }
-            *current = plans;
+            current.generation += 1;
+            current.services = services;
             true
         });
     }
@@ -529,7 +541,11 @@ impl Manager {
     /// The status document's view.
     fn publish_status(&mut self) {
         self.status_stale = false;
-        let apply_error = self.applied.borrow().error.clone();
+        let (apply_error, applied_generation) = {
+            let applied = self.applied.borrow();
+            (applied.error.clone(), applied.generation)
+        };
+        let pending = applied_generation != self.plans.borrow().generation;
         let held = self.ctx.held_vips.borrow().clone();
         let slots: HashMap<Subscriber, &ProbeSlot> = self
             .probes
@@ -540,7 +556,11 @@ impl Manager {
             .services
             .iter()
             .enumerate()
-            .map(|(index, s)| self.service_status(index, s, &held, &slots, apply_error.clone()))
+            .map(|(index, s)| {
+                let mut status = self.service_status(index, s, &held, &slots, apply_error.clone());
+                status.pending = pending && !s.refused;
+                status
+            })
             .collect();
         self.ctx.board.set_virtual_servers(statuses);
     }
@@ -618,6 +638,7 @@ impl Manager {
             suspended: s.suspend_on.is_some_and(|ip| !held.contains(&ip)),
             real_servers,
             apply_error,
+            pending: false,
         }
     }
 
@@ -724,7 +745,7 @@ fn fastrand_fraction() -> f64 {
 /// failed apply every [`TICK`], clears the data path when told.
 async fn apply_loop(
     backend: Box<dyn Backend>,
-    mut plans: watch::Receiver<Vec<ServicePlan>>,
+    mut plans: watch::Receiver<Plans>,
     applied: watch::Sender<Applied>,
     mut clear: mpsc::Receiver<oneshot::Sender<()>>,
 ) {
@@ -734,6 +755,7 @@ async fn apply_loop(
         backend,
         |b| b.clear().map_err(|e| e.to_string()),
         &applied,
+        None,
         "clearing stale tables",
     )
     .await;
@@ -749,7 +771,7 @@ async fn apply_loop(
             }
             _ = retry.tick(), if failed => {}
             done = clear.recv() => {
-                if blocking(backend, |b| b.clear().map_err(|e| e.to_string()), &applied, "removing the tables").await.is_some() {
+                if blocking(backend, |b| b.clear().map_err(|e| e.to_string()), &applied, None, "removing the tables").await.is_some() {
                     info!("data path cleared");
                 }
                 if let Some(done) = done {
@@ -758,7 +780,10 @@ async fn apply_loop(
                 return;
             }
         }
-        let current = plans.borrow_and_update().clone();
+        let Plans {
+            generation,
+            services: current,
+        } = plans.borrow_and_update().clone();
         let members: usize = current.iter().map(|p| p.members.len()).sum();
         let started = std::time::Instant::now();
         backend = blocking(
@@ -771,6 +796,7 @@ async fn apply_loop(
                 result
             },
             &applied,
+            Some(generation),
             "applying the pools",
         )
         .await;
@@ -785,12 +811,14 @@ async fn apply_loop(
     }
 }
 
-/// Run `f` on the backend on a blocking thread; record its error. The backend comes back
-/// (a panicking backend is lost: nothing is applied any more, and that is logged).
+/// Run `f` on the backend on a blocking thread; record its error, and on success the
+/// plans' `generation` it applied (if it applied plans). The backend comes back (a
+/// panicking backend is lost: nothing is applied any more, and that is logged).
 async fn blocking(
     backend: Option<Box<dyn Backend>>,
     f: impl FnOnce(&mut dyn Backend) -> Result<(), String> + Send + 'static,
     applied: &watch::Sender<Applied>,
+    generation: Option<u64>,
     what: &str,
 ) -> Option<Box<dyn Backend>> {
     let mut b = backend?;
@@ -805,13 +833,18 @@ async fn blocking(
             if let Some(e) = &error {
                 error!(error = %e, "{what} failed; retrying every {TICK:?}");
             }
-            applied.send_replace(Applied { error });
+            applied.send_modify(|applied| {
+                if let (None, Some(generation)) = (&error, generation) {
+                    applied.generation = generation;
+                }
+                applied.error = error;
+            });
             Some(b)
         }
         Err(join) => {
             error!(error = %join, "the data-path backend panicked; pools are no longer applied");
-            applied.send_replace(Applied {
-                error: Some(format!("backend panicked: {join}")),
+            applied.send_modify(|applied| {
+                applied.error = Some(format!("backend panicked: {join}"));
             });
             None
         }

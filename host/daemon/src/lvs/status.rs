@@ -31,6 +31,10 @@ pub struct VirtualServerStatus {
     /// The last error programming the data path, if the pool could not be applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub apply_error: Option<String>,
+    /// The pool shown is not in the data path yet: an apply is under way (or failed, see
+    /// `apply_error`). The pool is decided first and programmed after, in milliseconds.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// One real server.
