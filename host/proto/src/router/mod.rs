@@ -111,6 +111,8 @@ pub enum TrackSource {
     Check(String),
     /// An interface fed by [`Router::set_link`] (missing = down).
     Interface(String),
+    /// A `vrrp_track_process` fed by [`Router::set_process`] (never set = not reported yet).
+    Process(String),
 }
 
 /// One tracked object with its keepalived `weight` and `reverse` for this instance.
@@ -379,6 +381,8 @@ pub struct Router<V> {
     groups: Vec<Group>,
     checks: HashMap<String, CheckState>,
     links: HashMap<String, bool>,
+    /// `vrrp_track_process` quorum states.
+    processes: HashMap<String, bool>,
     path_counters: BTreeMap<(PathId, Family), Counters>,
     /// Names of the instances the operator put in maintenance (running or not).
     maintenance: BTreeSet<String>,
@@ -393,6 +397,7 @@ impl<V> Default for Router<V> {
             groups: Vec::new(),
             checks: HashMap::new(),
             links: HashMap::new(),
+            processes: HashMap::new(),
             path_counters: BTreeMap::new(),
             maintenance: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -543,6 +548,23 @@ impl<V: Clone + PartialEq> Router<V> {
         }
         self.links.insert(name.to_owned(), up);
         self.retrack(now, &TrackSource::Interface(name.to_owned()));
+    }
+
+    /// `vrrp_track_process` `name` has quorum (`up`) or not. Until it is first set, its
+    /// trackers see it as not reported yet (weight 0: Fault; a weight: no contribution).
+    pub fn set_process(&mut self, now: Instant, name: &str, up: bool) {
+        if self.processes.get(name) == Some(&up) {
+            return;
+        }
+        self.processes.insert(name.to_owned(), up);
+        self.retrack(now, &TrackSource::Process(name.to_owned()));
+    }
+
+    /// Forget `vrrp_track_process` `name` (no longer configured).
+    pub fn remove_process(&mut self, now: Instant, name: &str) {
+        if self.processes.remove(name).is_some() {
+            self.retrack(now, &TrackSource::Process(name.to_owned()));
+        }
     }
 
     /// Put the instance named `name` in maintenance (`on`) or take it out: while in
@@ -960,6 +982,14 @@ impl<V: Clone + PartialEq> Router<V> {
                         CheckState::Up
                     } else {
                         CheckState::Down
+                    },
+                ),
+                TrackSource::Process(name) => (
+                    format!("process {name}"),
+                    match self.processes.get(name) {
+                        Some(true) => CheckState::Up,
+                        Some(false) => CheckState::Down,
+                        None => CheckState::Init,
                     },
                 ),
             })
