@@ -26,8 +26,8 @@ use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
 use crate::model::{
-    Config, InitialState, Notify, PluginRef, RunAs, ScriptKind, TrackInterface, TrackScript,
-    VrrpInstance, VrrpScript, VrrpSyncGroup,
+    Config, InitialState, Notify, PluginRef, RunAs, ScriptKind, TrackInterface, TrackProcess,
+    TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup, VrrpTrackProcess,
 };
 use crate::vip::{Scope, VipSpec};
 use wasmalived_proto::vrrp::types::{Family, Version};
@@ -82,14 +82,28 @@ impl Display for ConfigDump<'_> {
         if let Some(addr) = g.metrics_listen {
             line(f, "metrics_listen", addr)?;
         }
+        if let Some(size) = g.process_monitor_rcv_bufs {
+            line(f, "process_monitor_rcv_bufs", size)?;
+            line(
+                f,
+                "process_monitor_rcv_bufs_force",
+                on_off(g.process_monitor_rcv_bufs_force),
+            )?;
+        }
+        if let Some(ns) = &g.net_namespace {
+            writeln!(f, "net_namespace {ns}")?;
+        }
         for s in &c.scripts {
             script(f, s)?;
+        }
+        for p in &c.track_processes {
+            track_process_block(f, p)?;
         }
         for i in &c.instances {
             instance(f, i, c)?;
         }
         for g in &c.sync_groups {
-            sync_group(f, g)?;
+            sync_group(f, g, c)?;
         }
         Ok(())
     }
@@ -173,6 +187,44 @@ fn script(f: &mut fmt::Formatter<'_>, s: &VrrpScript) -> fmt::Result {
         line(f, "user", run_as(u))?;
     }
     Ok(())
+}
+
+fn track_process_block(f: &mut fmt::Formatter<'_>, p: &VrrpTrackProcess) -> fmt::Result {
+    writeln!(f, "vrrp_track_process {}", p.name)?;
+    let mut process = vec![p.pattern.name.clone()];
+    process.extend(p.pattern.params.iter().cloned());
+    line(f, "process", argv(&process))?;
+    if let Some(m) = p.pattern.param_match {
+        line(f, "param_match", m.keyword())?;
+    }
+    line(f, "full_command", on_off(p.pattern.full_command))?;
+    line(f, "quorum", p.quorum)?;
+    if p.quorum_max == u32::MAX {
+        line(f, "quorum_max", "unlimited")?;
+    } else {
+        line(f, "quorum_max", p.quorum_max)?;
+    }
+    line(f, "fork_delay", secs(p.fork_delay.unwrap_or_default()))?;
+    line(
+        f,
+        "terminate_delay",
+        secs(p.terminate_delay.unwrap_or_default()),
+    )?;
+    line(f, "weight", weight(p.weight, p.weight_reverse))
+}
+
+fn track_process(f: &mut fmt::Formatter<'_>, t: &TrackProcess, c: &Config) -> fmt::Result {
+    match c.track_process(&t.name) {
+        Some(p) => {
+            let (w, r) = t.effective_weight(p);
+            line(
+                f,
+                "track_process",
+                format!("{} weight {}", t.name, weight(w, r)),
+            )
+        }
+        None => line(f, "track_process", &t.name),
+    }
 }
 
 fn weight(w: i32, reverse: bool) -> String {
@@ -294,6 +346,9 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
     for t in &i.track_scripts {
         track_script(f, t, c)?;
     }
+    for t in &i.track_processes {
+        track_process(f, t, c)?;
+    }
     line(f, "dont_track_primary", on_off(i.dont_track_primary))?;
     for h in &i.heartbeat_interfaces {
         line(f, "heartbeat_interface", h)?;
@@ -317,7 +372,7 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
     Ok(())
 }
 
-fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup) -> fmt::Result {
+fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup, c: &Config) -> fmt::Result {
     writeln!(f, "vrrp_sync_group {}", g.name)?;
     line(f, "group", g.instances.join(" "))?;
     line(f, "sync_group_tracking_weight", on_off(g.tracking_weight))?;
@@ -333,6 +388,9 @@ fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup) -> fmt::Result {
             )?,
             None => line(f, "track_script", &t.name)?,
         }
+    }
+    for t in &g.track_processes {
+        track_process(f, t, c)?;
     }
     notify(f, &g.notify)
 }

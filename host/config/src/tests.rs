@@ -13,6 +13,7 @@ mod features;
 mod lenient;
 mod lvs;
 mod malformed;
+mod track_process;
 
 /// A directory under the system temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);

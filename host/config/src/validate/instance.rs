@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::addresses::{peer_line, source_address, vip_line};
 use super::protocol::{advert_interval, auth, AuthDraft};
-use super::track::{block_lines, notify, track_interfaces, track_scripts};
+use super::track::{block_lines, notify, track_interfaces, track_processes, track_scripts};
 use super::{section_name, unknown, Places};
 use crate::compat::{
     self, boolean, flag_args, one_value, read_decimal, read_int, read_unsigned, take_number,
@@ -52,7 +52,6 @@ const IGNORED: &[&str] = &[
     "vrf",
     "lvs_sync_daemon_interface",
     "track_file",
-    "track_process",
     "track_bfd",
 ];
 
@@ -152,11 +151,15 @@ pub(crate) fn build(
     let mut draft = Draft::default();
     let mut track_if = Vec::new();
     let mut track_sc = Vec::new();
+    let mut track_proc = Vec::new();
     let mut dont_track_primary = false;
     let mut heartbeat_interfaces: Vec<String> = Vec::new();
     for child in &body.nodes {
         match child.keyword.text.as_str() {
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
+            "track_process" => {
+                track_processes(child, &mut track_proc, &mut places.track_processes, d)
+            }
             "track_interface" => track_interfaces(child, name, &mut track_if, d),
             "dont_track_primary" => {
                 flag_args(child, d);
@@ -380,6 +383,7 @@ pub(crate) fn build(
         unicast_peers: draft.peers.into_iter().map(|(a, _)| a).collect(),
         track_interfaces: track_if,
         track_scripts: track_sc,
+        track_processes: track_proc,
         garp,
         notify: draft.notify,
         use_vmac: draft.use_vmac,
