@@ -11,7 +11,7 @@ pub mod garp;
 pub mod netlink;
 pub mod probe;
 pub mod socket;
-mod sys;
+pub(crate) mod sys;
 
 use std::fs::File;
 use std::io;

@@ -481,7 +481,11 @@ fn tracked_processes_weigh_like_checks_and_start_unreported() {
     r.set_process(now, "nginx", false);
     assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);
     r.remove_process(now, "nginx");
-    assert_eq!(r.instance(id).unwrap().core.state(), State::Fault, "unreported again");
+    assert_eq!(
+        r.instance(id).unwrap().core.state(),
+        State::Fault,
+        "unreported again"
+    );
     // A check of the same name is another tracker.
     r.set_check(now, "nginx", CheckState::Up);
     assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);

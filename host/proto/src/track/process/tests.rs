@@ -211,7 +211,11 @@ fn exec_of_another_program_stops_counting() {
 #[test]
 fn forked_children_of_a_counted_process_count() {
     let now = Instant::now();
-    let mut r = rule(by_command("nginx", &["-c", NGINX_CONF], Some(ParamMatch::Partial)));
+    let mut r = rule(by_command(
+        "nginx",
+        &["-c", NGINX_CONF],
+        Some(ParamMatch::Partial),
+    ));
     r.quorum = 2;
     let mut t = started(r, now);
     t.exec(now, 10, Some(&cmdline(&["nginx", "-c", NGINX_CONF])));
@@ -340,7 +344,11 @@ fn a_name_change_moves_a_process_between_comm_rules_only() {
     assert_eq!(t.state("by_name"), Some((Some(true), 1)));
     t.comm(t0, 5, "new");
     assert_eq!(t.state("by_name"), Some((Some(false), 0)));
-    assert_eq!(t.state("by_cmd"), Some((Some(true), 1)), "comm does not change the command line");
+    assert_eq!(
+        t.state("by_cmd"),
+        Some((Some(true), 1)),
+        "comm does not change the command line"
+    );
     t.comm(t0, 5, "old");
     assert_eq!(t.state("by_name"), Some((Some(true), 1)));
 }
