@@ -286,7 +286,34 @@ impl Lab {
         env: &[(&str, &str)],
         wrapper: &[&str],
     ) -> Result<Daemon> {
+        self.start_daemon_at(kind, node, config, env, wrapper, false)
+    }
+
+    /// [`Lab::start_daemon`] from the initial network namespace, with `net_namespace NS`
+    /// (`node`'s namespace) put first in `config`: the daemon opens the process connector,
+    /// then enters the node's namespace itself, as keepalived does.
+    pub fn start_daemon_net_namespace(
+        &self,
+        kind: Impl,
+        node: &str,
+        config: &str,
+    ) -> Result<Daemon> {
         let ns = self.node(node)?.ns.clone();
+        let config = format!("net_namespace {ns}\n{config}");
+        self.start_daemon_at(kind, node, &config, &[], &[], true)
+    }
+
+    fn start_daemon_at(
+        &self,
+        kind: Impl,
+        node: &str,
+        config: &str,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+        in_root: bool,
+    ) -> Result<Daemon> {
+        let ns = self.node(node)?.ns.clone();
+        let run_in = if in_root { None } else { Some(ns.as_str()) };
         let seq = DAEMON_SEQ.fetch_add(1, Ordering::SeqCst);
         let base = format!("{node}-{}-{seq}", kind.name());
         let conf = self.dir().join(format!("{base}.conf"));
@@ -329,7 +356,7 @@ impl Lab {
                 let label = format!("{node} keepalived");
                 (
                     PathBuf::from("keepalived"),
-                    self.spawn_in_ns(&ns, &label, &argv, &log, &[])?,
+                    self.spawn_at(run_in, &label, &argv, &log, &[])?,
                 )
             }
             Impl::Wasmalived => {
@@ -344,8 +371,8 @@ impl Lab {
                 let label = format!("{node} wasmalived");
                 (
                     bin.clone(),
-                    self.spawn_in_ns(
-                        &ns,
+                    self.spawn_at(
+                        run_in,
                         &label,
                         &argv,
                         &log,

@@ -390,6 +390,18 @@ link set eth0 up
         log: &Path,
         env: &[(&str, &str)],
     ) -> Result<Proc> {
+        self.spawn_at(Some(ns), label, argv, log, env)
+    }
+
+    /// [`Lab::spawn_in_ns`], or in the test's own (initial) network namespace for `None`.
+    pub(crate) fn spawn_at(
+        &self,
+        ns: Option<&str>,
+        label: &str,
+        argv: &[&str],
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Proc> {
         let log = if log.is_absolute() {
             log.to_path_buf()
         } else {
@@ -400,10 +412,20 @@ link set eth0 up
         let err = out
             .try_clone()
             .map_err(|e| LabError::io(format!("duplicating log {}", log.display()), e))?;
-        let mut command = Command::new("ip");
+        let mut command = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).args(argv);
+                c
+            }
+            None => {
+                let mut c = Command::new(argv.first().copied().unwrap_or("true"));
+                c.args(argv.iter().skip(1));
+                c
+            }
+        };
+        let ns = ns.unwrap_or("the initial namespace");
         command
-            .args(["netns", "exec", ns])
-            .args(argv)
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)

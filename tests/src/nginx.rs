@@ -56,6 +56,23 @@ impl Lab {
     /// Starts nginx in `node` (prefix `<lab dir>/<node>-nginx`, page [`page_of`]) and waits
     /// until it answers on the node's own address. Call again after a kill to restart it.
     pub fn start_nginx(&self, node: &str) -> Result<Proc> {
+        self.start_nginx_with(node, "daemon off;")
+    }
+
+    /// [`Lab::start_nginx`] as one process (`master_process off`): nginx then keeps its
+    /// command line (a master rewrites it to `nginx: master process …`), so a
+    /// `vrrp_track_process` can match it by its parameters at any time, not only at its
+    /// `exec`.
+    pub fn start_nginx_single(&self, node: &str) -> Result<Proc> {
+        self.start_nginx_with(node, "daemon off; master_process off;")
+    }
+
+    /// nginx's prefix on `node` (its config is `<prefix>/nginx.conf`).
+    pub fn nginx_prefix(&self, node: &str) -> PathBuf {
+        self.dir().join(format!("{node}-nginx"))
+    }
+
+    fn start_nginx_with(&self, node: &str, globals: &str) -> Result<Proc> {
         let addr = self.node(node)?.v4;
         // A leftover nginx would keep :80 and answer in place of the new one.
         let running = self.nginx_count(node)?;
@@ -64,7 +81,7 @@ impl Lab {
                 "{running} nginx processes already run in {node}: kill them first"
             )));
         }
-        let prefix: PathBuf = self.dir().join(format!("{node}-nginx"));
+        let prefix: PathBuf = self.nginx_prefix(node);
         for d in ["html", "tmp", "logs"] {
             let p = prefix.join(d);
             fs::create_dir_all(&p)
@@ -82,15 +99,7 @@ impl Lab {
         let proc = self.spawn(
             node,
             &[
-                "nginx",
-                "-p",
-                &p,
-                "-c",
-                &conf,
-                "-e",
-                "stderr",
-                "-g",
-                "daemon off;",
+                "nginx", "-p", &p, "-c", &conf, "-e", "stderr", "-g", globals,
             ],
             format!("{node}-nginx-{seq}.log"),
         )?;

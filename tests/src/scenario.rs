@@ -85,6 +85,17 @@ impl Pair {
         Ok(())
     }
 
+    /// Starts (or restarts) node `i` with `text` from the initial network namespace, the
+    /// daemon entering the node's namespace by `net_namespace` (see
+    /// [`Lab::start_daemon_net_namespace`]).
+    pub fn start_net_namespace_with(&mut self, i: usize, text: &str) -> Result<()> {
+        let d = self
+            .lab
+            .start_daemon_net_namespace(self.kinds[i], NODES[i], text)?;
+        self.daemons[i] = Some(d);
+        Ok(())
+    }
+
     /// Starts both nodes, n1 first.
     pub fn start_both(&mut self) -> Result<()> {
         self.start(0)?;

@@ -27,7 +27,8 @@ use std::time::Duration;
 
 use crate::model::{
     Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
-    TrackFile, TrackFileDef, TrackInterface, TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup,
+    TrackFile, TrackFileDef, TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript,
+    VrrpSyncGroup, VrrpTrackProcess,
 };
 use crate::vip::{Scope, VipSpec};
 use wasmalived_proto::vrrp::types::{Family, Version};
@@ -82,6 +83,14 @@ impl Display for ConfigDump<'_> {
         if let Some(addr) = g.metrics_listen {
             line(f, "metrics_listen", addr)?;
         }
+        if let Some(size) = g.process_monitor_rcv_bufs {
+            line(f, "process_monitor_rcv_bufs", size)?;
+            line(
+                f,
+                "process_monitor_rcv_bufs_force",
+                on_off(g.process_monitor_rcv_bufs_force),
+            )?;
+        }
         for (key, fifo) in [
             ("notify_fifo", &g.notify_fifo),
             ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
@@ -96,11 +105,17 @@ impl Display for ConfigDump<'_> {
             on_off(g.notify_priority_changes),
         )?;
         smtp(f, &g.smtp)?;
+        if let Some(ns) = &g.net_namespace {
+            writeln!(f, "net_namespace {ns}")?;
+        }
         for t in &c.track_files {
             track_file_def(f, t)?;
         }
         for s in &c.scripts {
             script(f, s)?;
+        }
+        for p in &c.track_processes {
+            track_process_block(f, p)?;
         }
         for i in &c.instances {
             instance(f, i, c)?;
@@ -254,6 +269,44 @@ fn script(f: &mut fmt::Formatter<'_>, s: &VrrpScript) -> fmt::Result {
     Ok(())
 }
 
+fn track_process_block(f: &mut fmt::Formatter<'_>, p: &VrrpTrackProcess) -> fmt::Result {
+    writeln!(f, "vrrp_track_process {}", p.name)?;
+    let mut process = vec![p.pattern.name.clone()];
+    process.extend(p.pattern.params.iter().cloned());
+    line(f, "process", argv(&process))?;
+    if let Some(m) = p.pattern.param_match {
+        line(f, "param_match", m.keyword())?;
+    }
+    line(f, "full_command", on_off(p.pattern.full_command))?;
+    line(f, "quorum", p.quorum)?;
+    if p.quorum_max == u32::MAX {
+        line(f, "quorum_max", "unlimited")?;
+    } else {
+        line(f, "quorum_max", p.quorum_max)?;
+    }
+    line(f, "fork_delay", secs(p.fork_delay.unwrap_or_default()))?;
+    line(
+        f,
+        "terminate_delay",
+        secs(p.terminate_delay.unwrap_or_default()),
+    )?;
+    line(f, "weight", weight(p.weight, p.weight_reverse))
+}
+
+fn track_process(f: &mut fmt::Formatter<'_>, t: &TrackProcess, c: &Config) -> fmt::Result {
+    match c.track_process(&t.name) {
+        Some(p) => {
+            let (w, r) = t.effective_weight(p);
+            line(
+                f,
+                "track_process",
+                format!("{} weight {}", t.name, weight(w, r)),
+            )
+        }
+        None => line(f, "track_process", &t.name),
+    }
+}
+
 fn weight(w: i32, reverse: bool) -> String {
     if reverse {
         format!("{w} reverse")
@@ -377,6 +430,9 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
     for t in &i.track_scripts {
         track_script(f, t, c)?;
     }
+    for t in &i.track_processes {
+        track_process(f, t, c)?;
+    }
     track_files(f, &i.track_files)?;
     line(
         f,
@@ -423,6 +479,9 @@ fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup, c: &Config) -> fmt:
             )?,
             None => line(f, "track_script", &t.name)?,
         }
+    }
+    for t in &g.track_processes {
+        track_process(f, t, c)?;
     }
     track_files(f, &g.track_files)?;
     if let Some(on) = g.notify_priority_changes {

@@ -9,6 +9,7 @@ use crate::defaults as def;
 use crate::grants::Grants;
 pub use crate::plugin_path::{PluginNotFound, PluginSearchPath};
 use crate::vip::VipSpec;
+pub use wasmalived_proto::track::process::{ParamMatch, ProcessPattern, ProcessRule};
 use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Priority, Version, Vrid};
 
 /// A whole configuration. `PartialEq` compares definitions (the places they were written at
@@ -19,6 +20,8 @@ pub struct Config {
     pub global: GlobalDefs,
     /// `vrrp_script` blocks, in the order they were written.
     pub scripts: Vec<VrrpScript>,
+    /// `vrrp_track_process` blocks, in the order they were written.
+    pub track_processes: Vec<VrrpTrackProcess>,
     /// `vrrp_instance` blocks, in the order they were written.
     pub instances: Vec<VrrpInstance>,
     /// `vrrp_sync_group` blocks, in the order they were written.
@@ -35,6 +38,23 @@ impl Config {
     /// The script named `name`.
     pub fn script(&self, name: &str) -> Option<&VrrpScript> {
         self.scripts.iter().find(|s| s.name == name)
+    }
+
+    /// The `vrrp_track_process` named `name`.
+    pub fn track_process(&self, name: &str) -> Option<&VrrpTrackProcess> {
+        self.track_processes.iter().find(|p| p.name == name)
+    }
+
+    /// The `vrrp_track_process` blocks some instance or sync group tracks (the daemon
+    /// watches only those, as keepalived frees the others).
+    pub fn tracked_processes(&self) -> impl Iterator<Item = &VrrpTrackProcess> {
+        self.track_processes.iter().filter(|p| {
+            self.instances
+                .iter()
+                .flat_map(|i| &i.track_processes)
+                .chain(self.sync_groups.iter().flat_map(|g| &g.track_processes))
+                .any(|t| t.name == p.name)
+        })
     }
 
     /// The instance named `name`.
@@ -137,6 +157,14 @@ pub struct GlobalDefs {
     pub notify_priority_changes: bool,
     /// `notification_email`, `smtp_server` and the other alert-mail settings.
     pub smtp: SmtpSettings,
+    /// `net_namespace NAME` (a top-level keyword in keepalived): the daemon opens the
+    /// process connector, then runs in `/run/netns/NAME`. Read at start-up only.
+    pub net_namespace: Option<String>,
+    /// `process_monitor_rcv_bufs BYTES`: the process connector's receive buffer; `None` =
+    /// the kernel's default.
+    pub process_monitor_rcv_bufs: Option<u32>,
+    /// `process_monitor_rcv_bufs_force`: set that buffer beyond `rmem_max` (SO_RCVBUFFORCE).
+    pub process_monitor_rcv_bufs_force: bool,
 }
 
 impl Default for GlobalDefs {
@@ -168,6 +196,9 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo: None,
             notify_priority_changes: false,
             smtp: SmtpSettings::default(),
+            net_namespace: None,
+            process_monitor_rcv_bufs: None,
+            process_monitor_rcv_bufs_force: false,
         }
     }
 }
@@ -460,6 +491,8 @@ pub struct VrrpInstance {
     pub notify_priority_changes: Option<bool>,
     /// `smtp_alert [BOOL]`; `None` = the global default (see [`Config::instance_smtp_alert`]).
     pub smtp_alert: Option<bool>,
+    /// `track_process { … }`.
+    pub track_processes: Vec<TrackProcess>,
     /// GARP timing (global defaults with this instance's `garp_*` overrides).
     pub garp: GarpSettings,
     /// `notify_*` scripts.
@@ -551,6 +584,63 @@ impl TrackScript {
     }
 }
 
+/// One `track_process` line: `NAME [weight N [reverse|noreverse]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackProcess {
+    /// The `vrrp_track_process` name.
+    pub name: String,
+    /// A weight given here replaces the block's weight and reverse flag.
+    pub weight: Option<WeightOverride>,
+}
+
+impl TrackProcess {
+    /// The weight and reverse flag in force: this line's, else the block's.
+    pub fn effective_weight(&self, process: &VrrpTrackProcess) -> (i32, bool) {
+        match self.weight {
+            Some(w) => (w.weight, w.reverse),
+            None => (process.weight, process.weight_reverse),
+        }
+    }
+}
+
+/// `vrrp_track_process NAME { process … }`: the quorum of matching processes as a tracker
+/// (keepalived's in-process, event-driven process tracking).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VrrpTrackProcess {
+    /// Name (`track_process` lines refer to it).
+    pub name: String,
+    /// `process NAME [PARAM…]`, `param_match`, `full_command`: which processes count.
+    pub pattern: ProcessPattern,
+    /// `quorum` (default 1).
+    pub quorum: u32,
+    /// `quorum_max` (default unlimited).
+    pub quorum_max: u32,
+    /// `fork_delay` (or `delay`).
+    pub fork_delay: Option<Duration>,
+    /// `terminate_delay` (or `delay`).
+    pub terminate_delay: Option<Duration>,
+    /// `weight` (default 0: Fault without quorum).
+    pub weight: i32,
+    /// `weight N reverse`.
+    pub weight_reverse: bool,
+    /// Where it was defined.
+    pub origin: Origin,
+}
+
+impl VrrpTrackProcess {
+    /// The rule the process tracker runs.
+    pub fn rule(&self) -> ProcessRule {
+        ProcessRule {
+            name: self.name.clone(),
+            pattern: self.pattern.clone(),
+            quorum: self.quorum,
+            quorum_max: self.quorum_max,
+            fork_delay: self.fork_delay,
+            terminate_delay: self.terminate_delay,
+        }
+    }
+}
+
 /// `weight N [reverse]` on a `track_script` line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WeightOverride {
@@ -597,6 +687,8 @@ pub struct VrrpSyncGroup {
     pub instances: Vec<String>,
     /// `track_script { … }` applied to every member.
     pub track_scripts: Vec<TrackScript>,
+    /// `track_process { … }` applied to every member.
+    pub track_processes: Vec<TrackProcess>,
     /// `track_interface { … }` applied to every member.
     pub track_interfaces: Vec<TrackInterface>,
     /// `track_file { … }` applied to every member.

@@ -37,6 +37,7 @@ enum Level {
     Authentication,
     Script,
     SyncGroup,
+    TrackProcess,
 }
 
 impl Level {
@@ -47,6 +48,7 @@ impl Level {
                 "vrrp_instance" => Kind::Section(Level::Instance),
                 "vrrp_script" => Kind::Section(Level::Script),
                 "vrrp_sync_group" => Kind::Section(Level::SyncGroup),
+                "vrrp_track_process" => Kind::Section(Level::TrackProcess),
                 "SSL"
                 | "bfd_instance"
                 | "garp_group"
@@ -59,8 +61,7 @@ impl Level {
                 | "track_group"
                 | "virtual_server"
                 | "virtual_server_group"
-                | "vrrp_track_file"
-                | "vrrp_track_process" => Kind::Opaque,
+                | "vrrp_track_file" => Kind::Opaque,
                 _ => Kind::NoBlock,
             },
             Level::GlobalDefs => match keyword {
@@ -86,7 +87,7 @@ impl Level {
                 | "track_bfd" => Kind::Opaque,
                 _ => Kind::NoBlock,
             },
-            Level::Authentication | Level::Script => Kind::NoBlock,
+            Level::Authentication | Level::Script | Level::TrackProcess => Kind::NoBlock,
         }
     }
 }

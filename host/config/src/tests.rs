@@ -14,6 +14,7 @@ mod lenient;
 mod lvs;
 mod malformed;
 mod notifications;
+mod track_process;
 
 /// A directory under the system temp dir, removed on drop.
 pub(super) struct TempDir(PathBuf);

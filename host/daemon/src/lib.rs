@@ -8,6 +8,8 @@
 //! - [`checks`]: the check scheduler (interval, timeout, rise/fall) and the script runner.
 //! - [`notify`]: keepalived's notify hooks.
 //! - [`alerts`]: keepalived's notify FIFO lines and alert mails.
+//! - [`procs`]: the process-event source (kernel process connector, `/proc`) and
+//!   `vrrp_track_process`.
 //! - [`programs`]: the user and security rule of every program the daemon starts.
 //! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
 //!   checkers, the data path.
@@ -34,6 +36,7 @@ pub mod lvs;
 pub mod metrics;
 pub mod net;
 pub mod notify;
+pub mod procs;
 pub mod programs;
 pub mod safe_file;
 pub mod systemd;

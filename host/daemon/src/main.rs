@@ -3,7 +3,8 @@
 //! keepalived's common flags are accepted so unit files and habits carry over:
 //! `-f FILE` (`--use-file`), `-n` (`--dont-fork`; wasmalived always runs in the foreground),
 //! `-l` (`--log-console`), `-D` (`--log-detail`), `-t` (`--config-test`), `-p FILE` (`--pid`),
-//! `-P` (`--vrrp`: VRRP only, which is all wasmalived does), `-i ID` (`--config-id`: which
+//! `-P` (`--vrrp`: VRRP only, which is all wasmalived does), `-s NAME` (`--namespace`: run
+//! in network namespace NAME, as keepalived's `net_namespace`), `-i ID` (`--config-id`: which
 //! `@ID` configuration lines apply; default the host name up to its first dot),
 //! `--signum=NAME` (the number of keepalived's signal NAME: STOP, RELOAD, DATA, STATS,
 //! STATS_CLEAR, JSON).
@@ -61,6 +62,10 @@ struct Cli {
     /// Accepted for keepalived compatibility: wasmalived runs only VRRP.
     #[arg(short = 'P', long = "vrrp")]
     vrrp_only: bool,
+    /// Run in network namespace NAME (/run/netns/NAME), overriding the configuration's
+    /// `net_namespace`; the process connector is opened before entering it.
+    #[arg(short = 's', long = "namespace", value_name = "NAME")]
+    namespace: Option<String>,
     /// Print the number of keepalived's signal NAME (STOP, RELOAD, DATA, STATS,
     /// STATS_CLEAR, JSON) and exit: `kill -s $(wasmalived --signum=DATA) PID`.
     #[arg(long, value_name = "NAME")]
@@ -198,6 +203,22 @@ fn main() -> ExitCode {
             let _ = (cli.dont_fork, cli.log_console, cli.vrrp_only);
             // Before the runtime's threads exist: it edits the environment.
             let service = wasmalived::systemd::ServiceManager::from_env_unset();
+            // Before the runtime's threads exist: setns(2) moves only the calling thread.
+            let startup = match daemon::Startup::prepare(
+                &cli.config,
+                LoadOptions {
+                    strict: cli.strict,
+                    config_id: cli.config_id.clone(),
+                },
+                cli.namespace.as_deref(),
+            ) {
+                Ok(startup) => startup,
+                Err(err) => {
+                    tracing::error!("{err:#}");
+                    eprintln!("wasmalived: {err:#}");
+                    return ExitCode::from(1);
+                }
+            };
             let opts = daemon::Options {
                 config: cli.config,
                 state_dir: cli.state_dir,
@@ -219,7 +240,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(daemon::run(opts)) {
+            match runtime.block_on(daemon::run(opts, startup)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(err) => {
                     tracing::error!("{err:#}");

@@ -172,7 +172,7 @@ pub(crate) fn boolean(node: &Node, d: &mut Diags) -> Option<bool> {
 /// a `vrrp_script` takes its first word (a missing name stops keepalived: an error).
 pub(crate) fn section_name<'n>(node: &'n Node, d: &mut Diags) -> Option<&'n str> {
     let kw = node.keyword.text.as_str();
-    let skips = kw != "vrrp_script";
+    let skips = kw != "vrrp_script" && kw != "vrrp_track_process";
     if node.block.is_none() {
         d.error(node.span(), format!("{kw} needs a block {{ … }}"));
         return None;

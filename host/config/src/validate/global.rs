@@ -165,9 +165,67 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                 g.metrics_listen = listen_address(w, d);
             }
         }
+        "process_monitor_rcv_bufs" => {
+            let Some(w) = node.args.first() else {
+                d.warn(
+                    node.span(),
+                    "process_monitor_rcv_bufs size missing; ignored, as keepalived does",
+                );
+                return;
+            };
+            let size = take_number(
+                compat::read_unsigned(&w.text, 0, u64::from(u32::MAX), false),
+                w,
+                kw,
+                OnReject::Ignore,
+                d,
+            );
+            // keepalived: 0 leaves the kernel's default.
+            if let Some(size) = size.filter(|&s| s != 0) {
+                g.process_monitor_rcv_bufs = u32::try_from(size).ok();
+            }
+        }
+        "process_monitor_rcv_bufs_force" => {
+            if let Some(on) = compat::boolean(node, d) {
+                g.process_monitor_rcv_bufs_force = on;
+            }
+        }
         _ if super::alerts::apply(g, node, d) => {}
         _ => unknown(node, "global_defs", d),
     }
+}
+
+/// `net_namespace NAME` (a top-level keyword, as in keepalived): the first one counts.
+pub(crate) fn net_namespace(node: &Node, out: &mut Option<String>, d: &mut Diags) {
+    no_block(node, d);
+    let Some(name) = node.args.first() else {
+        d.warn(
+            node.span(),
+            "net_namespace name missing; ignored, as keepalived does",
+        );
+        return;
+    };
+    if out.is_some() {
+        d.warn(
+            node.span(),
+            format!(
+                "duplicate net_namespace definition '{}'; ignored, as keepalived does",
+                name.text
+            ),
+        );
+        return;
+    }
+    if name.text.contains('/') || name.text == "." || name.text == ".." {
+        d.error(
+            &name.span,
+            format!(
+                "bad net_namespace '{}': a name under /run/netns, not a path",
+                name.text
+            ),
+        );
+        return;
+    }
+    *out = Some(name.text.clone());
 }
 
 /// `plugin_dir DIR...`: the plugin search path, in order; every directory absolute. A

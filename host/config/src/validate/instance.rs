@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::addresses::{peer_line, source_address, vip_line};
 use super::protocol::{advert_interval, auth, AuthDraft};
-use super::track::{block_lines, notify, track_interfaces, track_scripts};
+use super::track::{block_lines, notify, track_interfaces, track_processes, track_scripts};
 use super::track_file::track_files;
 use super::{section_name, unknown, Places};
 use crate::compat::{
@@ -50,7 +50,6 @@ const IGNORED: &[&str] = &[
     "mcast_dst_ip",
     "vrf",
     "lvs_sync_daemon_interface",
-    "track_process",
     "track_bfd",
 ];
 
@@ -157,11 +156,15 @@ pub(crate) fn build(
     let mut track_fl = Vec::new();
     let mut notify_priority_changes = None;
     let mut smtp_alert = None;
+    let mut track_proc = Vec::new();
     let mut dont_track_primary = false;
     let mut heartbeat_interfaces: Vec<String> = Vec::new();
     for child in &body.nodes {
         match child.keyword.text.as_str() {
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
+            "track_process" => {
+                track_processes(child, &mut track_proc, &mut places.track_processes, d)
+            }
             "track_interface" => track_interfaces(child, name, &mut track_if, d),
             "track_file" => {
                 let owner = format!("vrrp_instance {name}");
@@ -395,6 +398,7 @@ pub(crate) fn build(
         track_files: track_fl,
         notify_priority_changes,
         smtp_alert,
+        track_processes: track_proc,
         garp,
         notify: draft.notify,
         use_vmac,

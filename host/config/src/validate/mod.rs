@@ -6,6 +6,7 @@ mod alerts;
 mod global;
 mod instance;
 mod lvs;
+mod process;
 mod protocol;
 mod script;
 mod track;
@@ -14,7 +15,7 @@ mod values;
 mod xref;
 
 use super::diag::{Diags, Span};
-use super::model::Config;
+use super::model::{Config, GlobalDefs};
 use super::parser::Node;
 
 /// Top-level sections keepalived has and this daemon does not implement: reported once per
@@ -22,7 +23,6 @@ use super::parser::Node;
 const UNSUPPORTED_SECTIONS: &[&str] = &[
     "real_server",
     "bfd_instance",
-    "vrrp_track_process",
     "static_ipaddress",
     "static_routes",
     "static_rules",
@@ -40,6 +40,8 @@ pub(crate) struct Places {
     pub(crate) name: Span,
     /// One per `track_script` line, aligned with the item's `track_scripts`.
     pub(crate) track_scripts: Vec<track::TrackPlace>,
+    /// One per `track_process` line, aligned with the item's `track_processes`.
+    pub(crate) track_processes: Vec<track::TrackPlace>,
     /// One per sync-group member, aligned with `instances`.
     pub(crate) members: Vec<Span>,
     /// The interface name of `use_vmac NAME`, if one was given.
@@ -52,6 +54,7 @@ impl Places {
             ordinal,
             name,
             track_scripts: Vec::new(),
+            track_processes: Vec::new(),
             members: Vec::new(),
             vmac_name: None,
         }
@@ -67,6 +70,8 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     let global = global::build(&global_nodes, d);
 
     let mut scripts = Vec::new();
+    let mut processes = Vec::new();
+    let mut net_namespace: Option<String> = None;
     let mut instances = Vec::new();
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
@@ -78,6 +83,10 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
             "virtual_server" => virtual_servers.extend(lvs::build(node, &global, d)),
             "virtual_server_group" => virtual_server_groups.extend(lvs::build_group(node, d)),
             "vrrp_script" => scripts.extend(script::build(node, &global, ordinal, d)),
+            "vrrp_track_process" => processes.extend(process::build(node, ordinal, d)),
+            "net_namespace" => global::net_namespace(node, &mut net_namespace, d),
+            // keepalived's ipsets in the namespace: wasmalived uses no ipsets.
+            "namespace_with_ipsets" => {}
             "vrrp_instance" => {
                 instances.extend(instance::build(node, &global, &track_files, ordinal, d))
             }
@@ -106,11 +115,15 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
         }
     }
     instance::resolve_vmac_names(&mut instances, d);
-    xref::resolve(&mut scripts, &mut instances, &mut groups, d);
+    xref::resolve(&mut scripts, &mut processes, &mut instances, &mut groups, d);
     lvs::check_groups(&virtual_servers, &virtual_server_groups, d);
     Some(Config {
-        global,
+        global: GlobalDefs {
+            net_namespace,
+            ..global
+        },
         scripts: scripts.into_iter().map(|(s, _)| s).collect(),
+        track_processes: processes.into_iter().map(|(p, _)| p).collect(),
         instances: instances.into_iter().map(|(i, _)| i).collect(),
         sync_groups: groups.into_iter().map(|(g, _)| g).collect(),
         virtual_servers,

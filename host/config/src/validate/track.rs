@@ -8,7 +8,8 @@ use crate::defaults::MAX_WEIGHT;
 use crate::diag::{Diags, Span};
 use crate::lexer::Word;
 use crate::model::{
-    Notify, NotifyScript, Origin, RunAs, TrackInterface, TrackScript, VrrpSyncGroup, WeightOverride,
+    Notify, NotifyScript, Origin, RunAs, TrackInterface, TrackProcess, TrackScript, VrrpSyncGroup,
+    WeightOverride,
 };
 use crate::parser::Node;
 
@@ -188,25 +189,52 @@ pub(crate) fn track_scripts(
     places: &mut Vec<TrackPlace>,
     d: &mut Diags,
 ) {
+    for (name, weight, place) in named_tracks(node, "track_script", "the script's weight", d) {
+        out.push(TrackScript { name, weight });
+        places.push(place);
+    }
+}
+
+/// `track_process { NAME [weight N [reverse|noreverse]] … }`, as [`track_scripts`]
+/// (keepalived's `alloc_track_process` reads the lines as `alloc_track_script` does).
+pub(crate) fn track_processes(
+    node: &Node,
+    out: &mut Vec<TrackProcess>,
+    places: &mut Vec<TrackPlace>,
+    d: &mut Diags,
+) {
+    for (name, weight, place) in named_tracks(node, "track_process", "the process's weight", d) {
+        out.push(TrackProcess { name, weight });
+        places.push(place);
+    }
+}
+
+/// The lines of a block of named trackers: name, weight override, place.
+fn named_tracks(
+    node: &Node,
+    owner: &str,
+    on_bad_weight: &str,
+    d: &mut Diags,
+) -> Vec<(String, Option<WeightOverride>, TrackPlace)> {
+    let mut out = Vec::new();
     for line in block_lines(node, d) {
-        let owner = "track_script";
-        let Some((weight, reverse)) =
-            track_weight(owner, line, &["noreverse"], "the script's weight", d)
+        let Some((weight, reverse)) = track_weight(owner, line, &["noreverse"], on_bad_weight, d)
         else {
             continue;
         };
-        out.push(TrackScript {
-            name: line.keyword.text.clone(),
-            weight: weight.map(|weight| WeightOverride {
+        out.push((
+            line.keyword.text.clone(),
+            weight.map(|weight| WeightOverride {
                 weight,
                 reverse: reverse.unwrap_or(false),
             }),
-        });
-        places.push(TrackPlace {
-            span: line.span().clone(),
-            reverse_given: reverse.is_some(),
-        });
+            TrackPlace {
+                span: line.span().clone(),
+                reverse_given: reverse.is_some(),
+            },
+        ));
     }
+    out
 }
 
 /// `track_interface { IFNAME [weight N [reverse]] … }`; `owner` names the instance or group.
@@ -277,6 +305,7 @@ pub(crate) fn build_sync_group(
         name: name.to_owned(),
         instances: Vec::new(),
         track_scripts: Vec::new(),
+        track_processes: Vec::new(),
         track_interfaces: Vec::new(),
         track_files: Vec::new(),
         notify_priority_changes: None,
@@ -314,6 +343,12 @@ pub(crate) fn build_sync_group(
             "track_script" => {
                 track_scripts(child, &mut g.track_scripts, &mut places.track_scripts, d)
             }
+            "track_process" => track_processes(
+                child,
+                &mut g.track_processes,
+                &mut places.track_processes,
+                d,
+            ),
             "track_interface" => {
                 let owner = format!("vrrp_sync_group {name}");
                 track_interfaces(child, &owner, &mut g.track_interfaces, d)
@@ -344,7 +379,7 @@ pub(crate) fn build_sync_group(
                     d,
                 )
             }
-            "track_process" | "track_bfd" => d.warn(
+            "track_bfd" => d.warn(
                 child.span(),
                 format!(
                     "{} is not supported by wasmalived; ignored",

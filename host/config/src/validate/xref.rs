@@ -9,17 +9,48 @@ use std::collections::{HashMap, HashSet};
 use super::Places;
 use crate::diag::{Diags, Span};
 use crate::model::{
-    TrackInterface, TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup, WeightOverride,
+    TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript, VrrpSyncGroup,
+    VrrpTrackProcess, WeightOverride,
 };
+
+/// A `track_script` or `track_process` line, for the checks they share.
+trait NamedTrack {
+    /// What it names (`script`, `process`) and the section defining that (`vrrp_script`).
+    const KIND: (&'static str, &'static str);
+    fn name(&self) -> &str;
+    fn weight_mut(&mut self) -> Option<&mut WeightOverride>;
+}
+
+impl NamedTrack for TrackScript {
+    const KIND: (&'static str, &'static str) = ("script", "vrrp_script");
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn weight_mut(&mut self) -> Option<&mut WeightOverride> {
+        self.weight.as_mut()
+    }
+}
+
+impl NamedTrack for TrackProcess {
+    const KIND: (&'static str, &'static str) = ("process", "vrrp_track_process");
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn weight_mut(&mut self) -> Option<&mut WeightOverride> {
+        self.weight.as_mut()
+    }
+}
 
 /// Resolves the references between the built items, dropping what keepalived drops.
 pub(crate) fn resolve(
     scripts: &mut Vec<(VrrpScript, Places)>,
+    processes: &mut Vec<(VrrpTrackProcess, Places)>,
     instances: &mut Vec<(VrrpInstance, Places)>,
     groups: &mut Vec<(VrrpSyncGroup, Places)>,
     d: &mut Diags,
 ) {
     first_definitions("vrrp_script", scripts, |s| &s.name, d);
+    first_definitions("vrrp_track_process", processes, |p| &p.name, d);
     first_definitions("vrrp_instance", instances, |i| &i.name, d);
     first_definitions("vrrp_sync_group", groups, |g| &g.name, d);
 
@@ -27,17 +58,54 @@ pub(crate) fn resolve(
         .iter()
         .map(|(s, p)| (s.name.clone(), (p.ordinal, s.weight_reverse)))
         .collect();
+    let process_at: HashMap<String, (usize, bool)> = processes
+        .iter()
+        .map(|(p, places)| (p.name.clone(), (places.ordinal, p.weight_reverse)))
+        .collect();
     for (inst, places) in instances.iter_mut() {
         let owner = format!("vrrp_instance {}", inst.name);
-        resolve_tracks(&owner, &mut inst.track_scripts, places, &script_at, d);
+        let ordinal = places.ordinal;
+        resolve_tracks(
+            &owner,
+            ordinal,
+            &mut inst.track_scripts,
+            &mut places.track_scripts,
+            &script_at,
+            d,
+        );
+        resolve_tracks(
+            &owner,
+            ordinal,
+            &mut inst.track_processes,
+            &mut places.track_processes,
+            &process_at,
+            d,
+        );
     }
     for (group, places) in groups.iter_mut() {
         let owner = format!("vrrp_sync_group {}", group.name);
-        resolve_tracks(&owner, &mut group.track_scripts, places, &script_at, d);
+        let ordinal = places.ordinal;
+        resolve_tracks(
+            &owner,
+            ordinal,
+            &mut group.track_scripts,
+            &mut places.track_scripts,
+            &script_at,
+            d,
+        );
+        resolve_tracks(
+            &owner,
+            ordinal,
+            &mut group.track_processes,
+            &mut places.track_processes,
+            &process_at,
+            d,
+        );
     }
 
     resolve_members(groups, instances, d);
     tracking_weights(scripts, instances, groups, d);
+    group_process_weights(processes, instances, groups, d);
     group_start_states(instances, groups, d);
 
     let tracked: HashSet<&str> = instances
@@ -85,46 +153,49 @@ fn first_definitions<T>(
     });
 }
 
-/// Keeps the `track_script` lines keepalived keeps: the script exists and was defined
-/// earlier, and the line is not a repeat. A weight given without `reverse` takes the
-/// script's reverse flag.
-fn resolve_tracks(
+/// Keeps the `track_script` (`track_process`) lines keepalived keeps: the script (process
+/// block) exists and was defined earlier, and the line is not a repeat. A weight given
+/// without `reverse` takes the definition's reverse flag. `defined_at`: each definition's
+/// ordinal and reverse flag; `ordinal`: the owner's.
+fn resolve_tracks<T: NamedTrack>(
     owner: &str,
-    tracks: &mut Vec<TrackScript>,
-    places: &mut Places,
-    script_at: &HashMap<String, (usize, bool)>,
+    ordinal: usize,
+    tracks: &mut Vec<T>,
+    places: &mut Vec<super::track::TrackPlace>,
+    defined_at: &HashMap<String, (usize, bool)>,
     d: &mut Diags,
 ) {
-    let mut kept = Vec::new();
+    let (kind, section) = T::KIND;
+    let mut kept: Vec<T> = Vec::new();
     let mut kept_places = Vec::new();
-    for (mut t, place) in tracks.drain(..).zip(places.track_scripts.drain(..)) {
-        match script_at.get(&t.name) {
+    for (mut t, place) in tracks.drain(..).zip(places.drain(..)) {
+        let name = t.name().to_owned();
+        match defined_at.get(&name) {
             None => {
                 d.warn(
                     &place.span,
-                    format!("{owner} tracks script '{}', which is not defined; ignored, as keepalived does", t.name),
+                    format!("{owner} tracks {kind} '{name}', which is not defined; ignored, as keepalived does"),
                 );
                 continue;
             }
-            Some(&(ordinal, _)) if ordinal > places.ordinal => {
+            Some(&(defined, _)) if defined > ordinal => {
                 d.warn(
                     &place.span,
-                    format!("vrrp_script {} is defined after {owner}; keepalived does not track it, and neither does wasmalived (move the vrrp_script above {owner})", t.name),
+                    format!("{section} {name} is defined after {owner}; keepalived does not track it, and neither does wasmalived (move the {section} above {owner})"),
                 );
                 continue;
             }
-            Some(&(_, script_reverse)) => {
-                if let (Some(w), false) = (t.weight.as_mut(), place.reverse_given) {
-                    w.reverse = script_reverse;
+            Some(&(_, reverse)) => {
+                if let (Some(w), false) = (t.weight_mut(), place.reverse_given) {
+                    w.reverse = reverse;
                 }
             }
         }
-        if kept.iter().any(|k: &TrackScript| k.name == t.name) {
+        if kept.iter().any(|k| k.name() == name) {
             d.warn(
                 &place.span,
                 format!(
-                    "{owner} tracks script '{}' twice; this line is ignored, as keepalived does",
-                    t.name
+                    "{owner} tracks {kind} '{name}' twice; this line is ignored, as keepalived does"
                 ),
             );
             continue;
@@ -133,7 +204,40 @@ fn resolve_tracks(
         kept_places.push(place);
     }
     *tracks = kept;
-    places.track_scripts = kept_places;
+    *places = kept_places;
+}
+
+/// keepalived's `sync_group_tracking_init`: a group with an address-owner member tracks its
+/// processes with weight 0. (Weighted `track_process` lines of instances stay, in groups
+/// and at priority 255 too — keepalived does not clear them; the priority rules ignore
+/// weights at 255.)
+fn group_process_weights(
+    processes: &[(VrrpTrackProcess, Places)],
+    instances: &[(VrrpInstance, Places)],
+    groups: &mut [(VrrpSyncGroup, Places)],
+    d: &mut Diags,
+) {
+    for (g, places) in groups.iter_mut() {
+        let has_owner = instances
+            .iter()
+            .any(|(i, _)| i.priority.is_owner() && g.instances.contains(&i.name));
+        if !has_owner {
+            continue;
+        }
+        for t in &mut g.track_processes {
+            let weight = processes
+                .iter()
+                .find(|(p, _)| p.name == t.name)
+                .map_or(0, |(p, _)| t.effective_weight(p).0);
+            if weight != 0 {
+                d.warn(&places.name, format!("vrrp_sync_group {}: a member has priority 255, so the weight of track_process {} is cleared, as keepalived does", g.name, t.name));
+                t.weight = Some(WeightOverride {
+                    weight: 0,
+                    reverse: false,
+                });
+            }
+        }
+    }
 }
 
 /// Keeps the members that exist and are in no earlier group; removes groups left empty.

@@ -35,6 +35,7 @@ use crate::net::firewall::SharedFirewall;
 use crate::net::netlink::Netlink;
 use crate::net::socket::Received;
 use crate::notify::{Notifier, NotifyKind, NotifyScripts, NotifyState};
+use crate::procs::ProcessStates;
 use crate::systemd::status::{self as service_status, CheckCounts};
 use crate::systemd::watchdog::Watchdog;
 use crate::systemd::ServiceManager;
@@ -133,6 +134,7 @@ pub struct DriverHandle {
 pub fn spawn(
     datagrams: mpsc::Receiver<Datagram>,
     links: LinkStates,
+    processes: watch::Receiver<ProcessStates>,
     netlink: Arc<Netlink>,
     board: StatusBoard,
     grace: Duration,
@@ -152,6 +154,9 @@ pub fn spawn(
         links,
         links_open: true,
         link_names: HashSet::new(),
+        processes,
+        processes_open: true,
+        process_names: HashSet::new(),
         netlink,
         firewall,
         board,
@@ -206,6 +211,11 @@ struct Driver {
     links_open: bool,
     /// The interfaces the last link update named.
     link_names: HashSet<String>,
+    /// `vrrp_track_process` quorum states ([`crate::procs`]).
+    processes: watch::Receiver<ProcessStates>,
+    processes_open: bool,
+    /// The processes the last update named.
+    process_names: HashSet<String>,
     netlink: Arc<Netlink>,
     /// The accept-mode sets (RFC 5798 §6.1) of the VRRP nftables table.
     firewall: SharedFirewall,
@@ -285,6 +295,12 @@ impl Driver {
                     }
                 }
                 Some(name) = check_changed.recv() => self.sync_check(Instant::now(), &name),
+                changed = self.processes.changed(), if self.processes_open => {
+                    match changed {
+                        Ok(()) => self.sync_processes(Instant::now()),
+                        Err(_) => self.processes_open = false,
+                    }
+                }
                 // Before datagrams: a flood must not starve the keep-alive of a live loop.
                 () = self.watchdog.due() => self.watchdog.ping(),
                 Some(datagram) = datagrams.recv() => self.datagram(datagram),
@@ -301,8 +317,10 @@ impl Driver {
         let now = Instant::now();
         match command {
             Command::Upsert { spec, io, reply } => {
-                // Tracking reads link states: the daemon looked new interfaces up just before.
+                // Tracking reads link states: the daemon looked new interfaces up just before;
+                // and process states: the daemon applied the process rules just before.
                 self.sync_links(now);
+                self.sync_processes(now);
                 let _ = reply.send(self.upsert(now, *spec, io.map(|io| *io)));
             }
             Command::Retain { keep, done } => {
@@ -436,6 +454,23 @@ impl Driver {
         }
         self.link_names = links.keys().cloned().collect();
         self.dirty.extend(self.live.keys().copied());
+    }
+
+    fn sync_processes(&mut self, now: Instant) {
+        let states = self.processes.borrow_and_update().clone();
+        for (name, up) in &states {
+            self.router.set_process(now, name, *up);
+        }
+        for gone in self
+            .process_names
+            .iter()
+            .filter(|n| !states.contains_key(*n))
+        {
+            self.router.remove_process(now, gone);
+        }
+        self.process_names = states.into_keys().collect();
+        self.dirty.extend(self.live.keys().copied());
+        self.service_status_stale = true;
     }
 
     fn datagram(&mut self, datagram: Datagram) {

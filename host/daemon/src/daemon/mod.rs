@@ -47,7 +47,10 @@ pub mod links;
 pub mod maintenance;
 pub mod plan;
 pub mod sockets;
+pub mod startup;
 pub mod track_files;
+
+pub use self::startup::Startup;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -78,6 +81,7 @@ use crate::net::firewall::{Firewall, SharedFirewall};
 use crate::net::netlink::Netlink;
 use crate::net::vmac::Vmacs;
 use crate::notify::NotifyScripts;
+use crate::procs::{self, ProcessMonitor};
 use crate::systemd::ServiceManager;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
@@ -115,27 +119,30 @@ pub struct Options {
     pub service: ServiceManager,
 }
 
-/// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`).
-pub async fn run(opts: Options) -> anyhow::Result<()> {
+/// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`), with what
+/// [`Startup::prepare`] did before the runtime.
+pub async fn run(opts: Options, startup: Startup) -> anyhow::Result<()> {
     prepare_state_dir(&opts.state_dir)?;
     let pid_file = opts
         .pid_file
         .clone()
         .unwrap_or_else(|| opts.state_dir.join("wasmalived.pid"));
     write_pid_file(&pid_file)?;
-    let result = run_with_pid_file(&opts).await;
+    let result = run_with_pid_file(&opts, startup).await;
     let _ = std::fs::remove_file(&pid_file);
     result
 }
 
-async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
+async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<()> {
     let load_opts = LoadOptions {
         strict: opts.strict,
         config_id: opts.config_id.clone(),
     };
-    let loaded = config::load(&opts.config, load_opts.clone()).map_err(|errs| {
-        anyhow::anyhow!("{}: configuration invalid:\n{errs}", opts.config.display())
-    })?;
+    let Startup {
+        loaded,
+        connector,
+        net_namespace,
+    } = startup;
     for warning in &loaded.warnings {
         warn!("{warning}");
     }
@@ -174,9 +181,11 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         warn!("{err}");
     }
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
+    let processes = ProcessMonitor::start(connector, cancel.clone(), &tracker);
     let (driver, mut driver_task) = driver::spawn(
         datagram_rx,
         links.subscribe(),
+        processes.states(),
         Arc::clone(&netlink),
         board.clone(),
         SHUTDOWN_GRACE,
@@ -204,6 +213,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         sockets: sockets::Sockets::new(datagram_tx),
         links,
         checks: CheckSet::default(),
+        processes,
+        net_namespace,
         check_ctx: CheckContext {
             runtime: runtime.clone(),
             registry: registry.clone(),
@@ -365,6 +376,10 @@ struct Daemon {
     sockets: sockets::Sockets,
     links: links::LinkMonitor,
     checks: CheckSet,
+    /// The process-event source and `vrrp_track_process` state.
+    processes: ProcessMonitor,
+    /// The network namespace entered at start-up (a reload cannot change it).
+    net_namespace: Option<String>,
     check_ctx: CheckContext,
     driver: DriverHandle,
     /// The instances the router runs, by reload identity.
@@ -415,6 +430,14 @@ impl Daemon {
                 // listen last time.
                 self.apply_metrics(loaded.config.global.metrics_listen)
                     .await;
+                let wanted_ns = &loaded.config.global.net_namespace;
+                if wanted_ns.is_some() && *wanted_ns != self.net_namespace {
+                    warn!(
+                        "net_namespace {} cannot change at a reload (the daemon runs in {}); restart the daemon to change it",
+                        wanted_ns.as_deref().unwrap_or_default(),
+                        self.net_namespace.as_deref().unwrap_or("the namespace it was started in")
+                    );
+                }
                 if self.config.as_ref() == Some(&loaded.config) {
                     info!("reload: configuration unchanged");
                     return;
@@ -523,6 +546,8 @@ impl Daemon {
             .filter_map(|s| Some((s.name.clone(), self.checks.subscribe(&s.name)?)))
             .collect();
         self.command(Command::Checks(running_checks)).await;
+        // Tracked processes: the first scan is published before instances (re)start.
+        self.processes.apply(process_rules(&config)).await;
 
         // Instances, matched by (VRID, family, interface, unicast).
         let desired: HashSet<InstanceKey> = config
@@ -1128,6 +1153,17 @@ fn uses_plugins(config: &Config) -> bool {
         .scripts
         .iter()
         .any(|s| matches!(s.kind, config::ScriptKind::Plugin { .. }))
+}
+
+/// The process-tracking rules of `config`: its tracked `vrrp_track_process` blocks.
+fn process_rules(config: &Config) -> procs::Rules {
+    let g = &config.global;
+    procs::Rules {
+        rules: config.tracked_processes().map(|p| p.rule()).collect(),
+        receive_buffer: g
+            .process_monitor_rcv_bufs
+            .map(|size| (size, g.process_monitor_rcv_bufs_force)),
+    }
 }
 
 /// The scripts tracked by some instance or sync group.

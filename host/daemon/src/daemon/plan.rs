@@ -305,6 +305,7 @@ pub fn tracking(inst: &VrrpInstance, config: &Config) -> Vec<TrackedItem> {
             })
         })
         .collect();
+    items.extend(process_tracking(inst, config));
     let group_interfaces = group
         .map(|g| g.track_interfaces.as_slice())
         .unwrap_or_default();
@@ -345,6 +346,43 @@ pub fn tracking(inst: &VrrpInstance, config: &Config) -> Vec<TrackedItem> {
             weight: 0,
             reverse: false,
         });
+    }
+    items
+}
+
+/// The `track_process` lines of `inst` and of its sync group. A process on both keeps one
+/// tracker with the group's weight, unless the instance's is 0 (keepalived's
+/// `add_vrrp_to_track_process`).
+fn process_tracking(inst: &VrrpInstance, config: &Config) -> Vec<TrackedItem> {
+    let mut items: Vec<TrackedItem> = Vec::new();
+    let group = config
+        .sync_group_of(&inst.name)
+        .map(|g| g.track_processes.as_slice())
+        .unwrap_or_default();
+    for (from_group, track) in inst
+        .track_processes
+        .iter()
+        .map(|t| (false, t))
+        .chain(group.iter().map(|t| (true, t)))
+    {
+        let Some(process) = config.track_process(&track.name) else {
+            continue;
+        };
+        let (weight, reverse) = track.effective_weight(process);
+        let source = TrackSource::Process(track.name.clone());
+        match items.iter_mut().find(|i| i.source == source) {
+            Some(existing) if from_group => {
+                if existing.weight != 0 {
+                    existing.weight = weight;
+                }
+            }
+            Some(_) => {}
+            None => items.push(TrackedItem {
+                source,
+                weight,
+                reverse,
+            }),
+        }
     }
     items
 }
@@ -415,6 +453,30 @@ vrrp_instance VI_1 {
                 (&TrackSource::Interface("eth0".into()), 0),
             ]
         );
+    }
+
+    /// keepalived `add_vrrp_to_track_process`: one tracker per process; the group's weight
+    /// unless the instance tracks it unweighted.
+    #[test]
+    fn tracked_processes_of_the_instance_and_its_group_merge() {
+        let c = config(
+            "vrrp_track_process web {\n process nginx\n weight 5\n}\n\
+             vrrp_track_process db {\n process postgres\n}\n\
+             vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n track_process {\n  web weight 3\n  db\n }\n}\n\
+             vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n  192.0.2.2\n }\n}\n\
+             vrrp_sync_group G {\n group {\n  A\n  B\n }\n track_process {\n  web weight 7\n  db weight 9\n }\n}\n",
+        );
+        let items = |name: &str| -> Vec<(String, i32)> {
+            tracking(c.instance(name).unwrap(), &c)
+                .into_iter()
+                .filter_map(|t| match t.source {
+                    TrackSource::Process(p) => Some((p, t.weight)),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(items("A"), [("web".to_owned(), 7), ("db".to_owned(), 0)]);
+        assert_eq!(items("B"), [("web".to_owned(), 7), ("db".to_owned(), 9)]);
     }
 
     #[test]

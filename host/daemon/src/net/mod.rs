@@ -14,7 +14,7 @@ pub mod garp;
 pub mod netlink;
 pub mod probe;
 pub mod socket;
-mod sys;
+pub(crate) mod sys;
 pub mod vmac;
 
 use std::fs::File;

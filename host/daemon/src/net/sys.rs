@@ -334,3 +334,20 @@ pub(crate) fn register_async(
     };
     fd.map_err(io::Error::from)
 }
+
+/// Registers an owned netlink socket (the process connector, [`crate::procs::connector`])
+/// with the current tokio reactor, for reading.
+pub(crate) fn register_netlink(
+    socket: netlink_sys::Socket,
+) -> io::Result<tokio::io::unix::AsyncFd<netlink_sys::Socket>> {
+    use tokio::io::Interest;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other("not inside a tokio runtime"));
+    }
+    // SAFETY: `netlink_sys::Socket` owns its descriptor: `as_raw_fd()` always returns the
+    // same open fd, closed only when the `Socket` is dropped, i.e. with the `AsyncFd` that
+    // takes ownership of it here.
+    let fd =
+        unsafe { tokio::io::unix::AsyncFd::register_with_interest(socket, Interest::READABLE) };
+    fd.map_err(io::Error::from)
+}

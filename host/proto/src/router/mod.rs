@@ -104,7 +104,8 @@ pub struct InstanceKey {
     pub shared_by: Option<String>,
 }
 
-/// What an instance tracks: a check (`vrrp_script`) or an interface, by name.
+/// What an instance tracks: a check (`vrrp_script`), an interface, a `track_file` or a
+/// `vrrp_track_process`, by name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TrackSource {
     /// A check fed by [`Router::set_check`].
@@ -113,6 +114,8 @@ pub enum TrackSource {
     Interface(String),
     /// A `track_file` fed by [`Router::set_file_value`] (never set = 0, as a missing file).
     File(String),
+    /// A `vrrp_track_process` fed by [`Router::set_process`] (never set = not reported yet).
+    Process(String),
 }
 
 /// One tracked object with its keepalived `weight` and `reverse` for this instance.
@@ -394,6 +397,8 @@ pub struct Router<V> {
     checks: HashMap<String, CheckState>,
     links: HashMap<String, bool>,
     files: HashMap<String, i64>,
+    /// `vrrp_track_process` quorum states.
+    processes: HashMap<String, bool>,
     path_counters: BTreeMap<(PathId, Family), Counters>,
     /// Names of the instances the operator put in maintenance (running or not).
     maintenance: BTreeSet<String>,
@@ -409,6 +414,7 @@ impl<V> Default for Router<V> {
             checks: HashMap::new(),
             links: HashMap::new(),
             files: HashMap::new(),
+            processes: HashMap::new(),
             path_counters: BTreeMap::new(),
             maintenance: BTreeSet::new(),
             outputs: VecDeque::new(),
@@ -569,6 +575,23 @@ impl<V: Clone + PartialEq> Router<V> {
         }
         self.files.insert(name.to_owned(), value);
         self.retrack(now, &TrackSource::File(name.to_owned()));
+    }
+
+    /// `vrrp_track_process` `name` has quorum (`up`) or not. Until it is first set, its
+    /// trackers see it as not reported yet (weight 0: Fault; a weight: no contribution).
+    pub fn set_process(&mut self, now: Instant, name: &str, up: bool) {
+        if self.processes.get(name) == Some(&up) {
+            return;
+        }
+        self.processes.insert(name.to_owned(), up);
+        self.retrack(now, &TrackSource::Process(name.to_owned()));
+    }
+
+    /// Forget `vrrp_track_process` `name` (no longer configured).
+    pub fn remove_process(&mut self, now: Instant, name: &str) {
+        if self.processes.remove(name).is_some() {
+            self.retrack(now, &TrackSource::Process(name.to_owned()));
+        }
     }
 
     /// Put the instance named `name` in maintenance (`on`) or take it out: while in
@@ -985,7 +1008,7 @@ impl<V: Clone + PartialEq> Router<V> {
                 _ => None,
             })
             .collect();
-        // Checks and interfaces, in the order of `spec.tracking` without the files.
+        // Checks, interfaces and processes, in the order of `spec.tracking` without the files.
         let states: Vec<(String, CheckState)> = spec
             .tracking
             .iter()
@@ -1000,6 +1023,14 @@ impl<V: Clone + PartialEq> Router<V> {
                         CheckState::Up
                     } else {
                         CheckState::Down
+                    },
+                )),
+                TrackSource::Process(name) => Some((
+                    format!("process {name}"),
+                    match self.processes.get(name) {
+                        Some(true) => CheckState::Up,
+                        Some(false) => CheckState::Down,
+                        None => CheckState::Init,
                     },
                 )),
                 TrackSource::File(_) => None,

@@ -491,6 +491,40 @@ fn a_tracked_file_value_moves_the_priority_and_reports_it() {
     assert_eq!(r.instance(id).unwrap().core.priority().get(), 100);
 }
 
+/// keepalived `process_update_track_process_status`: a tracked process is a tracker like a
+/// script; never reported yet (before the first /proc scan) it is neither up nor down.
+#[test]
+fn tracked_processes_weigh_like_checks_and_start_unreported() {
+    let i = v3(100);
+    let now = Instant::now();
+    let process = |name: &str, weight: i32| TrackedItem {
+        source: TrackSource::Process(name.into()),
+        weight,
+        reverse: false,
+    };
+    let mut r: Router<IpAddr> = Router::new();
+    let mut s = spec(0, 1, 100, i);
+    s.tracking = vec![process("nginx", 0), process("sshd", 10)];
+    let id = r.upsert(now, s).unwrap();
+    assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);
+    r.set_process(now, "nginx", true);
+    assert_ne!(r.instance(id).unwrap().core.state(), State::Fault);
+    assert_eq!(r.instance(id).unwrap().core.priority().get(), 100);
+    r.set_process(now, "sshd", true);
+    assert_eq!(r.instance(id).unwrap().core.priority().get(), 110);
+    r.set_process(now, "nginx", false);
+    assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);
+    r.remove_process(now, "nginx");
+    assert_eq!(
+        r.instance(id).unwrap().core.state(),
+        State::Fault,
+        "unreported again"
+    );
+    // A check of the same name is another tracker.
+    r.set_check(now, "nginx", CheckState::Up);
+    assert_eq!(r.instance(id).unwrap().core.state(), State::Fault);
+}
+
 // -------------------------------------------------------------------------------------------
 // Randomized runs
 

@@ -1,0 +1,129 @@
+//! The kernel's process connector (`NETLINK_CONNECTOR`, group `CN_IDX_PROC`): a netlink
+//! socket that receives every fork, exec, name change and exit on the machine.
+//!
+//! It exists only in the initial network namespace (elsewhere `socket()` fails with
+//! `EPROTONOSUPPORT`), and subscribing needs `CAP_NET_ADMIN`. A socket opened there keeps
+//! working after the process moves to another network namespace, which is why
+//! `net_namespace` opens it first ([`crate::daemon::Startup`]).
+
+use std::io;
+
+use netlink_sys::{protocols::NETLINK_CONNECTOR, Socket, SocketAddr};
+use tokio::io::unix::AsyncFd;
+
+use super::codec::{self, McastOp, Message};
+
+/// Largest datagram the connector sends (`proc_event` is well under 100 bytes).
+const RECV_BUF: usize = 256;
+
+/// What one receive gave.
+#[derive(Debug)]
+pub enum Received {
+    /// A process-connector message.
+    Message(Message),
+    /// The socket's buffer overflowed (`ENOBUFS`): events were lost.
+    Overrun,
+    /// A datagram that is not for us (not from the kernel, another connector, a no-op).
+    Skipped(String),
+}
+
+/// An open, bound connector socket (not yet subscribed).
+#[derive(Debug)]
+pub struct Connector {
+    socket: Socket,
+}
+
+impl Connector {
+    /// Opens the socket and joins the process-event group. `rcvbuf`: `SO_RCVBUF` (with
+    /// `force`, `SO_RCVBUFFORCE`, beyond `net.core.rmem_max`).
+    pub fn open(rcvbuf: Option<u32>, force: bool) -> io::Result<Self> {
+        let mut socket = Socket::new(NETLINK_CONNECTOR)?;
+        socket.bind(&SocketAddr::new(0, codec::CN_IDX_PROC))?;
+        socket.set_non_blocking(true)?;
+        if let Some(size) = rcvbuf {
+            set_receive_buffer(&socket, size as usize, force)?;
+        }
+        Ok(Connector { socket })
+    }
+
+    /// Subscribes and registers the socket with the tokio reactor. The kernel answers the
+    /// subscription with a [`codec::ProcEvent::Ack`].
+    pub fn subscribe(self) -> io::Result<AsyncConnector> {
+        mcast(&self.socket, McastOp::Listen)?;
+        Ok(AsyncConnector {
+            fd: crate::net::sys::register_netlink(self.socket)?,
+        })
+    }
+}
+
+fn set_receive_buffer(socket: &Socket, size: usize, force: bool) -> io::Result<()> {
+    if force {
+        rustix::net::sockopt::set_socket_recv_buffer_size_force(socket, size)?;
+    } else {
+        rustix::net::sockopt::set_socket_recv_buffer_size(socket, size)?;
+    }
+    Ok(())
+}
+
+/// Sends a subscription request.
+fn mcast(socket: &Socket, op: McastOp) -> io::Result<()> {
+    let mut addr = SocketAddr::new(0, 0);
+    socket.get_address(&mut addr)?;
+    let request = codec::mcast_request(op, addr.port_number());
+    socket.send(&request, 0)?;
+    Ok(())
+}
+
+/// One non-blocking receive.
+fn try_recv(socket: &Socket) -> io::Result<Received> {
+    let mut buf = Vec::with_capacity(RECV_BUF);
+    let (_, from) = match socket.recv_from(&mut buf, 0) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Received::Overrun),
+        other => other?,
+    };
+    if from.port_number() != 0 {
+        return Ok(Received::Skipped(format!(
+            "a datagram from port {}, not the kernel",
+            from.port_number()
+        )));
+    }
+    Ok(match codec::decode(&buf) {
+        Ok(Some(m)) => Received::Message(m),
+        Ok(None) => Received::Skipped("a netlink no-op".into()),
+        Err(e) => Received::Skipped(e.to_string()),
+    })
+}
+
+/// A subscribed [`Connector`], registered with the tokio reactor.
+#[derive(Debug)]
+pub struct AsyncConnector {
+    fd: AsyncFd<Socket>,
+}
+
+impl AsyncConnector {
+    /// The next datagram.
+    pub async fn recv(&self) -> io::Result<Received> {
+        loop {
+            let mut ready = self.fd.readable().await?;
+            match ready.try_io(|fd| try_recv(fd.get_ref())) {
+                Ok(result) => return result,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Doubles the receive buffer after an overrun, as keepalived does
+    /// (`reinitialise_track_processes`); the size now in force.
+    pub fn grow_receive_buffer(&self, force: bool) -> io::Result<usize> {
+        let socket = self.fd.get_ref();
+        let now = rustix::net::sockopt::socket_recv_buffer_size(socket)?;
+        // The kernel doubles what it is given: asking for the current size doubles it.
+        set_receive_buffer(socket, now, force)?;
+        Ok(rustix::net::sockopt::socket_recv_buffer_size(socket)?)
+    }
+
+    /// Unsubscribes (the daemon stops).
+    pub fn unsubscribe(&self) -> io::Result<()> {
+        mcast(self.fd.get_ref(), McastOp::Ignore)
+    }
+}
