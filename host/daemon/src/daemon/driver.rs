@@ -128,13 +128,22 @@ pub struct DriverHandle {
     pub held_vips: watch::Receiver<BTreeSet<IpAddr>>,
 }
 
-/// Start the driver. Datagrams arrive on `datagrams` (see [`DATAGRAM_QUEUE`]); `service`
-/// receives the watchdog pings and status lines. The task's handle is for supervision: it
-/// only ends after [`Command::Shutdown`], or by a panic.
+/// What the driver hears besides its commands.
+#[derive(Debug)]
+pub struct Inputs {
+    /// Received adverts (see [`DATAGRAM_QUEUE`]).
+    pub datagrams: mpsc::Receiver<Datagram>,
+    /// Interface states ([`super::links`]).
+    pub links: LinkStates,
+    /// `vrrp_track_process` quorum states ([`crate::procs`]).
+    pub processes: watch::Receiver<ProcessStates>,
+}
+
+/// Start the driver on its [`Inputs`]; `service` receives the watchdog pings and status
+/// lines. The task's handle is for supervision: it only ends after [`Command::Shutdown`], or
+/// by a panic.
 pub fn spawn(
-    datagrams: mpsc::Receiver<Datagram>,
-    links: LinkStates,
-    processes: watch::Receiver<ProcessStates>,
+    inputs: Inputs,
     netlink: Arc<Netlink>,
     board: StatusBoard,
     grace: Duration,
@@ -144,6 +153,11 @@ pub fn spawn(
     let (commands, command_rx) = mpsc::channel(16);
     let (check_changed, check_changed_rx) = mpsc::channel(64);
     let (held_vips, held_vips_rx) = watch::channel(BTreeSet::new());
+    let Inputs {
+        datagrams,
+        links,
+        processes,
+    } = inputs;
     let driver = Driver {
         router: Router::new(),
         live: HashMap::new(),

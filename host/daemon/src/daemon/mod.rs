@@ -183,9 +183,11 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
     let processes = ProcessMonitor::start(connector, cancel.clone(), &tracker);
     let (driver, mut driver_task) = driver::spawn(
-        datagram_rx,
-        links.subscribe(),
-        processes.states(),
+        driver::Inputs {
+            datagrams: datagram_rx,
+            links: links.subscribe(),
+            processes: processes.states(),
+        },
         Arc::clone(&netlink),
         board.clone(),
         SHUTDOWN_GRACE,
