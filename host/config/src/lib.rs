@@ -61,6 +61,7 @@ pub mod parser;
 mod plugin_path;
 mod preprocess;
 mod reflow;
+pub mod route;
 mod source;
 mod validate;
 pub mod vip;

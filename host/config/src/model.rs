@@ -27,6 +27,8 @@ pub struct Config {
     pub virtual_servers: Vec<crate::lvs::VirtualServer>,
     /// `virtual_server_group` blocks.
     pub virtual_server_groups: Vec<crate::lvs::VirtualServerGroup>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: installed while the daemon runs.
+    pub statics: crate::route::StaticEntries,
 }
 
 impl Config {
@@ -278,6 +280,11 @@ pub struct VrrpInstance {
     pub vips: Vec<VipSpec>,
     /// `virtual_ipaddress_excluded`: installed like VIPs, not sent in adverts.
     pub excluded_vips: Vec<VipSpec>,
+    /// `virtual_routes { … }`: installed with the VIPs while Master (after them), removed
+    /// when leaving Master (before them).
+    pub virtual_routes: Vec<crate::route::RouteSpec>,
+    /// `virtual_rules { … }`: installed while Master, after the routes.
+    pub virtual_rules: Vec<crate::route::RuleSpec>,
     /// `mcast_src_ip`.
     pub mcast_src_ip: Option<IpAddr>,
     /// `unicast_src_ip`.
@@ -299,7 +306,8 @@ pub struct VrrpInstance {
     /// `heartbeat_interface IFNAME...` (wasmalived extension, repeatable): more links the
     /// instance's adverts are sent and received on, besides `interface`, so losing one link
     /// does not split the pair. Adverts keep the instance's source address on every path,
-    /// so peers see one router; VIPs stay on `interface`. IPv4 multicast instances only.
+    /// so peers see one router; VIPs stay on `interface`. IPv4 and IPv6, multicast (the
+    /// group on every path) and unicast (every peer over every path).
     pub heartbeat_interfaces: Vec<String>,
     /// Accept mode (`accept`/`no_accept`; default: on, or with strict mode only at priority 255).
     pub accept: bool,

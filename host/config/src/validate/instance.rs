@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::addresses::{peer_line, source_address, vip_line};
 use super::protocol::{advert_interval, auth, AuthDraft};
+use super::routes::{route_line, rule_line, RulePreferences};
 use super::track::{block_lines, notify, track_interfaces, track_scripts};
 use super::{section_name, unknown, Places};
 use crate::compat::{
@@ -143,6 +144,7 @@ pub(crate) fn build(
     node: &Node,
     global: &GlobalDefs,
     ordinal: usize,
+    rule_preferences: &mut RulePreferences,
     d: &mut Diags,
 ) -> Option<(VrrpInstance, Places)> {
     let name = section_name(node, d)?;
@@ -154,8 +156,20 @@ pub(crate) fn build(
     let mut track_sc = Vec::new();
     let mut dont_track_primary = false;
     let mut heartbeat_interfaces: Vec<String> = Vec::new();
+    let mut virtual_routes = Vec::new();
+    let mut virtual_rules = Vec::new();
     for child in &body.nodes {
         match child.keyword.text.as_str() {
+            "virtual_routes" => virtual_routes.extend(
+                block_lines(child, d)
+                    .iter()
+                    .filter_map(|line| route_line(line, "virtual route", d)),
+            ),
+            "virtual_rules" => {
+                for line in block_lines(child, d) {
+                    virtual_rules.extend(rule_line(line, "virtual rule", rule_preferences, d));
+                }
+            }
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
             "track_interface" => track_interfaces(child, name, &mut track_if, d),
             "dont_track_primary" => {
@@ -240,12 +254,6 @@ pub(crate) fn build(
         }
     }
     let unicast = !draft.peers.is_empty();
-    if !heartbeat_interfaces.is_empty() && (unicast || family == Family::V6) {
-        d.error(
-            node.span(),
-            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 multicast instances only"),
-        );
-    }
     if let (Some(at), false) = (&draft.unicast_keyword, unicast) {
         d.warn(at, format!("vrrp_instance {name}: a unicast keyword without unicast peers; using multicast, as keepalived does"));
     }
@@ -385,6 +393,8 @@ pub(crate) fn build(
         use_vmac: draft.use_vmac,
         dont_track_primary,
         heartbeat_interfaces,
+        virtual_routes,
+        virtual_rules,
         accept,
         strict,
         origin: Origin(node.span().clone()),

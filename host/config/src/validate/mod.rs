@@ -6,6 +6,7 @@ mod global;
 mod instance;
 mod lvs;
 mod protocol;
+mod routes;
 mod script;
 mod track;
 mod values;
@@ -14,6 +15,7 @@ mod xref;
 use super::diag::{Diags, Span};
 use super::model::Config;
 use super::parser::Node;
+use super::route::StaticEntries;
 
 /// Top-level sections keepalived has and this daemon does not implement: reported once per
 /// kind as not supported, and skipped.
@@ -23,9 +25,6 @@ const UNSUPPORTED_SECTIONS: &[&str] = &[
     "vrrp_track_file",
     "track_file",
     "vrrp_track_process",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
     "static_track_group",
     "linkbeat_interfaces",
     "garp_group",
@@ -68,13 +67,41 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     let mut groups = Vec::new();
     let mut virtual_servers = Vec::new();
     let mut virtual_server_groups = Vec::new();
+    let mut statics = StaticEntries::default();
+    let mut rule_preferences = routes::RulePreferences::default();
     for (ordinal, node) in nodes.iter().enumerate() {
         match node.keyword.text.as_str() {
             "global_defs" => {}
             "virtual_server" => virtual_servers.extend(lvs::build(node, &global, d)),
             "virtual_server_group" => virtual_server_groups.extend(lvs::build_group(node, d)),
             "vrrp_script" => scripts.extend(script::build(node, &global, ordinal, d)),
-            "vrrp_instance" => instances.extend(instance::build(node, &global, ordinal, d)),
+            "vrrp_instance" => instances.extend(instance::build(
+                node,
+                &global,
+                ordinal,
+                &mut rule_preferences,
+                d,
+            )),
+            "static_ipaddress" => statics.addresses.extend(
+                track::block_lines(node, d)
+                    .iter()
+                    .filter_map(|line| addresses::static_address_line(line, d)),
+            ),
+            "static_routes" => statics.routes.extend(
+                track::block_lines(node, d)
+                    .iter()
+                    .filter_map(|line| routes::route_line(line, "static route", d)),
+            ),
+            "static_rules" => {
+                for line in track::block_lines(node, d) {
+                    statics.rules.extend(routes::rule_line(
+                        line,
+                        "static rule",
+                        &mut rule_preferences,
+                        d,
+                    ));
+                }
+            }
             "vrrp_sync_group" => groups.extend(track::build_sync_group(node, ordinal, d)),
             kw if UNSUPPORTED_SECTIONS.contains(&kw) => {
                 d.warn_once(kw, node.span(), format!("{kw} is not supported by wasmalived; section skipped (further {kw} sections are skipped silently)"));
@@ -94,6 +121,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
         sync_groups: groups.into_iter().map(|(g, _)| g).collect(),
         virtual_servers,
         virtual_server_groups,
+        statics,
     })
 }
 
