@@ -229,3 +229,33 @@ impl fmt::Display for RuleSpec {
         Ok(())
     }
 }
+
+/// One entry a Master installs besides its addresses: the router's second installed type
+/// (see `wasmalived_proto::router::InstanceSpec::routes`). Planned routes first, then
+/// rules, as keepalived adds them; removed in the reverse order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VirtualEntry {
+    /// A `virtual_routes` line.
+    Route(RouteSpec),
+    /// A `virtual_rules` line.
+    Rule(RuleSpec),
+}
+
+impl VirtualEntry {
+    /// `"route"` or `"rule"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VirtualEntry::Route(_) => "route",
+            VirtualEntry::Rule(_) => "rule",
+        }
+    }
+}
+
+impl fmt::Display for VirtualEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VirtualEntry::Route(r) => write!(f, "route {r}"),
+            VirtualEntry::Rule(r) => write!(f, "rule {r}"),
+        }
+    }
+}

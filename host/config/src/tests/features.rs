@@ -381,21 +381,12 @@ fn routes_rules_and_static_entries_are_typed_with_one_preference_count_down() {
 }
 
 #[test]
-fn heartbeat_interface_takes_ipv6_and_unicast_instances() {
-    let v6 = ok("vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n heartbeat_interface eth1\n virtual_ipaddress {\n 2001:db8::10\n }\n}\n");
-    let i = &v6.config.instances[0];
-    assert_eq!(
-        (i.family, i.heartbeat_interfaces.as_slice()),
-        (Family::V6, &["eth1".to_owned()][..])
-    );
+fn heartbeat_interface_takes_unicast_instances_but_not_ipv6_ones() {
     let unicast = ok(&instance(
         "heartbeat_interface eth1 eth2\n unicast_peer {\n 192.0.2.2\n }",
     ));
-    assert_eq!(
-        unicast.config.instances[0].heartbeat_interfaces,
-        ["eth1", "eth2"]
-    );
-    assert!(
-        err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface")
-    );
+    assert_eq!(unicast.config.instances[0].heartbeat_interfaces, ["eth1", "eth2"]);
+    let v6 = err("vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n heartbeat_interface eth1\n virtual_ipaddress {\n 2001:db8::10\n }\n}\n");
+    assert!(v6[0].contains("IPv4 instances only"), "{v6:?}");
+    assert!(err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface"));
 }

@@ -254,6 +254,15 @@ pub(crate) fn build(
         }
     }
     let unicast = !draft.peers.is_empty();
+    if !heartbeat_interfaces.is_empty() && family == Family::V6 {
+        // Adverts keep the instance's source on every path so peers see one router; an
+        // IPv6 advert's source is the primary link's link-local address (RFC 5798 §5.1.2.1),
+        // which the kernel does not send from another link.
+        d.error(
+            node.span(),
+            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 instances only (multicast and unicast): an IPv6 advert's link-local source cannot be sent on another link"),
+        );
+    }
     if let (Some(at), false) = (&draft.unicast_keyword, unicast) {
         d.warn(at, format!("vrrp_instance {name}: a unicast keyword without unicast peers; using multicast, as keepalived does"));
     }

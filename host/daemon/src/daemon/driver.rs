@@ -34,6 +34,7 @@ use crate::notify::{Notifier, NotifyKind, NotifyScripts, NotifyState};
 use crate::systemd::status::{self as service_status, CheckCounts};
 use crate::systemd::watchdog::Watchdog;
 use crate::systemd::ServiceManager;
+use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_proto::router::split_brain::Alarm;
 use wasmalived_proto::router::sync_group::SyncGroupSpec;
@@ -69,7 +70,7 @@ pub enum Command {
     /// for a new instance; `None` keeps the running instance's I/O.
     Upsert {
         /// The router's view.
-        spec: Box<InstanceSpec<VipSpec>>,
+        spec: Box<InstanceSpec<VipSpec, VirtualEntry>>,
         /// Sockets, MAC, hooks.
         io: Option<Box<InstanceIo>>,
         /// The router's answer.
@@ -177,7 +178,7 @@ struct Live {
 type Transitions = std::collections::BTreeMap<(String, String, &'static str), u64>;
 
 struct Driver {
-    router: Router<VipSpec>,
+    router: Router<VipSpec, VirtualEntry>,
     live: HashMap<InstanceId, Live>,
     groups: HashMap<String, Notifier>,
     checks: HashMap<String, watch::Receiver<CheckUpdate>>,
@@ -318,7 +319,7 @@ impl Driver {
     fn upsert(
         &mut self,
         now: Instant,
-        spec: InstanceSpec<VipSpec>,
+        spec: InstanceSpec<VipSpec, VirtualEntry>,
         io: Option<InstanceIo>,
     ) -> Result<(), UpsertError> {
         let existing = self.router.find(&spec.key);
@@ -455,6 +456,13 @@ impl Driver {
                 Output::Transmit(transmit) => self.transmit(transmit).await,
                 Output::AddVips { instance, vips } => self.vips(instance, &vips, true).await,
                 Output::DelVips { instance, vips } => self.vips(instance, &vips, false).await,
+                Output::AddRoutes { instance, routes } => {
+                    self.routes(instance, routes.iter(), true).await
+                }
+                // Rules before the routes they select, as keepalived removes them.
+                Output::DelRoutes { instance, routes } => {
+                    self.routes(instance, routes.iter().rev(), false).await
+                }
                 Output::Announce { instance, vips } => self.announce(instance, &vips),
                 Output::Hook(hook) => self.hook(hook),
                 Output::Event(event) => self.event(event),
@@ -508,6 +516,33 @@ impl Driver {
                         .in_scope(|| error!(vip = %vip.addr, error = %err, "{what} VIP failed"));
                 }
             }
+        }
+    }
+
+    /// Install or remove an instance's virtual routes and rules, in the order given.
+    async fn routes(
+        &self,
+        instance: InstanceId,
+        entries: impl Iterator<Item = &VirtualEntry>,
+        add: bool,
+    ) {
+        let Some(live) = self.live.get(&instance) else {
+            return;
+        };
+        for entry in entries {
+            let result = if add {
+                self.netlink.add_entry(entry).await
+            } else {
+                self.netlink.del_entry(entry).await
+            };
+            live.span.in_scope(|| match result {
+                Ok(()) if add => debug!(%entry, "installed"),
+                Ok(()) => debug!(%entry, "removed"),
+                Err(err) => {
+                    let what = if add { "installing" } else { "removing" };
+                    error!(%entry, error = %err, "{what} virtual {} failed", entry.kind());
+                }
+            });
         }
     }
 
@@ -737,11 +772,13 @@ async fn inject(fault: Option<crate::fault::Fault>) {
 }
 
 /// The instance an output concerns, if any.
-fn output_instance<V>(output: &Output<V>) -> Option<InstanceId> {
+fn output_instance<V, R>(output: &Output<V, R>) -> Option<InstanceId> {
     match output {
         Output::Transmit(t) => Some(t.instance),
         Output::AddVips { instance, .. }
         | Output::DelVips { instance, .. }
+        | Output::AddRoutes { instance, .. }
+        | Output::DelRoutes { instance, .. }
         | Output::Announce { instance, .. } => Some(*instance),
         Output::Hook(Hook {
             target: HookTarget::Instance(id),
@@ -782,7 +819,7 @@ fn family_name(family: Family) -> &'static str {
 /// The status entry of one instance: state, priorities, Fault reasons, every counter and
 /// the state changes.
 fn status_of(
-    view: &InstanceView<'_, VipSpec>,
+    view: &InstanceView<'_, VipSpec, VirtualEntry>,
     transitions: Option<&Transitions>,
 ) -> InstanceStatus {
     let core = view.core;

@@ -1,5 +1,6 @@
 //! Turning one configured `vrrp_instance` into what the router needs
-//! ([`InstanceSpec`]: protocol configuration, paths, destinations, VIPs, tracking) and what
+//! ([`InstanceSpec`]: protocol configuration, paths, destinations, VIPs, virtual routes and
+//! rules, tracking) and what
 //! the driver needs to carry its outputs out ([`InstanceIo`]: sockets, MAC, announcer,
 //! notify hooks). The interface facts are looked up once through netlink; [`build`] itself
 //! is pure.
@@ -11,6 +12,7 @@ use crate::net::garp::Announcer;
 use crate::net::netlink::Netlink;
 use crate::net::socket::VrrpSocket;
 use crate::notify::NotifyScripts;
+use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{Config, GlobalDefs, VrrpInstance};
 use wasmalived_proto::router::{InstanceKey, InstanceSpec, PathId, TrackSource, TrackedItem};
@@ -173,7 +175,7 @@ pub fn build(
     config: &Config,
     facts: &LinkFacts,
     heartbeat: Vec<PathId>,
-) -> InstanceSpec<VipSpec> {
+) -> InstanceSpec<VipSpec, VirtualEntry> {
     let global = &config.global;
     let mut protocol = InstanceConfig::new(cfg.vrid, cfg.advert_int, facts.src);
     protocol.version = cfg.version;
@@ -222,6 +224,13 @@ pub fn build(
             .iter()
             .chain(cfg.excluded_vips.iter())
             .cloned()
+            .collect(),
+        routes: cfg
+            .virtual_routes
+            .iter()
+            .cloned()
+            .map(VirtualEntry::Route)
+            .chain(cfg.virtual_rules.iter().cloned().map(VirtualEntry::Rule))
             .collect(),
         announce_interval,
         tracking: tracking(cfg, config),
