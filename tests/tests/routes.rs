@@ -29,8 +29,14 @@ const VIRTUAL: &[(&[&str], &str)] = &[
         &["route", "show", "table", "100"],
         "198.51.100.0/24 via 192.0.2.254 dev eth0 proto keepalived src 192.0.2.200",
     ),
-    (&["route", "show"], "blackhole 203.0.113.0/24 proto keepalived"),
-    (&["rule", "show"], "100:\tfrom 192.0.2.200 lookup 100 proto keepalived"),
+    (
+        &["route", "show"],
+        "blackhole 203.0.113.0/24 proto keepalived",
+    ),
+    (
+        &["rule", "show"],
+        "100:\tfrom 192.0.2.200 lookup 100 proto keepalived",
+    ),
 ];
 
 /// The static entries each node holds while its daemon runs.
@@ -90,7 +96,11 @@ fn listing(lab: &Lab, node: &str, checks: &[(&[&str], &str)]) -> String {
 
 /// Waits until `node` lists every line of `checks` (`present`) or none of them.
 fn wait_listed(lab: &Lab, node: &str, checks: &[(&[&str], &str)], present: bool) -> Result<()> {
-    let what = if present { "to hold" } else { "to have removed" };
+    let what = if present {
+        "to hold"
+    } else {
+        "to have removed"
+    };
     wait_for(
         &format!("{node} {what} {checks:?}"),
         SETTLE,
@@ -108,7 +118,9 @@ fn wait_listed(lab: &Lab, node: &str, checks: &[(&[&str], &str)], present: bool)
     Ok(())
 }
 
-fn as_checks<'a>(owned: &'a [(&'static [&'static str], String)]) -> Vec<(&'static [&'static str], &'a str)> {
+fn as_checks<'a>(
+    owned: &'a [(&'static [&'static str], String)],
+) -> Vec<(&'static [&'static str], &'a str)> {
     owned.iter().map(|(a, l)| (*a, l.as_str())).collect()
 }
 

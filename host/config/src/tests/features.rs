@@ -385,8 +385,13 @@ fn heartbeat_interface_takes_unicast_instances_but_not_ipv6_ones() {
     let unicast = ok(&instance(
         "heartbeat_interface eth1 eth2\n unicast_peer {\n 192.0.2.2\n }",
     ));
-    assert_eq!(unicast.config.instances[0].heartbeat_interfaces, ["eth1", "eth2"]);
+    assert_eq!(
+        unicast.config.instances[0].heartbeat_interfaces,
+        ["eth1", "eth2"]
+    );
     let v6 = err("vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n heartbeat_interface eth1\n virtual_ipaddress {\n 2001:db8::10\n }\n}\n");
     assert!(v6[0].contains("IPv4 instances only"), "{v6:?}");
-    assert!(err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface"));
+    assert!(
+        err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface")
+    );
 }

@@ -74,7 +74,9 @@ pub fn route_message(route: &RouteSpec, oif: Option<u32>) -> RouteMessage {
     msg.attributes.push(RouteAttribute::Table(route.table));
     if route.dst.len > 0 {
         msg.attributes
-            .push(RouteAttribute::Destination(RouteAddress::from(route.dst.addr)));
+            .push(RouteAttribute::Destination(RouteAddress::from(
+                route.dst.addr,
+            )));
     }
     if let Some(via) = route.via {
         msg.attributes
@@ -128,7 +130,8 @@ pub fn rule_message(rule: &RuleSpec) -> RuleMessage {
             msg.attributes.push(RuleAttribute::FwMask(mask));
         }
     }
-    msg.attributes.push(RuleAttribute::Priority(rule.preference));
+    msg.attributes
+        .push(RuleAttribute::Priority(rule.preference));
     msg.attributes
         .push(RuleAttribute::Protocol(protocol(rule.no_track)));
     msg

@@ -386,7 +386,10 @@ impl Lan {
                 Output::AddRoutes { instance, routes } => {
                     let who = name(&self.nodes[n], instance);
                     assert!(
-                        self.nodes[n].installed.get(&who).is_some_and(|a| !a.is_empty()),
+                        self.nodes[n]
+                            .installed
+                            .get(&who)
+                            .is_some_and(|a| !a.is_empty()),
                         "node {n} {who}: routes installed before the addresses"
                     );
                     self.nodes[n].routes.entry(who).or_default().extend(routes);
@@ -408,7 +411,10 @@ impl Lan {
                         // Leaving Master: the routes went first.
                         assert!(
                             !set.is_empty()
-                                || self.nodes[n].routes.get(&who).is_none_or(BTreeSet::is_empty),
+                                || self.nodes[n]
+                                    .routes
+                                    .get(&who)
+                                    .is_none_or(BTreeSet::is_empty),
                             "node {n} {who}: addresses removed before the routes"
                         );
                     }

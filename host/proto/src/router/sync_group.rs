@@ -76,7 +76,10 @@ pub fn group_state(states: &[Option<State>]) -> Option<HookState> {
 }
 
 /// Replace the configured groups, keeping the role and hook state of groups that stay.
-pub(super) fn replace<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut Router<V, R>, specs: Vec<SyncGroupSpec>) {
+pub(super) fn replace<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    specs: Vec<SyncGroupSpec>,
+) {
     let old = std::mem::take(&mut router.groups);
     router.groups = specs
         .into_iter()
@@ -92,7 +95,10 @@ pub(super) fn replace<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut R
 }
 
 /// The running members of group `g`, in configuration order.
-fn members<V: Clone + PartialEq, R: Clone + PartialEq>(router: &Router<V, R>, g: usize) -> Vec<InstanceId> {
+fn members<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    g: usize,
+) -> Vec<InstanceId> {
     router
         .groups
         .get(g)
@@ -108,7 +114,10 @@ fn members<V: Clone + PartialEq, R: Clone + PartialEq>(router: &Router<V, R>, g:
 }
 
 /// The group instance `id` belongs to (keepalived allows one).
-fn group_of<V: Clone + PartialEq, R: Clone + PartialEq>(router: &Router<V, R>, id: InstanceId) -> Option<usize> {
+fn group_of<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    id: InstanceId,
+) -> Option<usize> {
     let name = &router.slot(id)?.spec.name;
     router
         .groups
@@ -119,7 +128,10 @@ fn group_of<V: Clone + PartialEq, R: Clone + PartialEq>(router: &Router<V, R>, i
 /// Membership changed (start-up, reload, an instance started or stopped): hold the members
 /// of groups with two or more running members (keepalived drops groups of one), release the
 /// others, and re-apply the Fault, hook and MASTER rules of every group.
-pub(super) fn resync<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut Router<V, R>, now: Instant) {
+pub(super) fn resync<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    now: Instant,
+) {
     let mut held: Vec<InstanceId> = Vec::new();
     for g in 0..router.groups.len() {
         let m = members(router, g);
@@ -154,7 +166,10 @@ pub(super) fn resync<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut Ro
     }
 }
 
-fn is_master<V: Clone + PartialEq, R: Clone + PartialEq>(router: &Router<V, R>, id: InstanceId) -> bool {
+fn is_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    id: InstanceId,
+) -> bool {
     router
         .slot(id)
         .is_some_and(|s| s.core.state() == State::Master)
@@ -197,7 +212,11 @@ pub(super) fn propagate_fault<V: Clone + PartialEq, R: Clone + PartialEq>(
 
 /// Give every member of group `g` the group's Fault cause: the first member whose own
 /// tracking faults it.
-fn apply_group_fault<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut Router<V, R>, now: Instant, g: usize) {
+fn apply_group_fault<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    now: Instant,
+    g: usize,
+) {
     let m = members(router, g);
     let Some(group) = router.groups.get(g) else {
         return;
@@ -252,7 +271,10 @@ pub(super) fn on_want_master<V: Clone + PartialEq, R: Clone + PartialEq>(
 }
 
 /// Would `id` go MASTER if it could (keepalived `wantstate == VRRP_STATE_MAST`)?
-fn wants_master<V: Clone + PartialEq, R: Clone + PartialEq>(router: &Router<V, R>, id: InstanceId) -> bool {
+fn wants_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    id: InstanceId,
+) -> bool {
     router.slot(id).is_some_and(|slot| match slot.core.state() {
         State::Master => true,
         State::Backup => slot.core.wants_master(),
@@ -333,7 +355,11 @@ fn follow<V: Clone + PartialEq, R: Clone + PartialEq>(
     }
 }
 
-fn set_role<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut Router<V, R>, g: usize, role: Role) {
+fn set_role<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    g: usize,
+    role: Role,
+) {
     if let Some(group) = router.groups.get_mut(g) {
         group.role = role;
     }
