@@ -306,8 +306,8 @@ pub struct VrrpInstance {
     /// `heartbeat_interface IFNAME...` (wasmalived extension, repeatable): more links the
     /// instance's adverts are sent and received on, besides `interface`, so losing one link
     /// does not split the pair. Adverts keep the instance's source address on every path,
-    /// so peers see one router; VIPs stay on `interface`. IPv4 instances, multicast (the
-    /// group on every path) and unicast (every peer over every path).
+    /// so peers see one router; VIPs stay on `interface`. Multicast instances (the group on
+    /// every path) and IPv4 unicast ones (every peer over every path).
     pub heartbeat_interfaces: Vec<String>,
     /// Accept mode (`accept`/`no_accept`; default: on, or with strict mode only at priority 255).
     pub accept: bool,

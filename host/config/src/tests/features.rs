@@ -381,7 +381,7 @@ fn routes_rules_and_static_entries_are_typed_with_one_preference_count_down() {
 }
 
 #[test]
-fn heartbeat_interface_takes_unicast_instances_but_not_ipv6_ones() {
+fn heartbeat_interface_takes_ipv6_and_unicast_but_not_ipv6_unicast_instances() {
     let unicast = ok(&instance(
         "heartbeat_interface eth1 eth2\n unicast_peer {\n 192.0.2.2\n }",
     ));
@@ -389,8 +389,17 @@ fn heartbeat_interface_takes_unicast_instances_but_not_ipv6_ones() {
         unicast.config.instances[0].heartbeat_interfaces,
         ["eth1", "eth2"]
     );
-    let v6 = err("vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n heartbeat_interface eth1\n virtual_ipaddress {\n 2001:db8::10\n }\n}\n");
-    assert!(v6[0].contains("IPv4 instances only"), "{v6:?}");
+    let v6 = "vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n heartbeat_interface eth1\n virtual_ipaddress {\n 2001:db8::10\n }\n";
+    let i = ok(&format!("{v6}}}\n")).config.instances.remove(0);
+    assert_eq!(
+        (i.family, i.heartbeat_interfaces.as_slice()),
+        (Family::V6, &["eth1".to_owned()][..])
+    );
+    let e = err(&format!("{v6} unicast_peer {{\n 2001:db8::2\n }}\n}}\n"));
+    assert!(
+        e[0].contains("IPv6 unicast peers is not supported"),
+        "{e:?}"
+    );
     assert!(
         err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface")
     );

@@ -254,13 +254,11 @@ pub(crate) fn build(
         }
     }
     let unicast = !draft.peers.is_empty();
-    if !heartbeat_interfaces.is_empty() && family == Family::V6 {
-        // Adverts keep the instance's source on every path so peers see one router; an
-        // IPv6 advert's source is the primary link's link-local address (RFC 5798 §5.1.2.1),
-        // which the kernel does not send from another link.
+    if !heartbeat_interfaces.is_empty() && family == Family::V6 && unicast {
+        // An IPv6 peer's address is only resolved (neighbour discovery) on its own link.
         d.error(
             node.span(),
-            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 instances only (multicast and unicast): an IPv6 advert's link-local source cannot be sent on another link"),
+            format!("vrrp_instance {name}: heartbeat_interface with IPv6 unicast peers is not supported: a peer's address is only reachable on its own link (use multicast for IPv6 heartbeat paths)"),
         );
     }
     if let (Some(at), false) = (&draft.unicast_keyword, unicast) {

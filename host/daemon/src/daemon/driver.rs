@@ -479,7 +479,13 @@ impl Driver {
                 .in_scope(|| error!(path = %t.path, "no socket for this path; advert not sent"));
             return;
         };
-        if let Err(err) = path.socket.send_from(&t.payload, Some(t.src), t.dst).await {
+        // A heartbeat path sends with the primary link's source (one router to the peers).
+        let sent = if t.heartbeat {
+            path.socket.send_with_header(&t.payload, t.src, t.dst).await
+        } else {
+            path.socket.send_from(&t.payload, Some(t.src), t.dst).await
+        };
+        if let Err(err) = sent {
             live.span.in_scope(|| {
                 if t.heartbeat {
                     debug!(path = %path.interface, dst = %t.dst, error = %err, "sending advert on a heartbeat path failed");
