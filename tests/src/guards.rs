@@ -167,8 +167,13 @@ pub struct GuardedPair {
 impl GuardedPair {
     /// Builds the lab and starts the guard's backend (witness server, etcd); no daemon yet.
     pub fn new(test: &str, guard: Guard) -> Result<GuardedPair> {
+        Self::with_proto(test, guard, Proto::V3Ipv4)
+    }
+
+    /// [`GuardedPair::new`] over `proto` (VRRPv3 over IPv4 or IPv6).
+    pub fn with_proto(test: &str, guard: Guard, proto: Proto) -> Result<GuardedPair> {
         crate::daemon::wasmalived_bin()?;
-        let mut pair = Pair::new(test, Proto::V3Ipv4, [Impl::Wasmalived; 2])?;
+        let mut pair = Pair::new(test, proto, [Impl::Wasmalived; 2])?;
         for c in &mut pair.confs {
             c.instance_mut().advert_int = ADVERT_INT.into();
         }

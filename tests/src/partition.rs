@@ -20,7 +20,7 @@ pub enum Cut {
     /// Drop every VRRP packet (IP protocol 112) arriving at the node: it stops hearing the
     /// other routers' adverts; everything else still flows.
     VrrpIn,
-    /// Drop VRRP arriving on this interface only (`iifname`).
+    /// Drop VRRP (IPv4 and IPv6) arriving on this interface only (`iifname`).
     VrrpInOn(String),
     /// Drop everything in and out except loopback: the node is cut off from everyone.
     Isolate,
@@ -31,7 +31,7 @@ impl Cut {
     pub fn script(&self) -> String {
         let (input, output) = match self {
             Cut::VrrpIn => ("ip protocol 112 drop".to_string(), None),
-            Cut::VrrpInOn(iface) => (format!("iifname \"{iface}\" ip protocol 112 drop"), None),
+            Cut::VrrpInOn(iface) => (format!("iifname \"{iface}\" meta l4proto 112 drop"), None),
             Cut::Isolate => (
                 "iifname != \"lo\" drop".to_string(),
                 Some("oifname != \"lo\" drop"),
@@ -159,7 +159,7 @@ mod tests {
         assert!(s.contains("ip protocol 112 drop"));
         assert!(!s.contains("hook output"));
         let s = Cut::VrrpInOn("eth0".into()).script();
-        assert!(s.contains("iifname \"eth0\" ip protocol 112 drop"));
+        assert!(s.contains("iifname \"eth0\" meta l4proto 112 drop"));
         let s = Cut::Isolate.script();
         assert!(s.contains("iifname != \"lo\" drop"));
         assert!(s.contains("hook output"));

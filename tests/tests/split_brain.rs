@@ -14,7 +14,9 @@
 //! - `quorum` with a real etcd on its own lab host: never two VIPs through a cut; kill -9 of
 //!   the holder's daemon lets n2 take over within TTL + check run + master-down interval.
 //! - `heartbeat_interface eth1` (a second bridge): VRRP cut on eth0 only changes nothing, no
-//!   alarm; the same cut without the extra path gives two Masters.
+//!   alarm; the same cut without the extra path gives two Masters. The same for a unicast
+//!   pair (each peer's adverts also go over eth1 to the peer's address) and for an IPv6 pair
+//!   (adverts over eth1 keep eth0's link-local source).
 //!
 //! Needs root, nft, python3, curl, Debian's etcd, `cargo build -p wasmalived`, `make plugins`.
 
@@ -23,6 +25,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use wasmalived_e2e::config::Proto;
 use wasmalived_e2e::guards::{
     master_down, Guard, GuardStatus, GuardedPair, CHECK_INTERVAL_S, ETCD_TTL_S,
 };
@@ -409,6 +412,87 @@ fn heartbeat_interface_survives_a_vrrp_cut_on_eth0() -> Result<()> {
     expect(m == 0, &gp, || {
         format!("after the heal {} is Master", NODES[m])
     })?;
+    drop(link);
+    gp.pair.pass()
+}
+
+/// A unicast pair sends its adverts to the peer's address over every path: with VRRP cut on
+/// eth0, the adverts over eth1 (the peer's eth0 address, reached on eth1) keep n2 Backup and
+/// neither side raises the split-brain alarm.
+#[test]
+fn heartbeat_interface_carries_unicast_adverts() -> Result<()> {
+    let mut gp = GuardedPair::new("sbhbu", Guard::None)?;
+    let link = SecondLink::new(&gp.pair.lab)?;
+    link.attach(&gp.pair.lab, NODES[0], "198.51.100.1/24")?;
+    link.attach(&gp.pair.lab, NODES[1], "198.51.100.2/24")?;
+    for (i, lines) in gp.instance_lines.iter_mut().enumerate() {
+        let (me, peer) = (i + 1, 2 - i);
+        lines.push(format!("unicast_src_ip 192.0.2.{me}"));
+        lines.push(format!("unicast_peer {{\n        192.0.2.{peer}\n    }}"));
+        lines.push("heartbeat_interface eth1".into());
+    }
+    gp.start_both()?;
+    cut_both(&gp, &Cut::VrrpInOn("eth0".into()))?;
+    gp.pair
+        .lab
+        .expect_sole_holder_for(&NODES, gp.pair.vip(), NODES[0], master_down(99) * 4)?;
+    let (s1, s2) = (gp.status(0)?, gp.status(1)?);
+    expect(
+        s1.state == "MASTER"
+            && s2.state == "BACKUP"
+            && s1.split_brain_events == 0
+            && s2.split_brain_events == 0,
+        &gp,
+        || format!("unicast over eth1: expected n1 Master, n2 Backup, no alarm: {s1:?} {s2:?}"),
+    )?;
+    heal_both(&gp)?;
+    drop(link);
+    gp.pair.pass()
+}
+
+/// An IPv6 pair: the adverts on eth1 carry the sender's eth0 link-local source (built with
+/// the IPv6 header, as the kernel would not send it there), so with VRRP cut on eth0 n2 stays
+/// Backup hearing one router, and no alarm is raised.
+#[test]
+fn heartbeat_interface_carries_ipv6_adverts_with_the_primary_source() -> Result<()> {
+    let mut gp = GuardedPair::with_proto("sbhb6", Guard::None, Proto::V3Ipv6)?;
+    let link = SecondLink::new(&gp.pair.lab)?;
+    link.attach(&gp.pair.lab, NODES[0], "198.51.100.1/24")?;
+    link.attach(&gp.pair.lab, NODES[1], "198.51.100.2/24")?;
+    for lines in &mut gp.instance_lines {
+        lines.push("heartbeat_interface eth1".into());
+    }
+    gp.start_both()?;
+    cut_both(&gp, &Cut::VrrpInOn("eth0".into()))?;
+    gp.pair
+        .lab
+        .expect_sole_holder_for(&NODES, gp.pair.vip(), NODES[0], master_down(99) * 4)?;
+    let (s1, s2) = (gp.status(0)?, gp.status(1)?);
+    expect(
+        s1.state == "MASTER"
+            && s2.state == "BACKUP"
+            && s1.split_brain_events == 0
+            && s2.split_brain_events == 0,
+        &gp,
+        || format!("IPv6 over eth1: expected n1 Master, n2 Backup, no alarm: {s1:?} {s2:?}"),
+    )?;
+
+    // The cut does stop IPv6 adverts on eth0: without the extra path, two Masters.
+    gp.pair.term(0)?;
+    gp.pair.term(1)?;
+    for lines in &mut gp.instance_lines {
+        lines.clear();
+    }
+    gp.start(0)?;
+    gp.pair.lab.wait_sole_holder(
+        &NODES,
+        gp.pair.vip(),
+        NODES[0],
+        master_down(100) * 2 + SLACK,
+    )?;
+    gp.start(1)?;
+    gp.wait_both_hold(master_down(99) * 2 + SLACK)?;
+    heal_both(&gp)?;
     drop(link);
     gp.pair.pass()
 }

@@ -30,6 +30,7 @@ use crate::model::{
     TrackFile, TrackFileDef, TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript,
     VrrpSyncGroup, VrrpTrackProcess,
 };
+use crate::route::{scope_name, StaticEntries};
 use crate::vip::{Scope, VipSpec};
 use wasmalived_proto::vrrp::types::{Family, Version};
 
@@ -108,6 +109,7 @@ impl Display for ConfigDump<'_> {
         if let Some(ns) = &g.net_namespace {
             writeln!(f, "net_namespace {ns}")?;
         }
+        statics(f, &c.statics)?;
         for t in &c.track_files {
             track_file_def(f, t)?;
         }
@@ -315,6 +317,29 @@ fn weight(w: i32, reverse: bool) -> String {
     }
 }
 
+/// `static_ipaddress`, `static_routes`, `static_rules`: one section each, when not empty.
+fn statics(f: &mut fmt::Formatter<'_>, s: &StaticEntries) -> fmt::Result {
+    if !s.addresses.is_empty() {
+        writeln!(f, "static_ipaddress")?;
+        for a in &s.addresses {
+            writeln!(f, "    {}", vip(a, "eth0"))?;
+        }
+    }
+    if !s.routes.is_empty() {
+        writeln!(f, "static_routes")?;
+        for r in &s.routes {
+            writeln!(f, "    {r}")?;
+        }
+    }
+    if !s.rules.is_empty() {
+        writeln!(f, "static_rules")?;
+        for r in &s.rules {
+            writeln!(f, "    {r}")?;
+        }
+    }
+    Ok(())
+}
+
 fn vip(v: &VipSpec, default_dev: &str) -> String {
     let mut s = format!(
         "{}/{} dev {}",
@@ -325,13 +350,7 @@ fn vip(v: &VipSpec, default_dev: &str) -> String {
     if let Some(b) = v.brd {
         let _ = write!(s, " brd {b}");
     }
-    let scope = match v.scope.unwrap_or(Scope::Global) {
-        Scope::Global => "global",
-        Scope::Site => "site",
-        Scope::Link => "link",
-        Scope::Host => "host",
-        Scope::Nowhere => "nowhere",
-    };
+    let scope = scope_name(v.scope.unwrap_or(Scope::Global));
     let _ = write!(s, " scope {scope}");
     if let Some(l) = &v.label {
         let _ = write!(s, " label {l}");
@@ -440,6 +459,12 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
         on_off(c.notify_priority_changes(i)),
     )?;
     line(f, "smtp_alert", on_off(c.instance_smtp_alert(i)))?;
+    for r in &i.virtual_routes {
+        line(f, "virtual_route", r)?;
+    }
+    for r in &i.virtual_rules {
+        line(f, "virtual_rule", r)?;
+    }
     line(f, "dont_track_primary", on_off(i.dont_track_primary))?;
     for h in &i.heartbeat_interfaces {
         line(f, "heartbeat_interface", h)?;
@@ -526,6 +551,22 @@ mod tests {
             "vrrp_sync_group G\n    group VI_1 VI_2\n    sync_group_tracking_weight on\n",
             "vrrp_instance VI_2\n    state BACKUP\n",
             // VI_1 wants MASTER below priority 255 in a sync group: BACKUP, as keepalived.
+        ] {
+            assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
+        }
+    }
+
+    #[test]
+    fn routes_rules_and_static_entries() {
+        let c = ok("static_ipaddress {\n 192.0.2.200/24 dev eth1\n}\nstatic_routes {\n 203.0.113.0/24 via 192.0.2.254 dev eth1 metric 3 no_track\n}\nstatic_rules {\n from 192.0.2.0/24 fwmark 16/255 table 100 preference 50\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.16\n }\n virtual_routes {\n src 192.0.2.16 198.51.100.0/24 via 192.0.2.1 dev eth0 scope link\n unreachable 2001:db8:9::/48\n }\n virtual_rules {\n to 198.51.100.0/24 prohibit\n }\n}\n").config;
+        let text = c.dump().to_string();
+        for expected in [
+            "static_ipaddress\n    192.0.2.200/24 dev eth1 scope global\n",
+            "static_routes\n    203.0.113.0/24 via 192.0.2.254 dev eth1 table 254 metric 3 no_track\n",
+            "static_rules\n    from 192.0.2.0/24 fwmark 0x10/0xff preference 50 table 100\n",
+            "    virtual_route 198.51.100.0/24 via 192.0.2.1 dev eth0 src 192.0.2.16 table 254 scope link\n",
+            "    virtual_route unreachable 2001:db8:9::/48 table 254\n",
+            "    virtual_rule from all to 198.51.100.0/24 preference 16384 prohibit\n",
         ] {
             assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
         }

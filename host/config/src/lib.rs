@@ -18,7 +18,7 @@
 //! `virtual_server_group` keywords keep their meaning ([`lvs`] for the check module, with
 //! keepalived's defaults and corrections; its numbers and addresses are read strictly, a
 //! bad one is an error). Keywords this daemon does not use are warnings naming their place;
-//! sections it does not implement (`bfd_instance`, `static_routes`, …) are reported once
+//! sections it does not implement (`bfd_instance`, `garp_group`, …) are reported once
 //! per kind and skipped. [`LoadOptions::strict`] turns every warning into an error.
 //!
 //! The remaining differences are deliberate (the main README lists them with their
@@ -61,6 +61,7 @@ pub mod parser;
 mod plugin_path;
 mod preprocess;
 mod reflow;
+pub mod route;
 mod source;
 mod validate;
 pub mod vip;

@@ -32,6 +32,8 @@ pub struct Config {
     pub virtual_server_groups: Vec<crate::lvs::VirtualServerGroup>,
     /// `track_file` (`vrrp_track_file`) blocks, in the order they were written.
     pub track_files: Vec<TrackFileDef>,
+    /// `static_ipaddress`, `static_routes`, `static_rules`: installed while the daemon runs.
+    pub statics: crate::route::StaticEntries,
 }
 
 impl Config {
@@ -474,6 +476,11 @@ pub struct VrrpInstance {
     pub vips: Vec<VipSpec>,
     /// `virtual_ipaddress_excluded`: installed like VIPs, not sent in adverts.
     pub excluded_vips: Vec<VipSpec>,
+    /// `virtual_routes { … }`: installed with the VIPs while Master (after them), removed
+    /// when leaving Master (before them).
+    pub virtual_routes: Vec<crate::route::RouteSpec>,
+    /// `virtual_rules { … }`: installed while Master, after the routes.
+    pub virtual_rules: Vec<crate::route::RuleSpec>,
     /// `mcast_src_ip`.
     pub mcast_src_ip: Option<IpAddr>,
     /// `unicast_src_ip`.
@@ -505,7 +512,8 @@ pub struct VrrpInstance {
     /// `heartbeat_interface IFNAME...` (wasmalived extension, repeatable): more links the
     /// instance's adverts are sent and received on, besides `interface`, so losing one link
     /// does not split the pair. Adverts keep the instance's source address on every path,
-    /// so peers see one router; VIPs stay on `interface`. IPv4 multicast instances only.
+    /// so peers see one router; VIPs stay on `interface`. Multicast instances (the group on
+    /// every path) and IPv4 unicast ones (every peer over every path).
     pub heartbeat_interfaces: Vec<String>,
     /// Accept mode (`accept`/`no_accept`; default: on, or with strict mode only at priority 255).
     pub accept: bool,

@@ -200,14 +200,13 @@ fn vrrp_strict_rules() {
 #[test]
 fn unsupported_sections_reported_once_per_kind() {
     let text = format!(
-        "bfd_instance a {{\n}}\nbfd_instance b {{\n}}\nstatic_routes {{\n}}\nstatic_routes {{\n}}\n{}",
-        instance("virtual_routes {\n 192.0.2.0/24 dev eth0\n}")
+        "bfd_instance a {{\n}}\nbfd_instance b {{\n}}\ngarp_group {{\n}}\ngarp_group {{\n}}\n{}",
+        instance("")
     );
     let w = warnings(&text);
-    assert_eq!(w.len(), 3, "{w:?}");
+    assert_eq!(w.len(), 2, "{w:?}");
     assert_eq!(w[0], "t.conf:1:1: warning: bfd_instance is not supported by wasmalived; section skipped (further bfd_instance sections are skipped silently)");
-    assert!(w[1].starts_with("t.conf:5:1: warning: static_routes is not supported"));
-    assert!(w[2].contains("virtual_routes in vrrp_instance is not supported"));
+    assert!(w[1].starts_with("t.conf:5:1: warning: garp_group is not supported"));
 }
 
 #[test]
@@ -413,5 +412,84 @@ fn a_bad_or_taken_vmac_name_falls_back_to_keepalived_default_sequence() {
                 && w.to_string().contains("already uses")),
         "{:?}",
         l.warnings
+    );
+}
+
+#[test]
+fn routes_rules_and_static_entries_are_typed_with_one_preference_count_down() {
+    let text = format!(
+        "static_ipaddress {{\n 192.0.2.200/24 dev eth1 scope link\n 2001:db8::200\n}}\n\
+         static_routes {{\n 203.0.113.0/24 via 192.0.2.254 dev eth1 no_track\n}}\n\
+         static_rules {{\n from 192.0.2.0/24 table 100 no_track\n}}\n{}",
+        instance(
+            "virtual_routes {\n src 192.0.2.10 198.51.100.0/24 via 192.0.2.254 dev eth0 table 100 metric 5\n blackhole 203.0.113.128/25 no_track\n }\n\
+             virtual_rules {\n to 198.51.100.0/24 lookup 100 no_track\n from 2001:db8::/32 prohibit preference 7 no_track\n }"
+        )
+    );
+    let l = ok(&text);
+    let statics = &l.config.statics;
+    assert_eq!(statics.addresses.len(), 2);
+    assert_eq!(
+        statics.addresses[1].dev.as_deref(),
+        Some("eth0"),
+        "keepalived's default interface"
+    );
+    assert_eq!(statics.routes[0].via, Some("192.0.2.254".parse().unwrap()));
+    assert_eq!(statics.rules[0].preference, 16384);
+    let i = &l.config.instances[0];
+    assert_eq!(i.virtual_routes.len(), 2);
+    assert_eq!(i.virtual_routes[0].table, 100);
+    assert_eq!(i.virtual_routes[1].kind, crate::route::RouteKind::Blackhole);
+    assert_eq!(
+        i.virtual_rules
+            .iter()
+            .map(|r| r.preference)
+            .collect::<Vec<_>>(),
+        [16383, 7],
+        "the IPv4 count-down carries on from static_rules"
+    );
+    let w = l
+        .warnings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("t.conf:3:2") && w.contains("using eth0")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter().any(|w| w.contains("does not watch the routes")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("has no preference; using 16383")),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn heartbeat_interface_takes_ipv6_and_unicast_but_not_ipv6_unicast_instances() {
+    let unicast = ok(&instance(
+        "heartbeat_interface eth1 eth2\n unicast_peer {\n 192.0.2.2\n }",
+    ));
+    assert_eq!(
+        unicast.config.instances[0].heartbeat_interfaces,
+        ["eth1", "eth2"]
+    );
+    let v6 = "vrrp_instance V6 {\n interface eth0\n virtual_router_id 5\n heartbeat_interface eth1\n virtual_ipaddress {\n 2001:db8::10\n }\n";
+    let i = ok(&format!("{v6}}}\n")).config.instances.remove(0);
+    assert_eq!(
+        (i.family, i.heartbeat_interfaces.as_slice()),
+        (Family::V6, &["eth1".to_owned()][..])
+    );
+    let e = err(&format!("{v6} unicast_peer {{\n 2001:db8::2\n }}\n}}\n"));
+    assert!(
+        e[0].contains("IPv6 unicast peers is not supported"),
+        "{e:?}"
+    );
+    assert!(
+        err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface")
     );
 }

@@ -182,13 +182,34 @@ pub(crate) fn vip_line(line: &Node, d: &mut Diags) -> Option<VipSpec> {
     Some(vip)
 }
 
+/// keepalived's default interface (`DFLT_INTERFACE`), where a static address without `dev`
+/// goes.
+const DEFAULT_INTERFACE: &str = "eth0";
+
+/// One `static_ipaddress` line: a `virtual_ipaddress` line whose address always has its
+/// interface (keepalived puts one without `dev` on its default interface, `eth0`).
+pub(crate) fn static_address_line(line: &Node, d: &mut Diags) -> Option<VipSpec> {
+    let mut address = vip_line(line, d)?;
+    if address.dev.is_none() {
+        d.warn(
+            line.span(),
+            format!(
+                "static address {} has no dev; using {DEFAULT_INTERFACE}, as keepalived does",
+                line.keyword.text
+            ),
+        );
+        address.dev = Some(DEFAULT_INTERFACE.to_owned());
+    }
+    Some(address)
+}
+
 /// The host bits of an IPv4 prefix.
 fn host_mask(prefix: u8) -> u32 {
     u32::MAX.checked_shr(u32::from(prefix)).unwrap_or(0)
 }
 
 /// An address scope by name or number (as `ip` and keepalived's rt_scopes table).
-fn scope(text: &str) -> Option<Scope> {
+pub(super) fn scope(text: &str) -> Option<Scope> {
     match text {
         "global" | "0" => Some(Scope::Global),
         "site" | "200" => Some(Scope::Site),

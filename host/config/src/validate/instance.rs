@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::addresses::{peer_line, source_address, vip_line};
 use super::protocol::{advert_interval, auth, AuthDraft};
+use super::routes::{route_line, rule_line, RulePreferences};
 use super::track::{block_lines, notify, track_interfaces, track_processes, track_scripts};
 use super::track_file::track_files;
 use super::{section_name, unknown, Places};
@@ -144,6 +145,7 @@ pub(crate) fn build(
     global: &GlobalDefs,
     track_file_defs: &[TrackFileDef],
     ordinal: usize,
+    rule_preferences: &mut RulePreferences,
     d: &mut Diags,
 ) -> Option<(VrrpInstance, Places)> {
     let name = section_name(node, d)?;
@@ -159,8 +161,20 @@ pub(crate) fn build(
     let mut track_proc = Vec::new();
     let mut dont_track_primary = false;
     let mut heartbeat_interfaces: Vec<String> = Vec::new();
+    let mut virtual_routes = Vec::new();
+    let mut virtual_rules = Vec::new();
     for child in &body.nodes {
         match child.keyword.text.as_str() {
+            "virtual_routes" => virtual_routes.extend(
+                block_lines(child, d)
+                    .iter()
+                    .filter_map(|line| route_line(line, "virtual route", d)),
+            ),
+            "virtual_rules" => {
+                for line in block_lines(child, d) {
+                    virtual_rules.extend(rule_line(line, "virtual rule", rule_preferences, d));
+                }
+            }
             "track_script" => track_scripts(child, &mut track_sc, &mut places.track_scripts, d),
             "track_process" => {
                 track_processes(child, &mut track_proc, &mut places.track_processes, d)
@@ -256,10 +270,11 @@ pub(crate) fn build(
         }
     }
     let unicast = !draft.peers.is_empty();
-    if !heartbeat_interfaces.is_empty() && (unicast || family == Family::V6) {
+    if !heartbeat_interfaces.is_empty() && family == Family::V6 && unicast {
+        // An IPv6 peer's address is only resolved (neighbour discovery) on its own link.
         d.error(
             node.span(),
-            format!("vrrp_instance {name}: heartbeat_interface is supported for IPv4 multicast instances only"),
+            format!("vrrp_instance {name}: heartbeat_interface with IPv6 unicast peers is not supported: a peer's address is only reachable on its own link (use multicast for IPv6 heartbeat paths)"),
         );
     }
     if let (Some(at), false) = (&draft.unicast_keyword, unicast) {
@@ -404,6 +419,8 @@ pub(crate) fn build(
         use_vmac,
         dont_track_primary,
         heartbeat_interfaces,
+        virtual_routes,
+        virtual_rules,
         accept,
         strict,
         origin: Origin(node.span().clone()),

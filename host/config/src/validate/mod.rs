@@ -8,6 +8,7 @@ mod instance;
 mod lvs;
 mod process;
 mod protocol;
+mod routes;
 mod script;
 mod track;
 mod track_file;
@@ -17,15 +18,13 @@ mod xref;
 use super::diag::{Diags, Span};
 use super::model::{Config, GlobalDefs};
 use super::parser::Node;
+use super::route::StaticEntries;
 
 /// Top-level sections keepalived has and this daemon does not implement: reported once per
 /// kind as not supported, and skipped.
 const UNSUPPORTED_SECTIONS: &[&str] = &[
     "real_server",
     "bfd_instance",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
     "static_track_group",
     "linkbeat_interfaces",
     "garp_group",
@@ -77,6 +76,8 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     let mut virtual_servers = Vec::new();
     let mut virtual_server_groups = Vec::new();
     let mut track_files: Vec<crate::model::TrackFileDef> = Vec::new();
+    let mut statics = StaticEntries::default();
+    let mut rule_preferences = routes::RulePreferences::default();
     for (ordinal, node) in nodes.iter().enumerate() {
         match node.keyword.text.as_str() {
             "global_defs" => {}
@@ -87,8 +88,33 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
             "net_namespace" => global::net_namespace(node, &mut net_namespace, d),
             // keepalived's ipsets in the namespace: wasmalived uses no ipsets.
             "namespace_with_ipsets" => {}
-            "vrrp_instance" => {
-                instances.extend(instance::build(node, &global, &track_files, ordinal, d))
+            "vrrp_instance" => instances.extend(instance::build(
+                node,
+                &global,
+                &track_files,
+                ordinal,
+                &mut rule_preferences,
+                d,
+            )),
+            "static_ipaddress" => statics.addresses.extend(
+                track::block_lines(node, d)
+                    .iter()
+                    .filter_map(|line| addresses::static_address_line(line, d)),
+            ),
+            "static_routes" => statics.routes.extend(
+                track::block_lines(node, d)
+                    .iter()
+                    .filter_map(|line| routes::route_line(line, "static route", d)),
+            ),
+            "static_rules" => {
+                for line in track::block_lines(node, d) {
+                    statics.rules.extend(routes::rule_line(
+                        line,
+                        "static rule",
+                        &mut rule_preferences,
+                        d,
+                    ));
+                }
             }
             "vrrp_sync_group" => {
                 groups.extend(track::build_sync_group(node, &track_files, ordinal, d))
@@ -129,6 +155,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
         virtual_servers,
         virtual_server_groups,
         track_files,
+        statics,
     })
 }
 

@@ -39,6 +39,7 @@ use crate::procs::ProcessStates;
 use crate::systemd::status::{self as service_status, CheckCounts};
 use crate::systemd::watchdog::Watchdog;
 use crate::systemd::ServiceManager;
+use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_proto::router::split_brain::Alarm;
 use wasmalived_proto::router::sync_group::SyncGroupSpec;
@@ -74,7 +75,7 @@ pub enum Command {
     /// for a new instance; `None` keeps the running instance's I/O.
     Upsert {
         /// The router's view.
-        spec: Box<InstanceSpec<VipSpec>>,
+        spec: Box<InstanceSpec<VipSpec, VirtualEntry>>,
         /// Sockets, MAC, hooks.
         io: Option<Box<InstanceIo>>,
         /// The router's answer.
@@ -214,7 +215,7 @@ struct Live {
 type Transitions = std::collections::BTreeMap<(String, String, &'static str), u64>;
 
 struct Driver {
-    router: Router<VipSpec>,
+    router: Router<VipSpec, VirtualEntry>,
     live: HashMap<InstanceId, Live>,
     groups: HashMap<String, Notifier>,
     checks: HashMap<String, watch::Receiver<CheckUpdate>>,
@@ -374,7 +375,7 @@ impl Driver {
     fn upsert(
         &mut self,
         now: Instant,
-        spec: InstanceSpec<VipSpec>,
+        spec: InstanceSpec<VipSpec, VirtualEntry>,
         io: Option<InstanceIo>,
     ) -> Result<(), UpsertError> {
         let existing = self.router.find(&spec.key);
@@ -529,6 +530,13 @@ impl Driver {
                 Output::Transmit(transmit) => self.transmit(transmit).await,
                 Output::AddVips { instance, vips } => self.vips(instance, &vips, true).await,
                 Output::DelVips { instance, vips } => self.vips(instance, &vips, false).await,
+                Output::AddRoutes { instance, routes } => {
+                    self.routes(instance, routes.iter(), true).await
+                }
+                // Rules before the routes they select, as keepalived removes them.
+                Output::DelRoutes { instance, routes } => {
+                    self.routes(instance, routes.iter().rev(), false).await
+                }
                 Output::Announce { instance, vips } => self.announce(instance, &vips),
                 Output::Hook(hook) => self.hook(hook),
                 Output::Event(event) => self.event(event),
@@ -562,7 +570,13 @@ impl Driver {
                 .in_scope(|| error!(path = %t.path, "no socket for this path; advert not sent"));
             return;
         };
-        if let Err(err) = path.socket.send_from(&t.payload, Some(t.src), t.dst).await {
+        // A heartbeat path sends with the primary link's source (one router to the peers).
+        let sent = if t.heartbeat {
+            path.socket.send_with_header(&t.payload, t.src, t.dst).await
+        } else {
+            path.socket.send_from(&t.payload, Some(t.src), t.dst).await
+        };
+        if let Err(err) = sent {
             live.span.in_scope(|| {
                 if t.heartbeat {
                     debug!(path = %path.interface, dst = %t.dst, error = %err, "sending advert on a heartbeat path failed");
@@ -618,6 +632,33 @@ impl Driver {
         }
         if !add && no_accept {
             self.sync_no_accept(&[]).await;
+        }
+    }
+
+    /// Install or remove an instance's virtual routes and rules, in the order given.
+    async fn routes(
+        &self,
+        instance: InstanceId,
+        entries: impl Iterator<Item = &VirtualEntry>,
+        add: bool,
+    ) {
+        let Some(live) = self.live.get(&instance) else {
+            return;
+        };
+        for entry in entries {
+            let result = if add {
+                self.netlink.add_entry(entry).await
+            } else {
+                self.netlink.del_entry(entry).await
+            };
+            live.span.in_scope(|| match result {
+                Ok(()) if add => debug!(%entry, "installed"),
+                Ok(()) => debug!(%entry, "removed"),
+                Err(err) => {
+                    let what = if add { "installing" } else { "removing" };
+                    error!(%entry, error = %err, "{what} virtual {} failed", entry.kind());
+                }
+            });
         }
     }
 
@@ -879,11 +920,13 @@ async fn inject(fault: Option<crate::fault::Fault>) {
 }
 
 /// The instance an output concerns, if any.
-fn output_instance<V>(output: &Output<V>) -> Option<InstanceId> {
+fn output_instance<V, R>(output: &Output<V, R>) -> Option<InstanceId> {
     match output {
         Output::Transmit(t) => Some(t.instance),
         Output::AddVips { instance, .. }
         | Output::DelVips { instance, .. }
+        | Output::AddRoutes { instance, .. }
+        | Output::DelRoutes { instance, .. }
         | Output::Announce { instance, .. } => Some(*instance),
         Output::Hook(Hook {
             target: HookTarget::Instance(id),
@@ -925,7 +968,7 @@ fn family_name(family: Family) -> &'static str {
 /// The status entry of one instance: state, priorities, Fault reasons, every counter and
 /// the state changes.
 fn status_of(
-    view: &InstanceView<'_, VipSpec>,
+    view: &InstanceView<'_, VipSpec, VirtualEntry>,
     transitions: Option<&Transitions>,
 ) -> InstanceStatus {
     let core = view.core;

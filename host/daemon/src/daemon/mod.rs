@@ -23,7 +23,8 @@
 //! or stuck check can only make its own verdict late; it never delays an advert (STYLE
 //! principle 7). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
 //! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
-//! `omega` scripts and removes its tables; then all tasks are cancelled.
+//! `omega` scripts and removes its tables; then the static addresses, routes and rules
+//! ([`statics`], installed by `apply`) are removed; then all tasks are cancelled.
 //!
 //! keepalived's other signals are answered in the same loop: SIGUSR1, SIGUSR2, `STATS_CLEAR`
 //! and `JSON` write the dump files ([`crate::dumps`]) from a copy of the status board, on
@@ -51,6 +52,7 @@ pub mod startup;
 pub mod track_files;
 
 pub use self::startup::Startup;
+pub mod statics;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -83,6 +85,7 @@ use crate::net::vmac::Vmacs;
 use crate::notify::NotifyScripts;
 use crate::procs::{self, ProcessMonitor};
 use crate::systemd::ServiceManager;
+use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
@@ -531,6 +534,12 @@ impl Daemon {
         self.alerts = Some(Arc::clone(&alerts));
         self.command(Command::Alerts(alerts)).await;
         self.apply_track_files(&config).await;
+        let installed = self
+            .config
+            .as_ref()
+            .map(|c| c.statics.clone())
+            .unwrap_or_default();
+        statics::apply(&self.netlink, &installed, &config.statics).await;
 
         // Checks: only the scripts something tracks run, as in keepalived. A check that
         // could not start is not handed to the router, which counts it as down (and, with
@@ -846,7 +855,7 @@ impl Daemon {
         key: &InstanceKey,
         with_io: bool,
     ) -> anyhow::Result<(
-        InstanceSpec<VipSpec>,
+        InstanceSpec<VipSpec, VirtualEntry>,
         Option<InstanceIo>,
         Vec<(String, u32)>,
         u32,
@@ -1147,6 +1156,9 @@ impl Daemon {
         self.remove_vrrp_plumbing().await;
         // The VIPs are gone first, so no client reaches a director whose pools are removed.
         self.stop_director().await;
+        if let Some(config) = &self.config {
+            statics::remove(&self.netlink, &config.statics).await;
+        }
     }
 }
 

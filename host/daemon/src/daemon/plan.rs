@@ -1,5 +1,6 @@
 //! Turning one configured `vrrp_instance` into what the router needs
-//! ([`InstanceSpec`]: protocol configuration, paths, destinations, VIPs, tracking) and what
+//! ([`InstanceSpec`]: protocol configuration, paths, destinations, VIPs, virtual routes and
+//! rules, tracking) and what
 //! the driver needs to carry its outputs out ([`InstanceIo`]: sockets, MAC, announcer,
 //! notify hooks). The interface facts are looked up once through netlink; [`build`] itself
 //! is pure.
@@ -12,6 +13,7 @@ use crate::net::netlink::Netlink;
 use crate::net::socket::VrrpSocket;
 use crate::net::vmac::VmacRequest;
 use crate::notify::NotifyScripts;
+use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{Config, GlobalDefs, VrrpInstance};
 use wasmalived_proto::router::{InstanceKey, InstanceSpec, PathId, TrackSource, TrackedItem};
@@ -221,7 +223,7 @@ pub fn build(
     config: &Config,
     facts: &LinkFacts,
     heartbeat: Vec<PathId>,
-) -> InstanceSpec<VipSpec> {
+) -> InstanceSpec<VipSpec, VirtualEntry> {
     let global = &config.global;
     let mut protocol = InstanceConfig::new(cfg.vrid, cfg.advert_int, facts.src);
     protocol.version = cfg.version;
@@ -270,6 +272,13 @@ pub fn build(
             .iter()
             .chain(cfg.excluded_vips.iter())
             .cloned()
+            .collect(),
+        routes: cfg
+            .virtual_routes
+            .iter()
+            .cloned()
+            .map(VirtualEntry::Route)
+            .chain(cfg.virtual_rules.iter().cloned().map(VirtualEntry::Rule))
             .collect(),
         announce_interval,
         tracking: tracking(cfg, config),

@@ -2,6 +2,7 @@
 //!
 //! - [`socket`]: raw IP protocol 112 sockets per (interface, family); bytes and addresses only.
 //! - [`netlink`]: VIP add/remove, interface facts, `RTNLGRP_LINK` events.
+//! - [`routes`]: virtual and static routes and policy-routing rules, add/remove.
 //! - [`garp`]: gratuitous ARP and unsolicited neighbour advertisements.
 //! - [`probe`]: the LVS director's `PING_CHECK` / `UDP_CHECK` probes (ICMP echo; UDP and its
 //!   ICMP errors), which a WebAssembly guest cannot do; its own few libc calls in `probe::sys`.
@@ -13,6 +14,7 @@ pub mod firewall;
 pub mod garp;
 pub mod netlink;
 pub mod probe;
+pub mod routes;
 pub mod socket;
 pub(crate) mod sys;
 pub mod vmac;

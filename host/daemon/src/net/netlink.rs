@@ -78,7 +78,7 @@ pub enum NetlinkError {
 }
 
 /// Whether an rtnetlink error carries this errno.
-fn is_errno(err: &rtnetlink::Error, errno: i32) -> bool {
+pub(super) fn is_errno(err: &rtnetlink::Error, errno: i32) -> bool {
     matches!(err, rtnetlink::Error::NetlinkError(msg) if msg.raw_code() == -errno)
 }
 
@@ -233,7 +233,7 @@ pub fn vip_message(vip: &VipSpec, ifindex: u32) -> Result<AddressMessage, Netlin
 /// aborted when this value is dropped).
 #[derive(Debug)]
 pub struct Netlink {
-    handle: Handle,
+    pub(super) handle: Handle,
     task: JoinHandle<()>,
 }
 

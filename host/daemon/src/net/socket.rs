@@ -20,13 +20,22 @@
 //!
 //! The VRRP checksum is the core's job: the payload handed to [`VrrpSocket::send`] is sent as
 //! is (no `IPV6_CHECKSUM`).
+//!
+//! # Another link's source (heartbeat paths)
+//! A heartbeat path sends the instance's adverts with the primary link's source, so peers
+//! see one router. IPv4 takes any local address as a source on any link; IPv6 refuses a
+//! link-local source that is not the sending link's (`IPV6_PKTINFO` fails with `EINVAL`), so
+//! [`VrrpSocket::send_with_header`] builds the IPv6 header itself on a send-only
+//! `IPPROTO_RAW` socket bound to the same interface.
 
 use std::io::{self, Read};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::os::fd::AsFd;
 
-use socket2::{Domain, Protocol, Socket, Type};
+use std::net::{Ipv6Addr, SocketAddrV6};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -180,9 +189,50 @@ impl SocketError {
 #[derive(Debug)]
 pub struct VrrpSocket {
     fd: AsyncFd<Socket>,
+    /// IPv6 only: the send-only `IPPROTO_RAW` socket of [`VrrpSocket::send_with_header`].
+    header_included: Option<AsyncFd<Socket>>,
     ifindex: u32,
     family: Family,
     src: Option<IpAddr>,
+}
+
+/// The fixed IPv6 header's length (RFC 8200 §3).
+const IPV6_HEADER_LEN: usize = 40;
+
+/// An IPv6 header (RFC 8200 §3) for a VRRP payload of `len` bytes: traffic class 0xc0 as the
+/// kernel-built packets carry, no flow label, next header 112, hop limit 255.
+///
+/// ```text
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// |Version| Traffic Class |           Flow Label                  |
+/// |         Payload Length        |  Next Header  |   Hop Limit   |
+/// |                   Source Address (128 bits)                   |
+/// |                Destination Address (128 bits)                 |
+/// ```
+fn ipv6_header(src: Ipv6Addr, dst: Ipv6Addr, len: u16) -> [u8; IPV6_HEADER_LEN] {
+    let mut h = [0u8; IPV6_HEADER_LEN];
+    let first = (6u32 << 28) | (u32::from(TOS_INTERNETWORK_CONTROL) << 20);
+    h[0..4].copy_from_slice(&first.to_be_bytes());
+    h[4..6].copy_from_slice(&len.to_be_bytes());
+    h[6] = IP_PROTO_VRRP;
+    h[7] = VRRP_TTL;
+    h[8..24].copy_from_slice(&src.octets());
+    h[24..40].copy_from_slice(&dst.octets());
+    h
+}
+
+/// The send-only `IPPROTO_RAW` IPv6 socket bound to `index` (the kernel takes the IPv6
+/// header from the caller on it, and delivers nothing to it).
+fn open_header_included(index: NonZeroU32) -> io::Result<AsyncFd<Socket>> {
+    let socket = Socket::new(
+        Domain::IPV6,
+        Type::RAW.cloexec(),
+        Some(Protocol::from(libc::IPPROTO_RAW)),
+    )?;
+    socket.set_nonblocking(true)?;
+    socket.bind_device_by_index_v6(Some(index))?;
+    sys::register_async(socket)
 }
 
 fn family_of(addr: IpAddr) -> Family {
@@ -287,9 +337,14 @@ impl VrrpSocket {
             join_group(&socket, family, ifindex, group).map_err(err("join multicast group"))?;
         }
         let fd = sys::register_async(socket).map_err(err("register with tokio"))?;
+        let header_included = match family {
+            Family::V4 => None,
+            Family::V6 => Some(open_header_included(index).map_err(err("IPPROTO_RAW socket"))?),
+        };
         tracing::debug!(ifindex, ?family, ?src, ?join, "VRRP socket open");
         Ok(Self {
             fd,
+            header_included,
             ifindex,
             family,
             src,
@@ -374,6 +429,50 @@ impl VrrpSocket {
         Ok(())
     }
 
+    /// Sends a finished VRRP packet from `src`, a source address of another link (a heartbeat
+    /// path's adverts carry the primary link's): IPv4 as [`send_from`](Self::send_from)
+    /// (any local address is a valid source), IPv6 with the header built here, which the
+    /// kernel sends as is (see the module documentation).
+    pub async fn send_with_header(
+        &self,
+        payload: &[u8],
+        src: IpAddr,
+        dst: IpAddr,
+    ) -> Result<(), SocketError> {
+        let (IpAddr::V6(src6), IpAddr::V6(dst6), Some(raw)) = (src, dst, &self.header_included)
+        else {
+            return self.send_from(payload, Some(src), dst).await;
+        };
+        let ifindex = self.ifindex;
+        let send_err = |source| SocketError::Send {
+            dst,
+            ifindex,
+            len: payload.len(),
+            source,
+        };
+        let len = u16::try_from(payload.len()).map_err(|_| {
+            send_err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "payload longer than an IPv6 packet",
+            ))
+        })?;
+        let mut packet = Vec::with_capacity(IPV6_HEADER_LEN + payload.len());
+        packet.extend_from_slice(&ipv6_header(src6, dst6, len));
+        packet.extend_from_slice(payload);
+        let to = SockAddr::from(SocketAddrV6::new(dst6, 0, 0, ifindex));
+        let sent = raw
+            .async_io(Interest::WRITABLE, |s| s.send_to(&packet, &to))
+            .await
+            .map_err(send_err)?;
+        if sent != packet.len() {
+            return Err(send_err(io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short send: {sent} of {} bytes", packet.len()),
+            )));
+        }
+        Ok(())
+    }
+
     /// Waits for the next datagram. [`SocketError::Dropped`] means one bad datagram was
     /// skipped (count it, call again); other errors concern the socket itself.
     pub async fn recv(&self) -> Result<Received, SocketError> {
@@ -426,5 +525,21 @@ impl VrrpSocket {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ipv6_header_of_a_heartbeat_advert() {
+        let src: Ipv6Addr = "fe80::a".parse().unwrap();
+        let dst: Ipv6Addr = "ff02::12".parse().unwrap();
+        let h = ipv6_header(src, dst, 24);
+        // Version 6, traffic class 0xc0, flow label 0; 24 bytes; VRRP; hop limit 255.
+        assert_eq!(h[..8], [0x6c, 0x00, 0x00, 0x00, 0x00, 24, 112, 255]);
+        assert_eq!(h[8..24], src.octets());
+        assert_eq!(h[24..], dst.octets());
     }
 }

@@ -130,9 +130,10 @@ pub struct TrackedItem {
 }
 
 /// Everything the router needs to run one instance. `V` is the I/O layer's description of
-/// one installed address (the router only compares and hands them back).
+/// one installed address, `R` of one virtual route or rule (the router only compares and
+/// hands them back).
 #[derive(Debug, Clone, PartialEq)]
-pub struct InstanceSpec<V> {
+pub struct InstanceSpec<V, R = ()> {
     /// `vrrp_instance` name (unique on the node; sync groups refer to it).
     pub name: String,
     /// Reload identity.
@@ -149,13 +150,17 @@ pub struct InstanceSpec<V> {
     pub peers: Vec<IpAddr>,
     /// Every address installed while Master (advertised, then excluded).
     pub vips: Vec<V>,
+    /// Virtual routes and rules (keepalived's `virtual_routes`, `virtual_rules`): installed
+    /// while Master, after the addresses (a route may use a VIP as its source) and removed
+    /// before them, as keepalived's `vrrp_state_become_master` / `vrrp_restore_interface`.
+    pub routes: Vec<R>,
     /// Spacing of the gratuitous ARPs / NAs of one burst (0 = all at once).
     pub announce_interval: Duration,
     /// What the instance tracks (its own and its sync group's trackers, its interfaces).
     pub tracking: Vec<TrackedItem>,
 }
 
-impl<V> InstanceSpec<V> {
+impl<V, R> InstanceSpec<V, R> {
     /// Every path the instance uses, primary first.
     pub fn paths(&self) -> impl Iterator<Item = PathId> + '_ {
         std::iter::once(self.primary).chain(self.heartbeat.iter().copied())
@@ -313,7 +318,7 @@ pub enum Event {
 
 /// What the I/O layer must do, in order.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output<V> {
+pub enum Output<V, R = ()> {
     /// Send a VRRP message.
     Transmit(Transmit),
     /// Install these addresses of an instance.
@@ -329,6 +334,20 @@ pub enum Output<V> {
         instance: InstanceId,
         /// What.
         vips: Vec<V>,
+    },
+    /// Install these virtual routes and rules of an instance (after its addresses).
+    AddRoutes {
+        /// Which instance.
+        instance: InstanceId,
+        /// What.
+        routes: Vec<R>,
+    },
+    /// Remove these virtual routes and rules of an instance (before its addresses).
+    DelRoutes {
+        /// Which instance.
+        instance: InstanceId,
+        /// What.
+        routes: Vec<R>,
     },
     /// One gratuitous ARP (IPv4) / unsolicited NA (IPv6) per address, now.
     Announce {
@@ -356,8 +375,8 @@ pub enum UpsertError {
 
 /// One running instance.
 #[derive(Debug)]
-struct Slot<V> {
-    spec: InstanceSpec<V>,
+struct Slot<V, R> {
+    spec: InstanceSpec<V, R>,
     core: Instance,
     /// The last state an [`Event::StateChanged`] reported (sync-group hooks use it).
     reported: State,
@@ -370,11 +389,11 @@ struct Slot<V> {
 
 /// A read-only view of one instance, for status output.
 #[derive(Debug)]
-pub struct InstanceView<'a, V> {
+pub struct InstanceView<'a, V, R = ()> {
     /// Its handle.
     pub id: InstanceId,
     /// What it runs.
-    pub spec: &'a InstanceSpec<V>,
+    pub spec: &'a InstanceSpec<V, R>,
     /// The protocol core (state, priority, counters, Master).
     pub core: &'a Instance,
     /// Whether its split-brain alarm is up.
@@ -390,8 +409,8 @@ type DemuxKey = (PathId, Family, Vrid);
 
 /// The VRRP speaker of one node. See the module documentation.
 #[derive(Debug)]
-pub struct Router<V> {
-    slots: Vec<Option<Slot<V>>>,
+pub struct Router<V, R = ()> {
+    slots: Vec<Option<Slot<V, R>>>,
     demux: HashMap<DemuxKey, Vec<InstanceId>>,
     groups: Vec<Group>,
     checks: HashMap<String, CheckState>,
@@ -402,10 +421,10 @@ pub struct Router<V> {
     path_counters: BTreeMap<(PathId, Family), Counters>,
     /// Names of the instances the operator put in maintenance (running or not).
     maintenance: BTreeSet<String>,
-    outputs: VecDeque<Output<V>>,
+    outputs: VecDeque<Output<V, R>>,
 }
 
-impl<V> Default for Router<V> {
+impl<V, R> Default for Router<V, R> {
     fn default() -> Self {
         Router {
             slots: Vec::new(),
@@ -422,11 +441,16 @@ impl<V> Default for Router<V> {
     }
 }
 
+/// The items of `a` that `b` lacks, in `a`'s order.
+fn difference<T: Clone + PartialEq>(a: &[T], b: &[T]) -> Vec<T> {
+    a.iter().filter(|x| !b.contains(x)).cloned().collect()
+}
+
 /// Bound on rounds of one [`Router::pump`]: sync-group rules converge in a few rounds; more
 /// means a bug, which must not hang the daemon.
 const MAX_PUMP_ROUNDS: usize = 1_000;
 
-impl<V: Clone + PartialEq> Router<V> {
+impl<V: Clone + PartialEq, R: Clone + PartialEq> Router<V, R> {
     /// An empty router.
     pub fn new() -> Self {
         Self::default()
@@ -623,7 +647,7 @@ impl<V: Clone + PartialEq> Router<V> {
     pub fn upsert(
         &mut self,
         now: Instant,
-        spec: InstanceSpec<V>,
+        spec: InstanceSpec<V, R>,
     ) -> Result<InstanceId, UpsertError> {
         let existing = self.find(&spec.key);
         if self
@@ -687,7 +711,7 @@ impl<V: Clone + PartialEq> Router<V> {
     // Outputs and queries
 
     /// The next thing to do.
-    pub fn poll_output(&mut self) -> Option<Output<V>> {
+    pub fn poll_output(&mut self) -> Option<Output<V, R>> {
         self.outputs.pop_front()
     }
 
@@ -709,7 +733,7 @@ impl<V: Clone + PartialEq> Router<V> {
     }
 
     /// The running instances.
-    pub fn instances(&self) -> impl Iterator<Item = InstanceView<'_, V>> {
+    pub fn instances(&self) -> impl Iterator<Item = InstanceView<'_, V, R>> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
             let slot = slot.as_ref()?;
             Some(InstanceView {
@@ -724,7 +748,7 @@ impl<V: Clone + PartialEq> Router<V> {
     }
 
     /// One instance.
-    pub fn instance(&self, id: InstanceId) -> Option<InstanceView<'_, V>> {
+    pub fn instance(&self, id: InstanceId) -> Option<InstanceView<'_, V, R>> {
         self.instances().find(|v| v.id == id)
     }
 
@@ -751,15 +775,15 @@ impl<V: Clone + PartialEq> Router<V> {
         self.instances().map(|v| v.id)
     }
 
-    fn slot(&self, id: InstanceId) -> Option<&Slot<V>> {
+    fn slot(&self, id: InstanceId) -> Option<&Slot<V, R>> {
         self.slots.get(id.index()).and_then(Option::as_ref)
     }
 
-    fn slot_mut(&mut self, id: InstanceId) -> Option<&mut Slot<V>> {
+    fn slot_mut(&mut self, id: InstanceId) -> Option<&mut Slot<V, R>> {
         self.slots.get_mut(id.index()).and_then(Option::as_mut)
     }
 
-    fn start(&mut self, now: Instant, spec: InstanceSpec<V>) -> Result<InstanceId, UpsertError> {
+    fn start(&mut self, now: Instant, spec: InstanceSpec<V, R>) -> Result<InstanceId, UpsertError> {
         let core = Instance::new(spec.protocol.clone())?;
         let advert_int = spec.protocol.advert_int.duration();
         let index = match self.slots.iter().position(Option::is_none) {
@@ -805,7 +829,7 @@ impl<V: Clone + PartialEq> Router<V> {
         &mut self,
         now: Instant,
         id: InstanceId,
-        spec: InstanceSpec<V>,
+        spec: InstanceSpec<V, R>,
     ) -> Result<(), UpsertError> {
         let Some(slot) = self.slot_mut(id) else {
             return Ok(());
@@ -824,11 +848,20 @@ impl<V: Clone + PartialEq> Router<V> {
         let Some(slot) = self.slot_mut(id) else {
             return Ok(());
         };
-        let old_vips = std::mem::replace(&mut slot.spec, spec).vips;
+        let old = std::mem::replace(&mut slot.spec, spec);
+        let (old_vips, old_routes) = (old.vips, old.routes);
         let master = slot.core.state() == State::Master;
         let new_vips = slot.spec.vips.clone();
+        let new_routes = slot.spec.routes.clone();
         self.register(id);
         if master {
+            let stale = difference(&old_routes, &new_routes);
+            if !stale.is_empty() {
+                self.outputs.push_back(Output::DelRoutes {
+                    instance: id,
+                    routes: stale,
+                });
+            }
             let added: Vec<V> = new_vips
                 .iter()
                 .filter(|v| !old_vips.contains(v))
@@ -858,6 +891,13 @@ impl<V: Clone + PartialEq> Router<V> {
                     vips: added.clone(),
                 });
                 self.announce(now, id, BurstKind::Reload, added, None);
+            }
+            let fresh = difference(&new_routes, &old_routes);
+            if !fresh.is_empty() {
+                self.outputs.push_back(Output::AddRoutes {
+                    instance: id,
+                    routes: fresh,
+                });
             }
         }
         self.resync_groups(now);
@@ -994,7 +1034,7 @@ impl<V: Clone + PartialEq> Router<V> {
     }
 
     /// keepalived's effective priority or Fault from what the instance tracks.
-    fn evaluate(&self, spec: &InstanceSpec<V>) -> Effective {
+    fn evaluate(&self, spec: &InstanceSpec<V, R>) -> Effective {
         let files: Vec<TrackedFile<'_>> = spec
             .tracking
             .iter()
@@ -1166,11 +1206,25 @@ impl<V: Clone + PartialEq> Router<V> {
             }
             Action::AddVips => {
                 let vips = slot.spec.vips.clone();
+                let routes = slot.spec.routes.clone();
                 self.outputs
                     .push_back(Output::AddVips { instance: id, vips });
+                if !routes.is_empty() {
+                    self.outputs.push_back(Output::AddRoutes {
+                        instance: id,
+                        routes,
+                    });
+                }
             }
             Action::DelVips => {
                 let vips = slot.spec.vips.clone();
+                let routes = slot.spec.routes.clone();
+                if !routes.is_empty() {
+                    self.outputs.push_back(Output::DelRoutes {
+                        instance: id,
+                        routes,
+                    });
+                }
                 self.outputs
                     .push_back(Output::DelVips { instance: id, vips });
             }

@@ -42,13 +42,18 @@ pub(crate) fn v3(cs: u16) -> AdvertInterval {
     AdvertInterval::V3(Centiseconds::new(cs).expect("1..=4095"))
 }
 
+/// The virtual route of instance `VI_<vrid>` (the router only compares and hands it back).
+pub(crate) fn route(vrid: u8) -> String {
+    format!("198.51.100.{vrid}/32 via 192.0.2.254")
+}
+
 /// A multicast instance `VI_<vrid>` of node `n` on segment 0 with VIP [`vip`].
 pub(crate) fn spec(
     n: usize,
     vrid: u8,
     priority: u8,
     interval: AdvertInterval,
-) -> InstanceSpec<IpAddr> {
+) -> InstanceSpec<IpAddr, String> {
     let src = node_addr(0, n);
     let mut protocol = InstanceConfig::new(Vrid::new(vrid).expect("vrid"), interval, src);
     protocol.priority = Priority::new(priority);
@@ -68,6 +73,7 @@ pub(crate) fn spec(
         destinations: vec![IpAddr::V4(MCAST_V4)],
         peers: Vec::new(),
         vips: vec![vip(vrid)],
+        routes: vec![route(vrid)],
         announce_interval: Duration::ZERO,
         tracking: Vec::new(),
     }
@@ -101,14 +107,16 @@ pub(crate) enum Logged {
 }
 
 pub(crate) struct Node {
-    pub(crate) router: Router<IpAddr>,
+    pub(crate) router: Router<IpAddr, String>,
     pub(crate) alive: bool,
     /// Segments this node is attached to.
     pub(crate) segments: BTreeSet<u32>,
     /// Installed addresses (what the kernel would hold), per instance name.
     pub(crate) installed: BTreeMap<String, HashSet<IpAddr>>,
+    /// Installed virtual routes, per instance name.
+    pub(crate) routes: BTreeMap<String, BTreeSet<String>>,
     /// What to start when the node restarts.
-    pub(crate) specs: Vec<InstanceSpec<IpAddr>>,
+    pub(crate) specs: Vec<InstanceSpec<IpAddr, String>>,
     pub(crate) groups: Vec<SyncGroupSpec>,
     pub(crate) checks: BTreeMap<String, CheckState>,
     pub(crate) links: BTreeMap<String, bool>,
@@ -158,6 +166,7 @@ impl Lan {
                     alive: true,
                     segments: (0..segments).collect(),
                     installed: BTreeMap::new(),
+                    routes: BTreeMap::new(),
                     specs: Vec::new(),
                     groups: Vec::new(),
                     checks: BTreeMap::new(),
@@ -181,7 +190,7 @@ impl Lan {
     pub(crate) fn configure(
         &mut self,
         n: usize,
-        specs: Vec<InstanceSpec<IpAddr>>,
+        specs: Vec<InstanceSpec<IpAddr, String>>,
         groups: Vec<SyncGroupSpec>,
     ) {
         let now = self.now;
@@ -247,6 +256,7 @@ impl Lan {
     pub(crate) fn crash(&mut self, n: usize) {
         self.nodes[n].alive = false;
         self.nodes[n].installed.clear();
+        self.nodes[n].routes.clear();
         self.nodes[n].router = Router::new();
     }
 
@@ -373,12 +383,40 @@ impl Lan {
                     let who = name(&self.nodes[n], instance);
                     self.nodes[n].installed.entry(who).or_default().extend(vips);
                 }
+                Output::AddRoutes { instance, routes } => {
+                    let who = name(&self.nodes[n], instance);
+                    assert!(
+                        self.nodes[n]
+                            .installed
+                            .get(&who)
+                            .is_some_and(|a| !a.is_empty()),
+                        "node {n} {who}: routes installed before the addresses"
+                    );
+                    self.nodes[n].routes.entry(who).or_default().extend(routes);
+                }
+                Output::DelRoutes { instance, routes } => {
+                    let who = name(&self.nodes[n], instance);
+                    if let Some(set) = self.nodes[n].routes.get_mut(&who) {
+                        for r in &routes {
+                            set.remove(r);
+                        }
+                    }
+                }
                 Output::DelVips { instance, vips } => {
                     let who = name(&self.nodes[n], instance);
                     if let Some(set) = self.nodes[n].installed.get_mut(&who) {
                         for v in vips {
                             set.remove(&v);
                         }
+                        // Leaving Master: the routes went first.
+                        assert!(
+                            !set.is_empty()
+                                || self.nodes[n]
+                                    .routes
+                                    .get(&who)
+                                    .is_none_or(BTreeSet::is_empty),
+                            "node {n} {who}: addresses removed before the routes"
+                        );
                     }
                 }
                 Output::Announce { instance, vips } => {
@@ -418,6 +456,7 @@ impl Lan {
                 }
                 Output::Event(Event::Removed { name, .. }) => {
                     self.nodes[n].installed.remove(&name);
+                    self.nodes[n].routes.remove(&name);
                 }
                 Output::Event(_) => {}
             }
@@ -471,6 +510,19 @@ impl Lan {
                 installed,
                 expected,
                 "node {n} {}: installed addresses in state {}",
+                v.spec.name,
+                core.state()
+            );
+            let routes = node.routes.get(&v.spec.name).cloned().unwrap_or_default();
+            let expected: BTreeSet<String> = if core.state() == State::Master {
+                v.spec.routes.iter().cloned().collect()
+            } else {
+                BTreeSet::new()
+            };
+            assert_eq!(
+                routes,
+                expected,
+                "node {n} {}: installed routes in state {}",
                 v.spec.name,
                 core.state()
             );

@@ -76,7 +76,10 @@ pub fn group_state(states: &[Option<State>]) -> Option<HookState> {
 }
 
 /// Replace the configured groups, keeping the role and hook state of groups that stay.
-pub(super) fn replace<V: Clone + PartialEq>(router: &mut Router<V>, specs: Vec<SyncGroupSpec>) {
+pub(super) fn replace<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    specs: Vec<SyncGroupSpec>,
+) {
     let old = std::mem::take(&mut router.groups);
     router.groups = specs
         .into_iter()
@@ -92,7 +95,10 @@ pub(super) fn replace<V: Clone + PartialEq>(router: &mut Router<V>, specs: Vec<S
 }
 
 /// The running members of group `g`, in configuration order.
-fn members<V: Clone + PartialEq>(router: &Router<V>, g: usize) -> Vec<InstanceId> {
+fn members<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    g: usize,
+) -> Vec<InstanceId> {
     router
         .groups
         .get(g)
@@ -108,7 +114,10 @@ fn members<V: Clone + PartialEq>(router: &Router<V>, g: usize) -> Vec<InstanceId
 }
 
 /// The group instance `id` belongs to (keepalived allows one).
-fn group_of<V: Clone + PartialEq>(router: &Router<V>, id: InstanceId) -> Option<usize> {
+fn group_of<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    id: InstanceId,
+) -> Option<usize> {
     let name = &router.slot(id)?.spec.name;
     router
         .groups
@@ -119,7 +128,10 @@ fn group_of<V: Clone + PartialEq>(router: &Router<V>, id: InstanceId) -> Option<
 /// Membership changed (start-up, reload, an instance started or stopped): hold the members
 /// of groups with two or more running members (keepalived drops groups of one), release the
 /// others, and re-apply the Fault, hook and MASTER rules of every group.
-pub(super) fn resync<V: Clone + PartialEq>(router: &mut Router<V>, now: Instant) {
+pub(super) fn resync<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    now: Instant,
+) {
     let mut held: Vec<InstanceId> = Vec::new();
     for g in 0..router.groups.len() {
         let m = members(router, g);
@@ -154,15 +166,18 @@ pub(super) fn resync<V: Clone + PartialEq>(router: &mut Router<V>, now: Instant)
     }
 }
 
-fn is_master<V: Clone + PartialEq>(router: &Router<V>, id: InstanceId) -> bool {
+fn is_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    id: InstanceId,
+) -> bool {
     router
         .slot(id)
         .is_some_and(|s| s.core.state() == State::Master)
 }
 
 /// Set the group's role to MASTER because of `id` and force every other member there.
-fn sync_master<V: Clone + PartialEq>(
-    router: &mut Router<V>,
+fn sync_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
     now: Instant,
     g: usize,
     id: InstanceId,
@@ -185,8 +200,8 @@ fn sync_master<V: Clone + PartialEq>(
 }
 
 /// Instance `id`'s own Fault changed: the group follows.
-pub(super) fn propagate_fault<V: Clone + PartialEq>(
-    router: &mut Router<V>,
+pub(super) fn propagate_fault<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
     now: Instant,
     id: InstanceId,
 ) {
@@ -197,7 +212,11 @@ pub(super) fn propagate_fault<V: Clone + PartialEq>(
 
 /// Give every member of group `g` the group's Fault cause: the first member whose own
 /// tracking faults it.
-fn apply_group_fault<V: Clone + PartialEq>(router: &mut Router<V>, now: Instant, g: usize) {
+fn apply_group_fault<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    now: Instant,
+    g: usize,
+) {
     let m = members(router, g);
     let Some(group) = router.groups.get(g) else {
         return;
@@ -223,8 +242,8 @@ fn apply_group_fault<V: Clone + PartialEq>(router: &mut Router<V>, now: Instant,
 
 /// A member's state change was reported: keepalived's transition table for a member's own
 /// (not forced) change, then the group hooks.
-pub(super) fn on_state_changed<V: Clone + PartialEq>(
-    router: &mut Router<V>,
+pub(super) fn on_state_changed<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
     now: Instant,
     id: InstanceId,
     from: State,
@@ -241,8 +260,8 @@ pub(super) fn on_state_changed<V: Clone + PartialEq>(
 }
 
 /// A held Backup's master-down timer fired.
-pub(super) fn on_want_master<V: Clone + PartialEq>(
-    router: &mut Router<V>,
+pub(super) fn on_want_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
     now: Instant,
     id: InstanceId,
 ) {
@@ -252,7 +271,10 @@ pub(super) fn on_want_master<V: Clone + PartialEq>(
 }
 
 /// Would `id` go MASTER if it could (keepalived `wantstate == VRRP_STATE_MAST`)?
-fn wants_master<V: Clone + PartialEq>(router: &Router<V>, id: InstanceId) -> bool {
+fn wants_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    id: InstanceId,
+) -> bool {
     router.slot(id).is_some_and(|slot| match slot.core.state() {
         State::Master => true,
         State::Backup => slot.core.wants_master(),
@@ -263,8 +285,8 @@ fn wants_master<V: Clone + PartialEq>(router: &Router<V>, id: InstanceId) -> boo
 /// keepalived `vrrp_sync_can_goto_master` + `vrrp_sync_master` for a held Backup whose
 /// master-down timer fired: the group goes MASTER if it already is, or if every other
 /// member is Master or wants to be.
-fn try_master<V: Clone + PartialEq>(
-    router: &mut Router<V>,
+fn try_master<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
     now: Instant,
     g: usize,
     id: InstanceId,
@@ -286,8 +308,8 @@ fn try_master<V: Clone + PartialEq>(
 }
 
 /// keepalived's `VRRP_TSM` rules for a member's own state change.
-fn follow<V: Clone + PartialEq>(
-    router: &mut Router<V>,
+fn follow<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
     now: Instant,
     g: usize,
     id: InstanceId,
@@ -333,7 +355,11 @@ fn follow<V: Clone + PartialEq>(
     }
 }
 
-fn set_role<V: Clone + PartialEq>(router: &mut Router<V>, g: usize, role: Role) {
+fn set_role<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    g: usize,
+    role: Role,
+) {
     if let Some(group) = router.groups.get_mut(g) {
         group.role = role;
     }
@@ -341,7 +367,7 @@ fn set_role<V: Clone + PartialEq>(router: &mut Router<V>, g: usize, role: Role) 
 
 /// Run the group's hooks when its overall state (from its members' reported states)
 /// changed.
-fn notify_group<V: Clone + PartialEq>(router: &mut Router<V>, g: usize) {
+fn notify_group<V: Clone + PartialEq, R: Clone + PartialEq>(router: &mut Router<V, R>, g: usize) {
     let states: Vec<Option<State>> = members(router, g)
         .into_iter()
         .map(|id| router.slot(id).map(|s| s.reported))

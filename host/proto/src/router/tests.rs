@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use super::sim::{node_addr, spec, tracking_check, v2, v3, vip, Lan, Logged};
+use super::sim::{node_addr, route, spec, tracking_check, v2, v3, vip, Lan, Logged};
 use super::{
     Event, HookState, InstanceSpec, Output, PathId, Router, SyncGroupSpec, TrackSource, TrackedItem,
 };
@@ -34,7 +34,7 @@ fn pair(interval: AdvertInterval, seed: u64) -> Lan {
 }
 
 /// A unicast variant of `spec` sending to and accepting from `peers` (node numbers).
-fn unicast(mut s: InstanceSpec<IpAddr>, peers: &[usize]) -> InstanceSpec<IpAddr> {
+fn unicast(mut s: InstanceSpec<IpAddr, String>, peers: &[usize]) -> InstanceSpec<IpAddr, String> {
     s.peers = peers.iter().map(|p| node_addr(0, *p)).collect();
     s.destinations = s.peers.clone();
     s.key.unicast = true;
@@ -197,7 +197,7 @@ fn grouped(
     p1: u8,
     p2: u8,
     i: AdvertInterval,
-) -> (Vec<InstanceSpec<IpAddr>>, Vec<SyncGroupSpec>) {
+) -> (Vec<InstanceSpec<IpAddr, String>>, Vec<SyncGroupSpec>) {
     let mut a = spec(n, 1, p1, i);
     a.tracking.push(tracking_check("chk", 0));
     let b = spec(n, 2, p2, i);
@@ -258,7 +258,7 @@ fn reload_keeps_a_masters_vips_and_applies_only_the_difference() {
     s.protocol.vips.push(extra);
     let now = lan.now;
     let id = lan.nodes[0].router.upsert(now, s).unwrap();
-    let outs: Vec<Output<IpAddr>> =
+    let outs: Vec<Output<IpAddr, String>> =
         std::iter::from_fn(|| lan.nodes[0].router.poll_output()).collect();
     assert!(outs.contains(&Output::AddVips {
         instance: id,
@@ -278,7 +278,7 @@ fn reload_keeps_a_masters_vips_and_applies_only_the_difference() {
     // Removing it again removes only it.
     let now = lan.now;
     lan.nodes[0].router.upsert(now, spec(0, 1, 100, i)).unwrap();
-    let outs: Vec<Output<IpAddr>> =
+    let outs: Vec<Output<IpAddr, String>> =
         std::iter::from_fn(|| lan.nodes[0].router.poll_output()).collect();
     assert_eq!(
         outs.iter()
@@ -298,7 +298,7 @@ fn reload_removing_an_instance_releases_it_with_priority_zero_then_stop_hook() {
     lan.run_for(secs(5));
     let now = lan.now;
     lan.nodes[0].router.retain(now, |_| false);
-    let outs: Vec<Output<IpAddr>> =
+    let outs: Vec<Output<IpAddr, String>> =
         std::iter::from_fn(|| lan.nodes[0].router.poll_output()).collect();
     let zero = outs
         .iter()
@@ -357,7 +357,7 @@ fn paced_gratuitous_arps_follow_the_interval_and_stop_when_leaving_master() {
 
 #[test]
 fn datagrams_no_instance_takes_are_counted_on_the_path_rfc5798_7_1() {
-    let mut r: Router<IpAddr> = Router::new();
+    let mut r: Router<IpAddr, String> = Router::new();
     let now = Instant::now();
     r.upsert(now, spec(0, 1, 100, v3(100))).unwrap();
     let src = node_addr(0, 1);
@@ -384,7 +384,7 @@ fn datagrams_no_instance_takes_are_counted_on_the_path_rfc5798_7_1() {
 
 #[test]
 fn drops_before_the_router_are_counted_on_the_path_and_logged_at_powers_of_two() {
-    let mut r: Router<IpAddr> = Router::new();
+    let mut r: Router<IpAddr, String> = Router::new();
     r.handle_io_drops(PathId(2), Family::V4, RxDrop::QueueFull, 0);
     assert_eq!(
         r.path_counters().count(),
@@ -450,7 +450,7 @@ fn tracking_weights_move_the_master_and_weight_zero_faults() {
     lan.run_for(secs(5));
     assert_eq!(lan.masters("VI_1"), vec![1]);
     // A check that was never reported counts as down.
-    let mut r: Router<IpAddr> = Router::new();
+    let mut r: Router<IpAddr, String> = Router::new();
     let mut s = spec(0, 1, 100, i);
     s.tracking = vec![tracking_check("missing", 0)];
     let id = r.upsert(Instant::now(), s).unwrap();
@@ -461,7 +461,7 @@ fn tracking_weights_move_the_master_and_weight_zero_faults() {
 fn a_tracked_file_value_moves_the_priority_and_reports_it() {
     // keepalived track_file.c: status = value × weight × multiplier; -254 = Fault.
     let now = Instant::now();
-    let mut r: Router<IpAddr> = Router::new();
+    let mut r: Router<IpAddr, String> = Router::new();
     let mut s = spec(0, 1, 100, v3(100));
     s.tracking = vec![TrackedItem {
         source: TrackSource::File("prio".into()),
@@ -502,7 +502,7 @@ fn tracked_processes_weigh_like_checks_and_start_unreported() {
         weight,
         reverse: false,
     };
-    let mut r: Router<IpAddr> = Router::new();
+    let mut r: Router<IpAddr, String> = Router::new();
     let mut s = spec(0, 1, 100, i);
     s.tracking = vec![process("nginx", 0), process("sshd", 10)];
     let id = r.upsert(now, s).unwrap();
@@ -545,7 +545,7 @@ fn random_config(
     n: usize,
     shape: Shape,
     reload_extra: bool,
-) -> (Vec<InstanceSpec<IpAddr>>, Vec<SyncGroupSpec>) {
+) -> (Vec<InstanceSpec<IpAddr, String>>, Vec<SyncGroupSpec>) {
     let Shape {
         nodes,
         vrids,
@@ -793,4 +793,64 @@ fn maintenance_of_a_sync_group_member_keeps_the_whole_group_backup() {
         !lan.nodes[0].router.set_maintenance(now, "VI_9", true),
         "an unknown name runs nowhere"
     );
+}
+
+/// keepalived's `vrrp_state_become_master` / `vrrp_restore_interface`: a Master installs its
+/// virtual routes after its addresses and removes them before them (the simulation asserts
+/// the order and, after every step, that only a Master holds them); they move with the
+/// Master on a handover.
+#[test]
+fn virtual_routes_follow_the_master_after_the_addresses() {
+    let i = v3(100);
+    let mut lan = pair(i, 21);
+    lan.run_for(secs(5));
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    assert_eq!(lan.nodes[0].routes["VI_1"].len(), 1);
+    assert!(lan.nodes[0].routes["VI_1"].contains(&route(1)));
+    assert!(lan.nodes[1].routes.get("VI_1").is_none_or(|r| r.is_empty()));
+    lan.stop(0);
+    assert!(lan.nodes[0].routes.get("VI_1").is_none_or(|r| r.is_empty()));
+    lan.run_for(secs(5));
+    assert_eq!(lan.masters("VI_1"), vec![1]);
+    assert!(lan.nodes[1].routes["VI_1"].contains(&route(1)));
+}
+
+#[test]
+fn reload_gives_a_master_only_the_route_difference() {
+    let i = v3(100);
+    let mut lan = pair(i, 22);
+    lan.run_for(secs(5));
+    let mut s = spec(0, 1, 100, i);
+    let extra = "203.0.113.0/24 blackhole".to_owned();
+    s.routes = vec![extra.clone()];
+    let now = lan.now;
+    let id = lan.nodes[0].router.upsert(now, s).unwrap();
+    let outs: Vec<Output<IpAddr, String>> =
+        std::iter::from_fn(|| lan.nodes[0].router.poll_output()).collect();
+    let changes: Vec<&Output<IpAddr, String>> = outs
+        .iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Output::AddRoutes { .. }
+                    | Output::DelRoutes { .. }
+                    | Output::AddVips { .. }
+                    | Output::DelVips { .. }
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            &Output::DelRoutes {
+                instance: id,
+                routes: vec![route(1)]
+            },
+            &Output::AddRoutes {
+                instance: id,
+                routes: vec![extra]
+            },
+        ]
+    );
+    assert_eq!(lan.masters("VI_1"), vec![0]);
 }
