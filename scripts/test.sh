@@ -36,7 +36,9 @@ suite() {
 }
 
 suite unit "$cargo" test --workspace --exclude wasmalived-e2e "${features[@]}" --no-fail-fast
-suite e2e "$cargo" test -p wasmalived-e2e --no-fail-fast -- --test-threads="$e2e_jobs"
+# The e2e tests from one queue across their binaries, E2E_JOBS at a time (cargo would run the
+# binaries one after another, each tail leaving a slot idle).
+suite e2e env CARGO="$cargo" "$(dirname "$0")/run-tests-parallel.sh" "$e2e_jobs" -p wasmalived-e2e
 
 echo
 echo "suite times:"
