@@ -232,3 +232,66 @@ pub fn host_name() -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
+    fn read_all(path: &std::path::Path) -> String {
+        let mut reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .expect("reader");
+        let mut got = String::new();
+        reader.read_to_string(&mut got).ok();
+        got
+    }
+
+    #[tokio::test]
+    async fn each_fifo_gets_its_lines_and_a_shared_one_gets_them_once() {
+        let dir = std::env::temp_dir().join(format!("wa-alerts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (all, vrrp, lvs) = (dir.join("all"), dir.join("vrrp"), dir.join("lvs"));
+        let config = |lvs_path: &std::path::Path| {
+            crate::lvs::test_config(&format!(
+                "global_defs {{\n notify_fifo {}\n vrrp_notify_fifo {}\n lvs_notify_fifo {}\n}}\n",
+                all.display(),
+                vrrp.display(),
+                lvs_path.display()
+            ))
+        };
+        let alerts = Alerts::prepare(&config(&lvs), None);
+        alerts.state_changed(NotifyKind::Instance, "VI_1", NotifyState::Master, 100);
+        alerts.write_lvs("VS [192.0.2.10]:tcp:80 UP\n");
+        assert_eq!(
+            read_all(&all),
+            "INSTANCE \"VI_1\" MASTER 100\nVS [192.0.2.10]:tcp:80 UP\n"
+        );
+        assert_eq!(read_all(&vrrp), "INSTANCE \"VI_1\" MASTER 100\n");
+        assert_eq!(read_all(&lvs), "VS [192.0.2.10]:tcp:80 UP\n");
+        // The LVS FIFO naming the VRRP one: one FIFO, both kinds of lines, each once; the
+        // FIFOs already open are kept across the reload.
+        let reloaded = Alerts::prepare(&config(&vrrp), Some(&alerts));
+        assert!(Arc::ptr_eq(
+            reloaded.vrrp_fifo.as_ref().unwrap(),
+            reloaded.lvs_fifo.as_ref().unwrap()
+        ));
+        assert!(Arc::ptr_eq(
+            reloaded.global_fifo.as_ref().unwrap(),
+            alerts.global_fifo.as_ref().unwrap()
+        ));
+        reloaded.write_lvs("RS [198.51.100.11]:tcp:80 [192.0.2.10]:tcp:80 DOWN\n");
+        reloaded.state_changed(NotifyKind::Group, "G", NotifyState::Backup, 0);
+        assert_eq!(
+            read_all(&vrrp),
+            "RS [198.51.100.11]:tcp:80 [192.0.2.10]:tcp:80 DOWN\nGROUP \"G\" BACKUP 0\n"
+        );
+        assert_eq!(reloaded.fifos().count(), 2);
+        drop((alerts, reloaded));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
