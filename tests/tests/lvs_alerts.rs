@@ -35,7 +35,8 @@ const RS1: &str = "[198.51.100.11]:tcp:80";
 /// `smtp_alert` on, the real servers' left to keepalived's default (on). rs1's nginx dies and
 /// comes back: each time its `RS` line then the quorum's `VS` line, a checker mail and a
 /// quorum mail with keepalived's subjects and bodies. At the start the quorum is told up
-/// (keepalived's "Starting with quorum up"); at the stop (`omega`) every server goes down.
+/// (keepalived's "Starting with quorum up"); a reload removing rs2 tells it down
+/// ("Removing"); at the stop (`omega`) every server and the quorum go down.
 #[test]
 fn real_server_and_quorum_changes_reach_the_fifos_and_the_mails() -> Result<()> {
     let mut l = LvsLab::new("lvsalert", Mode::Nat, 2)?;
@@ -112,20 +113,38 @@ fn real_server_and_quorum_changes_reach_the_fifos_and_the_mails() -> Result<()> 
         SLACK,
     )?;
 
+    // A reload removes rs2 (the quorum is reduced to the weight left, 1): it is told down.
+    let rs2 = format!("[{}]:tcp:80", l.rs_addr(1));
+    let vs = l.virtual_server(
+        "    lb_algo rr\n    delay_loop 1\n    quorum 2\n    omega\n    smtp_alert",
+        &[(0, 1)],
+        TCP_CHECK,
+    );
+    l.reload(0, &l.config(0, &format!("{alerts}{vs}")))?;
+    l.wait_pool(0, &both[..1], START)?;
+    lvs.wait_lines(&l.lab, 6, SLACK)?;
+    smtpd.wait_mail(
+        &l.lab,
+        &[
+            &format!("Subject: [d1] Realserver {rs2} of virtual server {VS} - DOWN"),
+            "=> Removing <=",
+        ],
+        SLACK,
+    )?;
+
     // omega: the stop takes every server and the quorum down, in the FIFOs too.
     let d1 = l.director(0)?;
     d1.term()?;
     d1.wait_exit(START)?;
     let got = lvs.wait_lines(&l.lab, 8, SLACK)?;
-    let rs2 = format!("[{}]:tcp:80", l.rs_addr(1));
     let expected = [
         format!("VS {VS} UP"),
         format!("RS {RS1} {VS} DOWN"),
         format!("VS {VS} DOWN"),
         format!("RS {RS1} {VS} UP"),
         format!("VS {VS} UP"),
-        format!("RS {RS1} {VS} DOWN"),
         format!("RS {rs2} {VS} DOWN"),
+        format!("RS {RS1} {VS} DOWN"),
         format!("VS {VS} DOWN"),
     ];
     if got != expected {
@@ -150,14 +169,15 @@ fn real_server_and_quorum_changes_reach_the_fifos_and_the_mails() -> Result<()> 
             "notify_fifo should carry the LVS lines and the VRRP ones: {everything:#?}"
         )));
     }
-    // rs2's checker never changed: no mail names it.
-    if let Some(m) = smtpd
+    // rs2's checker never changed: its only mail is the removal's.
+    let rs2_mails: Vec<String> = smtpd
         .mails()
-        .iter()
-        .find(|m| m.contains(&format!("Subject: [d1] Realserver {rs2}")))
-    {
+        .into_iter()
+        .filter(|m| m.contains(&format!("Subject: [d1] Realserver {rs2}")))
+        .collect();
+    if rs2_mails.len() != 1 {
         return Err(LabError::check(format!(
-            "rs2's checker did not change, yet it mailed:\n{m}"
+            "rs2's checker did not change: one mail (its removal) expected, got {rs2_mails:#?}"
         )));
     }
     l.lab.pass()

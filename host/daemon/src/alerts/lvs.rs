@@ -17,7 +17,8 @@
 //!   change that moves the real server mails. A `MISC_CHECK` also mails its first result.
 //! - a quorum change, when the virtual server's `smtp_alert` is on:
 //!   `[ROUTER_ID] Virtualserver VS - UP`, body `=> Gained quorum 2+0=2 <= 3 <=`.
-//! - with `omega`, at shutdown: `… - DOWN` and `=> Shutting down <=` for both.
+//! - with `omega`, at shutdown: `… - DOWN` and `=> Shutting down <=` for both; a real
+//!   server a reload removes: `… - DOWN` and `=> Removing <=`.
 
 use std::net::SocketAddr;
 
@@ -133,19 +134,22 @@ impl ServiceAlerts {
         }
     }
 
-    /// `omega` at shutdown: real server `rs` (alive until now) is removed.
-    pub fn real_server_shutdown(&self, alerts: &Alerts, rs: usize) {
+    /// Real server `rs`, alive until now, leaves: removed by a reload, or at shutdown with
+    /// `omega` (`stopping`) — keepalived's `clear_service_rs`: the `RS … DOWN` line and,
+    /// with `smtp_alert`, `=> Removing <=` or `=> Shutting down <=`.
+    pub fn real_server_cleared(&self, alerts: &Alerts, rs: usize, stopping: bool) {
         let Some((rs_name, mail)) = self.real_servers.get(rs) else {
             return;
         };
         alerts.write_lvs(&rs_line(rs_name, &self.name, false));
         if *mail {
+            let body = if stopping { SHUTTING_DOWN } else { REMOVING };
             alerts.mail(rs_alert(
                 alerts.router_id(),
                 rs_name,
                 &self.name,
                 false,
-                SHUTTING_DOWN.into(),
+                body.into(),
             ));
         }
     }
@@ -168,6 +172,8 @@ impl ServiceAlerts {
 
 /// The body of a mail at shutdown (`omega`).
 const SHUTTING_DOWN: &str = "=> Shutting down <=";
+/// The body of a mail for a real server a reload removed.
+const REMOVING: &str = "=> Removing <=";
 
 /// keepalived's `FMT_VS`: `[IP]:PROTO:PORT`, `FWM N`, `[GROUP]:0`.
 pub fn service_name(vs: &VirtualServer) -> String {

@@ -239,6 +239,7 @@ impl Manager {
                 Some(prev) if prev.cfg == *vs => (prev.state, Vec::new()),
                 Some(prev) => {
                     info!(virtual_server = %label, "virtual server changed by reload");
+                    self.clear_removed(&prev, Some(vs));
                     ServiceState::carry_over(vs, &prev.cfg, &prev.state)
                 }
                 None => {
@@ -293,8 +294,18 @@ impl Manager {
             let index = services.len() - 1;
             self.handle_events(index, &events, &services);
         }
-        for (label, _) in old {
+        for (label, prev) in old {
             info!(virtual_server = %label, "virtual server removed by reload");
+            self.clear_removed(&prev, None);
+            if prev.state.quorum_up {
+                // keepalived's `update_vs_notifies`: no weight left, the quorum is lost.
+                if let Some(program) = &prev.quorum_down {
+                    self.hooks.run(program);
+                }
+                let threshold = prev.cfg.quorum.saturating_sub(prev.cfg.hysteresis);
+                prev.alerts
+                    .quorum(&self.alerts, false, false, 0, u64::from(threshold));
+            }
         }
         self.services = services;
         self.sync_probes().await;
@@ -302,6 +313,30 @@ impl Manager {
         self.resolve_dr().await;
         self.publish_plans();
         self.publish_status();
+    }
+
+    /// A reload removed the real servers of `prev` that `kept` (its new configuration, `None`
+    /// when the virtual server is gone) no longer has: each one alive runs its `notify_down`
+    /// and is told down (keepalived's `clear_diff_rs`).
+    fn clear_removed(&self, prev: &Service, kept: Option<&VirtualServer>) {
+        let label = prev.cfg.label();
+        for (rs, (cfg, state)) in prev
+            .cfg
+            .real_servers
+            .iter()
+            .zip(&prev.state.real_servers)
+            .enumerate()
+        {
+            let stays = kept.is_some_and(|vs| vs.real_servers.iter().any(|r| r.addr == cfg.addr));
+            if stays || !state.alive {
+                continue;
+            }
+            info!(virtual_server = %label, real_server = %cfg.addr, "real server removed by reload");
+            if let Some(Some(program)) = prev.notify_down.get(rs) {
+                self.hooks.run(program);
+            }
+            prev.alerts.real_server_cleared(&self.alerts, rs, false);
+        }
     }
 
     /// Start the probes the services need, keep the running identical ones, stop the rest.
@@ -705,7 +740,7 @@ impl Manager {
                     if let Some(Some(program)) = s.notify_down.get(rs) {
                         self.hooks.run_and_wait(program).await;
                     }
-                    s.alerts.real_server_shutdown(&self.alerts, rs);
+                    s.alerts.real_server_cleared(&self.alerts, rs, true);
                 }
             }
             if let Some(program) = &s.quorum_down {
