@@ -495,9 +495,13 @@ mod tests {
     #[test]
     fn the_start_tells_the_quorum_as_keepalived_does() {
         // Met: "Starting with quorum up" (quorum + hysteresis = 3 ≤ 1 + 2).
-        let v = vs(&format!(" quorum 2
+        let v = vs(&format!(
+            " quorum 2
  hysteresis 1
-{}{}", rs(1, ""), rs(2, "")));
+{}{}",
+            rs(1, ""),
+            rs(2, "")
+        ));
         let (_, events) = ServiceState::new(&v);
         assert_eq!(
             events,
@@ -509,14 +513,20 @@ mod tests {
             }]
         );
         // Not met (alpha: nothing alive yet) and no sorry server: keepalived says nothing.
-        let v = vs(&format!(" alpha
-{}", rs(1, "")));
+        let v = vs(&format!(
+            " alpha
+{}",
+            rs(1, "")
+        ));
         let (s, events) = ServiceState::new(&v);
         assert!(!s.quorum_up && events.is_empty(), "{events:?}");
         // Not met with a sorry server: it takes over, "Starting with quorum down".
-        let v = vs(&format!(" alpha
+        let v = vs(&format!(
+            " alpha
  sorry_server 10.0.0.99 80
-{}", rs(1, "")));
+{}",
+            rs(1, "")
+        ));
         let (_, events) = ServiceState::new(&v);
         assert_eq!(
             events,

@@ -219,7 +219,9 @@ fn lvs_notify_fifo_and_its_conflicts() {
     assert!(g.smtp.no_checker_emails);
     let dump = l.config.dump().to_string();
     assert!(
-        dump.contains("    lvs_notify_fifo /run/lvs.fifo root\n    lvs_notify_fifo_script /bin/lvs-reader\n"),
+        dump.contains(
+            "    lvs_notify_fifo /run/lvs.fifo root\n    lvs_notify_fifo_script /bin/lvs-reader\n"
+        ),
         "{dump}"
     );
     assert!(dump.contains("    no_checker_emails on\n"), "{dump}");

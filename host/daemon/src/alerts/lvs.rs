@@ -85,8 +85,7 @@ impl ServiceAlerts {
     /// and, with `smtp_alert`, the mail.
     pub fn quorum(&self, alerts: &Alerts, up: bool, initial: bool, weight: u64, threshold: u64) {
         alerts.write_lvs(&vs_line(&self.name, up));
-        if let Some(alert) = self.quorum_mail(alerts.router_id(), up, initial, weight, threshold)
-        {
+        if let Some(alert) = self.quorum_mail(alerts.router_id(), up, initial, weight, threshold) {
             alerts.mail(alert);
         }
     }
@@ -164,7 +163,11 @@ impl ServiceAlerts {
 
     fn vs_alert(&self, router_id: &str, up: bool, body: String) -> Alert {
         Alert {
-            subject: format!("[{router_id}] Virtualserver {} - {}", self.name, up_down(up)),
+            subject: format!(
+                "[{router_id}] Virtualserver {} - {}",
+                self.name,
+                up_down(up)
+            ),
             body,
         }
     }
@@ -280,18 +283,19 @@ mod tests {
         let names: Vec<(String, String)> = c
             .virtual_servers
             .iter()
-            .map(|vs| {
-                (
-                    service_name(vs),
-                    real_server_name(vs, &vs.real_servers[0]),
-                )
-            })
+            .map(|vs| (service_name(vs), real_server_name(vs, &vs.real_servers[0])))
             .collect();
         assert_eq!(
             names,
             [
-                ("[192.0.2.10]:tcp:80".into(), "[198.51.100.11]:tcp:8080".into()),
-                ("[2001:db8::10]:udp:53".into(), "[2001:db8::11]:udp:53".into()),
+                (
+                    "[192.0.2.10]:tcp:80".into(),
+                    "[198.51.100.11]:tcp:8080".into()
+                ),
+                (
+                    "[2001:db8::10]:udp:53".into(),
+                    "[2001:db8::11]:udp:53".into()
+                ),
                 ("FWM 7".into(), "[198.51.100.12]:tcp:80".into()),
                 ("[web]:0".into(), "[198.51.100.13]:tcp:80".into()),
             ]

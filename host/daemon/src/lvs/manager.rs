@@ -34,12 +34,12 @@ use wasmalived_lvs::{service_plan, Backend, Event, ServiceState};
 use wasmalived_sys::program::Program;
 
 use super::hooks::{self, HookQueue};
-use crate::alerts::lvs::{CheckerChange, ServiceAlerts};
-use crate::alerts::Alerts;
 use super::probe::{Outcome, Probe, ProbeContext, ProbeDef};
 use super::review::{self, Severity};
 use super::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
 use super::{dr, DirectorContext};
+use crate::alerts::lvs::{CheckerChange, ServiceAlerts};
+use crate::alerts::Alerts;
 
 /// How often direct-routing next hops are resolved again, and a failed apply retried.
 const TICK: Duration = Duration::from_secs(1);
@@ -466,9 +466,9 @@ impl Manager {
             changed: step.changed.is_some(),
             first: step.first,
             server_up: state.alive,
-            server_changed: events.iter().any(|e| {
-                matches!(e, Event::RealServer { rs, initial: false, .. } if *rs == sub.rs)
-            }),
+            server_changed: events.iter().any(
+                |e| matches!(e, Event::RealServer { rs, initial: false, .. } if *rs == sub.rs),
+            ),
         };
         s.alerts.checker(&self.alerts, sub.rs, &change);
     }
