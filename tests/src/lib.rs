@@ -9,6 +9,7 @@
 //! comparison of configuration files ([`compat`]). Requires root, iproute2, tcpdump,
 //! keepalived and ping.
 
+pub mod alerts;
 pub mod capture;
 pub mod checks;
 pub mod cmd;

@@ -7,9 +7,10 @@
 //! Needs the daemon: `cargo build -p wasmalived` (or `WASMALIVED_BIN`), root, keepalived,
 //! python3-aiosmtpd (`scripts/setup.sh`).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use wasmalived_e2e::alerts::{wait_listening, Smtpd, PYTHON};
 use wasmalived_e2e::features::{conf, instance, lab_with_nodes as lab, skew, SETTLE};
 use wasmalived_e2e::{wait_for, Impl, Lab, LabError, Result};
 
@@ -19,8 +20,6 @@ const N1: &str = "n1";
 const N2: &str = "n2";
 const PAIR: [&str; 2] = [N1, N2];
 const VIP: &str = "192.0.2.200";
-/// Debian's interpreter, which has python3-aiosmtpd (not a pyenv or venv one).
-const PYTHON: &str = "/usr/bin/python3";
 
 fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).map_err(|e| LabError::io(format!("writing {}", path.display()), e))
@@ -161,18 +160,6 @@ fn notify_fifo_and_track_file_reference_keepalived() -> Result<()> {
     lab.pass()
 }
 
-/// The mails in a Maildir (`new/`), as text.
-fn maildir(dir: &Path) -> Vec<String> {
-    let mut mails: Vec<(PathBuf, String)> = std::fs::read_dir(dir.join("new"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.path(), std::fs::read_to_string(e.path()).ok()?)))
-        .collect();
-    mails.sort();
-    mails.into_iter().map(|(_, m)| m).collect()
-}
-
 /// n1 sends its alerts to aiosmtpd on n3; n2's SMTP server (also on n3) accepts and never
 /// answers, with a long `smtp_connect_timeout`. n1 becomes Master: the mail arrives with
 /// keepalived's subject, body, sender and recipients. n1 stops while n2's mails hang: n2
@@ -180,34 +167,10 @@ fn maildir(dir: &Path) -> Vec<String> {
 #[test]
 fn alert_mails_reach_an_smtp_server_and_a_dead_one_never_delays_failover() -> Result<()> {
     let lab = lab("ntsmtp", 3)?;
-    let mails = lab.dir().join("maildir");
-    let _smtp = lab.spawn(
-        "n3",
-        &[
-            PYTHON,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            "192.0.2.3:2525",
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            &mails.display().to_string(),
-        ],
-        "smtpd.log",
-    )?;
+    let smtpd = Smtpd::start(&lab, "n3", "192.0.2.3", 2525, "smtpd")?;
     let silent = "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('192.0.2.3',2526))\ns.listen(64)\nheld=[]\nwhile True:\n    c,_=s.accept()\n    held.append(c)\n";
     let _silent = lab.spawn("n3", &[PYTHON, "-c", silent], "silent.log")?;
-    wait_for(
-        "both SMTP listeners on n3",
-        SETTLE,
-        Duration::from_millis(50),
-        || {
-            let listening = lab.run("n3", &["ss", "-ltn"])?;
-            Ok(listening.contains("192.0.2.3:2525") && listening.contains("192.0.2.3:2526"))
-        },
-        || lab.log_summary(20),
-    )?;
+    wait_listening(&lab, "n3", &["192.0.2.3:2526"])?;
     let smtp = |port: u16, timeout: u32| {
         format!(
             "global_defs {{\n    notification_email {{\n        ops@example.org\n        noc@example.org\n    }}\n    notification_email_from vrrp@example.org\n    smtp_server 192.0.2.3 {port}\n    smtp_connect_timeout {timeout}\n    smtp_helo_name lab\n    smtp_alert\n}}\n"
@@ -235,17 +198,7 @@ fn alert_mails_reach_an_smtp_server_and_a_dead_one_never_delays_failover() -> Re
     lab.wait_state(&d2, "VI_1", "BACKUP", SETTLE)?;
 
     let subject = "Subject: [n1] VRRP Instance VI_1 - Entering MASTER state";
-    wait_for(
-        "n1's MASTER alert mail in the Maildir",
-        SETTLE,
-        Duration::from_millis(50),
-        || Ok(maildir(&mails).iter().any(|m| m.contains(subject))),
-        || format!("mails: {:#?}\n{}", maildir(&mails), lab.log_summary(20)),
-    )?;
-    let mail = maildir(&mails)
-        .into_iter()
-        .find(|m| m.contains(subject))
-        .unwrap_or_default();
+    let mail = smtpd.wait_mail(&lab, &[subject], SETTLE)?;
     for needed in [
         "From: vrrp@example.org",
         "ops@example.org",
@@ -266,7 +219,7 @@ fn alert_mails_reach_an_smtp_server_and_a_dead_one_never_delays_failover() -> Re
     d1.wait_exit(Duration::from_secs(5))?;
     lab.wait_state(&d2, "VI_1", "MASTER", bound)?;
     lab.wait_sole_holder(&PAIR, VIP, N2, bound)?;
-    if maildir(&mails).iter().any(|m| m.contains("[n2]")) {
+    if smtpd.mails().iter().any(|m| m.contains("[n2]")) {
         return Err(LabError::check(
             "a mail of n2 reached the real server; its server was the silent one".to_owned(),
         ));

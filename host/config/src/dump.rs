@@ -18,13 +18,16 @@
 //! The format is meant for people and for tests comparing with keepalived's own dump: lines
 //! may be added, existing keys keep their meaning.
 //!
-//! The dump covers the VRRP side only: `global_defs` `lvs_backend`, `virtual_server` and
-//! `virtual_server_group` ([`Config::virtual_servers`], [`Config::virtual_server_groups`])
-//! are not written (yet); `wasmalived -t` reports them in its LVS review.
+//! The dump covers the VRRP side and, of the LVS director, what decides its notifications:
+//! per `virtual_server` its quorum and `smtp_alert`, per `real_server` its weight and
+//! `smtp_alert` (effective values). The rest of `virtual_server` (scheduler, forwarding,
+//! checkers), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
+//! reports them in its LVS review.
 
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
+use crate::lvs::VirtualServer;
 use crate::model::{
     Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
     TrackFile, TrackFileDef, TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript,
@@ -95,6 +98,7 @@ impl Display for ConfigDump<'_> {
         for (key, fifo) in [
             ("notify_fifo", &g.notify_fifo),
             ("vrrp_notify_fifo", &g.vrrp_notify_fifo),
+            ("lvs_notify_fifo", &g.lvs_notify_fifo),
         ] {
             if let Some(fifo) = fifo {
                 notify_fifo(f, key, fifo)?;
@@ -124,6 +128,9 @@ impl Display for ConfigDump<'_> {
         }
         for g in &c.sync_groups {
             sync_group(f, g, c)?;
+        }
+        for vs in &c.virtual_servers {
+            virtual_server(f, vs, c)?;
         }
         Ok(())
     }
@@ -166,7 +173,8 @@ fn smtp(f: &mut fmt::Formatter<'_>, s: &SmtpSettings) -> fmt::Result {
     line(f, "smtp_alert", tri(s.alert))?;
     line(f, "smtp_alert_vrrp", tri(s.alert_vrrp))?;
     line(f, "smtp_alert_checker", tri(s.alert_checker))?;
-    line(f, "no_email_faults", on_off(s.no_email_faults))
+    line(f, "no_email_faults", on_off(s.no_email_faults))?;
+    line(f, "no_checker_emails", on_off(s.no_checker_emails))
 }
 
 fn track_file_def(f: &mut fmt::Formatter<'_>, t: &TrackFileDef) -> fmt::Result {
@@ -514,6 +522,21 @@ fn sync_group(f: &mut fmt::Formatter<'_>, g: &VrrpSyncGroup, c: &Config) -> fmt:
     }
     line(f, "smtp_alert", on_off(c.group_smtp_alert(g)))?;
     notify(f, &g.notify)
+}
+
+/// A virtual server's notification settings, its real servers indented once more.
+fn virtual_server(f: &mut fmt::Formatter<'_>, vs: &VirtualServer, c: &Config) -> fmt::Result {
+    writeln!(f, "virtual_server {}", vs.label())?;
+    line(f, "quorum", vs.quorum)?;
+    line(f, "hysteresis", vs.hysteresis)?;
+    line(f, "omega", on_off(vs.omega))?;
+    line(f, "smtp_alert", on_off(c.virtual_server_smtp_alert(vs)))?;
+    for rs in &vs.real_servers {
+        line(f, "real_server", rs.addr)?;
+        line(f, "    weight", rs.weight)?;
+        line(f, "    smtp_alert", on_off(c.real_server_smtp_alert(rs)))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -203,6 +203,9 @@ pub struct VirtualServer {
     pub omega: bool,
     /// `ha_suspend`: checkers run only while the service's address is on this host.
     pub ha_suspend: bool,
+    /// `smtp_alert [BOOL]`: a mail when the quorum is gained or lost; `None` = the global
+    /// default (see [`crate::Config::virtual_server_smtp_alert`]).
+    pub smtp_alert: Option<bool>,
     /// The real servers, in order.
     pub real_servers: Vec<RealServer>,
     /// Where the block is.
@@ -245,6 +248,9 @@ pub struct RealServer {
     pub notify_up: Option<NotifyScript>,
     /// `notify_down`.
     pub notify_down: Option<NotifyScript>,
+    /// `smtp_alert [BOOL]`: a mail when one of its checkers goes up or down; `None` = the
+    /// global default (see [`crate::Config::real_server_smtp_alert`]).
+    pub smtp_alert: Option<bool>,
     /// The checkers: all must pass.
     pub checkers: Vec<Checker>,
     /// Where the block is.

@@ -98,6 +98,21 @@ impl Config {
             .unwrap_or_else(|| self.global.smtp.vrrp_default())
     }
 
+    /// Whether quorum changes of `vs` send alert mails: its own `smtp_alert`, else the global
+    /// `smtp_alert_checker`, else `smtp_alert`, else off.
+    pub fn virtual_server_smtp_alert(&self, vs: &crate::lvs::VirtualServer) -> bool {
+        vs.smtp_alert
+            .unwrap_or_else(|| self.global.smtp.virtual_server_default())
+    }
+
+    /// Whether checker changes of real server `rs` send alert mails: its own `smtp_alert`,
+    /// else the global `smtp_alert_checker`, else `smtp_alert`, else on (keepalived's
+    /// default for real servers).
+    pub fn real_server_smtp_alert(&self, rs: &crate::lvs::RealServer) -> bool {
+        rs.smtp_alert
+            .unwrap_or_else(|| self.global.smtp.real_server_default())
+    }
+
     /// The sync group `instance` belongs to, if any.
     pub fn sync_group_of(&self, instance: &str) -> Option<&VrrpSyncGroup> {
         self.sync_groups
@@ -155,6 +170,10 @@ pub struct GlobalDefs {
     /// `vrrp_notify_fifo PATH [USER [GROUP]]` (with `vrrp_notify_fifo_script`): the VRRP
     /// lines; `None` when it names the same FIFO as `notify_fifo` (keepalived ignores it then).
     pub vrrp_notify_fifo: Option<NotifyFifo>,
+    /// `lvs_notify_fifo PATH [USER [GROUP]]` (with `lvs_notify_fifo_script`): the LVS
+    /// director's lines (`VS …`, `RS …`); `None` when it names the same FIFO as
+    /// `notify_fifo`. Naming the `vrrp_notify_fifo` shares that FIFO (and its script).
+    pub lvs_notify_fifo: Option<NotifyFifo>,
     /// `vrrp_notify_priority_changes`: the default of the instances' `notify_priority_changes`.
     pub notify_priority_changes: bool,
     /// `notification_email`, `smtp_server` and the other alert-mail settings.
@@ -196,6 +215,7 @@ impl Default for GlobalDefs {
             metrics_listen: None,
             notify_fifo: None,
             vrrp_notify_fifo: None,
+            lvs_notify_fifo: None,
             notify_priority_changes: false,
             smtp: SmtpSettings::default(),
             net_namespace: None,
@@ -246,11 +266,13 @@ pub struct SmtpSettings {
     pub alert: Option<bool>,
     /// `smtp_alert_vrrp [BOOL]`: the default for VRRP instances and sync groups.
     pub alert_vrrp: Option<bool>,
-    /// `smtp_alert_checker [BOOL]`: the default for the LVS checkers (parsed; their mails are
-    /// not sent yet).
+    /// `smtp_alert_checker [BOOL]`: the default for virtual and real servers.
     pub alert_checker: Option<bool>,
     /// `no_email_faults`: no mail for entering FAULT.
     pub no_email_faults: bool,
+    /// `no_checker_emails [BOOL]`: a checker's change mails only when its real server's
+    /// state changes too (not for every checker of a server already down).
+    pub no_checker_emails: bool,
 }
 
 impl Default for SmtpSettings {
@@ -265,6 +287,7 @@ impl Default for SmtpSettings {
             alert_vrrp: None,
             alert_checker: None,
             no_email_faults: false,
+            no_checker_emails: false,
         }
     }
 }
@@ -274,6 +297,19 @@ impl SmtpSettings {
     /// `smtp_alert`, else off.
     pub fn vrrp_default(&self) -> bool {
         self.alert_vrrp.or(self.alert).unwrap_or(false)
+    }
+
+    /// The `smtp_alert` of a virtual server that sets none: `smtp_alert_checker`, else
+    /// `smtp_alert`, else off (keepalived's `check_data.c`).
+    pub fn virtual_server_default(&self) -> bool {
+        self.alert_checker.or(self.alert).unwrap_or(false)
+    }
+
+    /// The `smtp_alert` of a real server that sets none: `smtp_alert_checker`, else
+    /// `smtp_alert`, else **on** — keepalived's backward-compatible default, unlike every
+    /// other `smtp_alert` (`check_data.c`).
+    pub fn real_server_default(&self) -> bool {
+        self.alert_checker.or(self.alert).unwrap_or(true)
     }
 
     /// Whether mails can be sent at all (keepalived sends none without both).

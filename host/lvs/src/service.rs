@@ -48,6 +48,8 @@ pub enum Event {
         weight: u64,
         /// The threshold crossed.
         threshold: u64,
+        /// The service's start (or a reload): keepalived's "Starting with quorum up/down".
+        initial: bool,
     },
     /// The sorry server replaced the pool, or left it.
     SorryServer {
@@ -88,6 +90,10 @@ pub struct ServiceState {
 impl ServiceState {
     /// The state at start-up (keepalived `init_service_vs`): real servers without `alpha`
     /// checkers are alive; the quorum follows, with the sorry server if it is not met.
+    ///
+    /// As keepalived (its quorum starts down, then `update_quorum_state(init)`): a quorum met
+    /// at the start is an initial [`Event::Quorum`] up — `quorum_up` runs, a `VS … UP` line is
+    /// written; a quorum not met is an initial down only when a sorry server takes over.
     pub fn new(vs: &VirtualServer) -> (Self, Vec<Event>) {
         let real_servers = vs
             .real_servers
@@ -110,19 +116,27 @@ impl ServiceState {
             quorum_up: true,
             sorry_active: false,
         };
-        state.quorum_up = state.live_weight() >= u64::from(vs.quorum) + u64::from(vs.hysteresis);
+        let threshold = u64::from(vs.quorum) + u64::from(vs.hysteresis);
+        let weight = state.live_weight();
+        state.quorum_up = weight >= threshold;
         let mut events = Vec::new();
-        if !state.quorum_up {
-            // keepalived: "Starting with quorum down" (and the sorry server in).
-            state.sorry_active = vs.sorry_server.is_some();
+        if state.quorum_up {
+            events.push(Event::Quorum {
+                up: true,
+                weight,
+                threshold,
+                initial: true,
+            });
+        } else if vs.sorry_server.is_some() {
+            // keepalived: "Starting with quorum down", and the sorry server in.
+            state.sorry_active = true;
+            events.push(Event::SorryServer { active: true });
             events.push(Event::Quorum {
                 up: false,
-                weight: state.live_weight(),
-                threshold: u64::from(vs.quorum),
+                weight,
+                threshold,
+                initial: true,
             });
-            if state.sorry_active {
-                events.push(Event::SorryServer { active: true });
-            }
         }
         (state, events)
     }
@@ -157,7 +171,7 @@ impl ServiceState {
         }
         state.quorum_up = old.quorum_up;
         state.sorry_active = old.sorry_active && vs.sorry_server.is_some();
-        let mut events = state.update_quorum(vs);
+        let mut events = state.update_quorum(vs, true);
         if !state.quorum_up && vs.sorry_server.is_some() && !state.sorry_active {
             state.sorry_active = true;
             events.push(Event::SorryServer { active: true });
@@ -251,13 +265,13 @@ impl ServiceState {
             });
         }
         if alive != was_alive || weight_changed {
-            events.extend(self.update_quorum(vs));
+            events.extend(self.update_quorum(vs, false));
         }
         (step, events)
     }
 
-    /// keepalived `update_quorum_state`.
-    fn update_quorum(&mut self, vs: &VirtualServer) -> Vec<Event> {
+    /// keepalived `update_quorum_state`; `initial` at a start or reload.
+    fn update_quorum(&mut self, vs: &VirtualServer, initial: bool) -> Vec<Event> {
         let weight = self.live_weight();
         let quorum = u64::from(vs.quorum);
         let hysteresis = u64::from(vs.hysteresis);
@@ -274,6 +288,7 @@ impl ServiceState {
                     up: true,
                     weight,
                     threshold,
+                    initial,
                 });
             }
         } else {
@@ -288,6 +303,7 @@ impl ServiceState {
                     up: false,
                     weight,
                     threshold,
+                    initial,
                 });
             }
         }
@@ -368,7 +384,14 @@ mod tests {
     fn failed_servers_leave_the_pool_or_stay_at_weight_zero_when_inhibited() {
         let v = vs(&format!("{}{}", rs(1, ""), rs(2, "inhibit_on_failure")));
         let (mut s, events) = ServiceState::new(&v);
-        assert!(events.is_empty());
+        assert!(matches!(
+            events.as_slice(),
+            [Event::Quorum {
+                up: true,
+                initial: true,
+                ..
+            }]
+        ));
         assert_eq!(
             addrs(&s.pool(&v)),
             [("10.0.0.1:80".into(), 1), ("10.0.0.2:80".into(), 2)]
@@ -443,7 +466,8 @@ mod tests {
         assert!(e.contains(&Event::Quorum {
             up: false,
             weight: 0,
-            threshold: 2
+            threshold: 2,
+            initial: false
         }));
         assert_eq!(addrs(&s.pool(&v)), [("10.0.0.99:80".into(), 1)]);
         // Up needs quorum + hysteresis = 4: 3 is not enough, 3 + 2 is.
@@ -458,12 +482,63 @@ mod tests {
         assert!(e.contains(&Event::Quorum {
             up: true,
             weight: 5,
-            threshold: 4
+            threshold: 4,
+            initial: false
         }));
         assert!(e.contains(&Event::SorryServer { active: false }));
         assert_eq!(
             addrs(&s.pool(&v)),
             [("10.0.0.2:80".into(), 2), ("10.0.0.3:80".into(), 3)]
+        );
+    }
+
+    #[test]
+    fn the_start_tells_the_quorum_as_keepalived_does() {
+        // Met: "Starting with quorum up" (quorum + hysteresis = 3 ≤ 1 + 2).
+        let v = vs(&format!(
+            " quorum 2
+ hysteresis 1
+{}{}",
+            rs(1, ""),
+            rs(2, "")
+        ));
+        let (_, events) = ServiceState::new(&v);
+        assert_eq!(
+            events,
+            [Event::Quorum {
+                up: true,
+                weight: 3,
+                threshold: 3,
+                initial: true
+            }]
+        );
+        // Not met (alpha: nothing alive yet) and no sorry server: keepalived says nothing.
+        let v = vs(&format!(
+            " alpha
+{}",
+            rs(1, "")
+        ));
+        let (s, events) = ServiceState::new(&v);
+        assert!(!s.quorum_up && events.is_empty(), "{events:?}");
+        // Not met with a sorry server: it takes over, "Starting with quorum down".
+        let v = vs(&format!(
+            " alpha
+ sorry_server 10.0.0.99 80
+{}",
+            rs(1, "")
+        ));
+        let (_, events) = ServiceState::new(&v);
+        assert_eq!(
+            events,
+            [
+                Event::SorryServer { active: true },
+                Event::Quorum {
+                    up: false,
+                    weight: 0,
+                    threshold: 1,
+                    initial: true
+                }
+            ]
         );
     }
 

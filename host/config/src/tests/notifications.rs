@@ -148,3 +148,105 @@ fn smtp_server_errors_name_their_place() {
         "{w:?}"
     );
 }
+
+/// A virtual server with two real servers: the first sets `smtp_alert` with `rs_alert`.
+fn lvs(global: &str, vs_alert: &str, rs_alert: &str) -> String {
+    format!(
+        "global_defs {{\n{global}}}\nvirtual_server 192.0.2.10 80 {{\n lb_algo rr\n{vs_alert} real_server 198.51.100.11 80 {{\n{rs_alert}  TCP_CHECK {{\n  }}\n }}\n real_server 198.51.100.12 80 {{\n  TCP_CHECK {{\n  }}\n }}\n}}\n"
+    )
+}
+
+#[test]
+fn lvs_smtp_alert_precedence_is_keepalived_s() {
+    // Nothing set: virtual servers off, real servers on (keepalived's compatibility default).
+    let c = ok(&lvs("", "", "")).config;
+    let vs = &c.virtual_servers[0];
+    assert!(!c.virtual_server_smtp_alert(vs));
+    assert!(c.real_server_smtp_alert(&vs.real_servers[0]));
+    // The global smtp_alert decides both; smtp_alert_vrrp does not touch them.
+    let c = ok(&lvs(" smtp_alert off\n smtp_alert_vrrp on\n", "", "")).config;
+    let vs = &c.virtual_servers[0];
+    assert!(!c.virtual_server_smtp_alert(vs));
+    assert!(!c.real_server_smtp_alert(&vs.real_servers[0]));
+    // smtp_alert_checker wins over smtp_alert; the block's own smtp_alert wins over both.
+    let c = ok(&lvs(
+        " smtp_alert off\n smtp_alert_checker\n",
+        " smtp_alert no\n",
+        "  smtp_alert off\n",
+    ))
+    .config;
+    let vs = &c.virtual_servers[0];
+    assert!(!c.virtual_server_smtp_alert(vs));
+    assert!(!c.real_server_smtp_alert(&vs.real_servers[0]));
+    assert!(c.real_server_smtp_alert(&vs.real_servers[1]));
+    let dump = c.dump().to_string();
+    assert!(
+        dump.contains("virtual_server 192.0.2.10:80/tcp\n    quorum 1\n    hysteresis 0\n    omega off\n    smtp_alert off\n    real_server 198.51.100.11:80\n        weight 1\n        smtp_alert off\n    real_server 198.51.100.12:80\n        weight 1\n        smtp_alert on\n"),
+        "{dump}"
+    );
+}
+
+#[test]
+fn lvs_smtp_alert_bad_boolean_keeps_the_default_and_says_where() {
+    let l = ok(&lvs("", " smtp_alert maybe\n", "  smtp_alert sometimes\n"));
+    let vs = &l.config.virtual_servers[0];
+    assert_eq!(vs.smtp_alert, None);
+    assert_eq!(vs.real_servers[0].smtp_alert, None);
+    let w: Vec<String> = l.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|m| m.contains("t.conf:5:13") && m.contains("bad boolean 'maybe'")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|m| m.contains("t.conf:7:14") && m.contains("bad boolean 'sometimes'")),
+        "{w:?}"
+    );
+    assert!(!w.iter().any(|m| m.contains("no effect")), "{w:?}");
+}
+
+#[test]
+fn lvs_notify_fifo_and_its_conflicts() {
+    let l = ok(
+        "global_defs {\n lvs_notify_fifo /run/lvs.fifo root\n lvs_notify_fifo_script /bin/lvs-reader\n no_checker_emails\n}\n",
+    );
+    let g = &l.config.global;
+    let fifo = g.lvs_notify_fifo.as_ref().expect("lvs fifo");
+    assert_eq!(fifo.path, std::path::Path::new("/run/lvs.fifo"));
+    assert_eq!(fifo.owner.as_ref().map(|o| o.user.as_str()), Some("root"));
+    assert!(fifo.script.is_some());
+    assert!(g.smtp.no_checker_emails);
+    let dump = l.config.dump().to_string();
+    assert!(
+        dump.contains(
+            "    lvs_notify_fifo /run/lvs.fifo root\n    lvs_notify_fifo_script /bin/lvs-reader\n"
+        ),
+        "{dump}"
+    );
+    assert!(dump.contains("    no_checker_emails on\n"), "{dump}");
+    // Naming the notify_fifo: ignored.
+    let l = ok("global_defs {\n notify_fifo /run/k.fifo\n lvs_notify_fifo /run/k.fifo\n}\n");
+    assert!(l.config.global.lvs_notify_fifo.is_none());
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("lvs_notify_fifo ignored")));
+    // Shared with the vrrp_notify_fifo, both with a script: the VRRP script reads it.
+    let l = ok("global_defs {\n vrrp_notify_fifo /run/k.fifo\n vrrp_notify_fifo_script /bin/a\n lvs_notify_fifo /run/k.fifo\n lvs_notify_fifo_script /bin/b\n}\n");
+    let g = &l.config.global;
+    assert!(g.vrrp_notify_fifo.as_ref().unwrap().script.is_some());
+    let lvs = g.lvs_notify_fifo.as_ref().expect("kept");
+    assert!(lvs.script.is_none());
+    assert!(l
+        .warnings
+        .iter()
+        .any(|w| w.message.contains("lvs_notify_fifo_script ignored")));
+    // A script without its FIFO.
+    let w = warnings("global_defs {\n lvs_notify_fifo_script /bin/b\n}\n");
+    assert!(
+        w.iter()
+            .any(|m| m.contains("lvs_notify_fifo_script without a lvs_notify_fifo")),
+        "{w:?}"
+    );
+}

@@ -1,9 +1,9 @@
 //! The `global_defs` keywords of keepalived's notifications beside the notify scripts: the
-//! notify FIFOs (`notify_fifo`, `vrrp_notify_fifo` and their `*_script`),
+//! notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`, `lvs_notify_fifo` and their `*_script`),
 //! `vrrp_notify_priority_changes`, and the alert mails (`notification_email`,
 //! `notification_email_from`, `smtp_server`, `smtp_helo_name`, `smtp_connect_timeout`,
-//! `smtp_alert`, `smtp_alert_vrrp`, `smtp_alert_checker`, `no_email_faults`), as
-//! keepalived's `global_parser.c` reads them.
+//! `smtp_alert`, `smtp_alert_vrrp`, `smtp_alert_checker`, `no_email_faults`,
+//! `no_checker_emails`), as keepalived's `global_parser.c` reads them.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +26,8 @@ pub(crate) fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) -> bool {
         "vrrp_notify_fifo" => fifo(&mut g.vrrp_notify_fifo, node, "vrrp_", d),
         "notify_fifo_script" => fifo_script(&mut g.notify_fifo, node, "", d),
         "vrrp_notify_fifo_script" => fifo_script(&mut g.vrrp_notify_fifo, node, "vrrp_", d),
+        "lvs_notify_fifo" => fifo(&mut g.lvs_notify_fifo, node, "lvs_", d),
+        "lvs_notify_fifo_script" => fifo_script(&mut g.lvs_notify_fifo, node, "lvs_", d),
         "vrrp_notify_priority_changes" => {
             if let Some(on) = compat::boolean(node, d) {
                 g.notify_priority_changes = on;
@@ -80,6 +82,11 @@ pub(crate) fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) -> bool {
         "no_email_faults" => {
             flag_args(node, d);
             g.smtp.no_email_faults = true;
+        }
+        "no_checker_emails" => {
+            if let Some(on) = compat::boolean(node, d) {
+                g.smtp.no_checker_emails = on;
+            }
         }
         _ => return false,
     }
@@ -192,10 +199,16 @@ fn smtp_server(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
     });
 }
 
-/// What keepalived settles once `global_defs` is read: a FIFO script without a FIFO is
-/// dropped, and a `vrrp_notify_fifo` naming the `notify_fifo` is ignored.
+/// What keepalived settles once `global_defs` is read (`global_data.c`): a FIFO script
+/// without a FIFO is dropped; a `vrrp_notify_fifo` or `lvs_notify_fifo` naming the
+/// `notify_fifo` is ignored; when the LVS and VRRP FIFOs are one and both have a script,
+/// the LVS script is ignored.
 pub(crate) fn finish(g: &mut GlobalDefs, d: &mut Diags, at: &crate::diag::Span) {
-    for (slot, prefix) in [(&mut g.notify_fifo, ""), (&mut g.vrrp_notify_fifo, "vrrp_")] {
+    for (slot, prefix) in [
+        (&mut g.notify_fifo, ""),
+        (&mut g.vrrp_notify_fifo, "vrrp_"),
+        (&mut g.lvs_notify_fifo, "lvs_"),
+    ] {
         if slot.as_ref().is_some_and(|f| f.path.as_os_str().is_empty()) {
             d.warn(
                 at,
@@ -214,6 +227,30 @@ pub(crate) fn finish(g: &mut GlobalDefs, d: &mut Diags, at: &crate::diag::Span) 
                 ),
             );
             g.vrrp_notify_fifo = None;
+        }
+    }
+    if let (Some(global), Some(lvs)) = (&g.notify_fifo, &g.lvs_notify_fifo) {
+        if global.path == lvs.path {
+            d.warn(
+                at,
+                format!(
+                    "notify FIFO {} is both notify_fifo and lvs_notify_fifo; lvs_notify_fifo ignored, as keepalived does",
+                    lvs.path.display()
+                ),
+            );
+            g.lvs_notify_fifo = None;
+        }
+    }
+    if let (Some(vrrp), Some(lvs)) = (&g.vrrp_notify_fifo, &mut g.lvs_notify_fifo) {
+        if vrrp.path == lvs.path && vrrp.script.is_some() && lvs.script.is_some() {
+            d.warn(
+                at,
+                format!(
+                    "notify FIFO {} is both vrrp_notify_fifo and lvs_notify_fifo, each with a script; lvs_notify_fifo_script ignored, as keepalived does",
+                    lvs.path.display()
+                ),
+            );
+            lvs.script = None;
         }
     }
 }

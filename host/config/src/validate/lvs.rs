@@ -17,6 +17,7 @@ use super::script::{self, Draft};
 use super::track::{notify_script, run_as};
 use super::unknown;
 use super::values::{flag, ip, no_block, one_arg, seconds, uint};
+use crate::compat;
 use crate::diag::{Diags, Span};
 use crate::lexer::Word;
 use crate::lvs::{
@@ -309,6 +310,7 @@ pub(crate) fn build(node: &Node, global: &GlobalDefs, d: &mut Diags) -> Option<V
         quorum_down: vs.quorum_down,
         omega: vs.omega,
         ha_suspend: vs.ha_suspend,
+        smtp_alert: vs.smtp_alert,
         real_servers,
         origin,
     })
@@ -395,6 +397,7 @@ struct VsDraft {
     quorum_down: Option<NotifyScript>,
     omega: bool,
     ha_suspend: bool,
+    smtp_alert: Option<bool>,
     inhibit: bool,
     weight: Option<u32>,
     virtualhost: Option<String>,
@@ -492,6 +495,7 @@ impl VsDraft {
             "quorum_down" => self.quorum_down = notify_script(node, d).or(self.quorum_down.take()),
             "omega" => self.omega = flag(node, d).unwrap_or(self.omega),
             "ha_suspend" => self.ha_suspend = flag(node, d).unwrap_or(self.ha_suspend),
+            "smtp_alert" => self.smtp_alert = compat::boolean(node, d).or(self.smtp_alert),
             "inhibit_on_failure" => self.inhibit = flag(node, d).unwrap_or(self.inhibit),
             "weight" => {
                 self.weight = one_arg(node, d)
@@ -503,7 +507,7 @@ impl VsDraft {
                     .map(|w| w.text.clone())
                     .or(self.virtualhost.take())
             }
-            // Accepted and without effect here (IPVS flags, SNMP, mail, family hints).
+            // Accepted and without effect here (IPVS flags, SNMP, family hints).
             "ip_family"
             | "hashed"
             | "ops"
@@ -516,7 +520,6 @@ impl VsDraft {
             | "mh-fallback"
             | "persistence_engine"
             | "snmp_name"
-            | "smtp_alert"
             | "sorry_server_lvs_method" => {
                 d.warn(
                     node.span(),
@@ -599,6 +602,7 @@ fn real_server(
     let mut inhibit = None;
     let mut notify_up = None;
     let mut notify_down = None;
+    let mut smtp_alert = None;
     let mut virtualhost = vs_virtualhost.map(str::to_owned);
     let mut checker_nodes = Vec::new();
     if let Some(body) = &node.block {
@@ -613,6 +617,7 @@ fn real_server(
                 "inhibit_on_failure" => inhibit = flag(child, d),
                 "notify_up" => notify_up = notify_script(child, d),
                 "notify_down" => notify_down = notify_script(child, d),
+                "smtp_alert" => smtp_alert = compat::boolean(child, d).or(smtp_alert),
                 "virtualhost" => virtualhost = one_arg(child, d).map(|w| w.text.clone()),
                 "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
                 | "UDP_CHECK" | "PLUGIN_CHECK" => checker_nodes.push(child),
@@ -620,7 +625,7 @@ fn real_server(
                     child.span(),
                     format!("{kw} is not implemented in wasmalived yet; remove it or use a PLUGIN_CHECK"),
                 ),
-                "lvs_method" | "uthreshold" | "lthreshold" | "smtp_alert" | "snmp_name" => {
+                "lvs_method" | "uthreshold" | "lthreshold" | "snmp_name" => {
                     d.warn(child.span(), format!("{} has no effect in wasmalived; ignored", child.keyword.text));
                 }
                 _ => unknown(child, "real_server", d),
@@ -645,6 +650,7 @@ fn real_server(
         alpha: timing.alpha.unwrap_or(false),
         notify_up,
         notify_down,
+        smtp_alert,
         checkers,
         origin: Origin(node.span().clone()),
     })

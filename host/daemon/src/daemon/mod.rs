@@ -723,10 +723,11 @@ impl Daemon {
             }
             return;
         }
+        let alerts = self.alerts.clone().unwrap_or_default();
         let director = self
             .director
             .get_or_insert_with(|| Director::spawn(self.director_ctx.clone()));
-        director.apply(config).await;
+        director.apply(config, alerts).await;
     }
 
     /// Stop the LVS director (its `omega` scripts, its tables), bounded in time.

@@ -6,6 +6,7 @@
 //!      ▲ suspend (watch)          │  ▲                                 │
 //!      └──────────────────────────┘  └──────── applied / error ◀────────┘
 //!                                 ├──▶ HookQueue (notify_up/down, quorum_up/down)
+//!                                 ├──▶ Alerts (notify FIFO lines, alert mails; never wait)
 //!                                 └──▶ StatusBoard (virtual_servers)
 //! ```
 //!
@@ -27,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 use wasmalived_config::lvs::{CheckerTiming, VirtualServer, VirtualServerGroup};
 use wasmalived_config::{Config, GlobalDefs};
-use wasmalived_lvs::checker::CheckerState;
+use wasmalived_lvs::checker::{CheckerState, Step};
 use wasmalived_lvs::plan::{Forward, ServicePlan};
 use wasmalived_lvs::{service_plan, Backend, Event, ServiceState};
 use wasmalived_sys::program::Program;
@@ -37,6 +38,8 @@ use super::probe::{Outcome, Probe, ProbeContext, ProbeDef};
 use super::review::{self, Severity};
 use super::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
 use super::{dr, DirectorContext};
+use crate::alerts::lvs::{CheckerChange, ServiceAlerts};
+use crate::alerts::Alerts;
 
 /// How often direct-routing next hops are resolved again, and a failed apply retried.
 const TICK: Duration = Duration::from_secs(1);
@@ -48,8 +51,8 @@ const STATUS_REFRESH: Duration = Duration::from_millis(200);
 
 /// Commands to the manager.
 pub enum Command {
-    /// Apply a configuration (start-up and reload).
-    Apply(Box<Config>),
+    /// Apply a configuration (start-up and reload), with its notify FIFOs and mailer.
+    Apply(Box<Config>, Arc<Alerts>),
     /// Run the `omega` scripts, clear the data path, stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -96,6 +99,8 @@ struct Service {
     notify_down: Vec<Option<Program>>,
     quorum_up: Option<Program>,
     quorum_down: Option<Program>,
+    /// Its FIFO lines and mails.
+    alerts: ServiceAlerts,
 }
 
 /// The director task's state.
@@ -111,6 +116,8 @@ pub struct Manager {
     plans: watch::Sender<Plans>,
     applied: watch::Receiver<Applied>,
     hooks: HookQueue,
+    /// The configuration's notify FIFOs and mailer.
+    alerts: Arc<Alerts>,
     dr_targets: HashMap<IpAddr, wasmalived_lvs::plan::DrTarget>,
     backend_name: &'static str,
     /// Results arrived that the status document does not show yet.
@@ -162,6 +169,7 @@ pub async fn run(
         plans,
         applied,
         hooks: HookQueue::spawn(),
+        alerts: Arc::new(Alerts::default()),
         dr_targets: HashMap::new(),
         backend_name,
         status_stale: false,
@@ -180,7 +188,7 @@ pub async fn run(
             _ = tick.tick() => m.tick().await,
             _ = status_refresh.tick(), if m.status_stale => m.publish_status(),
             command = commands.recv() => match command {
-                Some(Command::Apply(config)) => m.apply(*config).await,
+                Some(Command::Apply(config, alerts)) => m.apply(*config, alerts).await,
                 Some(Command::Shutdown(done)) => {
                     m.shutdown(clear_tx).await;
                     let _ = applier.await;
@@ -199,7 +207,8 @@ pub async fn run(
 
 impl Manager {
     /// Bring the services and probes in line with `config`.
-    async fn apply(&mut self, config: Config) {
+    async fn apply(&mut self, config: Config, alerts: Arc<Alerts>) {
+        self.alerts = alerts;
         self.global = config.global.clone();
         self.groups = config.virtual_server_groups.clone();
         let findings = review::review(&config);
@@ -230,6 +239,7 @@ impl Manager {
                 Some(prev) if prev.cfg == *vs => (prev.state, Vec::new()),
                 Some(prev) => {
                     info!(virtual_server = %label, "virtual server changed by reload");
+                    self.clear_removed(&prev, Some(vs));
                     ServiceState::carry_over(vs, &prev.cfg, &prev.state)
                 }
                 None => {
@@ -275,6 +285,7 @@ impl Manager {
                     None
                 },
                 ingress: review::vip_interface(vs, &config),
+                alerts: ServiceAlerts::new(vs, &config),
                 refused,
                 cfg: vs.clone(),
                 state,
@@ -283,8 +294,18 @@ impl Manager {
             let index = services.len() - 1;
             self.handle_events(index, &events, &services);
         }
-        for (label, _) in old {
+        for (label, prev) in old {
             info!(virtual_server = %label, "virtual server removed by reload");
+            self.clear_removed(&prev, None);
+            if prev.state.quorum_up {
+                // keepalived's `update_vs_notifies`: no weight left, the quorum is lost.
+                if let Some(program) = &prev.quorum_down {
+                    self.hooks.run(program);
+                }
+                let threshold = prev.cfg.quorum.saturating_sub(prev.cfg.hysteresis);
+                prev.alerts
+                    .quorum(&self.alerts, false, false, 0, u64::from(threshold));
+            }
         }
         self.services = services;
         self.sync_probes().await;
@@ -292,6 +313,30 @@ impl Manager {
         self.resolve_dr().await;
         self.publish_plans();
         self.publish_status();
+    }
+
+    /// A reload removed the real servers of `prev` that `kept` (its new configuration, `None`
+    /// when the virtual server is gone) no longer has: each one alive runs its `notify_down`
+    /// and is told down (keepalived's `clear_diff_rs`).
+    fn clear_removed(&self, prev: &Service, kept: Option<&VirtualServer>) {
+        let label = prev.cfg.label();
+        for (rs, (cfg, state)) in prev
+            .cfg
+            .real_servers
+            .iter()
+            .zip(&prev.state.real_servers)
+            .enumerate()
+        {
+            let stays = kept.is_some_and(|vs| vs.real_servers.iter().any(|r| r.addr == cfg.addr));
+            if stays || !state.alive {
+                continue;
+            }
+            info!(virtual_server = %label, real_server = %cfg.addr, "real server removed by reload");
+            if let Some(Some(program)) = prev.notify_down.get(rs) {
+                self.hooks.run(program);
+            }
+            prev.alerts.real_server_cleared(&self.alerts, rs, false);
+        }
     }
 
     /// Start the probes the services need, keep the running identical ones, stop the rest.
@@ -378,7 +423,7 @@ impl Manager {
             let Some(service) = self.services.get_mut(sub.vs) else {
                 continue;
             };
-            let (_, events) = service.state.record(
+            let (step, events) = service.state.record(
                 &service.cfg,
                 sub.rs,
                 sub.checker,
@@ -387,6 +432,7 @@ impl Manager {
             );
             changed |= !events.is_empty();
             self.handle_events(sub.vs, &events, &self.services);
+            self.checker_mail(sub, &step, &events);
         }
         if changed {
             self.publish_plans();
@@ -396,7 +442,38 @@ impl Manager {
         }
     }
 
-    /// Logs and scripts for `events` of service `index` (of `services`: during an apply the
+    /// The mail keepalived's checker sends for this result, if any (after the FIFO line, as
+    /// keepalived's checkers do).
+    fn checker_mail(&self, sub: Subscriber, step: &Step, events: &[Event]) {
+        let Some(s) = self.services.get(sub.vs) else {
+            return;
+        };
+        let (Some(cfg), Some(state)) = (
+            s.cfg.real_servers.get(sub.rs),
+            s.state.real_servers.get(sub.rs),
+        ) else {
+            return;
+        };
+        let Some(checker) = cfg.checkers.get(sub.checker) else {
+            return;
+        };
+        let change = CheckerChange {
+            kind: &checker.kind,
+            checker_up: state
+                .checkers
+                .get(sub.checker)
+                .is_some_and(CheckerState::is_up),
+            changed: step.changed.is_some(),
+            first: step.first,
+            server_up: state.alive,
+            server_changed: events.iter().any(
+                |e| matches!(e, Event::RealServer { rs, initial: false, .. } if *rs == sub.rs),
+            ),
+        };
+        s.alerts.checker(&self.alerts, sub.rs, &change);
+    }
+
+    /// Logs, scripts and FIFO lines for `events` of service `index` (of `services`: during an apply the
     /// new list is not installed yet).
     fn handle_events(&self, index: usize, events: &[Event], services: &[Service]) {
         let Some(s) = services.get(index) else {
@@ -421,21 +498,25 @@ impl Manager {
                     if let Some(Some(program)) = script.get(*rs) {
                         self.hooks.run(program);
                     }
+                    s.alerts.real_server(&self.alerts, *rs, *up);
                 }
                 Event::Quorum {
                     up,
                     weight,
                     threshold,
+                    initial,
                 } => {
                     if *up {
-                        info!(virtual_server = %label, weight, threshold, "quorum gained");
+                        info!(virtual_server = %label, weight, threshold, initial, "quorum gained");
                     } else {
-                        warn!(virtual_server = %label, weight, threshold, "quorum lost");
+                        warn!(virtual_server = %label, weight, threshold, initial, "quorum lost");
                     }
                     let script = if *up { &s.quorum_up } else { &s.quorum_down };
                     if let Some(program) = script {
                         self.hooks.run(program);
                     }
+                    s.alerts
+                        .quorum(&self.alerts, *up, *initial, *weight, *threshold);
                 }
                 Event::SorryServer { active } => {
                     info!(virtual_server = %label, active, "sorry server");
@@ -652,19 +733,20 @@ impl Manager {
             if !s.cfg.omega {
                 continue;
             }
-            // keepalived's omega: the down scripts run as if every server went away.
+            // keepalived's omega (`clear_service_vs`): the down notifiers run as if every
+            // server went away, then the virtual server's, whatever its quorum was.
             for (rs, state) in s.state.real_servers.iter().enumerate() {
                 if state.alive {
                     if let Some(Some(program)) = s.notify_down.get(rs) {
                         self.hooks.run_and_wait(program).await;
                     }
+                    s.alerts.real_server_cleared(&self.alerts, rs, true);
                 }
             }
-            if s.state.quorum_up {
-                if let Some(program) = &s.quorum_down {
-                    self.hooks.run_and_wait(program).await;
-                }
+            if let Some(program) = &s.quorum_down {
+                self.hooks.run_and_wait(program).await;
             }
+            s.alerts.shutdown(&self.alerts);
         }
         let (done, cleared) = oneshot::channel();
         if clear.send(done).await.is_ok() {

@@ -7,6 +7,8 @@
 //! - [`review`]: what the backend cannot do, said with file:line:column (`-t` too).
 //! - [`dr`]: direct routing's next hops (interface and MAC of each real server).
 //! - [`hooks`]: the director's scripts, vetted and queued.
+//!
+//! Its FIFO lines and alert mails are [`crate::alerts::lvs`]'s.
 //! - [`status`]: the status document's `virtual_servers`.
 //!
 //! The director runs only while the configuration has virtual servers; it clears its tables
@@ -31,6 +33,7 @@ use tracing::{warn, Instrument};
 use wasmalived_config::Config;
 use wasmalived_lvs::nft::{Commands, Nftables};
 
+use crate::alerts::Alerts;
 use crate::control::StatusBoard;
 use crate::net::netlink::Netlink;
 use manager::Command;
@@ -69,11 +72,11 @@ impl Director {
         Director { commands, task }
     }
 
-    /// Apply `config` (start-up and reload).
-    pub async fn apply(&self, config: &Config) {
+    /// Apply `config` (start-up and reload); `alerts` are its notify FIFOs and mailer.
+    pub async fn apply(&self, config: &Config, alerts: Arc<Alerts>) {
         if self
             .commands
-            .send(Command::Apply(Box::new(config.clone())))
+            .send(Command::Apply(Box::new(config.clone()), alerts))
             .await
             .is_err()
         {
