@@ -72,6 +72,7 @@ bench: setup plugins plugins-release
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/check_failover_bench --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/guard_bench --partition-secs 30 --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/lvs_bench
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/memory_bench --runs 5
 
 lint:
 	$(CARGO) fmt --all -- --check
