@@ -243,6 +243,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         daemon.apply_maintenance(&name, true).await;
     }
     daemon.apply(config).await;
+    // Start-up's transient allocations (plugin files, deserialised code) back to the kernel.
+    wasmalived_sys::allocator::release_free_memory();
     // Ready: the control socket is bound, the VRRP sockets are open, the plugins compiled
     // and the checks started (an instance whose interface is missing waits, as keepalived's).
     opts.service.ready();
@@ -436,6 +438,7 @@ impl Daemon {
                     );
                 }
                 self.apply(loaded.config).await;
+                wasmalived_sys::allocator::release_free_memory();
             }
             Err(errs) => {
                 error!("reload refused, keeping the running configuration:\n{errs}");
