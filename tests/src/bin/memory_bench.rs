@@ -4,7 +4,10 @@
 //! Each run starts both daemons side by side (wasmalived on n1, keepalived on n2, one VRRPv2
 //! instance each, `interval 1` checks), lets every check run [`SETTLE`] worth of intervals,
 //! then reads, per daemon, the sum over its processes (keepalived: the parent and its VRRP
-//! child; scripts are short-lived and not counted) of
+//! child; scripts are short-lived and not counted). wasmalived is read twice: after its first
+//! start, which compiles the plugins (Cranelift's code and allocations are then resident), and
+//! after a restart on the same state directory, which loads them from the code cache (every
+//! start after the first). Read:
 //!
 //! - RSS (`VmRSS` of `/proc/PID/status`),
 //! - PSS (`Pss` of `/proc/PID/smaps_rollup`: shared pages divided among their users),
@@ -38,8 +41,8 @@ use std::thread;
 use std::time::Duration;
 
 use wasmalived_e2e::{
-    median, plugin_check, plugin_path, script_check, with_checks, CheckTiming, Impl, Lab, LabError,
-    Proto, Result, NODES,
+    median, plugin_check, plugin_path, script_check, with_checks, CheckTiming, Daemon, Impl, Lab,
+    LabError, Proto, Result, NODES,
 };
 
 const TIMING: CheckTiming = CheckTiming {
@@ -206,20 +209,21 @@ fn script_checks(lab: &Lab) -> Result<String> {
     Ok(blocks)
 }
 
-/// One run: both daemons, settle, read both.
-fn run_once(run: usize) -> Result<(Footprint, Footprint, Vec<(String, u64)>)> {
-    let mut lab = Lab::new(&format!("membench{run}"))?;
-    lab.add_node(NODES[0], "192.0.2.1/24", "2001:db8::1/64")?;
-    lab.add_node(NODES[1], "192.0.2.2/24", "2001:db8::2/64")?;
-    let proto = Proto::V2Pass;
-    let conf = |node: &str| proto.conf(node, "MASTER", 100).render();
-    let w_conf = with_checks(&conf(NODES[0]), &plugin_checks(&lab)?, &CHECKS)?;
-    let k_conf = with_checks(&conf(NODES[1]), &script_checks(&lab)?, &CHECKS)?;
-    // Info level, as a production daemon runs (the lab's default is debug).
-    let w = lab.start_daemon_env(Impl::Wasmalived, NODES[0], &w_conf, &[("RUST_LOG", "info")])?;
-    let k = lab.start_daemon(Impl::Keepalived, NODES[1], &k_conf)?;
+/// What one run measured.
+struct RunResult {
+    /// wasmalived's first start: the plugins compiled (cold code cache).
+    compiled: Footprint,
+    /// wasmalived restarted: the plugins from the code cache (every later start).
+    cached: Footprint,
+    keepalived: Footprint,
+    /// wasmalived's RSS by mapping, restarted.
+    map: Vec<(String, u64)>,
+}
+
+/// Let the checks run, check both daemons are up and every plugin check has run.
+fn settle(w: &Daemon, k: &Daemon) -> Result<()> {
     thread::sleep(SETTLE);
-    for d in [&w, &k] {
+    for d in [w, k] {
         if !d.proc.is_running() {
             return Err(LabError::check(format!(
                 "{} exited\n{}",
@@ -228,18 +232,46 @@ fn run_once(run: usize) -> Result<(Footprint, Footprint, Vec<(String, u64)>)> {
             )));
         }
     }
-    let checks = w.status_json()?;
-    let runs = wasmalived_e2e::checks::parse_check_status(&checks)?;
+    let runs = wasmalived_e2e::checks::parse_check_status(&w.status_json()?)?;
     if runs.len() != CHECKS.len() || runs.iter().any(|c| c.last.is_empty()) {
         return Err(LabError::check(format!(
             "not every wasmalived check has run: {runs:?}"
         )));
     }
-    let wf = footprint(w.proc.pid())?;
-    let kf = footprint(k.proc.pid())?;
+    Ok(())
+}
+
+/// One run: both daemons, settle, read both; restart wasmalived (code cache warm), read it.
+fn run_once(run: usize) -> Result<RunResult> {
+    let mut lab = Lab::new(&format!("membench{run}"))?;
+    lab.add_node(NODES[0], "192.0.2.1/24", "2001:db8::1/64")?;
+    lab.add_node(NODES[1], "192.0.2.2/24", "2001:db8::2/64")?;
+    let proto = Proto::V2Pass;
+    let conf = |node: &str| proto.conf(node, "MASTER", 100).render();
+    let w_conf = with_checks(&conf(NODES[0]), &plugin_checks(&lab)?, &CHECKS)?;
+    let k_conf = with_checks(&conf(NODES[1]), &script_checks(&lab)?, &CHECKS)?;
+    // Info level, as a production daemon runs (the lab's default is debug).
+    let start =
+        || lab.start_daemon_env(Impl::Wasmalived, NODES[0], &w_conf, &[("RUST_LOG", "info")]);
+    let w = start()?;
+    let k = lab.start_daemon(Impl::Keepalived, NODES[1], &k_conf)?;
+    settle(&w, &k)?;
+    let compiled = footprint(w.proc.pid())?;
+    let keepalived = footprint(k.proc.pid())?;
+    w.term()?;
+    w.wait_exit(Duration::from_secs(10))?;
+    // Same node, same state directory: the code cache the first start filled.
+    let w = start()?;
+    settle(&w, &k)?;
+    let cached = footprint(w.proc.pid())?;
     let map = rss_by_mapping(w.proc.pid())?;
     lab.pass()?;
-    Ok((wf, kf, map))
+    Ok(RunResult {
+        compiled,
+        cached,
+        keepalived,
+        map,
+    })
 }
 
 fn mib(kib: u64) -> f64 {
@@ -283,25 +315,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut results: Vec<(Footprint, Footprint)> = Vec::new();
-    let mut last_map = Vec::new();
+    let mut results: Vec<RunResult> = Vec::new();
     for run in 0..runs {
         match run_once(run) {
-            Ok((w, k, map)) => {
+            Ok(r) => {
+                let line = |f: &Footprint| {
+                    format!(
+                        "RSS {:.1} MiB PSS {:.1} MiB VSZ {:.1} MiB {} threads",
+                        mib(f.rss_kib),
+                        mib(f.pss_kib),
+                        mib(f.vsz_kib),
+                        f.threads
+                    )
+                };
                 println!(
-                    "run {run}: wasmalived RSS {:.1} MiB PSS {:.1} MiB VSZ {:.1} MiB {} threads | \
-                     keepalived ({} processes) RSS {:.1} MiB PSS {:.1} MiB VSZ {:.1} MiB",
-                    mib(w.rss_kib),
-                    mib(w.pss_kib),
-                    mib(w.vsz_kib),
-                    w.threads,
-                    k.processes,
-                    mib(k.rss_kib),
-                    mib(k.pss_kib),
-                    mib(k.vsz_kib)
+                    "run {run}: wasmalived compiled {} | cached {} | keepalived ({} processes) {}",
+                    line(&r.compiled),
+                    line(&r.cached),
+                    r.keepalived.processes,
+                    line(&r.keepalived)
                 );
-                results.push((w, k));
-                last_map = map;
+                results.push(r);
             }
             Err(e) => {
                 eprintln!("run {run} failed: {e}");
@@ -309,27 +343,40 @@ fn main() -> ExitCode {
             }
         }
     }
-    let col = |f: fn(&(Footprint, Footprint)) -> f64| results.iter().map(f).collect::<Vec<_>>();
-    println!("\nwasmalived, four plugin checks:");
-    println!("  {}", summary("RSS", &col(|r| mib(r.0.rss_kib)), "MiB"));
-    println!("  {}", summary("PSS", &col(|r| mib(r.0.pss_kib)), "MiB"));
-    println!("  {}", summary("VSZ", &col(|r| mib(r.0.vsz_kib)), "MiB"));
-    println!("  {}", summary("threads", &col(|r| r.0.threads as f64), ""));
-    println!("keepalived, four script checks (all its processes):");
-    println!("  {}", summary("RSS", &col(|r| mib(r.1.rss_kib)), "MiB"));
-    println!("  {}", summary("PSS", &col(|r| mib(r.1.pss_kib)), "MiB"));
-    println!("  {}", summary("VSZ", &col(|r| mib(r.1.vsz_kib)), "MiB"));
+    let report = |label: &str, of: fn(&RunResult) -> &Footprint| {
+        let col = |f: fn(&Footprint) -> f64| results.iter().map(|r| f(of(r))).collect::<Vec<_>>();
+        println!("{label}:");
+        println!("  {}", summary("RSS", &col(|f| mib(f.rss_kib)), "MiB"));
+        println!("  {}", summary("PSS", &col(|f| mib(f.pss_kib)), "MiB"));
+        println!("  {}", summary("VSZ", &col(|f| mib(f.vsz_kib)), "MiB"));
+        println!("  {}", summary("threads", &col(|f| f.threads as f64), ""));
+    };
+    println!();
+    report(
+        "wasmalived, four plugin checks, first start (plugins compiled)",
+        |r| &r.compiled,
+    );
+    report(
+        "wasmalived, four plugin checks, restarted (plugins from the code cache)",
+        |r| &r.cached,
+    );
+    report("keepalived, four script checks (all its processes)", |r| {
+        &r.keepalived
+    });
+    let ratio = |r: &RunResult| r.cached.rss_kib as f64 / r.keepalived.rss_kib.max(1) as f64;
     println!(
         "  {}",
         summary(
-            "wasmalived RSS ÷ keepalived RSS",
-            &col(|r| r.0.rss_kib as f64 / r.1.rss_kib.max(1) as f64),
+            "wasmalived (cached) RSS ÷ keepalived RSS",
+            &results.iter().map(ratio).collect::<Vec<_>>(),
             "×"
         )
     );
-    println!("\nwasmalived RSS by mapping (last run, largest first):");
-    for (name, kib) in last_map.iter().take(12) {
-        println!("  {:>8.1} MiB  {name}", mib(*kib));
+    println!("\nwasmalived RSS by mapping (last run, restarted, largest first):");
+    if let Some(last) = results.last() {
+        for (name, kib) in last.map.iter().take(12) {
+            println!("  {:>8.1} MiB  {name}", mib(*kib));
+        }
     }
     ExitCode::SUCCESS
 }
