@@ -38,3 +38,17 @@ pub fn release_free_memory() {
         libc::malloc_trim(0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(target_env = "gnu")]
+    fn glibc_takes_the_arena_cap_and_trims() {
+        assert!(limit_arenas(), "mallopt(M_ARENA_MAX) refused");
+        let freed: Vec<Vec<u8>> = (0..64).map(|_| vec![1u8; 64 * 1024]).collect();
+        drop(freed);
+        release_free_memory();
+    }
+}

@@ -106,7 +106,7 @@ fn footprint(pid: u32) -> Result<Footprint> {
         let rollup = read(format!("/proc/{p}/smaps_rollup"))?;
         let get = |text: &str, key: &str| {
             field_kib(text, key)
-                .ok_or_else(|| LabError::parse(&format!("/proc/{p} field {key}"), text))
+                .ok_or_else(|| LabError::parse(format!("/proc/{p} field {key}"), text))
         };
         f.rss_kib += get(&status, "VmRSS")?;
         f.vsz_kib += get(&status, "VmSize")?;
@@ -142,7 +142,7 @@ fn rss_by_mapping(pid: u32) -> Result<Vec<(String, u64)>> {
         }
     }
     let mut v: Vec<_> = groups.into_iter().filter(|(_, kib)| *kib > 0).collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
     Ok(v)
 }
 
