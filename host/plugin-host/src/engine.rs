@@ -101,9 +101,11 @@ impl PluginEngine {
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(ASYNC_STACK)
             .parallel_compilation(true)
-            // A memory never moves: its slot holds the largest size it may grow to.
+            // A memory never moves: its pool slot holds the largest size it may grow to, so
+            // compiled code may keep its base address in a register across calls and loops.
             .memory_reservation(limits.max_memory)
             .memory_reservation_for_growth(0)
+            .memory_may_move(false)
             .memory_guard_size(MEMORY_GUARD)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(limits)));
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
