@@ -17,14 +17,16 @@
 //! process, kernel threads included.
 //!
 //! Options (after `--`): `nginx`, `trivial`, `fork` run only those phases (for profiling);
-//! `CHECK_COST_RUNS=N` sets the number of plugin runs.
+//! `CHECK_COST_RUNS=N` sets the number of plugin runs; `CHECK_COST_SLOT_MIB=4096` sizes the
+//! instance pool's memory slots to 4 GiB (no bounds checks in compiled code) instead of the
+//! default 64 MiB (bounds-checked), to compare the two.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use wasmalived_plugin_host::grants::{Grants, ProcessGrant, RemediationCommand};
-use wasmalived_plugin_host::{children_cpu_time, process_cpu_time, Runtime, Verdict};
+use wasmalived_plugin_host::{children_cpu_time, process_cpu_time, PoolLimits, Runtime, Verdict};
 
 const PLUGIN_RUNS: usize = 2000;
 const FORK_RUNS: usize = 300;
@@ -218,7 +220,17 @@ fn main() {
     let mut decoy = std::fs::copy("/bin/sleep", &fake)
         .ok()
         .and_then(|_| Command::new(&fake).arg("600").spawn().ok());
-    let rt = Runtime::new(&tmp.join("plugin-cache")).unwrap_or_else(|e| {
+    // `CHECK_COST_SLOT_MIB=4096`: pool slots of a full 4 GiB memory, whose compiled code needs
+    // no bounds checks (the layout before issue 14), to compare with the default 64 MiB slots.
+    let limits = match std::env::var("CHECK_COST_SLOT_MIB")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(mib) => PoolLimits::for_checks(2, mib << 20),
+        None => PoolLimits::default(),
+    };
+    eprintln!("instance pool: {limits:?}");
+    let rt = Runtime::with_limits(&tmp.join("plugin-cache"), limits).unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(3);
     });

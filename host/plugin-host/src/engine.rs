@@ -6,17 +6,29 @@
 //! [`EPOCH_TICK`]; it holds only a weak reference and exits when the engine is dropped.
 //!
 //! Instances come from wasmtime's *pooling allocator*: linear memories, tables, instance
-//! records and fiber stacks for [`MAX_CONCURRENT_RUNS`] runs are reserved once, at start, and
+//! records and fiber stacks for a number of concurrent runs are reserved once, at start, and
 //! each run takes a slot and gives it back (reset: zeroed, the module's initial image
-//! restored copy-on-write). A run therefore costs no `mmap`/`munmap` of a 4 GiB memory
-//! reservation and a fiber stack, and no page-table teardown. The pool's per-memory maximum
-//! is the largest limit a config may grant ([`MAX_MEMORY_SIZE`]); each check's own limit is
+//! restored copy-on-write). A run therefore costs no `mmap`/`munmap` of a memory reservation
+//! and a fiber stack, and no page-table teardown. The pool is sized from the configuration
+//! ([`PoolLimits`](crate::pool::PoolLimits)): as many slots as the plugin checks can use at
+//! once, each holding the largest memory a check is granted. Each check's own limit is
 //! enforced per run by its `Store`'s limiter (`state::MemLimiter`). Reservation: address
-//! space only (`PROT_NONE` until a slot is used): about `MAX_CONCURRENT_RUNS` × (4 GiB +
-//! guard) ≈ 0.5 TiB of the 128 TiB user address space, no commit charge, and resident memory
-//! only for the pages runs touch. When every slot is in use, instantiation fails at once
-//! with wasmtime's "maximum concurrent limit … reached" error, which becomes that run's
-//! `fail` verdict ("plugin instance pool exhausted") — never a wait.
+//! space only (`PROT_NONE` until a slot is used), slots × (memory + [`MEMORY_GUARD`] +
+//! tables + fiber stack) — for four checks at the default 64 MiB about 0.6 GiB, not the
+//! 0.5 TiB a pool of 4 GiB slots reserves — no commit charge, and resident memory only for
+//! the pages runs touch. When every slot is in use, instantiation fails at once with
+//! wasmtime's "maximum concurrent limit … reached" error, which becomes that run's `fail`
+//! verdict ("plugin instance pool exhausted") — never a wait.
+//!
+//! Bounds checks instead of a 4 GiB guard: with a 4 GiB reservation per memory, every 32-bit
+//! address lands in the reservation and compiled code needs no bounds check at all (a stray
+//! access faults in the `PROT_NONE` part). A reservation of the granted size plus a small
+//! guard keeps the same safety — compiled code compares each address with the reservation
+//! (offsets up to [`MEMORY_GUARD`] are covered by the guard) and traps outside — at the cost
+//! of one compare-and-branch per memory access, which for a health check (instantiation
+//! dominates a run) does not show in the per-run cost. The reservation is part of the
+//! compiled code's key (`Engine::precompile_compatibility_hash`), so a config whose largest
+//! grant changes recompiles once, then hits the code cache again.
 
 use std::sync::{Arc, Weak};
 use std::thread;
@@ -25,6 +37,7 @@ use std::time::Duration;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::PluginError;
+use crate::pool::PoolLimits;
 
 /// Epoch granularity: deadlines are checked, and busy plugins yield, this often.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -34,8 +47,6 @@ const MAX_WASM_STACK: usize = 512 * 1024;
 /// Fiber stack of one run: the wasm stack plus room for the host functions it calls.
 const ASYNC_STACK: usize = 2 * 1024 * 1024;
 
-/// Runs that can be in flight at once (pool slots). More fail with a clear error.
-pub const MAX_CONCURRENT_RUNS: u32 = 128;
 /// Core instances one run may create: a Rust wasip2 component has a handful, a Python one
 /// built by componentize-py ~40 (libc, libpython and the adapter shims, linked dynamically;
 /// `tests/example_plugins.rs` runs one). A counter, not a reservation: the instances' metadata
@@ -45,10 +56,9 @@ const CORE_INSTANCES_PER_RUN: u32 = 64;
 /// per run (a Rust component has one); a plugin with two takes two slots.
 const MEMORIES_PER_RUN: u32 = 2;
 const TABLES_PER_RUN: u32 = 4;
-/// Largest linear memory any check may be granted: a full 32-bit memory, the same bound as
-/// the config's `memory_limit` (`config::defaults::MAX_MEMORY_LIMIT`). Per-check limits are
-/// enforced below this by the store's limiter.
-pub const MAX_MEMORY_SIZE: usize = 4 << 30;
+/// Guard region after each linear memory: accesses with a constant offset below this need
+/// no offset arithmetic in their bounds check. Address space only.
+pub const MEMORY_GUARD: u64 = 64 * 1024;
 /// Elements of one table (the same bound the store's limiter enforces on growth).
 const MAX_TABLE_ELEMENTS: usize = crate::state::MAX_TABLE_ELEMENTS;
 /// Bytes of a returned memory slot reset in place instead of with `madvise(DONTNEED)`:
@@ -76,14 +86,14 @@ pub struct PluginEngine {
 struct TickerGuard;
 
 impl PluginEngine {
-    /// Create the engine and start the epoch ticker.
+    /// Create the engine with a pool of the default size ([`PoolLimits::default`]) and start
+    /// the epoch ticker.
     pub fn new() -> Result<Self, PluginError> {
-        Self::with_pool(MAX_CONCURRENT_RUNS)
+        Self::with_limits(PoolLimits::default())
     }
 
-    /// Like [`PluginEngine::new`], with a pool of `slots` concurrent runs (tests use a small
-    /// pool to exercise exhaustion).
-    pub fn with_pool(slots: u32) -> Result<Self, PluginError> {
+    /// Create the engine with a pool sized to `limits` and start the epoch ticker.
+    pub fn with_limits(limits: PoolLimits) -> Result<Self, PluginError> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -91,7 +101,13 @@ impl PluginEngine {
             .max_wasm_stack(MAX_WASM_STACK)
             .async_stack_size(ASYNC_STACK)
             .parallel_compilation(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(slots)));
+            // A memory never moves: its pool slot holds the largest size it may grow to, so
+            // compiled code may keep its base address in a register across calls and loops.
+            .memory_reservation(limits.max_memory)
+            .memory_reservation_for_growth(0)
+            .memory_may_move(false)
+            .memory_guard_size(MEMORY_GUARD)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(limits)));
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let guard = Arc::new(TickerGuard);
         let weak: Weak<TickerGuard> = Arc::downgrade(&guard);
@@ -123,9 +139,11 @@ impl PluginEngine {
     }
 }
 
-/// The instance pool for `slots` concurrent runs (memory protection keys stay off: the
-/// default, and not compiled in).
-fn pool(slots: u32) -> PoolingAllocationConfig {
+/// The instance pool for `limits` (memory protection keys stay off: the default, and not
+/// compiled in).
+fn pool(limits: PoolLimits) -> PoolingAllocationConfig {
+    let slots = limits.concurrent_runs;
+    let max_memory = usize::try_from(limits.max_memory).unwrap_or(usize::MAX);
     let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
         KEEP_RESIDENT
     } else {
@@ -141,11 +159,11 @@ fn pool(slots: u32) -> PoolingAllocationConfig {
         .max_tables_per_component(TABLES_PER_RUN)
         .table_elements(MAX_TABLE_ELEMENTS)
         .total_stacks(slots)
-        .max_memory_size(MAX_MEMORY_SIZE)
+        .max_memory_size(max_memory)
         .linear_memory_keep_resident(keep_resident)
         .table_keep_resident(TABLE_KEEP_RESIDENT)
         .pagemap_scan(Enabled::Auto)
-        .max_unused_warm_slots(WARM_SLOTS);
+        .max_unused_warm_slots(WARM_SLOTS.min(slots));
     p
 }
 
@@ -171,7 +189,11 @@ mod tests {
     #[test]
     fn exhausted_pool_fails_at_once_and_recovers() {
         use wasmtime::{Instance, Module, PoolConcurrencyLimitError, Store};
-        let e = PluginEngine::with_pool(1).expect("engine");
+        let e = PluginEngine::with_limits(PoolLimits {
+            concurrent_runs: 1,
+            ..PoolLimits::default()
+        })
+        .expect("engine");
         let module = Module::new(e.engine(), MODULE_WITH_MEMORY).expect("module");
         let mut first = Store::new(e.engine(), ());
         Instance::new(&mut first, &module, &[]).expect("first run fits");

@@ -2,6 +2,7 @@
 //!
 //! Layout (one job per module):
 //! - [`engine`]: the process's single `Engine` and its epoch ticker.
+//! - [`pool`]: how large its instance pool is, from the configuration.
 //! - [`cache`]: compiled-code cache in a daemon-owned directory.
 //! - [`security`]: keepalived-style file ownership/permission checks.
 //! - [`contract`]: contract version and import → capability rules (pure).
@@ -23,6 +24,7 @@ pub mod executor;
 
 pub mod linker;
 pub mod loader;
+pub mod pool;
 pub mod ratelimit;
 pub mod reload;
 pub mod run;
@@ -31,6 +33,7 @@ pub mod state;
 mod sys;
 
 pub use error::PluginError;
+pub use pool::PoolLimits;
 pub use reload::{CheckHandle, PluginSource, PluginWatcher};
 pub use run::{CheckPlugin, RunFailure, RunOutcome, Runtime, TimeoutSite, Verdict, WallClock};
 pub use sys::{children_cpu_time, process_cpu_time, thread_cpu_time};

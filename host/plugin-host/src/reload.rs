@@ -7,10 +7,13 @@
 //!   search path. A change to `NAME.wasm` in any directory of the path looks the name up
 //!   again, so a file dropped into the administrator's directory shadows the packaged one
 //!   and removing it falls back to the packaged one.
-//! - [`PluginWatcher::spawn`] watches the directories with `notify`. A changed `.wasm` is
-//!   reloaded once its size and mtime have not changed for [`SETTLE`] (a file still being
-//!   written is not loaded), then it must pass the security check, compile and validate
-//!   against each check's grants — on a blocking thread. Anything that fails is refused with
+//! - [`PluginWatcher::spawn`] watches the directories with `notify`. A `.wasm` renamed into
+//!   place or closed after writing is a complete file and is reloaded at once; any other
+//!   change (a file still being written, a backend that reports only modifications) is
+//!   reloaded once its size and mtime have not changed for [`SETTLE`]. Either way it must
+//!   pass the security check, compile and validate against each check's grants — on a
+//!   blocking thread. Each check whose plugin was swapped is told ([`CheckHandle::swaps`]),
+//!   so the new version runs at once instead of at the check's next interval. Anything that fails is refused with
 //!   a warning and the previous version keeps running. A deleted file that leaves nothing to
 //!   fall back on keeps its last loaded version running (removing a file must never flap a
 //!   VIP), with a warning.
@@ -25,7 +28,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use ::notify::{RecursiveMode, Watcher};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use wasmalived_config::{PluginRef, PluginSearchPath};
 
@@ -41,6 +44,8 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct CheckHandle {
     current: Arc<RwLock<CheckPlugin>>,
+    /// Bumped on every swap, so the check's scheduler can run the new version at once.
+    swaps: Arc<watch::Sender<u64>>,
 }
 
 impl CheckHandle {
@@ -48,7 +53,14 @@ impl CheckHandle {
     pub fn new(plugin: CheckPlugin) -> Self {
         Self {
             current: Arc::new(RwLock::new(plugin)),
+            swaps: Arc::new(watch::Sender::new(0)),
         }
+    }
+
+    /// A receiver that sees each swap of a new version in (`changed()` resolves), and
+    /// closes once the last clone of this handle is gone (the check was removed).
+    pub fn swaps(&self) -> watch::Receiver<u64> {
+        self.swaps.subscribe()
     }
 
     /// The version the next run uses.
@@ -74,8 +86,12 @@ impl CheckHandle {
     }
 
     fn swap(&self, new: CheckPlugin) -> CheckPlugin {
-        let mut g = self.current.write().unwrap_or_else(|p| p.into_inner());
-        std::mem::replace(&mut *g, new)
+        let old = {
+            let mut g = self.current.write().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *g, new)
+        };
+        self.swaps.send_modify(|n| *n += 1);
+        old
     }
 }
 
@@ -397,15 +413,27 @@ fn stat(path: &Path) -> Stat {
         .map(|m| (m.len(), m.modified().unwrap_or(SystemTime::UNIX_EPOCH)))
 }
 
-/// Whether an event can mean new content (or new permissions): created, written, closed
-/// after writing, renamed in or out, chmod-ed, removed — not opened, read or closed after
-/// reading.
-fn changes_content(kind: &::notify::EventKind) -> bool {
-    use ::notify::event::{AccessKind, AccessMode, EventKind};
+/// What an event on a plugin file means for reloading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Nothing that can change its content: opened, read, closed after reading.
+    None,
+    /// The content may still be changing (created, written, chmod-ed, removed): reload once
+    /// it has settled.
+    Partial,
+    /// A complete file: renamed into place, or closed after writing. Reload at once.
+    Complete,
+}
+
+/// Whether an event can mean new content (or new permissions), and whether the file is
+/// complete.
+fn change_of(kind: &::notify::EventKind) -> Change {
+    use ::notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
     match kind {
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => true,
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => Change::Complete,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Change::Complete,
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => Change::Partial,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => Change::None,
     }
 }
 
@@ -422,20 +450,36 @@ impl PluginWatcher {
             path: dir.to_path_buf(),
             source: std::io::Error::other(reason),
         };
-        let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<(PathBuf, Change)>();
         let mut watcher =
             ::notify::recommended_watcher(move |ev: ::notify::Result<::notify::Event>| match ev {
                 // Only what can change a file's content or existence: reading a plugin (every
                 // reload, every load) raises access events, which must not trigger a reload of
                 // their own — that loop would never settle.
-                Ok(ev) if changes_content(&ev.kind) => {
-                    for p in ev.paths {
+                Ok(ev) => {
+                    let change = change_of(&ev.kind);
+                    if change == Change::None {
+                        return;
+                    }
+                    // A rename reports both names; only the new one can be a complete file.
+                    let renamed_both = matches!(
+                        ev.kind,
+                        ::notify::EventKind::Modify(::notify::event::ModifyKind::Name(
+                            ::notify::event::RenameMode::Both
+                        ))
+                    );
+                    let last = ev.paths.len().saturating_sub(1);
+                    for (i, p) in ev.paths.into_iter().enumerate() {
                         if p.extension().is_some_and(|e| e == "wasm") {
-                            let _ = tx.send(p);
+                            let change = if renamed_both && i < last {
+                                Change::Partial
+                            } else {
+                                change
+                            };
+                            let _ = tx.send((p, change));
                         }
                     }
                 }
-                Ok(_) => {}
                 Err(e) => tracing::warn!("plugin directory watch error: {e}"),
             })
             .map_err(|e| err(Path::new("."), format!("cannot watch: {e}")))?;
@@ -451,7 +495,11 @@ impl PluginWatcher {
             loop {
                 tokio::select! {
                     ev = rx.recv() => match ev {
-                        Some(p) => {
+                        Some((p, Change::Complete)) => {
+                            pending.remove(&p);
+                            reload_now(&runtime, &registry, p).await;
+                        }
+                        Some((p, _)) => {
                             let s = stat(&p);
                             pending.insert(p, (s, Instant::now()));
                         }
@@ -471,10 +519,7 @@ impl PluginWatcher {
                         }
                         for p in ready {
                             pending.remove(&p);
-                            let (rt, reg) = (runtime.clone(), registry.clone());
-                            let path = p.clone();
-                            let r = tokio::task::spawn_blocking(move || reload_path(&rt, &reg, &path)).await;
-                            tracing::debug!(file = %p.display(), result = ?r, "reload");
+                            reload_now(&runtime, &registry, p).await;
                         }
                     }
                 }
@@ -487,29 +532,39 @@ impl PluginWatcher {
     }
 }
 
+/// [`reload_path`] on a blocking thread.
+async fn reload_now(runtime: &Runtime, registry: &PluginRegistry, file: PathBuf) {
+    let (rt, reg, path) = (runtime.clone(), registry.clone(), file.clone());
+    let r = tokio::task::spawn_blocking(move || reload_path(&rt, &reg, &path)).await;
+    tracing::debug!(file = %file.display(), result = ?r, "reload");
+}
+
 #[cfg(test)]
 mod watch_tests {
-    use super::changes_content;
+    use super::{change_of, Change};
     use ::notify::event::{
         AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind, RemoveKind,
+        RenameMode,
     };
 
     #[test]
     fn reading_a_plugin_is_not_a_change_writing_it_is() {
-        assert!(!changes_content(&EventKind::Access(AccessKind::Open(
-            AccessMode::Any
-        ))));
-        assert!(!changes_content(&EventKind::Access(AccessKind::Close(
-            AccessMode::Read
-        ))));
-        assert!(!changes_content(&EventKind::Access(AccessKind::Read)));
-        assert!(changes_content(&EventKind::Access(AccessKind::Close(
-            AccessMode::Write
-        ))));
-        assert!(changes_content(&EventKind::Create(CreateKind::File)));
-        assert!(changes_content(&EventKind::Modify(ModifyKind::Data(
-            DataChange::Any
-        ))));
-        assert!(changes_content(&EventKind::Remove(RemoveKind::File)));
+        let none = |k| assert_eq!(change_of(&k), Change::None, "{k:?}");
+        none(EventKind::Access(AccessKind::Open(AccessMode::Any)));
+        none(EventKind::Access(AccessKind::Close(AccessMode::Read)));
+        none(EventKind::Access(AccessKind::Read));
+        let partial = |k| assert_eq!(change_of(&k), Change::Partial, "{k:?}");
+        partial(EventKind::Create(CreateKind::File));
+        partial(EventKind::Modify(ModifyKind::Data(DataChange::Any)));
+        partial(EventKind::Remove(RemoveKind::File));
+        partial(EventKind::Modify(ModifyKind::Name(RenameMode::From)));
+    }
+
+    #[test]
+    fn a_rename_into_place_or_a_close_after_writing_is_a_complete_file() {
+        let complete = |k| assert_eq!(change_of(&k), Change::Complete, "{k:?}");
+        complete(EventKind::Access(AccessKind::Close(AccessMode::Write)));
+        complete(EventKind::Modify(ModifyKind::Name(RenameMode::To)));
+        complete(EventKind::Modify(ModifyKind::Name(RenameMode::Both)));
     }
 }

@@ -47,6 +47,7 @@ use super::contract;
 use super::engine::PluginEngine;
 use super::executor::Executor;
 use super::loader::{self, LoadedPlugin};
+use super::pool::PoolLimits;
 use super::ratelimit::SharedBucket;
 use super::state::{Denials, HostState, MemLimiter};
 use super::{sys, PluginError};
@@ -244,6 +245,8 @@ struct RuntimeInner {
     /// The origin of `wasi:clocks/monotonic-clock` for every run, so monotonic times a
     /// plugin keeps in `scratch` compare across runs.
     clock_origin: Instant,
+    /// The instance pool's size.
+    limits: PoolLimits,
 }
 
 /// The plugin runtime: one per process. Cheap to clone.
@@ -253,9 +256,16 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Create the engine, open the code cache at `cache_dir`, start the plugin executor.
+    /// Create the engine with a pool of the default size, open the code cache at
+    /// `cache_dir`, start the plugin executor (one-off runs: the CLI, tests).
     pub fn new(cache_dir: &Path) -> Result<Self, PluginError> {
-        let engine = PluginEngine::new()?;
+        Self::with_limits(cache_dir, PoolLimits::default())
+    }
+
+    /// Like [`Runtime::new`], with an instance pool sized to `limits` (the daemon's: from
+    /// its configuration, [`PoolLimits::for_config`]).
+    pub fn with_limits(cache_dir: &Path, limits: PoolLimits) -> Result<Self, PluginError> {
+        let engine = PluginEngine::with_limits(limits)?;
         let cache = CodeCache::open(cache_dir, engine.engine())?;
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
         let executor = Executor::start(workers)?;
@@ -271,8 +281,14 @@ impl Runtime {
                 own_netns: netns_of(Path::new("/proc"), "self"),
                 executor,
                 clock_origin: Instant::now(),
+                limits,
             }),
         })
+    }
+
+    /// The instance pool's size, fixed when the runtime was created.
+    pub fn limits(&self) -> PoolLimits {
+        self.inner.limits
     }
 
     /// The code cache.

@@ -6,8 +6,12 @@
 //! - [`trust`]: the file-trust policy (owner, mode, every parent directory, symlinks) that
 //!   scripts, hooks and plugin files are checked against.
 //! - [`user`]: `user NAME [GROUP]` resolution from the passwd/group databases.
-//! - `libc_calls`: the few libc calls the above need (the only `unsafe` code here).
+//! - [`allocator`]: glibc malloc arenas capped and trimmed (the daemon's resident memory).
+//! - `libc_calls`: the few libc calls the above need.
+//!
+//! `libc_calls` and `allocator` hold the only `unsafe` code here.
 
+pub mod allocator;
 mod libc_calls;
 pub mod process;
 pub mod program;

@@ -267,6 +267,8 @@ enum Control {
         status: Option<CheckStatus>,
         runner: Runner,
     },
+    /// Run now (a new plugin version was swapped in), or as soon as the run in flight ends.
+    RunNow,
 }
 
 /// The daemon's handle on one check task.
@@ -285,6 +287,7 @@ impl fmt::Debug for Control {
                 .debug_struct("Update")
                 .field("schedule", schedule)
                 .finish_non_exhaustive(),
+            Control::RunNow => f.write_str("RunNow"),
         }
     }
 }
@@ -326,6 +329,16 @@ impl CheckHandle {
                 status,
                 runner,
             })
+            .map_err(|_| ScheduleError::Stopped {
+                check: self.name.to_string(),
+            })
+    }
+
+    /// Run the check now instead of at its next tick (a new plugin version was swapped in);
+    /// if a run is in flight, as soon as it ends. The interval restarts from that run.
+    pub fn run_now(&self) -> Result<(), ScheduleError> {
+        self.control
+            .send(Control::RunNow)
             .map_err(|_| ScheduleError::Stopped {
                 check: self.name.to_string(),
             })
@@ -437,6 +450,8 @@ impl CheckTask {
         // First run at once (keepalived vrrp_init_script: thread_add_event).
         let mut next_tick = Instant::now();
         let mut running: Option<Running> = None;
+        // A `RunNow` that arrived while a run was in flight.
+        let mut run_after = false;
         let mut control_open = true;
         loop {
             tokio::select! {
@@ -446,11 +461,16 @@ impl CheckTask {
                     Some(Control::Update { schedule, status, runner }) => {
                         self.reconfigure(schedule, status, runner, &mut running, &mut next_tick);
                     }
+                    Some(Control::RunNow) if running.is_some() => run_after = true,
+                    Some(Control::RunNow) => next_tick = Instant::now(),
                     None => control_open = false,
                 },
                 result = poll_run(&mut running) => {
                     if let Some(finished) = running.take() {
                         self.record(result, finished.timeout, finished.started.elapsed());
+                    }
+                    if std::mem::take(&mut run_after) {
+                        next_tick = Instant::now();
                     }
                 }
                 () = tokio::time::sleep_until(next_tick) => {
@@ -918,6 +938,25 @@ mod tests {
         env.at(5900).await;
         // (f2's clock starts at 1500.)
         assert_eq!(*f2.starts.lock().unwrap(), vec![0, 2000, 4000]);
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn run_now_runs_at_once_or_right_after_the_run_in_flight() {
+        let env = Env::new();
+        // The third run lasts 300 ms, the others none.
+        let (f, r) = fake(vec![ok(), ok(), (300, RunResult::Success)]);
+        let h = env.spawn(schedule(1000, 0, 1, 1), r);
+        env.at(400).await;
+        h.run_now().unwrap();
+        env.at(1100).await; // the tick at 1000 is rearmed from the run at 400: due at 1400
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 400]);
+        env.at(1450).await; // the 1400 run lasts 300 ms: a RunNow now waits for its end
+        h.run_now().unwrap();
+        env.at(1800).await;
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 400, 1400, 1700]);
+        env.at(2750).await;
+        assert_eq!(*f.starts.lock().unwrap(), vec![0, 400, 1400, 1700, 2700]);
         env.shutdown().await;
     }
 

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use wasmalived_config::lvs::CheckerKind;
 use wasmalived_config::{self as config, Config, LoadOptions, ScriptKind};
-use wasmalived_plugin_host::{CheckPlugin, PluginError, PluginSource, Runtime};
+use wasmalived_plugin_host::{CheckPlugin, PluginError, PluginSource, PoolLimits, Runtime};
 
 use crate::lvs;
 
@@ -77,7 +77,7 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
         .collect();
     let mut failed = false;
     if !plugin_checks.is_empty() {
-        let runtime = match Runtime::new(cache_dir) {
+        let runtime = match Runtime::with_limits(cache_dir, PoolLimits::for_config(&config)) {
             Ok(rt) => rt,
             Err(err) => {
                 eprintln!("plugin runtime: {err}");
@@ -184,7 +184,7 @@ fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
     if to_load.is_empty() {
         return true;
     }
-    let runtime = match Runtime::new(cache_dir) {
+    let runtime = match Runtime::with_limits(cache_dir, PoolLimits::for_config(config)) {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("plugin runtime: {err}");

@@ -15,10 +15,10 @@ use clap::{Args, Subcommand};
 
 use wasmalived_config::grants::{
     DirGrant, Grants, HttpGrant, HttpPin, HttpTls, ProcessGrant, RemediationCommand, TcpGrant,
-    DEFAULT_REMEDIATION_TIMEOUT,
+    DEFAULT_MEMORY_LIMIT, DEFAULT_REMEDIATION_TIMEOUT,
 };
 use wasmalived_plugin_host::contract::{self, Capability};
-use wasmalived_plugin_host::{RunOutcome, Runtime};
+use wasmalived_plugin_host::{PoolLimits, RunOutcome, Runtime};
 
 /// Exit status when the plugin could not run at all.
 pub const EXIT_CANNOT_RUN: u8 = 3;
@@ -260,9 +260,11 @@ fn cannot_run(reason: &str) -> ExitCode {
     ExitCode::from(EXIT_CANNOT_RUN)
 }
 
-fn runtime(cache_dir: Option<&Path>) -> Result<Runtime, String> {
+/// A runtime whose pool slots hold `memory` bytes (the run's `--memory-limit`), so that the
+/// limit given is the limit enforced.
+fn runtime(cache_dir: Option<&Path>, memory: u64) -> Result<Runtime, String> {
     let dir = cache_dir.map_or_else(default_cache_dir, Path::to_path_buf);
-    Runtime::new(&dir).map_err(|e| e.to_string())
+    Runtime::with_limits(&dir, PoolLimits::for_checks(1, memory)).map_err(|e| e.to_string())
 }
 
 async fn run(args: RunArgs) -> ExitCode {
@@ -270,7 +272,7 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(g) => g,
         Err(e) => return cannot_run(&e),
     };
-    let runtime = match runtime(args.cache_dir.as_deref()) {
+    let runtime = match runtime(args.cache_dir.as_deref(), grants.memory_limit) {
         Ok(r) => r,
         Err(e) => return cannot_run(&e),
     };
@@ -380,7 +382,7 @@ pub fn json_line(out: &RunOutcome) -> String {
 }
 
 fn inspect(args: &InspectArgs) -> ExitCode {
-    let runtime = match runtime(args.cache_dir.as_deref()) {
+    let runtime = match runtime(args.cache_dir.as_deref(), DEFAULT_MEMORY_LIMIT) {
         Ok(r) => r,
         Err(e) => return cannot_run(&e),
     };

@@ -161,6 +161,7 @@ impl CheckSet {
                     match entry.handle.update(schedule, runner, same_command) {
                         Ok(()) => {
                             info!(check = %def.name, same_command, "check updated");
+                            run_on_swap(plugin.as_ref(), &entry.handle, ctx);
                             entry.def = def.clone();
                             release(&entry.plugin, ctx);
                             entry.plugin = plugin;
@@ -177,6 +178,7 @@ impl CheckSet {
                 None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
                     Ok(handle) => {
                         ctx.board.track_check(&def.name, handle.subscribe());
+                        run_on_swap(plugin.as_ref(), &handle, ctx);
                         self.entries.insert(
                             def.name.clone(),
                             Entry {
@@ -199,6 +201,27 @@ impl CheckSet {
         self.programs = Some(programs);
         errors
     }
+}
+
+/// Run the check at once whenever hot reload swaps a new version of its plugin in, instead
+/// of at its next interval. The forwarding task ends when the plugin handle is dropped (the
+/// check was removed or got another plugin) or the daemon stops.
+fn run_on_swap(plugin: Option<&PluginHandle>, check: &checks::CheckHandle, ctx: &CheckContext) {
+    let Some(plugin) = plugin else { return };
+    let mut swaps = plugin.swaps();
+    let (check, cancel) = (check.clone(), ctx.cancel.clone());
+    ctx.tracker.spawn(async move {
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => break,
+                changed = swaps.changed() => {
+                    if changed.is_err() || check.run_now().is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Unregister a check's plugin handle from hot reload.

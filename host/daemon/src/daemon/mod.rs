@@ -89,7 +89,7 @@ use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
 use wasmalived_plugin_host::reload::PluginRegistry;
-use wasmalived_plugin_host::{PluginWatcher, Runtime};
+use wasmalived_plugin_host::{PluginWatcher, PoolLimits, Runtime};
 use wasmalived_proto::router::sync_group::SyncGroupSpec;
 use wasmalived_proto::router::{InstanceKey, InstanceSpec, PathId, TrackedItem};
 
@@ -156,9 +156,17 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         .plugin_cache_dir
         .clone()
         .unwrap_or_else(|| opts.state_dir.join("plugin-cache"));
+    // The instance pool is sized from what this configuration runs (issue 14: no 0.5 TiB
+    // reservation); a reload that needs more says so (`Daemon::load_and_apply`).
+    let pool = PoolLimits::for_config(&config);
+    info!(
+        concurrent_runs = pool.concurrent_runs,
+        max_memory_mib = pool.max_memory >> 20,
+        "plugin instance pool"
+    );
     let runtime = {
         let dir = cache_dir.clone();
-        tokio::task::spawn_blocking(move || Runtime::new(&dir))
+        tokio::task::spawn_blocking(move || Runtime::with_limits(&dir, pool))
             .await
             .context("plugin runtime start-up task")?
             .with_context(|| format!("plugin runtime (cache {})", cache_dir.display()))?
@@ -251,6 +259,8 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         daemon.apply_maintenance(&name, true).await;
     }
     daemon.apply(config).await;
+    // Start-up's transient allocations (plugin files, deserialised code) back to the kernel.
+    wasmalived_sys::allocator::release_free_memory();
     // Ready: the control socket is bound, the VRRP sockets are open, the plugins compiled
     // and the checks started (an instance whose interface is missing waits, as keepalived's).
     opts.service.ready();
@@ -447,7 +457,16 @@ impl Daemon {
                     info!("reload: configuration unchanged");
                     return;
                 }
+                let pool = self.check_ctx.runtime.limits();
+                if let Some(short) = pool.shortfall(&PoolLimits::for_config(&loaded.config)) {
+                    warn!(
+                        "reload: the plugin instance pool was sized at start-up and is too \
+                         small for this configuration ({short}); runs beyond it fail until \
+                         the daemon is restarted"
+                    );
+                }
                 self.apply(loaded.config).await;
+                wasmalived_sys::allocator::release_free_memory();
             }
             Err(errs) => {
                 error!("reload refused, keeping the running configuration:\n{errs}");

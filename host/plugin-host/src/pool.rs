@@ -1,0 +1,178 @@
+//! How large the instance pool is: sized from the configuration, not from the largest config
+//! one could write.
+//!
+//! Every pool slot reserves address space for one run's linear memory (the largest memory a
+//! check is granted, plus a small guard region), its tables and its fiber stack. A pool sized
+//! for the worst case (128 slots × a full 4 GiB memory + guard) reserved ~0.5 TiB of virtual
+//! address space: harmless for the kernel (`PROT_NONE`, no commit charge), but it trips
+//! `RLIMIT_AS` (`ulimit -v`) and VSZ alarms. [`PoolLimits::for_config`] sizes the pool from
+//! what the configuration runs instead: two slots per plugin check (a run may overlap the
+//! next one's start by a hand-off, and a hot-reloaded version's first run may start while
+//! the old version's last run is being dropped), and each slot's memory is the largest
+//! `memory_limit` a check is granted.
+//!
+//! The limits are fixed for the life of the process (wasmtime sizes the pool when the engine
+//! is built). A configuration reloaded later that runs more plugin checks, or grants one more
+//! memory, than the pool was sized for is reported by [`PoolLimits::shortfall`]; its runs
+//! beyond the pool fail at once ("plugin instance pool exhausted") or find `memory.grow`
+//! refused above the pool's size, until the daemon is restarted.
+
+use wasmalived_config::lvs::CheckerKind;
+use wasmalived_config::{Config, ScriptKind};
+
+/// One WebAssembly page: linear memories grow in these.
+const WASM_PAGE: u64 = 64 * 1024;
+/// Largest linear memory any check may be granted (a full 32-bit memory), the same bound as
+/// the config's `memory_limit` (`config::defaults::MAX_MEMORY_LIMIT`).
+pub const MAX_MEMORY: u64 = 4 << 30;
+/// Fewest slots: the CLI's one-off runs (`plugin run`, `config test`) and a config whose
+/// checks are all scripts.
+const MIN_RUNS: u32 = 4;
+/// Most slots, whatever the config: beyond this a run fails at once with a clear error.
+const MAX_RUNS: u32 = 512;
+/// Slots per plugin check (see the module documentation).
+const RUNS_PER_CHECK: u32 = 2;
+
+/// The instance pool's size: runs in flight at once, and the largest linear memory of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Runs that can be in flight at once (pool slots).
+    pub concurrent_runs: u32,
+    /// Bytes of linear memory each slot reserves: the largest `memory_limit` granted, rounded
+    /// up to a power of two (so that a slightly larger grant after a reload does not change
+    /// the engine's compiled-code key).
+    pub max_memory: u64,
+}
+
+impl Default for PoolLimits {
+    /// For one-off runs outside the daemon (CLI, tests): a few slots of the default
+    /// `memory_limit`.
+    fn default() -> Self {
+        Self::for_checks(0, wasmalived_config::grants::DEFAULT_MEMORY_LIMIT)
+    }
+}
+
+impl PoolLimits {
+    /// Limits for `checks` plugin checks whose largest granted memory is `largest_memory`.
+    pub fn for_checks(checks: usize, largest_memory: u64) -> Self {
+        let runs = u32::try_from(checks)
+            .unwrap_or(u32::MAX)
+            .saturating_mul(RUNS_PER_CHECK)
+            .clamp(MIN_RUNS, MAX_RUNS);
+        Self {
+            concurrent_runs: runs,
+            max_memory: memory_slot(largest_memory),
+        }
+    }
+
+    /// Limits for what `config` runs: its plugin checks (`vrrp_script … plugin`, and LVS
+    /// `PLUGIN_CHECK`s, one per real server that has one) and their grants.
+    pub fn for_config(config: &Config) -> Self {
+        let mut checks = 0usize;
+        let mut largest = wasmalived_config::grants::DEFAULT_MEMORY_LIMIT;
+        let mut count = |memory_limit: u64| {
+            checks += 1;
+            largest = largest.max(memory_limit);
+        };
+        for script in &config.scripts {
+            if let ScriptKind::Plugin { grants, .. } = &script.kind {
+                count(grants.memory_limit);
+            }
+        }
+        let checkers = config
+            .virtual_servers
+            .iter()
+            .flat_map(|vs| vs.real_servers.iter())
+            .flat_map(|rs| rs.checkers.iter());
+        for checker in checkers {
+            if let CheckerKind::Plugin(plugin) = &checker.kind {
+                count(plugin.grants.memory_limit);
+            }
+        }
+        Self::for_checks(checks, largest)
+    }
+
+    /// Why `wanted` (a reloaded configuration's limits) does not fit in this pool, if it
+    /// does not: the daemon warns that a restart is needed.
+    pub fn shortfall(&self, wanted: &PoolLimits) -> Option<String> {
+        let mut short = Vec::new();
+        if wanted.concurrent_runs > self.concurrent_runs {
+            short.push(format!(
+                "{} concurrent plugin runs wanted, the pool has {}",
+                wanted.concurrent_runs, self.concurrent_runs
+            ));
+        }
+        if wanted.max_memory > self.max_memory {
+            short.push(format!(
+                "a check is granted {} MiB of memory, the pool's slots hold {} MiB",
+                wanted.max_memory >> 20,
+                self.max_memory >> 20
+            ));
+        }
+        (!short.is_empty()).then(|| short.join("; "))
+    }
+}
+
+/// `bytes` rounded up to a whole number of wasm pages, then to a power of two, at most
+/// [`MAX_MEMORY`].
+fn memory_slot(bytes: u64) -> u64 {
+    let pages = bytes.div_ceil(WASM_PAGE).max(1);
+    (pages.next_power_of_two() * WASM_PAGE).min(MAX_MEMORY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_rounds_up_to_a_power_of_two_and_caps_at_4_gib() {
+        assert_eq!(memory_slot(64 << 20), 64 << 20);
+        assert_eq!(memory_slot((64 << 20) + 1), 128 << 20);
+        assert_eq!(memory_slot(1), WASM_PAGE);
+        assert_eq!(memory_slot(3 << 30), 4 << 30);
+        assert_eq!(memory_slot(u64::MAX / 2), MAX_MEMORY);
+    }
+
+    #[test]
+    fn runs_scale_with_checks_within_bounds() {
+        assert_eq!(PoolLimits::for_checks(0, 1).concurrent_runs, MIN_RUNS);
+        assert_eq!(PoolLimits::for_checks(4, 1).concurrent_runs, 8);
+        assert_eq!(PoolLimits::for_checks(10_000, 1).concurrent_runs, MAX_RUNS);
+    }
+
+    fn config(text: &str) -> Config {
+        let dir = std::env::temp_dir().join(format!("pool-limits-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join(format!("{:x}.conf", text.len()));
+        std::fs::write(&file, text).expect("write");
+        let loaded = wasmalived_config::load(&file, Default::default()).expect("valid config");
+        let _ = std::fs::remove_file(&file);
+        loaded.config
+    }
+
+    #[test]
+    fn sized_from_the_plugin_checks_and_their_largest_grant() {
+        let c = config(
+            "vrrp_script a {\n plugin /x/a.wasm\n memory_limit 200M\n}\n\
+             vrrp_script b {\n plugin /x/b.wasm\n}\n\
+             vrrp_script c {\n script \"/bin/true\"\n}\n",
+        );
+        let limits = PoolLimits::for_config(&c);
+        assert_eq!(limits.concurrent_runs, MIN_RUNS.max(2 * RUNS_PER_CHECK));
+        assert_eq!(limits.max_memory, 256 << 20);
+    }
+
+    #[test]
+    fn a_larger_config_is_a_shortfall_a_smaller_one_is_not() {
+        let pool = PoolLimits::for_checks(4, 64 << 20);
+        assert_eq!(pool.shortfall(&PoolLimits::for_checks(2, 1 << 20)), None);
+        let more = pool
+            .shortfall(&PoolLimits::for_checks(5, 64 << 20))
+            .expect("more checks");
+        assert!(more.contains("10 concurrent"), "{more}");
+        let bigger = pool
+            .shortfall(&PoolLimits::for_checks(1, 100 << 20))
+            .expect("more memory");
+        assert!(bigger.contains("128 MiB"), "{bigger}");
+    }
+}
