@@ -12,7 +12,6 @@
 //!   time (RFC 3768 §6.4.2). nginx back (an `exec` event) → n1 leaves Fault and preempts.
 //! - then n2's nginx dies: n2's next scan faults it.
 //!
-//!
 //! Against keepalived 2.2.7 as the peer (issue 12), one wasmalived and one keepalived, both
 //! started from the initial namespace with `net_namespace`, each tracking its own nginx with
 //! the same block; the higher-priority n1 is Master and loses its nginx, then gets it back:
