@@ -143,6 +143,46 @@ pub fn parse_status(json: &str) -> Result<Vec<InstanceStatus>> {
     Ok(out)
 }
 
+/// One `vrrp_track_process` in `wasmalived status --json`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackedProcessStatus {
+    /// The block's name.
+    pub name: String,
+    /// Matching processes running.
+    pub count: u64,
+    /// Whether it has quorum (what the tracking instances see).
+    pub up: bool,
+}
+
+/// The `"tracked_processes"` of `wasmalived status --json` (an empty list when absent).
+pub fn parse_tracked_processes(json: &str) -> Result<Vec<TrackedProcessStatus>> {
+    let v: serde_json::Value =
+        serde_json::from_str(json).map_err(|_| LabError::parse("wasmalived status JSON", json))?;
+    let bad = |what: &str| LabError::parse(format!("wasmalived status JSON ({what})"), json);
+    let Some(list) = v.get("tracked_processes").and_then(|l| l.as_array()) else {
+        return Ok(Vec::new());
+    };
+    list.iter()
+        .map(|p| {
+            Ok(TrackedProcessStatus {
+                name: p
+                    .get("name")
+                    .and_then(|x| x.as_str())
+                    .ok_or_else(|| bad("tracked process without \"name\""))?
+                    .to_string(),
+                count: p
+                    .get("count")
+                    .and_then(|x| x.as_u64())
+                    .ok_or_else(|| bad("tracked process without \"count\""))?,
+                up: p
+                    .get("up")
+                    .and_then(|x| x.as_bool())
+                    .ok_or_else(|| bad("tracked process without \"up\""))?,
+            })
+        })
+        .collect()
+}
+
 /// A VRRP daemon running on a lab node.
 pub struct Daemon {
     /// keepalived or wasmalived.
@@ -218,6 +258,19 @@ impl Daemon {
     /// `wasmalived status --state-dir DIR --json`, parsed (wasmalived only).
     pub fn status(&self) -> Result<Vec<InstanceStatus>> {
         parse_status(&self.status_json()?)
+    }
+
+    /// One `vrrp_track_process`'s status line (wasmalived only).
+    pub fn tracked_process(&self, name: &str) -> Result<TrackedProcessStatus> {
+        parse_tracked_processes(&self.status_json()?)?
+            .into_iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| {
+                LabError::check(format!(
+                    "{} reports no tracked process {name}",
+                    self.describe()
+                ))
+            })
     }
 
     /// One instance's status (wasmalived only).
@@ -486,5 +539,25 @@ mod tests {
         assert!(parse_status("{}").is_err());
         assert!(parse_status("not json").is_err());
         assert!(parse_status(r#"{"instances":[{"name":"VI_1"}]}"#).is_err());
+    }
+
+    #[test]
+    fn tracked_processes_are_parsed() {
+        let p = parse_tracked_processes(
+            r#"{"instances":[],"tracked_processes":[{"name":"nginx","count":2,"quorum":1,"up":true}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            [TrackedProcessStatus {
+                name: "nginx".into(),
+                count: 2,
+                up: true
+            }]
+        );
+        assert!(parse_tracked_processes(r#"{"instances":[]}"#)
+            .unwrap()
+            .is_empty());
+        assert!(parse_tracked_processes(r#"{"tracked_processes":[{"name":"x"}]}"#).is_err());
     }
 }

@@ -37,7 +37,7 @@ pub use checks::{
     plugin_check, plugin_path, script_check, with_checks, with_global, CheckStatus, CheckTiming,
 };
 pub use config::{Instance, KeepalivedConf, Proto, INSTANCE, VRID};
-pub use daemon::{wasmalived_bin, Daemon, Impl, InstanceStatus};
+pub use daemon::{wasmalived_bin, Daemon, Impl, InstanceStatus, TrackedProcessStatus};
 pub use error::{LabError, Result};
 pub use lab::{Lab, Node};
 pub use nginx::page_of;

@@ -173,6 +173,27 @@ fn millis(d: Duration) -> f64 {
     (d.as_micros() as f64) / 1000.0
 }
 
+/// One `vrrp_track_process`: how many matching processes run and whether that is a quorum
+/// (the state the instances tracking it see).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackedProcessStatus {
+    /// The `vrrp_track_process` name.
+    pub name: String,
+    /// Matching processes running now.
+    pub count: u32,
+    /// `quorum`: fewest processes that make a quorum.
+    pub quorum: u32,
+    /// `quorum_max`: most processes that make a quorum; absent when unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_max: Option<u32>,
+    /// Whether it has quorum, as the tracking instances see it (false before the first scan).
+    pub up: bool,
+    /// `up` or `down`: the state it changes to when its `fork_delay` / `terminate_delay`
+    /// ends; absent when no change is waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
+}
+
 /// Drops counted on a receive path rather than an instance (a VRID nobody runs, a datagram
 /// too short to name a VRID, an unusable IP header, a full receive queue).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -202,6 +223,9 @@ pub struct Status {
     /// The LVS director's virtual servers.
     #[serde(default)]
     pub virtual_servers: Vec<VirtualServerStatus>,
+    /// `vrrp_track_process` blocks in use, by name.
+    #[serde(default)]
+    pub tracked_processes: Vec<TrackedProcessStatus>,
 }
 
 /// Shared, cheaply updated view of the daemon's state, read by the control socket.
@@ -222,6 +246,8 @@ struct BoardInner {
     checks: BTreeMap<String, watch::Receiver<CheckUpdate>>,
     /// Written by the LVS director only.
     virtual_servers: Vec<VirtualServerStatus>,
+    /// What the process monitor publishes (its task is the only writer).
+    tracked_processes: Option<watch::Receiver<Vec<TrackedProcessStatus>>>,
 }
 
 impl StatusBoard {
@@ -270,6 +296,13 @@ impl StatusBoard {
         }
     }
 
+    /// Show the `vrrp_track_process` blocks from what the process monitor publishes.
+    pub fn track_processes(&self, updates: watch::Receiver<Vec<TrackedProcessStatus>>) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.tracked_processes = Some(updates);
+        }
+    }
+
     /// Forget a check (removed by a reload).
     pub fn untrack_check(&self, name: &str) {
         if let Ok(mut inner) = self.inner.lock() {
@@ -291,6 +324,11 @@ impl StatusBoard {
                     .collect(),
                 paths: inner.paths.clone(),
                 virtual_servers: inner.virtual_servers.clone(),
+                tracked_processes: inner
+                    .tracked_processes
+                    .as_ref()
+                    .map(|updates| updates.borrow().clone())
+                    .unwrap_or_default(),
             },
             Err(_) => Status::default(),
         }
@@ -518,6 +556,16 @@ mod tests {
             state: "MASTER".into(),
             ..Default::default()
         });
+        let nginx = TrackedProcessStatus {
+            name: "nginx".into(),
+            count: 0,
+            quorum: 1,
+            quorum_max: None,
+            up: true,
+            pending: Some("down".into()),
+        };
+        let (_processes_tx, processes) = watch::channel(vec![nginx.clone()]);
+        board.track_processes(processes);
         let (tx, mut rx) = mpsc::channel(1);
         let cancel = CancellationToken::new();
         let task = serve(&dir, board, tx, cancel.clone()).unwrap();
@@ -530,6 +578,11 @@ mod tests {
         let status: Status = serde_json::from_str(&text).unwrap();
         assert_eq!(status.instances[0].state, "MASTER");
         assert_eq!(status.config, "/etc/x.conf");
+        assert_eq!(status.tracked_processes, [nginx]);
+        assert!(
+            !text.contains("quorum_max"),
+            "unlimited is left out: {text}"
+        );
 
         let dir2 = dir.clone();
         let text = tokio::task::spawn_blocking(move || request(&dir2, "reload"))

@@ -52,6 +52,9 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
             println!("{line}");
         }
     }
+    for p in &status.tracked_processes {
+        println!("{}", tracked_process_line(p));
+    }
     for vs in &status.virtual_servers {
         print_virtual_server(vs, brief);
     }
@@ -98,6 +101,26 @@ fn check_lines(c: &control::CheckStatus, brief: bool) -> Vec<String> {
         lines.push(format!("  last error: {error}"));
     }
     lines
+}
+
+/// A `vrrp_track_process`: `track_process nginx up: 2 running, quorum 1..4`, with the change
+/// a `fork_delay`/`terminate_delay` holds back.
+fn tracked_process_line(p: &control::TrackedProcessStatus) -> String {
+    let quorum = match p.quorum_max {
+        Some(max) => format!("{}..{max}", p.quorum),
+        None => format!("{} or more", p.quorum),
+    };
+    let pending = p
+        .pending
+        .as_ref()
+        .map(|to| format!(" (going {to} when its delay ends)"))
+        .unwrap_or_default();
+    format!(
+        "track_process {} {}: {} running, quorum {quorum}{pending}",
+        p.name,
+        if p.up { "up" } else { "DOWN" },
+        p.count
+    )
 }
 
 fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
@@ -165,6 +188,35 @@ fn print_virtual_server(vs: &control::VirtualServerStatus, brief: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracked_process_shows_its_count_quorum_and_pending_change() {
+        let mut p = control::TrackedProcessStatus {
+            name: "nginx".into(),
+            count: 2,
+            quorum: 1,
+            quorum_max: None,
+            up: true,
+            pending: None,
+        };
+        assert_eq!(
+            tracked_process_line(&p),
+            "track_process nginx up: 2 running, quorum 1 or more"
+        );
+        p.count = 0;
+        p.quorum_max = Some(4);
+        p.pending = Some("down".into());
+        assert_eq!(
+            tracked_process_line(&p),
+            "track_process nginx up: 0 running, quorum 1..4 (going down when its delay ends)"
+        );
+        p.up = false;
+        p.pending = None;
+        assert_eq!(
+            tracked_process_line(&p),
+            "track_process nginx DOWN: 0 running, quorum 1..4"
+        );
+    }
 
     #[test]
     fn a_check_shows_its_latency_and_last_error_unless_brief() {

@@ -193,6 +193,7 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
     }
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
     let processes = ProcessMonitor::start(connector, cancel.clone(), &tracker);
+    board.track_processes(processes.status());
     let (driver, mut driver_task) = driver::spawn(
         driver::Inputs {
             datagrams: datagram_rx,

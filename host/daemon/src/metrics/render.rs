@@ -204,6 +204,7 @@ fn families(status: &Status, plugins: PluginCounts) -> Vec<Family<'_>> {
     let mut all = vec![daemon_family()];
     all.extend(vrrp_families(status));
     all.extend(check_families(status));
+    all.extend(tracked_process_families(status));
     all.extend(plugin_families(plugins));
     all.extend(lvs_families(status));
     all
@@ -409,6 +410,23 @@ fn check_families(status: &Status) -> Vec<Family<'_>> {
     vec![state, runs, skipped, duration, measurement, left_out]
 }
 
+fn tracked_process_families(status: &Status) -> Vec<Family<'_>> {
+    let mut count = Family::gauge(
+        "wasmalived_tracked_process_count",
+        "Running processes that match the vrrp_track_process.",
+    );
+    let mut up = Family::gauge(
+        "wasmalived_tracked_process_up",
+        "1 while the vrrp_track_process has quorum (as the instances tracking it see it).",
+    );
+    for p in &status.tracked_processes {
+        let who = || vec![("track_process", text(p.name.as_str()))];
+        count.push(who(), Value::Int(i64::from(p.count)));
+        up.push(who(), flag(p.up));
+    }
+    vec![count, up]
+}
+
 fn plugin_families(counts: PluginCounts) -> Vec<Family<'static>> {
     let mut loads = Family::counter(
         "wasmalived_plugin_loads",
@@ -531,8 +549,8 @@ mod tests {
 
     use super::*;
     use crate::control::{
-        CheckStatus, CheckerStatus, PathStatus, RealServerStatus, TransitionCount,
-        VirtualServerStatus,
+        CheckStatus, CheckerStatus, PathStatus, RealServerStatus, TrackedProcessStatus,
+        TransitionCount, VirtualServerStatus,
     };
 
     fn board() -> Snapshot {
@@ -580,6 +598,13 @@ mod tests {
                     interface: "eth0".into(),
                     family: "ipv4".into(),
                     counters: [("rx_vrid".to_owned(), 3)].into(),
+                }],
+                tracked_processes: vec![TrackedProcessStatus {
+                    name: "nginx".into(),
+                    count: 2,
+                    quorum: 1,
+                    up: true,
+                    ..Default::default()
                 }],
                 virtual_servers: vec![VirtualServerStatus {
                     name: "192.0.2.10:80/tcp".into(),
@@ -656,6 +681,8 @@ mod tests {
             .count();
         assert_eq!(exported, 32);
         has(r#"wasmalived_check_measurements_left_out{check="chk \"web\""} 9"#);
+        has(r#"wasmalived_tracked_process_count{track_process="nginx"} 2"#);
+        has(r#"wasmalived_tracked_process_up{track_process="nginx"} 1"#);
         has(r#"wasmalived_plugin_loads_total{outcome="refused"} 1"#);
         has(r#"wasmalived_plugin_reloads_total{outcome="swapped"} 3"#);
         has(r#"wasmalived_lvs_virtual_server_quorum_up{virtual_server="192.0.2.10:80/tcp"} 1"#);

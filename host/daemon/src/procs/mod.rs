@@ -6,6 +6,7 @@
 //!   /proc scan (start-up, lost ───┘  │ rules (start-up, reload)
 //!   events, polling fallback)        │
 //!                                    ├──► watch<ProcessStates> ──► driver ──► Router::set_process
+//!                                    ├──► watch<Vec<TrackedProcessStatus>> ──► StatusBoard
 //!                                    └──► broadcast<ProcessSignal>  (any other subscriber)
 //! ```
 //!
@@ -33,10 +34,11 @@ use tokio::time::{sleep_until, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, info_span, warn, Instrument as _};
-use wasmalived_proto::track::process::{ProcessRule, ProcessTracker};
+use wasmalived_proto::track::process::{ProcessRule, ProcessTracker, RuleView};
 
 use self::codec::ProcEvent;
 use self::connector::{AsyncConnector, Connector, Received};
+use crate::control::TrackedProcessStatus;
 
 /// How often `/proc` is scanned when the connector cannot be used.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
@@ -79,6 +81,7 @@ struct Apply {
 pub struct ProcessMonitor {
     commands: mpsc::Sender<Apply>,
     states: watch::Receiver<ProcessStates>,
+    status: watch::Receiver<Vec<TrackedProcessStatus>>,
     signals: broadcast::Sender<ProcessSignal>,
 }
 
@@ -92,12 +95,14 @@ impl ProcessMonitor {
     ) -> Self {
         let (commands, rx) = mpsc::channel(4);
         let (states_tx, states) = watch::channel(ProcessStates::new());
+        let (status_tx, status) = watch::channel(Vec::new());
         let (signals, _) = broadcast::channel(SUBSCRIBER_QUEUE);
         let task = Monitor {
             source: Source::Unopened(connector),
             tracker: ProcessTracker::default(),
             rules: Rules::default(),
             states: states_tx,
+            status: status_tx,
             signals: signals.clone(),
             resync_at: None,
             ack_by: None,
@@ -110,6 +115,7 @@ impl ProcessMonitor {
         ProcessMonitor {
             commands,
             states,
+            status,
             signals,
         }
     }
@@ -126,6 +132,12 @@ impl ProcessMonitor {
     /// The quorum states, for the driver.
     pub fn states(&self) -> watch::Receiver<ProcessStates> {
         self.states.clone()
+    }
+
+    /// Each tracked block's count and quorum, for `wasmalived status`; updated when a count
+    /// or state changes.
+    pub fn status(&self) -> watch::Receiver<Vec<TrackedProcessStatus>> {
+        self.status.clone()
     }
 
     /// Every process event from now on (only while the connector is in use).
@@ -146,6 +158,7 @@ struct Monitor {
     tracker: ProcessTracker,
     rules: Rules,
     states: watch::Sender<ProcessStates>,
+    status: watch::Sender<Vec<TrackedProcessStatus>>,
     signals: broadcast::Sender<ProcessSignal>,
     /// A rescan due after an overrun.
     resync_at: Option<Instant>,
@@ -351,5 +364,116 @@ impl Monitor {
         if changed {
             self.states.send_replace(states);
         }
+        let tracker = &self.tracker;
+        self.status.send_if_modified(|shown| {
+            let same = shown.len() == tracker.rules().count()
+                && shown.iter().zip(tracker.rules()).all(|(s, v)| shows(s, &v));
+            if !same {
+                *shown = tracker.rules().map(|v| status_of(&v)).collect();
+            }
+            !same
+        });
+    }
+}
+
+/// `up` / `down`.
+fn quorum_word(up: bool) -> &'static str {
+    if up {
+        "up"
+    } else {
+        "down"
+    }
+}
+
+/// The status line of one rule.
+fn status_of(v: &RuleView<'_>) -> TrackedProcessStatus {
+    TrackedProcessStatus {
+        name: v.rule.name.clone(),
+        count: v.count,
+        quorum: v.rule.quorum,
+        quorum_max: (v.rule.quorum_max != u32::MAX).then_some(v.rule.quorum_max),
+        up: v.up.unwrap_or(false),
+        pending: v.pending.map(|to| quorum_word(to).to_owned()),
+    }
+}
+
+/// Whether `shown` already says what `v` is (checked on every process event, so without
+/// allocating).
+fn shows(shown: &TrackedProcessStatus, v: &RuleView<'_>) -> bool {
+    shown.name == v.rule.name
+        && shown.count == v.count
+        && shown.up == v.up.unwrap_or(false)
+        && shown.pending.as_deref() == v.pending.map(quorum_word)
+        && shown.quorum == v.rule.quorum
+        && shown.quorum_max == (v.rule.quorum_max != u32::MAX).then_some(v.rule.quorum_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmalived_proto::track::process::ProcessPattern;
+
+    fn rule(quorum_max: u32) -> ProcessRule {
+        ProcessRule {
+            name: "nginx".into(),
+            pattern: ProcessPattern {
+                name: "nginx".into(),
+                params: Vec::new(),
+                param_match: None,
+                full_command: false,
+            },
+            quorum: 1,
+            quorum_max,
+            fork_delay: None,
+            terminate_delay: None,
+        }
+    }
+
+    #[test]
+    fn a_status_entry_shows_its_rule_until_something_changes() {
+        let unlimited = rule(u32::MAX);
+        let v = RuleView {
+            rule: &unlimited,
+            count: 0,
+            up: Some(true),
+            pending: Some(false),
+        };
+        let shown = status_of(&v);
+        assert_eq!(
+            shown,
+            TrackedProcessStatus {
+                name: "nginx".into(),
+                count: 0,
+                quorum: 1,
+                quorum_max: None,
+                up: true,
+                pending: Some("down".into()),
+            }
+        );
+        assert!(shows(&shown, &v));
+        assert!(!shows(&shown, &RuleView { pending: None, ..v }));
+        assert!(!shows(&shown, &RuleView { count: 1, ..v }));
+        let bounded = rule(2);
+        assert!(!shows(
+            &shown,
+            &RuleView {
+                rule: &bounded,
+                ..v
+            }
+        ));
+        assert_eq!(
+            status_of(&RuleView {
+                rule: &bounded,
+                ..v
+            })
+            .quorum_max,
+            Some(2)
+        );
+        let unscanned = RuleView {
+            up: None,
+            pending: None,
+            ..v
+        };
+        assert!(!status_of(&unscanned).up, "down until the first scan");
     }
 }

@@ -161,6 +161,19 @@ pub struct QuorumChange {
     pub count: u32,
 }
 
+/// One rule as it stands now, for status displays ([`ProcessTracker::rules`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleView<'a> {
+    /// The rule.
+    pub rule: &'a ProcessRule,
+    /// How many matching processes run.
+    pub count: u32,
+    /// The quorum state last reported (`None` before the first resync).
+    pub up: Option<bool>,
+    /// A change waiting for its `fork_delay` / `terminate_delay`: the state it goes to.
+    pub pending: Option<bool>,
+}
+
 /// What changed a rule's count; decides which delay applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cause {
@@ -234,6 +247,16 @@ impl ProcessTracker {
             .iter()
             .find(|r| r.rule.name == name)
             .map(|r| (r.up, r.count))
+    }
+
+    /// Every rule, in configuration order, with its count and quorum state.
+    pub fn rules(&self) -> impl Iterator<Item = RuleView<'_>> + '_ {
+        self.rules.iter().map(|r| RuleView {
+            rule: &r.rule,
+            count: r.count,
+            up: r.up,
+            pending: r.pending.map(|(_, to)| to),
+        })
     }
 
     /// Recount from a full scan of the running processes (start-up, lost events, polling).

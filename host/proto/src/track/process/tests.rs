@@ -381,3 +381,31 @@ fn needs_say_which_proc_files_to_read() {
     let t = ProcessTracker::new(vec![rule(by_command("a", &[], None))]);
     assert!(!t.needs_comm() && t.needs_cmdline());
 }
+
+#[test]
+fn rules_show_count_state_and_a_pending_change() {
+    let t0 = Instant::now();
+    let mut r = rule(by_comm("nginx"));
+    r.terminate_delay = Some(Duration::from_secs(3));
+    let mut t = ProcessTracker::new(vec![r]);
+    let view = |t: &ProcessTracker| {
+        t.rules()
+            .map(|v| (v.rule.name.clone(), v.count, v.up, v.pending))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        view(&t),
+        [("proc".to_owned(), 0, None, None)],
+        "not scanned yet"
+    );
+    t.resync(t0, [(10, &comm("nginx"))]);
+    assert_eq!(view(&t), [("proc".to_owned(), 1, Some(true), None)]);
+    t.exit(t0, 10);
+    assert_eq!(
+        view(&t),
+        [("proc".to_owned(), 0, Some(true), Some(false))],
+        "still up while terminate_delay runs"
+    );
+    t.handle_timeout(t0 + Duration::from_secs(3));
+    assert_eq!(view(&t), [("proc".to_owned(), 0, Some(false), None)]);
+}
