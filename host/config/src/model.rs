@@ -137,6 +137,21 @@ pub struct GlobalDefs {
     pub notify_priority_changes: bool,
     /// `notification_email`, `smtp_server` and the other alert-mail settings.
     pub smtp: SmtpSettings,
+    /// `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`: how the protocol threads run.
+    pub protocol_threads: ProtocolThreads,
+}
+
+/// keepalived's knobs for the VRRP process, applied here to the daemon's protocol threads
+/// (the async workers that carry adverts, sockets and netlink; never the plugin executor,
+/// the blocking pool or child processes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolThreads {
+    /// `vrrp_rt_priority N`: run them `SCHED_RR` at priority N (1–99); `None` = normal.
+    pub rt_priority: Option<u8>,
+    /// `vrrp_cpu_affinity CPU...`: pin them to these CPUs; empty = anywhere.
+    pub cpu_affinity: Vec<u16>,
+    /// `vrrp_no_swap`: lock the daemon's memory (`mlockall`) so it is never swapped out.
+    pub no_swap: bool,
 }
 
 impl Default for GlobalDefs {
@@ -168,6 +183,7 @@ impl Default for GlobalDefs {
             vrrp_notify_fifo: None,
             notify_priority_changes: false,
             smtp: SmtpSettings::default(),
+            protocol_threads: ProtocolThreads::default(),
         }
     }
 }

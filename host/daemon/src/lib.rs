@@ -9,6 +9,8 @@
 //! - [`notify`]: keepalived's notify hooks.
 //! - [`alerts`]: keepalived's notify FIFO lines and alert mails.
 //! - [`programs`]: the user and security rule of every program the daemon starts.
+//! - [`protocol_threads`]: `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap` for the
+//!   threads that carry adverts.
 //! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
 //!   checkers, the data path.
 //! - [`control`]: the control socket and the status document.
@@ -35,5 +37,6 @@ pub mod metrics;
 pub mod net;
 pub mod notify;
 pub mod programs;
+pub mod protocol_threads;
 pub mod safe_file;
 pub mod systemd;

@@ -7,6 +7,7 @@ mod global;
 mod instance;
 mod lvs;
 mod protocol;
+mod protocol_threads;
 mod script;
 mod track;
 mod track_file;

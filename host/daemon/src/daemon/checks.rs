@@ -174,7 +174,13 @@ impl CheckSet {
                         }
                     }
                 }
-                None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
+                None => match checks::spawn_check(
+                    schedule,
+                    runner,
+                    &home_of(def, ctx),
+                    &ctx.cancel,
+                    &ctx.tracker,
+                ) {
                     Ok(handle) => {
                         ctx.board.track_check(&def.name, handle.subscribe());
                         self.entries.insert(
@@ -205,6 +211,15 @@ impl CheckSet {
 fn release(plugin: &Option<PluginHandle>, ctx: &CheckContext) {
     if let Some(handle) = plugin {
         ctx.registry.release(handle);
+    }
+}
+
+/// Where a check's task lives: a plugin check's on a plugin executor thread, so its runs
+/// execute inline there (`checks::scheduler`, [`checks::Home`]).
+fn home_of(def: &VrrpScript, ctx: &CheckContext) -> checks::Home {
+    match def.kind {
+        ScriptKind::Plugin { .. } => checks::Home::PluginExecutor(ctx.runtime.clone()),
+        ScriptKind::Exec { .. } => checks::Home::Reactor,
     }
 }
 

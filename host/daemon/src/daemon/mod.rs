@@ -78,6 +78,7 @@ use crate::net::firewall::{Firewall, SharedFirewall};
 use crate::net::netlink::Netlink;
 use crate::net::vmac::Vmacs;
 use crate::notify::NotifyScripts;
+use crate::protocol_threads::ProtocolThreads;
 use crate::systemd::ServiceManager;
 use wasmalived_config::vip::VipSpec;
 use wasmalived_config::{self as config, Config, LoadOptions, VrrpInstance, VrrpScript};
@@ -113,6 +114,8 @@ pub struct Options {
     pub dump_dir: PathBuf,
     /// The service manager to notify (systemd's `NOTIFY_SOCKET`; the default notifies nobody).
     pub service: ServiceManager,
+    /// The threads `vrrp_rt_priority`, `vrrp_cpu_affinity` and `vrrp_no_swap` apply to.
+    pub protocol_threads: Arc<ProtocolThreads>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`).
@@ -140,6 +143,8 @@ async fn run_with_pid_file(opts: &Options) -> anyhow::Result<()> {
         warn!("{warning}");
     }
     let config = loaded.config;
+    // Before the plugin runtime maps its instance pool (`vrrp_no_swap` must not lock it).
+    opts.protocol_threads.apply(&config.global.protocol_threads);
 
     let cache_dir = config
         .global
@@ -415,6 +420,12 @@ impl Daemon {
                 // listen last time.
                 self.apply_metrics(loaded.config.global.metrics_listen)
                     .await;
+                if let Some(running) = &self.config {
+                    ProtocolThreads::reloaded(
+                        &running.global.protocol_threads,
+                        &loaded.config.global.protocol_threads,
+                    );
+                }
                 if self.config.as_ref() == Some(&loaded.config) {
                     info!("reload: configuration unchanged");
                     return;
