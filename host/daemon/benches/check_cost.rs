@@ -35,8 +35,9 @@ const PLUGIN_RUNS: usize = 2000;
 const FORK_RUNS: usize = 300;
 /// Separate phases of the resident trivial run: its target must hold in each.
 const TRIVIAL_REPEATS: usize = 5;
-/// Time between two runs of the resident loop: a check's timer fires between runs.
-const RESIDENT_GAP: Duration = Duration::from_millis(1);
+/// Time between two trivial runs (both ways): a check's timer fires between runs, and the
+/// thread sleeps. `CHECK_COST_GAP_US` overrides it (0: back to back).
+const DEFAULT_GAP: Duration = Duration::from_millis(1);
 /// Target: CPU p50 of a trivial run on the daemon's path (issue 14).
 const TRIVIAL_TARGET: Duration = Duration::from_micros(10);
 
@@ -158,11 +159,20 @@ fn plugin_runs() -> usize {
         .unwrap_or(PLUGIN_RUNS)
 }
 
+fn gap() -> Duration {
+    std::env::var("CHECK_COST_GAP_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(DEFAULT_GAP, Duration::from_micros)
+}
+
+/// `gap` before each run (the sleep and its wake-up counted in the run's CPU).
 async fn bench_plugin(
     rt: &Runtime,
     name: &str,
     grants: &Grants,
     params: &[(String, String)],
+    gap: Duration,
 ) -> Samples {
     let plugin = rt
         .load_check(name, &plugin_path(name), grants)
@@ -178,7 +188,11 @@ async fn bench_plugin(
     s.procs.push(process_count());
     let ipis = resched_ipis();
     for _ in 0..plugin_runs() {
-        let (c0, t0) = (process_cpu_time(), Instant::now());
+        let c0 = process_cpu_time();
+        if !gap.is_zero() {
+            tokio::time::sleep(gap).await;
+        }
+        let t0 = Instant::now();
         let out = plugin.run(params, timeout).await;
         s.wall.push(t0.elapsed());
         s.cpu.push(process_cpu_time().saturating_sub(c0));
@@ -196,7 +210,7 @@ async fn bench_plugin(
 /// The trivial plugin as the daemon runs a plugin check: a loop resident on an executor
 /// thread sleeps (a timer, like the check's tick) and runs the plugin inline; CPU per run is
 /// the whole process's across the wake-up and the run.
-async fn bench_resident(rt: &Runtime) -> Samples {
+async fn bench_resident(rt: &Runtime, gap: Duration) -> Samples {
     let plugin = rt
         .load_check("trivial", &plugin_path("trivial"), &Grants::default())
         .unwrap_or_else(|e| {
@@ -214,7 +228,9 @@ async fn bench_resident(rt: &Runtime) -> Samples {
         let ipis = resched_ipis();
         for _ in 0..runs {
             let c0 = process_cpu_time();
-            tokio::time::sleep(RESIDENT_GAP).await;
+            if !gap.is_zero() {
+                tokio::time::sleep(gap).await;
+            }
             let woke = Instant::now();
             let out = plugin.run(&[], timeout).await;
             s.wall.push(woke.elapsed());
@@ -301,17 +317,16 @@ fn main() {
     let wanted = |phase: &str| only.is_empty() || only.iter().any(|o| o == phase);
     let (nginx, trivial, resident) = tokio_rt.block_on(async {
         let mut n = Samples::default();
-        let mut t = Samples::default();
+        let mut t = Vec::new();
         let mut r = Vec::new();
         if wanted("nginx") {
-            n = bench_plugin(&rt, "nginx-process", &nginx_grants, &params).await;
+            n = bench_plugin(&rt, "nginx-process", &nginx_grants, &params, Duration::ZERO).await;
         }
         if wanted("trivial") {
-            t = bench_plugin(&rt, "trivial", &Grants::default(), &[]).await;
-        }
-        if wanted("resident") || wanted("trivial") {
+            // Interleaved, so both ways see the same machine load.
             for _ in 0..TRIVIAL_REPEATS {
-                r.push(bench_resident(&rt).await);
+                r.push(bench_resident(&rt, gap()).await);
+                t.push(bench_plugin(&rt, "trivial", &Grants::default(), &[], gap()).await);
             }
         }
         (n, t, r)
@@ -342,10 +357,10 @@ fn main() {
         "IPI/run"
     );
     row("(a) nginx-process plugin", &nginx);
-    for (i, r) in resident.iter().enumerate() {
-        row(&format!("(b) trivial, resident, phase {}", i + 1), r);
+    for (i, (r, t)) in resident.iter().zip(&trivial).enumerate() {
+        row(&format!("(b) trivial, inline, phase {}", i + 1), r);
+        row(&format!("(b') trivial, hand-off, phase {}", i + 1), t);
     }
-    row("(b') trivial, from another thread", &trivial);
     row("(c) fork+exec sh -c 'ps|wc -l'", &fork);
     let ratio = |a: &Samples, b: &Samples| us(b.cpu_p50()) / us(a.cpu_p50()).max(0.001);
     println!();
@@ -393,10 +408,15 @@ fn main() {
             resident.len()
         );
     }
-    if !trivial.cpu.is_empty() {
+    if !trivial.is_empty() {
+        let p50s: Vec<String> = trivial
+            .iter()
+            .map(|t| format!("{:.1}", us(t.cpu_p50())))
+            .collect();
         println!(
-            "trivial plugin p50 CPU, from another thread: {:.1} µs",
-            us(trivial.cpu_p50())
+            "trivial plugin p50 CPU, run handed to an executor thread, per phase: {} µs",
+            p50s.join(" / ")
         );
     }
+    println!("gap between trivial runs: {:?}", gap());
 }

@@ -582,10 +582,10 @@ impl CheckPlugin {
             let metered = CpuMeter::new(me.clone().run_here(params, timeout)).instrument(span);
             let executor = &me.inner.runtime.executor;
             let finished = if executor.is_current() {
-                // Already on an executor thread (a resident check loop): run right here.
-                tokio::time::timeout(timeout + OUTER_SLACK, metered)
-                    .await
-                    .map(Ok::<_, tokio::task::JoinError>)
+                // Already on an executor thread (a resident check loop): run right here. No
+                // outer safety net: it would need this very thread to fire; the epoch
+                // deadline and the host-call timeout inside the run bound it.
+                Ok(Ok::<_, tokio::task::JoinError>(metered.await))
             } else {
                 let task = executor.spawn(metered);
                 let abort = task.abort_handle();
