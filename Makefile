@@ -63,7 +63,8 @@ demo: setup plugins
 
 ## Benchmarks (not tests; figures in the README): plugin check cost vs fork/exec, failover
 ## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards,
-## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins.
+## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins,
+## a node's CPU and advert gaps at 1–1,000 checks/s (plugins vs keepalived scripts, hostile plugins).
 bench: setup plugins plugins-release
 	$(CARGO) bench -p wasmalived --bench check_cost
 	$(CARGO) build --release -p wasmalived
@@ -72,6 +73,7 @@ bench: setup plugins plugins-release
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/check_failover_bench --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/guard_bench --partition-secs 30 --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/lvs_bench
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/check_load_bench --window-secs 20
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -67,39 +67,6 @@ pub fn effective_ids() -> (u32, u32) {
     unsafe { (libc::geteuid(), libc::getegid()) }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::process::CommandExt;
-
-    #[test]
-    fn kill_refuses_our_own_group_init_and_everyone() {
-        // kill(0, …) would hit our own group, kill(-1, …) every process: refused before the
-        // system call, so this test is safe to run (a wrong implementation would kill it).
-        for pgid in [0, 1] {
-            let err = kill_process_group(pgid, 0).expect_err("refused");
-            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "pgid {pgid}");
-        }
-        let err = kill_process_group(u32::MAX, 0).expect_err("out of range");
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-    }
-
-    #[test]
-    fn signal_zero_probes_a_group_of_our_own() {
-        let child = std::process::Command::new("sleep")
-            .arg("10")
-            .process_group(0)
-            .spawn()
-            .expect("sleep");
-        let pgid = child.id();
-        kill_process_group(pgid, 0).expect("our child's group exists");
-        kill_process_group(pgid, libc::SIGKILL).expect("kill");
-        let mut child = child;
-        let status = child.wait().expect("wait");
-        assert!(!status.success());
-    }
-}
-
 /// The calling thread's kernel id.
 pub fn current_tid() -> i32 {
     // SAFETY: gettid(2) takes nothing and cannot fail.
@@ -175,5 +142,38 @@ pub fn lock_current_memory() -> io::Result<()> {
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn kill_refuses_our_own_group_init_and_everyone() {
+        // kill(0, …) would hit our own group, kill(-1, …) every process: refused before the
+        // system call, so this test is safe to run (a wrong implementation would kill it).
+        for pgid in [0, 1] {
+            let err = kill_process_group(pgid, 0).expect_err("refused");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "pgid {pgid}");
+        }
+        let err = kill_process_group(u32::MAX, 0).expect_err("out of range");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn signal_zero_probes_a_group_of_our_own() {
+        let child = std::process::Command::new("sleep")
+            .arg("10")
+            .process_group(0)
+            .spawn()
+            .expect("sleep");
+        let pgid = child.id();
+        kill_process_group(pgid, 0).expect("our child's group exists");
+        kill_process_group(pgid, libc::SIGKILL).expect("kill");
+        let mut child = child;
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
     }
 }
