@@ -5,7 +5,9 @@
 //! - `script`: keepalived running N `/bin/true` `vrrp_script`s (`interval 1`), forked as
 //!   keepalived forks every script;
 //! - `hostile` (at the highest rate only): the `plugin` load plus one `busy_loop` (burns its
-//!   whole `timeout 0.9` every second), one `memory_bomb` and one `log_flood` check.
+//!   whole `timeout 0.9` every second), one `memory_bomb` and one `log_flood` check;
+//! - `hostile + rt`, `script + rt` (highest rate): the same with keepalived's knobs for the
+//!   protocol path, `vrrp_rt_priority 50` and `vrrp_no_swap`, on both daemons.
 //!
 //! One node (n1, VRRPv3 `advert_int 0.1`, alone, so Master) per case; after a lead-in the CPU
 //! of its process tree (daemon + reaped children, from `/proc/PID/stat`) is read over a
@@ -25,9 +27,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use wasmalived_e2e::{
-    plugin_check, plugin_path, script_check, with_checks, BridgeCapture, CheckTiming, Impl,
-    LabError, Pair, Proto, Result, VRID,
+    plugin_check, plugin_path, script_check, with_checks, with_global, BridgeCapture, CheckTiming,
+    Impl, LabError, Pair, Proto, Result, VRID,
 };
+
+/// keepalived's knobs for the protocol path, in the `+ rt` variants.
+const RT_KNOBS: [&str; 2] = ["vrrp_rt_priority 50", "vrrp_no_swap"];
 
 const PROTO: Proto = Proto::V3Ipv4;
 /// `advert_int 0.1` (the protocol's configs): the gap a peer expects.
@@ -57,6 +62,8 @@ enum Variant {
     Plugin,
     Script,
     Hostile,
+    HostileRt,
+    ScriptRt,
 }
 
 impl Variant {
@@ -65,12 +72,29 @@ impl Variant {
             Variant::Plugin => "plugin (trivial)",
             Variant::Script => "keepalived script (/bin/true)",
             Variant::Hostile => "plugin + busy/memory/log hostiles",
+            Variant::HostileRt => "plugin + hostiles, rt_priority+no_swap",
+            Variant::ScriptRt => "keepalived script, rt_priority+no_swap",
         }
     }
     fn kind(self) -> Impl {
         match self {
-            Variant::Script => Impl::Keepalived,
-            Variant::Plugin | Variant::Hostile => Impl::Wasmalived,
+            Variant::Script | Variant::ScriptRt => Impl::Keepalived,
+            Variant::Plugin | Variant::Hostile | Variant::HostileRt => Impl::Wasmalived,
+        }
+    }
+    fn hostile(self) -> bool {
+        matches!(self, Variant::Hostile | Variant::HostileRt)
+    }
+    fn rt(self) -> bool {
+        matches!(self, Variant::HostileRt | Variant::ScriptRt)
+    }
+    fn tag(self) -> char {
+        match self {
+            Variant::Plugin => 'p',
+            Variant::Script => 's',
+            Variant::Hostile => 'h',
+            Variant::HostileRt => 'r',
+            Variant::ScriptRt => 'k',
         }
     }
 }
@@ -109,14 +133,14 @@ fn checks(variant: Variant, rate: u32) -> Result<(String, Vec<String>)> {
     let trivial = plugin_path("trivial")?;
     for i in 0..rate {
         let name = format!("chk_{i}");
-        let block = match variant {
-            Variant::Script => script_check(&name, "/bin/true", &QUIET),
-            Variant::Plugin | Variant::Hostile => plugin_check(&name, &trivial, &[], &[], &QUIET),
+        let block = match variant.kind() {
+            Impl::Keepalived => script_check(&name, "/bin/true", &QUIET),
+            _ => plugin_check(&name, &trivial, &[], &[], &QUIET),
         };
         blocks.push_str(&block);
         names.push(name);
     }
-    if variant == Variant::Hostile {
+    if variant.hostile() {
         for hostile in ["busy_loop", "memory_bomb", "log_flood"] {
             let mut timing = HOSTILE;
             if hostile != "busy_loop" {
@@ -138,18 +162,14 @@ fn checks(variant: Variant, rate: u32) -> Result<(String, Vec<String>)> {
 }
 
 fn one_case(variant: Variant, rate: u32, window: Duration) -> Result<Row> {
-    let tag = format!(
-        "clb{}{rate}",
-        match variant {
-            Variant::Plugin => 'p',
-            Variant::Script => 's',
-            Variant::Hostile => 'h',
-        }
-    );
+    let tag = format!("clb{}{rate}", variant.tag());
     let mut pair = Pair::new(&tag, PROTO, [variant.kind(), variant.kind()])?;
     let (blocks, names) = checks(variant, rate)?;
     let tracked: Vec<&str> = names.iter().map(String::as_str).collect();
-    let text = with_checks(&pair.confs[0].render(), &blocks, &tracked)?;
+    let mut text = with_checks(&pair.confs[0].render(), &blocks, &tracked)?;
+    if variant.rt() {
+        text = with_global(&text, &RT_KNOBS)?;
+    }
     pair.start_with(0, &text)?;
     pair.expect_master(0, Duration::from_secs(10))?;
     std::thread::sleep(LEAD_IN);
@@ -190,13 +210,13 @@ fn report(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<36} {:>6} {:>9} {:>12} {:>9} {:>9} {:>9} {:>6}",
+        "{:<40} {:>6} {:>9} {:>12} {:>9} {:>9} {:>9} {:>6}",
         "variant", "chk/s", "CPU %", "CPU/check µs", "gap p50", "gap p99", "gap max", "gaps"
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<36} {:>6} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>9.2} {:>6}",
+            "{:<40} {:>6} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>9.2} {:>6}",
             r.variant.name(),
             r.rate,
             r.cpu_pct,
@@ -216,7 +236,7 @@ fn report(rows: &[Row]) -> String {
         let bar = "#".repeat((r.cpu_pct / 2.0).round() as usize);
         let _ = writeln!(
             s,
-            "{:>5}/s {:<34} |{bar} {:.1}",
+            "{:>5}/s {:<40} |{bar} {:.1}",
             r.rate,
             r.variant.name(),
             r.cpu_pct
@@ -265,7 +285,11 @@ fn main() -> ExitCode {
         .iter()
         .flat_map(|&r| [(Variant::Plugin, r), (Variant::Script, r)])
         .collect();
-    cases.push((Variant::Hostile, top));
+    cases.extend([
+        (Variant::Hostile, top),
+        (Variant::HostileRt, top),
+        (Variant::ScriptRt, top),
+    ]);
     let mut failed = false;
     for (variant, rate) in cases {
         eprintln!("== {} at {rate} checks/s", variant.name());

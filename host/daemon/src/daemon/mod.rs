@@ -19,9 +19,12 @@
 //!
 //! Every protocol decision is the router's (`wasmalived_proto::router`); the driver
 //! ([`driver`]) is a thin executor and the only writer of VRRP state and of the instances'
-//! status entries. Plugin runs happen on the plugin runtime's own executor threads, so a slow
-//! or stuck check can only make its own verdict late; it never delays an advert (STYLE
-//! principle 7). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
+//! status entries. Plugin runs happen on the plugin runtime's own executor threads — a plugin
+//! check's task (and an LVS plugin probe's loop) lives there and runs its plugin inline, so a
+//! run costs no thread hand-off — and a slow or stuck check can only make its own verdict
+//! late; it never delays an advert (STYLE principle 7). `vrrp_rt_priority`,
+//! `vrrp_cpu_affinity` and `vrrp_no_swap` apply to the protocol threads only
+//! ([`crate::protocol_threads`]). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
 //! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
 //! `omega` scripts and removes its tables; then all tasks are cancelled.
 //!
