@@ -64,7 +64,8 @@ demo: setup plugins
 ## Benchmarks (not tests; figures in the README): plugin check cost vs fork/exec, failover
 ## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards,
 ## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins,
-## memory vs keepalived, start-up and hot-reload latency.
+## memory vs keepalived, start-up and hot-reload latency;
+## a node's CPU and advert gaps at 1–1,000 checks/s (plugins vs keepalived scripts, hostile plugins).
 bench: setup plugins plugins-release
 	$(CARGO) bench -p wasmalived --bench check_cost
 	$(CARGO) build --release -p wasmalived
@@ -75,6 +76,7 @@ bench: setup plugins plugins-release
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/lvs_bench
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/memory_bench --runs 5
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/reload_bench --starts 5 --reloads 100 --cold-reloads 5
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/check_load_bench --window-secs 20
 
 lint:
 	$(CARGO) fmt --all -- --check

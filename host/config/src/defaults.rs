@@ -68,3 +68,10 @@ pub const AUTH_PASS_MAX_LEN: usize = 8;
 pub const MIN_MEMORY_LIMIT: u64 = 1024 * 1024;
 /// Largest `memory_limit` accepted (a 32-bit wasm memory).
 pub const MAX_MEMORY_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
+
+/// `vrrp_rt_priority` range: `sched_get_priority_min/max(SCHED_RR)` on Linux.
+pub const RT_PRIORITY_MIN: u8 = 1;
+/// See [`RT_PRIORITY_MIN`].
+pub const RT_PRIORITY_MAX: u8 = 99;
+/// `vrrp_cpu_affinity`: highest CPU number a `cpu_set_t` holds (`CPU_SETSIZE` − 1).
+pub const MAX_CPU_ID: u16 = 1023;

@@ -59,6 +59,29 @@ impl Display for ConfigDump<'_> {
         )?;
         line(f, "vrrp_version", version(g.vrrp_version))?;
         line(f, "vrrp_strict", on_off(g.vrrp_strict))?;
+        let threads = &g.protocol_threads;
+        line(
+            f,
+            "vrrp_rt_priority",
+            threads
+                .rt_priority
+                .map_or_else(|| "off (SCHED_OTHER)".to_string(), |p| p.to_string()),
+        )?;
+        line(
+            f,
+            "vrrp_cpu_affinity",
+            if threads.cpu_affinity.is_empty() {
+                "any".to_string()
+            } else {
+                threads
+                    .cpu_affinity
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            },
+        )?;
+        line(f, "vrrp_no_swap", on_off(threads.no_swap))?;
         line(f, "vrrp_mcast_group4", g.mcast_group4)?;
         line(f, "vrrp_mcast_group6", g.mcast_group6)?;
         line(f, "vrrp_garp_master_delay", secs(g.garp.master_delay))?;

@@ -186,6 +186,21 @@ pub struct GlobalDefs {
     pub process_monitor_rcv_bufs: Option<u32>,
     /// `process_monitor_rcv_bufs_force`: set that buffer beyond `rmem_max` (SO_RCVBUFFORCE).
     pub process_monitor_rcv_bufs_force: bool,
+    /// `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`: how the protocol threads run.
+    pub protocol_threads: ProtocolThreads,
+}
+
+/// keepalived's knobs for the VRRP process, applied here to the daemon's protocol threads
+/// (the async workers that carry adverts, sockets and netlink; never the plugin executor,
+/// the blocking pool or child processes).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolThreads {
+    /// `vrrp_rt_priority N`: run them `SCHED_RR` at priority N (1–99); `None` = normal.
+    pub rt_priority: Option<u8>,
+    /// `vrrp_cpu_affinity CPU...`: pin them to these CPUs; empty = anywhere.
+    pub cpu_affinity: Vec<u16>,
+    /// `vrrp_no_swap`: lock the daemon's memory (`mlockall`) so it is never swapped out.
+    pub no_swap: bool,
 }
 
 impl Default for GlobalDefs {
@@ -221,6 +236,7 @@ impl Default for GlobalDefs {
             net_namespace: None,
             process_monitor_rcv_bufs: None,
             process_monitor_rcv_bufs_force: false,
+            protocol_threads: ProtocolThreads::default(),
         }
     }
 }

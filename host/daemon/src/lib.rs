@@ -11,6 +11,8 @@
 //! - [`procs`]: the process-event source (kernel process connector, `/proc`) and
 //!   `vrrp_track_process`.
 //! - [`programs`]: the user and security rule of every program the daemon starts.
+//! - [`protocol_threads`]: `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap` for the
+//!   threads that carry adverts.
 //! - [`lvs`]: the LVS director (keepalived's check module): virtual servers, real-server
 //!   checkers, the data path.
 //! - [`control`]: the control socket and the status document.
@@ -38,5 +40,6 @@ pub mod net;
 pub mod notify;
 pub mod procs;
 pub mod programs;
+pub mod protocol_threads;
 pub mod safe_file;
 pub mod systemd;

@@ -11,15 +11,19 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use wasmalived::cli::{config_test, man, plugin, status};
 use wasmalived::daemon;
 use wasmalived::dumps::signals::DaemonSignal;
 use wasmalived::logging::{self, LogFormat};
+use wasmalived::protocol_threads::ProtocolThreads;
 use wasmalived_config::LoadOptions;
 
 /// Default state directory.
+/// The async runtime's worker threads: the protocol threads besides the main one.
+const RUNTIME_WORKERS: usize = 2;
 const DEFAULT_STATE_DIR: &str = "/run/wasmalived";
 /// Default configuration file (keepalived's, so an existing setup is found).
 const DEFAULT_CONFIG: &str = "/etc/keepalived/keepalived.conf";
@@ -224,6 +228,7 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
+            let protocol_threads = Arc::new(ProtocolThreads::new(RUNTIME_WORKERS));
             let opts = daemon::Options {
                 config: cli.config,
                 state_dir: cli.state_dir,
@@ -232,11 +237,14 @@ fn main() -> ExitCode {
                 pid_file: cli.pid_file,
                 dump_dir: cli.dump_dir.unwrap_or_else(wasmalived::dumps::default_dir),
                 service,
+                protocol_threads: Arc::clone(&protocol_threads),
             };
+            let on_start = Arc::clone(&protocol_threads);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+                .worker_threads(RUNTIME_WORKERS)
                 .enable_all()
                 .thread_name("wasmalived")
+                .on_thread_start(move || on_start.thread_started())
                 .build()
             {
                 Ok(rt) => rt,

@@ -2,26 +2,37 @@
 //!
 //! A few dedicated `wasm-check-N` threads, each driving its own single-threaded tokio runtime
 //! (timers, I/O and child processes enabled: WASI streams, wasi:http and remediation need
-//! them). A run is spawned onto the least busy thread through that runtime's `Handle`: one
-//! cross-thread wake to start it, one (the `JoinHandle`) to hand the result back.
+//! them).
+//!
+//! Two ways onto a thread:
+//! - [`Executor::spawn_resident`]: a long-lived task — a check's schedule loop — lives on the
+//!   thread with the fewest residents. Its runs then execute *on that thread, inline*
+//!   ([`Executor::is_current`]): the check's timer fires in the thread's own reactor, the run
+//!   happens there and the verdict is recorded there. No thread hand-off on the common path.
+//! - [`Executor::spawn`]: a one-off run from elsewhere (the CLI, a probe on the daemon's
+//!   runtime) goes to the thread with the fewest runs in flight: one cross-thread wake to start
+//!   it, one (the `JoinHandle`) to hand the result back.
+//!
+//! Why the hand-off matters: the two wake-ups cost ~5 µs together when both threads share a
+//! CPU; when the kernel keeps them on different CPUs each is an inter-processor interrupt,
+//! and on a VM without IPI virtualisation that traps to the hypervisor, ~24 µs of guest CPU
+//! each (a bare eventfd ping-pong between two threads pinned to different vCPUs: 48 µs per
+//! round trip). The trivial plugin's run itself is ~7 µs.
 //!
 //! Why not one multi-threaded runtime: a task spawned into it from outside wakes a parked
-//! worker, which on finding the task may wake another to look for more work. Measured on a
-//! 2-core VM (trivial plugin, whole-process CPU per run): 20 µs p50 / 70 µs p99 with a
-//! 2-worker multi-threaded runtime, 14 µs / 30 µs with these threads — the run itself is 7 µs
-//! in both.
+//! worker, which on finding the task may wake another to look for more work (measured: 20 µs
+//! p50 / 70 µs p99 per trivial run, against 14 / 30 µs with these threads).
 //!
-//! The two wake-ups cost ~5 µs together when the caller's and the executor's threads share a
-//! CPU. When the scheduler keeps them on different CPUs, each wake-up is an inter-processor
-//! interrupt; on a VM without IPI virtualisation that traps to the hypervisor, ~24 µs of guest
-//! CPU each (a bare eventfd ping-pong between two threads pinned to different vCPUs: 48 µs
-//! per round trip, 2 IPIs; 5 µs unpinned). That is a property of any thread hand-off (a
-//! script's fork/exec pays it too), not of this executor. Fairness between plugins holds as before:
-//! a busy plugin yields to the others on its thread every epoch tick (`engine::EPOCH_TICK`),
-//! and a new run goes to the thread with the fewest runs in flight.
+//! Fairness: a busy plugin yields every epoch tick (`engine::EPOCH_TICK`) through
+//! `tokio::task::yield_now`, which parks it behind every task that is ready *and* behind the
+//! thread's timers and I/O (the runtime polls its driver before resuming deferred tasks). A
+//! plugin burning its whole timeout therefore delays the other checks of its thread by at
+//! most one tick, and never their timers. (A plain self-wake would requeue it at once; the
+//! runtime then polls its driver only every 61 task polls — 0.6 s of 10 ms slices.)
 
+use std::cell::Cell;
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
 use tokio::runtime::Handle;
@@ -30,11 +41,21 @@ use tokio::task::JoinHandle;
 
 use super::PluginError;
 
+/// Tells executors apart, so a thread knows whose it is.
+static NEXT_EXECUTOR_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The id of the executor this thread belongs to (0: none).
+    static CURRENT_EXECUTOR: Cell<u64> = const { Cell::new(0) };
+}
+
 /// One executor thread.
 struct Worker {
     handle: Handle,
     /// Runs spawned here and not yet finished or dropped.
     in_flight: Arc<AtomicUsize>,
+    /// Resident tasks (check loops) living here.
+    residents: Arc<AtomicUsize>,
     /// Dropping it lets the thread leave `block_on`, drop its runtime and exit.
     _stop: oneshot::Sender<()>,
 }
@@ -42,16 +63,50 @@ struct Worker {
 /// The executor threads. Dropping it stops them without waiting: each drops the runs still
 /// on it (their instances with them) and exits.
 pub struct Executor {
+    id: u64,
     workers: Vec<Worker>,
 }
 
 impl Executor {
     /// Start `threads` (at least one) executor threads.
     pub fn start(threads: usize) -> Result<Self, PluginError> {
+        let id = NEXT_EXECUTOR_ID.fetch_add(1, Ordering::Relaxed);
         let workers = (0..threads.max(1))
-            .map(start_worker)
+            .map(|index| start_worker(id, index))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { workers })
+        Ok(Self { id, workers })
+    }
+
+    /// True on one of this executor's threads: a run can execute right here, inline.
+    pub fn is_current(&self) -> bool {
+        CURRENT_EXECUTOR.with(Cell::get) == self.id
+    }
+
+    /// Run a long-lived task (a check's schedule loop) on the thread with the fewest such
+    /// tasks, so that the runs it starts execute inline on that thread (module doc).
+    pub fn spawn_resident<F>(&self, fut: F) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let worker = self
+            .workers
+            .iter()
+            .min_by_key(|w| w.residents.load(Ordering::Relaxed))
+            .unwrap_or_else(|| &self.workers[0]);
+        let guard = InFlight::enter(&worker.residents);
+        worker.handle.spawn(async move {
+            let _guard = guard;
+            fut.await
+        })
+    }
+
+    /// Resident tasks per thread (tests, diagnostics).
+    pub fn residents(&self) -> Vec<usize> {
+        self.workers
+            .iter()
+            .map(|w| w.residents.load(Ordering::Relaxed))
+            .collect()
     }
 
     /// Run `fut` on the executor thread with the fewest runs in flight.
@@ -81,7 +136,7 @@ impl Executor {
     }
 }
 
-fn start_worker(index: usize) -> Result<Worker, PluginError> {
+fn start_worker(executor: u64, index: usize) -> Result<Worker, PluginError> {
     let err = |e: std::io::Error| PluginError::Engine(format!("cannot start plugin executor: {e}"));
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -90,6 +145,7 @@ fn start_worker(index: usize) -> Result<Worker, PluginError> {
     std::thread::Builder::new()
         .name(format!("wasm-check-{index}"))
         .spawn(move || {
+            CURRENT_EXECUTOR.with(|c| c.set(executor));
             let rt = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -117,11 +173,13 @@ fn start_worker(index: usize) -> Result<Worker, PluginError> {
     Ok(Worker {
         handle,
         in_flight: Arc::new(AtomicUsize::new(0)),
+        residents: Arc::new(AtomicUsize::new(0)),
         _stop: stop_tx,
     })
 }
 
-/// Counts a run as in flight until it finishes or is dropped (aborted, executor stopped).
+/// Counts a run (or a resident task) on its thread until it finishes or is dropped (aborted,
+/// executor stopped).
 struct InFlight(Arc<AtomicUsize>);
 
 impl InFlight {
@@ -174,6 +232,40 @@ mod tests {
             assert_ne!(short, long, "second run went to the idle thread");
             tokio::time::sleep(Duration::from_millis(20)).await;
             assert_eq!(ex.in_flight(), vec![0, 0]);
+        });
+    }
+
+    #[test]
+    fn residents_spread_over_threads_and_know_they_are_home() {
+        let ex = Arc::new(Executor::start(2).expect("start"));
+        assert!(
+            !ex.is_current(),
+            "the caller's thread is not an executor thread"
+        );
+        let other = Executor::start(1).expect("second executor");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
+        rt.block_on(async {
+            let (tx, rx) = oneshot::channel::<()>();
+            let (ex1, ex2) = (ex.clone(), ex.clone());
+            let first = ex.spawn_resident(async move {
+                let _ = rx.await;
+                ex1.is_current()
+            });
+            let second = ex.spawn_resident(async move { ex2.is_current() });
+            assert!(second.await.expect("second resident"), "inline on its home");
+            assert_eq!(ex.residents().iter().sum::<usize>(), 1);
+            let _ = tx.send(());
+            assert!(first.await.expect("first resident"));
+            let foreign = ex.clone();
+            let on_other = other
+                .spawn(async move { foreign.is_current() })
+                .await
+                .expect("run on the other executor");
+            assert!(!on_other, "another executor's thread is not home");
+            assert_eq!(ex.residents(), vec![0, 0]);
         });
     }
 

@@ -8,9 +8,11 @@
 //!   the check's timeout; the plugin yields every epoch tick), wall (a tokio timeout around
 //!   the call, since epochs do not interrupt host calls), log lines and captured output;
 //! - runs on the *plugin executor* (`executor.rs`: dedicated `wasm-check-*` threads), via
-//!   `call_async`. A busy plugin therefore only competes with other plugins, never with
-//!   the daemon's reactor (adverts, netlink), and it yields every 10 ms so plugins share
-//!   the executor fairly.
+//!   `call_async`: inline when called on one of its threads (a check loop placed there with
+//!   [`Runtime::spawn_resident`]: no thread hand-off), else spawned onto one. A busy plugin
+//!   therefore only competes with other plugins, never with the daemon's reactor (adverts,
+//!   netlink), and it yields every epoch tick behind its thread's other ready tasks and
+//!   timers, so plugins share the executor fairly.
 //! - takes its instance from the engine's pool (`engine.rs`); more concurrent runs than
 //!   pool slots fail at once with a `fail` verdict naming the limit.
 //!
@@ -289,6 +291,18 @@ impl Runtime {
     /// The instance pool's size, fixed when the runtime was created.
     pub fn limits(&self) -> PoolLimits {
         self.inner.limits
+    }
+
+    /// Run a long-lived task — a check's schedule loop — on a plugin executor thread, so the
+    /// plugin runs it starts execute inline there, without a thread hand-off
+    /// (`executor.rs`). It stops when it ends, when its `JoinHandle` is aborted, or when the
+    /// runtime is dropped.
+    pub fn spawn_resident<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.executor.spawn_resident(fut)
     }
 
     /// The code cache.
@@ -581,13 +595,23 @@ impl CheckPlugin {
             let started = Instant::now();
             let span = tracing::error_span!("plugin", name = %me.inner.name, digest = %me.inner.digest, check = %me.inner.check);
             let identity = me.inner.identity.clone();
-            let task = me
-                .inner
-                .runtime
-                .executor
-                .spawn(CpuMeter::new(me.clone().run_here(params, timeout)).instrument(span));
-            let abort = task.abort_handle();
-            match tokio::time::timeout(timeout + OUTER_SLACK, task).await {
+            let metered = CpuMeter::new(me.clone().run_here(params, timeout)).instrument(span);
+            let executor = &me.inner.runtime.executor;
+            let finished = if executor.is_current() {
+                // Already on an executor thread (a resident check loop): run right here. No
+                // outer safety net: it would need this very thread to fire; the epoch
+                // deadline and the host-call timeout inside the run bound it.
+                Ok(Ok::<_, tokio::task::JoinError>(metered.await))
+            } else {
+                let task = executor.spawn(metered);
+                let abort = task.abort_handle();
+                let r = tokio::time::timeout(timeout + OUTER_SLACK, task).await;
+                if r.is_err() {
+                    abort.abort();
+                }
+                r
+            };
+            match finished {
                 Ok(Ok((mut outcome, cpu))) => {
                     outcome.cpu = cpu;
                     outcome
@@ -598,18 +622,15 @@ impl CheckPlugin {
                     started.elapsed(),
                     Duration::ZERO,
                 ),
-                Err(_) => {
-                    abort.abort();
-                    RunOutcome::failed(
-                        &identity,
-                        RunFailure::Timeout {
-                            after: timeout,
-                            site: TimeoutSite::Executor,
-                        },
-                        started.elapsed(),
-                        Duration::ZERO,
-                    )
-                }
+                Err(_) => RunOutcome::failed(
+                    &identity,
+                    RunFailure::Timeout {
+                        after: timeout,
+                        site: TimeoutSite::Executor,
+                    },
+                    started.elapsed(),
+                    Duration::ZERO,
+                ),
             }
         }
     }
@@ -680,7 +701,12 @@ impl CheckPlugin {
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(DeadlineReached))
             } else {
-                Ok(UpdateDeadline::Yield(1))
+                // Behind the thread's ready tasks and its timers, not just requeued
+                // (`executor.rs`, fairness).
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
             }
         });
         let call = async {

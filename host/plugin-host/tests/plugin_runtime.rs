@@ -221,6 +221,44 @@ async fn busy_loop_does_not_block_other_tasks() {
     );
 }
 
+/// Per-check fairness on one executor thread: while a busy loop spins there for its whole
+/// timeout, the checks living on the same thread keep their timers and run to `ok` — long
+/// before the busy run ends. (A busy run that merely requeued itself would let the thread poll
+/// its timers only every 61 slices of 10 ms: ten ticks would outlast the busy run.)
+#[tokio::test]
+async fn busy_loop_does_not_hold_up_checks_on_its_thread() {
+    let (rt, _d) = runtime();
+    let busy = rt
+        .load_check("busy", &fixture("busy-loop"), &Grants::default())
+        .expect("load busy");
+    let trivial = rt
+        .load_check("trivial", &fixture("trivial"), &Grants::default())
+        .expect("load trivial");
+    let home = rt.spawn_resident(async move {
+        // Spawned from a resident task: the same thread, its runs inline.
+        let spinning = tokio::spawn(busy.run(&[], Duration::from_secs(3)));
+        tokio::task::yield_now().await;
+        let mut verdicts = Vec::new();
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            verdicts.push(trivial.run(&[], Duration::from_secs(1)).await.result);
+        }
+        let busy_still_running = !spinning.is_finished();
+        let busy = spinning.await.expect("busy run");
+        (verdicts, busy_still_running, busy.result)
+    });
+    let (verdicts, busy_still_running, busy) = home.await.expect("resident task");
+    assert!(
+        verdicts.iter().all(|v| *v == Ok(Verdict::Ok)),
+        "{verdicts:?}"
+    );
+    assert!(
+        busy_still_running,
+        "the checks waited for the busy loop to end"
+    );
+    assert!(matches!(busy, Err(RunFailure::Timeout { .. })), "{busy:?}");
+}
+
 #[tokio::test]
 async fn memory_bomb_stopped_at_limit() {
     let (rt, _d) = runtime();

@@ -18,6 +18,9 @@ pub mod program;
 pub mod trust;
 pub mod user;
 
-pub use libc_calls::{effective_ids, kill_process_group, set_credentials};
+pub use libc_calls::{
+    cpu_affinity, current_tid, effective_ids, kill_process_group, lock_current_memory,
+    set_cpu_affinity, set_credentials, set_round_robin,
+};
 pub use process::{ChildCommand, Environment, Exit, Finished, RunError};
 pub use user::{RunAs, UserError};

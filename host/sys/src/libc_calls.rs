@@ -8,6 +8,9 @@
 //!   has no stable way to set them, while keepalived gives the script the user's supplementary
 //!   groups (`core/notify.c`, `set_script_env`).
 //! - [`effective_ids`]: `geteuid`/`getegid`, to know whether a script would run as root.
+//! - [`set_round_robin`], [`set_cpu_affinity`], [`cpu_affinity`], [`lock_current_memory`],
+//!   [`current_tid`]: keepalived's `vrrp_rt_priority`, `vrrp_cpu_affinity` and `vrrp_no_swap`
+//!   for the daemon's protocol threads.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -62,6 +65,84 @@ pub fn set_credentials(cmd: &mut tokio::process::Command, uid: u32, gid: u32, gr
 pub fn effective_ids() -> (u32, u32) {
     // SAFETY: geteuid/getegid cannot fail and have no preconditions.
     unsafe { (libc::geteuid(), libc::getegid()) }
+}
+
+/// The calling thread's kernel id.
+pub fn current_tid() -> i32 {
+    // SAFETY: gettid(2) takes nothing and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// Run thread `tid` `SCHED_RR` at `priority` (1–99), with `SCHED_RESET_ON_FORK`: threads and
+/// processes it creates start `SCHED_OTHER` (keepalived `set_process_priorities` does the
+/// same, so its scripts do not inherit real-time priority).
+pub fn set_round_robin(tid: i32, priority: u8) -> io::Result<()> {
+    let param = libc::sched_param {
+        sched_priority: libc::c_int::from(priority),
+    };
+    // SAFETY: `param` is a valid sched_param that outlives the call.
+    let rc = unsafe {
+        libc::sched_setscheduler(tid, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The CPUs thread `tid` (0: the caller) may run on.
+pub fn cpu_affinity(tid: i32) -> io::Result<Vec<u16>> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a writable cpu_set_t of the size passed.
+    let rc =
+        unsafe { libc::sched_getaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let max = u16::try_from(libc::CPU_SETSIZE).unwrap_or(u16::MAX);
+    // SAFETY: CPU_ISSET reads `set` at an index below CPU_SETSIZE.
+    Ok((0..max)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(usize::from(cpu), &set) })
+        .collect())
+}
+
+/// Let thread `tid` (0: the caller) run only on `cpus` (each below `CPU_SETSIZE`).
+pub fn set_cpu_affinity(tid: i32, cpus: &[u16]) -> io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        if i32::from(cpu) >= libc::CPU_SETSIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("CPU {cpu} is beyond CPU_SETSIZE"),
+            ));
+        }
+        // SAFETY: CPU_SET writes `set` at an index checked above.
+        unsafe { libc::CPU_SET(usize::from(cpu), &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size passed.
+    let rc = unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Lock every page mapped now into memory as it is touched (`mlockall(MCL_CURRENT |
+/// MCL_ONFAULT)`): never swapped out, and nothing populated ahead of use. Not `MCL_FUTURE`:
+/// mappings made later (the plugin instance pool, whose slots are reset with
+/// `madvise(MADV_DONTNEED)`, which locked pages refuse) stay unlocked.
+pub fn lock_current_memory() -> io::Result<()> {
+    // SAFETY: mlockall(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_ONFAULT) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]

@@ -493,3 +493,28 @@ fn heartbeat_interface_takes_ipv6_and_unicast_but_not_ipv6_unicast_instances() {
         err(&instance("heartbeat_interface eth0"))[0].contains("is the instance's own interface")
     );
 }
+
+#[test]
+fn protocol_thread_knobs_are_typed_and_dumped() {
+    let l = ok("global_defs {\n vrrp_rt_priority 50\n vrrp_cpu_affinity 1 0 1\n vrrp_no_swap\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n");
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let t = &l.config.global.protocol_threads;
+    assert_eq!(t.rt_priority, Some(50));
+    assert_eq!(t.cpu_affinity, vec![1, 0], "in order, each CPU once");
+    assert!(t.no_swap);
+    let dump = l.config.dump().to_string();
+    for want in [
+        "vrrp_rt_priority 50\n",
+        "vrrp_cpu_affinity 1 0\n",
+        "vrrp_no_swap on\n",
+    ] {
+        assert!(dump.contains(want), "{want:?} not in\n{dump}");
+    }
+    let default = ok("vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n");
+    assert_eq!(default.config.global.protocol_threads, Default::default());
+    assert!(default
+        .config
+        .dump()
+        .to_string()
+        .contains("vrrp_rt_priority off (SCHED_OTHER)\n"));
+}

@@ -12,6 +12,12 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
      "4:12: warning: nopreempt takes no value; '0' ignored and nopreempt is set, as keepalived does", &["    nopreempt on"]),
     ("vrrp-strict-off", "global_defs {\n vrrp_strict off\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n priority 255\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
      "2:14: warning: vrrp_strict takes no value; 'off' ignored and vrrp_strict is set", &["    strict_mode on"]),
+    // The protocol threads' knobs (keepalived global_parser.c): a real-time priority is
+    // clamped to SCHED_RR's range; one bad CPU voids the whole affinity list.
+    ("rt-priority-clamped", "global_defs {\n vrrp_rt_priority 150\n vrrp_no_swap\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+     "2:19: warning: vrrp_rt_priority 150 is outside 1-99; 99 used, as keepalived does", &["vrrp_rt_priority 99\n", "vrrp_no_swap on\n"]),
+    ("cpu-affinity-bad-cpu", "global_defs {\n vrrp_cpu_affinity 0 x1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+     "2:22: warning: bad CPU 'x1' in vrrp_cpu_affinity (not a number); the whole list is ignored", &["vrrp_cpu_affinity any\n", "vrrp_no_swap off\n"]),
     // Booleans keepalived does not read: the keyword is ignored.
     ("boolean-1", "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n strict_mode 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
      "4:14: warning: bad boolean '1' for strict_mode", &["    strict_mode off"]),

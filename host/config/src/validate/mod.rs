@@ -8,6 +8,7 @@ mod instance;
 mod lvs;
 mod process;
 mod protocol;
+mod protocol_threads;
 mod routes;
 mod script;
 mod track;

@@ -34,8 +34,8 @@ pub mod scheduler;
 pub mod script;
 
 pub use scheduler::{
-    spawn_check, CheckHandle, CheckSchedule, CheckUpdate, Failure, RunReport, RunResult, Runner,
-    ScheduleError,
+    spawn_check, CheckHandle, CheckSchedule, CheckUpdate, Failure, Home, RunReport, RunResult,
+    Runner, ScheduleError,
 };
 pub use script::{ScriptCommand, ScriptError};
 pub use wasmalived_proto::track::{

@@ -25,6 +25,13 @@
 //! ([`super::latency`]); both are monotone for the check's life (a reload keeps them) and
 //! published with every update, for `status` and the metrics endpoint.
 //!
+//! Where the task lives ([`Home`]): a plugin check's task is placed on a plugin executor
+//! thread, so its timer fires there and each run executes inline on that thread — no thread
+//! hand-off per run. A script check's stays on the daemon's runtime (its runs are child
+//! processes). Subscribers are woken only when the state changes (the VRRP driver follows
+//! every check): the counters, latency and last report of every run are in the value for
+//! whoever reads it (`status`, metrics), but a run that changes nothing wakes nobody.
+//!
 //! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
 //! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
 //! `clear_diff_script`), otherwise the check starts afresh (Init) and runs at once.
@@ -350,12 +357,32 @@ impl CheckHandle {
     }
 }
 
-/// Spawn the task running one check on `tracker`; it stops when `cancel` (or
+/// Where a check's task runs.
+#[derive(Clone, Default)]
+pub enum Home {
+    /// On the caller's runtime (script checks: their runs are child processes).
+    #[default]
+    Reactor,
+    /// On a plugin executor thread, so that each plugin run executes inline there.
+    PluginExecutor(wasmalived_plugin_host::Runtime),
+}
+
+impl fmt::Debug for Home {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Home::Reactor => "Reactor",
+            Home::PluginExecutor(_) => "PluginExecutor",
+        })
+    }
+}
+
+/// Spawn the task running one check at `home`, tracked by `tracker`; it stops when `cancel` (or
 /// [`CheckHandle::stop`]) fires. Returns the handle with which the daemon subscribes to
 /// updates and applies reloads.
 pub fn spawn_check(
     schedule: CheckSchedule,
     runner: Runner,
+    home: &Home,
     cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<CheckHandle, ScheduleError> {
@@ -408,7 +435,11 @@ pub fn spawn_check(
                 });
             }
         });
-    tracker.spawn(run.instrument(span));
+    let run = tracker.track_future(run.instrument(span));
+    match home {
+        Home::Reactor => drop(tokio::spawn(run)),
+        Home::PluginExecutor(runtime) => drop(runtime.spawn_resident(run)),
+    }
     Ok(CheckHandle {
         name,
         control: control_tx,
@@ -576,8 +607,9 @@ impl CheckTask {
         self.publish(transition);
     }
 
+    /// Publish the check's update; wake the subscribers only if the state changed.
     fn publish(&self, transition: Option<CheckTransition>) {
-        self.tx.send_replace(CheckUpdate {
+        let update = CheckUpdate {
             check: Arc::clone(&self.name),
             state: self.status.state(),
             transition,
@@ -588,6 +620,11 @@ impl CheckTask {
             results: self.results.clone(),
             latency: self.latency.clone(),
             last_error: self.last_error.clone(),
+        };
+        self.tx.send_if_modified(|current| {
+            let wake = update.transition.is_some() || current.state != update.state;
+            *current = update;
+            wake
         });
     }
 }
@@ -688,7 +725,7 @@ mod tests {
             }
         }
         fn spawn(&self, s: CheckSchedule, r: Runner) -> CheckHandle {
-            spawn_check(s, r, &self.cancel, &self.tracker).unwrap()
+            spawn_check(s, r, &Home::Reactor, &self.cancel, &self.tracker).unwrap()
         }
         /// Let virtual time run until `ms` after the start.
         async fn at(&self, ms: u64) {
@@ -999,7 +1036,7 @@ mod tests {
             schedule(1000, 0, 0, 1),
             schedule(1000, 0, 1, 0),
         ] {
-            assert!(spawn_check(s, r.clone(), &env.cancel, &env.tracker).is_err());
+            assert!(spawn_check(s, r.clone(), &Home::Reactor, &env.cancel, &env.tracker).is_err());
         }
         env.shutdown().await;
     }

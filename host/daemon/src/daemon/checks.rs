@@ -175,7 +175,13 @@ impl CheckSet {
                         }
                     }
                 }
-                None => match checks::spawn_check(schedule, runner, &ctx.cancel, &ctx.tracker) {
+                None => match checks::spawn_check(
+                    schedule,
+                    runner,
+                    &home_of(def, ctx),
+                    &ctx.cancel,
+                    &ctx.tracker,
+                ) {
                     Ok(handle) => {
                         ctx.board.track_check(&def.name, handle.subscribe());
                         run_on_swap(plugin.as_ref(), &handle, ctx);
@@ -228,6 +234,15 @@ fn run_on_swap(plugin: Option<&PluginHandle>, check: &checks::CheckHandle, ctx: 
 fn release(plugin: &Option<PluginHandle>, ctx: &CheckContext) {
     if let Some(handle) = plugin {
         ctx.registry.release(handle);
+    }
+}
+
+/// Where a check's task lives: a plugin check's on a plugin executor thread, so its runs
+/// execute inline there (`checks::scheduler`, [`checks::Home`]).
+fn home_of(def: &VrrpScript, ctx: &CheckContext) -> checks::Home {
+    match def.kind {
+        ScriptKind::Plugin { .. } => checks::Home::PluginExecutor(ctx.runtime.clone()),
+        ScriptKind::Exec { .. } => checks::Home::Reactor,
     }
 }
 

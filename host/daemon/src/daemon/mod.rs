@@ -19,9 +19,12 @@
 //!
 //! Every protocol decision is the router's (`wasmalived_proto::router`); the driver
 //! ([`driver`]) is a thin executor and the only writer of VRRP state and of the instances'
-//! status entries. Plugin runs happen on the plugin runtime's own executor threads, so a slow
-//! or stuck check can only make its own verdict late; it never delays an advert (STYLE
-//! principle 7). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
+//! status entries. Plugin runs happen on the plugin runtime's own executor threads — a plugin
+//! check's task (and an LVS plugin probe's loop) lives there and runs its plugin inline, so a
+//! run costs no thread hand-off — and a slow or stuck check can only make its own verdict
+//! late; it never delays an advert (STYLE principle 7). `vrrp_rt_priority`,
+//! `vrrp_cpu_affinity` and `vrrp_no_swap` apply to the protocol threads only
+//! ([`crate::protocol_threads`]). Shutdown (SIGTERM/SIGINT): every instance sends priority 0 and removes its
 //! VIPs, runs `notify_stop`, bounded by [`SHUTDOWN_GRACE`]; then the LVS director runs its
 //! `omega` scripts and removes its tables; then the static addresses, routes and rules
 //! ([`statics`], installed by `apply`) are removed; then all tasks are cancelled.
@@ -84,6 +87,7 @@ use crate::net::netlink::Netlink;
 use crate::net::vmac::Vmacs;
 use crate::notify::NotifyScripts;
 use crate::procs::{self, ProcessMonitor};
+use crate::protocol_threads::ProtocolThreads;
 use crate::systemd::ServiceManager;
 use wasmalived_config::route::VirtualEntry;
 use wasmalived_config::vip::VipSpec;
@@ -120,6 +124,8 @@ pub struct Options {
     pub dump_dir: PathBuf,
     /// The service manager to notify (systemd's `NOTIFY_SOCKET`; the default notifies nobody).
     pub service: ServiceManager,
+    /// The threads `vrrp_rt_priority`, `vrrp_cpu_affinity` and `vrrp_no_swap` apply to.
+    pub protocol_threads: Arc<ProtocolThreads>,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`), with what
@@ -150,6 +156,8 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         warn!("{warning}");
     }
     let config = loaded.config;
+    // Before the plugin runtime maps its instance pool (`vrrp_no_swap` must not lock it).
+    opts.protocol_threads.apply(&config.global.protocol_threads);
 
     let cache_dir = config
         .global
@@ -452,6 +460,12 @@ impl Daemon {
                         "net_namespace {} cannot change at a reload (the daemon runs in {}); restart the daemon to change it",
                         wanted_ns.as_deref().unwrap_or_default(),
                         self.net_namespace.as_deref().unwrap_or("the namespace it was started in")
+                    );
+                }
+                if let Some(running) = &self.config {
+                    ProtocolThreads::reloaded(
+                        &running.global.protocol_threads,
+                        &loaded.config.global.protocol_threads,
                     );
                 }
                 if self.config.as_ref() == Some(&loaded.config) {

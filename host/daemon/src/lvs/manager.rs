@@ -368,7 +368,7 @@ impl Manager {
             let (suspend, suspend_rx) = watch::channel(false);
             let cancel = self.ctx.cancel.child_token();
             let span = tracing::info_span!("probe", probe = %def.label());
-            self.ctx.tracker.spawn(
+            let run = self.ctx.tracker.track_future(
                 probe_loop(
                     id,
                     probe.clone(),
@@ -379,6 +379,13 @@ impl Manager {
                 )
                 .instrument(span),
             );
+            // A plugin probe's loop lives on a plugin executor thread, so its runs execute
+            // inline there (no hand-off to the executor and back); the others stay here.
+            if matches!(*probe, Probe::Plugin { .. }) {
+                drop(self.probe_ctx.runtime.spawn_resident(run));
+            } else {
+                drop(tokio::spawn(run));
+            }
             next.push(ProbeSlot {
                 id,
                 def,
