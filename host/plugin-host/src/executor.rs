@@ -89,16 +89,7 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let worker = self
-            .workers
-            .iter()
-            .min_by_key(|w| w.residents.load(Ordering::Relaxed))
-            .unwrap_or_else(|| &self.workers[0]);
-        let guard = InFlight::enter(&worker.residents);
-        worker.handle.spawn(async move {
-            let _guard = guard;
-            fut.await
-        })
+        self.spawn_on_least(|w| &w.residents, fut)
     }
 
     /// Resident tasks per thread (tests, diagnostics).
@@ -115,12 +106,25 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        self.spawn_on_least(|w| &w.in_flight, fut)
+    }
+
+    /// Run `fut` on the thread whose `count` is lowest, counting it there until it ends.
+    fn spawn_on_least<F>(
+        &self,
+        count: impl Fn(&Worker) -> &Arc<AtomicUsize>,
+        fut: F,
+    ) -> JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
         let worker = self
             .workers
             .iter()
-            .min_by_key(|w| w.in_flight.load(Ordering::Relaxed))
+            .min_by_key(|w| count(w).load(Ordering::Relaxed))
             .unwrap_or_else(|| &self.workers[0]);
-        let guard = InFlight::enter(&worker.in_flight);
+        let guard = InFlight::enter(count(worker));
         worker.handle.spawn(async move {
             let _guard = guard;
             fut.await

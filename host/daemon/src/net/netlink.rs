@@ -260,6 +260,16 @@ impl Netlink {
 
     /// State, name and MAC of interface `name`.
     pub async fn link_by_name(&self, name: &str) -> Result<LinkState, NetlinkError> {
+        match self.link_message(name).await? {
+            Some(msg) => Ok(LinkState::from_message(&msg)),
+            None => Err(NetlinkError::NoSuchInterface {
+                name: name.to_owned(),
+            }),
+        }
+    }
+
+    /// The link message of interface `name`; `None` if there is none.
+    async fn link_message(&self, name: &str) -> Result<Option<LinkMessage>, NetlinkError> {
         let mut links = self
             .handle
             .link()
@@ -267,13 +277,8 @@ impl Netlink {
             .match_name(name.to_owned())
             .execute();
         match links.try_next().await {
-            Ok(Some(msg)) => Ok(LinkState::from_message(&msg)),
-            Ok(None) => Err(NetlinkError::NoSuchInterface {
-                name: name.to_owned(),
-            }),
-            Err(e) if is_errno(&e, libc::ENODEV) => Err(NetlinkError::NoSuchInterface {
-                name: name.to_owned(),
-            }),
+            Ok(found) => Ok(found),
+            Err(e) if is_errno(&e, libc::ENODEV) => Ok(None),
             Err(source) => Err(NetlinkError::Request {
                 op: "looking up",
                 target: format!("link {name:?}"),
@@ -559,22 +564,10 @@ impl LinkKind {
 impl Netlink {
     /// What link `name` is; `None` if there is none.
     pub async fn link_kind(&self, name: &str) -> Result<Option<LinkKind>, NetlinkError> {
-        let mut links = self
-            .handle
-            .link()
-            .get()
-            .match_name(name.to_owned())
-            .execute();
-        match links.try_next().await {
-            Ok(Some(msg)) => Ok(Some(LinkKind::from_message(&msg))),
-            Ok(None) => Ok(None),
-            Err(e) if is_errno(&e, libc::ENODEV) => Ok(None),
-            Err(source) => Err(NetlinkError::Request {
-                op: "looking up",
-                target: format!("link {name:?}"),
-                source,
-            }),
-        }
+        Ok(self
+            .link_message(name)
+            .await?
+            .map(|msg| LinkKind::from_message(&msg)))
     }
 
     /// Creates macvlan `name` in mode private on `lower` with MAC `mac`, down (so its
