@@ -66,17 +66,12 @@ demo: setup plugins
 ## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins,
 ## memory vs keepalived, start-up and hot-reload latency;
 ## a node's CPU and advert gaps at 1–1,000 checks/s (plugins vs keepalived scripts, hostile plugins).
+## Every table also goes to bench/results/<date>-<revision>.md (machine, commands, output);
+## BENCH_QUICK=1 is a smoke run of the whole pipeline, BENCH_ONLY="name ..." a subset.
 bench: setup plugins plugins-release
-	$(CARGO) bench -p wasmalived --bench check_cost
 	$(CARGO) build --release -p wasmalived
 	$(CARGO) build -p wasmalived-e2e --bins
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/failover_bench --runs 10
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/check_failover_bench --runs 10
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/guard_bench --partition-secs 30 --runs 10
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/lvs_bench
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/memory_bench --runs 5
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/reload_bench --starts 5 --reloads 100 --cold-reloads 5
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/check_load_bench --window-secs 20
+	CARGO=$(CARGO) scripts/bench.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
