@@ -175,7 +175,8 @@ fn failover_run(tag: &str, sync: bool) -> Result<Run> {
     let echo = l.lab.dir().join("echo.py");
     let client = l.lab.dir().join("client.py");
     for (path, text) in [(&echo, ECHO_SERVER), (&client, CLIENT_LOOP)] {
-        fs::write(path, text).map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
+        fs::write(path, text)
+            .map_err(|e| LabError::io(format!("writing {}", path.display()), e))?;
     }
     for i in 0..2 {
         let rs = l.real_servers[i].clone();
@@ -267,7 +268,9 @@ fn failover_run(tag: &str, sync: bool) -> Result<Run> {
     // Pause the client once nothing is in flight on either side.
     client.signal("STOP")?;
     let quiet = |node: &str, filter: &str| -> Result<bool> {
-        let out = l.lab.run(node, &["ss", "-tnH", "state", "established", filter])?;
+        let out = l
+            .lab
+            .run(node, &["ss", "-tnH", "state", "established", filter])?;
         Ok(out
             .lines()
             .all(|line| line.split_whitespace().nth(1) == Some("0")))

@@ -20,7 +20,7 @@
 //!
 //! The dump covers the VRRP side and, of the LVS director, what decides its notifications:
 //! per `virtual_server` its quorum and `smtp_alert`, per `real_server` its weight and
-//! `smtp_alert` (effective values). The rest of `virtual_server` (scheduler, forwarding,
+//! `smtp_alert` (effective values), and `lvs_sync_daemon` with the options written. The rest of `virtual_server` (scheduler, forwarding,
 //! checkers), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
 //! reports them in its LVS review.
 

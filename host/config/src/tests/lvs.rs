@@ -299,10 +299,9 @@ fn lvs_sync_daemon_reads_keepalived_options_and_dumps_them() {
         (Some(7), Some(1400), Some(8849), Some(2))
     );
     assert_eq!(sync.group, Some("239.1.2.3".parse().unwrap()));
-    assert!(c
-        .dump()
-        .to_string()
-        .contains("    lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.1.2.3\n"));
+    assert!(c.dump().to_string().contains(
+        "    lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.1.2.3\n"
+    ));
     // Only the interface and the instance: the engine's defaults for the rest.
     let c = ok(&format!(
         "global_defs {{\n lvs_sync_daemon eth1 VI_1\n}}\n{}",
@@ -325,15 +324,34 @@ fn lvs_sync_daemon_needs_a_defined_instance_and_ignores_bad_options_as_keepalive
     );
     let e = err("global_defs {\n lvs_sync_daemon eth1\n}\n");
     assert!(
-        e[0].starts_with("t.conf:2:2: error: lvs_sync_daemon needs an interface and a vrrp_instance"),
+        e[0].starts_with(
+            "t.conf:2:2: error: lvs_sync_daemon needs an interface and a vrrp_instance"
+        ),
         "{e:?}"
     );
     let w = warnings(&format!(
         "global_defs {{\n lvs_sync_daemon eth1 VI_1 id 300 group 192.0.2.1 speed 9\n lvs_sync_daemon eth2 VI_1\n}}\n{}",
         instance("")
     ));
-    assert!(w.iter().any(|w| w.starts_with("t.conf:2:31:") && w.contains("using the instance's VRID")), "{w:?}");
-    assert!(w.iter().any(|w| w.contains("192.0.2.1 is not a multicast address")), "{w:?}");
-    assert!(w.iter().any(|w| w.contains("unknown lvs_sync_daemon option 'speed'")), "{w:?}");
-    assert!(w.iter().any(|w| w.starts_with("t.conf:3:2:") && w.contains("already been specified as eth1 VI_1")), "{w:?}");
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("t.conf:2:31:") && w.contains("using the instance's VRID")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("192.0.2.1 is not a multicast address")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("unknown lvs_sync_daemon option 'speed'")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("t.conf:3:2:")
+                && w.contains("already been specified as eth1 VI_1")),
+        "{w:?}"
+    );
 }

@@ -74,7 +74,13 @@ pub(crate) fn apply(node: &Node, out: &mut Option<LvsSyncDaemon>, d: &mut Diags)
         };
         let what = format!("lvs_sync_daemon {name}");
         let number = |max: u64, on_reject, d: &mut Diags| {
-            take_number(read_unsigned(&value.text, 0, max, false), value, &what, on_reject, d)
+            take_number(
+                read_unsigned(&value.text, 0, max, false),
+                value,
+                &what,
+                on_reject,
+                d,
+            )
         };
         match name {
             "id" => {

@@ -53,6 +53,19 @@ pub fn role_commands(role: Role) -> &'static [&'static str] {
     }
 }
 
+/// The `lvs_sync_daemon` options set that only IPVS's sync daemon has (conntrackd ignores
+/// them; the daemon says so).
+pub fn ipvs_only_options(sync: &LvsSyncDaemon) -> Vec<&'static str> {
+    [
+        ("id", sync.sync_id.is_some()),
+        ("maxlen", sync.maxlen.is_some()),
+        ("ttl", sync.ttl.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, set)| set.then_some(name))
+    .collect()
+}
+
 /// Where conntrackd's files are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Paths {
@@ -268,6 +281,13 @@ impl SyncEngine for Conntrackd {
                 "lvs_sync_daemon needs conntrackd on the nftables backend (Debian package conntrackd): {e}"
             ))
         })?;
+        let ignored = ipvs_only_options(&self.sync);
+        if !ignored.is_empty() {
+            warn!(
+                "lvs_sync_daemon {}: IPVS sync options with no conntrackd equivalent; ignored",
+                ignored.join(", ")
+            );
+        }
         let local = self.local_address().await?;
         let text = render(&self.sync, local, &self.paths)?;
         std::fs::create_dir_all(&self.dir)
@@ -311,7 +331,10 @@ impl SyncEngine for Conntrackd {
         };
         let program = running.program.clone();
         for command in role_commands(role) {
-            let outcome = self.client(&program, command).run(Some(COMMAND_TIMEOUT)).await;
+            let outcome = self
+                .client(&program, command)
+                .run(Some(COMMAND_TIMEOUT))
+                .await;
             match outcome {
                 Ok(f) if f.exit.success() => debug!(command, "conntrackd done"),
                 Ok(f) => {
@@ -321,11 +344,7 @@ impl SyncEngine for Conntrackd {
                         String::from_utf8_lossy(&f.output).trim()
                     )))
                 }
-                Err(e) => {
-                    return Err(SyncError(format!(
-                        "conntrackd {command} ({role:?}): {e}"
-                    )))
-                }
+                Err(e) => return Err(SyncError(format!("conntrackd {command} ({role:?}): {e}"))),
             }
         }
         Ok(())
@@ -351,7 +370,10 @@ impl SyncEngine for Conntrackd {
             .run(Some(COMMAND_TIMEOUT))
             .await;
         let mut task = running.task;
-        if tokio::time::timeout(super::STOP_GRACE, &mut task).await.is_err() {
+        if tokio::time::timeout(super::STOP_GRACE, &mut task)
+            .await
+            .is_err()
+        {
             warn!("conntrackd did not stop on -k; killing it");
             task.abort();
             let _ = task.await;
@@ -427,6 +449,15 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.0.contains("cannot use the path"), "{err}");
+    }
+
+    #[test]
+    fn ipvs_only_options_are_named() {
+        assert!(ipvs_only_options(&settings("lvs_sync_daemon eth1 VI_1 port 9")).is_empty());
+        assert_eq!(
+            ipvs_only_options(&settings("lvs_sync_daemon eth1 VI_1 ttl 2 id 4")),
+            ["id", "ttl"]
+        );
     }
 
     #[test]

@@ -77,8 +77,10 @@ pub trait SyncEngine: Send + 'static {
     fn start(&mut self) -> impl std::future::Future<Output = Result<(), SyncError>> + Send;
 
     /// Take `role` (called on every change, and again after a restart).
-    fn enter(&mut self, role: Role)
-        -> impl std::future::Future<Output = Result<(), SyncError>> + Send;
+    fn enter(
+        &mut self,
+        role: Role,
+    ) -> impl std::future::Future<Output = Result<(), SyncError>> + Send;
 
     /// Resolves when the engine stopped by itself (a crashed helper), with why.
     fn died(&mut self) -> impl std::future::Future<Output = String> + Send;
@@ -160,7 +162,10 @@ impl ConnectionSync {
     /// Stop the engine (bounded) and the task.
     pub async fn shutdown(self) {
         self.cancel.cancel();
-        if tokio::time::timeout(STOP_GRACE * 2, self.task).await.is_err() {
+        if tokio::time::timeout(STOP_GRACE * 2, self.task)
+            .await
+            .is_err()
+        {
             warn!("connection sync did not stop in time");
         }
     }
