@@ -96,7 +96,29 @@ fn with_lvs_sync_daemon_a_long_lived_nat_connection_survives_the_masters_death()
     run.expect(after.iter().all(|s| s == "rs2"), || {
         format!("the same real server must answer: {after:?}")
     })?;
+    // conntrackd runs as the daemon's child and stops with it.
+    run.expect(conntrackds(&run.l, "d2")? == 1, || {
+        "d2 must run one conntrackd".to_owned()
+    })?;
+    let d2 = run.l.director(1)?;
+    d2.term()?;
+    d2.wait_exit(START)?;
+    run.expect(conntrackds(&run.l, "d2")? == 0, || {
+        "conntrackd must stop with the daemon".to_owned()
+    })?;
     run.finish()
+}
+
+/// How many conntrackd processes run on `node`.
+fn conntrackds(l: &LvsLab, node: &str) -> Result<usize> {
+    let ns = &l.lab.node(node)?.ns;
+    let pids = wasmalived_e2e::cmd::run(&["ip", "netns", "pids", ns])?;
+    Ok(pids
+        .split_whitespace()
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "conntrackd")
+        })
+        .count())
 }
 
 #[test]

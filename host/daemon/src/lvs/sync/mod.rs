@@ -234,9 +234,9 @@ mod tests {
         }
     }
 
-    /// An engine that records its calls.
+    /// An engine that records its calls; it dies once if `dies` is set.
     #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<String>>>);
+    struct Recorder(Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>);
 
     impl SyncEngine for Recorder {
         fn name(&self) -> &'static str {
@@ -251,11 +251,42 @@ mod tests {
             Ok(())
         }
         async fn died(&mut self) -> String {
+            if std::mem::take(&mut *self.1.lock().unwrap()) {
+                return "crashed".into();
+            }
             std::future::pending().await
         }
         async fn stop(&mut self) {
             self.0.lock().unwrap().push("stop".into());
         }
+    }
+
+    fn settings() -> LvsSyncDaemon {
+        crate::lvs::test_config(
+            "global_defs {\n lvs_sync_daemon eth1 VI_1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+        )
+        .global
+        .lvs_sync_daemon
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_engine_is_restarted_and_put_back_in_its_role() {
+        let (tx, rx) = watch::channel(BTreeMap::new());
+        tx.send_modify(|s| {
+            s.insert("VI_1".to_owned(), NotifyState::Master);
+        });
+        let calls = Recorder::default();
+        *calls.1.lock().unwrap() = true;
+        let sync = ConnectionSync::spawn(&settings(), LvsBackendChoice::Auto, calls.clone(), rx);
+        // Past the restart delay (virtual time).
+        tokio::time::sleep(RESTART_DELAY * 2).await;
+        settle().await;
+        sync.shutdown().await;
+        assert_eq!(
+            *calls.0.lock().unwrap(),
+            ["start", "Master", "stop", "start", "Master", "stop"]
+        );
     }
 
     async fn settle() {
@@ -268,13 +299,7 @@ mod tests {
     async fn the_engine_follows_its_instance_and_ignores_the_others() {
         let (tx, rx) = watch::channel(BTreeMap::new());
         let calls = Recorder::default();
-        let settings = crate::lvs::test_config(
-            "global_defs {\n lvs_sync_daemon eth1 VI_1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
-        )
-        .global
-        .lvs_sync_daemon
-        .unwrap();
-        let sync = ConnectionSync::spawn(&settings, LvsBackendChoice::Auto, calls.clone(), rx);
+        let sync = ConnectionSync::spawn(&settings(), LvsBackendChoice::Auto, calls.clone(), rx);
         settle().await;
         tx.send_modify(|s| {
             s.insert("VI_2".to_owned(), NotifyState::Master);
