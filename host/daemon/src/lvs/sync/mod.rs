@@ -37,6 +37,8 @@ use crate::notify::NotifyState;
 
 /// How long a dead engine waits before it is started again.
 const RESTART_DELAY: Duration = Duration::from_secs(1);
+/// The longest wait between failed starts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// How long stopping may take before the engine is killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -178,14 +180,21 @@ async fn follow<E: SyncEngine>(
     mut states: watch::Receiver<InstanceStates>,
     cancel: CancellationToken,
 ) {
+    // Doubles after each failed start (a missing conntrackd is not retried every second).
+    let mut retry = RESTART_DELAY;
     'run: loop {
         if let Err(err) = engine.start().await {
-            error!("{err}; retrying in {RESTART_DELAY:?}");
+            error!("{err}; retrying in {retry:?}");
+            engine.stop().await;
             tokio::select! {
                 () = cancel.cancelled() => break 'run,
-                () = tokio::time::sleep(RESTART_DELAY) => continue 'run,
+                () = tokio::time::sleep(retry) => {
+                    retry = (retry * 2).min(MAX_RETRY_DELAY);
+                    continue 'run
+                }
             }
         }
+        retry = RESTART_DELAY;
         info!("connection sync started");
         let mut role = None;
         loop {
@@ -234,30 +243,46 @@ mod tests {
         }
     }
 
-    /// An engine that records its calls; it dies once if `dies` is set.
+    /// An engine that records its calls; it dies once if `dies` is set, and fails its
+    /// first `failed_starts` starts.
     #[derive(Clone, Default)]
-    struct Recorder(Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>);
+    struct Recorder {
+        calls: Arc<Mutex<Vec<String>>>,
+        dies: Arc<Mutex<bool>>,
+        failed_starts: Arc<Mutex<u32>>,
+    }
+
+    impl Recorder {
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().unwrap().clone()
+        }
+    }
 
     impl SyncEngine for Recorder {
         fn name(&self) -> &'static str {
             "recorder"
         }
         async fn start(&mut self) -> Result<(), SyncError> {
-            self.0.lock().unwrap().push("start".into());
+            self.calls.lock().unwrap().push("start".into());
+            let mut failing = self.failed_starts.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(SyncError("no conntrackd".into()));
+            }
             Ok(())
         }
         async fn enter(&mut self, role: Role) -> Result<(), SyncError> {
-            self.0.lock().unwrap().push(format!("{role:?}"));
+            self.calls.lock().unwrap().push(format!("{role:?}"));
             Ok(())
         }
         async fn died(&mut self) -> String {
-            if std::mem::take(&mut *self.1.lock().unwrap()) {
+            if std::mem::take(&mut *self.dies.lock().unwrap()) {
                 return "crashed".into();
             }
             std::future::pending().await
         }
         async fn stop(&mut self) {
-            self.0.lock().unwrap().push("stop".into());
+            self.calls.lock().unwrap().push("stop".into());
         }
     }
 
@@ -277,15 +302,34 @@ mod tests {
             s.insert("VI_1".to_owned(), NotifyState::Master);
         });
         let calls = Recorder::default();
-        *calls.1.lock().unwrap() = true;
+        *calls.dies.lock().unwrap() = true;
         let sync = ConnectionSync::spawn(&settings(), LvsBackendChoice::Auto, calls.clone(), rx);
         // Past the restart delay (virtual time).
         tokio::time::sleep(RESTART_DELAY * 2).await;
         settle().await;
         sync.shutdown().await;
         assert_eq!(
-            *calls.0.lock().unwrap(),
+            calls.calls(),
             ["start", "Master", "stop", "start", "Master", "stop"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failed_starts_are_retried_ever_more_slowly() {
+        let (_tx, rx) = watch::channel(BTreeMap::new());
+        let calls = Recorder::default();
+        *calls.failed_starts.lock().unwrap() = 3;
+        let sync = ConnectionSync::spawn(&settings(), LvsBackendChoice::Auto, calls.clone(), rx);
+        // 1 s, then 2 s: the third start comes after 3 s, the fourth only after 7 s.
+        tokio::time::sleep(RESTART_DELAY * 3 + Duration::from_millis(500)).await;
+        settle().await;
+        assert_eq!(calls.calls().iter().filter(|c| *c == "start").count(), 3);
+        tokio::time::sleep(RESTART_DELAY * 4).await;
+        settle().await;
+        sync.shutdown().await;
+        assert_eq!(
+            calls.calls(),
+            ["start", "stop", "start", "stop", "start", "stop", "start", "Backup", "stop"]
         );
     }
 
@@ -315,7 +359,7 @@ mod tests {
         settle().await;
         sync.shutdown().await;
         assert_eq!(
-            *calls.0.lock().unwrap(),
+            calls.calls(),
             ["start", "Backup", "Master", "Backup", "stop"]
         );
     }
