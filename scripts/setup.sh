@@ -5,7 +5,7 @@ set -euo pipefail
 
 # systemd: `systemd-analyze verify` of the unit; util-linux (setpriv) and libcap2-bin (capsh):
 # the daemon under exactly the unit's capabilities (tests/tests/systemd.rs).
-packages=(keepalived nginx-light tcpdump nftables conntrack iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy systemd util-linux libcap2-bin)
+packages=(keepalived nginx-light tcpdump nftables conntrack conntrackd iproute2 iputils-ping procps curl python3 etcd-server etcd-client haproxy systemd util-linux libcap2-bin)
 # The Debian package and its test: dpkg-shlibdeps (dpkg-dev), strip (binutils), the man page
 # check (groff-base, man-db), unshare and mount (util-linux, mount).
 packages+=(dpkg-dev binutils groff-base man-db util-linux mount)

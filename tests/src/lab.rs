@@ -622,6 +622,9 @@ impl Drop for Lab {
             p.cleanup();
         }
         for n in &self.nodes {
+            // What a daemon started in its own process group (conntrackd) would outlive the
+            // namespace.
+            kill_everything_in(&n.ns);
             let _ = cmd::output(&["ip", "netns", "del", &n.ns]);
         }
         if !self.bridge_ns.is_empty() {
@@ -635,6 +638,15 @@ impl Drop for Lab {
                 self.prefix,
                 self.dir.display()
             );
+        }
+    }
+}
+
+/// SIGKILL every process in the namespace `ns` (a machine that dies, a lab torn down).
+pub fn kill_everything_in(ns: &str) {
+    if let Ok(out) = cmd::output(&["ip", "netns", "pids", ns]) {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = cmd::output(&["kill", "-9", pid]);
         }
     }
 }

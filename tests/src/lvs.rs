@@ -548,6 +548,8 @@ impl LvsLab {
             d.crash()?;
         }
         let node = DIRECTORS[i];
+        // Everything else on the machine dies with it (conntrackd, scripts).
+        crate::lab::kill_everything_in(&self.lab.node(node)?.ns);
         self.lab.run(node, &["ip", "link", "set", "eth0", "down"])?;
         if self.mode == Mode::Nat {
             self.lab.run(node, &["ip", "link", "set", "eth1", "down"])?;

@@ -20,14 +20,14 @@
 //!
 //! The dump covers the VRRP side and, of the LVS director, what decides its notifications:
 //! per `virtual_server` its quorum and `smtp_alert`, per `real_server` its weight and
-//! `smtp_alert` (effective values). The rest of `virtual_server` (scheduler, forwarding,
+//! `smtp_alert` (effective values), and `lvs_sync_daemon` with the options written. The rest of `virtual_server` (scheduler, forwarding,
 //! checkers), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
 //! reports them in its LVS review.
 
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
-use crate::lvs::VirtualServer;
+use crate::lvs::{LvsSyncDaemon, VirtualServer};
 use crate::model::{
     Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
     TrackFile, TrackFileDef, TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript,
@@ -107,6 +107,9 @@ impl Display for ConfigDump<'_> {
             line(f, "script_user", run_as(u))?;
         }
         line(f, "plugin_dir", &g.plugin_path)?;
+        if let Some(sync) = &g.lvs_sync_daemon {
+            line(f, "lvs_sync_daemon", LvsSyncLine(sync))?;
+        }
         if let Some(addr) = g.metrics_listen {
             line(f, "metrics_listen", addr)?;
         }
@@ -220,6 +223,33 @@ fn track_files(f: &mut fmt::Formatter<'_>, files: &[TrackFile]) -> fmt::Result {
         )?;
     }
     Ok(())
+}
+
+/// `lvs_sync_daemon` as written, with only the options that were set (the rest are the
+/// sync engine's defaults).
+struct LvsSyncLine<'a>(&'a LvsSyncDaemon);
+
+impl Display for LvsSyncLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        write!(f, "{} {}", s.interface, s.instance)?;
+        if let Some(id) = s.sync_id {
+            write!(f, " id {id}")?;
+        }
+        if let Some(maxlen) = s.maxlen {
+            write!(f, " maxlen {maxlen}")?;
+        }
+        if let Some(port) = s.port {
+            write!(f, " port {port}")?;
+        }
+        if let Some(ttl) = s.ttl {
+            write!(f, " ttl {ttl}")?;
+        }
+        if let Some(group) = s.group {
+            write!(f, " group {group}")?;
+        }
+        Ok(())
+    }
 }
 
 fn line(f: &mut fmt::Formatter<'_>, key: &str, value: impl Display) -> fmt::Result {

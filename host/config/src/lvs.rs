@@ -170,6 +170,30 @@ pub enum LvsBackendChoice {
     Nftables,
 }
 
+/// `global_defs { lvs_sync_daemon INTERFACE VRRP_INSTANCE [id N] [maxlen N] [port N] [ttl N]
+/// [group ADDRESS] }` (keepalived 2.2): keep the director's connections across a failover by
+/// syncing them over `interface`, sending while `instance` is Master and receiving otherwise.
+/// Unset options keep the sync engine's defaults (IPVS: the kernel's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LvsSyncDaemon {
+    /// The interface the sync messages go out and come in on.
+    pub interface: String,
+    /// The `vrrp_instance` whose state the sync follows (checked to exist).
+    pub instance: String,
+    /// Where the instance was named (for messages about it).
+    pub instance_at: Origin,
+    /// `id N` (0–255): IPVS's sync id; `None` = the instance's VRID, as keepalived.
+    pub sync_id: Option<u8>,
+    /// `maxlen N`: IPVS's largest sync message payload.
+    pub maxlen: Option<u16>,
+    /// `port N`: the UDP port of the sync messages.
+    pub port: Option<u16>,
+    /// `ttl N`: the multicast TTL of the sync messages.
+    pub ttl: Option<u8>,
+    /// `group ADDRESS`: the multicast group of the sync messages.
+    pub group: Option<IpAddr>,
+}
+
 /// A `virtual_server` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualServer {

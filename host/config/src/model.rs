@@ -163,6 +163,8 @@ pub struct GlobalDefs {
     pub plugin_timeout_default: Option<Duration>,
     /// `lvs_backend auto|ipvs|nftables` (wasmalived): what programs the virtual servers.
     pub lvs_backend: crate::lvs::LvsBackendChoice,
+    /// `lvs_sync_daemon …`: connection sync between the directors; `None` = off.
+    pub lvs_sync_daemon: Option<crate::lvs::LvsSyncDaemon>,
     /// `metrics_listen IP:PORT` (ours): where the Prometheus endpoint listens; `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// `notify_fifo PATH [USER [GROUP]]` (with `notify_fifo_script`): every state line.
@@ -227,6 +229,7 @@ impl Default for GlobalDefs {
             plugin_memory_limit: crate::grants::DEFAULT_MEMORY_LIMIT,
             plugin_timeout_default: None,
             lvs_backend: crate::lvs::LvsBackendChoice::Auto,
+            lvs_sync_daemon: None,
             metrics_listen: None,
             notify_fifo: None,
             vrrp_notify_fifo: None,

@@ -281,3 +281,77 @@ fn checkers_of_part_two_and_bad_values_are_refused_with_their_place() {
         "{e:?}"
     );
 }
+
+#[test]
+fn lvs_sync_daemon_reads_keepalived_options_and_dumps_them() {
+    let text = format!(
+        "global_defs {{\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.1.2.3\n}}\n{}",
+        instance("")
+    );
+    let c = ok(&text).config;
+    let sync = c.global.lvs_sync_daemon.as_ref().expect("set");
+    assert_eq!(
+        (sync.interface.as_str(), sync.instance.as_str()),
+        ("eth1", "VI_1")
+    );
+    assert_eq!(
+        (sync.sync_id, sync.maxlen, sync.port, sync.ttl),
+        (Some(7), Some(1400), Some(8849), Some(2))
+    );
+    assert_eq!(sync.group, Some("239.1.2.3".parse().unwrap()));
+    assert!(c.dump().to_string().contains(
+        "    lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.1.2.3\n"
+    ));
+    // Only the interface and the instance: the engine's defaults for the rest.
+    let c = ok(&format!(
+        "global_defs {{\n lvs_sync_daemon eth1 VI_1\n}}\n{}",
+        instance("")
+    ))
+    .config;
+    let sync = c.global.lvs_sync_daemon.unwrap();
+    assert_eq!((sync.sync_id, sync.port, sync.group), (None, None, None));
+}
+
+#[test]
+fn lvs_sync_daemon_needs_a_defined_instance_and_ignores_bad_options_as_keepalived() {
+    let e = err(&format!(
+        "global_defs {{\n  lvs_sync_daemon eth1 VI_NOPE\n}}\n{}",
+        instance("")
+    ));
+    assert!(
+        e[0].starts_with("t.conf:2:24: error: lvs_sync_daemon follows vrrp_instance 'VI_NOPE', which is not defined"),
+        "{e:?}"
+    );
+    let e = err("global_defs {\n lvs_sync_daemon eth1\n}\n");
+    assert!(
+        e[0].starts_with(
+            "t.conf:2:2: error: lvs_sync_daemon needs an interface and a vrrp_instance"
+        ),
+        "{e:?}"
+    );
+    let w = warnings(&format!(
+        "global_defs {{\n lvs_sync_daemon eth1 VI_1 id 300 group 192.0.2.1 speed 9\n lvs_sync_daemon eth2 VI_1\n}}\n{}",
+        instance("")
+    ));
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("t.conf:2:31:") && w.contains("using the instance's VRID")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("192.0.2.1 is not a multicast address")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.contains("unknown lvs_sync_daemon option 'speed'")),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|w| w.starts_with("t.conf:3:2:")
+                && w.contains("already been specified as eth1 VI_1")),
+        "{w:?}"
+    );
+}

@@ -160,6 +160,7 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
                 }
             }
         }
+        "lvs_sync_daemon" => super::lvs_sync::apply(node, &mut g.lvs_sync_daemon, d),
         "metrics_listen" => {
             if let Some(w) = one_arg(node, d) {
                 g.metrics_listen = listen_address(w, d);

@@ -6,6 +6,7 @@ mod alerts;
 mod global;
 mod instance;
 mod lvs;
+mod lvs_sync;
 mod process;
 mod protocol;
 mod protocol_threads;
@@ -143,6 +144,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     }
     instance::resolve_vmac_names(&mut instances, d);
     xref::resolve(&mut scripts, &mut processes, &mut instances, &mut groups, d);
+    lvs_sync::check_instance(global.lvs_sync_daemon.as_ref(), &instances, d);
     lvs::check_groups(&virtual_servers, &virtual_server_groups, d);
     Some(Config {
         global: GlobalDefs {

@@ -68,6 +68,10 @@ pub struct Datagram {
 /// Every interface by name (missing = down).
 pub type LinkStates = watch::Receiver<Links>;
 
+/// The last state each running `vrrp_instance` reported, by name (an instance that has not
+/// reported one yet, or was removed, is absent). Followed by the connection sync.
+pub type InstanceStates = std::collections::BTreeMap<String, NotifyState>;
+
 /// What the daemon asks of the driver.
 #[derive(Debug)]
 pub enum Command {
@@ -127,6 +131,8 @@ pub struct DriverHandle {
     pub commands: mpsc::Sender<Command>,
     /// The VIPs this node holds now.
     pub held_vips: watch::Receiver<BTreeSet<IpAddr>>,
+    /// The instances' states.
+    pub instance_states: watch::Receiver<InstanceStates>,
 }
 
 /// What the driver hears besides its commands.
@@ -138,6 +144,20 @@ pub struct Inputs {
     pub links: LinkStates,
     /// `vrrp_track_process` quorum states ([`crate::procs`]).
     pub processes: watch::Receiver<ProcessStates>,
+}
+
+/// Record `name`'s new `state` for [`InstanceStates`]' followers (the split-brain
+/// notifications are not states; a stopped instance leaves the map).
+fn publish_state(states: &watch::Sender<InstanceStates>, name: &str, state: NotifyState) {
+    match state {
+        NotifyState::Master | NotifyState::Backup | NotifyState::Fault => {
+            states.send_if_modified(|map| map.insert(name.to_owned(), state) != Some(state));
+        }
+        NotifyState::Stop => {
+            states.send_if_modified(|map| map.remove(name).is_some());
+        }
+        NotifyState::SplitBrain | NotifyState::SplitBrainCleared => {}
+    }
 }
 
 /// Start the driver on its [`Inputs`]; `service` receives the watchdog pings and status
@@ -154,6 +174,7 @@ pub fn spawn(
     let (commands, command_rx) = mpsc::channel(16);
     let (check_changed, check_changed_rx) = mpsc::channel(64);
     let (held_vips, held_vips_rx) = watch::channel(BTreeSet::new());
+    let (instance_states, instance_states_rx) = watch::channel(InstanceStates::new());
     let Inputs {
         datagrams,
         links,
@@ -181,6 +202,7 @@ pub fn spawn(
         path_drops_published: 0,
         stop_hooks: Vec::new(),
         held_vips,
+        instance_states,
         watchdog: Watchdog::new(service.clone()),
         service,
         service_status: String::new(),
@@ -196,6 +218,7 @@ pub fn spawn(
         DriverHandle {
             commands,
             held_vips: held_vips_rx,
+            instance_states: instance_states_rx,
         },
         join,
     )
@@ -247,6 +270,8 @@ struct Driver {
     /// The VIPs this node holds (added and not removed since), for the LVS director's
     /// `ha_suspend`.
     held_vips: watch::Sender<BTreeSet<IpAddr>>,
+    /// The instances' states, for the connection sync.
+    instance_states: watch::Sender<InstanceStates>,
     /// The systemd watchdog's keep-alive schedule (polled by the loop itself).
     watchdog: Watchdog,
     /// systemd, for the status line.
@@ -695,6 +720,7 @@ impl Driver {
                     let name = &live.io.name;
                     self.alerts
                         .state_changed(NotifyKind::Instance, name, state, priority);
+                    publish_state(&self.instance_states, name, state);
                 }
             }
             HookTarget::Group(name) => {

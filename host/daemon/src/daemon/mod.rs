@@ -43,6 +43,9 @@
 //! The LVS director ([`crate::lvs`]) runs beside the router while the configuration has
 //! `virtual_server`s: its own task, probe tasks and data-path applier; it learns which VIPs
 //! this node holds from the driver (a `watch`, for `ha_suspend`) and never sends it anything.
+//! The connection sync ([`crate::lvs::sync`], `lvs_sync_daemon`) follows one instance's
+//! state the same way (a `watch` of [`driver::InstanceStates`]) and drives conntrackd; it
+//! stops with the director at shutdown, after the VIPs are released.
 
 pub mod admission;
 pub mod checks;
@@ -80,6 +83,7 @@ use crate::control::{self, ControlRequest, StatusBoard};
 use crate::dumps::signals::DaemonSignal;
 use crate::dumps::{Dump, Dumper};
 use crate::lvs::probe::ProbeContext;
+use crate::lvs::sync::{ConnectionSync, SyncContext};
 use crate::lvs::{Director, DirectorContext};
 use crate::metrics::MetricsServer;
 use crate::net::firewall::{Firewall, SharedFirewall};
@@ -226,6 +230,11 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         cancel: cancel.clone(),
         tracker: tracker.clone(),
     };
+    let sync_ctx = SyncContext {
+        states: driver.instance_states.clone(),
+        netlink: Arc::clone(&netlink),
+        state_dir: opts.state_dir.clone(),
+    };
     let maintenance = MaintenanceStore::load(&opts.state_dir).context("maintenance set")?;
     let mut daemon = Daemon {
         maintenance,
@@ -251,6 +260,8 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         config: None,
         director_ctx,
         director: None,
+        sync_ctx,
+        conn_sync: None,
         service: opts.service.clone(),
         metrics,
         alerts: None,
@@ -415,6 +426,10 @@ struct Daemon {
     director_ctx: DirectorContext,
     /// The LVS director, while the configuration has virtual servers.
     director: Option<Director>,
+    /// What the connection sync is started with.
+    sync_ctx: SyncContext,
+    /// The connection sync, while `lvs_sync_daemon` is set.
+    conn_sync: Option<ConnectionSync>,
     /// Notify FIFOs and alert mails of the running configuration.
     alerts: Option<Arc<Alerts>>,
     /// The watcher of the tracked files.
@@ -679,6 +694,7 @@ impl Daemon {
             }
         }
         self.apply_director(&config).await;
+        self.apply_connection_sync(&config).await;
         self.retain_vmacs(&config).await;
         self.config = Some(config);
     }
@@ -764,8 +780,40 @@ impl Daemon {
         director.apply(config, alerts).await;
     }
 
-    /// Stop the LVS director (its `omega` scripts, its tables), bounded in time.
+    /// Start, restart (its settings changed) or stop the connection sync
+    /// (`lvs_sync_daemon`).
+    async fn apply_connection_sync(&mut self, config: &Config) {
+        let wanted = config.global.lvs_sync_daemon.as_ref();
+        let backend = config.global.lvs_backend;
+        if let (Some(running), Some(sync)) = (&self.conn_sync, wanted) {
+            if running.runs(sync, backend) {
+                return;
+            }
+        }
+        if let Some(running) = self.conn_sync.take() {
+            info!("lvs_sync_daemon changed: stopping the connection sync");
+            running.shutdown().await;
+        }
+        let Some(sync) = wanted else { return };
+        match crate::lvs::sync::engine_for(config, sync, &self.sync_ctx) {
+            Ok(engine) => {
+                self.conn_sync = Some(ConnectionSync::spawn(
+                    sync,
+                    backend,
+                    engine,
+                    self.sync_ctx.states.clone(),
+                ))
+            }
+            Err(err) => error!("{err}"),
+        }
+    }
+
+    /// Stop the LVS director (its `omega` scripts, its tables), bounded in time, and the
+    /// connection sync.
     async fn stop_director(&mut self) {
+        if let Some(sync) = self.conn_sync.take() {
+            sync.shutdown().await;
+        }
         if let Some(director) = self.director.take() {
             if tokio::time::timeout(SHUTDOWN_GRACE * 2, director.shutdown())
                 .await

@@ -10,6 +10,7 @@
 //!
 //! Its FIFO lines and alert mails are [`crate::alerts::lvs`]'s.
 //! - [`status`]: the status document's `virtual_servers`.
+//! - [`sync`]: connections that survive a director failover (`lvs_sync_daemon`).
 //!
 //! The director runs only while the configuration has virtual servers; it clears its tables
 //! at start (left-overs of a killed run) and at shutdown.
@@ -20,6 +21,7 @@ pub mod manager;
 pub mod probe;
 pub mod review;
 pub mod status;
+pub mod sync;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
