@@ -20,14 +20,15 @@
 //!
 //! The dump covers the VRRP side and, of the LVS director, what decides its notifications:
 //! per `virtual_server` its quorum and `smtp_alert`, per `real_server` its weight and
-//! `smtp_alert` (effective values). The rest of `virtual_server` (scheduler, forwarding,
-//! checkers), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
+//! `smtp_alert` (effective values), its checkers (with every value of `DNS_CHECK`,
+//! `SMTP_CHECK` and `FILE_CHECK`). The rest of `virtual_server` (scheduler, forwarding,
+//! the other checkers' options), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
 //! reports them in its LVS review.
 
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
-use crate::lvs::VirtualServer;
+use crate::lvs::{Checker, CheckerKind, VirtualServer};
 use crate::model::{
     Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
     TrackFile, TrackFileDef, TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript,
@@ -558,8 +559,52 @@ fn virtual_server(f: &mut fmt::Formatter<'_>, vs: &VirtualServer, c: &Config) ->
         line(f, "real_server", rs.addr)?;
         line(f, "    weight", rs.weight)?;
         line(f, "    smtp_alert", on_off(c.real_server_smtp_alert(rs)))?;
+        for checker in &rs.checkers {
+            lvs_checker(f, checker)?;
+        }
     }
     Ok(())
+}
+
+/// A real server's checker: its keyword and target, then the effective values of the
+/// checkers whose every keyword is written (DNS_CHECK, SMTP_CHECK, FILE_CHECK).
+fn lvs_checker(f: &mut fmt::Formatter<'_>, checker: &Checker) -> fmt::Result {
+    let timing = &checker.timing;
+    match &checker.kind {
+        CheckerKind::File(file) => {
+            line(f, "    FILE_CHECK track_file", &file.track_file)?;
+            let reverse = if file.reverse { " reverse" } else { "" };
+            return writeln!(f, "            weight {}{reverse}", file.weight);
+        }
+        kind => line(
+            f,
+            &format!("    {}", kind.keyword()),
+            format_args!("{}", checker.target),
+        )?,
+    }
+    match &checker.kind {
+        CheckerKind::Dns(dns) => {
+            writeln!(f, "            type {}", dns.qtype.name())?;
+            writeln!(f, "            name {}", dns.name)?;
+        }
+        CheckerKind::Smtp(smtp) => writeln!(f, "            helo_name {}", smtp.helo_name)?,
+        _ => return Ok(()),
+    }
+    if let Some(bind) = checker.bind {
+        writeln!(f, "            bindto {bind}")?;
+    }
+    writeln!(
+        f,
+        "            connect_timeout {}",
+        secs(timing.connect_timeout)
+    )?;
+    writeln!(f, "            delay_loop {}", secs(timing.delay_loop))?;
+    writeln!(f, "            retry {}", timing.retry)?;
+    writeln!(
+        f,
+        "            delay_before_retry {}",
+        secs(timing.delay_before_retry)
+    )
 }
 
 #[cfg(test)]
