@@ -66,20 +66,41 @@ fn dns_check_keywords() {
 }
 
 #[test]
-fn dns_check_refuses_what_keepalived_reports() {
-    let e = err(&rs("", "  DNS_CHECK {\n   type ANY\n  }\n"));
-    assert!(
-        e[0].starts_with("t.conf:6:9: error: unknown DNS_CHECK type 'ANY'"),
-        "{e:?}"
+fn dns_check_ignores_what_keepalived_ignores() {
+    // keepalived reports these and runs with the fallback (`-t` exits 5): warnings.
+    let l = ok(&rs(
+        "",
+        "  DNS_CHECK {\n   type ANY\n   name a..b\n   name ok.example\n   name second\n  }\n",
+    ));
+    let chk = &l.config.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(
+        chk.kind,
+        CheckerKind::Dns(DnsCheck {
+            qtype: DnsType::Soa,
+            name: "ok.example".into()
+        })
     );
-    let e = err(&rs("", "  DNS_CHECK {\n   name a..b\n  }\n"));
+    let w: Vec<String> = l.warnings.iter().map(ToString::to_string).collect();
+    for (place, text) in [
+        ("t.conf:6:9:", "unknown DNS_CHECK type 'ANY'"),
+        (
+            "t.conf:7:9:",
+            "bad DNS_CHECK name 'a..b': it has an empty label",
+        ),
+        ("t.conf:9:9:", "DNS_CHECK name is already given"),
+    ] {
+        assert!(
+            w.iter().any(|m| m.starts_with(place) && m.contains(text)),
+            "{place} {text}: {w:?}"
+        );
+    }
+    // A name that cannot be encoded is an error (keepalived would send a corrupt query).
+    let e = err(&rs(
+        "",
+        &format!("  DNS_CHECK {{\n   name {}.com\n  }}\n", "x".repeat(64)),
+    ));
     assert!(
-        e[0].starts_with("t.conf:6:9: error: bad DNS_CHECK name 'a..b': it has an empty label"),
-        "{e:?}"
-    );
-    let e = err(&rs("", "  DNS_CHECK {\n   name a\n   name b\n  }\n"));
-    assert!(
-        e[0].starts_with("t.conf:7:9: error: DNS_CHECK name is already given"),
+        e[0].starts_with("t.conf:6:9: error: bad DNS_CHECK name"),
         "{e:?}"
     );
 }
@@ -186,31 +207,44 @@ fn file_check_follows_a_track_file_above_it() {
 }
 
 #[test]
-fn file_check_refusals_name_the_place() {
-    let e = err(&rs("", "  FILE_CHECK {\n   track_file tf\n  }\n"));
-    assert!(
-        e[0].starts_with("t.conf:6:15: error: track_file tf is not defined"),
-        "{e:?}"
+fn file_check_ignores_what_keepalived_ignores_and_says_where() {
+    let warned = |text: &str, place: &str, what: &str| {
+        let l = ok(&rs(TRACK, text));
+        let w: Vec<String> = l.warnings.iter().map(ToString::to_string).collect();
+        assert!(
+            w.iter().any(|m| m.starts_with(place) && m.contains(what)),
+            "{place} {what}: {w:?}"
+        );
+        l.config.virtual_servers[0].real_servers[0].checkers.clone()
+    };
+    // An undefined track_file: reported, and the checker without one dropped.
+    let c = warned(
+        "  FILE_CHECK {\n   track_file nope\n  }\n",
+        "t.conf:10:15:",
+        "track_file nope is not defined above this virtual_server",
     );
-    let e = err(&rs(TRACK, "  FILE_CHECK {\n  }\n"));
-    assert!(
-        e[0].starts_with("t.conf:9:3: error: FILE_CHECK has no track_file NAME"),
-        "{e:?}"
+    assert!(c.is_empty(), "{c:?}");
+    warned(
+        "  FILE_CHECK {\n  }\n",
+        "t.conf:9:3:",
+        "FILE_CHECK has no track_file",
     );
-    let e = err(&rs(
-        TRACK,
+    // A bad weight option: the weight line is ignored (the track file's applies).
+    let c = warned(
         "  FILE_CHECK {\n   track_file tf\n   weight 1 sideways\n  }\n",
-    ));
-    assert!(
-        e[0].starts_with("t.conf:11:13: error: unknown FILE_CHECK weight option 'sideways'"),
-        "{e:?}"
+        "t.conf:11:13:",
+        "unknown FILE_CHECK weight option 'sideways'",
     );
+    let CheckerKind::File(file) = &c[0].kind else {
+        panic!("FILE_CHECK: {c:?}")
+    };
+    assert_eq!((file.weight, file.reverse), (3, true));
     // FILE_CHECK has none of the checkers' common keywords: unknown there, as keepalived.
-    let w = warnings(&rs(
-        TRACK,
+    warned(
         "  FILE_CHECK {\n   track_file tf\n   delay_loop 3\n  }\n",
-    ));
-    assert!(w.iter().any(|w| w.starts_with("t.conf:11:4:")), "{w:?}");
+        "t.conf:11:4:",
+        "delay_loop",
+    );
 }
 
 #[test]

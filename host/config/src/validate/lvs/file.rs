@@ -3,8 +3,8 @@
 //! it. `weight` (−2147483647..=2147483647) defaults to the track file's `weight` and
 //! `reverse`. No other keyword: a FILE_CHECK has no connection, no schedule, no retries and
 //! no `alpha` (its state is known as soon as the file is read). keepalived reports a
-//! missing `track_file` (or one not defined above) and drops the checker; a bad weight is
-//! reported and ignored — both are config errors for `keepalived -t`, so errors here too.
+//! `track_file` not defined above and drops a checker without one, and reports and ignores
+//! a bad weight (`-t` exits 5, the file runs): warnings here, with the same fallback.
 
 use std::net::SocketAddr;
 
@@ -41,10 +41,10 @@ pub(super) fn build(
                 let Some(w) = one_arg(line, d) else { continue };
                 match track_files.iter().find(|f| f.name == w.text) {
                     Some(f) => file = Some(f),
-                    None => d.error(
+                    None => d.warn(
                         &w.span,
                         format!(
-                            "track_file {} is not defined (keepalived needs the track_file block above the virtual_server)",
+                            "track_file {} is not defined above this virtual_server; ignored, as keepalived does",
                             w.text
                         ),
                     ),
@@ -58,7 +58,10 @@ pub(super) fn build(
         return None;
     }
     let Some(file) = file else {
-        d.error(node.span(), "FILE_CHECK has no track_file NAME");
+        d.warn(
+            node.span(),
+            "FILE_CHECK has no track_file; the checker is ignored, as keepalived does",
+        );
         return None;
     };
     let (weight, reverse) = weight.unwrap_or((file.weight, file.reverse));
@@ -85,17 +88,20 @@ pub(super) fn build(
 /// `weight W [reverse|noreverse]`.
 fn weight_line(line: &Node, d: &mut Diags) -> Option<(i32, bool)> {
     let Some((value, rest)) = line.args.split_first() else {
-        d.error(line.span(), "FILE_CHECK weight needs a value");
+        d.warn(
+            line.span(),
+            "FILE_CHECK weight without a value; ignored, as keepalived does",
+        );
         return None;
     };
     let Some(weight) = read_int(&value.text, -WEIGHT_LIMIT, WEIGHT_LIMIT, true)
         .value()
         .and_then(|w| i32::try_from(w).ok())
     else {
-        d.error(
+        d.warn(
             &value.span,
             format!(
-                "bad FILE_CHECK weight '{}': expected an integer in -{WEIGHT_LIMIT}..={WEIGHT_LIMIT}",
+                "bad FILE_CHECK weight '{}' (expected an integer in -{WEIGHT_LIMIT}..={WEIGHT_LIMIT}); ignored, as keepalived does",
                 value.text
             ),
         );
@@ -106,10 +112,10 @@ fn weight_line(line: &Node, d: &mut Diags) -> Option<(i32, bool)> {
         [r] if r.text == "reverse" => true,
         [r] if r.text == "noreverse" => false,
         [r, ..] => {
-            d.error(
+            d.warn(
                 &r.span,
                 format!(
-                    "unknown FILE_CHECK weight option '{}': expected reverse or noreverse",
+                    "unknown FILE_CHECK weight option '{}' (expected reverse or noreverse); the weight is ignored, as keepalived does",
                     r.text
                 ),
             );
