@@ -5,15 +5,16 @@
 //! Bounds come from the checker settings (as in `lvs_director.rs`): with `delay_loop 1`,
 //! `connect_timeout 1`, `retry 1`, `delay_before_retry 1`, a server whose service dies is
 //! down at most `D + C + R × (B + C)` = 4 s later and back at most `D + C` = 2 s after it
-//! recovers; a `FILE_CHECK` reacts to the file's change (inotify), its `delay_loop` being
-//! the fallback. Every wait adds [`SLACK`] for the daemon's latency on a loaded machine.
+//! recovers; a `FILE_CHECK` reacts to the file's change at once (inotify; its real server's
+//! `delay_loop` is 60 s, so only the watch can meet the bound). Every wait adds [`SLACK`] for the daemon's latency on a loaded machine.
 
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
+use wasmalived_e2e::alerts::wait_listening;
 use wasmalived_e2e::lvs::{LvsLab, Mode};
-use wasmalived_e2e::{LabError, Proc, Result};
+use wasmalived_e2e::{wait_for, LabError, Proc, Result};
 
 /// The daemon's own latency on a loaded machine.
 const SLACK: Duration = Duration::from_secs(3);
@@ -29,15 +30,17 @@ fn down_bound() -> Duration {
     Duration::from_secs(4) + SLACK
 }
 
-/// Up within `D + C` (a FILE_CHECK: at the change, at worst at the next `delay_loop`).
+/// Up within `D + C`; a FILE_CHECK's change within the same bound (it applies at once).
 fn up_bound() -> Duration {
     Duration::from_secs(2) + SLACK
 }
 
-/// dnsmasq on `rs` port 53, answering only `DNS_NAME` (no upstream, no hosts file).
+/// dnsmasq on `rs` port 53, answering only `DNS_NAME` (no upstream, no hosts file); returns
+/// once its socket is bound, so a bound measured after it is the checker's alone.
 fn dnsmasq(l: &LvsLab, rs: usize) -> Result<Proc> {
     let name = &l.real_servers[rs];
-    l.lab.spawn(
+    let listen = format!("{}:53", l.rs_addr(rs));
+    let proc = l.lab.spawn(
         name,
         &[
             "/usr/sbin/dnsmasq",
@@ -54,24 +57,28 @@ fn dnsmasq(l: &LvsLab, rs: usize) -> Result<Proc> {
             "--log-facility=-",
         ],
         format!("{name}-dnsmasq.log"),
-    )
+    )?;
+    wait_for(
+        &format!("dnsmasq listening on {listen}"),
+        START,
+        Duration::from_millis(50),
+        || Ok(l.lab.run(name, &["ss", "-lun"])?.contains(&listen)),
+        || l.lab.log_summary(20),
+    )?;
+    Ok(proc)
 }
 
-/// aiosmtpd on `rs` port [`SMTP_PORT`].
+/// aiosmtpd on `rs` port [`SMTP_PORT`]; returns once it listens.
 fn aiosmtpd(l: &LvsLab, rs: usize) -> Result<Proc> {
     let name = &l.real_servers[rs];
-    l.lab.spawn(
+    let listen = format!("{}:{SMTP_PORT}", l.rs_addr(rs));
+    let proc = l.lab.spawn(
         name,
-        &[
-            "/usr/bin/python3",
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &format!("{}:{SMTP_PORT}", l.rs_addr(rs)),
-        ],
+        &["/usr/bin/python3", "-m", "aiosmtpd", "-n", "-l", &listen],
         format!("{name}-aiosmtpd.log"),
-    )
+    )?;
+    wait_listening(&l.lab, name, &[&listen])?;
+    Ok(proc)
 }
 
 /// Writes `value` to the tracked file the way an operator's `echo N > file` does.
@@ -102,7 +109,10 @@ fn dns_smtp_and_file_checks_follow_real_services_and_the_tracked_file() -> Resul
         (
             2,
             2,
-            "FILE_CHECK {\n            track_file rs3_weight\n        }".to_owned(),
+            // delay_loop 60 on this server: only the file's change (inotify) can move its
+            // weight within the bounds below.
+            "delay_loop 60\n        FILE_CHECK {\n            track_file rs3_weight\n        }"
+                .to_owned(),
         ),
     ];
     let services = format!(
