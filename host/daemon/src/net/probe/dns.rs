@@ -16,7 +16,6 @@
 //! The codec follows RFC 1035 §4.1: [`encode_query`] writes into an exactly sized buffer,
 //! [`ReplyHeader::decode`] reads the fixed 12-byte header and never indexes unchecked.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
@@ -160,7 +159,9 @@ pub async fn dns(
         socket.send(&query).await.map_err(ProbeError::Send)?;
         let mut buf = [0u8; RECV_LEN];
         loop {
-            let len = socket.recv(&mut buf).await.map_err(recv_error)?;
+            // "Connection refused": the ICMP port unreachable of a server that does not
+            // listen (the socket is connected, so the kernel reports it here).
+            let len = socket.recv(&mut buf).await.map_err(ProbeError::Recv)?;
             match read_reply(buf.get(..len).unwrap_or_default(), id) {
                 Reading::Ignore => continue,
                 Reading::Answer => return Ok(()),
@@ -175,12 +176,6 @@ pub async fn dns(
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ProbeError::NoReply { timeout }),
     }
-}
-
-/// A receive error: "connection refused" is the ICMP port unreachable of a server that
-/// does not listen.
-fn recv_error(err: io::Error) -> ProbeError {
-    ProbeError::Recv(err)
 }
 
 #[cfg(test)]
@@ -247,7 +242,7 @@ mod tests {
         let answer = tokio::spawn(async move {
             let mut buf = [0u8; 512];
             let (len, from) = server.recv_from(&mut buf).await.expect("query");
-            // A stray datagram with another ID first, then the answer: SERVFAIL-free.
+            // A stray response with another ID first (ignored), then the answer.
             let mut stray = buf[..len].to_vec();
             stray[0] ^= 0xff;
             stray[2] |= 0x80;

@@ -229,6 +229,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn bindto_sets_the_source_address() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let source = "127.0.0.2".parse().expect("ip");
+        let client =
+            tokio::spawn(
+                async move { smtp(addr, Some(source), "c", Duration::from_millis(500)).await },
+            );
+        let (_stream, peer) = listener.accept().await.expect("accept");
+        assert_eq!(peer.ip(), source);
+        let err = client.await.expect("client").expect_err("no greeting");
+        assert!(matches!(err, ProbeError::SmtpTimeout { .. }), "{err}");
+        let v6 = smtp(
+            addr,
+            Some("::1".parse().expect("ip")),
+            "c",
+            Duration::from_secs(1),
+        )
+        .await
+        .expect_err("family");
+        assert!(matches!(v6, ProbeError::FamilyMismatch { .. }), "{v6}");
+    }
+
+    #[tokio::test]
     async fn a_wrong_greeting_or_helo_answer_fails_with_the_line() {
         let t = Duration::from_secs(5);
         let (addr, _task) = server(["554 no service\r\n", "", ""]).await;
