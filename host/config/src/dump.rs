@@ -20,15 +20,14 @@
 //!
 //! The dump covers the VRRP side and, of the LVS director, what decides its notifications:
 //! per `virtual_server` its quorum and `smtp_alert`, per `real_server` its weight and
-//! `smtp_alert` (effective values), its checkers (with every value of `DNS_CHECK`,
-//! `SMTP_CHECK` and `FILE_CHECK`). The rest of `virtual_server` (scheduler, forwarding,
-//! the other checkers' options), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
+//! `smtp_alert` (effective values). The rest of `virtual_server` (scheduler, forwarding,
+//! checkers), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
 //! reports them in its LVS review.
 
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
 
-use crate::lvs::{Checker, CheckerKind, VirtualServer};
+use crate::lvs::VirtualServer;
 use crate::model::{
     Config, InitialState, Notify, NotifyFifo, PluginRef, RunAs, ScriptKind, SmtpSettings,
     TrackFile, TrackFileDef, TrackInterface, TrackProcess, TrackScript, VrrpInstance, VrrpScript,
@@ -566,9 +565,10 @@ fn virtual_server(f: &mut fmt::Formatter<'_>, vs: &VirtualServer, c: &Config) ->
     Ok(())
 }
 
-/// A real server's checker: its keyword and target, then the effective values of the
-/// checkers whose every keyword is written (DNS_CHECK, SMTP_CHECK, FILE_CHECK).
-fn lvs_checker(f: &mut fmt::Formatter<'_>, checker: &Checker) -> fmt::Result {
+/// A real server's checker: its keyword and target (the other checkers' options are in the
+/// LVS review), then every effective value of `DNS_CHECK`, `SMTP_CHECK` and `FILE_CHECK`.
+fn lvs_checker(f: &mut fmt::Formatter<'_>, checker: &crate::lvs::Checker) -> fmt::Result {
+    use crate::lvs::CheckerKind;
     let timing = &checker.timing;
     match &checker.kind {
         CheckerKind::File(file) => {
