@@ -13,6 +13,9 @@ packages+=(dpkg-dev binutils groff-base man-db util-linux mount)
 packages+=(prometheus)
 # python3-aiosmtpd: the SMTP server alert mails are sent to (tests/tests/notifications.rs).
 packages+=(python3-aiosmtpd)
+# dnsmasq-base: the DNS server the LVS DNS_CHECK test queries (the binary only, no system
+# service); aiosmtpd above also answers its SMTP_CHECK (tests/tests/lvs_checkers.rs).
+packages+=(dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -588,8 +588,53 @@ fn virtual_server(f: &mut fmt::Formatter<'_>, vs: &VirtualServer, c: &Config) ->
         line(f, "real_server", rs.addr)?;
         line(f, "    weight", rs.weight)?;
         line(f, "    smtp_alert", on_off(c.real_server_smtp_alert(rs)))?;
+        for checker in &rs.checkers {
+            lvs_checker(f, checker)?;
+        }
     }
     Ok(())
+}
+
+/// A real server's checker: its keyword and target (the other checkers' options are in the
+/// LVS review), then every effective value of `DNS_CHECK`, `SMTP_CHECK` and `FILE_CHECK`.
+fn lvs_checker(f: &mut fmt::Formatter<'_>, checker: &crate::lvs::Checker) -> fmt::Result {
+    use crate::lvs::CheckerKind;
+    let timing = &checker.timing;
+    match &checker.kind {
+        CheckerKind::File(file) => {
+            line(f, "    FILE_CHECK track_file", &file.track_file)?;
+            let reverse = if file.reverse { " reverse" } else { "" };
+            return writeln!(f, "            weight {}{reverse}", file.weight);
+        }
+        kind => line(
+            f,
+            &format!("    {}", kind.keyword()),
+            format_args!("{}", checker.target),
+        )?,
+    }
+    match &checker.kind {
+        CheckerKind::Dns(dns) => {
+            writeln!(f, "            type {}", dns.qtype.name())?;
+            writeln!(f, "            name {}", dns.name)?;
+        }
+        CheckerKind::Smtp(smtp) => writeln!(f, "            helo_name {}", smtp.helo_name)?,
+        _ => return Ok(()),
+    }
+    if let Some(bind) = checker.bind {
+        writeln!(f, "            bindto {bind}")?;
+    }
+    writeln!(
+        f,
+        "            connect_timeout {}",
+        secs(timing.connect_timeout)
+    )?;
+    writeln!(f, "            delay_loop {}", secs(timing.delay_loop))?;
+    writeln!(f, "            retry {}", timing.retry)?;
+    writeln!(
+        f,
+        "            delay_before_retry {}",
+        secs(timing.delay_before_retry)
+    )
 }
 
 #[cfg(test)]

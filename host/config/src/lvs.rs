@@ -23,6 +23,11 @@ pub const DEFAULT_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(1);
 pub const HTTP_DELAY_BEFORE_RETRY: Duration = Duration::from_secs(3);
 /// Statuses an HTTP_GET url accepts by default (keepalived: 200–299).
 pub const DEFAULT_HTTP_STATUS: (u16, u16) = (200, 299);
+/// DNS_CHECK's `retry` default (keepalived's `DNS_DEFAULT_RETRY`); its `delay_before_retry`
+/// defaults to its `delay_loop`.
+pub const DNS_DEFAULT_RETRY: u32 = 3;
+/// SMTP_CHECK's `helo_name` default (keepalived's `SMTP_DEFAULT_HELO`).
+pub const SMTP_DEFAULT_HELO: &str = "smtpchecker.keepalived.org";
 
 /// A virtual service: what clients address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -328,6 +333,12 @@ pub enum CheckerKind {
     Udp(UdpCheck),
     /// `PLUGIN_CHECK` (wasmalived): any check plugin.
     Plugin(PluginCheck),
+    /// `DNS_CHECK`: a DNS query over UDP is answered without error.
+    Dns(DnsCheck),
+    /// `SMTP_CHECK`: the server greets with 220, answers `HELO` with 250, and `QUIT`.
+    Smtp(SmtpCheck),
+    /// `FILE_CHECK`: a `track_file`'s value takes the server down or moves its weight.
+    File(FileCheck),
 }
 
 impl CheckerKind {
@@ -341,6 +352,9 @@ impl CheckerKind {
             CheckerKind::Ping => "PING_CHECK",
             CheckerKind::Udp(_) => "UDP_CHECK",
             CheckerKind::Plugin(_) => "PLUGIN_CHECK",
+            CheckerKind::Dns(_) => "DNS_CHECK",
+            CheckerKind::Smtp(_) => "SMTP_CHECK",
+            CheckerKind::File(_) => "FILE_CHECK",
         }
     }
 }
@@ -414,6 +428,133 @@ pub struct PluginCheck {
     pub params: Vec<(String, String)>,
     /// `allow_*`, `remediation`, `memory_limit`.
     pub grants: Grants,
+}
+
+/// `DNS_CHECK`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsCheck {
+    /// `type` (default SOA).
+    pub qtype: DnsType,
+    /// `name`, the queried domain (default the root, `.`).
+    pub name: String,
+}
+
+/// The query types `DNS_CHECK` accepts (keepalived 2.2.7's `DNS_TYPE` table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DnsType {
+    /// `A` (1).
+    A,
+    /// `NS` (2).
+    Ns,
+    /// `CNAME` (5).
+    Cname,
+    /// `SOA` (6), keepalived's default.
+    #[default]
+    Soa,
+    /// `MX` (15).
+    Mx,
+    /// `TXT` (16).
+    Txt,
+    /// `AAAA` (28).
+    Aaaa,
+    /// `RRSIG` (46).
+    Rrsig,
+    /// `DNSKEY` (48).
+    Dnskey,
+}
+
+impl DnsType {
+    /// Every type with its name and its QTYPE code (RFC 1035 §3.2.2, RFC 3596, RFC 4034).
+    pub const ALL: [(DnsType, &'static str, u16); 9] = [
+        (DnsType::A, "A", 1),
+        (DnsType::Ns, "NS", 2),
+        (DnsType::Cname, "CNAME", 5),
+        (DnsType::Soa, "SOA", 6),
+        (DnsType::Mx, "MX", 15),
+        (DnsType::Txt, "TXT", 16),
+        (DnsType::Aaaa, "AAAA", 28),
+        (DnsType::Rrsig, "RRSIG", 46),
+        (DnsType::Dnskey, "DNSKEY", 48),
+    ];
+
+    /// By name, case-insensitively (as keepalived).
+    pub fn from_name(name: &str) -> Option<DnsType> {
+        Self::ALL
+            .iter()
+            .find(|(_, n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(t, _, _)| *t)
+    }
+
+    /// The name (`SOA`).
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or("?", |(_, n, _)| n)
+    }
+
+    /// The QTYPE code.
+    pub fn code(self) -> u16 {
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map_or(0, |(_, _, c)| *c)
+    }
+}
+
+/// `SMTP_CHECK` (each deprecated `host { … }` block is a checker of its own, as keepalived
+/// makes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpCheck {
+    /// `helo_name` (default `smtpchecker.keepalived.org`).
+    pub helo_name: String,
+}
+
+/// `FILE_CHECK { track_file NAME; weight W [reverse] }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileCheck {
+    /// The `track_file` it follows.
+    pub track_file: String,
+    /// That track file's `file`.
+    pub path: PathBuf,
+    /// The multiplier of the file's value (default: the track file's `weight`); 0: a
+    /// non-zero value takes the server down.
+    pub weight: i32,
+    /// `reverse`: the value counts negated (with weight 0: a zero value takes it down).
+    pub reverse: bool,
+}
+
+impl FileCheck {
+    /// What a file value does to the real server (keepalived's `update_track_file_status`
+    /// and `process_update_checker_track_file_status`): with weight 0, a non-zero value
+    /// (with `reverse`, a zero one) takes it down; otherwise `value × weight` (negated with
+    /// `reverse`) is added to its weight, and a product at or below −2³¹ takes it down.
+    pub fn effect(&self, value: i64) -> FileEffect {
+        if self.weight == 0 {
+            return if (value != 0) != self.reverse {
+                FileEffect::Down
+            } else {
+                FileEffect::Offset(0)
+            };
+        }
+        let sign = if self.reverse { -1 } else { 1 };
+        let product = i128::from(value) * i128::from(self.weight) * sign;
+        if product <= i128::from(i32::MIN) {
+            FileEffect::Down
+        } else {
+            FileEffect::Offset(i64::try_from(product.min(i128::from(i32::MAX))).unwrap_or(0))
+        }
+    }
+}
+
+/// What a `FILE_CHECK`'s file value does to its real server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileEffect {
+    /// The checker is down (keepalived's fault state).
+    Down,
+    /// The checker is up and this is added to the real server's configured weight (the sum
+    /// is clamped to 0 and above, as keepalived's `real_weight`).
+    Offset(i64),
 }
 
 /// A `virtual_server_group NAME { … }`.

@@ -12,6 +12,7 @@ use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Version};
 mod features;
 mod lenient;
 mod lvs;
+mod lvs_checkers;
 mod malformed;
 mod notifications;
 mod track_process;

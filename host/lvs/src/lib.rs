@@ -22,4 +22,4 @@ pub mod service;
 
 pub use backend::{Backend, BackendError, Recording, Review};
 pub use plan::{service_plan, ServicePlan};
-pub use service::{Event, Member, ServiceState};
+pub use service::{Event, Member, ServiceState, WeightReport};

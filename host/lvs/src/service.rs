@@ -27,6 +27,29 @@ pub struct Member {
     pub weight: u32,
 }
 
+/// A weight a checker reports with a success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightReport {
+    /// `misc_dynamic`: the real server's effective weight is this.
+    Set(u32),
+    /// `FILE_CHECK`: this is added to the configured weight (keepalived's
+    /// `effective_weight += status`), the sum clamped to 0..=2³¹−1 (`real_weight`).
+    Offset(i64),
+}
+
+impl WeightReport {
+    /// The effective weight for a real server configured with `configured`.
+    pub fn apply(self, configured: u32) -> u32 {
+        match self {
+            WeightReport::Set(w) => w,
+            WeightReport::Offset(o) => {
+                let sum = i64::from(configured).saturating_add(o);
+                u32::try_from(sum.clamp(0, i64::from(i32::MAX))).unwrap_or(0)
+            }
+        }
+    }
+}
+
 /// Something to tell the world about (notify scripts, logs, mail).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -56,7 +79,7 @@ pub enum Event {
         /// Now in use.
         active: bool,
     },
-    /// A real server's effective weight changed (`misc_dynamic`).
+    /// A real server's effective weight changed (`misc_dynamic`, `FILE_CHECK`).
     Weight {
         /// Index of the real server.
         rs: usize,
@@ -160,10 +183,12 @@ impl ServiceState {
             if let Some(kept) = kept {
                 let weight = state.real_servers[i].weight;
                 state.real_servers[i] = kept.clone();
-                // The configured weight applies, unless misc_dynamic set one.
-                let dynamic = rs.checkers.iter().any(
-                    |c| matches!(&c.kind, wasmalived_config::lvs::CheckerKind::Misc(m) if m.dynamic),
-                );
+                // The configured weight applies, unless misc_dynamic or a FILE_CHECK set one
+                // (their next result sets it again).
+                let dynamic = rs.checkers.iter().any(|c| {
+                    matches!(&c.kind, wasmalived_config::lvs::CheckerKind::Misc(m) if m.dynamic)
+                        || matches!(&c.kind, wasmalived_config::lvs::CheckerKind::File(_))
+                });
                 if !dynamic {
                     state.real_servers[i].weight = weight;
                 }
@@ -189,16 +214,16 @@ impl ServiceState {
     }
 
     /// Record a result of checker `checker` of real server `rs`; `weight` is a
-    /// `misc_dynamic` weight reported with a success (`None` with a success of a
-    /// `misc_dynamic` checker — exit 0 — restores the configured weight). Returns when to check again and what
-    /// changed.
+    /// `misc_dynamic` or `FILE_CHECK` weight reported with a success (`None` with a success
+    /// of a `misc_dynamic` checker — exit 0 — restores the configured weight). Returns when
+    /// to check again and what changed.
     pub fn record(
         &mut self,
         vs: &VirtualServer,
         rs: usize,
         checker: usize,
         success: bool,
-        weight: Option<u32>,
+        weight: Option<WeightReport>,
     ) -> (Step, Vec<Event>) {
         let mut events = Vec::new();
         let Some(state) = self.real_servers.get_mut(rs) else {
@@ -234,7 +259,7 @@ impl ServiceState {
                 |c| matches!(&c.kind, wasmalived_config::lvs::CheckerKind::Misc(m) if m.dynamic),
             );
         let new_weight = match (success, weight) {
-            (true, Some(w)) => w,
+            (true, Some(w)) => w.apply(configured),
             (true, None) if dynamic => configured,
             (true, None) => state.weight,
             (false, _) => configured,
@@ -569,11 +594,27 @@ mod tests {
     fn misc_dynamic_sets_the_weight_and_a_failure_resets_it() {
         let v = vs(" real_server 10.0.0.1 80 {\n  weight 5\n  MISC_CHECK {\n   misc_path /bin/true\n   misc_dynamic\n  }\n }\n");
         let (mut s, _) = ServiceState::new(&v);
-        let (_, e) = s.record(&v, 0, 0, true, Some(20));
+        let (_, e) = s.record(&v, 0, 0, true, Some(WeightReport::Set(20)));
         assert_eq!(e, [Event::Weight { rs: 0, weight: 20 }]);
         assert_eq!(addrs(&s.pool(&v)), [("10.0.0.1:80".into(), 20)]);
         let (_, e) = s.record(&v, 0, 0, false, None);
         assert!(e.contains(&Event::Weight { rs: 0, weight: 5 }));
+        assert!(s.pool(&v).is_empty());
+    }
+
+    #[test]
+    fn a_file_check_offsets_the_configured_weight_within_ipvs_bounds() {
+        let v = vs(" real_server 10.0.0.1 80 {\n  weight 5\n  TCP_CHECK {\n   retry 0\n  }\n }\n");
+        let (mut s, _) = ServiceState::new(&v);
+        let (_, e) = s.record(&v, 0, 0, true, Some(WeightReport::Offset(-3)));
+        assert_eq!(e, [Event::Weight { rs: 0, weight: 2 }]);
+        // keepalived's real_weight: never below 0 (in the pool, no new connections).
+        s.record(&v, 0, 0, true, Some(WeightReport::Offset(-30)));
+        assert_eq!(addrs(&s.pool(&v)), [("10.0.0.1:80".into(), 0)]);
+        assert_eq!(WeightReport::Offset(i64::MAX).apply(5), i32::MAX as u32);
+        // A fault restores the configured weight and takes the server out.
+        let (_, e) = s.record(&v, 0, 0, false, None);
+        assert!(e.contains(&Event::Weight { rs: 0, weight: 5 }), "{e:?}");
         assert!(s.pool(&v).is_empty());
     }
 

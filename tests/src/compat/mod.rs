@@ -8,7 +8,7 @@
 //!    refused at start (duplicate VRIDs, a VRRPv3 instance without VIPs, an `includea`
 //!    that matches nothing). wasmalived runs it when `wasmalived -t` exits 0. Both must run
 //!    the file, or both refuse it — except that wasmalived may refuse a file only for a
-//!    checker it does not implement yet (`SMTP_CHECK`, …: LVS part 2), a known difference.
+//!    `BFD_CHECK` (wasmalived has no BFD), a known difference.
 //!    LVS files are run with the stock `tcp`/`http` plugins at hand (`plugin_dir` set on a
 //!    copy, line numbers kept), since `-t` loads the plugins the checkers run.
 //! 2. **Messages** ([`messages`]): where keepalived reports something on a line, wasmalived
@@ -309,10 +309,9 @@ fn with_stock_plugins(lab: &Lab, file: &Path, tag: &str) -> Result<std::path::Pa
     Ok(copy)
 }
 
-/// Checkers keepalived has and wasmalived does not implement yet (the README's "LVS part
-/// 2"): a file keepalived runs that wasmalived refuses only because of one of them is a
-/// known difference.
-const LVS_NOT_YET: &str = "is not implemented in wasmalived yet";
+/// The checker keepalived has and wasmalived refuses (`BFD_CHECK`: no BFD): a file
+/// keepalived runs that wasmalived refuses only because of it is a known difference.
+const LVS_REFUSED: &str = "wasmalived has no BFD";
 
 /// The comparison of one file.
 #[derive(Debug, Clone)]
@@ -431,10 +430,10 @@ pub fn compare(lab: &Lab, file: &Path, tag: &str) -> Result<FileReport> {
             .lines()
             .filter(|l| l.contains(": error: "))
             .collect();
-        if !errors.is_empty() && errors.iter().all(|l| l.contains(LVS_NOT_YET)) {
+        if !errors.is_empty() && errors.iter().all(|l| l.contains(LVS_REFUSED)) {
             report.known_refusal = errors[0]
                 .split_once(": error: ")
-                .map(|(_, e)| format!("{e} (LVS part 2)"));
+                .map(|(_, e)| format!("{e} (no BFD)"));
         }
     }
     if keepalived_runs && wasmalived_runs {

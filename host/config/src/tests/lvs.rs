@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::lvs::{
-    CheckerKind, Forwarding, GroupEntry, Protocol, Scheduler, ServiceAddr, DEFAULT_DELAY_LOOP,
+    CheckerKind, Forwarding, GroupEntry, Protocol, Scheduler, ServiceAddr, SmtpCheck,
+    DEFAULT_DELAY_LOOP,
 };
 use std::net::SocketAddr;
 
@@ -79,16 +80,14 @@ fn keepalived_samples_load_with_their_values() {
         let c = sample(name).config;
         assert!(!c.virtual_servers.is_empty(), "{name}: no virtual server");
     }
-    // The IPv6 sample checks with SMTP_CHECK, which comes with the second part.
-    let e = load(
-        &samples().join("keepalived.conf.IPv6"),
-        LoadOptions::default(),
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains(":24:9: error: SMTP_CHECK is not implemented in wasmalived yet"),
-        "{e}"
+    // The IPv6 sample checks with SMTP_CHECK.
+    let c = sample("IPv6").config;
+    let chk = &c.virtual_servers[0].real_servers[0].checkers[0];
+    assert_eq!(
+        chk.kind,
+        CheckerKind::Smtp(SmtpCheck {
+            helo_name: "foo.bar.com".into()
+        })
     );
 }
 
@@ -251,12 +250,12 @@ fn plugin_check_takes_the_plugin_form_keywords() {
 }
 
 #[test]
-fn checkers_of_part_two_and_bad_values_are_refused_with_their_place() {
+fn bfd_check_and_bad_values_are_refused_with_their_place() {
     let e = err(&format!(
-        "{VS} lb_algo rr\n real_server 10.0.0.1 {{\n  DNS_CHECK {{\n  }}\n }}\n}}\n"
+        "{VS} lb_algo rr\n real_server 10.0.0.1 {{\n  BFD_CHECK {{\n  }}\n }}\n}}\n"
     ));
     assert!(
-        e[0].starts_with("t.conf:4:3: error: DNS_CHECK is not implemented in wasmalived yet"),
+        e[0].starts_with("t.conf:4:3: error: BFD_CHECK is not supported: wasmalived has no BFD"),
         "{e:?}"
     );
     let e = err(&format!("{VS} lb_algo fastest\n}}\n"));

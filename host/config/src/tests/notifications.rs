@@ -181,7 +181,7 @@ fn lvs_smtp_alert_precedence_is_keepalived_s() {
     assert!(c.real_server_smtp_alert(&vs.real_servers[1]));
     let dump = c.dump().to_string();
     assert!(
-        dump.contains("virtual_server 192.0.2.10:80/tcp\n    quorum 1\n    hysteresis 0\n    omega off\n    smtp_alert off\n    real_server 198.51.100.11:80\n        weight 1\n        smtp_alert off\n    real_server 198.51.100.12:80\n        weight 1\n        smtp_alert on\n"),
+        dump.contains("virtual_server 192.0.2.10:80/tcp\n    quorum 1\n    hysteresis 0\n    omega off\n    smtp_alert off\n    real_server 198.51.100.11:80\n        weight 1\n        smtp_alert off\n        TCP_CHECK 198.51.100.11:80\n    real_server 198.51.100.12:80\n        weight 1\n        smtp_alert on\n        TCP_CHECK 198.51.100.12:80\n"),
         "{dump}"
     );
 }

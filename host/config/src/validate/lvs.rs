@@ -5,9 +5,13 @@
 //! weight is reduced, a `hysteresis` ≥ `quorum` is reduced — each with a warning, as
 //! keepalived logs them).
 //!
-//! Checkers: `TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`, `PING_CHECK`, `UDP_CHECK` and
-//! wasmalived's `PLUGIN_CHECK`. `DNS_CHECK`, `SMTP_CHECK`, `FILE_CHECK` and `BFD_CHECK` are
-//! refused with their place until they are implemented.
+//! Checkers: `TCP_CHECK`, `HTTP_GET`, `SSL_GET`, `MISC_CHECK`, `PING_CHECK`, `UDP_CHECK`,
+//! `DNS_CHECK` ([`dns`]), `SMTP_CHECK` ([`smtp`]), `FILE_CHECK` ([`file`]) and wasmalived's
+//! `PLUGIN_CHECK`. `BFD_CHECK` is refused with its place: wasmalived has no BFD.
+
+mod dns;
+mod file;
+mod smtp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -24,9 +28,10 @@ use crate::lvs::{
     Checker, CheckerKind, CheckerTiming, Forwarding, GroupEntry, HttpCheck, HttpUrl, MiscCheck,
     PluginCheck, Protocol, RealServer, Scheduler, ServiceAddr, SorryServer, TlsOptions, UdpCheck,
     VirtualServer, VirtualServerGroup, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY,
-    DEFAULT_DELAY_LOOP, DEFAULT_HTTP_STATUS, DEFAULT_RETRY, HTTP_DELAY_BEFORE_RETRY,
+    DEFAULT_DELAY_LOOP, DEFAULT_HTTP_STATUS, DEFAULT_RETRY, DNS_DEFAULT_RETRY,
+    HTTP_DELAY_BEFORE_RETRY,
 };
-use crate::model::{GlobalDefs, NotifyScript, Origin, RunAs};
+use crate::model::{GlobalDefs, NotifyScript, Origin, RunAs, TrackFileDef};
 use crate::parser::Node;
 
 /// Longest `delay_loop`, `delay_before_retry`, `warmup`, timeouts accepted.
@@ -36,8 +41,9 @@ const MAX_FWMARK: u32 = u32::MAX;
 /// Largest real-server weight (IPVS: 65535).
 const MAX_WEIGHT: u32 = 65_535;
 
-/// Checkers keepalived has that are not implemented yet.
-const NOT_YET: &[&str] = &["DNS_CHECK", "SMTP_CHECK", "FILE_CHECK", "BFD_CHECK"];
+/// Checkers keepalived has that wasmalived refuses: `BFD_CHECK` follows a BFD session, and
+/// wasmalived does not speak BFD.
+const REFUSED: &[&str] = &["BFD_CHECK"];
 
 /// Timing keywords a checker, real server or virtual server may set (inherited downwards).
 #[derive(Debug, Default, Clone, Copy)]
@@ -60,6 +66,30 @@ impl Timing {
             warmup: self.warmup.or(parent.warmup),
             connect_timeout: self.connect_timeout.or(parent.connect_timeout),
             alpha: self.alpha.or(parent.alpha),
+        }
+    }
+
+    /// The effective timing of a checker of kind `kw` (keepalived's `check_data.c`: the
+    /// checker's value, else the real server's, else the virtual server's, else the kind's
+    /// default — DNS_CHECK retries 3 times `delay_loop` apart, MISC_CHECK never retries,
+    /// HTTP_GET/SSL_GET wait 3 s between retries).
+    fn resolve(self, kw: &str) -> CheckerTiming {
+        let delay_loop = self.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
+        let (default_retry, default_delay_before_retry) = match kw {
+            "MISC_CHECK" => (0, DEFAULT_DELAY_BEFORE_RETRY),
+            "HTTP_GET" | "SSL_GET" => (DEFAULT_RETRY, HTTP_DELAY_BEFORE_RETRY),
+            "DNS_CHECK" => (DNS_DEFAULT_RETRY, delay_loop),
+            _ => (DEFAULT_RETRY, DEFAULT_DELAY_BEFORE_RETRY),
+        };
+        CheckerTiming {
+            delay_loop,
+            retry: self.retry.unwrap_or(default_retry),
+            delay_before_retry: self
+                .delay_before_retry
+                .unwrap_or(default_delay_before_retry),
+            warmup: self.warmup.unwrap_or(delay_loop),
+            connect_timeout: self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            alpha: self.alpha.unwrap_or(false),
         }
     }
 
@@ -179,8 +209,14 @@ fn service_port(word: &Word, d: &mut Diags) -> Option<u16> {
     uint(word, "port", 0, 65_535, d).and_then(|p| u16::try_from(p).ok())
 }
 
-/// Builds one `virtual_server`; `None` if it has errors.
-pub(crate) fn build(node: &Node, global: &GlobalDefs, d: &mut Diags) -> Option<VirtualServer> {
+/// Builds one `virtual_server`; `None` if it has errors. `track_files` are the `track_file`
+/// blocks written before it (keepalived resolves a `FILE_CHECK` when it reads it).
+pub(crate) fn build(
+    node: &Node,
+    global: &GlobalDefs,
+    track_files: &[TrackFileDef],
+    d: &mut Diags,
+) -> Option<VirtualServer> {
     let addr = service_addr(node, d)?;
     let Some(body) = &node.block else {
         d.error(node.span(), "virtual_server needs a block { … }");
@@ -231,6 +267,7 @@ pub(crate) fn build(node: &Node, global: &GlobalDefs, d: &mut Diags) -> Option<V
             vs.virtualhost.as_deref(),
             &base,
             global,
+            track_files,
             d,
         ) else {
             continue;
@@ -575,6 +612,7 @@ fn real_server(
     vs_virtualhost: Option<&str>,
     base: &Path,
     global: &GlobalDefs,
+    track_files: &[TrackFileDef],
     d: &mut Diags,
 ) -> Option<RealServer> {
     let label = format!(
@@ -620,10 +658,12 @@ fn real_server(
                 "smtp_alert" => smtp_alert = compat::boolean(child, d).or(smtp_alert),
                 "virtualhost" => virtualhost = one_arg(child, d).map(|w| w.text.clone()),
                 "TCP_CHECK" | "HTTP_GET" | "SSL_GET" | "MISC_CHECK" | "PING_CHECK"
-                | "UDP_CHECK" | "PLUGIN_CHECK" => checker_nodes.push(child),
-                kw if NOT_YET.contains(&kw) => d.error(
+                | "UDP_CHECK" | "DNS_CHECK" | "SMTP_CHECK" | "FILE_CHECK" | "PLUGIN_CHECK" => {
+                    checker_nodes.push(child)
+                }
+                kw if REFUSED.contains(&kw) => d.error(
                     child.span(),
-                    format!("{kw} is not implemented in wasmalived yet; remove it or use a PLUGIN_CHECK"),
+                    format!("{kw} is not supported: wasmalived has no BFD; remove it or use another checker"),
                 ),
                 "lvs_method" | "uthreshold" | "lthreshold" | "snmp_name" => {
                     d.warn(child.span(), format!("{} has no effect in wasmalived; ignored", child.keyword.text));
@@ -635,7 +675,15 @@ fn real_server(
     let timing = timing.over(vs_timing);
     let checkers = checker_nodes
         .into_iter()
-        .filter_map(|c| checker(c, addr, timing, virtualhost.as_deref(), base, global, d))
+        .flat_map(|c| match c.keyword.text.as_str() {
+            "FILE_CHECK" => file::build(c, addr, timing, track_files, d)
+                .into_iter()
+                .collect(),
+            "SMTP_CHECK" => smtp::build(c, addr, timing, d),
+            _ => checker(c, addr, timing, virtualhost.as_deref(), base, global, d)
+                .into_iter()
+                .collect::<Vec<_>>(),
+        })
         .collect::<Vec<_>>();
     if checkers.is_empty() {
         d.warn(
@@ -662,6 +710,8 @@ struct Connection {
     ip: Option<IpAddr>,
     port: Option<u16>,
     bind: Option<IpAddr>,
+    /// Any connection keyword was written (SMTP_CHECK's rule for its own checker).
+    touched: bool,
 }
 
 impl Connection {
@@ -678,6 +728,7 @@ impl Connection {
             }
             _ => return false,
         }
+        self.touched = true;
         true
     }
 
@@ -707,11 +758,6 @@ fn checker(
     let lines: &[Node] = node.block.as_ref().map_or(&[], |b| b.nodes.as_slice());
     let mut timing = Timing::default();
     let mut conn = Connection::default();
-    let (default_retry, default_delay_before_retry) = match kw {
-        "MISC_CHECK" => (0, DEFAULT_DELAY_BEFORE_RETRY),
-        "HTTP_GET" | "SSL_GET" => (DEFAULT_RETRY, HTTP_DELAY_BEFORE_RETRY),
-        _ => (DEFAULT_RETRY, DEFAULT_DELAY_BEFORE_RETRY),
-    };
     let mut kind_lines = Vec::new();
     for line in lines {
         if timing.apply(line, d) || conn.apply(line, d) {
@@ -719,18 +765,8 @@ fn checker(
         }
         kind_lines.push(line);
     }
-    let timing = timing.over(rs_timing);
-    let delay_loop = timing.delay_loop.unwrap_or(DEFAULT_DELAY_LOOP);
-    let resolved = CheckerTiming {
-        delay_loop,
-        retry: timing.retry.unwrap_or(default_retry),
-        delay_before_retry: timing
-            .delay_before_retry
-            .unwrap_or(default_delay_before_retry),
-        warmup: timing.warmup.unwrap_or(delay_loop),
-        connect_timeout: timing.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        alpha: timing.alpha.unwrap_or(false),
-    };
+    let resolved = timing.over(rs_timing).resolve(kw);
+    let delay_loop = resolved.delay_loop;
     let kind = match kw {
         "TCP_CHECK" => {
             no_more(&kind_lines, kw, d);
@@ -743,6 +779,7 @@ fn checker(
         "HTTP_GET" | "SSL_GET" => http(node, &kind_lines, virtualhost, d)?,
         "MISC_CHECK" => misc(node, &kind_lines, delay_loop, d)?,
         "UDP_CHECK" => udp(&kind_lines, d)?,
+        "DNS_CHECK" => dns::kind(&kind_lines, d)?,
         "PLUGIN_CHECK" => plugin(node, &kind_lines, base, global, d)?,
         _ => return None,
     };

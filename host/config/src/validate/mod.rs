@@ -83,7 +83,7 @@ pub(crate) fn validate(nodes: &[Node], d: &mut Diags) -> Option<Config> {
     for (ordinal, node) in nodes.iter().enumerate() {
         match node.keyword.text.as_str() {
             "global_defs" => {}
-            "virtual_server" => virtual_servers.extend(lvs::build(node, &global, d)),
+            "virtual_server" => virtual_servers.extend(lvs::build(node, &global, &track_files, d)),
             "virtual_server_group" => virtual_server_groups.extend(lvs::build_group(node, d)),
             "vrrp_script" => scripts.extend(script::build(node, &global, ordinal, d)),
             "vrrp_track_process" => processes.extend(process::build(node, ordinal, d)),

@@ -247,6 +247,10 @@ pub fn checker_mail(change: &CheckerChange<'_>, no_checker_emails: bool) -> Opti
             if up { "succeeded" } else { "failed" }
         ),
         CheckerKind::Plugin(_) => format!("=> PLUGIN CHECK {} on service <=", succeed(up)),
+        CheckerKind::Dns(_) => format!("=> DNS_CHECK: {} on service <=", succeed(up)),
+        CheckerKind::Smtp(_) => format!("=> CHECK {} on service <=", succeed(up)),
+        // keepalived's tracked-file checker changes the server's state without a mail.
+        CheckerKind::File(_) => return None,
     };
     Some(body)
 }

@@ -740,7 +740,7 @@ impl Daemon {
     async fn apply_track_files(&mut self, config: &Config) {
         let reload = self.config.is_some();
         let files = track_files::tracked(config);
-        for def in &files {
+        for def in files.iter().chain(&track_files::checked_only(config)) {
             track_files::initialise(def, reload);
         }
         // Watch first, then read: a change in between is read twice, never missed.

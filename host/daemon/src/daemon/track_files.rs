@@ -54,6 +54,25 @@ pub fn tracked(config: &Config) -> Vec<&TrackFileDef> {
         .collect()
 }
 
+/// The files only `FILE_CHECK`s follow (no instance or sync group tracks them): their
+/// `init_file` is written here too, and the LVS director watches them.
+pub fn checked_only(config: &Config) -> Vec<&TrackFileDef> {
+    let vrrp = tracked(config);
+    config
+        .track_files
+        .iter()
+        .filter(|def| !vrrp.iter().any(|v| v.name == def.name))
+        .filter(|def| {
+            config
+                .virtual_servers
+                .iter()
+                .flat_map(|vs| &vs.real_servers)
+                .flat_map(|rs| &rs.checkers)
+                .any(|c| matches!(&c.kind, wasmalived_config::lvs::CheckerKind::File(f) if f.track_file == def.name))
+        })
+        .collect()
+}
+
 /// `init_file`: write the initial value (only if missing, or always with `overwrite` —
 /// never on a reload, and never over something that is not a regular file).
 pub fn initialise(def: &TrackFileDef, reload: bool) {
@@ -210,7 +229,7 @@ pub fn watch(files: Vec<(String, PathBuf)>, commands: mpsc::Sender<Command>) -> 
 
 /// keepalived's events: closed after writing, moved in or out, deleted (a file being
 /// written is read when it is closed, never half-written).
-fn worth_reading(kind: &EventKind) -> bool {
+pub(crate) fn worth_reading(kind: &EventKind) -> bool {
     matches!(
         kind,
         EventKind::Access(AccessKind::Close(AccessMode::Write))

@@ -802,6 +802,7 @@ async fn probe_loop(
         tokio::select! {
             () = cancel.cancelled() => return,
             () = tokio::time::sleep_until(next) => {}
+            () = probe.changed() => {}
         }
         while *suspended.borrow_and_update() {
             tokio::select! {

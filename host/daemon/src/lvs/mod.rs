@@ -16,6 +16,7 @@
 //! at start (left-overs of a killed run) and at shutdown.
 
 pub mod dr;
+pub mod file_check;
 pub mod hooks;
 pub mod manager;
 pub mod probe;

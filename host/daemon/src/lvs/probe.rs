@@ -8,8 +8,10 @@
 //! `tls_verify` says otherwise. `PLUGIN_CHECK` runs any plugin with its own parameters and
 //! grants, plus `address IP:PORT` (the checked address) and a TCP grant to it.
 //! `MISC_CHECK` is a script, run through the daemon's vetted child-process runner (not
-//! sandboxed: a script by definition). `PING_CHECK` and `UDP_CHECK` are host-side probes
-//! (a guest sees no ICMP).
+//! sandboxed: a script by definition). `PING_CHECK`, `UDP_CHECK`, `DNS_CHECK` and
+//! `SMTP_CHECK` are host-side probes (a guest sees no ICMP, and the plugin contract grants
+//! neither UDP nor a TCP dialogue). `FILE_CHECK` reads a `track_file`
+//! ([`super::file_check`]).
 //!
 //! Identical checkers (same kind, target, source and timing) are one [`ProbeDef`], run once
 //! however many virtual servers name them.
@@ -19,13 +21,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmalived_config::grants::{Grants, HttpGrant, HttpPin, HttpTls, TcpGrant};
-use wasmalived_config::lvs::{Checker, CheckerKind, CheckerTiming, HttpCheck, HttpUrl, UdpCheck};
+use wasmalived_config::lvs::{
+    Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, UdpCheck,
+};
 use wasmalived_config::GlobalDefs;
+use wasmalived_lvs::WeightReport;
 use wasmalived_plugin_host::reload::{CheckHandle as PluginHandle, PluginRegistry, PluginSource};
 use wasmalived_plugin_host::{RunOutcome, Runtime, Verdict};
 use wasmalived_sys::process::{Environment, RunError};
 use wasmalived_sys::program::Program;
 
+use super::file_check::FileProbe;
 use crate::net::probe as net_probe;
 use crate::programs;
 
@@ -67,6 +73,7 @@ impl ProbeDef {
             CheckerKind::Plugin(p) => {
                 format!("PLUGIN_CHECK {} {}", plugin_name(&p.plugin), self.target)
             }
+            CheckerKind::File(f) => format!("FILE_CHECK {}", f.track_file),
             kind => format!("{} {}", kind.keyword(), self.target),
         }
     }
@@ -84,8 +91,8 @@ fn plugin_name(plugin: &wasmalived_config::PluginRef) -> String {
 pub struct Outcome {
     /// The checker passed.
     pub success: bool,
-    /// A `misc_dynamic` weight (exit status 2–255 → status − 2).
-    pub weight: Option<u32>,
+    /// A `misc_dynamic` weight (exit status 2–255 → status − 2) or a `FILE_CHECK` offset.
+    pub weight: Option<WeightReport>,
     /// `ok`, or why it failed.
     pub detail: String,
     /// What ran: a plugin's `name@digest`, a script, `icmp`, `udp`.
@@ -95,7 +102,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn ok(runner: impl Into<String>, took: Duration) -> Self {
+    pub(super) fn ok(runner: impl Into<String>, took: Duration) -> Self {
         Outcome {
             success: true,
             weight: None,
@@ -105,7 +112,11 @@ impl Outcome {
         }
     }
 
-    fn failed(runner: impl Into<String>, detail: impl Into<String>, took: Duration) -> Self {
+    pub(super) fn failed(
+        runner: impl Into<String>,
+        detail: impl Into<String>,
+        took: Duration,
+    ) -> Self {
         Outcome {
             success: false,
             weight: None,
@@ -184,6 +195,30 @@ pub enum Probe {
         /// `connect_timeout`.
         timeout: Duration,
     },
+    /// `DNS_CHECK`.
+    Dns {
+        /// Where to query.
+        target: SocketAddr,
+        /// Source address.
+        bind: Option<IpAddr>,
+        /// What to ask.
+        check: DnsCheck,
+        /// `connect_timeout`.
+        timeout: Duration,
+    },
+    /// `SMTP_CHECK`.
+    Smtp {
+        /// The SMTP server.
+        target: SocketAddr,
+        /// Source address.
+        bind: Option<IpAddr>,
+        /// `helo_name`.
+        helo_name: String,
+        /// `connect_timeout`, per step.
+        timeout: Duration,
+    },
+    /// `FILE_CHECK`.
+    File(FileProbe),
 }
 
 impl Probe {
@@ -272,6 +307,19 @@ impl Probe {
                 check: check.clone(),
                 timeout,
             }),
+            CheckerKind::Dns(check) => Ok(Probe::Dns {
+                target: def.target,
+                bind: def.bind,
+                check: check.clone(),
+                timeout,
+            }),
+            CheckerKind::Smtp(smtp) => Ok(Probe::Smtp {
+                target: def.target,
+                bind: def.bind,
+                helo_name: smtp.helo_name.clone(),
+                timeout,
+            }),
+            CheckerKind::File(check) => Ok(Probe::File(FileProbe::new(check))),
         }
     }
 
@@ -324,6 +372,34 @@ impl Probe {
                 Ok(_) => Outcome::ok("udp", started.elapsed()),
                 Err(err) => Outcome::failed("udp", err.to_string(), started.elapsed()),
             },
+            Probe::Dns {
+                target,
+                bind,
+                check,
+                timeout,
+            } => match net_probe::dns(*target, *bind, check, *timeout).await {
+                Ok(_) => Outcome::ok("dns", started.elapsed()),
+                Err(err) => Outcome::failed("dns", err.to_string(), started.elapsed()),
+            },
+            Probe::Smtp {
+                target,
+                bind,
+                helo_name,
+                timeout,
+            } => match net_probe::smtp(*target, *bind, helo_name, *timeout).await {
+                Ok(_) => Outcome::ok("smtp", started.elapsed()),
+                Err(err) => Outcome::failed("smtp", err.to_string(), started.elapsed()),
+            },
+            Probe::File(file) => file.run(),
+        }
+    }
+
+    /// Resolves when the probe should run before its schedule says so: a `FILE_CHECK`'s
+    /// file changed. Never, for the others.
+    pub async fn changed(&self) {
+        match self {
+            Probe::File(file) => file.changed().await,
+            _ => std::future::pending().await,
         }
     }
 
@@ -472,7 +548,7 @@ async fn misc(program: &Program, timeout: Duration, dynamic: bool, started: Inst
         Ok(finished) => match finished.exit {
             wasmalived_sys::process::Exit::Code(0) => Outcome::ok(runner, started.elapsed()),
             wasmalived_sys::process::Exit::Code(code @ 2..=255) if dynamic => Outcome {
-                weight: u32::try_from(code - 2).ok(),
+                weight: u32::try_from(code - 2).ok().map(WeightReport::Set),
                 ..Outcome::ok(runner, started.elapsed())
             },
             exit => Outcome::failed(runner, exit.to_string(), started.elapsed()),
@@ -574,7 +650,7 @@ mod tests {
         assert!(ok.success && ok.weight.is_none(), "{ok:?}");
         let weighted = run("exit 5", true).await;
         assert!(
-            weighted.success && weighted.weight == Some(3),
+            weighted.success && weighted.weight == Some(WeightReport::Set(3)),
             "{weighted:?}"
         );
         let failed = run("exit 1", true).await;
