@@ -170,6 +170,17 @@ pub enum LvsBackendChoice {
     Nftables,
 }
 
+impl LvsBackendChoice {
+    /// `auto`, `ipvs`, `nftables`: the keyword's value.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LvsBackendChoice::Auto => "auto",
+            LvsBackendChoice::Ipvs => "ipvs",
+            LvsBackendChoice::Nftables => "nftables",
+        }
+    }
+}
+
 /// A `virtual_server` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualServer {

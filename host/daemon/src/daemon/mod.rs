@@ -758,9 +758,9 @@ impl Daemon {
             return;
         }
         let alerts = self.alerts.clone().unwrap_or_default();
-        let director = self
-            .director
-            .get_or_insert_with(|| Director::spawn(self.director_ctx.clone()));
+        let director = self.director.get_or_insert_with(|| {
+            Director::spawn(self.director_ctx.clone(), config.global.lvs_backend)
+        });
         director.apply(config, alerts).await;
     }
 
