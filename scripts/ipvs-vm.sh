@@ -32,7 +32,7 @@ kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {
 pkgs=("$kpkg" ipvsadm libnl-3-200 libnl-genl-3-200 libpopt0 busybox-static)
 for p in "${pkgs[@]}"; do
     if ! ls "$cache/debs/${p}_"*.deb >/dev/null 2>&1; then
-        (cd "$cache/debs" && apt-get download "$p" >/dev/null)
+        (cd "$cache/debs" && apt-get -o APT::Sandbox::User=root download "$p" >/dev/null)
     fi
 done
 pkgroot=$cache/root
