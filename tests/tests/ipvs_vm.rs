@@ -2,8 +2,10 @@
 //! its `ip_vs` modules in a software-emulated VM (qemu, TCG) whose `/init`
 //! (`tests/vm/ipvs/init`) runs wasmalived with `lvs_backend ipvs` and reads the kernel back
 //! with `ipvsadm -Ln`: after the start (NAT, DR, TUN, persistence, a firewall mark, IPv6,
-//! the `wlc`/`lc`/`sed`/`nq`/`rr` schedulers), after a reload (a weight changed, a real server
-//! and a service removed) and after the shutdown (nothing of ours left).
+//! the `wlc`/`lc`/`sed`/`nq`/`rr` schedulers; a killed run's service taken over and made
+//! exactly the configuration's, someone else's left alone), after a reload (a weight changed,
+//! a real server and a service removed) and after the shutdown (nothing of ours left, the
+//! other service still there).
 //!
 //! Minutes under emulation, and it downloads Debian's kernel once: ignored by `make test`,
 //! run by `make vm-test`.
@@ -98,7 +100,18 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
         "{test_out}"
     );
 
+    // `auto` takes IPVS where the kernel has it.
+    assert!(console.contains("@@config-test-auto exit 0"), "{context}");
+    let auto_out = section(&console, "config-test-auto")
+        .expect("config-test-auto")
+        .join("\n");
+    assert!(
+        auto_out.contains("LVS: lvs_backend auto: this host runs ipvs;"),
+        "{auto_out}"
+    );
+
     for (phase, want) in [
+        ("found", "found.expected"),
         ("started", "first.expected"),
         ("reloaded", "second.expected"),
         ("stopped", "stopped.expected"),
@@ -133,7 +146,10 @@ fn expected_tables_parse_as_ipvsadm_prints_them() {
         ])
     );
     let first = expected("first.expected");
-    assert_eq!(first.len(), 5);
+    assert_eq!(first.len(), 6);
     assert_eq!(first.values().map(BTreeSet::len).sum::<usize>(), 7);
-    assert!(expected("stopped.expected").is_empty());
+    assert_eq!(
+        expected("stopped.expected"),
+        Table::from([("TCP 192.0.2.99:80 rr".to_string(), BTreeSet::new())])
+    );
 }
