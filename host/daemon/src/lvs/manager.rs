@@ -214,8 +214,14 @@ impl Manager {
         self.alerts = alerts;
         self.global = config.global.clone();
         self.groups = config.virtual_server_groups.clone();
-        // Reviewed for the backend that runs; `lvs_backend` is read at start-up only.
-        let backend = review::backend_for(&config).map(|kind| {
+        // Reviewed for the backend that runs; `lvs_backend` is read at start-up only. The
+        // detection asks the kernel (and maybe `modprobe -n`): off the runtime's threads.
+        let choice = config.global.lvs_backend;
+        let detected = tokio::task::spawn_blocking(move || wasmalived_lvs::detect(choice))
+            .await
+            .map_err(|join| format!("lvs_backend {}: {join}", choice.keyword()))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let backend = detected.map(|kind| {
             if kind != self.backend_kind {
                 warn!(
                     "lvs_backend now selects {}; the director keeps {} until a restart",
