@@ -63,6 +63,7 @@ test: setup plugins
 vm-test:
 	@command -v qemu-system-x86_64 >/dev/null || apt-get install -y qemu-system-x86
 	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
+	$(CARGO) build -p wasmalived-lvs --example ipvs_sync
 	$(CARGO) test -p wasmalived-e2e --test ipvs_vm -- --include-ignored
 
 ## Two-node namespace demo (see README).

@@ -7,7 +7,8 @@
 #
 #   scripts/ipvs-vm.sh OUT_DIR
 #
-# Environment: WASMALIVED_BIN (default target/debug/wasmalived), IPVS_VM_CACHE (where the
+# Environment: WASMALIVED_BIN (default target/debug/wasmalived), IPVS_SYNC_BIN (default
+# target/debug/examples/ipvs_sync: the sync-daemon driver), IPVS_VM_CACHE (where the
 # Debian packages are kept, default target/ipvs-vm), IPVS_VM_TIMEOUT (seconds, default 600).
 # Needs qemu-system-x86_64 (Debian's qemu-system-x86), apt-get (the packages are fetched with
 # `apt-get download`, once) and dpkg-deb.
@@ -16,6 +17,7 @@ set -euo pipefail
 out=${1:?usage: scripts/ipvs-vm.sh OUT_DIR}
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${WASMALIVED_BIN:-$root/target/debug/wasmalived}
+sync_bin=${IPVS_SYNC_BIN:-$root/target/debug/examples/ipvs_sync}
 cache=${IPVS_VM_CACHE:-$root/target/ipvs-vm}
 timeout_secs=${IPVS_VM_TIMEOUT:-600}
 vm=$root/tests/vm/ipvs
@@ -24,6 +26,7 @@ for tool in qemu-system-x86_64 apt-get apt-cache dpkg-deb gzip; do
     command -v "$tool" >/dev/null || { echo "ipvs-vm: $tool is missing (apt-get install qemu-system-x86)" >&2; exit 2; }
 done
 [ -x "$bin" ] || { echo "ipvs-vm: $bin does not exist: build wasmalived first" >&2; exit 2; }
+[ -x "$sync_bin" ] || { echo "ipvs-vm: $sync_bin does not exist: cargo build -p wasmalived-lvs --example ipvs_sync" >&2; exit 2; }
 
 # Debian's kernel package (the one linux-image-amd64 points at) and the user-space pieces.
 mkdir -p "$cache/debs" "$out"
@@ -84,6 +87,7 @@ install_program "$pkgroot/sbin/ipvsadm" ipvsadm
 objcopy --strip-debug "$bin" "$img/wasmalived.stripped" 2>/dev/null || cp "$bin" "$img/wasmalived.stripped"
 install_program "$img/wasmalived.stripped" wasmalived
 rm "$img/wasmalived.stripped"
+install_program "$sync_bin" ipvs_sync
 cp "$vm/init" "$img/init"
 cp "$vm"/*.conf "$vm"/*.expected "$img/etc/"
 (cd "$img" && find . | "$img/bin/busybox" cpio -o -H newc 2>/dev/null) | gzip -1 > "$out/initrd.gz"

@@ -5,7 +5,8 @@
 //! the `wlc`/`lc`/`sed`/`nq`/`rr` schedulers; a killed run's service taken over and made
 //! exactly the configuration's, someone else's left alone), after a reload (a weight changed,
 //! a real server and a service removed) and after the shutdown (nothing of ours left, the
-//! other service still there).
+//! other service still there); then the kernel's connection-sync daemons, started, restarted
+//! and stopped through the backend (`host/lvs/examples/ipvs_sync.rs`).
 //!
 //! Minutes under emulation, and it downloads Debian's kernel once: ignored by `make test`,
 //! run by `make vm-test`.
@@ -121,6 +122,36 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
         assert_eq!(got, expected(want), "{phase}: {context}");
     }
     assert!(console.contains("@@daemon exit 0"), "{context}");
+
+    // The sync daemons: started, the master restarted with another sync id, stopped; stopping
+    // one that no longer runs is not an error.
+    for step in [
+        "start master",
+        "start backup",
+        "restart master",
+        "stop master",
+        "stop backup",
+        "stop backup again",
+    ] {
+        assert!(
+            console.contains(&format!("@@sync {step} exit 0")),
+            "sync {step}: {context}"
+        );
+    }
+    let started = section(&console, "sync-started").expect("sync-started");
+    for want in [
+        "master sync daemon (mcast=wv0, syncid=9",
+        "backup sync daemon (mcast=wv0, syncid=5",
+        "master wv0 9 group 224.0.0.81 port 8848 ttl 1",
+        "backup wv0 5 group 224.0.0.81 port 8848 ttl 1",
+    ] {
+        assert!(
+            started.iter().any(|l| l.contains(want)),
+            "{want}: {started:?}"
+        );
+    }
+    let stopped = section(&console, "sync-stopped").expect("sync-stopped");
+    assert!(stopped.iter().all(|l| l.trim().is_empty()), "{stopped:?}");
     // Passed: the logs are of no further use.
     let _ = fs::remove_dir_all(&out);
 }

@@ -35,6 +35,8 @@ use netlink_packet_core::{
 };
 use netlink_packet_generic::{GenlFamily, GenlHeader, GenlMessage};
 
+use super::sync::{DaemonAttr, SyncDaemon, SyncState};
+
 /// The generic netlink family name (`IPVS_GENL_NAME`).
 pub const FAMILY_NAME: &str = "IPVS";
 /// The family's version (`IPVS_GENL_VERSION`).
@@ -58,6 +60,12 @@ pub mod cmd {
     pub const DEL_DEST: u8 = 7;
     /// Dump a service's destinations.
     pub const GET_DEST: u8 = 8;
+    /// Start a sync daemon (also the command of daemon dump replies).
+    pub const NEW_DAEMON: u8 = 9;
+    /// Stop a sync daemon.
+    pub const DEL_DAEMON: u8 = 10;
+    /// Dump the sync daemons.
+    pub const GET_DAEMON: u8 = 11;
     /// The reply to `GET_INFO`.
     pub const SET_INFO: u8 = 14;
     /// IPVS's version and connection table size.
@@ -68,6 +76,8 @@ pub mod cmd {
 const CMD_ATTR_SERVICE: u16 = 1;
 /// `IPVS_CMD_ATTR_DEST`.
 const CMD_ATTR_DEST: u16 = 2;
+/// `IPVS_CMD_ATTR_DAEMON`.
+const CMD_ATTR_DAEMON: u16 = 3;
 /// `IPVS_INFO_ATTR_VERSION` (top level of a `SET_INFO` reply).
 const INFO_ATTR_VERSION: u16 = 1;
 /// `IPVS_INFO_ATTR_CONN_TAB_SIZE`.
@@ -386,6 +396,8 @@ pub enum IpvsAttr {
     Service(Vec<SvcAttr>),
     /// `IPVS_CMD_ATTR_DEST`.
     Dest(Vec<DestAttr>),
+    /// `IPVS_CMD_ATTR_DAEMON`.
+    Daemon(Vec<DaemonAttr>),
     /// `IPVS_INFO_ATTR_VERSION` (a `SET_INFO` reply).
     InfoVersion(u32),
     /// `IPVS_INFO_ATTR_CONN_TAB_SIZE` (a `SET_INFO` reply).
@@ -399,6 +411,7 @@ impl Nla for IpvsAttr {
         match self {
             IpvsAttr::Service(attrs) => attrs.as_slice().buffer_len(),
             IpvsAttr::Dest(attrs) => attrs.as_slice().buffer_len(),
+            IpvsAttr::Daemon(attrs) => attrs.as_slice().buffer_len(),
             IpvsAttr::InfoVersion(_) | IpvsAttr::InfoConnTabSize(_) => 4,
             IpvsAttr::Other(nla) => nla.value_len(),
         }
@@ -408,6 +421,7 @@ impl Nla for IpvsAttr {
         match self {
             IpvsAttr::Service(_) => CMD_ATTR_SERVICE | NLA_F_NESTED,
             IpvsAttr::Dest(_) => CMD_ATTR_DEST | NLA_F_NESTED,
+            IpvsAttr::Daemon(_) => CMD_ATTR_DAEMON | NLA_F_NESTED,
             IpvsAttr::InfoVersion(_) => INFO_ATTR_VERSION,
             IpvsAttr::InfoConnTabSize(_) => INFO_ATTR_CONN_TAB_SIZE,
             IpvsAttr::Other(nla) => nla.kind(),
@@ -418,6 +432,7 @@ impl Nla for IpvsAttr {
         match self {
             IpvsAttr::Service(attrs) => attrs.as_slice().emit(buf),
             IpvsAttr::Dest(attrs) => attrs.as_slice().emit(buf),
+            IpvsAttr::Daemon(attrs) => attrs.as_slice().emit(buf),
             IpvsAttr::InfoVersion(v) | IpvsAttr::InfoConnTabSize(v) => {
                 buf[..4].copy_from_slice(&v.to_ne_bytes())
             }
@@ -493,6 +508,9 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
                             IpvsAttr::Service(parse_nested(value, SvcAttr::parse)?)
                         }
                         (_, CMD_ATTR_DEST) => IpvsAttr::Dest(parse_nested(value, DestAttr::parse)?),
+                        (_, CMD_ATTR_DAEMON) => {
+                            IpvsAttr::Daemon(parse_nested(value, DaemonAttr::parse)?)
+                        }
                         _ => IpvsAttr::Other(DefaultNla::parse(&nla)?),
                     })
                 })
@@ -824,19 +842,28 @@ pub enum Request {
     DumpDests(ServiceKey),
     /// `IPVS_CMD_GET_INFO`.
     GetInfo,
+    /// `IPVS_CMD_NEW_DAEMON`: start a sync daemon.
+    NewDaemon(SyncDaemon),
+    /// `IPVS_CMD_DEL_DAEMON`: stop the master or the backup sync daemon.
+    DelDaemon(SyncState),
+    /// `IPVS_CMD_GET_DAEMON` with `NLM_F_DUMP`: the running sync daemons.
+    DumpDaemons,
 }
 
 impl Request {
     /// Whether the kernel answers with a dump (a series of messages ending in `NLMSG_DONE`)
     /// rather than an acknowledgement.
     pub fn is_dump(&self) -> bool {
-        matches!(self, Request::DumpServices | Request::DumpDests(_))
+        matches!(
+            self,
+            Request::DumpServices | Request::DumpDests(_) | Request::DumpDaemons
+        )
     }
 
     /// The netlink flags it is sent with.
     pub fn flags(&self) -> u16 {
         match self {
-            Request::DumpServices | Request::DumpDests(_) => NLM_F_REQUEST | NLM_F_DUMP,
+            _ if self.is_dump() => NLM_F_REQUEST | NLM_F_DUMP,
             _ => NLM_F_REQUEST | NLM_F_ACK,
         }
     }
@@ -862,6 +889,12 @@ impl Request {
             Request::DumpServices => (cmd::GET_SERVICE, vec![]),
             Request::DumpDests(k) => (cmd::GET_DEST, vec![IpvsAttr::Service(k.attrs())]),
             Request::GetInfo => (cmd::GET_INFO, vec![]),
+            Request::NewDaemon(d) => (cmd::NEW_DAEMON, vec![IpvsAttr::Daemon(d.attrs())]),
+            Request::DelDaemon(state) => (
+                cmd::DEL_DAEMON,
+                vec![IpvsAttr::Daemon(vec![DaemonAttr::State(state.value())])],
+            ),
+            Request::DumpDaemons => (cmd::GET_DAEMON, vec![]),
         };
         IpvsMessage { cmd, attrs }
     }
@@ -892,6 +925,14 @@ impl Request {
             Request::DumpServices => "list services".into(),
             Request::DumpDests(k) => format!("list destinations of {k}"),
             Request::GetInfo => "get IPVS info".into(),
+            Request::NewDaemon(d) => format!(
+                "start the {} sync daemon (interface {}, sync id {})",
+                d.state.name(),
+                d.interface,
+                d.sync_id
+            ),
+            Request::DelDaemon(state) => format!("stop the {} sync daemon", state.name()),
+            Request::DumpDaemons => "list sync daemons".into(),
         }
     }
 }
@@ -910,6 +951,8 @@ pub enum Reply {
     Service(Service),
     /// A destination (a `GET_DEST` dump).
     Dest(DestEntry),
+    /// A running sync daemon (a `GET_DAEMON` dump).
+    Daemon(SyncDaemon),
     /// `SET_INFO`.
     Info {
         /// `IP_VS_VERSION_CODE` (0x010201 = 1.2.1).
@@ -946,6 +989,15 @@ impl Reply {
                     .unwrap_or_else(|| Err("IPVS destination reply without a destination".into()))
                     .map(Reply::Dest)
             }
+            cmd::NEW_DAEMON => msg
+                .attrs
+                .iter()
+                .find_map(|a| match a {
+                    IpvsAttr::Daemon(d) => Some(SyncDaemon::from_attrs(d)),
+                    _ => None,
+                })
+                .unwrap_or_else(|| Err("IPVS sync daemon reply without a daemon".into()))
+                .map(Reply::Daemon),
             cmd::SET_INFO => {
                 let mut version = None;
                 let mut size = None;

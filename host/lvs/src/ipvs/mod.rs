@@ -3,6 +3,7 @@
 //!
 //! - [`codec`]: the messages (the UAPI layout, golden-tested byte for byte).
 //! - [`genl`]: the socket, the family lookup, acknowledgements and dumps.
+//! - [`sync`]: the kernel's connection-sync daemons (`lvs_sync_daemon`).
 //!
 //! Every apply compares the plans with what the kernel lists (a dump of the services, and of
 //! the destinations of each service we want) and sends only the difference: services added,
@@ -20,6 +21,7 @@
 
 pub mod codec;
 pub mod genl;
+pub mod sync;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -34,6 +36,7 @@ use codec::{
     FWD_TUNNEL, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, SVC_F_HASHED, SVC_F_PERSISTENT,
 };
 pub use genl::{Genl, IpvsError};
+pub use sync::{SyncDaemon, SyncState};
 
 /// The backend's name.
 pub const NAME: &str = "ipvs";
@@ -308,6 +311,41 @@ impl Ipvs {
             .into_iter()
             .filter_map(|r| match r {
                 Reply::Dest(d) => Some(d),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// Start the kernel's sync daemon `daemon` (a running one of the same state is stopped
+    /// first, so a changed interface or sync id takes effect).
+    pub fn start_sync_daemon(&mut self, daemon: &SyncDaemon) -> Result<(), IpvsError> {
+        daemon.check().map_err(|message| IpvsError::Decode {
+            what: Request::NewDaemon(daemon.clone()).describe(),
+            message,
+        })?;
+        if self.sync_daemons()?.iter().any(|d| d.state == daemon.state) {
+            self.stop_sync_daemon(daemon.state)?;
+        }
+        self.run(Request::NewDaemon(daemon.clone()))
+    }
+
+    /// Stop the `state` sync daemon; stopping one that is not running is not an error.
+    pub fn stop_sync_daemon(&mut self, state: SyncState) -> Result<(), IpvsError> {
+        match self.run(Request::DelDaemon(state)) {
+            // The kernel answers ESRCH when that daemon is not running.
+            Err(e) if is_errno(&e, &[genl::errno::ESRCH]) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// The running sync daemons.
+    pub fn sync_daemons(&mut self) -> Result<Vec<SyncDaemon>, IpvsError> {
+        Ok(self
+            .kernel
+            .execute(&Request::DumpDaemons)?
+            .into_iter()
+            .filter_map(|r| match r {
+                Reply::Daemon(d) => Some(d),
                 _ => None,
             })
             .collect())

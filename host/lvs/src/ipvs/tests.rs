@@ -641,10 +641,12 @@ type Table = BTreeMap<ServiceKey, (Service, BTreeMap<(IpAddr, u16), Dest>)>;
 
 /// An in-memory IPVS with the kernel's answers (`ip_vs_genl_set_cmd`): EEXIST for a service
 /// or destination that exists, ESRCH for a missing service, ENOENT for a missing destination
-/// or scheduler. Dumps go through the decoder, as the kernel lays them out.
+/// or scheduler; EEXIST for a sync daemon of a state that runs, ESRCH for stopping one that
+/// does not. Dumps go through the decoder, as the kernel lays them out.
 #[derive(Clone, Default)]
 struct FakeIpvs {
     table: Arc<Mutex<Table>>,
+    daemons: Arc<Mutex<Vec<SyncDaemon>>>,
     log: Arc<Mutex<Vec<Request>>>,
 }
 
@@ -758,6 +760,30 @@ impl Kernel for FakeIpvs {
                 version: 0x010201,
                 conn_tab_size: 4096,
             }]),
+            Request::NewDaemon(d) => {
+                let mut daemons = self.daemons.lock().unwrap();
+                if daemons.iter().any(|r| r.state == d.state) {
+                    return Err(kernel_err(errno::EEXIST));
+                }
+                daemons.push(d.clone());
+                Ok(vec![])
+            }
+            Request::DelDaemon(state) => {
+                let mut daemons = self.daemons.lock().unwrap();
+                let before = daemons.len();
+                daemons.retain(|d| d.state != *state);
+                if daemons.len() == before {
+                    return Err(kernel_err(errno::ESRCH));
+                }
+                Ok(vec![])
+            }
+            Request::DumpDaemons => Ok(self
+                .daemons
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|d| through_decoder(request, cmd::NEW_DAEMON, IpvsAttr::Daemon(d.attrs())))
+                .collect()),
         }
     }
 }
@@ -1090,4 +1116,156 @@ fn netmasks_follow_the_family() {
         Netmask::V6(1),
         "the kernel refuses 0"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Sync daemons (`IPVS_CMD_*_DAEMON`, `IPVS_DAEMON_ATTR_*`).
+
+fn master_on(interface: &str, sync_id: u32) -> SyncDaemon {
+    SyncDaemon {
+        state: SyncState::Master,
+        interface: interface.into(),
+        sync_id,
+        max_len: None,
+        group: None,
+        port: None,
+        ttl: None,
+    }
+}
+
+#[cfg(target_endian = "little")]
+#[test]
+fn golden_new_daemon_sends_state_interface_and_sync_id() {
+    let frame = Request::NewDaemon(master_on("wv0", 5)).frame(FAMILY, 13);
+    let expected: Vec<u8> = vec![
+        48, 0, 0, 0, 0x24, 0, 5, 0, 13, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr, len 16 + 4 + 28
+        9, 1, 0, 0, // IPVS_CMD_NEW_DAEMON
+        28, 0, 3, 0x80, // IPVS_CMD_ATTR_DAEMON (type 3 | NLA_F_NESTED)
+        8, 0, 1, 0, 1, 0, 0, 0, // DAEMON_ATTR_STATE: IP_VS_STATE_MASTER 1
+        8, 0, 2, 0, b'w', b'v', b'0', 0, // DAEMON_ATTR_MCAST_IFN "wv0\0"
+        8, 0, 3, 0, 5, 0, 0, 0, // DAEMON_ATTR_SYNC_ID 5
+    ];
+    assert_eq!(frame, expected);
+}
+
+#[cfg(target_endian = "little")]
+#[test]
+fn golden_new_daemon_with_every_option() {
+    let mut d = master_on("wv0", 5);
+    d.state = SyncState::Backup;
+    d.max_len = Some(1472);
+    d.group = Some("224.0.0.81".parse().unwrap());
+    d.port = Some(8848);
+    d.ttl = Some(1);
+    let frame = Request::NewDaemon(d).frame(FAMILY, 14);
+    let expected: Vec<u8> = vec![
+        80, 0, 0, 0, 0x24, 0, 5, 0, 14, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr, len 16 + 4 + 60
+        9, 1, 0, 0, // IPVS_CMD_NEW_DAEMON
+        60, 0, 3, 0x80, // IPVS_CMD_ATTR_DAEMON
+        8, 0, 1, 0, 2, 0, 0, 0, // STATE: IP_VS_STATE_BACKUP 2
+        8, 0, 2, 0, b'w', b'v', b'0', 0, // MCAST_IFN
+        8, 0, 3, 0, 5, 0, 0, 0, // SYNC_ID
+        6, 0, 4, 0, 0xc0, 0x05, 0, 0, // SYNC_MAXLEN (u16) 1472 = 0x05c0, host order
+        8, 0, 5, 0, 224, 0, 0, 81, // MCAST_GROUP: an in_addr, network order
+        6, 0, 7, 0, 0x90, 0x22, 0, 0, // MCAST_PORT (u16) 8848 = 0x2290, host order
+        5, 0, 8, 0, 1, 0, 0, 0, // MCAST_TTL (u8) 1, 3 bytes padding
+    ];
+    assert_eq!(frame, expected);
+}
+
+#[cfg(target_endian = "little")]
+#[test]
+fn golden_del_daemon_sends_only_the_state_and_dump_daemons_is_a_dump() {
+    assert_eq!(
+        Request::DelDaemon(SyncState::Backup).frame(FAMILY, 15),
+        vec![
+            32, 0, 0, 0, 0x24, 0, 5, 0, 15, 0, 0, 0, 0, 0, 0, 0, // nlmsghdr
+            10, 1, 0, 0, // IPVS_CMD_DEL_DAEMON
+            12, 0, 3, 0x80, // IPVS_CMD_ATTR_DAEMON
+            8, 0, 1, 0, 2, 0, 0, 0, // STATE: backup
+        ]
+    );
+    assert_eq!(
+        Request::DumpDaemons.frame(FAMILY, 16),
+        vec![
+            20, 0, 0, 0, 0x24, 0, 0x01, 0x03, 16, 0, 0, 0, 0, 0, 0, 0, // REQUEST | DUMP
+            11, 1, 0, 0, // IPVS_CMD_GET_DAEMON
+        ]
+    );
+}
+
+#[cfg(target_endian = "little")]
+#[test]
+fn decode_a_daemon_dump_reply() {
+    // As ip_vs_genl_fill_daemon lays it out: no NLA_F_NESTED, every attribute filled in.
+    let body: Vec<u8> = vec![
+        64, 0, 3, 0, // IPVS_CMD_ATTR_DAEMON
+        8, 0, 1, 0, 1, 0, 0, 0, // STATE master
+        9, 0, 2, 0, b'e', b't', b'h', b'0', 0, 0, 0, 0, // MCAST_IFN "eth0\0", padded
+        8, 0, 3, 0, 7, 0, 0, 0, // SYNC_ID 7
+        6, 0, 4, 0, 0xc0, 0x05, 0, 0, // SYNC_MAXLEN 1472
+        6, 0, 7, 0, 0x90, 0x22, 0, 0, // MCAST_PORT 8848
+        5, 0, 8, 0, 1, 0, 0, 0, // MCAST_TTL 1
+        8, 0, 5, 0, 224, 0, 0, 81, // MCAST_GROUP 224.0.0.81
+    ];
+    let reply = Reply::decode_frame(
+        &kernel_frame(cmd::NEW_DAEMON, 4, &body),
+        &Request::DumpDaemons,
+    )
+    .unwrap();
+    assert_eq!(
+        reply,
+        Reply::Daemon(SyncDaemon {
+            state: SyncState::Master,
+            interface: "eth0".into(),
+            sync_id: 7,
+            max_len: Some(1472),
+            group: Some("224.0.0.81".parse().unwrap()),
+            port: Some(8848),
+            ttl: Some(1),
+        })
+    );
+    // Without a state: an error, not a guess.
+    let no_state: Vec<u8> = vec![12, 0, 3, 0, 8, 0, 3, 0, 7, 0, 0, 0];
+    assert!(Reply::decode_frame(
+        &kernel_frame(cmd::NEW_DAEMON, 4, &no_state),
+        &Request::DumpDaemons
+    )
+    .is_err());
+}
+
+#[test]
+fn sync_daemon_interface_names_are_bounded() {
+    assert!(master_on("eth0", 1).check().is_ok());
+    assert!(master_on("", 1).check().is_err());
+    assert!(master_on("sixteen-bytes-ab", 1).check().is_err());
+}
+
+#[test]
+fn a_sync_daemon_is_started_restarted_with_new_settings_and_stopped() {
+    let (mut ipvs, fake) = backend();
+    ipvs.start_sync_daemon(&master_on("eth0", 5)).unwrap();
+    assert_eq!(ipvs.sync_daemons().unwrap(), vec![master_on("eth0", 5)]);
+    // Another sync id: the running master is stopped first (the kernel refuses a second).
+    fake.requests();
+    ipvs.start_sync_daemon(&master_on("eth1", 6)).unwrap();
+    assert_eq!(
+        fake.changes(),
+        vec![
+            Request::DelDaemon(SyncState::Master),
+            Request::NewDaemon(master_on("eth1", 6))
+        ]
+    );
+    assert_eq!(ipvs.sync_daemons().unwrap(), vec![master_on("eth1", 6)]);
+    ipvs.stop_sync_daemon(SyncState::Master).unwrap();
+    assert!(ipvs.sync_daemons().unwrap().is_empty());
+    // Stopping what does not run is done already.
+    ipvs.stop_sync_daemon(SyncState::Backup).unwrap();
+    // A name the kernel cannot hold is refused before anything is sent.
+    fake.requests();
+    let e = ipvs
+        .start_sync_daemon(&master_on("an-interface-name", 1))
+        .unwrap_err();
+    assert!(e.to_string().contains("1 to 15 bytes"), "{e}");
+    assert!(fake.requests().is_empty());
 }
