@@ -2,7 +2,7 @@
 //! its `ip_vs` modules in a software-emulated VM (qemu, TCG) whose `/init`
 //! (`tests/vm/ipvs/init`) runs wasmalived with `lvs_backend ipvs` and reads the kernel back
 //! with `ipvsadm -Ln`: after the start (NAT, DR, TUN, persistence, a firewall mark, IPv6,
-//! the `wlc`/`lc`/`sed`/`nq`/`rr` schedulers; a killed run's service taken over and made
+//! every scheduler of that kernel, a persistence granularity; a killed run's service taken over and made
 //! exactly the configuration's, someone else's left alone), after a reload (a weight changed,
 //! a real server and a service removed) and after the shutdown (nothing of ours left, the
 //! other service still there); then the kernel's connection-sync daemons, started, restarted
@@ -177,8 +177,8 @@ fn expected_tables_parse_as_ipvsadm_prints_them() {
         ])
     );
     let first = expected("first.expected");
-    assert_eq!(first.len(), 6);
-    assert_eq!(first.values().map(BTreeSet::len).sum::<usize>(), 7);
+    assert_eq!(first.len(), 14);
+    assert_eq!(first.values().map(BTreeSet::len).sum::<usize>(), 15);
     assert_eq!(
         expected("stopped.expected"),
         Table::from([("TCP 192.0.2.99:80 rr".to_string(), BTreeSet::new())])
