@@ -1,14 +1,14 @@
 //! The IPVS backend against a real kernel: `scripts/ipvs-vm.sh` boots Debian's kernel with
 //! its `ip_vs` modules in a software-emulated VM (qemu, TCG) whose `/init`
 //! (`tests/vm/ipvs/init`) runs wasmalived with `lvs_backend ipvs` and reads the kernel back
-//! with `ipvsadm -Ln`: after the start (NAT, DR, TUN, persistence, a firewall mark, IPv6,
-//! every scheduler of that kernel, a persistence granularity; a killed run's service taken over and made
-//! exactly the configuration's, someone else's left alone), after a reload (a weight changed,
-//! a real server and a service removed) and after the shutdown (nothing of ours left, the
+//! with `ipvsadm -Ln`: after the start (NAT, DR, TUN, persistence and its granularity, a
+//! firewall mark, IPv6, every scheduler of that kernel; a killed run's service taken over and
+//! made exactly the configuration's, someone else's left alone), after a reload (a weight
+//! changed, a real server and a service removed) and after the shutdown (nothing of ours left, the
 //! other service still there); then the kernel's connection-sync daemons, started, restarted
 //! and stopped through the backend (`host/lvs/examples/ipvs_sync.rs`).
 //!
-//! Minutes under emulation, and it downloads Debian's kernel once: ignored by `make test`,
+//! Up to a minute under emulation, and it downloads Debian's kernel once: ignored by `make test`,
 //! run by `make vm-test`.
 
 use std::collections::{BTreeMap, BTreeSet};
