@@ -16,7 +16,7 @@ E2E_JOBS  ?= 2
 # the binary between the suites.
 TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
-.PHONY: all setup build plugins plugins-release deb check test demo bench lint fmt clean
+.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench lint fmt clean
 
 all: build plugins
 
@@ -55,6 +55,16 @@ test: setup plugins
 	$(CARGO) test --no-run --workspace --exclude wasmalived-e2e $(TEST_FEATURES)
 	$(CARGO) build -p wasmalived-wit-c -p wasmalived-e2e
 	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) TEST_FEATURES="$(TEST_FEATURES)" scripts/test.sh
+
+## The IPVS backend against a real kernel: Debian's kernel and its ip_vs modules in a
+## software-emulated VM (qemu, TCG; about a minute), wasmalived programming IPVS and ipvsadm
+## reading it back (scripts/ipvs-vm.sh, tests/tests/ipvs_vm.rs). Not part of `make test`:
+## this machine's kernel has no IPVS, and the first run downloads Debian's kernel package.
+vm-test:
+	@command -v qemu-system-x86_64 >/dev/null || apt-get install -y qemu-system-x86
+	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
+	$(CARGO) build -p wasmalived-lvs --example ipvs_sync
+	$(CARGO) test -p wasmalived-e2e --test ipvs_vm -- --include-ignored
 
 ## Two-node namespace demo (see README).
 demo: setup plugins

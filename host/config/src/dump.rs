@@ -20,9 +20,11 @@
 //!
 //! The dump covers the VRRP side and, of the LVS director, what decides its notifications:
 //! per `virtual_server` its quorum and `smtp_alert`, per `real_server` its weight and
-//! `smtp_alert` (effective values), and `lvs_sync_daemon` with the options written. The rest of `virtual_server` (scheduler, forwarding,
-//! checkers), `virtual_server_group` and `lvs_backend` are not written (yet); `wasmalived -t`
-//! reports them in its LVS review.
+//! `smtp_alert` (effective values), `lvs_sync_daemon` with the options written, and
+//! `lvs_backend` in `global_defs` when there are virtual servers (the configured choice;
+//! `wasmalived -t` says which backend `auto` takes on this host). The rest of
+//! `virtual_server` (scheduler, forwarding) and `virtual_server_group` are not written (yet);
+//! `wasmalived -t` reports them in its LVS review.
 
 use std::fmt::{self, Display, Write as _};
 use std::time::Duration;
@@ -136,6 +138,9 @@ impl Display for ConfigDump<'_> {
             on_off(g.notify_priority_changes),
         )?;
         smtp(f, &g.smtp)?;
+        if !c.virtual_servers.is_empty() {
+            line(f, "lvs_backend", g.lvs_backend.keyword())?;
+        }
         if let Some(ns) = &g.net_namespace {
             writeln!(f, "net_namespace {ns}")?;
         }

@@ -199,6 +199,17 @@ pub struct LvsSyncDaemon {
     pub group: Option<IpAddr>,
 }
 
+impl LvsBackendChoice {
+    /// `auto`, `ipvs`, `nftables`: the keyword's value.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            LvsBackendChoice::Auto => "auto",
+            LvsBackendChoice::Ipvs => "ipvs",
+            LvsBackendChoice::Nftables => "nftables",
+        }
+    }
+}
+
 /// A `virtual_server` block.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualServer {

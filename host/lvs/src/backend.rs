@@ -1,10 +1,12 @@
-//! The data-path backends: what programs the kernel from [`ServicePlan`]s. One trait, so the
-//! IPVS backend (a later part) drops in next to nftables; [`Recording`] for tests.
+//! The data-path backends: what programs the kernel from [`ServicePlan`]s. One trait for
+//! nftables ([`crate::nft`]) and IPVS ([`crate::ipvs`]); [`Unavailable`] stands in for a
+//! configured backend the kernel lacks; [`Recording`] for tests.
 
 use wasmalived_config::lvs::{Forwarding, ServiceAddr, VirtualServer};
 
 use crate::plan::ServicePlan;
 use crate::schedule;
+use crate::select::BackendKind;
 
 /// What a backend says about a virtual server before it runs it (`-t` and start-up).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,9 @@ pub enum BackendError {
 pub trait Backend: Send {
     /// `nftables`, `ipvs`, ….
     fn name(&self) -> &'static str;
+
+    /// Which data path this is (what its reviews and schedulers follow).
+    fn kind(&self) -> BackendKind;
 
     /// What this backend cannot do, or does differently, for `vs`.
     fn review(&self, vs: &VirtualServer) -> Vec<Review>;
@@ -94,6 +99,10 @@ impl Backend for Recording {
         "recording"
     }
 
+    fn kind(&self) -> BackendKind {
+        BackendKind::Nftables
+    }
+
     fn review(&self, vs: &VirtualServer) -> Vec<Review> {
         review_stateless(vs)
     }
@@ -105,6 +114,54 @@ impl Backend for Recording {
 
     fn clear(&mut self) -> Result<(), BackendError> {
         self.cleared += 1;
+        Ok(())
+    }
+}
+
+/// The configured backend when the kernel lacks it (`lvs_backend ipvs` without IPVS): it
+/// programs nothing — the review refuses every virtual server with the reason — and says
+/// why if it is asked to.
+#[derive(Debug)]
+pub struct Unavailable {
+    kind: BackendKind,
+    reason: String,
+}
+
+impl Unavailable {
+    /// `kind` cannot run, for `reason`.
+    pub fn new(kind: BackendKind, reason: impl Into<String>) -> Self {
+        Unavailable {
+            kind,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Backend for Unavailable {
+    fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    fn kind(&self) -> BackendKind {
+        self.kind
+    }
+
+    fn review(&self, vs: &VirtualServer) -> Vec<Review> {
+        self.kind.review(vs)
+    }
+
+    fn apply(&mut self, services: &[ServicePlan]) -> Result<(), BackendError> {
+        if services.is_empty() {
+            Ok(())
+        } else {
+            Err(BackendError::Rejected {
+                backend: self.kind.name(),
+                message: self.reason.clone(),
+            })
+        }
+    }
+
+    fn clear(&mut self) -> Result<(), BackendError> {
         Ok(())
     }
 }

@@ -7,19 +7,24 @@
 //! - [`schedule`]: IPVS's schedulers as stateless slot tables (`rr`, `wrr`, `sh`, Maglev
 //!   `mh`, `fo`; the connection-count ones fall back to `wrr`, visibly).
 //! - [`plan`]: what the data path must program for one service ([`plan::ServicePlan`]).
-//! - [`backend`]: the backend trait (IPVS drops in later) and a recording fake.
+//! - [`backend`]: the backend trait, a stand-in for a missing backend, a recording fake.
 //! - [`nft`]: the nftables backend (NAT and direct routing in wasmalived's own tables).
+//! - [`ipvs`]: the IPVS backend (generic netlink; every scheduler, NAT, DR and TUN).
+//! - [`select`]: `lvs_backend auto|ipvs|nftables` — which backend runs here.
 //!
 //! Nothing here runs a timer or reads a clock: the daemon feeds check results in and applies
 //! the plans out.
 
 pub mod backend;
 pub mod checker;
+pub mod ipvs;
 pub mod nft;
 pub mod plan;
 pub mod schedule;
+pub mod select;
 pub mod service;
 
-pub use backend::{Backend, BackendError, Recording, Review};
+pub use backend::{Backend, BackendError, Recording, Review, Unavailable};
 pub use plan::{service_plan, ServicePlan};
+pub use select::{choose_backend, detect, BackendKind, SelectError};
 pub use service::{Event, Member, ServiceState, WeightReport};

@@ -39,7 +39,11 @@ use wasmalived_config::lvs::{Protocol, VirtualServer};
 use crate::backend::{review_stateless, Backend, BackendError, Review};
 use crate::plan::{Forward, Match, ServicePlan};
 use crate::schedule::Pick;
+use crate::select::BackendKind;
 use crate::service::Member;
+
+/// The backend's name.
+pub const NAME: &str = "nftables";
 
 /// The NAT table (`inet`).
 pub const TABLE: &str = "wasmalived";
@@ -172,6 +176,10 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
     let mut hook_rules = Vec::new();
     let mut nat_members = BTreeMap::new();
     for p in services {
+        // Tunnelling has no nftables form: the review refuses it, so no plan has it here.
+        if p.forward == Forward::Tun {
+            continue;
+        }
         let is_dr = matches!(p.forward, Forward::Dr { .. });
         let (family, table) = if is_dr {
             ("netdev", DR_TABLE)
@@ -186,7 +194,7 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
                 dr_devices.insert(ingress.clone());
                 format!("in_{}", ident(ingress))
             }
-            Forward::Nat => {
+            Forward::Nat | Forward::Tun => {
                 nat_members.insert(
                     p.name.clone(),
                     (p.matches.clone(), p.protocol, p.members.clone()),
@@ -287,7 +295,7 @@ pub fn render(prev: &Programmed, services: &[ServicePlan]) -> (String, Programme
                 ));
             }
             let action = match &p.forward {
-                Forward::Nat => {
+                Forward::Nat | Forward::Tun => {
                     let kw = ip_kw(m.addr.is_ipv6());
                     let to = match (m.addr.port(), m.addr.ip()) {
                         (0, ip) => ip.to_string(),
@@ -638,7 +646,11 @@ impl Nftables {
 
 impl Backend for Nftables {
     fn name(&self) -> &'static str {
-        "nftables"
+        NAME
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Nftables
     }
 
     fn review(&self, vs: &VirtualServer) -> Vec<Review> {
@@ -650,7 +662,7 @@ impl Backend for Nftables {
         self.runner
             .run(&script)
             .map_err(|message| BackendError::Rejected {
-                backend: "nftables",
+                backend: NAME,
                 message,
             })?;
         self.last_cleanup_errors = departed(&self.programmed, &next)
@@ -672,7 +684,7 @@ impl Backend for Nftables {
         self.runner
             .run(&render_clear())
             .map_err(|message| BackendError::Rejected {
-                backend: "nftables",
+                backend: NAME,
                 message,
             })?;
         self.programmed = Programmed::default();

@@ -61,6 +61,8 @@ pub enum Forward {
         /// the member gets no slots.
         targets: Vec<Option<DrTarget>>,
     },
+    /// IP-in-IP tunnelling to the member (IPVS only).
+    Tun,
 }
 
 /// One service as the data path must program it.
@@ -76,9 +78,10 @@ pub struct ServicePlan {
     pub ipv6: bool,
     /// How it forwards.
     pub forward: Forward,
-    /// The scheduler in use (after any fallback).
+    /// The scheduler in use on a stateless data path (after any fallback; IPVS runs
+    /// `fallback.requested`).
     pub scheduler: Scheduler,
-    /// The fallback taken, if any.
+    /// The stateless data path's fallback, if any.
     pub fallback: Option<Fallback>,
     /// Affinity, if any.
     pub persistence: Option<Persistence>,
@@ -124,7 +127,8 @@ pub fn service_plan(
             ingress: String::new(),
             targets: vec![None; members.len()],
         },
-        Forwarding::Nat | Forwarding::Tun => Forward::Nat,
+        Forwarding::Nat => Forward::Nat,
+        Forwarding::Tun => Forward::Tun,
     };
     ServicePlan {
         name: vs.label(),
@@ -175,7 +179,7 @@ impl ServicePlan {
     pub fn usable(&self, member: usize) -> bool {
         self.members.get(member).is_some_and(|m| m.weight > 0)
             && match &self.forward {
-                Forward::Nat => true,
+                Forward::Nat | Forward::Tun => true,
                 Forward::Dr { targets, .. } => targets.get(member).is_some_and(Option::is_some),
             }
     }

@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::lvs::{
-    CheckerKind, Forwarding, GroupEntry, Protocol, Scheduler, ServiceAddr, SmtpCheck,
+    CheckerKind, Forwarding, GroupEntry, LvsBackendChoice, Protocol, Scheduler, ServiceAddr,
+    SmtpCheck,
     DEFAULT_DELAY_LOOP,
 };
 use std::net::SocketAddr;
@@ -352,5 +353,45 @@ fn lvs_sync_daemon_needs_a_defined_instance_and_ignores_bad_options_as_keepalive
             .any(|w| w.starts_with("t.conf:3:2:")
                 && w.contains("already been specified as eth1 VI_1")),
         "{w:?}"
+    );
+fn lvs_backend_is_typed_dumped_and_refused_with_its_place() {
+    let vs = "virtual_server 192.0.2.10 80 {\n real_server 198.51.100.1 80 {\n }\n}\n";
+    for (word, want) in [
+        ("auto", LvsBackendChoice::Auto),
+        ("ipvs", LvsBackendChoice::Ipvs),
+        ("nftables", LvsBackendChoice::Nftables),
+    ] {
+        let c = ok(&format!(
+            "global_defs {{\n lvs_backend {word}\n}}\n{}{vs}",
+            instance("")
+        ))
+        .config;
+        assert_eq!(c.global.lvs_backend, want);
+        let dump = c.dump().to_string();
+        assert!(
+            dump.contains(&format!("    lvs_backend {word}\n")),
+            "{dump}"
+        );
+    }
+    // The default, dumped only where it matters (there are virtual servers).
+    let default = ok(&format!("{}{vs}", instance(""))).config;
+    assert_eq!(default.global.lvs_backend, LvsBackendChoice::Auto);
+    assert!(default
+        .dump()
+        .to_string()
+        .contains("    lvs_backend auto\n"));
+    assert!(!ok(&instance(""))
+        .config
+        .dump()
+        .to_string()
+        .contains("lvs_backend"));
+    let e = err(&format!(
+        "global_defs {{\n lvs_backend kernel\n}}\n{}",
+        instance("")
+    ));
+    assert!(
+        e.iter().any(|e| e.contains(":2:14:")
+            && e.contains("bad lvs_backend 'kernel': expected auto, ipvs or nftables")),
+        "{e:?}"
     );
 }

@@ -51,10 +51,15 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
     for f in &findings {
         eprintln!("{f}");
     }
+    // Which backend the virtual servers get here, and which they need.
+    let backend_report = lvs::review::backend_report(&config);
     if findings
         .iter()
         .any(|f| f.severity == lvs::review::Severity::Error)
     {
+        if let Some(report) = &backend_report {
+            eprintln!("{report}");
+        }
         eprintln!("{}: configuration invalid", path.display());
         return ExitCode::from(EXIT_CONFIG_ERRORS);
     }
@@ -104,6 +109,9 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
         }
     }
     failed |= !lvs_plugins_load(&config, cache_dir, dump);
+    if let Some(report) = backend_report {
+        say(report);
+    }
     if failed {
         return ExitCode::from(EXIT_PLUGIN_ERRORS);
     }

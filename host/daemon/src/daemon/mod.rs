@@ -774,9 +774,9 @@ impl Daemon {
             return;
         }
         let alerts = self.alerts.clone().unwrap_or_default();
-        let director = self
-            .director
-            .get_or_insert_with(|| Director::spawn(self.director_ctx.clone()));
+        let director = self.director.get_or_insert_with(|| {
+            Director::spawn(self.director_ctx.clone(), config.global.lvs_backend)
+        });
         director.apply(config, alerts).await;
     }
 
@@ -795,7 +795,7 @@ impl Daemon {
             running.shutdown().await;
         }
         let Some(sync) = wanted else { return };
-        match crate::lvs::sync::engine_for(config, sync, &self.sync_ctx) {
+        match crate::lvs::sync::engine_for(config, sync, &self.sync_ctx).await {
             Ok(engine) => {
                 self.conn_sync = Some(ConnectionSync::spawn(
                     sync,

@@ -30,7 +30,7 @@ use wasmalived_config::lvs::{CheckerTiming, VirtualServer, VirtualServerGroup};
 use wasmalived_config::{Config, GlobalDefs};
 use wasmalived_lvs::checker::{CheckerState, Step};
 use wasmalived_lvs::plan::{Forward, ServicePlan};
-use wasmalived_lvs::{service_plan, Backend, Event, ServiceState};
+use wasmalived_lvs::{service_plan, Backend, BackendKind, Event, ServiceState};
 use wasmalived_sys::program::Program;
 
 use super::hooks::{self, HookQueue};
@@ -120,6 +120,7 @@ pub struct Manager {
     alerts: Arc<Alerts>,
     dr_targets: HashMap<IpAddr, wasmalived_lvs::plan::DrTarget>,
     backend_name: &'static str,
+    backend_kind: BackendKind,
     /// Results arrived that the status document does not show yet.
     status_stale: bool,
 }
@@ -149,6 +150,7 @@ pub async fn run(
     mut commands: mpsc::Receiver<Command>,
 ) {
     let backend_name = backend.name();
+    let backend_kind = backend.kind();
     let (results_tx, mut results) = mpsc::channel(1024);
     let (plans, plans_rx) = watch::channel(Plans::default());
     let (applied_tx, applied) = watch::channel(Applied::default());
@@ -173,6 +175,7 @@ pub async fn run(
         dr_targets: HashMap::new(),
         backend_name,
         status_stale: false,
+        backend_kind,
     };
     let mut held = m.ctx.held_vips.clone();
     let mut applied_rx = m.applied.clone();
@@ -211,7 +214,24 @@ impl Manager {
         self.alerts = alerts;
         self.global = config.global.clone();
         self.groups = config.virtual_server_groups.clone();
-        let findings = review::review(&config);
+        // Reviewed for the backend that runs; `lvs_backend` is read at start-up only. The
+        // detection asks the kernel (and maybe `modprobe -n`): off the runtime's threads.
+        let choice = config.global.lvs_backend;
+        let detected = tokio::task::spawn_blocking(move || wasmalived_lvs::detect(choice))
+            .await
+            .map_err(|join| format!("lvs_backend {}: {join}", choice.keyword()))
+            .and_then(|r| r.map_err(|e| e.to_string()));
+        let backend = detected.map(|kind| {
+            if kind != self.backend_kind {
+                warn!(
+                    "lvs_backend now selects {}; the director keeps {} until a restart",
+                    kind.name(),
+                    self.backend_kind.name()
+                );
+            }
+            self.backend_kind
+        });
+        let findings = review::review_for(&config, backend);
         for f in &findings {
             match f.severity {
                 Severity::Error => error!("{f}"),
@@ -232,7 +252,7 @@ impl Manager {
         for vs in &config.virtual_servers {
             let label = vs.label();
             let refused = backend_refused
-                || review::review_one(vs, &config)
+                || review::review_one(vs, &config, self.backend_kind)
                     .iter()
                     .any(|f| f.severity == Severity::Error);
             let (state, events) = match old.remove(&label) {
@@ -576,7 +596,10 @@ impl Manager {
                 }
                 plan
             })
-            .filter(|p| !matches!(&p.forward, Forward::Dr { ingress, .. } if ingress.is_empty()))
+            .filter(|p| {
+                !(self.backend_kind.needs_dr_ingress()
+                    && matches!(&p.forward, Forward::Dr { ingress, .. } if ingress.is_empty()))
+            })
             .collect()
     }
 
@@ -662,7 +685,7 @@ impl Manager {
         apply_error: Option<String>,
     ) -> VirtualServerStatus {
         let pool = s.state.pool(&s.cfg);
-        let (used, _) = wasmalived_lvs::schedule::effective(s.cfg.scheduler);
+        let used = self.backend_kind.scheduler_used(s.cfg.scheduler);
         let real_servers = s
             .cfg
             .real_servers

@@ -1,6 +1,7 @@
 //! The LVS director (keepalived's check module): `virtual_server`s whose real servers are
 //! checked by sandboxed plugins (and keepalived's host-side checkers), with the pools
-//! programmed into the kernel by a [`wasmalived_lvs::Backend`] (nftables here).
+//! programmed into the kernel by a [`wasmalived_lvs::Backend`] (IPVS or nftables,
+//! [`wasmalived_lvs::choose_backend`]).
 //!
 //! - [`manager`]: the director task — services, probes, applier, scripts, status.
 //! - [`probe`]: what one checker runs (stock plugins for keepalived's checkers).
@@ -32,9 +33,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{warn, Instrument};
+use tracing::{error, info, warn, Instrument};
+use wasmalived_config::lvs::LvsBackendChoice;
 use wasmalived_config::Config;
-use wasmalived_lvs::nft::{Commands, Nftables};
+use wasmalived_lvs::{Backend, BackendKind, Unavailable};
 
 use crate::alerts::Alerts;
 use crate::control::StatusBoard;
@@ -66,12 +68,17 @@ pub struct Director {
 }
 
 impl Director {
-    /// Start the director with the nftables backend.
-    pub fn spawn(ctx: DirectorContext) -> Self {
-        let backend = Box::new(Nftables::new(Box::new(Commands)));
+    /// Start the director with the backend `choice` selects on this host (read once: a
+    /// reload that changes `lvs_backend` takes effect at the next start).
+    pub fn spawn(ctx: DirectorContext, choice: LvsBackendChoice) -> Self {
         let (commands, rx) = mpsc::channel(4);
-        let task =
-            tokio::spawn(manager::run(ctx, backend, rx).instrument(tracing::info_span!("lvs")));
+        let task = tokio::spawn(
+            async move {
+                let backend = select_backend(choice).await;
+                manager::run(ctx, backend, rx).await
+            }
+            .instrument(tracing::info_span!("lvs")),
+        );
         Director { commands, task }
     }
 
@@ -103,4 +110,23 @@ pub(crate) fn test_config(text: &str) -> wasmalived_config::Config {
     wasmalived_config::parse_str(text, std::path::Path::new("t.conf"), Default::default())
         .expect("valid")
         .config
+}
+
+/// The backend for `choice` (netlink and maybe `modprobe ip_vs`: on a blocking thread). A
+/// configured backend the kernel lacks becomes [`Unavailable`]: the review refuses every
+/// virtual server with the reason.
+async fn select_backend(choice: LvsBackendChoice) -> Box<dyn Backend> {
+    let chosen = tokio::task::spawn_blocking(move || wasmalived_lvs::choose_backend(choice))
+        .await
+        .unwrap_or_else(|join| Err(wasmalived_lvs::SelectError::NoIpvs(join.to_string())));
+    match chosen {
+        Ok(backend) => {
+            info!(backend = backend.name(), "LVS data path selected");
+            backend
+        }
+        Err(e) => {
+            error!("{e}");
+            Box::new(Unavailable::new(BackendKind::Ipvs, e.to_string()))
+        }
+    }
 }

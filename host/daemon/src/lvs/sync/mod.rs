@@ -15,10 +15,11 @@
 //!
 //! The engine depends on the data path: on nftables the connections are the kernel's
 //! connection-tracking entries, synced by Debian's `conntrackd` ([`conntrackd`]); on IPVS
-//! they are IPVS's connection table, synced by the kernel's own IPVS sync daemon, which the
-//! IPVS backend drives by implementing [`SyncEngine`] (see [`engine_for`]).
+//! they are IPVS's connection table, synced by the kernel's own sync daemons ([`ipvs`]);
+//! [`engine_for`] picks the one the host's backend needs.
 
 pub mod conntrackd;
+pub mod ipvs;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 use wasmalived_config::lvs::{LvsBackendChoice, LvsSyncDaemon};
 use wasmalived_config::Config;
+use wasmalived_lvs::BackendKind;
 
 use crate::daemon::driver::InstanceStates;
 use crate::net::netlink::Netlink;
@@ -67,10 +69,9 @@ impl Role {
 #[error("{0}")]
 pub struct SyncError(pub String);
 
-/// A connection-sync mechanism, driven by the sync task. Implemented by [`conntrackd`]
-/// (nftables); the IPVS backend implements it with IPVS's sync daemon
-/// (`IPVS_CMD_NEW_DAEMON` master/backup on the sync interface, with `lvs_sync_daemon`'s
-/// id, maxlen, port, ttl and group).
+/// A connection-sync mechanism, driven by the sync task: [`conntrackd`] (nftables) or
+/// [`ipvs`] (the kernel's IPVS sync daemons, `IPVS_CMD_NEW_DAEMON` master/backup on the sync
+/// interface, with `lvs_sync_daemon`'s id, maxlen, port, ttl and group).
 pub trait SyncEngine: Send + 'static {
     /// What it is called in logs.
     fn name(&self) -> &'static str;
@@ -111,22 +112,84 @@ pub struct SyncContext {
     pub state_dir: PathBuf,
 }
 
-/// The engine for `config`'s data path, or why there is none.
-pub fn engine_for(
+/// The engine for the data path this host gives `config` (IPVS: the kernel's sync daemons;
+/// nftables: conntrackd), or why there is none.
+pub async fn engine_for(
     config: &Config,
     sync: &LvsSyncDaemon,
     ctx: &SyncContext,
-) -> Result<conntrackd::Conntrackd, SyncError> {
-    match config.global.lvs_backend {
-        // The IPVS backend will pick its own engine here.
-        LvsBackendChoice::Ipvs => Err(SyncError(
-            "lvs_sync_daemon: connection sync for lvs_backend ipvs (IPVS's sync daemon) is not available yet; connections will not survive a failover".into(),
-        )),
-        LvsBackendChoice::Auto | LvsBackendChoice::Nftables => Ok(conntrackd::Conntrackd::new(
+) -> Result<Engine, SyncError> {
+    let choice = config.global.lvs_backend;
+    // Detection may run `modprobe -n`: off the runtime's threads.
+    let kind = tokio::task::spawn_blocking(move || wasmalived_lvs::detect(choice))
+        .await
+        .map_err(|e| SyncError(format!("lvs_sync_daemon: {e}")))?
+        .map_err(|e| SyncError(format!("lvs_sync_daemon: {e}")))?;
+    match kind {
+        BackendKind::Ipvs => {
+            let vrid = config
+                .instances
+                .iter()
+                .find(|i| i.name == sync.instance)
+                .map(|i| i.vrid.get())
+                .ok_or_else(|| {
+                    SyncError(format!(
+                        "lvs_sync_daemon: vrrp_instance {} is not defined",
+                        sync.instance
+                    ))
+                })?;
+            Ok(Engine::Ipvs(ipvs::IpvsSync::new(sync.clone(), vrid)))
+        }
+        BackendKind::Nftables => Ok(Engine::Conntrackd(conntrackd::Conntrackd::new(
             sync.clone(),
             ctx.state_dir.join("conntrackd"),
             Arc::clone(&ctx.netlink),
-        )),
+        ))),
+    }
+}
+
+/// The engine of one data path ([`SyncEngine`] returns futures, so it is not a trait object).
+pub enum Engine {
+    /// nftables: conntrackd.
+    Conntrackd(conntrackd::Conntrackd),
+    /// IPVS: the kernel's sync daemons.
+    Ipvs(ipvs::IpvsSync),
+}
+
+impl SyncEngine for Engine {
+    fn name(&self) -> &'static str {
+        match self {
+            Engine::Conntrackd(e) => e.name(),
+            Engine::Ipvs(e) => e.name(),
+        }
+    }
+
+    async fn start(&mut self) -> Result<(), SyncError> {
+        match self {
+            Engine::Conntrackd(e) => e.start().await,
+            Engine::Ipvs(e) => e.start().await,
+        }
+    }
+
+    async fn enter(&mut self, role: Role) -> Result<(), SyncError> {
+        match self {
+            Engine::Conntrackd(e) => e.enter(role).await,
+            Engine::Ipvs(e) => e.enter(role).await,
+        }
+    }
+
+    async fn died(&mut self) -> String {
+        match self {
+            Engine::Conntrackd(e) => e.died().await,
+            Engine::Ipvs(e) => e.died().await,
+        }
+    }
+
+    async fn stop(&mut self) {
+        match self {
+            Engine::Conntrackd(e) => e.stop().await,
+            Engine::Ipvs(e) => e.stop().await,
+        }
     }
 }
 
