@@ -5,8 +5,7 @@
 use super::*;
 use crate::lvs::{
     CheckerKind, Forwarding, GroupEntry, LvsBackendChoice, Protocol, Scheduler, ServiceAddr,
-    SmtpCheck,
-    DEFAULT_DELAY_LOOP,
+    SmtpCheck, DEFAULT_DELAY_LOOP,
 };
 use std::net::SocketAddr;
 
@@ -354,6 +353,9 @@ fn lvs_sync_daemon_needs_a_defined_instance_and_ignores_bad_options_as_keepalive
                 && w.contains("already been specified as eth1 VI_1")),
         "{w:?}"
     );
+}
+
+#[test]
 fn lvs_backend_is_typed_dumped_and_refused_with_its_place() {
     let vs = "virtual_server 192.0.2.10 80 {\n real_server 198.51.100.1 80 {\n }\n}\n";
     for (word, want) in [

@@ -195,10 +195,7 @@ mod tests {
     async fn the_kernel_daemons_follow_the_role_one_at_a_time_and_stop_with_the_engine() {
         RUNNING.lock().unwrap().clear();
         let mut engine = IpvsSync::with_opener(settings("lvs_sync_daemon eth1 VI_1"), 51, fake);
-        assert!(
-            engine.enter(Role::Backup).await.is_err(),
-            "not started yet"
-        );
+        assert!(engine.enter(Role::Backup).await.is_err(), "not started yet");
         engine.start().await.unwrap();
 
         engine.enter(Role::Backup).await.unwrap();
