@@ -1,0 +1,43 @@
+//! Chaos (issue 15): a short seeded schedule of faults — kill -9 and restart, a frozen VM,
+//! link down/up, loss, a partition, a config reload, a plugin broken mid-run — against
+//! three-node trios, with hostile plugins next to the good checks on every wasmalived node.
+//! After every round, within the protocol's bound: exactly one node holds the VIP and it is
+//! Master, the others are Backup, the client reaches the VIP, no daemon crashed, and every
+//! good check is still up. `CHAOS_SEED=N` replays a schedule; every run prints its seed.
+//! Outages are printed, not asserted (`make chaos` turns them into the MTTR table).
+
+use std::time::Duration;
+
+use wasmalived_e2e::chaos::{self, kind_stats, report, FaultKind, Trio};
+use wasmalived_e2e::{Impl, Result};
+
+const W: Impl = Impl::Wasmalived;
+const K: Impl = Impl::Keepalived;
+
+/// Quiet time between rounds: a few adverts of the settled Master.
+const DWELL: Duration = Duration::from_millis(500);
+
+/// Every fault kind once, in the seed's order, against `kinds` with hostile plugins on.
+fn short_schedule(test: &str, kinds: [Impl; 3]) -> Result<()> {
+    let seed = chaos::seed_from_env().map_err(wasmalived_e2e::LabError::check)?;
+    let faults = chaos::schedule(seed, FaultKind::ALL.len(), Trio::scales());
+    let mut trio = Trio::start(test, kinds, true)?;
+    let run = chaos::run(&mut trio, seed, &faults, DWELL)?;
+    assert_eq!(run.rounds.len(), FaultKind::ALL.len());
+    let stats = kind_stats(&run);
+    eprintln!(
+        "CHAOS_SEED={seed}\n{}",
+        report::mttr_table(&[(test, &stats)])
+    );
+    trio.lab.pass()
+}
+
+#[test]
+fn chaos_wasmalived_trio_keeps_one_master_through_every_fault() -> Result<()> {
+    short_schedule("chaosw3", [W, W, W])
+}
+
+#[test]
+fn chaos_mixed_trio_with_keepalived_keeps_one_master_through_every_fault() -> Result<()> {
+    short_schedule("chaoswwk", [W, W, K])
+}
