@@ -68,7 +68,7 @@ pub struct Run {
 /// `dwell` is the quiet time between rounds. Errors name the seed and the round.
 pub fn run(trio: &mut Trio, seed: u64, faults: &[Fault], dwell: Duration) -> Result<Run> {
     let bound = Trio::convergence_bound();
-    let first = trio.wait_converged(bound * 2)?;
+    let first = trio.wait_converged(trio::FIRST_START_BOUND)?;
     trio.expect_good_checks(bound)?;
     let prober = Prober::start(&trio.lab, CLIENT, trio.vip(), bound)?;
     let mut master = first.master;

@@ -38,9 +38,12 @@ pub const SWAP_CHECK: &str = "chk_swap";
 pub const GOOD_CHECK: &str = "chk_good";
 /// The interval of `chk_swap` and `chk_good`.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// What wasmalived and keepalived need to start (and wasmalived to compile its plugins)
-/// before the protocol's bounds start counting, on a loaded debug build.
-const START_ALLOWANCE: Duration = Duration::from_secs(8);
+/// What a restarted daemon needs before the protocol's bounds start counting: wasmalived
+/// loading its plugins from its compilation cache, on a loaded debug build.
+const START_ALLOWANCE: Duration = Duration::from_secs(15);
+/// What the first start may take: a debug wasmalived compiles its eight plugins (seconds each
+/// on a loaded 2-core machine) before its instances start, three daemons at once.
+pub const FIRST_START_BOUND: Duration = Duration::from_secs(180);
 /// An address of the lab's subnet nobody holds: a TCP connect to it waits for ARP to give up.
 const UNANSWERED: &str = "192.0.2.250:80";
 
