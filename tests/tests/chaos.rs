@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use wasmalived_e2e::chaos::director::{director_schedule, DirectorLab};
 use wasmalived_e2e::chaos::{self, kind_stats, report, FaultKind, Trio};
 use wasmalived_e2e::{Impl, Result};
 
@@ -40,4 +41,26 @@ fn chaos_wasmalived_trio_keeps_one_master_through_every_fault() -> Result<()> {
 #[test]
 fn chaos_mixed_trio_with_keepalived_keeps_one_master_through_every_fault() -> Result<()> {
     short_schedule("chaoswwk", [W, W, K])
+}
+
+/// Behind an LVS director: real servers dying and the Master director's machine dying, in
+/// the seed's order; after each, one Master director, its pool the live real servers, every
+/// request through the VIP served by a live one.
+#[test]
+fn chaos_lvs_directors_keep_serving_through_real_server_and_director_deaths() -> Result<()> {
+    let seed = chaos::seed_from_env().map_err(wasmalived_e2e::LabError::check)?;
+    let mut lab = DirectorLab::start("chaoslvs")?;
+    let mut master = 0;
+    for (round, fault) in director_schedule(seed, 4).into_iter().enumerate() {
+        eprintln!(
+            "chaos director round {round}: {fault:?} (Master d{})",
+            master + 1
+        );
+        master = lab.apply(fault, master).map_err(|e| {
+            wasmalived_e2e::LabError::check(format!(
+                "CHAOS_SEED={seed} director round {round} ({fault:?}): {e}"
+            ))
+        })?;
+    }
+    lab.lvs.lab.pass()
 }

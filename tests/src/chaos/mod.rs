@@ -15,6 +15,7 @@
 //! the convergence bound exactly one node holds the VIP and it is MASTER, the others are
 //! BACKUP, the client reaches the VIP, and every daemon runs.
 
+pub mod director;
 pub mod probe;
 pub mod report;
 pub mod schedule;
