@@ -103,7 +103,7 @@ impl DirectorLab {
             return Ok(Err(format!("VIP held by {holders:?}")));
         };
         let m = DIRECTORS.iter().position(|d| d == holder).unwrap_or(0);
-        for i in 0..2 {
+        for (i, name) in DIRECTORS.iter().enumerate() {
             let Ok(d) = self.lvs.director(i) else {
                 continue;
             };
@@ -117,10 +117,7 @@ impl DirectorLab {
             let want = if i == m { "MASTER" } else { "BACKUP" };
             let st = d.state("VI_CLIENT").ok().flatten();
             if st.as_deref() != Some(want) {
-                return Ok(Err(format!(
-                    "VIP on {holder}, but {} is {st:?}",
-                    DIRECTORS[i]
-                )));
+                return Ok(Err(format!("VIP on {holder}, but {name} is {st:?}")));
             }
         }
         Ok(Ok(m))
