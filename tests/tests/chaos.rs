@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use wasmalived_e2e::chaos::director::{director_schedule, DirectorLab};
+use wasmalived_e2e::chaos::trio::TEST_ADVERT_INT;
 use wasmalived_e2e::chaos::{self, kind_stats, report, FaultKind, Trio};
 use wasmalived_e2e::{Impl, Result};
 
@@ -21,8 +22,8 @@ const DWELL: Duration = Duration::from_millis(500);
 /// Every fault kind once, in the seed's order, against `kinds` with hostile plugins on.
 fn short_schedule(test: &str, kinds: [Impl; 3]) -> Result<()> {
     let seed = chaos::seed_from_env().map_err(wasmalived_e2e::LabError::check)?;
-    let faults = chaos::schedule(seed, FaultKind::ALL.len(), Trio::scales());
-    let mut trio = Trio::start(test, kinds, true)?;
+    let mut trio = Trio::start(test, kinds, true, TEST_ADVERT_INT)?;
+    let faults = chaos::schedule(seed, FaultKind::ALL.len(), trio.scales());
     let run = chaos::run(&mut trio, seed, &faults, DWELL)?;
     assert_eq!(run.rounds.len(), FaultKind::ALL.len());
     let stats = kind_stats(&run);

@@ -58,9 +58,9 @@ struct TrioResult {
 
 fn one_trio(name: &'static str, kinds: [Impl; 3], seed: u64, o: &Options) -> Result<TrioResult> {
     let start = Instant::now();
-    let faults = chaos::schedule(seed, o.rounds, Trio::scales());
     let hostile = kinds.contains(&W);
-    let mut t = Trio::start(&format!("cb{name}"), kinds, hostile)?;
+    let mut t = Trio::start(&format!("cb{name}"), kinds, hostile, trio::BENCH_ADVERT_INT)?;
+    let faults = chaos::schedule(seed, o.rounds, t.scales());
     let capture = t.lab.capture_bridge("adverts")?;
     let run = chaos::run(&mut t, seed, &faults, o.dwell)?;
     let packets = capture.stop()?;

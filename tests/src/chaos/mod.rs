@@ -68,7 +68,7 @@ pub struct Run {
 /// client throughout, and after each round waits for the invariants and the good checks.
 /// `dwell` is the quiet time between rounds. Errors name the seed and the round.
 pub fn run(trio: &mut Trio, seed: u64, faults: &[Fault], dwell: Duration) -> Result<Run> {
-    let bound = Trio::convergence_bound();
+    let bound = trio.convergence_bound();
     let first = trio.wait_converged(trio::FIRST_START_BOUND)?;
     trio.expect_good_checks(bound)?;
     let prober = Prober::start(&trio.lab, CLIENT, trio.vip(), bound)?;
