@@ -499,7 +499,7 @@ mod tests {
         let ours = BENCH_ADVERT_INT * 3 + BENCH_ADVERT_INT * (256 - 80) / 256;
         assert_eq!(ours, PROTO.master_down(80));
         assert!(
-            TEST_ADVERT_INT.as_millis() % 10 == 0,
+            TEST_ADVERT_INT.as_millis().is_multiple_of(10),
             "VRRPv3 counts centiseconds"
         );
     }
