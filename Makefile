@@ -16,7 +16,7 @@ E2E_JOBS  ?= 2
 # the binary between the suites.
 TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
-.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench lint fmt clean
+.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench chaos lint fmt clean
 
 all: build plugins
 
@@ -70,6 +70,16 @@ vm-test:
 demo: setup plugins
 	$(CARGO) build -p wasmalived
 	scripts/demo.sh
+
+## Chaos with measured availability (issue 15; figures in the README): a long seeded fault
+## schedule against a wasmalived trio (hostile plugins next to its good checks) and a
+## keepalived trio; MTTR per fault kind, availability against 99.9/99.99/99.999 %, advert
+## gaps. CHAOS_SEED=N replays a schedule, CHAOS_ROUNDS sets its length; the markdown report
+## goes to target/chaos.md. Runs the daemon `make test` builds (set WASMALIVED_BIN for another).
+CHAOS_ROUNDS ?= 40
+chaos: setup plugins
+	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
+	target/debug/chaos_bench --rounds $(CHAOS_ROUNDS) --out target/chaos.md
 
 ## Benchmarks (not tests; figures in the README): plugin check cost vs fork/exec, failover
 ## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards,

@@ -11,6 +11,7 @@
 
 pub mod alerts;
 pub mod capture;
+pub mod chaos;
 pub mod checks;
 pub mod cmd;
 pub mod compat;

@@ -16,7 +16,8 @@
 //!   waits a full master-down interval; initial MASTER only clears `nopreempt` and
 //!   `preempt_delay` (with a [`ConfigWarning`]).
 //! - A Master answers a lower-priority advert with an immediate advert (unless
-//!   `lower_prio_no_advert`), and a priority-0 advert with an immediate advert.
+//!   `lower_prio_no_advert`) and a gratuitous ARP / NA burst, and a priority-0 advert with
+//!   an immediate advert.
 //! - `preempt_delay`: a Backup keeps accepting a lower-priority Master's adverts until
 //!   `preempt_delay` after the first one, then discards them, so it takes over one
 //!   master-down interval after the last accepted advert. A higher-or-equal advert cancels
@@ -665,7 +666,11 @@ impl Instance {
             self.actions.push_back(Action::DelVips);
         } else {
             // "Otherwise: Discard the ADVERTISEMENT." keepalived also answers at once so a
-            // lower router that took over (partition, stalled Master) yields quickly.
+            // lower router that took over (partition, stalled Master) yields quickly, and
+            // sends a gratuitous ARP / NA burst (its `garp_lower_prio_repeat`, by default
+            // the master burst): that router announced the VIPs when it took over, so the
+            // hosts' neighbour caches point at it, and it drops the VIPs when it yields.
+            // Without the burst they keep the stale entry until it expires (seconds).
             self.notice(Notice::LowerPriorityAdvert {
                 from: src,
                 priority: advert.priority,
@@ -673,6 +678,9 @@ impl Instance {
             if !self.cfg.lower_prio_no_advert {
                 self.send_advert(now, self.priority);
             }
+            self.actions.push_back(Action::SendGarp {
+                repeat: self.cfg.garp.master_repeat,
+            });
         }
     }
 

@@ -770,6 +770,39 @@ fn master_answers_lower_priority_at_once_unless_lower_prio_no_advert() {
     }
 }
 
+/// A lower router that took over (a partition, a frozen Master's peer) announced the VIPs
+/// with its gratuitous ARP; when its advert reaches the Master, the Master announces them
+/// again, so hosts do not keep sending to a router about to drop them (keepalived
+/// `vrrp_state_master_rx`, `garp_lower_prio_repeat`). Found by the chaos test: without it
+/// the client lost the VIP until its neighbour entry expired.
+#[test]
+fn master_reannounces_the_vips_on_a_lower_priority_advert() {
+    let mut sim = Sim::new(vec![router(11, 200, v2(1)), router(12, 100, v2(1))], 25);
+    sim.start(0);
+    sim.run_for(ms(5_500));
+    let garps = |sim: &Sim| {
+        sim.events
+            .iter()
+            .filter(|e| e.node == 0 && e.ev == Ev::Garp)
+            .count()
+    };
+    let before = garps(&sim);
+    let low = sim.nodes[1].inst.advert(Priority::new(100));
+    let bytes = packet::encode(&low, addr(12), IpAddr::V4(MCAST_V4));
+    let now = sim.now;
+    sim.nodes[0]
+        .inst
+        .handle_packet(now, addr(12), IpAddr::V4(MCAST_V4), 255, &bytes)
+        .unwrap();
+    sim.with(0, |_, _| ());
+    assert_eq!(
+        garps(&sim),
+        before + 1,
+        "the Master did not re-announce its VIPs"
+    );
+    assert_eq!(sim.masters(), vec![0]);
+}
+
 #[test]
 fn garp_bursts_on_master_then_after_delay_and_refresh() {
     let mut c = router(11, 100, v2(1));
