@@ -85,7 +85,8 @@ chaos: setup plugins
 ## timing vs keepalived, nginx-killed-to-VIP with plugin vs shell script, split-brain guards,
 ## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins,
 ## memory vs keepalived, start-up and hot-reload latency;
-## a node's CPU and advert gaps at 1–1,000 checks/s (plugins vs keepalived scripts, hostile plugins).
+## a node's CPU and advert gaps at 1–1,000 checks/s (plugins vs keepalived scripts, hostile plugins);
+## chaos MTTR and availability, wasmalived trio vs keepalived trio (`make chaos` alone runs longer).
 ## Every table also goes to bench/results/<date>-<revision>.md (machine, commands, output);
 ## BENCH_QUICK=1 is a smoke run of the whole pipeline, BENCH_ONLY="name ..." a subset.
 bench: setup plugins plugins-release
