@@ -17,7 +17,7 @@ set -uo pipefail
 jobs=$1
 shift
 cargo=${CARGO:-cargo}
-SLOW_FIRST=${SLOW_FIRST:-"keepalived_compat lvs_director checks_failover split_brain interop"}
+SLOW_FIRST=${SLOW_FIRST:-"chaos keepalived_compat lvs_director checks_failover split_brain interop"}
 
 work=$(mktemp -d /tmp/wasmalived-tests.XXXXXX)
 trap 'rm -rf "$work"' EXIT
