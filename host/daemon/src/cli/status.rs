@@ -92,8 +92,13 @@ fn check_lines(c: &control::CheckStatus, brief: bool) -> Vec<String> {
     }
     let mut lines = vec![line];
     if let (Some(p50), Some(p99)) = (c.latency_p50_ms, c.latency_p99_ms) {
+        let woken = if c.woken > 0 {
+            format!(", {} woken early", c.woken)
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "  {} runs, {} skipped, run time p50 {p50:.1} ms, p99 {p99:.1} ms",
+            "  {} runs, {} skipped{woken}, run time p50 {p50:.1} ms, p99 {p99:.1} ms",
             c.runs, c.skipped
         ));
     }
