@@ -21,8 +21,9 @@
 //! Same schedule for all checks: `interval 2`, `fall 3`, `rise 2`, `weight -5`, priorities
 //! 100/99 — the `examples/nginx-*.conf` setup — over VRRPv2 `advert_int 1` (default), or
 //! VRRPv3 with `advert_int 0.1` or `1` (`--proto`). The client runs a probe (this binary with
-//! `--probe`) in its namespace that GETs `http://VIP/` every 5 ms and stops at the first answer
-//! carrying the Backup's page. Kills are spread evenly over the check interval.
+//! `--probe`) in its namespace that starts a GET of `http://VIP/` every 5 ms (each on its own
+//! thread: a GET stalled on the old Master does not delay the next) and stops at the first
+//! answer carrying the Backup's page. Kills are spread evenly over the check interval.
 //!
 //! ```text
 //! cargo run -p wasmalived-e2e --bin check_failover_bench -- [--runs 10] [--proto v2|v3-0.1|v3-1]
@@ -35,6 +36,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use wasmalived_e2e::nginx::get_once;
@@ -114,6 +117,8 @@ const LEAD_IN: Duration = Duration::from_secs(10);
 const PROBE_EVERY: Duration = Duration::from_millis(5);
 const PROBE_CONNECT: Duration = Duration::from_millis(20);
 const PROBE_IO: Duration = Duration::from_millis(500);
+/// GETs the probe has in flight at most.
+const PROBE_MAX_IN_FLIGHT: usize = 200;
 
 /// The seed's `ch_ng.sh` test, `[ "$(ps -C nginx --no-heading | wc -l)" -gt 0 ]`, made
 /// namespace-aware: network namespaces do not separate PIDs, so `ps -C nginx` would also
@@ -374,7 +379,9 @@ fn start_probe(pair: &Pair, k: usize) -> Result<Proc> {
     Ok(probe)
 }
 
-/// The probe mode: GET `addr` every [`PROBE_EVERY`]; print `ready` after the first answer,
+/// The probe mode: start a GET of `addr` every [`PROBE_EVERY`], each on its own thread, so
+/// that a request stalled on the old Master (its VIP gone mid-connection: no answer, no
+/// reset, until [`PROBE_IO`]) does not hold up the next; print `ready` after the first answer,
 /// then `hit EPOCH` at the first answer with `node`'s page, and exit.
 fn probe(addr: &str, node: &str) -> ExitCode {
     let Ok(addr) = addr.parse::<SocketAddr>() else {
@@ -383,11 +390,23 @@ fn probe(addr: &str, node: &str) -> ExitCode {
     };
     let want = page_of(node);
     let deadline = Instant::now() + Duration::from_secs(120);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<(String, f64)>();
     let mut ready = false;
     while Instant::now() < deadline {
-        if let Some(body) = get_once(addr, PROBE_CONNECT, PROBE_IO) {
+        if in_flight.load(Ordering::SeqCst) < PROBE_MAX_IN_FLIGHT {
+            let (tx, in_flight) = (tx.clone(), Arc::clone(&in_flight));
+            in_flight.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                if let Some(body) = get_once(addr, PROBE_CONNECT, PROBE_IO) {
+                    let _ = tx.send((body, now_epoch()));
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        while let Ok((body, at)) = rx.try_recv() {
             if body == want {
-                println!("hit {:.6}", now_epoch());
+                println!("hit {at:.6}");
                 return ExitCode::SUCCESS;
             }
             if !ready {
