@@ -179,7 +179,7 @@ impl Variant {
 
     /// Whether the daemons start from the initial network namespace (`net_namespace`), so
     /// that keepalived's process connector works.
-    fn from_initial_namespace(self) -> bool {
+    fn starts_in_initial_namespace(self) -> bool {
         self == Variant::KeepalivedTrackProcess
     }
 
@@ -447,7 +447,7 @@ fn failover(
     let t_start = Instant::now();
     let start = |pair: &mut Pair, i: usize| -> Result<()> {
         let text = node_config(variant, pair, block, i)?;
-        if variant.from_initial_namespace() {
+        if variant.starts_in_initial_namespace() {
             pair.start_net_namespace_with(i, &text)
         } else {
             pair.start_with(i, &text)
