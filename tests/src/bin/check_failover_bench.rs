@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use wasmalived_e2e::nginx::get_once;
 use wasmalived_e2e::{
     median, now_epoch, page_of, plugin_check, plugin_path, script_check, wait_for, with_checks,
-    CheckTiming, Impl, LabError, Pair, Proc, Proto, Result, CLIENT, NODES, PRIORITIES,
+    CheckTiming, Impl, LabError, Pair, Proc, Proto, Result, CLIENT, INSTANCE, NODES, PRIORITIES,
 };
 
 /// The VRRP setup of a series: version and advert interval.
@@ -279,10 +279,12 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                     .collect::<std::result::Result<_, _>>()?
             }
             "-h" | "--help" => {
-                return Err("usage: check_failover_bench [--runs N] [--proto v2|v3-0.1|v3-1] \
+                return Err(
+                    "usage: check_failover_bench [--runs N] [--proto v2|v3-0.1|v3-1] \
                      [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,\
                      keepalived-track-process]"
-                    .into())
+                        .into(),
+                )
             }
             x => return Err(format!("unknown argument {x:?} (try --help)")),
         }
@@ -423,13 +425,20 @@ fn probe(addr: &str, node: &str) -> ExitCode {
 /// One failover: daemons and n1's nginx started fresh; n1's nginx killed at `LEAD_IN` + this
 /// run's phase of the check interval after n1's daemon started. n1's nginx never outlives
 /// the run, whatever happens.
-fn one_run(pair: &mut Pair, variant: Variant, block: &str, k: usize, runs: usize) -> Result<Run> {
+fn one_run(
+    pair: &mut Pair,
+    variant: Variant,
+    setup: Setup,
+    block: &str,
+    k: usize,
+    runs: usize,
+) -> Result<Run> {
     let nginx = if variant.single_nginx() {
         pair.lab.start_nginx_single(NODES[0])?
     } else {
         pair.lab.start_nginx(NODES[0])?
     };
-    let run = failover(pair, variant, block, &nginx, k, runs);
+    let run = failover(pair, variant, setup, block, &nginx, k, runs);
     let _ = nginx.kill9_group();
     run
 }
@@ -437,6 +446,7 @@ fn one_run(pair: &mut Pair, variant: Variant, block: &str, k: usize, runs: usize
 fn failover(
     pair: &mut Pair,
     variant: Variant,
+    setup: Setup,
     block: &str,
     nginx: &Proc,
     k: usize,
@@ -453,11 +463,18 @@ fn failover(
             pair.start_with(i, &text)
         }
     };
+    // The lab's election bound assumes its protocol's own advert interval; this series may
+    // run at `advert_int 1`, and a debug daemon takes a while to load its plugin.
+    let settle = pair
+        .election_timeout()
+        .max(setup.master_down(PRIORITIES[1]) * 2 + Duration::from_secs(6));
     start(pair, 0)?;
     pair.lab
-        .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
+        .wait_sole_holder(&NODES, pair.vip(), NODES[0], settle)?;
     start(pair, 1)?;
-    pair.expect_master(0, pair.election_timeout())?;
+    pair.lab
+        .wait_state(pair.daemon(1)?, INSTANCE, "BACKUP", settle)?;
+    pair.expect_master(0, settle)?;
     if variant.kind() == Impl::Wasmalived {
         for i in 0..2 {
             pair.lab
@@ -490,6 +507,12 @@ fn failover(
         .find_map(|l| l.strip_prefix("hit "))
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| LabError::check(format!("probe exited {status} without a hit: {out}")))?;
+    if hit < t_kill {
+        return Err(LabError::check(format!(
+            "the Backup answered {:.3} s before the kill: the pair had not settled",
+            t_kill - hit
+        )));
+    }
     std::thread::sleep(Duration::from_millis(100));
     let vip: IpAddr = wasmalived_e2e::lab::parse_ip(pair.vip())?;
     let vip_at = mon
@@ -539,7 +562,7 @@ fn bench(variant: Variant, setup: Setup, runs: usize) -> Result<(Vec<Run>, usize
     let mut ok = Vec::new();
     let mut failures = 0;
     for k in 0..runs {
-        match one_run(&mut pair, variant, &block, k, runs) {
+        match one_run(&mut pair, variant, setup, &block, k, runs) {
             Ok(run) => {
                 eprintln!(
                     "  run {k}: nginx killed → HTTP from n2 {:.3} s (VIP on n2 {})",

@@ -257,4 +257,23 @@ mod tests {
         };
         assert_eq!(check_lines(&fresh, false), ["check chk init []"]);
     }
+
+    #[test]
+    fn an_event_driven_check_shows_its_early_runs() {
+        let c = control::CheckStatus {
+            name: "chk".into(),
+            state: "up".into(),
+            runner: "nginx_process@0123456789ab".into(),
+            last: "ok".into(),
+            runs: 7,
+            woken: 3,
+            latency_p50_ms: Some(0.5),
+            latency_p99_ms: Some(1.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_lines(&c, false)[1],
+            "  7 runs, 0 skipped, 3 woken early, run time p50 0.5 ms, p99 1.0 ms"
+        );
+    }
 }
