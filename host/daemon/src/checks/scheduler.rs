@@ -1059,14 +1059,17 @@ mod tests {
         env.shutdown().await;
     }
 
-    /// A runner whose every run succeeds and asks to be woken when `pid` exits; counts runs.
-    fn watching(pid: u32) -> (Arc<AtomicU64>, Runner) {
+    /// A runner whose every run succeeds and whose first `naming` runs ask to be woken when
+    /// `pid` exits (as a plugin names a process while it sees it); counts runs.
+    fn watching(pid: u32, naming: u64) -> (Arc<AtomicU64>, Runner) {
         let runs = Arc::new(AtomicU64::new(0));
         let counter = Arc::clone(&runs);
         let runner: Runner = Arc::new(move || {
-            counter.fetch_add(1, Ordering::SeqCst);
+            let before = counter.fetch_add(1, Ordering::SeqCst);
             let mut report = RunReport::new(Arc::from("fake"), RunResult::Success);
-            report.wake_on_exit = vec![pid];
+            if before < naming {
+                report.wake_on_exit = vec![pid];
+            }
             async move { report }.boxed()
         });
         (runs, runner)
@@ -1089,7 +1092,8 @@ mod tests {
             .arg("60")
             .spawn()
             .expect("spawn sleep");
-        let (runs, runner) = watching(child.id());
+        // Named by the first run only: the run the exit wakes no longer sees the process.
+        let (runs, runner) = watching(child.id(), 1);
         // An hour's interval: only the wake can bring a second run within the test.
         let h = env.spawn(schedule(3_600_000, 1000, 1, 1), runner);
         let mut rx = h.subscribe();
@@ -1119,7 +1123,7 @@ mod tests {
     async fn a_flapping_process_cannot_make_the_check_spin() {
         // Every run names a process that is already gone: each would wake the check at once.
         let env = Env::new();
-        let (runs, runner) = watching(gone_pid());
+        let (runs, runner) = watching(gone_pid(), u64::MAX);
         let h = env.spawn(schedule(3_600_000, 1000, 1, 1), runner);
         env.at(1000).await;
         let u = h.current();
@@ -1142,7 +1146,7 @@ mod tests {
         // interval 20 ms < 100 ms: early runs are limited to one per interval after the burst,
         // so a flapping process at most doubles the run rate.
         let env = Env::new();
-        let (runs, runner) = watching(gone_pid());
+        let (runs, runner) = watching(gone_pid(), u64::MAX);
         let h = env.spawn(schedule(20, 20, 1, 1), runner);
         env.at(1000).await;
         let u = h.current();
