@@ -71,8 +71,7 @@ bench: setup plugins plugins-release
 	$(CARGO) build --release -p wasmalived
 	$(CARGO) build -p wasmalived-e2e --bins
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/failover_bench --runs 10
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/check_failover_bench --runs 6 --proto v3-0.1
-	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/check_failover_bench --runs 6 --proto v3-1
+	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/check_failover_bench --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived target/debug/guard_bench --partition-secs 30 --runs 10
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/lvs_bench
 	WASMALIVED_BIN=$(CURDIR)/target/release/wasmalived WASMALIVED_PLUGIN_DIR=$(CURDIR)/target/wasm32-wasip2/release target/debug/memory_bench --runs 5
