@@ -146,6 +146,10 @@ pub struct CheckStatus {
     pub state: String,
     /// The last result's reason or message.
     pub last: String,
+    /// Runs finished.
+    pub runs: u64,
+    /// Runs started early because a watched process exited (event-driven checks).
+    pub woken: u64,
 }
 
 /// The `checks` array of `wasmalived status --json`.
@@ -163,6 +167,14 @@ pub fn parse_check_status(json: &str) -> Result<Vec<CheckStatus>> {
                 name: s("name").ok_or_else(|| LabError::parse("check without name", json))?,
                 state: s("state").ok_or_else(|| LabError::parse("check without state", json))?,
                 last: s("last").unwrap_or_default(),
+                runs: c
+                    .get("runs")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0),
+                woken: c
+                    .get("woken")
+                    .and_then(serde_json::Value::as_u64)
+                    .unwrap_or(0),
             })
         })
         .collect()
@@ -253,6 +265,7 @@ mod tests {
         .unwrap();
         assert_eq!(c[0].state, "down");
         assert_eq!(c[0].last, "0 nginx");
+        assert_eq!((c[0].runs, c[0].woken), (0, 0), "absent counters read as 0");
         assert!(parse_check_status(r#"{"instances":[]}"#).is_err());
     }
 }

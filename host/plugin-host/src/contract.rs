@@ -12,7 +12,7 @@ pub const PACKAGE: &str = "wasmalived:plugin";
 /// The contract version this host provides (`wit/plugin.wit`).
 pub const HOST_VERSION: Version = Version {
     major: 1,
-    minor: 1,
+    minor: 2,
     patch: 0,
 };
 
@@ -190,7 +190,9 @@ pub fn capability_of(import: &str) -> Result<Capability, String> {
                 check_compatible(&v)?;
             }
             match iface {
-                "log" | "scratch" | "types" => Ok(Capability::Always),
+                // `wake` is linked always; watching PIDs is refused unless `processes` is
+                // granted (caps/wake.rs).
+                "log" | "scratch" | "types" | "wake" => Ok(Capability::Always),
                 "processes" => Ok(Capability::Processes),
                 "remediation" => Ok(Capability::Remediation),
                 _ => Err(format!("`{PACKAGE}` has no interface `{iface}`")),
@@ -242,7 +244,8 @@ mod tests {
         assert!(v("1.0.0").runs_on(&HOST_VERSION));
         assert!(v("1.1.0").runs_on(&HOST_VERSION));
         assert!(v("1.1.7").runs_on(&HOST_VERSION));
-        assert!(!v("1.2.0").runs_on(&HOST_VERSION));
+        assert!(v("1.2.0").runs_on(&HOST_VERSION));
+        assert!(!v("1.3.0").runs_on(&HOST_VERSION));
         assert!(!v("2.0.0").runs_on(&HOST_VERSION));
         assert!(!v("0.1.0").runs_on(&Version::parse("0.1.0").expect("v")));
         assert_eq!(Version::parse("1.2"), None);
@@ -253,7 +256,7 @@ mod tests {
     fn refusal_names_wanted_version() {
         let e = check_compatible(&Version::parse("2.0.0").expect("v")).expect_err("refuse");
         assert!(e.contains("wasmalived:plugin@2.0.0"), "{e}");
-        assert!(e.contains("1.1.0"), "{e}");
+        assert!(e.contains("1.2.0"), "{e}");
     }
 
     #[test]
@@ -274,6 +277,10 @@ mod tests {
         );
         assert_eq!(
             capability_of("wasmalived:plugin/scratch@1.1.0"),
+            Ok(Capability::Always)
+        );
+        assert_eq!(
+            capability_of("wasmalived:plugin/wake@1.2.0"),
             Ok(Capability::Always)
         );
         assert_eq!(

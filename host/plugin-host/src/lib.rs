@@ -32,6 +32,7 @@ pub mod security;
 pub mod state;
 mod sys;
 
+pub use caps::wake::WakeSources;
 pub use error::PluginError;
 pub use pool::PoolLimits;
 pub use reload::{CheckHandle, PluginSource, PluginWatcher};

@@ -44,6 +44,7 @@ use super::caps::processes::{netns_of, ProcessesCap};
 use super::caps::remediation::{self, RemediationCap};
 use super::caps::scratch::{ScratchCap, SharedScratch};
 use super::caps::stdio::Capture;
+use super::caps::wake::{WakeCap, WakeSources};
 use super::caps::{sockets, wasi};
 use super::contract;
 use super::engine::PluginEngine;
@@ -198,6 +199,8 @@ pub struct RunOutcome {
     pub cpu: Duration,
     /// `name@digest` of the plugin version that ran.
     pub identity: String,
+    /// What the run asked to be woken by (`wake`); empty for a run that gave no verdict.
+    pub wake: WakeSources,
 }
 
 impl RunOutcome {
@@ -228,6 +231,7 @@ impl RunOutcome {
             wall,
             cpu,
             identity: identity.to_string(),
+            wake: WakeSources::default(),
         }
     }
 }
@@ -672,6 +676,7 @@ impl CheckPlugin {
             scratch: ScratchCap::new(inner.scratch.clone()),
             processes: ProcessesCap::new(inner.grants.processes, inner.runtime.own_netns.clone()),
             remediation: RemediationCap::new(inner.remedies.clone(), denials.clone()),
+            wake: WakeCap::new(inner.grants.processes.is_some(), denials.clone()),
             capture,
             limiter: MemLimiter::new(inner.grants.memory_limit),
             denials,
@@ -717,6 +722,7 @@ impl CheckPlugin {
                 .await
         };
         let result = tokio::time::timeout(timeout, call).await;
+        let wake = store.data_mut().wake.take();
         let data = store.data();
         data.log.finish();
         let log_dropped = data.log.dropped();
@@ -772,6 +778,7 @@ impl CheckPlugin {
                     wall,
                     cpu: Duration::ZERO,
                     identity,
+                    wake,
                 }
             }
         }

@@ -14,6 +14,7 @@ use super::caps::processes::ProcessesCap;
 use super::caps::remediation::RemediationCap;
 use super::caps::scratch::ScratchCap;
 use super::caps::stdio::Capture;
+use super::caps::wake::WakeCap;
 
 /// Instances a plugin may create (a Rust component has a handful of core instances).
 const MAX_INSTANCES: usize = 64;
@@ -41,6 +42,8 @@ pub struct HostState {
     pub processes: ProcessesCap,
     /// `remediation` (empty if not granted).
     pub remediation: RemediationCap,
+    /// `wake`: what the run asked to be woken by.
+    pub wake: WakeCap,
     /// Captured stdout/stderr.
     pub capture: Capture,
     /// Memory/table/instance limits; records when the memory limit was hit.

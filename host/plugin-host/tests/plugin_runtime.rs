@@ -79,9 +79,51 @@ async fn older_minor_contract_still_loads_and_runs() {
     let (rt, _d) = runtime();
     let plugin = rt
         .load_check("c", &fixture("contract-v1-0"), &Grants::default())
-        .expect("1.0 plugin loads on a 1.1 host");
+        .expect("1.0 plugin loads on a 1.2 host");
     let out = plugin.run(&[], T).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+}
+
+#[tokio::test]
+async fn previous_minor_contract_still_loads_with_its_scratch() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("contract-v1-1"), &Grants::default())
+        .expect("1.1 plugin loads on a 1.2 host");
+    for run in 1..=2 {
+        let out = plugin.run(&[], T).await;
+        assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+        assert_eq!(out.measurements, vec![("runs".to_string(), f64::from(run))]);
+        assert!(out.wake.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_run_names_the_processes_whose_exit_wakes_it() {
+    // nginx-process counting this test binary's own processes: it asks to be woken by them.
+    let (rt, _d) = runtime();
+    let me = std::process::id();
+    let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+    let granted = Grants {
+        processes: Some(ProcessGrant { netns_only: false }),
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("nginx-process"), &granted)
+        .expect("load");
+    let out = plugin.run(&p(&[("process", comm.trim_end())]), T).await;
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+    assert!(out.wake.pids.contains(&me), "{:?}", out.wake);
+    assert!(out.denied.is_empty(), "{:?}", out.denied);
+    // None running: nothing to watch, and `fatal_when_none` stands down at once.
+    let out = plugin
+        .run(
+            &p(&[("process", "wasmalived-none"), ("fatal_when_none", "true")]),
+            T,
+        )
+        .await;
+    assert!(matches!(out.result, Ok(Verdict::Fatal(_))), "{out:?}");
+    assert!(out.wake.is_empty());
 }
 
 #[tokio::test]

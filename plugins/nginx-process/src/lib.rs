@@ -11,7 +11,15 @@
 //! | `remediation` | —       | id of the remediation command to run when none run (optional)  |
 //! | `settle_ms`   | `2000`  | wait this long after the remediation before looking again      |
 //!
+//! | `fatal_when_none` | `false` | `true`: none running is `fatal` at once (no remediation, no settle) |
+//!
 //! The check's timeout must exceed the remediation's run time plus `settle_ms`.
+//!
+//! # Event-driven
+//! Every run asks the host to run it again as soon as one of the processes it counted exits
+//! (`wake.on-exit`, contract 1.2.0): the check sees nginx die when the kernel does, not at
+//! its next interval. With `fatal_when_none true` the node stands down within one early run
+//! of the last nginx process exiting, so a long `interval` only paces the routine runs.
 //!
 //! # Grants
 //! - `processes` (with `netns` to count only processes in the daemon's network namespace —
@@ -26,7 +34,7 @@
 //! - `fail` — fewer than `min_count` but some run (no remediation for a partial outage), or none
 //!   run and no remediation is configured, or the process table cannot be read.
 //! - `fatal` — none ran, the remediation ran, and after `settle_ms` still fewer than
-//!   `min_count` run.
+//!   `min_count` run; or, with `fatal_when_none true`, none run (before any remediation).
 use std::time::Duration;
 
 use wasmalived_plugin_sdk::{export_check, Check, Host, ParamError, Params, Verdict};
@@ -35,6 +43,7 @@ use wasmalived_plugin_sdk::{export_check, Check, Host, ParamError, Params, Verdi
 const DEFAULT_PROCESS: &str = "nginx";
 const DEFAULT_MIN_COUNT: u32 = 1;
 const DEFAULT_SETTLE_MS: u64 = 2000;
+const DEFAULT_FATAL_WHEN_NONE: bool = false;
 
 /// The check.
 pub struct NginxProcess;
@@ -56,6 +65,7 @@ struct Config {
     min_count: u32,
     remediation: Option<String>,
     settle: Duration,
+    fatal_when_none: bool,
 }
 
 impl Config {
@@ -77,11 +87,15 @@ impl Config {
             .value("settle_ms")
             .no_hint()
             .default(DEFAULT_SETTLE_MS)?;
+        let fatal_when_none = params
+            .value("fatal_when_none")
+            .default(DEFAULT_FATAL_WHEN_NONE)?;
         Ok(Config {
             process,
             min_count,
             remediation,
             settle: Duration::from_millis(settle_ms),
+            fatal_when_none,
         })
     }
 }
@@ -99,6 +113,9 @@ fn run(host: &impl Host, config: &Config) -> Verdict {
         "{before} `{name}` processes running, want at least {}",
         config.min_count
     );
+    if before == 0 && config.fatal_when_none {
+        return verdict(Verdict::fatal(short), 0, false);
+    }
     // A partial outage is not remediated: the remediation is for "nothing runs" (ch_ng.sh).
     let Some(id) = config.remediation.as_deref().filter(|_| before == 0) else {
         return verdict(Verdict::fail(short), before, false);
@@ -133,10 +150,20 @@ fn run(host: &impl Host, config: &Config) -> Verdict {
 }
 
 /// How many processes named `name` run (as the host's `processes` grant lets us see them).
+/// The host is asked to run the check again as soon as one of them exits; a host that cannot
+/// (no pidfds) still runs it every interval, so that refusal is only logged.
 fn count(host: &impl Host, name: &str) -> Result<u32, String> {
-    host.processes_by_name(name)
-        .map(|ps| u32::try_from(ps.len()).unwrap_or(u32::MAX))
-        .map_err(|e| format!("cannot read the process table: {e}"))
+    let running = host
+        .processes_by_name(name)
+        .map_err(|e| format!("cannot read the process table: {e}"))?;
+    let pids: Vec<u32> = running.iter().map(|p| p.pid).collect();
+    if let Err(e) = host.wake_on_exit(&pids) {
+        host.log(
+            wasmalived_plugin_sdk::Level::Debug,
+            &format!("not woken early when `{name}` exits: {e}"),
+        );
+    }
+    Ok(u32::try_from(running.len()).unwrap_or(u32::MAX))
 }
 
 /// `v` with the measurements `count` and `remediated`.
@@ -160,6 +187,45 @@ mod tests {
         assert!(v.is_ok(), "{v:?}");
         assert_eq!(v.measurement("count"), Some(2.0));
         assert_eq!(v.measurement("remediated"), Some(0.0));
+    }
+
+    #[test]
+    fn the_counted_processes_wake_the_check() {
+        let host = FakeHost::new();
+        let a = host.spawn("nginx");
+        let b = host.spawn("nginx");
+        host.spawn("sshd");
+        let v = host.run::<NginxProcess>(&[]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(host.wake_on_exit(), vec![a, b]);
+        host.kill_all("nginx");
+        let v = host.run::<NginxProcess>(&[]);
+        assert_eq!(v.kind(), "fail");
+        assert!(host.wake_on_exit().is_empty(), "nothing left to watch");
+    }
+
+    #[test]
+    fn none_running_is_fatal_at_once_when_asked() {
+        let host = FakeHost::new();
+        host.on_remediate("restart", |ps| {
+            ps.spawn("nginx");
+            Ok(0)
+        });
+        let start = host.monotonic();
+        let v =
+            host.run::<NginxProcess>(&[("fatal_when_none", "true"), ("remediation", "restart")]);
+        assert_eq!(v.kind(), "fatal");
+        assert_eq!(
+            v.reason(),
+            Some("0 `nginx` processes running, want at least 1")
+        );
+        assert!(host.remediated().is_empty(), "no remediation first");
+        assert_eq!(host.elapsed_since(start), Duration::ZERO, "no settle time");
+        assert_eq!(v.measurement("remediated"), Some(0.0));
+        // A partial outage is still a plain `fail`.
+        host.spawn("nginx");
+        let v = host.run::<NginxProcess>(&[("fatal_when_none", "true"), ("min_count", "2")]);
+        assert_eq!(v.kind(), "fail");
     }
 
     #[test]
@@ -246,6 +312,10 @@ mod tests {
             (
                 vec![("settle_ms", "soon")],
                 "bad parameter settle_ms=`soon`",
+            ),
+            (
+                vec![("fatal_when_none", "maybe")],
+                "bad parameter fatal_when_none=`maybe`: true or false",
             ),
         ] {
             let v = host.run::<NginxProcess>(&params);

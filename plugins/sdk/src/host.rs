@@ -1,5 +1,5 @@
 //! [`Host`]: everything a check can ask of the daemon besides computing — the capabilities of
-//! `wit/plugin.wit` (log, processes, remediation, scratch) and the parts of WASI the stock
+//! `wit/plugin.wit` (log, processes, remediation, scratch, wake) and the parts of WASI the stock
 //! checks use (clocks, random, HTTP and TCP). A check is written against `&impl Host`:
 //!
 //! - in the component, the SDK passes [`crate::Wasi`], whose methods call the real imports;
@@ -72,6 +72,12 @@ pub trait Host {
 
     /// Forget `key`.
     fn scratch_remove(&self, key: &str);
+
+    /// Run this check again at once when any of these processes exits, instead of waiting
+    /// for its next interval (contract 1.2.0, `wake.on-exit`; grant: `allow_processes`). The
+    /// watch lasts until the end of the next run, so a check calls it on every run with the
+    /// PIDs it counted. The daemon rate-limits early runs. At most 64 PIDs per run.
+    fn wake_on_exit(&self, pids: &[u32]) -> Result<(), String>;
 
     /// The monotonic clock: time since an arbitrary origin that is the same for every run of
     /// the check (so it can be kept in scratch and compared in a later run).

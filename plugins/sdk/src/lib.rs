@@ -1,7 +1,7 @@
 //! Write wasmalived check plugins in Rust.
 //!
 //! A check plugin is a WebAssembly component that exports `check(params) -> verdict`
-//! (`wit/plugin.wit`, `wasmalived:plugin@1.1.0`). With this crate a check is a type that
+//! (`wit/plugin.wit`, `wasmalived:plugin@1.2.0`). With this crate a check is a type that
 //! implements [`Check`] against a [`Host`]; [`export_check!`] turns it into the component's
 //! export, and [`testing::FakeHost`] runs it natively in `cargo test`:
 //!
@@ -50,7 +50,7 @@
 //! The crate's parts:
 //! - [`Params`]: typed parameters whose errors name the parameter.
 //! - [`Verdict`]: `ok` / `fail` / `fatal` with a message and measurements.
-//! - [`Host`]: the capabilities (log, processes, remediation, scratch, clocks, random, TCP
+//! - [`Host`]: the capabilities (log, processes, remediation, scratch, wake, clocks, random, TCP
 //!   and HTTP via [`net`]); [`Wasi`] is the real one in the component (wasm32 only).
 //! - [`testing`]: [`testing::FakeHost`], fake capabilities for native tests.
 //! - [`Url`]: just enough URL parsing for a health-check target.

@@ -100,6 +100,7 @@ pub struct FakeHost {
     process_error: RefCell<Option<String>>,
     remediations: RefCell<BTreeMap<String, Remediation>>,
     remediated: RefCell<Vec<String>>,
+    wake_on_exit: RefCell<Vec<u32>>,
     scratch: RefCell<BTreeMap<String, Vec<u8>>>,
     scratch_quota: Cell<usize>,
     monotonic: Cell<Duration>,
@@ -119,6 +120,8 @@ impl Default for FakeHost {
 
 /// The fake wall clock's start: 2024-01-01T00:00:00Z.
 const WALL_START_SECS: u64 = 1_704_067_200;
+/// PIDs one run may ask to be woken by (the daemon's bound).
+const MAX_WAKE_PIDS: usize = 64;
 
 impl FakeHost {
     /// An empty host: no processes, no remediations, empty scratch (64 KiB quota), the
@@ -130,6 +133,7 @@ impl FakeHost {
             process_error: RefCell::default(),
             remediations: RefCell::default(),
             remediated: RefCell::default(),
+            wake_on_exit: RefCell::default(),
             scratch: RefCell::default(),
             scratch_quota: Cell::new(64 * 1024),
             monotonic: Cell::new(Duration::from_secs(1000)),
@@ -142,9 +146,16 @@ impl FakeHost {
         }
     }
 
-    /// Run check `C` once with `params`.
+    /// Run check `C` once with `params`. What it asks to be woken by is reset first, as the
+    /// daemon does for every run ([`FakeHost::wake_on_exit`]).
     pub fn run<C: Check>(&self, params: &[(&str, &str)]) -> Verdict {
+        self.wake_on_exit.borrow_mut().clear();
         C::check(self, &Params::from_pairs(params.iter().copied()))
+    }
+
+    /// The PIDs the last run asked to be woken by when they exit (sorted, no duplicates).
+    pub fn wake_on_exit(&self) -> Vec<u32> {
+        self.wake_on_exit.borrow().clone()
     }
 
     // --- processes -------------------------------------------------------------------------
@@ -315,6 +326,23 @@ impl Host for FakeHost {
             .ok_or_else(|| format!("remediation `{id}` is not granted"))?;
         self.remediated.borrow_mut().push(id.to_string());
         action(&mut self.processes.borrow_mut())
+    }
+
+    fn wake_on_exit(&self, pids: &[u32]) -> Result<(), String> {
+        if let Some(e) = self.process_error.borrow().as_ref() {
+            return Err(e.clone());
+        }
+        let mut merged = self.wake_on_exit.borrow().clone();
+        merged.extend_from_slice(pids);
+        merged.sort_unstable();
+        merged.dedup();
+        if merged.len() > MAX_WAKE_PIDS {
+            return Err(format!(
+                "at most {MAX_WAKE_PIDS} processes can be watched per run"
+            ));
+        }
+        *self.wake_on_exit.borrow_mut() = merged;
+        Ok(())
     }
 
     fn scratch_get(&self, key: &str) -> Option<Vec<u8>> {

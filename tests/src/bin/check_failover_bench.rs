@@ -6,17 +6,28 @@
 //! - `plugin-fatal`: the same plugin with a remediation (`/bin/true`, which does not bring
 //!   nginx back) and `settle_ms 200`: `fatal` → the Master enters Fault at once and sends
 //!   priority 0, so the Backup takes over after its skew time;
+//! - `plugin-event`: event-driven (issue 14): the same plugin with `fatal_when_none true`; it
+//!   asks to be woken when the nginx processes it counted exit, so the exit itself runs the
+//!   check, which says `fatal` at once (no remediation, no settle): the Backup takes over
+//!   after its skew time, whatever the interval;
 //! - `keepalived-script`: keepalived 2.x running the seed's shell check (`chk_nginx.sh`,
-//!   namespace-aware, see [`SHELL_CHECK`]) with the same weight.
+//!   namespace-aware, see [`SHELL_CHECK`]) with the same weight;
+//! - `keepalived-track-process`: keepalived's own `vrrp_track_process` on the node's nginx
+//!   (`weight 0`: Fault at the exit event), keepalived started from the initial network
+//!   namespace with `net_namespace` so that its process connector works (as in
+//!   `tests/track_process.rs`); nginx runs as one process (`master_process off`) there, since
+//!   keepalived matches it by its command line.
 //!
-//! Same schedule for all: `interval 2`, `fall 3`, `rise 2`, `weight -5`, priorities 100/99,
-//! VRRPv2 `advert_int 1` — the `examples/nginx-*.conf` setup. The client runs a probe (this
-//! binary with `--probe`) in its namespace that GETs `http://VIP/` every 5 ms and stops at the
-//! first answer carrying the Backup's page. Kills are spread evenly over the check interval.
+//! Same schedule for all checks: `interval 2`, `fall 3`, `rise 2`, `weight -5`, priorities
+//! 100/99 — the `examples/nginx-*.conf` setup — over VRRPv2 `advert_int 1` (default), or
+//! VRRPv3 with `advert_int 0.1` or `1` (`--proto`). The client runs a probe (this binary with
+//! `--probe`) in its namespace that starts a GET of `http://VIP/` every 5 ms (each on its own
+//! thread: a GET stalled on the old Master does not delay the next) and stops at the first
+//! answer carrying the Backup's page. Kills are spread evenly over the check interval.
 //!
 //! ```text
-//! cargo run -p wasmalived-e2e --bin check_failover_bench -- [--runs 10]
-//!     [--variants plugin-weight,plugin-fatal,keepalived-script]
+//! cargo run -p wasmalived-e2e --bin check_failover_bench -- [--runs 10] [--proto v2|v3-0.1|v3-1]
+//!     [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,keepalived-track-process]
 //! ```
 //! Needs root, nginx, keepalived, `cargo build -p wasmalived` and `make plugins`.
 
@@ -25,15 +36,68 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use wasmalived_e2e::nginx::get_once;
 use wasmalived_e2e::{
     median, now_epoch, page_of, plugin_check, plugin_path, script_check, wait_for, with_checks,
-    CheckTiming, Impl, LabError, Pair, Proc, Proto, Result, CLIENT, NODES, PRIORITIES,
+    CheckTiming, Impl, LabError, Pair, Proc, Proto, Result, CLIENT, INSTANCE, NODES, PRIORITIES,
 };
 
-const PROTO: Proto = Proto::V2Pass;
+/// The VRRP setup of a series: version and advert interval.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Setup {
+    proto: Proto,
+    /// `advert_int`, seconds.
+    advert: f64,
+}
+
+impl Setup {
+    const V2: Setup = Setup {
+        proto: Proto::V2Pass,
+        advert: 1.0,
+    };
+
+    fn parse(s: &str) -> Option<Setup> {
+        match s {
+            "v2" => Some(Setup::V2),
+            "v3-0.1" => Some(Setup {
+                proto: Proto::V3Ipv4,
+                advert: 0.1,
+            }),
+            "v3-1" => Some(Setup {
+                proto: Proto::V3Ipv4,
+                advert: 1.0,
+            }),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> String {
+        let version = if self.proto == Proto::V2Pass { 2 } else { 3 };
+        format!("VRRPv{version} IPv4 advert_int {}", self.advert)
+    }
+
+    /// Skew time of a Backup with `priority` (RFC 5798 §6.1; RFC 3768 §6.1 for v2, the same
+    /// at `advert_int 1`).
+    fn skew(self, priority: u8) -> Duration {
+        Duration::from_secs_f64((256.0 - f64::from(priority)) * self.advert / 256.0)
+    }
+
+    /// Master-down interval of a Backup with `priority`: 3 × advert interval + skew.
+    fn master_down(self, priority: u8) -> Duration {
+        Duration::from_secs_f64(3.0 * self.advert) + self.skew(priority)
+    }
+
+    /// `pair`'s configs with this advert interval.
+    fn apply(self, pair: &mut Pair) {
+        for conf in &mut pair.confs {
+            conf.instance_mut().advert_int = format!("{}", self.advert);
+        }
+    }
+}
 const CHECK: &str = "chk_nginx";
 /// The examples' schedule.
 const TIMING: CheckTiming = CheckTiming {
@@ -53,6 +117,8 @@ const LEAD_IN: Duration = Duration::from_secs(10);
 const PROBE_EVERY: Duration = Duration::from_millis(5);
 const PROBE_CONNECT: Duration = Duration::from_millis(20);
 const PROBE_IO: Duration = Duration::from_millis(500);
+/// GETs the probe has in flight at most.
+const PROBE_MAX_IN_FLIGHT: usize = 200;
 
 /// The seed's `ch_ng.sh` test, `[ "$(ps -C nginx --no-heading | wc -l)" -gt 0 ]`, made
 /// namespace-aware: network namespaces do not separate PIDs, so `ps -C nginx` would also
@@ -66,7 +132,9 @@ const SHELL_CHECK: &str = "#!/bin/sh\n\
 enum Variant {
     PluginWeight,
     PluginFatal,
+    PluginEvent,
     KeepalivedScript,
+    KeepalivedTrackProcess,
 }
 
 impl Variant {
@@ -74,7 +142,9 @@ impl Variant {
         match self {
             Variant::PluginWeight => "plugin-weight",
             Variant::PluginFatal => "plugin-fatal",
+            Variant::PluginEvent => "plugin-event",
             Variant::KeepalivedScript => "keepalived-script",
+            Variant::KeepalivedTrackProcess => "keepalived-track-process",
         }
     }
 
@@ -84,31 +154,53 @@ impl Variant {
             Variant::PluginFatal => format!(
                 "wasmalived, nginx-process plugin, remediation `/bin/true` + settle_ms {SETTLE_MS} → fatal"
             ),
+            Variant::PluginEvent => {
+                "wasmalived, nginx-process plugin, event-driven, fatal_when_none → fatal".into()
+            }
             Variant::KeepalivedScript => "keepalived 2.2.7, shell script (`pgrep --ns`), weight -5".into(),
+            Variant::KeepalivedTrackProcess => {
+                "keepalived 2.2.7, vrrp_track_process (connector), weight 0 → Fault".into()
+            }
         }
     }
 
     fn kind(self) -> Impl {
         match self {
-            Variant::KeepalivedScript => Impl::Keepalived,
+            Variant::KeepalivedScript | Variant::KeepalivedTrackProcess => Impl::Keepalived,
             _ => Impl::Wasmalived,
         }
+    }
+
+    /// Whether n1's nginx runs as one process: keepalived's `vrrp_track_process` matches it by
+    /// its command line, which an nginx master rewrites.
+    fn single_nginx(self) -> bool {
+        self == Variant::KeepalivedTrackProcess
+    }
+
+    /// Whether the daemons start from the initial network namespace (`net_namespace`), so
+    /// that keepalived's process connector works.
+    fn starts_in_initial_namespace(self) -> bool {
+        self == Variant::KeepalivedTrackProcess
     }
 
     /// What the protocol allows, from the moment the check could first notice (the first
     /// check run after the kill lands anywhere in one interval): the rest of the runs to
     /// reach `fall`, then the Backup's master-down interval (weight) or skew time (fatal).
-    fn model(self) -> String {
+    fn model(self, setup: Setup) -> String {
         let i = TIMING.interval();
-        let md = PROTO.master_down(PRIORITIES[1]);
+        let md = setup.master_down(PRIORITIES[1]);
+        let skew = setup.skew(PRIORITIES[1]);
         match self {
+            Variant::PluginEvent | Variant::KeepalivedTrackProcess => {
+                format!("exit event + skew {:.3} s", skew.as_secs_f64())
+            }
             Variant::PluginFatal => {
-                let base = Duration::from_millis(SETTLE_MS) + PROTO.skew(PRIORITIES[1]);
+                let base = Duration::from_millis(SETTLE_MS) + skew;
                 format!(
                     "U(0, {:.0}) + settle {:.1} + skew {:.2} ≈ {:.2}–{:.2} s",
                     i.as_secs_f64(),
                     SETTLE_MS as f64 / 1000.0,
-                    PROTO.skew(PRIORITIES[1]).as_secs_f64(),
+                    skew.as_secs_f64(),
                     base.as_secs_f64(),
                     (base + i).as_secs_f64()
                 )
@@ -138,16 +230,20 @@ struct Run {
 
 struct Opts {
     runs: usize,
+    setup: Setup,
     variants: Vec<Variant>,
 }
 
 fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
     let mut o = Opts {
         runs: 10,
+        setup: Setup::V2,
         variants: vec![
             Variant::PluginWeight,
             Variant::PluginFatal,
+            Variant::PluginEvent,
             Variant::KeepalivedScript,
+            Variant::KeepalivedTrackProcess,
         ],
     };
     let mut it = args.iter();
@@ -161,23 +257,34 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                     .filter(|n| *n > 0)
                     .ok_or("--runs takes a positive number")?
             }
+            "--proto" => {
+                let v = val()?;
+                o.setup = Setup::parse(v)
+                    .ok_or_else(|| format!("unknown --proto {v:?} (v2, v3-0.1, v3-1)"))?;
+            }
             "--variants" => {
                 o.variants = val()?
                     .split(',')
                     .map(|s| match s {
                         "plugin-weight" => Ok(Variant::PluginWeight),
                         "plugin-fatal" => Ok(Variant::PluginFatal),
+                        "plugin-event" => Ok(Variant::PluginEvent),
                         "keepalived-script" => Ok(Variant::KeepalivedScript),
+                        "keepalived-track-process" => Ok(Variant::KeepalivedTrackProcess),
                         x => Err(format!(
-                            "unknown variant {x:?} (plugin-weight, plugin-fatal, keepalived-script)"
+                            "unknown variant {x:?} (plugin-weight, plugin-fatal, plugin-event, \
+                             keepalived-script, keepalived-track-process)"
                         )),
                     })
                     .collect::<std::result::Result<_, _>>()?
             }
             "-h" | "--help" => {
-                return Err("usage: check_failover_bench [--runs N] \
-                     [--variants plugin-weight,plugin-fatal,keepalived-script]"
-                    .into())
+                return Err(
+                    "usage: check_failover_bench [--runs N] [--proto v2|v3-0.1|v3-1] \
+                     [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,\
+                     keepalived-track-process]"
+                        .into(),
+                )
             }
             x => return Err(format!("unknown argument {x:?} (try --help)")),
         }
@@ -185,9 +292,46 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
     Ok(o)
 }
 
-/// The `vrrp_script` block of a variant (the same on both nodes).
+/// Node `i`'s whole config for a variant: its VRRP config with the variant's check tracked.
+fn node_config(variant: Variant, pair: &Pair, block: &str, i: usize) -> Result<String> {
+    if variant == Variant::KeepalivedTrackProcess {
+        return Ok(tracking_own_nginx(pair, i));
+    }
+    with_checks(&pair.confs[i].render(), block, &[CHECK])
+}
+
+/// keepalived's `vrrp_track_process` on node `i`'s own nginx (matched by its parameters, as
+/// in `tests/track_process.rs`), tracked with weight 0: Fault while it is not running.
+fn tracking_own_nginx(pair: &Pair, i: usize) -> String {
+    let prefix = pair.lab.nginx_prefix(NODES[i]);
+    let p = prefix.display();
+    let block = format!(
+        "vrrp_track_process nginx {{\n    process nginx -p {p} -c {p}/nginx.conf\n    param_match partial\n}}\n"
+    );
+    let conf = pair.confs[i].render();
+    let at = conf.find("vrrp_instance ").unwrap_or(conf.len());
+    let mut out = format!("{}{block}", &conf[..at]);
+    for line in conf[at..].split_inclusive('\n') {
+        out.push_str(line);
+        if line.starts_with("vrrp_instance ") {
+            out.push_str("    track_process {\n        nginx\n    }\n");
+        }
+    }
+    out
+}
+
+/// The `vrrp_script` block of a variant (the same on both nodes); empty for
+/// `vrrp_track_process`, which [`node_config`] writes per node.
 fn check_block(variant: Variant, pair: &Pair) -> Result<String> {
     match variant {
+        Variant::KeepalivedTrackProcess => Ok(String::new()),
+        Variant::PluginEvent => Ok(plugin_check(
+            CHECK,
+            &plugin_path("nginx_process")?,
+            &[("process", "nginx"), ("fatal_when_none", "true")],
+            &["allow_processes netns"],
+            &TIMING,
+        )),
         Variant::KeepalivedScript => {
             let path = pair.lab.dir().join("chk_nginx.sh");
             fs::write(&path, SHELL_CHECK)
@@ -237,7 +381,9 @@ fn start_probe(pair: &Pair, k: usize) -> Result<Proc> {
     Ok(probe)
 }
 
-/// The probe mode: GET `addr` every [`PROBE_EVERY`]; print `ready` after the first answer,
+/// The probe mode: start a GET of `addr` every [`PROBE_EVERY`], each on its own thread, so
+/// that a request stalled on the old Master (its VIP gone mid-connection: no answer, no
+/// reset, until [`PROBE_IO`]) does not hold up the next; print `ready` after the first answer,
 /// then `hit EPOCH` at the first answer with `node`'s page, and exit.
 fn probe(addr: &str, node: &str) -> ExitCode {
     let Ok(addr) = addr.parse::<SocketAddr>() else {
@@ -246,11 +392,23 @@ fn probe(addr: &str, node: &str) -> ExitCode {
     };
     let want = page_of(node);
     let deadline = Instant::now() + Duration::from_secs(120);
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<(String, f64)>();
     let mut ready = false;
     while Instant::now() < deadline {
-        if let Some(body) = get_once(addr, PROBE_CONNECT, PROBE_IO) {
+        if in_flight.load(Ordering::SeqCst) < PROBE_MAX_IN_FLIGHT {
+            let (tx, in_flight) = (tx.clone(), Arc::clone(&in_flight));
+            in_flight.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                if let Some(body) = get_once(addr, PROBE_CONNECT, PROBE_IO) {
+                    let _ = tx.send((body, now_epoch()));
+                }
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+        while let Ok((body, at)) = rx.try_recv() {
             if body == want {
-                println!("hit {:.6}", now_epoch());
+                println!("hit {at:.6}");
                 return ExitCode::SUCCESS;
             }
             if !ready {
@@ -267,9 +425,20 @@ fn probe(addr: &str, node: &str) -> ExitCode {
 /// One failover: daemons and n1's nginx started fresh; n1's nginx killed at `LEAD_IN` + this
 /// run's phase of the check interval after n1's daemon started. n1's nginx never outlives
 /// the run, whatever happens.
-fn one_run(pair: &mut Pair, variant: Variant, block: &str, k: usize, runs: usize) -> Result<Run> {
-    let nginx = pair.lab.start_nginx(NODES[0])?;
-    let run = failover(pair, variant, block, &nginx, k, runs);
+fn one_run(
+    pair: &mut Pair,
+    variant: Variant,
+    setup: Setup,
+    block: &str,
+    k: usize,
+    runs: usize,
+) -> Result<Run> {
+    let nginx = if variant.single_nginx() {
+        pair.lab.start_nginx_single(NODES[0])?
+    } else {
+        pair.lab.start_nginx(NODES[0])?
+    };
+    let run = failover(pair, variant, setup, block, &nginx, k, runs);
     let _ = nginx.kill9_group();
     run
 }
@@ -277,6 +446,7 @@ fn one_run(pair: &mut Pair, variant: Variant, block: &str, k: usize, runs: usize
 fn failover(
     pair: &mut Pair,
     variant: Variant,
+    setup: Setup,
     block: &str,
     nginx: &Proc,
     k: usize,
@@ -285,13 +455,26 @@ fn failover(
     // n1 first, alone, then n2: started together, both master-down timers can expire at
     // once, and a GARP from n2's moment as Master would point the client at n2.
     let t_start = Instant::now();
-    let text = with_checks(&pair.confs[0].render(), block, &[CHECK])?;
-    pair.start_with(0, &text)?;
+    let start = |pair: &mut Pair, i: usize| -> Result<()> {
+        let text = node_config(variant, pair, block, i)?;
+        if variant.starts_in_initial_namespace() {
+            pair.start_net_namespace_with(i, &text)
+        } else {
+            pair.start_with(i, &text)
+        }
+    };
+    // The lab's election bound assumes its protocol's own advert interval; this series may
+    // run at `advert_int 1`, and a debug daemon takes a while to load its plugin.
+    let settle = pair
+        .election_timeout()
+        .max(setup.master_down(PRIORITIES[1]) * 2 + Duration::from_secs(6));
+    start(pair, 0)?;
     pair.lab
-        .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
-    let text = with_checks(&pair.confs[1].render(), block, &[CHECK])?;
-    pair.start_with(1, &text)?;
-    pair.expect_master(0, pair.election_timeout())?;
+        .wait_sole_holder(&NODES, pair.vip(), NODES[0], settle)?;
+    start(pair, 1)?;
+    pair.lab
+        .wait_state(pair.daemon(1)?, INSTANCE, "BACKUP", settle)?;
+    pair.expect_master(0, settle)?;
     if variant.kind() == Impl::Wasmalived {
         for i in 0..2 {
             pair.lab
@@ -324,6 +507,12 @@ fn failover(
         .find_map(|l| l.strip_prefix("hit "))
         .and_then(|t| t.trim().parse().ok())
         .ok_or_else(|| LabError::check(format!("probe exited {status} without a hit: {out}")))?;
+    if hit < t_kill {
+        return Err(LabError::check(format!(
+            "the Backup answered {:.3} s before the kill: the pair had not settled",
+            t_kill - hit
+        )));
+    }
     std::thread::sleep(Duration::from_millis(100));
     let vip: IpAddr = wasmalived_e2e::lab::parse_ip(pair.vip())?;
     let vip_at = mon
@@ -353,13 +542,18 @@ fn reset(pair: &mut Pair) {
     }
 }
 
-fn bench(variant: Variant, runs: usize) -> Result<(Vec<Run>, usize)> {
+fn bench(variant: Variant, setup: Setup, runs: usize) -> Result<(Vec<Run>, usize)> {
     let tag = format!("cfb{}", &variant.id()[..1]);
     let kind = variant.kind();
-    let mut pair = Pair::new(&tag, PROTO, [kind, kind])?;
+    let mut pair = Pair::new(&tag, setup.proto, [kind, kind])?;
+    setup.apply(&mut pair);
     let block = check_block(variant, &pair)?;
     // n2's nginx runs for the whole series; n1's is started per run.
-    let _n2_nginx = pair.lab.start_nginx(NODES[1])?;
+    let _n2_nginx = if variant.single_nginx() {
+        pair.lab.start_nginx_single(NODES[1])?
+    } else {
+        pair.lab.start_nginx(NODES[1])?
+    };
     eprintln!(
         "== {} (lab dir {})",
         variant.describe(),
@@ -368,7 +562,7 @@ fn bench(variant: Variant, runs: usize) -> Result<(Vec<Run>, usize)> {
     let mut ok = Vec::new();
     let mut failures = 0;
     for k in 0..runs {
-        match one_run(&mut pair, variant, &block, k, runs) {
+        match one_run(&mut pair, variant, setup, &block, k, runs) {
             Ok(run) => {
                 eprintln!(
                     "  run {k}: nginx killed → HTTP from n2 {:.3} s (VIP on n2 {})",
@@ -439,7 +633,7 @@ fn main() -> ExitCode {
     }
     let mut rows = Vec::new();
     for &v in &opts.variants {
-        match bench(v, opts.runs) {
+        match bench(v, opts.setup, opts.runs) {
             Ok((runs, failures)) => rows.push((v, runs, failures)),
             Err(e) => eprintln!("{}: lab failed: {e}", v.id()),
         }
@@ -453,7 +647,7 @@ fn main() -> ExitCode {
         TIMING.weight,
         PRIORITIES[0],
         PRIORITIES[1],
-        PROTO.name(),
+        opts.setup.name(),
         PROBE_EVERY.as_millis()
     );
     println!(
@@ -475,7 +669,7 @@ fn main() -> ExitCode {
             fmt_s(min.is_finite().then_some(min)),
             fmt_s(max.is_finite().then_some(max)),
             fmt_s(median(&vip)),
-            v.model()
+            v.model(opts.setup)
         );
     }
     if let Some(dir) = pinned {

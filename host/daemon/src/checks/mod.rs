@@ -17,6 +17,8 @@
 //! - [`latency`]: each check's run-latency histogram and recent quantiles.
 //! - [`scheduler`]: the per-check tokio task, [`scheduler::CheckHandle`] for subscriptions and
 //!   reloads.
+//! - [`wake`]: event-driven checks — the pidfds of the processes a run asked to be woken by,
+//!   and the rate limit on early runs.
 //! - [`script`]: running a keepalived `script` (no shell, own process group, `/dev/null` stdio,
 //!   group kill on timeout) and [`security`]: `enable_script_security` path checks; [`user`]:
 //!   `user NAME [GROUP]` resolution.
@@ -32,6 +34,7 @@
 pub mod latency;
 pub mod scheduler;
 pub mod script;
+pub mod wake;
 
 pub use scheduler::{
     spawn_check, CheckHandle, CheckSchedule, CheckUpdate, Failure, Home, RunReport, RunResult,

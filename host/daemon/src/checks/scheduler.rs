@@ -32,6 +32,12 @@
 //! every check): the counters, latency and last report of every run are in the value for
 //! whoever reads it (`status`, metrics), but a run that changes nothing wakes nobody.
 //!
+//! Event-driven runs ([`super::wake`]): a run may name processes whose exit should run the
+//! check again at once ([`RunReport::wake_on_exit`]). The task holds their pidfds until the
+//! next run ends; when one fires and no run is in flight, the check runs early — within the
+//! early-run rate limit ([`super::wake::EarlyRuns`]) — and the interval restarts from that
+//! run. Early runs are counted (`woken`).
+//!
 //! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
 //! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
 //! `clear_diff_script`), otherwise the check starts afresh (Init) and runs at once.
@@ -52,6 +58,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::latency::RunLatency;
+use super::wake::{EarlyRuns, PidWatch};
 use wasmalived_plugin_host::RunFailure;
 use wasmalived_proto::track::{CheckState, CheckStatus, CheckTransition, Outcome, StatusError};
 use wasmalived_sys::process::Exit;
@@ -155,6 +162,9 @@ pub struct RunReport {
     pub message: Option<String>,
     /// A plugin's named measurements.
     pub measurements: Vec<(String, f64)>,
+    /// Processes whose exit should run the check again at once (a plugin's
+    /// `wake.on-exit`); empty: the check runs at its interval only.
+    pub wake_on_exit: Vec<u32>,
 }
 
 impl RunReport {
@@ -165,6 +175,7 @@ impl RunReport {
             runner,
             message: None,
             measurements: Vec::new(),
+            wake_on_exit: Vec::new(),
         }
     }
 }
@@ -258,6 +269,8 @@ pub struct CheckUpdate {
     pub runs: u64,
     /// Ticks skipped because the previous run was still going.
     pub skipped: u64,
+    /// Runs started early because a watched process exited ([`super::wake`]).
+    pub woken: u64,
     /// Runs finished, by [`RunResult::kind`].
     pub results: BTreeMap<&'static str, u64>,
     /// How long the runs took.
@@ -396,6 +409,7 @@ pub fn spawn_check(
         at: Instant::now(),
         runs: 0,
         skipped: 0,
+        woken: 0,
         results: BTreeMap::new(),
         latency: RunLatency::default(),
         last_error: None,
@@ -410,6 +424,7 @@ pub fn spawn_check(
         tx: Arc::new(tx),
         runs: 0,
         skipped: 0,
+        woken: 0,
         last: None,
         results: BTreeMap::new(),
         latency: RunLatency::default(),
@@ -466,6 +481,7 @@ struct CheckTask {
     tx: Arc<watch::Sender<CheckUpdate>>,
     runs: u64,
     skipped: u64,
+    woken: u64,
     last: Option<RunReport>,
     results: BTreeMap<&'static str, u64>,
     latency: RunLatency,
@@ -484,12 +500,24 @@ impl CheckTask {
         // A `RunNow` that arrived while a run was in flight.
         let mut run_after = false;
         let mut control_open = true;
+        // The processes the last run asked to be woken by, and the early-run rate limit.
+        let mut watch = PidWatch::default();
+        let mut early = EarlyRuns::new(self.schedule.interval, Instant::now());
+        // The next tick is an early run (a watched process exited).
+        let mut early_due = false;
         loop {
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
                 msg = control.recv(), if control_open => match msg {
                     Some(Control::Update { schedule, status, runner }) => {
+                        if status.is_some() {
+                            // Another command: what the old one watched means nothing now.
+                            watch = PidWatch::default();
+                        }
+                        if schedule.interval != self.schedule.interval {
+                            early = EarlyRuns::new(schedule.interval, Instant::now());
+                        }
                         self.reconfigure(schedule, status, runner, &mut running, &mut next_tick);
                     }
                     Some(Control::RunNow) if running.is_some() => run_after = true,
@@ -499,14 +527,34 @@ impl CheckTask {
                 result = poll_run(&mut running) => {
                     if let Some(finished) = running.take() {
                         self.record(result, finished.timeout, finished.started.elapsed());
+                        // Each run says afresh what should wake it.
+                        let pids = self.last.as_ref().map_or(&[][..], |r| &r.wake_on_exit[..]);
+                        if pids != watch.pids() {
+                            watch = PidWatch::arm(pids);
+                        }
                     }
                     if std::mem::take(&mut run_after) {
                         next_tick = Instant::now();
                     }
                 }
+                pid = watch.fired(), if running.is_none() && !early_due => {
+                    // Disarmed until the early run says again what to watch.
+                    watch = PidWatch::default();
+                    let at = early.earliest(Instant::now());
+                    tracing::debug!(pid, delay = ?at.saturating_duration_since(Instant::now()),
+                        "watched process exited: running the check early");
+                    if at < next_tick {
+                        next_tick = at;
+                        early_due = true;
+                    }
+                }
                 () = tokio::time::sleep_until(next_tick) => {
                     // keepalived vrrp_script_thread: arm the next tick before anything else.
                     next_tick = Instant::now() + self.schedule.interval;
+                    if std::mem::take(&mut early_due) {
+                        early.take(Instant::now());
+                        self.woken += 1;
+                    }
                     if running.is_some() {
                         self.skipped += 1;
                         tracing::warn!(skipped = self.skipped, "previous run still going, skipping this run");
@@ -617,6 +665,7 @@ impl CheckTask {
             at: Instant::now(),
             runs: self.runs,
             skipped: self.skipped,
+            woken: self.woken,
             results: self.results.clone(),
             latency: self.latency.clone(),
             last_error: self.last_error.clone(),
@@ -1007,6 +1056,107 @@ mod tests {
         env.at(7000).await;
         assert_eq!(*f.starts.lock().unwrap(), vec![0, 1000, 4500]);
         assert_eq!(h.current().state, CheckState::Up);
+        env.shutdown().await;
+    }
+
+    /// A runner whose every run succeeds and whose first `naming` runs ask to be woken when
+    /// `pid` exits (as a plugin names a process while it sees it); counts runs.
+    fn watching(pid: u32, naming: u64) -> (Arc<AtomicU64>, Runner) {
+        let runs = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&runs);
+        let runner: Runner = Arc::new(move || {
+            let before = counter.fetch_add(1, Ordering::SeqCst);
+            let mut report = RunReport::new(Arc::from("fake"), RunResult::Success);
+            if before < naming {
+                report.wake_on_exit = vec![pid];
+            }
+            async move { report }.boxed()
+        });
+        (runs, runner)
+    }
+
+    /// A PID that runs no process: a child that has exited and been reaped.
+    fn gone_pid() -> u32 {
+        let mut child = std::process::Command::new("true")
+            .spawn()
+            .expect("spawn true");
+        let pid = child.id();
+        child.wait().expect("reap");
+        pid
+    }
+
+    #[tokio::test]
+    async fn a_watched_process_exiting_runs_the_check_at_once() {
+        let env = Env::new();
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        // Named by the first run only: the run the exit wakes no longer sees the process.
+        let (runs, runner) = watching(child.id(), 1);
+        // An hour's interval: only the wake can bring a second run within the test.
+        let h = env.spawn(schedule(3_600_000, 1000, 1, 1), runner);
+        let mut rx = h.subscribe();
+        while h.current().runs < 1 {
+            rx.changed().await.unwrap();
+        }
+        assert_eq!(h.current().woken, 0);
+        child.kill().expect("kill");
+        let woken = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let u = h.current();
+                if u.runs >= 2 {
+                    return u;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the exit ran the check");
+        assert_eq!(woken.woken, 1);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+        child.wait().expect("reap");
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flapping_process_cannot_make_the_check_spin() {
+        // Every run names a process that is already gone: each would wake the check at once.
+        let env = Env::new();
+        let (runs, runner) = watching(gone_pid(), u64::MAX);
+        let h = env.spawn(schedule(3_600_000, 1000, 1, 1), runner);
+        env.at(1000).await;
+        let u = h.current();
+        // The first run, a burst of early runs, then one per gap (100 ms) for the second.
+        let gap = super::super::wake::MIN_EARLY_GAP;
+        let bound = 1 + u64::from(super::super::wake::EARLY_BURST) + 1000 / gap.as_millis() as u64;
+        assert_eq!(runs.load(Ordering::SeqCst), u.runs);
+        assert_eq!(u.woken, u.runs - 1, "every run after the first was early");
+        assert!(u.runs <= bound, "{} runs in 1 s, at most {bound}", u.runs);
+        assert!(
+            u.runs >= bound - 1,
+            "{} runs in 1 s, expected about {bound}",
+            u.runs
+        );
+        env.shutdown().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_short_interval_bounds_early_runs_by_itself() {
+        // interval 20 ms < 100 ms: early runs are limited to one per interval after the burst,
+        // so a flapping process at most doubles the run rate.
+        let env = Env::new();
+        let (runs, runner) = watching(gone_pid(), u64::MAX);
+        let h = env.spawn(schedule(20, 20, 1, 1), runner);
+        env.at(1000).await;
+        let u = h.current();
+        assert!(u.woken > 0);
+        assert!(
+            runs.load(Ordering::SeqCst)
+                <= 2 * (1000 / 20) + 2 + u64::from(super::super::wake::EARLY_BURST),
+            "{} runs in 1 s at interval 20 ms",
+            u.runs
+        );
         env.shutdown().await;
     }
 

@@ -375,6 +375,7 @@ pub fn json_line(out: &RunOutcome) -> String {
         "denied": out.denied,
         "message": out.message,
         "measurements": measurements,
+        "wake_on_exit": out.wake.pids,
         "wall_us": u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
         "cpu_us": u64::try_from(out.cpu.as_micros()).unwrap_or(u64::MAX),
     })
@@ -475,6 +476,7 @@ mod tests {
             wall: Duration::from_micros(42),
             cpu: Duration::from_micros(7),
             identity: "http@0123456789ab".into(),
+            wake: wasmalived_plugin_host::WakeSources { pids: vec![7, 9] },
         };
         let v: serde_json::Value = serde_json::from_str(&json_line(&out)).expect("json");
         assert_eq!(v["plugin"], "http");
@@ -485,5 +487,6 @@ mod tests {
         assert_eq!(v["measurements"]["latency_ms"], 1.5);
         assert_eq!(v["wall_us"], 42);
         assert_eq!(v["cpu_us"], 7);
+        assert_eq!(v["wake_on_exit"], serde_json::json!([7, 9]));
     }
 }

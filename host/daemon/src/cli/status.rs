@@ -92,8 +92,13 @@ fn check_lines(c: &control::CheckStatus, brief: bool) -> Vec<String> {
     }
     let mut lines = vec![line];
     if let (Some(p50), Some(p99)) = (c.latency_p50_ms, c.latency_p99_ms) {
+        let woken = if c.woken > 0 {
+            format!(", {} woken early", c.woken)
+        } else {
+            String::new()
+        };
         lines.push(format!(
-            "  {} runs, {} skipped, run time p50 {p50:.1} ms, p99 {p99:.1} ms",
+            "  {} runs, {} skipped{woken}, run time p50 {p50:.1} ms, p99 {p99:.1} ms",
             c.runs, c.skipped
         ));
     }
@@ -251,5 +256,24 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(check_lines(&fresh, false), ["check chk init []"]);
+    }
+
+    #[test]
+    fn an_event_driven_check_shows_its_early_runs() {
+        let c = control::CheckStatus {
+            name: "chk".into(),
+            state: "up".into(),
+            runner: "nginx_process@0123456789ab".into(),
+            last: "ok".into(),
+            runs: 7,
+            woken: 3,
+            latency_p50_ms: Some(0.5),
+            latency_p99_ms: Some(1.0),
+            ..Default::default()
+        };
+        assert_eq!(
+            check_lines(&c, false)[1],
+            "  7 runs, 0 skipped, 3 woken early, run time p50 0.5 ms, p99 1.0 ms"
+        );
     }
 }

@@ -363,5 +363,6 @@ fn report_of(outcome: plugins::RunOutcome) -> RunReport {
         runner: Arc::from(outcome.identity),
         message: outcome.message,
         measurements: outcome.measurements,
+        wake_on_exit: outcome.wake.pids,
     }
 }

@@ -365,6 +365,10 @@ fn check_families(status: &Status) -> Vec<Family<'_>> {
         "wasmalived_check_skipped_runs",
         "Runs not started because the previous one was still going.",
     );
+    let mut woken = Family::counter(
+        "wasmalived_check_woken_runs",
+        "Runs started early because a process the check watches exited (event-driven checks).",
+    );
     let mut duration = Family::new(
         MetricType::Histogram,
         "wasmalived_check_run_duration",
@@ -394,6 +398,7 @@ fn check_families(status: &Status) -> Vec<Family<'_>> {
             );
         }
         skipped.push(who(), Value::Counter(c.skipped));
+        woken.push(who(), Value::Counter(c.woken));
         duration.push(who(), Value::Histogram(&c.latency));
         let (kept, dropped) = exported_measurements(&c.measurements);
         for (name, value) in kept {
@@ -407,7 +412,7 @@ fn check_families(status: &Status) -> Vec<Family<'_>> {
             Value::Int(i64::try_from(dropped).unwrap_or(i64::MAX)),
         );
     }
-    vec![state, runs, skipped, duration, measurement, left_out]
+    vec![state, runs, skipped, woken, duration, measurement, left_out]
 }
 
 fn tracked_process_families(status: &Status) -> Vec<Family<'_>> {
@@ -590,6 +595,7 @@ mod tests {
                     state: "up".into(),
                     results: [("ok".to_owned(), 5), ("timeout".to_owned(), 1)].into(),
                     skipped: 2,
+                    woken: 4,
                     measurements,
                     latency,
                     ..Default::default()
@@ -667,6 +673,7 @@ mod tests {
         has(r#"wasmalived_check_state{check="chk \"web\"",state="up"} 1"#);
         has(r#"wasmalived_check_runs_total{check="chk \"web\"",result="timeout"} 1"#);
         has(r#"wasmalived_check_skipped_runs_total{check="chk \"web\""} 2"#);
+        has(r#"wasmalived_check_woken_runs_total{check="chk \"web\""} 4"#);
         has("# TYPE wasmalived_check_run_duration_seconds histogram");
         has("# UNIT wasmalived_check_run_duration_seconds seconds");
         has(r#"wasmalived_check_run_duration_seconds_count{check="chk \"web\""} 2"#);

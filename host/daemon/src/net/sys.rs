@@ -335,6 +335,22 @@ pub(crate) fn register_async(
     fd.map_err(io::Error::from)
 }
 
+/// Registers a pidfd (an event-driven check's watch on a process, [`crate::checks::wake`])
+/// with the current tokio reactor, for reading: it polls readable once the process exits.
+pub(crate) fn register_pidfd(
+    pidfd: std::os::fd::OwnedFd,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    use tokio::io::Interest;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other("not inside a tokio runtime"));
+    }
+    // SAFETY: an `OwnedFd` owns its descriptor: `as_raw_fd()` always returns the same open
+    // fd, closed only when the `OwnedFd` is dropped, i.e. with the `AsyncFd` that takes
+    // ownership of it here.
+    let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, Interest::READABLE) };
+    fd.map_err(io::Error::from)
+}
+
 /// Registers an owned netlink socket (the process connector, [`crate::procs::connector`])
 /// with the current tokio reactor, for reading.
 pub(crate) fn register_netlink(

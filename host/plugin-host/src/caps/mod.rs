@@ -11,6 +11,7 @@
 //! | `wasi`        | wasi io, clocks, random; inert `wasi:cli`, filesystem (preopens = `allow_dir`) | — | always |
 //! | `log`         | `wasmalived:plugin/log`             | —                      | always |
 //! | `scratch`     | `wasmalived:plugin/scratch`         | —                      | always |
+//! | `wake`        | `wasmalived:plugin/wake`            | `allow_processes` (to watch PIDs) | always, PID watches denied unless granted |
 //! | `processes`   | `wasmalived:plugin/processes`       | `allow_processes`      | only when granted: an ungranted import refuses the plugin at load |
 //! | `remediation` | `wasmalived:plugin/remediation`     | `remediation`          | always, deny-all unless granted (empty command table) |
 //! | `http`        | `wasi:http/outgoing-handler, types` | `allow_http`           | always, deny-all unless granted (empty allowlist) |
@@ -27,6 +28,7 @@ pub mod remediation;
 pub mod scratch;
 pub mod sockets;
 pub mod stdio;
+pub mod wake;
 pub mod wasi;
 
 use wasmtime::component::Linker;
@@ -44,7 +46,7 @@ pub struct Unit {
 }
 
 /// Every unit, in linking order.
-pub const UNITS: [Unit; 7] = [
+pub const UNITS: [Unit; 8] = [
     Unit {
         capability: Capability::Baseline,
         link: wasi::add_to_linker,
@@ -56,6 +58,10 @@ pub const UNITS: [Unit; 7] = [
     Unit {
         capability: Capability::Always,
         link: scratch::add_to_linker,
+    },
+    Unit {
+        capability: Capability::Always,
+        link: wake::add_to_linker,
     },
     Unit {
         capability: Capability::Processes,

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use wasi::clocks::monotonic_clock;
 
-use crate::bindings::wasmalived::plugin::{log, processes, remediation, scratch};
+use crate::bindings::wasmalived::plugin::{log, processes, remediation, scratch, wake};
 use crate::host::{Host, Level, Process};
 use crate::net::{HttpRequest, HttpResponse, NetError, NetOp, NetReply};
 
@@ -54,6 +54,10 @@ impl Host for Wasi {
 
     fn scratch_remove(&self, key: &str) {
         scratch::remove(key);
+    }
+
+    fn wake_on_exit(&self, pids: &[u32]) -> Result<(), String> {
+        wake::on_exit(pids)
     }
 
     fn monotonic(&self) -> Duration {

@@ -1,0 +1,183 @@
+//! Event-driven checks (issue 14 §1), end to end: a check that names the processes it counted
+//! (`wake.on-exit`) runs again the moment one exits, not at its next interval.
+//!
+//! - nginx killed on the Master → the `nginx-process` check (`interval 10`,
+//!   `fatal_when_none true`) is woken by the exit, says `fatal`, the Master enters Fault and
+//!   the Backup holds the VIP after its skew time — far sooner than the 10 s interval would
+//!   allow. VRRPv3, `advert_int 0.1` (Backup skew 61 ms).
+//! - a process that keeps exiting and coming back cannot make its check spin: the early runs
+//!   stay within the rate limit (a burst, then one per 100 ms), counted in `status`.
+//!
+//! Needs root, nginx, `cargo build -p wasmalived` and `make plugins`.
+
+use std::time::{Duration, Instant};
+
+use wasmalived_e2e::{
+    now_epoch, plugin_check, plugin_path, wasmalived_bin, with_checks, CheckTiming, Impl, LabError,
+    Pair, Proto, Result, CLIENT, INSTANCE, NODES,
+};
+
+const W: Impl = Impl::Wasmalived;
+const PROTO: Proto = Proto::V3Ipv4;
+/// n1 is the Master.
+const PRIOS: [u8; 2] = [101, 100];
+const CHECK: &str = "chk_nginx";
+/// A long interval: only the wake can make the check see the exit in time.
+const TIMING: CheckTiming = CheckTiming {
+    interval: 10,
+    timeout: Some(2),
+    fall: 1,
+    rise: 1,
+    weight: -10,
+};
+/// Slack on top of the protocol bound: the CI machine has 2 busy cores. Still far below the
+/// interval, which is the bound without the wake.
+const MARGIN: Duration = Duration::from_millis(1500);
+/// The early-run rate limit of the daemon (`checks::wake`): a burst, then one per gap.
+const EARLY_BURST: u64 = 3;
+const EARLY_GAP: Duration = Duration::from_millis(100);
+
+#[test]
+fn nginx_killed_wakes_its_check_and_the_backup_takes_over_within_its_skew_time() -> Result<()> {
+    wasmalived_bin()?;
+    let plugin = plugin_path("nginx_process")?;
+    let mut pair = Pair::new("evfatal", PROTO, [W, W])?;
+    for (i, p) in PRIOS.iter().enumerate() {
+        pair.confs[i] = pair.confs[i].clone().priority(*p);
+    }
+    let nginx = [
+        pair.lab.start_nginx(NODES[0])?,
+        pair.lab.start_nginx(NODES[1])?,
+    ];
+    let block = plugin_check(
+        CHECK,
+        &plugin,
+        &[("process", "nginx"), ("fatal_when_none", "true")],
+        &["allow_processes netns"],
+        &TIMING,
+    );
+    // n1 first, alone, then n2 (see checks_failover.rs: no GARP race at start).
+    for i in 0..2 {
+        let text = with_checks(&pair.confs[i].render(), &block, &[CHECK])?;
+        pair.start_with(i, &text)?;
+        if i == 0 {
+            pair.lab
+                .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
+        }
+    }
+    pair.expect_master(0, pair.election_timeout())?;
+    for i in 0..2 {
+        pair.lab
+            .wait_check(pair.daemon(i)?, CHECK, "up", Duration::from_secs(5))?;
+    }
+    let before = pair.daemon(0)?.check_status(CHECK)?;
+    let sampler = pair
+        .lab
+        .sample_vip(&NODES, pair.vip(), Duration::from_millis(5))?;
+
+    let t_kill = now_epoch();
+    pair.lab.kill_nginx(&nginx[0])?;
+    // The exit wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes over
+    // after its skew time (RFC 5798 §6.4.2).
+    let bound = PROTO.skew(PRIOS[1]) + MARGIN;
+    pair.lab
+        .wait_sole_holder(&NODES, pair.vip(), NODES[1], bound + Duration::from_secs(3))?;
+    pair.lab
+        .wait_state(pair.daemon(0)?, INSTANCE, "FAULT", Duration::from_secs(2))?;
+    let after = pair.daemon(0)?.check_status(CHECK)?;
+    pair.lab
+        .expect_http_from(CLIENT, pair.vip(), NODES[1], Duration::from_secs(3))?;
+    let tl = sampler.stop()?;
+    let took = tl.first_on(NODES[1], t_kill).map(|t| t - t_kill);
+    eprintln!(
+        "nginx killed: VIP on {} after {took:?} s (bound {:.3} s, interval {} s); check runs \
+         {} -> {}, woken {}",
+        NODES[1],
+        bound.as_secs_f64(),
+        TIMING.interval,
+        before.runs,
+        after.runs,
+        after.woken
+    );
+    if after.state != "fatal" || after.woken == 0 {
+        return Err(LabError::check(format!(
+            "n1's check should be fatal after an early run: {after:?}\n{}",
+            pair.lab.log_summary(25)
+        )));
+    }
+    match took {
+        Some(s) if s <= bound.as_secs_f64() => {}
+        _ => {
+            return Err(LabError::check(format!(
+                "the VIP reached {} after {took:?} s, bound {:.3} s (the check's interval is \
+                 {} s)\n{}",
+                NODES[1],
+                bound.as_secs_f64(),
+                TIMING.interval,
+                pair.lab.log_summary(25)
+            )))
+        }
+    }
+    pair.pass()
+}
+
+#[test]
+fn a_flapping_process_cannot_make_its_check_spin() -> Result<()> {
+    wasmalived_bin()?;
+    let plugin = plugin_path("nginx_process")?;
+    let mut pair = Pair::new("evflap", PROTO, [W, W])?;
+    // Processes named `sleep` that exit every 20 ms, overlapping so that one always runs:
+    // every run finds some to watch, and each exit would wake the check. `fall` is high so
+    // the instance is not disturbed while it flaps.
+    let _flapper = pair.lab.spawn(
+        NODES[0],
+        &["sh", "-c", "while :; do sleep 0.05 & sleep 0.02; done"],
+        "flapper.log",
+    )?;
+    let timing = CheckTiming {
+        interval: 10,
+        timeout: Some(2),
+        fall: 1000,
+        rise: 1,
+        weight: -10,
+    };
+    let block = plugin_check(
+        "chk_flap",
+        &plugin,
+        &[("process", "sleep")],
+        &["allow_processes netns"],
+        &timing,
+    );
+    let text = with_checks(&pair.confs[0].render(), &block, &["chk_flap"])?;
+    pair.start_with(0, &text)?;
+    pair.expect_master(0, pair.election_timeout())?;
+    let d = pair.daemon(0)?;
+    let first = d.check_status("chk_flap")?;
+    let t0 = Instant::now();
+    // Watch it for a while (the window is measured, not assumed).
+    std::thread::sleep(Duration::from_secs(3));
+    let last = d.check_status("chk_flap")?;
+    let window = t0.elapsed();
+    let runs = last.runs - first.runs;
+    let woken = last.woken - first.woken;
+    // Early runs: at most the burst plus one per gap over the window (+1 for the edges);
+    // the interval adds none in 3 s.
+    let bound = EARLY_BURST + (window.as_millis() / EARLY_GAP.as_millis()) as u64 + 1;
+    eprintln!(
+        "flapping process: {runs} runs ({woken} woken early) in {:.3} s, bound {bound}",
+        window.as_secs_f64()
+    );
+    if woken == 0 {
+        return Err(LabError::check(format!(
+            "the check was never woken by the flapping process: {last:?}\n{}",
+            d.proc.log_tail(20)
+        )));
+    }
+    if runs > bound {
+        return Err(LabError::check(format!(
+            "{runs} runs in {:.3} s: the early-run rate limit allows {bound}",
+            window.as_secs_f64()
+        )));
+    }
+    pair.pass()
+}
