@@ -28,7 +28,9 @@ quick=${BENCH_QUICK:-0}
 benches=(
     "check_cost|$cargo bench -p wasmalived --bench check_cost|CHECK_COST_RUNS=200 $cargo bench -p wasmalived --bench check_cost"
     "failover_bench|target/debug/failover_bench --runs 10|target/debug/failover_bench --runs 1"
-    "check_failover_bench|target/debug/check_failover_bench --runs 10|target/debug/check_failover_bench --runs 1"
+    "check_failover_bench_v2|target/debug/check_failover_bench --runs 10 --proto v2|target/debug/check_failover_bench --runs 1 --proto v2"
+    "check_failover_bench_v3_0.1|target/debug/check_failover_bench --runs 6 --proto v3-0.1|target/debug/check_failover_bench --runs 1 --proto v3-0.1"
+    "check_failover_bench_v3_1|target/debug/check_failover_bench --runs 6 --proto v3-1|target/debug/check_failover_bench --runs 1 --proto v3-1"
     "guard_bench|target/debug/guard_bench --partition-secs 30 --runs 10|target/debug/guard_bench --partition-secs 5 --runs 1"
     "lvs_bench|target/debug/lvs_bench|target/debug/lvs_bench --cpu-rounds 1 --cpu-window 4 --runs 1 --data-rounds 1 --data-secs 2"
     "memory_bench|target/debug/memory_bench --runs 5|target/debug/memory_bench --runs 1"
