@@ -12,8 +12,8 @@
 //! ```
 //! Both directors run one `vrrp_sync_group` (NAT: the client-side VIP and the real servers'
 //! gateway VIP together) and the same `virtual_server`; d1 has priority 150, d2 100. The
-//! stock checker plugins are copied into the lab's plugin directory as `tcp.wasm` and
-//! `http.wasm`, as an installation puts them.
+//! stock checker plugins are copied into the lab's plugin directory as `tcp.wasm`,
+//! `http.wasm`, `dns.wasm` and `smtp.wasm`, as an installation puts them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -30,6 +30,9 @@ use crate::timing::wait_for;
 
 /// The client-side VIP (the virtual server's address).
 pub const VIP: &str = "192.0.2.10";
+/// The stock plugins keepalived's checkers compile to (crate `plugin-NAME`, installed as
+/// `NAME.wasm`).
+pub const STOCK_CHECKERS: [&str; 4] = ["tcp", "http", "dns", "smtp"];
 /// The real servers' gateway VIP (NAT).
 pub const GW_VIP: &str = "198.51.100.254";
 /// The client-side IPv6 VIP ([`LvsLab::enable_ipv6`]).
@@ -72,7 +75,7 @@ pub struct LvsLab {
     pub mode: Mode,
     /// Real server names (`rs1`…).
     pub real_servers: Vec<String>,
-    /// Where `tcp.wasm` and `http.wasm` are.
+    /// Where the stock checker plugins (`tcp.wasm`, `http.wasm`, `dns.wasm`, `smtp.wasm`) are.
     pub plugin_dir: PathBuf,
     nginx: Vec<Option<Proc>>,
     daemons: [Option<Daemon>; 2],
@@ -152,9 +155,9 @@ impl LvsLab {
         let plugin_dir = lab.dir().join("plugins");
         fs::create_dir_all(&plugin_dir)
             .map_err(|e| LabError::io(format!("creating {}", plugin_dir.display()), e))?;
-        for (crate_name, file) in [("tcp", "tcp.wasm"), ("http", "http.wasm")] {
+        for crate_name in STOCK_CHECKERS {
             let src = plugin_path(crate_name)?;
-            let dst = plugin_dir.join(file);
+            let dst = plugin_dir.join(format!("{crate_name}.wasm"));
             fs::copy(&src, &dst)
                 .map_err(|e| LabError::io(format!("copying {}", src.display()), e))?;
         }

@@ -21,6 +21,9 @@ pub struct Grants {
     pub http: Vec<HttpGrant>,
     /// wasi:sockets TCP connects: allowed targets. Empty = not granted.
     pub tcp: Vec<TcpGrant>,
+    /// wasi:sockets UDP: the peers a plugin may send to and hear from. Empty = not granted
+    /// (the UDP interfaces are not even linked).
+    pub udp: Vec<UdpGrant>,
     /// wasi:filesystem preopens. Empty = not granted.
     pub dirs: Vec<DirGrant>,
     /// Linear-memory limit in bytes for one run.
@@ -31,7 +34,7 @@ pub struct Grants {
     /// How HTTPS servers are verified.
     pub http_tls: HttpTls,
     /// The address the check's connections leave from (an LVS checker's `bindto`): HTTP
-    /// requests bind to it, and a plugin may bind a TCP socket to it (port 0). Set by the
+    /// requests bind to it, and a plugin may bind a TCP or UDP socket to it (port 0). Set by the
     /// daemon, not by a config keyword.
     pub source: Option<std::net::IpAddr>,
 }
@@ -43,6 +46,7 @@ impl Default for Grants {
             remediation: Vec::new(),
             http: Vec::new(),
             tcp: Vec::new(),
+            udp: Vec::new(),
             dirs: Vec::new(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
             http_pins: Vec::new(),
@@ -81,6 +85,12 @@ pub struct HttpGrant(pub String);
 /// An allowed TCP target: `host:port` with a literal IP (v4 or `[v6]`); port `*` allows any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpGrant(pub String);
+
+/// An allowed UDP peer: `host:port` with a literal IP (v4 or `[v6]`); port `*` allows any.
+/// The plugin may bind an ephemeral port (on the wildcard or the granted source), send to
+/// the peer and receive from it; nothing else.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdpGrant(pub String);
 
 /// A host directory made visible to the plugin.
 #[derive(Debug, Clone, PartialEq, Eq)]

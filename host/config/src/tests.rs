@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::grants::{DirGrant, HttpGrant, ProcessGrant, TcpGrant};
+use crate::grants::{DirGrant, HttpGrant, ProcessGrant, TcpGrant, UdpGrant};
 use wasmalived_proto::vrrp::types::{AdvertInterval, Family, Version};
 
 mod features;
@@ -269,6 +269,7 @@ vrrp_script chk {
     remediation rotate /usr/sbin/logrotate user nginx adm timeout 5
     allow_http http://127.0.0.1/health example.internal:8080
     allow_tcp 127.0.0.1:80 [::1]:*
+    allow_udp 192.0.2.53:53
     allow_dir /var/lib/wasmalived/lock rw as /lock
     allow_dir /etc/nginx
     on_fatal stop_daemon
@@ -334,6 +335,7 @@ vrrp_script chk2 {
         grants.tcp,
         [TcpGrant("127.0.0.1:80".into()), TcpGrant("[::1]:*".into())]
     );
+    assert_eq!(grants.udp, [UdpGrant("192.0.2.53:53".into())]);
     assert_eq!(
         grants.dirs[0],
         DirGrant {

@@ -124,6 +124,8 @@ pub enum Capability {
     Http,
     /// `tcp` (wasi:sockets TCP, name lookup).
     Tcp,
+    /// `udp` (wasi:sockets UDP, to granted peers only).
+    Udp,
 }
 
 impl Capability {
@@ -135,29 +137,31 @@ impl Capability {
             Capability::Remediation => "remediation",
             Capability::Http => "http",
             Capability::Tcp => "tcp",
+            Capability::Udp => "udp",
         }
     }
 
     /// Every capability, in linking order.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 7] = [
         Capability::Always,
         Capability::Baseline,
         Capability::Processes,
         Capability::Remediation,
         Capability::Http,
         Capability::Tcp,
+        Capability::Udp,
     ];
 
     /// The linking policy: `remediation` (an empty command table refuses every id), wasi:http
-    /// (an empty allowlist) and wasi:sockets (TCP off) deny every use unless granted; only
-    /// `processes` must be granted for a plugin importing it to load.
+    /// (an empty allowlist) and wasi:sockets TCP (off) deny every use unless granted;
+    /// `processes` and UDP must be granted for a plugin importing them to load.
     pub fn linking(self) -> Linking {
         match self {
             Capability::Always | Capability::Baseline => Linking::Always,
             Capability::Remediation | Capability::Http | Capability::Tcp => {
                 Linking::DenyAllUnlessGranted
             }
-            Capability::Processes => Linking::OnlyWhenGranted,
+            Capability::Processes | Capability::Udp => Linking::OnlyWhenGranted,
         }
     }
 
@@ -174,12 +178,13 @@ impl Capability {
             Capability::Remediation => !grants.remediation.is_empty(),
             Capability::Http => !grants.http.is_empty(),
             Capability::Tcp => !grants.tcp.is_empty(),
+            Capability::Udp => !grants.udp.is_empty(),
         }
     }
 }
 
 /// Map an import to the capability it needs; `Err` for an import no grant provides
-/// (UDP, a foreign package, another major version of our package).
+/// (a foreign package, another major version of our package).
 pub fn capability_of(import: &str) -> Result<Capability, String> {
     let Some((package, iface, version)) = split_name(import) else {
         return Err("is not an interface this host provides".into());
@@ -209,7 +214,8 @@ pub fn capability_of(import: &str) -> Result<Capability, String> {
             "tcp" | "tcp-create-socket" | "network" | "instance-network" | "ip-name-lookup" => {
                 Ok(Capability::Tcp)
             }
-            _ => Err("UDP sockets are never granted".into()),
+            "udp" | "udp-create-socket" => Ok(Capability::Udp),
+            _ => Err(format!("`wasi:sockets` has no interface `{iface}`")),
         },
         _ => Err(format!("package `{package}` is not provided by this host")),
     }
@@ -296,7 +302,12 @@ mod tests {
             Ok(Capability::Http)
         );
         assert_eq!(capability_of("wasi:sockets/tcp@0.2.0"), Ok(Capability::Tcp));
-        assert!(capability_of("wasi:sockets/udp@0.2.0").is_err());
+        assert_eq!(capability_of("wasi:sockets/udp@0.2.0"), Ok(Capability::Udp));
+        assert_eq!(
+            capability_of("wasi:sockets/udp-create-socket@0.2.0"),
+            Ok(Capability::Udp)
+        );
+        assert!(capability_of("wasi:sockets/raw@0.2.0").is_err());
         assert!(capability_of("wasmalived:plugin/log@2.0.0").is_err());
         assert!(capability_of("evil:x/y").is_err());
     }
@@ -313,6 +324,20 @@ mod tests {
         assert!(reason.contains("`processes`"), "{reason}");
         let granted = Grants {
             processes: Some(ProcessGrant { netns_only: false }),
+            ..Grants::default()
+        };
+        assert!(check_imports(imports.into_iter(), &granted).is_ok());
+    }
+
+    #[test]
+    fn a_udp_import_needs_the_udp_grant_to_load() {
+        let imports = ["wasi:sockets/udp@0.2.0", "wasi:sockets/network@0.2.0"];
+        let (import, reason) =
+            check_imports(imports.into_iter(), &Grants::default()).expect_err("refuse");
+        assert_eq!(import, "wasi:sockets/udp@0.2.0");
+        assert!(reason.contains("`udp`"), "{reason}");
+        let granted = Grants {
+            udp: vec![wasmalived_config::grants::UdpGrant("192.0.2.53:53".into())],
             ..Grants::default()
         };
         assert!(check_imports(imports.into_iter(), &granted).is_ok());

@@ -388,12 +388,21 @@ impl Runtime {
             http_send::HttpSender::new(grants.http_pins.clone(), &grants.http_tls, grants.source)
                 .map(Arc::new)
                 .map_err(grant_err)?;
-        let tcp_targets = grants
-            .tcp
-            .iter()
-            .map(sockets::parse_target)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(grant_err)?;
+        let socket_grants = sockets::SocketGrants {
+            tcp: grants
+                .tcp
+                .iter()
+                .map(|g| sockets::parse_target("tcp", &g.0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(grant_err)?,
+            udp: grants
+                .udp
+                .iter()
+                .map(|g| sockets::parse_target("udp", &g.0))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(grant_err)?,
+            source: grants.source,
+        };
         let dirs = grants
             .dirs
             .iter()
@@ -443,7 +452,7 @@ impl Runtime {
                 grants: grants.clone(),
                 http_targets,
                 http_sender,
-                tcp_targets,
+                socket_grants,
                 dirs,
                 remedies: Arc::new(remedies),
                 log_rate: log::check_bucket(),
@@ -467,7 +476,8 @@ struct CheckInner {
     http_targets: Vec<http::HttpTarget>,
     /// Where and how the check's HTTP requests go (pins, TLS policy).
     http_sender: Arc<http_send::HttpSender>,
-    tcp_targets: Vec<sockets::TcpTarget>,
+    /// Where the check's sockets may go.
+    socket_grants: sockets::SocketGrants,
     /// Granted directories, opened (and checked) once at load.
     dirs: Vec<wasi::GrantedDir>,
     /// Remediation commands, vetted at load, each with its rate limit.
@@ -644,12 +654,7 @@ impl CheckPlugin {
         let capture = Capture::default();
         let denials = Denials::default();
         let mut b = wasi::builder(&capture, &inner.dirs)?;
-        sockets::configure(
-            &mut b,
-            inner.tcp_targets.clone(),
-            inner.grants.source,
-            denials.clone(),
-        );
+        sockets::configure(&mut b, inner.socket_grants.clone(), denials.clone());
         b.monotonic_clock(RuntimeMonotonicClock(inner.runtime.clock_origin));
         if let Some(clock) = inner
             .wall_clock

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use plugin_support::{fixture, runtime, TempDir};
-use wasmalived_config::grants::{Grants, ProcessGrant, TcpGrant};
+use wasmalived_config::grants::{Grants, ProcessGrant, TcpGrant, UdpGrant};
 use wasmalived_plugin_host::cache::CacheOutcome;
 use wasmalived_plugin_host::{PluginError, RunFailure, Runtime, Verdict};
 
@@ -184,6 +184,59 @@ async fn tcp_outside_allowlist_denied() {
         ),
         v => panic!("connect without a tcp grant must be denied, got {v:?}"),
     }
+}
+
+#[tokio::test]
+async fn udp_to_an_ungranted_peer_is_denied_and_recorded() {
+    let (rt, _d) = runtime();
+    // A real peer, so that a leak would be a delivered datagram, not a silent loss.
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let open = peer.local_addr().expect("addr");
+    let grants = Grants {
+        udp: vec![UdpGrant("127.0.0.1:1".into())],
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("denied-udp"), &grants)
+        .expect("load");
+    let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
+    match &out.result {
+        Ok(Verdict::Fail(r)) => assert!(r.contains("access-denied"), "{out:?}"),
+        v => panic!("a datagram outside the allowlist must be denied, got {v:?}"),
+    }
+    assert_eq!(out.denied.len(), 1, "{out:?}");
+    assert!(
+        out.denied[0].starts_with("udp ")
+            && out.denied[0].contains(&open.to_string())
+            && out.denied[0].contains("not granted"),
+        "{out:?}"
+    );
+    peer.set_nonblocking(true).expect("nonblocking");
+    assert!(
+        peer.recv_from(&mut [0u8; 16]).is_err(),
+        "nothing reached the peer"
+    );
+    // Granted the peer, the same plugin sends.
+    let granted = Grants {
+        udp: vec![UdpGrant(open.to_string())],
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("denied-udp"), &granted)
+        .expect("load");
+    let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
+    assert!(matches!(out.result, Ok(Verdict::Ok)), "{out:?}");
+    // Not granted at all: wasi:sockets/udp is not linked, so the plugin does not load and the
+    // refusal names the import and the grant.
+    let err = rt
+        .load_check("c", &fixture("denied-udp"), &Grants::default())
+        .expect_err("refused");
+    let msg = err.to_string();
+    assert!(matches!(err, PluginError::NotGranted { .. }), "{msg}");
+    assert!(
+        msg.contains("wasi:sockets/udp") && msg.contains("`udp`"),
+        "{msg}"
+    );
 }
 
 #[test]

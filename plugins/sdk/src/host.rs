@@ -17,7 +17,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
-use crate::net::{HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, TcpError};
+use crate::net::{
+    Datagrams, HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpError,
+};
 
 /// A log level (`wasmalived:plugin/log.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -119,6 +121,24 @@ pub trait Host {
             .collect();
         connected(self.network(&ops, timeout))
     }
+
+    /// Open a TCP connection to `to` (from the local address `from`, an ephemeral port, if
+    /// given) within `timeout`, for a dialogue over it (grant: `allow_tcp`; a bound source
+    /// must be the one granted). An SMTP or other line-protocol check talks over it.
+    fn tcp_stream(
+        &self,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, NetError>;
+
+    /// A UDP socket bound to `from` (or the wildcard) with an ephemeral port and connected
+    /// to `to` (grant: `allow_udp`; a bound source must be the one granted).
+    fn udp_connect(
+        &self,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+    ) -> Result<Box<dyn Datagrams + '_>, NetError>;
 
     /// HTTP requests only, as [`Host::network`] does them. [`crate::Wasi`] overrides this so
     /// that a check which only fetches imports no `wasi:sockets`.

@@ -149,10 +149,12 @@ pub enum NetReply {
 pub enum NetError {
     /// Not finished within the timeout given to [`Host::network`] (which it carries).
     Deadline(Duration),
-    /// A TCP connect failed.
+    /// A TCP connect (or a read or write on a [`Stream`]) failed.
     Tcp(TcpError),
     /// An HTTP request failed.
     Http(HttpError),
+    /// A UDP socket operation failed ([`Datagrams`]).
+    Udp(UdpError),
 }
 
 impl fmt::Display for NetError {
@@ -161,6 +163,7 @@ impl fmt::Display for NetError {
             NetError::Deadline(after) => write!(f, "timeout after {}ms", after.as_millis()),
             NetError::Tcp(e) => e.fmt(f),
             NetError::Http(e) => e.fmt(f),
+            NetError::Udp(e) => e.fmt(f),
         }
     }
 }
@@ -192,6 +195,54 @@ impl fmt::Display for TcpError {
             TcpError::Other(name) => f.write_str(name),
         }
     }
+}
+
+/// Why a UDP socket operation failed (`wasi:sockets/network.error-code`, briefly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UdpError {
+    /// The peer's host answered that nothing listens on the port (ICMP port unreachable,
+    /// reported on a connected socket).
+    Refused,
+    /// The check is not granted this address (`allow_udp`).
+    Denied,
+    /// No route.
+    Unreachable,
+    /// Another error, by its WASI name with spaces (`datagram too large`).
+    Other(String),
+}
+
+impl fmt::Display for UdpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UdpError::Refused => f.write_str("connection refused (port unreachable)"),
+            UdpError::Denied => f.write_str("access denied (address not granted)"),
+            UdpError::Unreachable => f.write_str("remote unreachable"),
+            UdpError::Other(name) => f.write_str(name),
+        }
+    }
+}
+
+/// An open TCP connection for a dialogue ([`Host::tcp_stream`], grant `allow_tcp`). Dropping
+/// it closes the connection.
+pub trait Stream {
+    /// What has arrived, at most `max` bytes, waiting up to `timeout` for something
+    /// ([`NetError::Deadline`] if nothing came); empty at the end of the stream.
+    fn read(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, NetError>;
+
+    /// Send all of `bytes` within `timeout`.
+    fn write_all(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), NetError>;
+}
+
+/// A UDP socket connected to one peer ([`Host::udp_connect`], grant `allow_udp`): it sends
+/// to that peer only and receives only from it. Dropping it closes the socket.
+pub trait Datagrams {
+    /// Send one datagram to the peer.
+    fn send(&mut self, datagram: &[u8]) -> Result<(), NetError>;
+
+    /// The next datagram from the peer (at most `max` bytes of it), waiting up to `timeout`
+    /// ([`NetError::Deadline`] if none came). A port unreachable from the peer's host is
+    /// [`UdpError::Refused`].
+    fn recv(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, NetError>;
 }
 
 /// Why an HTTP request failed (`wasi:http/types.error-code`, briefly).

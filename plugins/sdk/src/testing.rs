@@ -1,6 +1,7 @@
 //! Run a check natively (`cargo test` on the host target) against fake capabilities: a
 //! process table, remediation commands, a scratch store, clocks that only move when the test
-//! (or the check's `sleep`) moves them, and TCP/HTTP responders. No wasm, no daemon.
+//! (or the check's `sleep`) moves them, TCP/HTTP responders, scripted TCP dialogues and UDP
+//! peers. No wasm, no daemon.
 //!
 //! ```
 //! use wasmalived_plugin_sdk::testing::FakeHost;
@@ -29,14 +30,19 @@
 //! A `FakeHost` keeps its state between runs (scratch, clocks, processes), as the daemon
 //! does between runs of one check; a remediation can change the process table.
 
+mod sockets;
+
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::host::{Host, Level, Process};
-use crate::net::{HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, TcpError};
+use crate::net::{
+    Datagrams, HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpError,
+};
 use crate::{Check, Params, Verdict};
+pub use sockets::{SentDatagram, SessionEnd};
 
 /// The fake process table a [`FakeHost`] lists.
 #[derive(Debug, Default)]
@@ -110,6 +116,9 @@ pub struct FakeHost {
     tcp: RefCell<BTreeMap<SocketAddr, FakeReply<()>>>,
     http: RefCell<Vec<(String, HttpResponder)>>,
     net_log: RefCell<Vec<NetOp>>,
+    sessions: RefCell<BTreeMap<SocketAddr, sockets::Session>>,
+    udp_peers: RefCell<BTreeMap<SocketAddr, sockets::UdpPeer>>,
+    udp_sent: RefCell<Vec<SentDatagram>>,
 }
 
 impl Default for FakeHost {
@@ -143,6 +152,9 @@ impl FakeHost {
             tcp: RefCell::default(),
             http: RefCell::default(),
             net_log: RefCell::default(),
+            sessions: RefCell::default(),
+            udp_peers: RefCell::default(),
+            udp_sent: RefCell::default(),
         }
     }
 
@@ -429,6 +441,23 @@ impl Host for FakeHost {
             self.advance(timeout);
         }
         results
+    }
+
+    fn tcp_stream(
+        &self,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, NetError> {
+        self.open_tcp_stream(from, to, timeout)
+    }
+
+    fn udp_connect(
+        &self,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+    ) -> Result<Box<dyn Datagrams + '_>, NetError> {
+        self.open_udp(from, to)
     }
 }
 

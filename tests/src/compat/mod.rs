@@ -287,7 +287,7 @@ fn with_stock_plugins(lab: &Lab, file: &Path, tag: &str) -> Result<std::path::Pa
     }
     let plugins = lab.dir().join("stock-plugins");
     fs::create_dir_all(&plugins).map_err(|e| LabError::io("creating the plugin dir", e))?;
-    for krate in ["tcp", "http"] {
+    for krate in crate::lvs::STOCK_CHECKERS {
         let to = plugins.join(format!("{krate}.wasm"));
         if !to.exists() {
             fs::copy(crate::checks::plugin_path(krate)?, &to)

@@ -17,6 +17,7 @@ const CORPUS: &[(&str, &str, &str)] = &[
     ("script-and-plugin.conf", "vrrp_script s {\n script /bin/true\n plugin nginx-process\n}\n", "3:2: error: vrrp_script s has both script and plugin; use one"),
     ("plugin-only-keyword.conf", "vrrp_script s {\n script /bin/true\n allow_tcp 127.0.0.1:80\n}\n", "3:2: error: this keyword only applies to plugin checks"),
     ("bad-tcp.conf", "vrrp_script s {\n plugin p\n allow_tcp localhost:80\n}\n", "3:12: error: bad allow_tcp 'localhost:80'"),
+    ("bad-udp.conf", "vrrp_script s {\n plugin p\n allow_udp 192.0.2.53\n}\n", "3:12: error: bad allow_udp '192.0.2.53'"),
     ("http-userinfo.conf", "vrrp_script s {\n plugin p\n allow_http http://127.0.0.1:80@evil/health\n}\n", "3:13: error: bad allow_http 'http://127.0.0.1:80@evil/health': user information (user@host) is never allowed in a grant"),
     ("remediation-option.conf", "vrrp_script s {\n plugin p\n remediation r /bin/true as root\n}\n", "3:26: error: unexpected 'as' in remediation: remediation takes ID"),
     ("bad-memory.conf", "vrrp_script s {\n plugin p\n memory_limit 12Q\n}\n", "3:15: error: bad memory_limit '12Q'"),

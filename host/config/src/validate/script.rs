@@ -11,7 +11,7 @@ use crate::compat::{
 use crate::defaults as def;
 use crate::diag::{Diags, Span};
 use crate::grants::{
-    DirGrant, Grants, HttpGrant, ProcessGrant, RemediationCommand, TcpGrant,
+    DirGrant, Grants, HttpGrant, ProcessGrant, RemediationCommand, TcpGrant, UdpGrant,
     DEFAULT_REMEDIATION_TIMEOUT,
 };
 use crate::lexer::Word;
@@ -25,6 +25,7 @@ const PLUGIN_ONLY: &[&str] = &[
     "remediation",
     "allow_http",
     "allow_tcp",
+    "allow_udp",
     "allow_dir",
     "memory_limit",
     "on_fatal",
@@ -232,7 +233,10 @@ pub(super) fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, base: &Path, d: &mut 
             http_grant(w, d).map(|g| s.grants.http.push(g))
         }),
         "allow_tcp" => each_arg(node, d, |w, d| {
-            tcp_grant(w, d).map(|g| s.grants.tcp.push(g))
+            socket_grant("allow_tcp", w, d).map(|g| s.grants.tcp.push(TcpGrant(g)))
+        }),
+        "allow_udp" => each_arg(node, d, |w, d| {
+            socket_grant("allow_udp", w, d).map(|g| s.grants.udp.push(UdpGrant(g)))
         }),
         "allow_dir" => {
             if let Some(g) = dir_grant(node, d) {
@@ -461,8 +465,8 @@ fn http_grant(w: &Word, d: &mut Diags) -> Option<HttpGrant> {
     Some(HttpGrant(t.clone()))
 }
 
-/// `allow_tcp IP:PORT` (`[v6]:PORT`; PORT may be `*`).
-fn tcp_grant(w: &Word, d: &mut Diags) -> Option<TcpGrant> {
+/// `allow_tcp IP:PORT` or `allow_udp IP:PORT` (`[v6]:PORT`; PORT may be `*`): the target.
+fn socket_grant(keyword: &str, w: &Word, d: &mut Diags) -> Option<String> {
     let t = &w.text;
     let ok = t.rsplit_once(':').is_some_and(|(host, port)| {
         let host = host
@@ -475,11 +479,11 @@ fn tcp_grant(w: &Word, d: &mut Diags) -> Option<TcpGrant> {
         host && (port == "*" || port.parse::<u16>().is_ok_and(|p| p > 0))
     });
     if ok {
-        Some(TcpGrant(t.clone()))
+        Some(t.clone())
     } else {
         d.error(
             &w.span,
-            format!("bad allow_tcp '{t}': expected IPv4:PORT or [IPv6]:PORT (PORT may be *)"),
+            format!("bad {keyword} '{t}': expected IPv4:PORT or [IPv6]:PORT (PORT may be *)"),
         );
         None
     }

@@ -15,7 +15,7 @@ use clap::{Args, Subcommand};
 
 use wasmalived_config::grants::{
     DirGrant, Grants, HttpGrant, HttpPin, HttpTls, ProcessGrant, RemediationCommand, TcpGrant,
-    DEFAULT_MEMORY_LIMIT, DEFAULT_REMEDIATION_TIMEOUT,
+    UdpGrant, DEFAULT_MEMORY_LIMIT, DEFAULT_REMEDIATION_TIMEOUT,
 };
 use wasmalived_plugin_host::contract::{self, Capability};
 use wasmalived_plugin_host::{PoolLimits, RunOutcome, Runtime};
@@ -75,6 +75,9 @@ pub struct RunArgs {
     /// Grant TCP connects to IP:PORT (`*` = any port).
     #[arg(long = "tcp", value_name = "HOST:PORT")]
     pub tcp: Vec<String>,
+    /// Grant UDP to and from the peer IP:PORT (`*` = any port).
+    #[arg(long = "udp", value_name = "HOST:PORT")]
+    pub udp: Vec<String>,
     /// Grant a directory (read-only; append `:rw` for read-write).
     #[arg(long = "dir", value_name = "PATH[:rw]")]
     pub dirs: Vec<String>,
@@ -213,6 +216,7 @@ impl RunArgs {
             remediation,
             http: self.http.iter().cloned().map(HttpGrant).collect(),
             tcp: self.tcp.iter().cloned().map(TcpGrant).collect(),
+            udp: self.udp.iter().cloned().map(UdpGrant).collect(),
             dirs,
             memory_limit: self.memory,
             http_pins: self.resolve.clone(),

@@ -1,16 +1,18 @@
 //! What one real-server checker runs, built from its configuration.
 //!
 //! keepalived's checkers compile to the stock plugins, sandboxed like every check: `TCP_CHECK`
-//! runs `tcp.wasm`, `HTTP_GET`/`SSL_GET` run `http.wasm` once per `url` (all must pass), with
-//! grants derived from the real server's address — config authors write no `allow_*` line for
+//! runs `tcp.wasm`, `HTTP_GET`/`SSL_GET` run `http.wasm` once per `url` (all must pass),
+//! `SMTP_CHECK` runs `smtp.wasm` (a TCP grant to the server) and `DNS_CHECK` runs `dns.wasm`
+//! (a UDP grant to the server), with grants derived from the real server's address (and
+//! `bindto` as the one source address allowed) — config authors write no `allow_*` line for
 //! them. A `virtualhost` is requested by name from the real server's address (an HTTP pin),
 //! and `SSL_GET` keeps keepalived's default of verifying no certificate unless
 //! `tls_verify` says otherwise. `PLUGIN_CHECK` runs any plugin with its own parameters and
 //! grants, plus `address IP:PORT` (the checked address) and a TCP grant to it.
 //! `MISC_CHECK` is a script, run through the daemon's vetted child-process runner (not
-//! sandboxed: a script by definition). `PING_CHECK`, `UDP_CHECK`, `DNS_CHECK` and
-//! `SMTP_CHECK` are host-side probes (a guest sees no ICMP, and the plugin contract grants
-//! neither UDP nor a TCP dialogue). `FILE_CHECK` reads a `track_file`
+//! sandboxed: a script by definition). `PING_CHECK` and `UDP_CHECK` are host-side probes (a
+//! guest sees no ICMP, and `UDP_CHECK` judges by the ICMP errors its socket gets).
+//! `FILE_CHECK` reads a `track_file`
 //! ([`super::file_check`]).
 //!
 //! Identical checkers (same kind, target, source and timing) are one [`ProbeDef`], run once
@@ -20,7 +22,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmalived_config::grants::{Grants, HttpGrant, HttpPin, HttpTls, TcpGrant};
+use wasmalived_config::grants::{Grants, HttpGrant, HttpPin, HttpTls, TcpGrant, UdpGrant};
 use wasmalived_config::lvs::{
     Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, UdpCheck,
 };
@@ -39,6 +41,13 @@ use crate::programs;
 pub const TCP_PLUGIN: &str = "tcp";
 /// The stock plugin `HTTP_GET` and `SSL_GET` run (`http.wasm` in the plugin search path).
 pub const HTTP_PLUGIN: &str = "http";
+/// The stock plugin `DNS_CHECK` runs (`dns.wasm` in the plugin search path).
+pub const DNS_PLUGIN: &str = "dns";
+/// The stock plugin `SMTP_CHECK` runs (`smtp.wasm` in the plugin search path).
+pub const SMTP_PLUGIN: &str = "smtp";
+/// The steps of an `SMTP_CHECK` dialogue that each get `connect_timeout` (connect, greeting,
+/// `HELO`, its answer, `QUIT`, its answer): the run's limit is that many timeouts.
+const SMTP_STEPS: u32 = 6;
 /// Time a plugin run gets beyond its checker's `connect_timeout`, so the plugin reports its
 /// own timeout (with what it measured) before the host cuts it off.
 const RUN_MARGIN: Duration = Duration::from_millis(500);
@@ -195,28 +204,6 @@ pub enum Probe {
         /// `connect_timeout`.
         timeout: Duration,
     },
-    /// `DNS_CHECK`.
-    Dns {
-        /// Where to query.
-        target: SocketAddr,
-        /// Source address.
-        bind: Option<IpAddr>,
-        /// What to ask.
-        check: DnsCheck,
-        /// `connect_timeout`.
-        timeout: Duration,
-    },
-    /// `SMTP_CHECK`.
-    Smtp {
-        /// The SMTP server.
-        target: SocketAddr,
-        /// Source address.
-        bind: Option<IpAddr>,
-        /// `helo_name`.
-        helo_name: String,
-        /// `connect_timeout`, per step.
-        timeout: Duration,
-    },
     /// `FILE_CHECK`.
     File(FileProbe),
 }
@@ -235,12 +222,7 @@ impl Probe {
         match &def.kind {
             CheckerKind::Tcp => {
                 let source = stock_plugin(TCP_PLUGIN, global);
-                let grants = Grants {
-                    tcp: vec![TcpGrant(socket_text(def.target))],
-                    source: def.bind,
-                    ..Grants::default()
-                };
-                let handle = load(ctx, name, source, grants).await?;
+                let handle = load(ctx, name, source, stream_grants(def)).await?;
                 let mut params = vec![
                     ("address".to_owned(), socket_text(def.target)),
                     ("timeout_ms".to_owned(), millis(timeout)),
@@ -307,18 +289,37 @@ impl Probe {
                 check: check.clone(),
                 timeout,
             }),
-            CheckerKind::Dns(check) => Ok(Probe::Dns {
-                target: def.target,
-                bind: def.bind,
-                check: check.clone(),
-                timeout,
-            }),
-            CheckerKind::Smtp(smtp) => Ok(Probe::Smtp {
-                target: def.target,
-                bind: def.bind,
-                helo_name: smtp.helo_name.clone(),
-                timeout,
-            }),
+            CheckerKind::Dns(check) => {
+                let source = stock_plugin(DNS_PLUGIN, global);
+                let grants = Grants {
+                    udp: vec![UdpGrant(socket_text(def.target))],
+                    source: def.bind,
+                    ..Grants::default()
+                };
+                let handle = load(ctx, name, source, grants).await?;
+                Ok(Probe::Plugin {
+                    handle,
+                    runs: vec![dns_params(def, check)],
+                    timeout: plugin_timeout,
+                })
+            }
+            CheckerKind::Smtp(smtp) => {
+                let source = stock_plugin(SMTP_PLUGIN, global);
+                let handle = load(ctx, name, source, stream_grants(def)).await?;
+                let mut params = vec![
+                    ("address".to_owned(), socket_text(def.target)),
+                    ("helo_name".to_owned(), smtp.helo_name.clone()),
+                    ("timeout_ms".to_owned(), millis(timeout)),
+                ];
+                if let Some(bind) = def.bind {
+                    params.push(("bind".to_owned(), bind.to_string()));
+                }
+                Ok(Probe::Plugin {
+                    handle,
+                    runs: vec![params],
+                    timeout: timeout * SMTP_STEPS + RUN_MARGIN,
+                })
+            }
             CheckerKind::File(check) => Ok(Probe::File(FileProbe::new(check))),
         }
     }
@@ -372,24 +373,6 @@ impl Probe {
                 Ok(_) => Outcome::ok("udp", started.elapsed()),
                 Err(err) => Outcome::failed("udp", err.to_string(), started.elapsed()),
             },
-            Probe::Dns {
-                target,
-                bind,
-                check,
-                timeout,
-            } => match net_probe::dns(*target, *bind, check, *timeout).await {
-                Ok(_) => Outcome::ok("dns", started.elapsed()),
-                Err(err) => Outcome::failed("dns", err.to_string(), started.elapsed()),
-            },
-            Probe::Smtp {
-                target,
-                bind,
-                helo_name,
-                timeout,
-            } => match net_probe::smtp(*target, *bind, helo_name, *timeout).await {
-                Ok(_) => Outcome::ok("smtp", started.elapsed()),
-                Err(err) => Outcome::failed("smtp", err.to_string(), started.elapsed()),
-            },
             Probe::File(file) => file.run(),
         }
     }
@@ -416,6 +399,30 @@ fn stock_plugin(name: &str, global: &GlobalDefs) -> PluginSource {
     PluginSource::Search {
         name: name.to_owned(),
         path: global.plugin_path.clone(),
+    }
+}
+
+/// The parameters of the `dns` plugin for a `DNS_CHECK` (`qtype` by its code).
+fn dns_params(def: &ProbeDef, check: &DnsCheck) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("address".to_owned(), socket_text(def.target)),
+        ("name".to_owned(), check.name.clone()),
+        ("qtype".to_owned(), check.qtype.code().to_string()),
+        ("timeout_ms".to_owned(), millis(def.timing.connect_timeout)),
+    ];
+    if let Some(bind) = def.bind {
+        params.push(("bind".to_owned(), bind.to_string()));
+    }
+    params
+}
+
+/// The grants of a checker that talks TCP to its target: connects to the target only, from
+/// `bindto` if set.
+fn stream_grants(def: &ProbeDef) -> Grants {
+    Grants {
+        tcp: vec![TcpGrant(socket_text(def.target))],
+        source: def.bind,
+        ..Grants::default()
     }
 }
 

@@ -15,7 +15,8 @@
 //! | `processes`   | `wasmalived:plugin/processes`       | `allow_processes`      | only when granted: an ungranted import refuses the plugin at load |
 //! | `remediation` | `wasmalived:plugin/remediation`     | `remediation`          | always, deny-all unless granted (empty command table) |
 //! | `http`        | `wasi:http/outgoing-handler, types` | `allow_http`           | always, deny-all unless granted (empty allowlist) |
-//! | `sockets`     | `wasi:sockets/tcp…` (no UDP)        | `allow_tcp`            | always, deny-all unless granted (TCP off) |
+//! | `sockets`     | `wasi:sockets/tcp…`, `network`, `instance-network` | `allow_tcp` | always, deny-all unless granted (TCP off) |
+//! | `udp`         | `wasi:sockets/udp`, `udp-create-socket` | `allow_udp` (peers)  | only when granted; sends and receives only to/from the granted peers |
 //!
 //! A deny-all unit refuses every ungranted use at call time and records it in the run's
 //! denials ([`crate::state::Denials`]), so a failing check says what it was refused.
@@ -46,7 +47,7 @@ pub struct Unit {
 }
 
 /// Every unit, in linking order.
-pub const UNITS: [Unit; 8] = [
+pub const UNITS: [Unit; 9] = [
     Unit {
         capability: Capability::Baseline,
         link: wasi::add_to_linker,
@@ -79,6 +80,10 @@ pub const UNITS: [Unit; 8] = [
         capability: Capability::Tcp,
         link: sockets::add_to_linker,
     },
+    Unit {
+        capability: Capability::Udp,
+        link: sockets::add_udp_to_linker,
+    },
 ];
 
 #[cfg(test)]
@@ -87,7 +92,7 @@ mod tests {
     use crate::contract::Linking;
 
     #[test]
-    fn every_capability_has_a_unit_and_only_processes_needs_its_grant_to_link() {
+    fn every_capability_has_a_unit_and_only_processes_and_udp_need_their_grant_to_link() {
         for capability in Capability::ALL {
             if capability != Capability::Always && capability != Capability::Baseline {
                 assert!(
@@ -103,7 +108,9 @@ mod tests {
             .filter(|c| c.linked_with(&none))
             .collect();
         assert!(!linked.contains(&Capability::Processes));
+        assert!(!linked.contains(&Capability::Udp));
         assert_eq!(Capability::Processes.linking(), Linking::OnlyWhenGranted);
-        assert_eq!(linked.len(), UNITS.len() - 1);
+        assert_eq!(Capability::Udp.linking(), Linking::OnlyWhenGranted);
+        assert_eq!(linked.len(), UNITS.len() - 2);
     }
 }

@@ -1,8 +1,15 @@
-//! `wasi:sockets` TCP, only to the addresses granted (`tcp HOST:PORT`). Linked only when
-//! `tcp` is granted; UDP is never linked and is disabled in the context as well. Name lookup
-//! is disabled: grants are literal addresses. The check runs on every bind/connect: outgoing
-//! connects must match a grant; only the implicit wildcard bind of a connect is allowed;
-//! listen/accept are refused.
+//! `wasi:sockets`, only to the addresses granted: TCP (`tcp HOST:PORT`) and UDP
+//! (`udp HOST:PORT`). TCP is linked always and off unless granted; UDP is linked only when
+//! granted (a plugin importing it without the grant does not load). Name lookup is
+//! disabled: grants are literal addresses. The check runs on every bind, connect, send and
+//! receive:
+//! - TCP: outgoing connects must match a TCP grant; listen/accept are refused;
+//! - UDP: sends must go to a UDP grant, and datagrams from anyone else are dropped before
+//!   the plugin sees them;
+//! - binds: only an ephemeral port (0), on the wildcard address or on the granted source
+//!   address (an LVS checker's `bindto`).
+//!
+//! A refused use is logged and recorded in the run's denials.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -12,84 +19,102 @@ use wasmtime_wasi::sockets::{SocketAddrUse, WasiSockets, WasiSocketsView};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::state::{Denials, HostState};
-use wasmalived_config::grants::TcpGrant;
 
 /// One parsed grant: an address and a port (`None` = any port).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpTarget {
+pub struct SocketTarget {
     /// The literal IP.
     pub ip: IpAddr,
     /// The port, or any.
     pub port: Option<u16>,
 }
 
-/// Parse `1.2.3.4:80`, `[2001:db8::1]:443`, `127.0.0.1:*`.
-pub fn parse_target(grant: &TcpGrant) -> Result<TcpTarget, String> {
-    let s = grant.0.trim();
+impl SocketTarget {
+    fn matches(&self, addr: SocketAddr) -> bool {
+        self.ip == addr.ip() && self.port.is_none_or(|p| p == addr.port())
+    }
+}
+
+/// Parse a `kind` (`tcp`, `udp`) grant: `1.2.3.4:80`, `[2001:db8::1]:443`, `127.0.0.1:*`.
+pub fn parse_target(kind: &str, grant: &str) -> Result<SocketTarget, String> {
+    let s = grant.trim();
     let (host, port) = s
         .rsplit_once(':')
-        .ok_or_else(|| format!("tcp grant `{s}`: expected HOST:PORT"))?;
+        .ok_or_else(|| format!("{kind} grant `{s}`: expected HOST:PORT"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip: IpAddr = host
         .parse()
-        .map_err(|_| format!("tcp grant `{s}`: `{host}` is not a literal IP address"))?;
+        .map_err(|_| format!("{kind} grant `{s}`: `{host}` is not a literal IP address"))?;
     let port = if port == "*" {
         None
     } else {
         Some(
             port.parse()
-                .map_err(|_| format!("tcp grant `{s}`: bad port `{port}`"))?,
+                .map_err(|_| format!("{kind} grant `{s}`: bad port `{port}`"))?,
         )
     };
-    Ok(TcpTarget { ip, port })
+    Ok(SocketTarget { ip, port })
 }
 
-/// Whether `use_` of `addr` is allowed by `targets` (and the granted `source` address).
-pub fn allowed(
-    targets: &[TcpTarget],
-    source: Option<IpAddr>,
-    addr: SocketAddr,
-    use_: SocketAddrUse,
-) -> bool {
-    match use_ {
-        SocketAddrUse::TcpConnect => targets
-            .iter()
-            .any(|t| t.ip == addr.ip() && t.port.is_none_or(|p| p == addr.port())),
-        // The implicit bind before a connect uses the wildcard address and port 0; an
-        // explicit one may pick the granted source address (an ephemeral port still).
-        SocketAddrUse::TcpBind => {
-            addr.port() == 0 && (addr.ip().is_unspecified() || Some(addr.ip()) == source)
+/// What a check may reach over `wasi:sockets`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SocketGrants {
+    /// TCP connect targets.
+    pub tcp: Vec<SocketTarget>,
+    /// UDP peers.
+    pub udp: Vec<SocketTarget>,
+    /// The source address a socket may bind (with port 0), besides the wildcard.
+    pub source: Option<IpAddr>,
+}
+
+impl SocketGrants {
+    /// Whether `use_` of `addr` is allowed.
+    pub fn allowed(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
+        match use_ {
+            SocketAddrUse::TcpConnect => self.tcp.iter().any(|t| t.matches(addr)),
+            SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+                self.udp.iter().any(|t| t.matches(addr))
+            }
+            // The implicit bind before a connect or send uses the wildcard address and port
+            // 0; an explicit one may pick the granted source address (an ephemeral port
+            // still).
+            SocketAddrUse::TcpBind => !self.tcp.is_empty() && self.ephemeral_bind(addr),
+            SocketAddrUse::UdpBind => !self.udp.is_empty() && self.ephemeral_bind(addr),
+            _ => false,
         }
-        _ => false,
+    }
+
+    fn ephemeral_bind(&self, addr: SocketAddr) -> bool {
+        addr.port() == 0 && (addr.ip().is_unspecified() || Some(addr.ip()) == self.source)
     }
 }
 
-/// Configure the run's WASI context: TCP only to `targets` (from `source` if bound), no UDP,
-/// no name lookup.
-pub fn configure(
-    builder: &mut WasiCtxBuilder,
-    targets: Vec<TcpTarget>,
-    source: Option<IpAddr>,
-    denials: Denials,
-) {
-    builder.allow_udp(false).allow_ip_name_lookup(false);
-    if targets.is_empty() {
-        builder.allow_tcp(false);
+/// Configure the run's WASI context: TCP and UDP only as `grants` say, no name lookup.
+pub fn configure(builder: &mut WasiCtxBuilder, grants: SocketGrants, denials: Denials) {
+    builder
+        .allow_ip_name_lookup(false)
+        .allow_tcp(!grants.tcp.is_empty())
+        .allow_udp(!grants.udp.is_empty());
+    if grants.tcp.is_empty() && grants.udp.is_empty() {
         return;
     }
-    builder
-        .allow_tcp(true)
-        .socket_addr_check(move |addr, use_| {
-            let ok = allowed(&targets, source, addr, use_);
-            if !ok {
-                tracing::warn!(%addr, ?use_, "plugin socket use denied (not granted)");
-                denials.record(|| format!("tcp {addr} {use_:?} (not granted)"));
-            }
-            Box::pin(async move { ok })
-        });
+    builder.socket_addr_check(move |addr, use_| {
+        let ok = grants.allowed(addr, use_);
+        if !ok {
+            let proto = match use_ {
+                SocketAddrUse::UdpBind | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
+                    "udp"
+                }
+                _ => "tcp",
+            };
+            tracing::warn!(%addr, ?use_, "plugin socket use denied (not granted)");
+            denials.record(|| format!("{proto} {addr} {use_:?} (not granted)"));
+        }
+        Box::pin(async move { ok })
+    });
 }
 
-/// Link the TCP interfaces (only when `tcp` is granted).
+/// Link the TCP interfaces (always; connects are refused unless `tcp` is granted).
 pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     sockets::tcp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
     sockets::tcp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
@@ -103,86 +128,75 @@ pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Link the UDP interfaces (only when `udp` is granted; `network` and `instance-network`
+/// come with the TCP unit, which is always linked).
+pub fn add_udp_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    sockets::udp::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<HostState, WasiSockets>(l, HostState::sockets)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().expect("addr")
+    }
+
     #[test]
     fn parse_and_match() {
-        let t = |s: &str| parse_target(&TcpGrant(s.into()));
+        let t = |s: &str| parse_target("tcp", s);
         let a = t("127.0.0.1:8080").expect("v4");
         let b = t("[2001:db8::1]:*").expect("v6 any port");
         assert!(t("localhost:80").is_err());
-        assert!(t("127.0.0.1").is_err());
-        let targets = [a, b];
-        let sa = |s: &str| s.parse::<SocketAddr>().expect("addr");
-        assert!(allowed(
-            &targets,
-            None,
-            sa("127.0.0.1:8080"),
-            SocketAddrUse::TcpConnect
-        ));
-        assert!(!allowed(
-            &targets,
-            None,
-            sa("127.0.0.1:8081"),
-            SocketAddrUse::TcpConnect
-        ));
-        assert!(allowed(
-            &targets,
-            None,
-            sa("[2001:db8::1]:22"),
-            SocketAddrUse::TcpConnect
-        ));
-        assert!(!allowed(
-            &targets,
-            None,
-            sa("127.0.0.1:8080"),
-            SocketAddrUse::TcpListen
-        ));
-        assert!(allowed(
-            &targets,
-            None,
-            sa("0.0.0.0:0"),
-            SocketAddrUse::TcpBind
-        ));
-        assert!(!allowed(
-            &targets,
-            None,
-            sa("0.0.0.0:80"),
-            SocketAddrUse::TcpBind
-        ));
+        assert_eq!(
+            parse_target("udp", "192.0.2.53").expect_err("no port"),
+            "udp grant `192.0.2.53`: expected HOST:PORT"
+        );
+        let grants = SocketGrants {
+            tcp: vec![a, b],
+            ..SocketGrants::default()
+        };
+        let ok = |g: &SocketGrants, s: &str, use_| g.allowed(sa(s), use_);
+        assert!(ok(&grants, "127.0.0.1:8080", SocketAddrUse::TcpConnect));
+        assert!(!ok(&grants, "127.0.0.1:8081", SocketAddrUse::TcpConnect));
+        assert!(ok(&grants, "[2001:db8::1]:22", SocketAddrUse::TcpConnect));
+        assert!(!ok(&grants, "127.0.0.1:8080", SocketAddrUse::TcpListen));
+        assert!(ok(&grants, "0.0.0.0:0", SocketAddrUse::TcpBind));
+        assert!(!ok(&grants, "0.0.0.0:80", SocketAddrUse::TcpBind));
         // bindto: the granted source address, ephemeral port only; no other address.
-        let src = Some("192.0.2.5".parse().expect("ip"));
-        assert!(allowed(
-            &targets,
-            src,
-            sa("192.0.2.5:0"),
-            SocketAddrUse::TcpBind
-        ));
-        assert!(!allowed(
-            &targets,
-            src,
-            sa("192.0.2.5:22"),
-            SocketAddrUse::TcpBind
-        ));
-        assert!(!allowed(
-            &targets,
-            src,
-            sa("192.0.2.6:0"),
-            SocketAddrUse::TcpBind
-        ));
-        assert!(!allowed(
-            &targets,
-            None,
-            sa("192.0.2.5:0"),
-            SocketAddrUse::TcpBind
-        ));
-        assert!(!allowed(
-            &targets,
-            None,
-            sa("127.0.0.1:8080"),
-            SocketAddrUse::UdpBind
-        ));
+        let bound = SocketGrants {
+            source: Some("192.0.2.5".parse().expect("ip")),
+            ..grants.clone()
+        };
+        assert!(ok(&bound, "192.0.2.5:0", SocketAddrUse::TcpBind));
+        assert!(!ok(&bound, "192.0.2.5:22", SocketAddrUse::TcpBind));
+        assert!(!ok(&bound, "192.0.2.6:0", SocketAddrUse::TcpBind));
+        assert!(!ok(&grants, "192.0.2.5:0", SocketAddrUse::TcpBind));
+        // A TCP grant is no UDP grant.
+        assert!(!ok(&grants, "0.0.0.0:0", SocketAddrUse::UdpBind));
+        assert!(!ok(&grants, "127.0.0.1:8080", SocketAddrUse::UdpSend));
+    }
+
+    #[test]
+    fn udp_reaches_only_its_granted_peers() {
+        let grants = SocketGrants {
+            udp: vec![parse_target("udp", "192.0.2.53:53").expect("grant")],
+            source: Some("192.0.2.5".parse().expect("ip")),
+            ..SocketGrants::default()
+        };
+        let ok = |s: &str, use_| grants.allowed(sa(s), use_);
+        assert!(ok("192.0.2.53:53", SocketAddrUse::UdpSend));
+        assert!(ok("192.0.2.53:53", SocketAddrUse::UdpReceive));
+        assert!(!ok("192.0.2.53:5353", SocketAddrUse::UdpSend));
+        assert!(
+            !ok("192.0.2.54:53", SocketAddrUse::UdpReceive),
+            "a stranger"
+        );
+        assert!(ok("0.0.0.0:0", SocketAddrUse::UdpBind));
+        assert!(ok("192.0.2.5:0", SocketAddrUse::UdpBind));
+        assert!(!ok("0.0.0.0:53", SocketAddrUse::UdpBind), "no fixed port");
+        assert!(!ok("192.0.2.53:53", SocketAddrUse::TcpConnect));
     }
 }

@@ -6,6 +6,7 @@
 mod http;
 mod net;
 mod tcp;
+mod udp;
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
@@ -14,7 +15,7 @@ use wasi::clocks::monotonic_clock;
 
 use crate::bindings::wasmalived::plugin::{log, processes, remediation, scratch, wake};
 use crate::host::{Host, Level, Process};
-use crate::net::{HttpRequest, HttpResponse, NetError, NetOp, NetReply};
+use crate::net::{Datagrams, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream};
 
 /// The host the daemon provides: what a check gets in the component.
 #[derive(Debug, Clone, Copy, Default)]
@@ -99,6 +100,23 @@ impl Host for Wasi {
         timeout: Duration,
     ) -> Vec<Result<HttpResponse, NetError>> {
         net::fetch_all(requests, timeout)
+    }
+
+    fn tcp_stream(
+        &self,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Box<dyn Stream + '_>, NetError> {
+        Ok(Box::new(tcp::open_stream(from, to, timeout)?))
+    }
+
+    fn udp_connect(
+        &self,
+        from: Option<IpAddr>,
+        to: SocketAddr,
+    ) -> Result<Box<dyn Datagrams + '_>, NetError> {
+        Ok(Box::new(udp::connect(from, to)?))
     }
 }
 

@@ -1,10 +1,14 @@
 //! A TCP connect over `wasi:sockets`, started now and finished when its pollable wakes, so
-//! that many can be probed within one deadline (`super::net`). Nothing is ever sent: the
-//! connection is closed as soon as it opens.
+//! that many can be probed within one deadline (`super::net`); a probe's connection is
+//! closed as soon as it opens. [`open_stream`] keeps the connection for a dialogue
+//! ([`TcpConn`]).
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
-use wasi::io::poll::Pollable;
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll::{self, Pollable};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
 use wasi::sockets::instance_network::instance_network;
 use wasi::sockets::network::{
     ErrorCode, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress, Ipv6SocketAddress,
@@ -12,7 +16,8 @@ use wasi::sockets::network::{
 use wasi::sockets::tcp::TcpSocket;
 use wasi::sockets::tcp_create_socket::create_tcp_socket;
 
-use crate::net::TcpError;
+use super::nanos;
+use crate::net::{NetError, Stream, TcpError};
 
 /// A non-blocking connect in progress.
 pub struct Connecting {
@@ -44,11 +49,115 @@ impl Connecting {
 
     /// The outcome if the connect finished; `None` while still pending.
     pub fn finish(&self) -> Option<Result<(), TcpError>> {
+        // Dropping the streams (and the socket) closes the connection; nothing is sent.
+        self.finish_streams().map(|r| r.map(drop))
+    }
+
+    /// The connection's streams if the connect finished; `None` while still pending.
+    fn finish_streams(&self) -> Option<Result<(InputStream, OutputStream), TcpError>> {
         match self.socket.finish_connect() {
-            // Dropping the streams (and the socket) closes the connection; nothing is sent.
-            Ok(_streams) => Some(Ok(())),
+            Ok(streams) => Some(Ok(streams)),
             Err(ErrorCode::WouldBlock) => None,
             Err(e) => Some(Err(describe(e))),
+        }
+    }
+}
+
+/// An open connection (field order is drop order: the streams are children of the socket).
+pub struct TcpConn {
+    input: InputStream,
+    output: OutputStream,
+    _socket: TcpSocket,
+}
+
+/// Connect to `to` (from `from` if given) within `timeout`, keeping the connection open.
+pub fn open_stream(
+    from: Option<IpAddr>,
+    to: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpConn, NetError> {
+    let connecting = Connecting::start(to, from).map_err(NetError::Tcp)?;
+    let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
+    loop {
+        if let Some(done) = connecting.finish_streams() {
+            let (input, output) = done.map_err(NetError::Tcp)?;
+            let Connecting { ready, socket } = connecting;
+            drop(ready);
+            return Ok(TcpConn {
+                input,
+                output,
+                _socket: socket,
+            });
+        }
+        if wait(&connecting.ready, &deadline) == Woke::Deadline {
+            return Err(NetError::Deadline(timeout));
+        }
+    }
+}
+
+/// What [`wait`] woke for.
+#[derive(Debug, PartialEq, Eq)]
+enum Woke {
+    Ready,
+    Deadline,
+}
+
+/// Block until `ready` or `deadline` fires (`ready` wins a tie).
+fn wait(ready: &Pollable, deadline: &Pollable) -> Woke {
+    if poll::poll(&[ready, deadline]).contains(&0) {
+        Woke::Ready
+    } else {
+        Woke::Deadline
+    }
+}
+
+/// A stream error, briefly.
+fn stream_error(e: StreamError) -> NetError {
+    match e {
+        StreamError::Closed => NetError::Tcp(TcpError::Other("connection closed".into())),
+        StreamError::LastOperationFailed(e) => NetError::Tcp(TcpError::Other(e.to_debug_string())),
+    }
+}
+
+impl Stream for TcpConn {
+    fn read(&mut self, max: usize, timeout: Duration) -> Result<Vec<u8>, NetError> {
+        let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
+        let ready = self.input.subscribe();
+        loop {
+            match self.input.read(max as u64) {
+                Ok(bytes) if !bytes.is_empty() => return Ok(bytes),
+                Ok(_) => {}
+                Err(StreamError::Closed) => return Ok(Vec::new()),
+                Err(e) => return Err(stream_error(e)),
+            }
+            if wait(&ready, &deadline) == Woke::Deadline {
+                return Err(NetError::Deadline(timeout));
+            }
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), NetError> {
+        let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
+        let ready = self.output.subscribe();
+        let mut rest = bytes;
+        loop {
+            let room = self.output.check_write().map_err(stream_error)?;
+            if room > 0 && !rest.is_empty() {
+                let n = rest.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+                self.output.write(&rest[..n]).map_err(stream_error)?;
+                rest = &rest[n..];
+                if rest.is_empty() {
+                    self.output.flush().map_err(stream_error)?;
+                }
+                continue;
+            }
+            // Everything written and the flush done once `check_write` has room again.
+            if rest.is_empty() && room > 0 {
+                return Ok(());
+            }
+            if wait(&ready, &deadline) == Woke::Deadline {
+                return Err(NetError::Deadline(timeout));
+            }
         }
     }
 }
@@ -65,7 +174,7 @@ fn describe(e: ErrorCode) -> TcpError {
 }
 
 /// `addr` as `wasi:sockets` wants it: the family to create the socket with, and the remote.
-fn remote_address(addr: SocketAddr) -> (IpAddressFamily, IpSocketAddress) {
+pub(super) fn remote_address(addr: SocketAddr) -> (IpAddressFamily, IpSocketAddress) {
     match addr {
         SocketAddr::V4(a) => {
             let [a0, a1, a2, a3] = a.ip().octets();

@@ -1,17 +1,14 @@
-//! Host-side network probes for the LVS director: keepalived's `PING_CHECK` ([`ping`]),
-//! `UDP_CHECK` ([`udp`]), `DNS_CHECK` ([`dns`]) and `SMTP_CHECK` ([`smtp`]). A WebAssembly
-//! guest cannot send ICMP, read a socket's ICMP errors, or — in this daemon's plugin
-//! contract — open UDP sockets or exchange data on a TCP connection (the `tcp` grant is a
-//! connect), so these run in the host, one short-lived socket per probe.
+//! Host-side network probes for the LVS director: keepalived's `PING_CHECK` ([`ping`]) and
+//! `UDP_CHECK` ([`udp`]). A WebAssembly guest cannot send ICMP or read a socket's ICMP
+//! errors (which `UDP_CHECK` judges by), so these run in the host, one short-lived socket
+//! per probe. (`DNS_CHECK` and `SMTP_CHECK` run sandboxed, as the stock plugins `dns` and
+//! `smtp`: `crate::lvs::probe`.)
 //!
 //! - [`icmp`]: one ICMP / ICMPv6 echo request on a raw socket; success is the matching echo
 //!   reply within the timeout (keepalived 2.2.7/2.4 `check_ping.c`).
 //! - [`udp`]: one datagram on a connected UDP socket; failure is an ICMP destination
 //!   unreachable, a missing reply when one is required, or a reply that breaks
 //!   keepalived's length and content rules (`check_udp.c`, `layer4.c`).
-//! - [`dns`]: one DNS query on a connected UDP socket; success is a response with the
-//!   query's ID and RCODE 0 (`check_dns.c`).
-//! - [`smtp`]: greeting 220, `HELO` answered 250, `QUIT` answered (`check_smtp.c`).
 //! - `sys`: the few socket options and the error-queue read that need libc (the only
 //!   `unsafe` code here).
 //!
@@ -21,9 +18,7 @@
 //! concurrent probes, other ping programs and stray packets never confuse one another.
 //! Nothing received is indexed unchecked and every buffer has a fixed bound.
 
-pub mod dns;
 pub mod icmp;
-pub mod smtp;
 mod sys;
 pub mod udp;
 
@@ -35,9 +30,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-pub use dns::dns;
 pub use icmp::ping;
-pub use smtp::smtp;
 pub use udp::{udp, UdpOk};
 
 /// Why a probe failed. `Display` is a short reason for the operator's log line, e.g.
@@ -102,41 +95,6 @@ pub enum ProbeError {
     ReplyTooLong {
         /// `max_reply_length` (255 unless configured).
         max: usize,
-    },
-    /// DNS_CHECK: the answer carries an error (RCODE, RFC 1035 §4.1.1: 2 server failure,
-    /// 3 name error, 5 refused, …).
-    #[error("answer with RCODE {rcode}")]
-    DnsRcode {
-        /// The RCODE.
-        rcode: u8,
-    },
-    /// SMTP_CHECK: the TCP connection did not open.
-    #[error("connect to {0}: {1}")]
-    Connect(std::net::SocketAddr, #[source] io::Error),
-    /// SMTP_CHECK: the server closed the connection mid-dialogue.
-    #[error("connection closed by the server")]
-    Closed,
-    /// SMTP_CHECK: a line longer than keepalived's buffer.
-    #[error("line longer than {max} bytes")]
-    LineTooLong {
-        /// The limit.
-        max: usize,
-    },
-    /// SMTP_CHECK: a step got no answer in time.
-    #[error("SMTP {step}: no answer within {timeout:?}")]
-    SmtpTimeout {
-        /// Which step.
-        step: smtp::SmtpStep,
-        /// The checker's `connect_timeout`.
-        timeout: Duration,
-    },
-    /// SMTP_CHECK: a reply with the wrong code.
-    #[error("SMTP {step} answered '{line}'")]
-    SmtpReply {
-        /// Which step.
-        step: smtp::SmtpStep,
-        /// The line (at most 80 characters).
-        line: String,
     },
     /// UDP_CHECK: the reply differs from `require_reply`.
     #[error("reply differs from require_reply at byte {offset}: got {got:#04x}, want {want:#04x}")]
