@@ -4,6 +4,10 @@
 //! - `http` against an HTTP server this test runs on 127.0.0.1 (status, body, timeout,
 //!   refused, not granted);
 //! - `tcp` against a listener on 127.0.0.1 (ok, refused, not granted);
+//! - `smtp` against a scripted SMTP server on 127.0.0.1 (the dialogue, `bindto`, a wrong
+//!   answer, not granted);
+//! - `dns` against a UDP responder on 127.0.0.1 (answer, RCODE, closed port, not granted,
+//!   no `udp` grant at all);
 //!
 //! `nginx-process` is tested in `stock_plugins_nginx.rs` (needs root). The plugins are built
 //! for wasm32-wasip2 by `make plugins` (looked up next to the CLI's target dir, or in
@@ -199,4 +203,120 @@ fn tcp_bind_connects_from_the_granted_source_only() {
     assert_eq!(accepted.join().expect("listener"), "127.0.0.2");
     // Without the source grant the bind is refused by the host.
     run_plugin("tcp", &args(&params, &["--tcp", &addr])).expect(1, "fail", "access denied");
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMTP (keepalived's SMTP_CHECK dialogue over a granted TCP connection)
+
+/// A one-connection SMTP server on 127.0.0.1 that says `script` (greeting, answer to the
+/// first line, answer to the second); returns its address and what the client said.
+fn smtp_server(script: [&'static str; 3]) -> (SocketAddr, thread::JoinHandle<(String, String)>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let server = thread::spawn(move || {
+        let (mut stream, peer) = listener.accept().expect("accept");
+        let mut lines = BufReader::new(stream.try_clone().expect("clone"));
+        let mut heard = String::new();
+        for reply in script {
+            stream.write_all(reply.as_bytes()).expect("write");
+            let mut line = String::new();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                break;
+            }
+            heard.push_str(&line);
+        }
+        (heard, peer.ip().to_string())
+    });
+    (addr, server)
+}
+
+#[test]
+fn smtp_dialogue_runs_over_the_granted_connection_from_bindto() {
+    let (addr, server) = smtp_server(["220 mx ESMTP\r\n", "250 mx\r\n", "221 bye\r\n"]);
+    let addr = addr.to_string();
+    let params = [
+        ("address", addr.as_str()),
+        ("helo_name", "checker.example"),
+        ("bind", "127.0.0.2"),
+    ];
+    let r = run_plugin(
+        "smtp",
+        &args(&params, &["--tcp", &addr, "--source", "127.0.0.2"]),
+    );
+    r.expect(0, "ok", "");
+    let (heard, peer) = server.join().expect("server");
+    assert_eq!(heard, "HELO checker.example\r\nQUIT\r\n");
+    assert_eq!(peer, "127.0.0.2");
+}
+
+#[test]
+fn smtp_wrong_answers_fail_with_the_line_and_ungranted_servers_are_denied() {
+    let (addr, _server) = smtp_server(["220 mx\r\n", "250-mx\r\n", ""]);
+    let addr = addr.to_string();
+    let params = [("address", addr.as_str()), ("helo_name", "c")];
+    run_plugin("smtp", &args(&params, &["--tcp", &addr])).expect(
+        1,
+        "fail",
+        "SMTP HELO answered '250-mx'",
+    );
+    let other = format!("127.0.0.1:{}", closed_port());
+    run_plugin("smtp", &args(&params, &["--tcp", &other])).expect(1, "fail", "access denied");
+}
+
+// ---------------------------------------------------------------------------------------------
+// DNS (keepalived's DNS_CHECK over a granted UDP socket)
+
+/// A DNS server on 127.0.0.1 that answers one query with `rcode` (the query echoed with QR
+/// set), after a stray response with another ID.
+fn dns_server(rcode: u8) -> SocketAddr {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = socket.local_addr().expect("local addr");
+    thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        let (len, from) = socket.recv_from(&mut buf).expect("query");
+        let mut stray = buf[..len].to_vec();
+        stray[0] ^= 0xff;
+        stray[2] |= 0x80;
+        socket.send_to(&stray, from).expect("stray");
+        buf[2] |= 0x80;
+        buf[3] |= rcode;
+        socket.send_to(&buf[..len], from).expect("answer");
+    });
+    addr
+}
+
+#[test]
+fn dns_query_is_answered_over_the_granted_socket() {
+    let addr = dns_server(0).to_string();
+    let params = [
+        ("address", addr.as_str()),
+        ("name", "www.example.test"),
+        ("qtype", "A"),
+    ];
+    let r = run_plugin("dns", &args(&params, &["--udp", &addr]));
+    r.expect(0, "ok", "");
+    assert!(r.measurement("rtt_ms") >= 0.0, "{r}");
+    let addr = dns_server(3).to_string();
+    let params = [("address", addr.as_str()), ("name", ".")];
+    run_plugin("dns", &args(&params, &["--udp", &addr])).expect(1, "fail", "answer with RCODE 3");
+}
+
+#[test]
+fn dns_closed_port_fails_and_ungranted_servers_are_denied() {
+    let addr = format!("127.0.0.1:{}", closed_port());
+    let params = [
+        ("address", addr.as_str()),
+        ("name", "."),
+        ("timeout_ms", "2000"),
+    ];
+    run_plugin("dns", &args(&params, &["--udp", &addr])).expect(1, "fail", "refused");
+    let granted = format!("127.0.0.1:{}", closed_port());
+    run_plugin("dns", &args(&params, &["--udp", &granted])).expect(1, "fail", "access denied");
+    // Without any udp grant the plugin does not load: it imports wasi:sockets/udp.
+    let r = run_plugin("dns", &args(&params, &[]));
+    assert!(
+        r.code == Some(3) && r.to_string().contains("not granted `udp`"),
+        "{r}"
+    );
 }

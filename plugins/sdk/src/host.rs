@@ -1,6 +1,6 @@
 //! [`Host`]: everything a check can ask of the daemon besides computing — the capabilities of
 //! `wit/plugin.wit` (log, processes, remediation, scratch, wake) and the parts of WASI the stock
-//! checks use (clocks, random, HTTP and TCP). A check is written against `&impl Host`:
+//! checks use (clocks, random, HTTP, TCP and UDP). A check is written against `&impl Host`:
 //!
 //! - in the component, the SDK passes [`crate::Wasi`], whose methods call the real imports;
 //! - in a native `cargo test`, the test passes a [`crate::testing::FakeHost`].

@@ -50,8 +50,8 @@
 //! The crate's parts:
 //! - [`Params`]: typed parameters whose errors name the parameter.
 //! - [`Verdict`]: `ok` / `fail` / `fatal` with a message and measurements.
-//! - [`Host`]: the capabilities (log, processes, remediation, scratch, wake, clocks, random, TCP
-//!   and HTTP via [`net`]); [`Wasi`] is the real one in the component (wasm32 only).
+//! - [`Host`]: the capabilities (log, processes, remediation, scratch, wake, clocks, random, TCP,
+//!   UDP and HTTP via [`net`]); [`Wasi`] is the real one in the component (wasm32 only).
 //! - [`testing`]: [`testing::FakeHost`], fake capabilities for native tests.
 //! - [`Url`]: just enough URL parsing for a health-check target.
 //!

@@ -1,6 +1,8 @@
 //! Network operations a check may run through [`Host::network`]: TCP connects (grant
 //! `allow_tcp IP:PORT`) and HTTP requests (grant `allow_http URL_OR_HOST`), with one deadline
-//! for all of them. [`connect`] and [`fetch`] do one operation.
+//! for all of them. [`connect`] and [`fetch`] do one operation. A dialogue over TCP uses a
+//! [`Stream`] ([`Host::tcp_stream`]), a UDP exchange a [`Datagrams`] socket
+//! ([`Host::udp_connect`], grant `allow_udp IP:PORT`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -17,7 +19,7 @@
 //! }
 //! ```
 //!
-//! Nothing is ever sent on a TCP connection: it is closed as soon as it opens.
+//! Nothing is ever sent on a connection [`Host::network`] opens: it is closed as soon as it opens.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};

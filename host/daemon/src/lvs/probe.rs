@@ -291,12 +291,7 @@ impl Probe {
             }),
             CheckerKind::Dns(check) => {
                 let source = stock_plugin(DNS_PLUGIN, global);
-                let grants = Grants {
-                    udp: vec![UdpGrant(socket_text(def.target))],
-                    source: def.bind,
-                    ..Grants::default()
-                };
-                let handle = load(ctx, name, source, grants).await?;
+                let handle = load(ctx, name, source, datagram_grants(def)).await?;
                 Ok(Probe::Plugin {
                     handle,
                     runs: vec![dns_params(def, check)],
@@ -421,6 +416,16 @@ fn dns_params(def: &ProbeDef, check: &DnsCheck) -> Vec<(String, String)> {
 fn stream_grants(def: &ProbeDef) -> Grants {
     Grants {
         tcp: vec![TcpGrant(socket_text(def.target))],
+        source: def.bind,
+        ..Grants::default()
+    }
+}
+
+/// The grants of a checker that talks UDP to its target: datagrams to and from the target
+/// only, from `bindto` if set.
+fn datagram_grants(def: &ProbeDef) -> Grants {
+    Grants {
+        udp: vec![UdpGrant(socket_text(def.target))],
         source: def.bind,
         ..Grants::default()
     }
@@ -634,6 +639,46 @@ mod tests {
         assert_eq!(runs[0][0].1, "https://[2001:db8::21]:443/");
         assert!(!grants.http_tls.verify);
         assert_eq!(grants.http, vec![HttpGrant("[2001:db8::21]:443".into())]);
+    }
+
+    #[test]
+    fn dns_check_asks_the_plugin_keepalived_s_question_from_bindto() {
+        let check = DnsCheck {
+            qtype: wasmalived_config::lvs::DnsType::Aaaa,
+            name: "www.example.com".into(),
+        };
+        let def = ProbeDef {
+            kind: CheckerKind::Dns(check.clone()),
+            target: "[2001:db8::53]:53".parse().expect("addr"),
+            bind: Some("2001:db8::5".parse().expect("ip")),
+            timing: CheckerTiming {
+                delay_loop: Duration::from_secs(6),
+                retry: 3,
+                delay_before_retry: Duration::from_secs(6),
+                warmup: Duration::ZERO,
+                connect_timeout: Duration::from_millis(1500),
+                alpha: false,
+            },
+        };
+        let params = dns_params(&def, &check);
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("address"), Some("[2001:db8::53]:53"));
+        assert_eq!(get("name"), Some("www.example.com"));
+        assert_eq!(get("qtype"), Some("28"));
+        assert_eq!(get("timeout_ms"), Some("1500"));
+        assert_eq!(get("bind"), Some("2001:db8::5"));
+        let grants = datagram_grants(&def);
+        assert_eq!(grants.udp, vec![UdpGrant("[2001:db8::53]:53".into())]);
+        assert!(
+            grants.tcp.is_empty() && grants.http.is_empty(),
+            "{grants:?}"
+        );
+        assert_eq!(grants.source, def.bind);
     }
 
     /// A vetted `sh -c SCRIPT`.
