@@ -23,6 +23,8 @@ const PACKAGED_FILES: &[(&str, u32)] = &[
     ("usr/lib/wasmalived/plugins/nginx-process.wasm", 0o644),
     ("usr/lib/wasmalived/plugins/http.wasm", 0o644),
     ("usr/lib/wasmalived/plugins/tcp.wasm", 0o644),
+    ("usr/lib/wasmalived/plugins/dns.wasm", 0o644),
+    ("usr/lib/wasmalived/plugins/smtp.wasm", 0o644),
     ("usr/lib/wasmalived/plugins/disk-lock.wasm", 0o644),
     ("usr/lib/wasmalived/plugins/quorum.wasm", 0o644),
     ("lib/systemd/system/wasmalived.service", 0o644),
