@@ -316,13 +316,17 @@ fn script(f: &mut fmt::Formatter<'_>, s: &VrrpScript) -> fmt::Result {
     match &s.kind {
         ScriptKind::Exec { argv: a } => line(f, "script", argv(a))?,
         ScriptKind::Plugin {
-            plugin, on_fatal, ..
+            plugin,
+            on_fatal,
+            grants,
+            ..
         } => {
             match plugin {
                 PluginRef::Name(n) => line(f, "plugin", n)?,
                 PluginRef::Path(p) => line(f, "plugin", p.display())?,
             }
             line(f, "on_fatal", format!("{on_fatal:?}").to_ascii_lowercase())?;
+            socket_grants(f, grants)?;
         }
     }
     line(f, "interval", secs(s.interval))?;
@@ -333,6 +337,33 @@ fn script(f: &mut fmt::Formatter<'_>, s: &VrrpScript) -> fmt::Result {
     line(f, "init_fail", on_off(s.init_fail))?;
     if let Some(u) = &s.user {
         line(f, "user", run_as(u))?;
+    }
+    Ok(())
+}
+
+/// The network grants of a plugin check, one keyword per line with its targets.
+fn socket_grants(f: &mut fmt::Formatter<'_>, grants: &crate::grants::Grants) -> fmt::Result {
+    let targets = |list: Vec<&str>| list.join(" ");
+    if !grants.http.is_empty() {
+        line(
+            f,
+            "allow_http",
+            targets(grants.http.iter().map(|g| g.0.as_str()).collect()),
+        )?;
+    }
+    if !grants.tcp.is_empty() {
+        line(
+            f,
+            "allow_tcp",
+            targets(grants.tcp.iter().map(|g| g.0.as_str()).collect()),
+        )?;
+    }
+    if !grants.udp.is_empty() {
+        line(
+            f,
+            "allow_udp",
+            targets(grants.udp.iter().map(|g| g.0.as_str()).collect()),
+        )?;
     }
     Ok(())
 }
@@ -680,6 +711,19 @@ mod tests {
         ] {
             assert!(text.contains(expected), "missing:\n{expected}\nin:\n{text}");
         }
+    }
+
+    #[test]
+    fn plugin_checks_show_their_network_grants() {
+        let c = ok("vrrp_script chk {\n plugin dns\n allow_udp 192.0.2.53:53 [2001:db8::53]:*\n allow_tcp 192.0.2.25:25\n}\n").config;
+        let text = c.dump().to_string();
+        assert!(
+            text.contains(
+                "    allow_tcp 192.0.2.25:25\n    allow_udp 192.0.2.53:53 [2001:db8::53]:*\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("allow_http"), "{text}");
     }
 
     #[test]

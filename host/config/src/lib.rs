@@ -36,6 +36,7 @@
 //!                                   # grant: the plugin may run this command by its id
 //!     allow_http http://127.0.0.1/health   # grant: wasi:http to this URL prefix or host
 //!     allow_tcp 127.0.0.1:80        # grant: TCP connect to host:port (port * = any)
+//!     allow_udp 192.0.2.53:53       # grant: UDP to and from this peer (port * = any)
 //!     allow_dir /var/lib/x [rw] [as /data] # grant: a directory (read-only unless rw)
 //!     memory_limit 64M              # default: global plugin_memory_limit
 //!     on_fatal fault|stop_daemon    # what a `fatal` verdict does (default fault)
