@@ -148,8 +148,8 @@ fn say(dump: bool, line: String) {
     }
 }
 
-/// Load each plugin the real-server checkers run (the stock `tcp`/`http` plugins and every
-/// `PLUGIN_CHECK`'s), once per file, with the grants of the first checker using it.
+/// Load each plugin the real-server checkers run (the stock `tcp`/`http`/`dns`/`smtp` plugins
+/// and every `PLUGIN_CHECK`'s), once per file, with the grants of the first checker using it.
 fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
     let mut seen = std::collections::HashSet::new();
     let mut to_load = Vec::new();
@@ -161,13 +161,19 @@ fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
                     name: name.to_owned(),
                     path: config.global.plugin_path.clone(),
                 };
+                let def = lvs::probe::ProbeDef::of(c);
                 let (source, grants) = match &c.kind {
                     CheckerKind::Tcp => (
                         stock(lvs::probe::TCP_PLUGIN),
-                        config::grants::Grants {
-                            tcp: vec![config::grants::TcpGrant(target)],
-                            ..Default::default()
-                        },
+                        lvs::probe::stream_grants(&def),
+                    ),
+                    CheckerKind::Smtp(_) => (
+                        stock(lvs::probe::SMTP_PLUGIN),
+                        lvs::probe::stream_grants(&def),
+                    ),
+                    CheckerKind::Dns(_) => (
+                        stock(lvs::probe::DNS_PLUGIN),
+                        lvs::probe::datagram_grants(&def),
                     ),
                     CheckerKind::Http(h) => (
                         stock(lvs::probe::HTTP_PLUGIN),

@@ -168,7 +168,7 @@ fn files(page: &mut Roff) {
         ),
         (
             PACKAGED_PLUGIN_DIR,
-            "The stock plugins of the package (nginx-process, http, tcp, disk-lock, quorum).",
+            "The stock plugins of the package (nginx-process, http, tcp, dns, smtp, disk-lock, quorum).",
         ),
         (
             "/run/wasmalived",

@@ -411,9 +411,9 @@ fn dns_params(def: &ProbeDef, check: &DnsCheck) -> Vec<(String, String)> {
     params
 }
 
-/// The grants of a checker that talks TCP to its target: connects to the target only, from
-/// `bindto` if set.
-fn stream_grants(def: &ProbeDef) -> Grants {
+/// The grants of a checker that talks TCP to its target (`TCP_CHECK`, `SMTP_CHECK`): connects
+/// to the target only, from `bindto` if set.
+pub fn stream_grants(def: &ProbeDef) -> Grants {
     Grants {
         tcp: vec![TcpGrant(socket_text(def.target))],
         source: def.bind,
@@ -421,9 +421,9 @@ fn stream_grants(def: &ProbeDef) -> Grants {
     }
 }
 
-/// The grants of a checker that talks UDP to its target: datagrams to and from the target
-/// only, from `bindto` if set.
-fn datagram_grants(def: &ProbeDef) -> Grants {
+/// The grants of a checker that talks UDP to its target (`DNS_CHECK`): datagrams to and from
+/// the target only, from `bindto` if set.
+pub fn datagram_grants(def: &ProbeDef) -> Grants {
     Grants {
         udp: vec![UdpGrant(socket_text(def.target))],
         source: def.bind,
