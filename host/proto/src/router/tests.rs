@@ -589,45 +589,6 @@ fn random_config(
     (specs, groups)
 }
 
-/// After a healed network has had time to converge: one Master per instance name, every
-/// group's members on one node.
-fn assert_converged(lan: &Lan, vrids: u8, seed: u64) {
-    for vrid in 1..=vrids {
-        let name = format!("VI_{vrid}");
-        let running: Vec<usize> = (0..lan.nodes.len())
-            .filter(|n| {
-                lan.nodes[*n].alive
-                    && matches!(lan.state(*n, &name), Some(State::Master | State::Backup))
-            })
-            .collect();
-        let masters = lan.masters(&name);
-        if running.is_empty() {
-            assert!(masters.is_empty());
-            continue;
-        }
-        assert_eq!(
-            masters.len(),
-            1,
-            "seed {seed}: {name} has Masters {masters:?} among running {running:?}\n{}",
-            (0..lan.nodes.len())
-                .map(|n| format!("node {n}:\n{}", lan.recent(n, 40)))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
-    for n in 0..lan.nodes.len() {
-        for g in &lan.nodes[n].groups {
-            let states: Vec<Option<State>> = g.members.iter().map(|m| lan.state(n, m)).collect();
-            let masters = states.iter().filter(|s| **s == Some(State::Master)).count();
-            assert!(
-                masters == 0 || masters == states.len(),
-                "seed {seed}: node {n} group {} split: {states:?}",
-                g.name
-            );
-        }
-    }
-}
-
 fn randomized_run(seed: u64) {
     let mut lan = Lan::new(2, 2, seed);
     let nodes = 2 + usize::try_from(lan.rng.below(2)).unwrap_or(0);
@@ -701,7 +662,7 @@ fn randomized_run(seed: u64) {
         lan.run_for(stagger);
     }
     lan.run_for(step * 100);
-    assert_converged(&lan, vrids, seed);
+    lan.assert_converged(vrids, &format!("seed {seed}"));
 }
 
 /// Thousands of random schedules of crashes, SIGTERMs, restarts, one-way cuts, loss, check
