@@ -82,7 +82,7 @@ bench: setup plugins plugins-release
 ## target for FUZZ_SECS seconds on one core, adding what it finds to fuzz/corpus/NAME and
 ## reading fuzz/regressions/NAME too; a crash stops with its input in fuzz/artifacts/NAME
 ## (keep it under fuzz/regressions/NAME once fixed). `make test` replays both directories
-## on stable. `make fuzz-cmin` minimises the corpora before they are committed. Only
+## on stable. `make fuzz-cmin` minimises the corpora (edge coverage only) before they are committed. Only
 ## plugin_verdict builds wasmtime (instrumented, a long first build): `--features plugin`.
 FUZZ_SECS    ?= 60
 FUZZ_TARGETS ?= vrrp_packet config_parse router_sim plugin_verdict
@@ -98,7 +98,7 @@ fuzz:
 
 fuzz-cmin:
 	cd fuzz && for t in $(FUZZ_TARGETS); do \
-		cargo +nightly fuzz cmin $$([ $$t = plugin_verdict ] && echo --features plugin) $$t corpus/$$t -- $(FUZZ_FLAGS) || exit 1; \
+		cargo +nightly fuzz cmin $$([ $$t = plugin_verdict ] && echo --features plugin) $$t corpus/$$t -- $(FUZZ_FLAGS) -use_counters=0 -use_value_profile=0 || exit 1; \
 	done
 
 lint:

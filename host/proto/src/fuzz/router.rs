@@ -124,7 +124,7 @@ impl Shape {
             let configured = self.priorities[n][usize::from(vrid - 1)];
             let priority = match configured {
                 0 => 255,
-                p => p.saturating_sub(lower).max(1).min(254),
+                p => p.saturating_sub(lower).clamp(1, 254),
             };
             let mut s = spec(n, vrid, priority, self.interval());
             if vrid == vrids && vrids > 1 && self.unicast_last {

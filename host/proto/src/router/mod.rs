@@ -632,6 +632,7 @@ impl<V: Clone + PartialEq, R: Clone + PartialEq> Router<V, R> {
         } else {
             self.maintenance.remove(name);
         }
+        sync_group::block_for_maintenance(self);
         let Some(id) = self.find_by_name(name) else {
             return false;
         };

@@ -756,6 +756,62 @@ fn maintenance_of_a_sync_group_member_keeps_the_whole_group_backup() {
     );
 }
 
+/// Found by the `router_sim` fuzz target: an address owner whose sync-group sibling is in
+/// maintenance went Master at start-up (and when its Fault cleared) while the sibling could
+/// not follow — the group split. Maintenance of one member keeps the whole group Backup.
+#[test]
+fn an_owner_does_not_take_over_alone_while_its_group_sibling_is_in_maintenance() {
+    let i = v3(100);
+    let mut lan = Lan::new(1, 1, 11);
+    lan.set_check(0, "chk", CheckState::Up);
+    lan.set_maintenance(0, "VI_1", true);
+    let (specs, groups) = grouped(0, 100, 255, i);
+    lan.configure(0, specs, groups);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.state(0, "VI_1"), Some(State::Backup));
+    assert_eq!(lan.state(0, "VI_2"), Some(State::Backup), "owner held back");
+    // Fault and recovery: the owner's Fault-cleared shortcut is held back the same way.
+    lan.set_link(0, "eth0", false);
+    lan.run_for(i.duration());
+    lan.set_link(0, "eth0", true);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.masters("VI_2"), Vec::<usize>::new(), "owner held back");
+    // Out of maintenance, the group goes MASTER together.
+    lan.set_maintenance(0, "VI_1", false);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    assert_eq!(lan.masters("VI_2"), vec![0]);
+}
+
+/// Found by the `router_sim` fuzz target: the address owner, Master already, and a sibling
+/// that joins the group (a restart's second instance, a reload) in maintenance — the owner
+/// was told to pull the sibling up, which cannot follow. The group steps down instead.
+#[test]
+fn a_group_sibling_joining_in_maintenance_brings_the_owner_down() {
+    let i = v3(100);
+    let mut lan = Lan::new(1, 1, 12);
+    lan.set_check(0, "chk", CheckState::Up);
+    let (mut specs, groups) = grouped(0, 100, 255, i);
+    let owner_only = vec![specs.remove(1)];
+    lan.configure(0, owner_only, groups.clone());
+    lan.run_for(i.duration());
+    assert_eq!(
+        lan.masters("VI_2"),
+        vec![0],
+        "the owner alone starts Master"
+    );
+    lan.set_maintenance(0, "VI_1", true);
+    let (specs, groups) = grouped(0, 100, 255, i);
+    lan.configure(0, specs, groups);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.state(0, "VI_1"), Some(State::Backup));
+    assert_eq!(
+        lan.state(0, "VI_2"),
+        Some(State::Backup),
+        "the group steps down"
+    );
+}
+
 /// keepalived's `vrrp_state_become_master` / `vrrp_restore_interface`: a Master installs its
 /// virtual routes after its addresses and removes them before them (the simulation asserts
 /// the order and, after every step, that only a Master holds them); they move with the
