@@ -12,8 +12,8 @@
 //! - [`router_sim`]: a simulated LAN of 1–3 whole routers driven by an arbitrary schedule
 //!   of events, the LAN's invariants checked after every step and convergence at the end.
 
-mod packet;
-mod router;
+pub mod packet;
+pub mod router;
 
 pub use packet::vrrp_packet;
 pub use router::router_sim;

@@ -27,6 +27,10 @@
 //!
 //!   The group's role (keepalived `sgroup->state`) guards both so a rule fires once per change;
 //!   transitions a rule caused ([`Reason::SyncGroup`]) never trigger a rule again.
+//! - Maintenance (the operator's, by instance name) of one member keeps the whole group out
+//!   of MASTER: its siblings are blocked (`block_for_maintenance`), so an address owner
+//!   does not take over by itself, and a group found MASTER when a member in maintenance
+//!   joins it steps down (`resync`).
 
 use std::time::Instant;
 
