@@ -16,7 +16,7 @@ E2E_JOBS  ?= 2
 # the binary between the suites.
 TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
-.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench chaos lint fmt clean
+.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench chaos fuzz fuzz-cmin lint fmt clean
 
 all: build plugins
 
@@ -93,6 +93,29 @@ bench: setup plugins plugins-release
 	$(CARGO) build --release -p wasmalived
 	$(CARGO) build -p wasmalived-e2e --bins
 	CARGO=$(CARGO) scripts/bench.sh
+
+## Fuzzing (cargo-fuzz on the nightly toolchain; neither `make test` nor CI runs it): each
+## target for FUZZ_SECS seconds on one core, adding what it finds to fuzz/corpus/NAME and
+## reading fuzz/regressions/NAME too; a crash stops with its input in fuzz/artifacts/NAME
+## (keep it under fuzz/regressions/NAME once fixed). `make test` replays both directories
+## on stable. `make fuzz-cmin` minimises the corpora (edge coverage only) before they are committed. Only
+## plugin_verdict builds wasmtime (instrumented, a long first build): `--features plugin`.
+FUZZ_SECS    ?= 60
+FUZZ_TARGETS ?= vrrp_packet config_parse router_sim plugin_verdict
+FUZZ_FLAGS   := -timeout=10 -rss_limit_mb=2048 -max_len=8192
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install --locked cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$t regressions/$$t && \
+		cargo +nightly fuzz run $$([ $$t = plugin_verdict ] && echo --features plugin) \
+			$$t corpus/$$t regressions/$$t -- \
+			-max_total_time=$(FUZZ_SECS) $(FUZZ_FLAGS) -print_final_stats=1 || exit 1; \
+	done
+
+fuzz-cmin:
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		cargo +nightly fuzz cmin $$([ $$t = plugin_verdict ] && echo --features plugin) $$t corpus/$$t -- $(FUZZ_FLAGS) -use_counters=0 -use_value_profile=0 || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check

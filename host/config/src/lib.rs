@@ -54,6 +54,7 @@ mod compat;
 pub mod defaults;
 pub mod diag;
 mod dump;
+pub mod fuzz;
 pub mod grants;
 pub mod lexer;
 pub mod lvs;

@@ -21,6 +21,7 @@ pub mod contract;
 pub mod engine;
 mod error;
 pub mod executor;
+pub mod fuzz;
 
 pub mod linker;
 pub mod loader;

@@ -34,7 +34,7 @@ use wasmtime::component::{Component, InstancePre, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::bindings::wasmalived::plugin::types::Status;
+use super::bindings::wasmalived::plugin::types::{Status, Verdict as WitVerdict};
 use super::bindings::CheckPluginPre;
 use super::cache::{CacheOutcome, CodeCache};
 use super::caps::http::{self, HttpPolicy};
@@ -59,10 +59,10 @@ use wasmalived_config::grants::Grants;
 /// Compiled components kept in memory (by sha256) so several checks sharing a file, and
 /// reloads, compile once. Bounded: old versions fall out.
 const COMPONENT_MEMO: usize = 32;
-/// Bytes of a verdict message kept.
-const MAX_MESSAGE: usize = 1024;
+/// Bytes of a verdict message kept (before the `…` that marks a cut).
+pub const MAX_MESSAGE: usize = 1024;
 /// Measurements kept per verdict.
-const MAX_MEASUREMENTS: usize = 64;
+pub const MAX_MEASUREMENTS: usize = 64;
 /// Slack of the outer safety-net timeout beyond the check's timeout.
 const OUTER_SLACK: Duration = Duration::from_secs(1);
 /// Host resources (streams, sockets, HTTP requests and header sets, pollables) one run may
@@ -761,24 +761,17 @@ impl CheckPlugin {
                 outcome
             }
             Ok(v) => {
-                let verdict = match v.status {
-                    Status::Ok => Verdict::Ok,
-                    Status::Fail(r) => Verdict::Fail(clean(&r)),
-                    Status::Fatal(r) => Verdict::Fatal(clean(&r)),
-                };
-                let measurements = v
-                    .measurements
-                    .into_iter()
-                    .filter(|m| m.value.is_finite())
-                    .take(MAX_MEASUREMENTS)
-                    .map(|m| (clean(&m.name), m.value))
-                    .collect();
+                let Accepted {
+                    verdict,
+                    message,
+                    measurements,
+                } = accept_verdict(v);
                 RunOutcome {
                     result: Ok(verdict),
                     denied,
                     log_dropped,
                     output_dropped,
-                    message: v.message.as_deref().map(clean),
+                    message,
                     measurements,
                     wall,
                     cpu: Duration::ZERO,
@@ -787,6 +780,41 @@ impl CheckPlugin {
                 }
             }
         }
+    }
+}
+
+/// What the host keeps of the verdict record a plugin returned (see [`accept_verdict`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The status, its reason cleaned.
+    pub verdict: Verdict,
+    /// The short message, cleaned.
+    pub message: Option<String>,
+    /// The finite measurements, at most [`MAX_MEASUREMENTS`], names cleaned.
+    pub measurements: Vec<(String, f64)>,
+}
+
+/// Takes a plugin's verdict record into the host's terms: every text it carries (reason,
+/// message, measurement names) escaped and bounded as [`clean`] does, non-finite
+/// measurements (NaN, ±inf) dropped, at most [`MAX_MEASUREMENTS`] kept in the plugin's
+/// order. The record is plugin-supplied data: nothing in it is trusted.
+pub fn accept_verdict(v: WitVerdict) -> Accepted {
+    let verdict = match v.status {
+        Status::Ok => Verdict::Ok,
+        Status::Fail(r) => Verdict::Fail(clean(&r)),
+        Status::Fatal(r) => Verdict::Fatal(clean(&r)),
+    };
+    let measurements = v
+        .measurements
+        .into_iter()
+        .filter(|m| m.value.is_finite())
+        .take(MAX_MEASUREMENTS)
+        .map(|m| (clean(&m.name), m.value))
+        .collect();
+    Accepted {
+        verdict,
+        message: v.message.as_deref().map(clean),
+        measurements,
     }
 }
 

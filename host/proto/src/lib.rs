@@ -11,7 +11,11 @@
 //!   groups, split-brain detection, GARP/NA pacing, reloads — returning outputs and one deadline.
 //! - [`track`]: keepalived's tracking rules — rise/fall counting of one check and the effective
 //!   priority (or Fault) of an instance from what it tracks.
+//! - [`fuzz`]: the bodies of the fuzz targets over this crate (`fuzz/` runs them under
+//!   libFuzzer; this crate's tests replay their corpora).
 
+pub mod fuzz;
+mod rng;
 pub mod router;
 pub mod track;
 pub mod vrrp;

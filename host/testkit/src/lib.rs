@@ -78,3 +78,45 @@ pub fn rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmRSS")
 }
+
+/// Replays every input kept for fuzz target `target` — `fuzz/corpus/<target>/` (the
+/// minimised corpus) and `fuzz/regressions/<target>/` (inputs that once crashed) — through
+/// `body`, the target's function. Each input runs on its own, so one failure does not hide
+/// the others; panics naming every failing file. Also panics when there is nothing to
+/// replay (a moved corpus must not turn the test into one that cannot fail).
+pub fn replay_fuzz_corpus(target: &str, body: fn(&[u8])) {
+    let root = workspace_root().join("fuzz");
+    let mut files = Vec::new();
+    for kind in ["corpus", "regressions"] {
+        let dir = root.join(kind).join(target);
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        files.extend(
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file()),
+        );
+    }
+    files.sort();
+    assert!(
+        !files.is_empty(),
+        "no inputs in fuzz/corpus/{target} or fuzz/regressions/{target}"
+    );
+    let failed: Vec<String> = files
+        .iter()
+        .filter(|path| {
+            let data = std::fs::read(path).expect("read fuzz input");
+            std::panic::catch_unwind(|| body(&data)).is_err()
+        })
+        .map(|p| p.display().to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} {target} inputs fail (replay one: cargo +nightly fuzz run {target} FILE):\n  {}",
+        failed.len(),
+        files.len(),
+        failed.join("\n  ")
+    );
+}

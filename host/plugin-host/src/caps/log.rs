@@ -68,19 +68,23 @@ impl LogCap {
     }
 }
 
-/// Truncate to `MAX_LINE_BYTES` on a char boundary and escape control characters.
+/// Escape control characters and truncate to at most `MAX_LINE_BYTES` bytes (then `…`), on
+/// a char boundary and never inside an escape: the bound applies to the escaped text.
 pub fn sanitize(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(MAX_LINE_BYTES));
+    let mut escaped = String::new();
     for c in message.chars() {
-        if out.len() + c.len_utf8() > MAX_LINE_BYTES {
+        escaped.clear();
+        if c.is_control() {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+        if out.len() + escaped.len() > MAX_LINE_BYTES {
             out.push('…');
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        out.push_str(&escaped);
     }
     out
 }
@@ -149,5 +153,19 @@ mod tests {
         let s = sanitize(&long);
         assert!(s.len() <= MAX_LINE_BYTES + '…'.len_utf8());
         assert_eq!(sanitize("a\nb\x1b"), "a\\nb\\u{1b}");
+    }
+
+    /// Found writing the `plugin_verdict` fuzz target's bound invariant: a control
+    /// character just below the bound was escaped past it (1023 + 6 = 1029 bytes).
+    #[test]
+    fn an_escape_at_the_bound_does_not_pass_it() {
+        let line = format!("{}\x1b", "a".repeat(MAX_LINE_BYTES - 1));
+        let s = sanitize(&line);
+        assert!(
+            s.len() <= MAX_LINE_BYTES + '…'.len_utf8(),
+            "{} bytes",
+            s.len()
+        );
+        assert!(s.ends_with('…') && !s.contains('\\'), "{s:?}");
     }
 }

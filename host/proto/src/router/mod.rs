@@ -40,8 +40,10 @@ pub mod announce;
 pub mod split_brain;
 pub mod sync_group;
 
-#[cfg(test)]
-mod sim;
+// The simulated LAN serves the scenario tests and the `router_sim` fuzz target; outside
+// tests only the part the fuzz target drives is used.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod sim;
 #[cfg(test)]
 mod tests;
 
@@ -630,6 +632,7 @@ impl<V: Clone + PartialEq, R: Clone + PartialEq> Router<V, R> {
         } else {
             self.maintenance.remove(name);
         }
+        sync_group::block_for_maintenance(self);
         let Some(id) = self.find_by_name(name) else {
             return false;
         };

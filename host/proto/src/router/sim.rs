@@ -1,8 +1,10 @@
 //! A simulated LAN of N nodes, each a whole [`Router`] (model: quinn-proto's
 //! `tests/util.rs`): one or more segments (a node's path `k` is segment `k`), multicast and
 //! unicast delivery through the real codec, latency, loss, one-way cuts, crashes, and every
-//! router input the daemon has (checks, links, reloads, sync groups). [`Lan::check`] asserts
-//! the invariants that must hold after every step.
+//! router input the daemon has (checks, links, reloads, sync groups). After every step
+//! [`Lan::drain`] asserts the invariants that must hold at all times, and
+//! [`Lan::assert_converged`] those of a healed network. Used by the router's scenario tests
+//! and by the `router_sim` fuzz target ([`crate::fuzz::router_sim`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
@@ -12,8 +14,8 @@ use super::{
     Event, Hook, HookTarget, InstanceKey, InstanceSpec, Output, PathId, Router, SyncGroupSpec,
     TrackSource, TrackedItem,
 };
+use crate::rng::Rng;
 use crate::track::CheckState;
-use crate::vrrp::sim::Rng;
 use crate::vrrp::{
     AdvertInterval, Centiseconds, Family, InstanceConfig, Priority, Seconds, State, Timer, Vrid,
 };
@@ -273,6 +275,27 @@ impl Lan {
         self.nodes[n].router.shutdown(now);
         self.drain(n);
         self.crash(n);
+    }
+
+    /// A datagram from outside the simulation (a foreign or forged sender) reaches node `n`
+    /// on `path` now.
+    pub(crate) fn inject(
+        &mut self,
+        n: usize,
+        path: PathId,
+        src: IpAddr,
+        dst: IpAddr,
+        ttl: u8,
+        bytes: &[u8],
+    ) {
+        if !self.nodes[n].alive {
+            return;
+        }
+        let now = self.now;
+        self.nodes[n]
+            .router
+            .handle_datagram(now, path, src, dst, ttl, bytes);
+        self.drain(n);
     }
 
     fn next_time(&self) -> Option<Instant> {
@@ -603,5 +626,48 @@ pub(crate) fn tracking_check(name: &str, weight: i32) -> TrackedItem {
         source: TrackSource::Check(name.into()),
         weight,
         reverse: false,
+    }
+}
+
+impl Lan {
+    /// After a healed network has had time to converge: one Master per instance `VI_1` ..
+    /// `VI_<vrids>` among the nodes running it, every sync group's members on one node
+    /// together. `context` (a seed, a fuzz input) starts every failure message.
+    pub(crate) fn assert_converged(&self, vrids: u8, context: &str) {
+        for vrid in 1..=vrids {
+            let name = format!("VI_{vrid}");
+            let running: Vec<usize> = (0..self.nodes.len())
+                .filter(|n| {
+                    self.nodes[*n].alive
+                        && matches!(self.state(*n, &name), Some(State::Master | State::Backup))
+                })
+                .collect();
+            let masters = self.masters(&name);
+            if running.is_empty() {
+                assert!(masters.is_empty(), "{context}: {name} Masters {masters:?}");
+                continue;
+            }
+            assert_eq!(
+                masters.len(),
+                1,
+                "{context}: {name} has Masters {masters:?} among running {running:?}\n{}",
+                (0..self.nodes.len())
+                    .map(|n| format!("node {n}:\n{}", self.recent(n, 40)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        for n in 0..self.nodes.len() {
+            for g in &self.nodes[n].groups {
+                let states: Vec<Option<State>> =
+                    g.members.iter().map(|m| self.state(n, m)).collect();
+                let masters = states.iter().filter(|s| **s == Some(State::Master)).count();
+                assert!(
+                    masters == 0 || masters == states.len(),
+                    "{context}: node {n} group {} split: {states:?}",
+                    g.name
+                );
+            }
+        }
     }
 }

@@ -27,6 +27,10 @@
 //!
 //!   The group's role (keepalived `sgroup->state`) guards both so a rule fires once per change;
 //!   transitions a rule caused ([`Reason::SyncGroup`]) never trigger a rule again.
+//! - Maintenance (the operator's, by instance name) of one member keeps the whole group out
+//!   of MASTER: its siblings are blocked (`block_for_maintenance`), so an address owner
+//!   does not take over by itself, and a group found MASTER when a member in maintenance
+//!   joins it steps down (`resync`).
 
 use std::time::Instant;
 
@@ -149,19 +153,96 @@ pub(super) fn resync<V: Clone + PartialEq, R: Clone + PartialEq>(
             }
         }
     }
+    block_for_maintenance(router);
     for g in 0..router.groups.len() {
         let m = members(router, g);
         apply_group_fault(router, now, g);
         // `vrrp_sync_master` for a member that is Master already (an address owner that
-        // started before its sibling, a group the reload created): the others follow.
+        // started before its sibling, a group the reload created): the others follow —
+        // unless a member is in maintenance (it joined later, or was renamed into the
+        // group): then the group cannot be MASTER and its Masters step down.
         if let Some(master) = m.iter().copied().find(|id| is_master(router, *id)) {
             if m.len() >= 2 && m.iter().any(|id| !is_master(router, *id)) {
-                sync_master(router, now, g, master);
+                if in_maintenance(router, &m) {
+                    sync_backup(router, now, g, master);
+                } else {
+                    sync_master(router, now, g, master);
+                }
             }
         }
         notify_group(router, g);
         if let Some(first) = m.first() {
             try_master(router, now, g, *first);
+        }
+    }
+}
+
+/// Maintenance of one member keeps the whole group out of MASTER: every other member of a
+/// group with two or more running members, one of which the operator put in maintenance
+/// (by name: it may start later), is blocked ([`crate::vrrp::Instance::set_group_blocked`]).
+pub(super) fn block_for_maintenance<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+) {
+    let mut blocked: Vec<InstanceId> = Vec::new();
+    for g in 0..router.groups.len() {
+        let m = members(router, g);
+        if m.len() < 2 {
+            continue;
+        }
+        for id in &m {
+            let sibling_in_maintenance = m.iter().any(|other| {
+                other != id
+                    && router
+                        .slot(*other)
+                        .is_some_and(|s| router.maintenance.contains(&s.spec.name))
+            });
+            if sibling_in_maintenance {
+                blocked.push(*id);
+            }
+        }
+    }
+    let ids: Vec<InstanceId> = router.ids().collect();
+    for id in ids {
+        let block = blocked.contains(&id);
+        if let Some(slot) = router.slot_mut(id) {
+            slot.core.set_group_blocked(block);
+        }
+    }
+}
+
+/// Whether any of `members` is in the operator's maintenance (by name).
+fn in_maintenance<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &Router<V, R>,
+    members: &[InstanceId],
+) -> bool {
+    members.iter().any(|id| {
+        router
+            .slot(*id)
+            .is_some_and(|s| router.maintenance.contains(&s.spec.name))
+    })
+}
+
+/// Set the group's role to BACKUP because of `id` and force every Master member there
+/// (keepalived `vrrp_sync_backup`, no priority-0 advert).
+fn sync_backup<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    now: Instant,
+    g: usize,
+    id: InstanceId,
+) {
+    let Some(group) = router.groups.get(g) else {
+        return;
+    };
+    let name = group.spec.name.clone();
+    set_role(router, g, Role::Backup);
+    router.outputs.push_back(Output::Event(Event::GroupSynced {
+        group: name,
+        instance: id,
+        to: State::Backup,
+    }));
+    for member in members(router, g) {
+        if let Some(slot) = router.slot_mut(member) {
+            slot.core.force_backup(now);
         }
     }
 }

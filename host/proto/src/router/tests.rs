@@ -589,45 +589,6 @@ fn random_config(
     (specs, groups)
 }
 
-/// After a healed network has had time to converge: one Master per instance name, every
-/// group's members on one node.
-fn assert_converged(lan: &Lan, vrids: u8, seed: u64) {
-    for vrid in 1..=vrids {
-        let name = format!("VI_{vrid}");
-        let running: Vec<usize> = (0..lan.nodes.len())
-            .filter(|n| {
-                lan.nodes[*n].alive
-                    && matches!(lan.state(*n, &name), Some(State::Master | State::Backup))
-            })
-            .collect();
-        let masters = lan.masters(&name);
-        if running.is_empty() {
-            assert!(masters.is_empty());
-            continue;
-        }
-        assert_eq!(
-            masters.len(),
-            1,
-            "seed {seed}: {name} has Masters {masters:?} among running {running:?}\n{}",
-            (0..lan.nodes.len())
-                .map(|n| format!("node {n}:\n{}", lan.recent(n, 40)))
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
-    for n in 0..lan.nodes.len() {
-        for g in &lan.nodes[n].groups {
-            let states: Vec<Option<State>> = g.members.iter().map(|m| lan.state(n, m)).collect();
-            let masters = states.iter().filter(|s| **s == Some(State::Master)).count();
-            assert!(
-                masters == 0 || masters == states.len(),
-                "seed {seed}: node {n} group {} split: {states:?}",
-                g.name
-            );
-        }
-    }
-}
-
 fn randomized_run(seed: u64) {
     let mut lan = Lan::new(2, 2, seed);
     let nodes = 2 + usize::try_from(lan.rng.below(2)).unwrap_or(0);
@@ -701,7 +662,7 @@ fn randomized_run(seed: u64) {
         lan.run_for(stagger);
     }
     lan.run_for(step * 100);
-    assert_converged(&lan, vrids, seed);
+    lan.assert_converged(vrids, &format!("seed {seed}"));
 }
 
 /// Thousands of random schedules of crashes, SIGTERMs, restarts, one-way cuts, loss, check
@@ -792,6 +753,62 @@ fn maintenance_of_a_sync_group_member_keeps_the_whole_group_backup() {
     assert!(
         !lan.nodes[0].router.set_maintenance(now, "VI_9", true),
         "an unknown name runs nowhere"
+    );
+}
+
+/// Found by the `router_sim` fuzz target: an address owner whose sync-group sibling is in
+/// maintenance went Master at start-up (and when its Fault cleared) while the sibling could
+/// not follow — the group split. Maintenance of one member keeps the whole group Backup.
+#[test]
+fn an_owner_does_not_take_over_alone_while_its_group_sibling_is_in_maintenance() {
+    let i = v3(100);
+    let mut lan = Lan::new(1, 1, 11);
+    lan.set_check(0, "chk", CheckState::Up);
+    lan.set_maintenance(0, "VI_1", true);
+    let (specs, groups) = grouped(0, 100, 255, i);
+    lan.configure(0, specs, groups);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.state(0, "VI_1"), Some(State::Backup));
+    assert_eq!(lan.state(0, "VI_2"), Some(State::Backup), "owner held back");
+    // Fault and recovery: the owner's Fault-cleared shortcut is held back the same way.
+    lan.set_link(0, "eth0", false);
+    lan.run_for(i.duration());
+    lan.set_link(0, "eth0", true);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.masters("VI_2"), Vec::<usize>::new(), "owner held back");
+    // Out of maintenance, the group goes MASTER together.
+    lan.set_maintenance(0, "VI_1", false);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    assert_eq!(lan.masters("VI_2"), vec![0]);
+}
+
+/// Found by the `router_sim` fuzz target: the address owner, Master already, and a sibling
+/// that joins the group (a restart's second instance, a reload) in maintenance — the owner
+/// was told to pull the sibling up, which cannot follow. The group steps down instead.
+#[test]
+fn a_group_sibling_joining_in_maintenance_brings_the_owner_down() {
+    let i = v3(100);
+    let mut lan = Lan::new(1, 1, 12);
+    lan.set_check(0, "chk", CheckState::Up);
+    let (mut specs, groups) = grouped(0, 100, 255, i);
+    let owner_only = vec![specs.remove(1)];
+    lan.configure(0, owner_only, groups.clone());
+    lan.run_for(i.duration());
+    assert_eq!(
+        lan.masters("VI_2"),
+        vec![0],
+        "the owner alone starts Master"
+    );
+    lan.set_maintenance(0, "VI_1", true);
+    let (specs, groups) = grouped(0, 100, 255, i);
+    lan.configure(0, specs, groups);
+    lan.run_for(master_down(100, i) * 3);
+    assert_eq!(lan.state(0, "VI_1"), Some(State::Backup));
+    assert_eq!(
+        lan.state(0, "VI_2"),
+        Some(State::Backup),
+        "the group steps down"
     );
 }
 

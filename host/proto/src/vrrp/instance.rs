@@ -403,6 +403,8 @@ pub struct Instance {
     group_hold: bool,
     /// keepalived `wantstate == MASTER` while held in Backup.
     wants_master: bool,
+    /// Another member of its sync group is in maintenance ([`Instance::set_group_blocked`]).
+    group_blocked: bool,
     /// The operator's maintenance: never Master ([`Instance::set_maintenance`]).
     maintenance: bool,
     actions: VecDeque<Action>,
@@ -478,6 +480,7 @@ impl Instance {
             fault: None,
             group_hold: false,
             wants_master: false,
+            group_blocked: false,
             maintenance: false,
             actions: VecDeque::new(),
             counters: Counters::default(),
@@ -494,7 +497,7 @@ impl Instance {
         }
         if let Some(why) = self.fault.clone() {
             self.transition(State::Fault, Reason::Fault(why));
-        } else if self.is_owner() && !self.maintenance {
+        } else if self.is_owner() && !self.maintenance && !self.group_blocked {
             self.become_master(now, Reason::OwnerStartup);
         } else {
             self.enter_backup(now, Reason::Startup);
@@ -797,7 +800,7 @@ impl Instance {
             self.fault = None;
             if self.state == State::Fault {
                 self.master_adver_int = self.cfg.advert_int;
-                if self.is_owner() && !self.maintenance {
+                if self.is_owner() && !self.maintenance && !self.group_blocked {
                     self.become_master(now, Reason::FaultCleared);
                 } else {
                     self.enter_backup(now, Reason::FaultCleared);
@@ -817,6 +820,15 @@ impl Instance {
         if !hold {
             self.set_want_master(false);
         }
+    }
+
+    /// Another member of this instance's sync group is in maintenance (`true`), so the group
+    /// may not go Master: the address owner does not take over by itself at start-up or
+    /// when its Fault clears (it starts Backup, held, and the group decides), exactly as in
+    /// its own maintenance. Without it the owner would go Master while its sibling cannot
+    /// follow, splitting the group (found by the `router_sim` fuzz target).
+    pub fn set_group_blocked(&mut self, blocked: bool) {
+        self.group_blocked = blocked;
     }
 
     /// Put the instance in maintenance (`true`) or take it out. In maintenance it is never
