@@ -143,7 +143,12 @@ fn config_test_agrees_with_keepalived_on_its_lvs_samples() -> Result<()> {
     let dir = std::env::temp_dir().join(format!("wasmalived-samples-{}", std::process::id()));
     let plugins = dir.join("plugins");
     fs::create_dir_all(&plugins).map_err(|e| LabError::io("creating the sample dir", e))?;
-    for (krate, file) in [("tcp", "tcp.wasm"), ("http", "http.wasm")] {
+    for (krate, file) in [
+        ("tcp", "tcp.wasm"),
+        ("http", "http.wasm"),
+        ("dns", "dns.wasm"),
+        ("smtp", "smtp.wasm"),
+    ] {
         fs::copy(plugin_path(krate)?, plugins.join(file))
             .map_err(|e| LabError::io(format!("copying {file}"), e))?;
     }

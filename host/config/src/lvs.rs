@@ -424,6 +424,9 @@ pub struct UdpCheck {
     pub payload: Vec<u8>,
     /// `require_reply [HEX]`: a reply is required (starting with these bytes if given).
     pub require_reply: Option<Vec<u8>>,
+    /// The wildcard nibbles of `require_reply` (keepalived's `X`): bits set here are not
+    /// compared. Empty when the hex string has no wildcard, else as long as the data.
+    pub require_reply_mask: Vec<u8>,
     /// `min_reply_length`.
     pub min_reply_length: usize,
     /// `max_reply_length`.

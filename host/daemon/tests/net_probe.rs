@@ -103,6 +103,7 @@ fn udp_check(payload: &[u8], require_reply: Option<&[u8]>) -> UdpCheck {
     UdpCheck {
         payload: payload.to_vec(),
         require_reply: require_reply.map(<[u8]>::to_vec),
+        require_reply_mask: Vec::new(),
         min_reply_length: 0,
         max_reply_length: None,
     }

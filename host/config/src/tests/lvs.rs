@@ -397,3 +397,55 @@ fn lvs_backend_is_typed_dumped_and_refused_with_its_place() {
         "{e:?}"
     );
 }
+
+/// The UDP_CHECK of the real server of a one-server `virtual_server` with `body`, or the
+/// errors.
+fn udp_check(body: &str) -> Result<crate::lvs::UdpCheck, Vec<String>> {
+    let text = format!(
+        "{VS} lb_algo rr\n protocol UDP\n real_server 10.0.0.1 80 {{\n  UDP_CHECK {{\n{body}  }}\n }}\n}}\n"
+    );
+    let loaded = parse_str(&text, Path::new("t.conf"), LoadOptions::default())
+        .map_err(|e| e.errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    match &loaded.config.virtual_servers[0].real_servers[0].checkers[0].kind {
+        CheckerKind::Udp(u) => Ok(u.clone()),
+        other => panic!("not a UDP_CHECK: {other:?}"),
+    }
+}
+
+#[test]
+fn udp_hex_strings_read_as_keepalived_reads_them() {
+    // Words joined, spaces between octets skipped, a lone digit is one octet.
+    let u = udp_check("   payload 41 42 4 ff\n   require_reply 4f4B\n").unwrap();
+    assert_eq!(u.payload, [0x41, 0x42, 0x04, 0xff]);
+    assert_eq!(u.require_reply.as_deref(), Some(&[0x4f, 0x4b][..]));
+    assert!(u.require_reply_mask.is_empty(), "no wildcard, no mask");
+    // `X` nibbles are wildcards in require_reply.
+    let u = udp_check("   require_reply 4X xx 0a X\n").unwrap();
+    assert_eq!(
+        u.require_reply.as_deref(),
+        Some(&[0x40, 0x00, 0x0a, 0x00][..])
+    );
+    assert_eq!(u.require_reply_mask, [0x0f, 0xff, 0x00, 0x0f]);
+    // keepalived has no `0x` prefix: there the `x` is a wildcard nibble too.
+    let u = udp_check("   require_reply 0x41\n").unwrap();
+    assert_eq!(u.require_reply.as_deref(), Some(&[0x00, 0x41][..]));
+    assert_eq!(u.require_reply_mask, [0x0f, 0x00]);
+    // No hex string: a reply is required, nothing compared.
+    let u = udp_check("   require_reply\n").unwrap();
+    assert_eq!(u.require_reply.as_deref(), Some(&[][..]));
+    // No wildcard in a payload, no other letters anywhere: refused with the place.
+    for (body, want) in [
+        ("   payload 4X\n", "t.conf:6:12: error: bad hex string '4X'"),
+        (
+            "   payload 0x41\n",
+            "t.conf:6:12: error: bad hex string '0x41'",
+        ),
+        (
+            "   require_reply 41 zz\n",
+            "t.conf:6:18: error: bad hex string '41 zz'",
+        ),
+    ] {
+        let e = udp_check(body).unwrap_err();
+        assert!(e[0].starts_with(want), "{body:?}: {e:?}");
+    }
+}

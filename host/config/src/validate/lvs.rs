@@ -961,22 +961,27 @@ fn udp(lines: &[&Node], d: &mut Diags) -> Option<CheckerKind> {
     let mut check = UdpCheck {
         payload: Vec::new(),
         require_reply: None,
+        require_reply_mask: Vec::new(),
         min_reply_length: 0,
         max_reply_length: None,
     };
     for line in lines {
         match line.keyword.text.as_str() {
             "payload" => {
-                if let Some(w) = one_arg(line, d) {
-                    check.payload = hex(w, d)?;
-                }
+                let Some(first) = line.args.first() else {
+                    d.error(&line.keyword.span, "UDP_CHECK payload requires a payload");
+                    continue;
+                };
+                check.payload = hex_string(first, &line.args, Wildcards::Refused, d)?.bytes;
             }
             "require_reply" => {
                 no_block(line, d);
-                check.require_reply = Some(match line.args.first() {
-                    Some(w) => hex(w, d)?,
-                    None => Vec::new(),
-                });
+                let hex = match line.args.first() {
+                    Some(first) => hex_string(first, &line.args, Wildcards::Allowed, d)?,
+                    None => HexString::default(),
+                };
+                check.require_reply = Some(hex.bytes);
+                check.require_reply_mask = hex.mask;
             }
             "min_reply_length" => {
                 check.min_reply_length = one_arg(line, d)
@@ -994,20 +999,78 @@ fn udp(lines: &[&Node], d: &mut Diags) -> Option<CheckerKind> {
     Some(CheckerKind::Udp(check))
 }
 
-/// Hex bytes (keepalived writes UDP payloads as hex strings).
-fn hex(w: &Word, d: &mut Diags) -> Option<Vec<u8>> {
-    let text = w.text.trim_start_matches("0x");
-    if text.len().is_multiple_of(2) && text.chars().all(|c| c.is_ascii_hexdigit()) {
-        Some(
-            (0..text.len())
-                .step_by(2)
-                .filter_map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
-                .collect(),
-        )
-    } else {
-        d.error(&w.span, format!("bad hex string '{}'", w.text));
-        None
+/// Whether a hex string may hold `X` wildcard nibbles (`require_reply` only, as keepalived).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wildcards {
+    Allowed,
+    Refused,
+}
+
+/// Bytes from a hex string, with the nibbles that are wildcards.
+#[derive(Default)]
+struct HexString {
+    bytes: Vec<u8>,
+    /// Empty without wildcards.
+    mask: Vec<u8>,
+}
+
+/// A hex string as keepalived reads one (`read_hex_str`): the words of the line after the
+/// keyword, joined with spaces; spaces between octets are skipped; an octet is two hex
+/// digits, or one digit before a space or the end (its value, `5` = 0x05); with
+/// [`Wildcards::Allowed`] an `X` (or `x`) is a nibble that matches anything.
+fn hex_string(
+    first: &Word,
+    words: &[Word],
+    wildcards: Wildcards,
+    d: &mut Diags,
+) -> Option<HexString> {
+    let text = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match parse_hex(&text, wildcards) {
+        Some(hex) => Some(hex),
+        None => {
+            d.error(&first.span, format!("bad hex string '{text}'"));
+            None
+        }
     }
+}
+
+/// One nibble: its value and whether it is a wildcard; `None` for anything else.
+fn nibble(c: char, wildcards: Wildcards) -> Option<(u8, bool)> {
+    match c {
+        'X' | 'x' if wildcards == Wildcards::Allowed => Some((0, true)),
+        c => c.to_digit(16).map(|v| (v as u8, false)),
+    }
+}
+
+fn parse_hex(text: &str, wildcards: Wildcards) -> Option<HexString> {
+    let mut chars = text.chars().peekable();
+    let mut hex = HexString::default();
+    let mut masks = Vec::new();
+    loop {
+        while chars.next_if(|c| *c == ' ' || *c == '\t').is_some() {}
+        let Some(c) = chars.next() else { break };
+        let (mut value, wild) = nibble(c, wildcards)?;
+        let mut mask = if wild { 0x0f } else { 0 };
+        if let Some(&c) = chars.peek().filter(|c| **c != ' ' && **c != '\t') {
+            chars.next();
+            let (low, wild) = nibble(c, wildcards)?;
+            value = value << 4 | low;
+            mask = mask << 4 | if wild { 0x0f } else { 0 };
+        }
+        hex.bytes.push(value);
+        masks.push(mask);
+    }
+    if hex.bytes.is_empty() {
+        return None;
+    }
+    if masks.iter().any(|m| *m != 0) {
+        hex.mask = masks;
+    }
+    Some(hex)
 }
 
 fn plugin(

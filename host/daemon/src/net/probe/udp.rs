@@ -29,8 +29,8 @@
 //! and a hex string, compares an unread buffer). Without `require_reply` both give success;
 //! with it, keepalived 2.2.7's outcome depends on stale memory.
 //!
-//! Wildcard nibbles (`X`) in `require_reply` are keepalived syntax the config layer does
-//! not accept yet; the comparison here is byte for byte.
+//! Wildcard nibbles (`X`) in `require_reply` match any value: the config layer reads them
+//! into `require_reply_mask`, and those bits are not compared (keepalived's `reply_mask`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -149,7 +149,7 @@ fn recv_buf_len(check: &UdpCheck) -> usize {
 
 /// keepalived's `check_udp_reply`, applied only when `require_reply` has data: the length
 /// within `min_reply_length..=max_reply_length`, and the first min(reply, data) bytes
-/// equal to the data.
+/// equal to the data, but for its wildcard nibbles.
 fn check_reply(check: &UdpCheck, reply: &[u8]) -> Result<(), ProbeError> {
     let Some(want) = reply_data(check) else {
         return Ok(());
@@ -161,8 +161,10 @@ fn check_reply(check: &UdpCheck, reply: &[u8]) -> Result<(), ProbeError> {
     if len > max {
         return Err(ProbeError::ReplyTooLong { max });
     }
+    // Bits of a wildcard nibble (`X`) are not compared.
+    let ignored = |offset: usize| check.require_reply_mask.get(offset).copied().unwrap_or(0);
     let mut pairs = reply.iter().zip(want).enumerate();
-    match pairs.find(|(_, (got, want))| got != want) {
+    match pairs.find(|(offset, (got, want))| (*got ^ *want) & !ignored(*offset) != 0) {
         Some((offset, (&got, &want))) => Err(ProbeError::ReplyMismatch { offset, got, want }),
         None => Ok(()),
     }
@@ -356,6 +358,7 @@ mod tests {
         UdpCheck {
             payload: Vec::new(),
             require_reply: require_reply.map(<[u8]>::to_vec),
+            require_reply_mask: Vec::new(),
             min_reply_length: min,
             max_reply_length: max,
         }
@@ -408,6 +411,25 @@ mod tests {
         assert!(matches!(
             check_reply(&c, b"pong!"),
             Err(ProbeError::ReplyMismatch { offset: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn wildcard_nibbles_match_any_value() {
+        // `require_reply 4X 0K`-like data: 0x40 with its low nibble free, then 0x4b.
+        let mut c = check(Some(&[0x40, 0x4b]), 0, None);
+        c.require_reply_mask = vec![0x0f, 0x00];
+        for reply in [&[0x40, 0x4b][..], &[0x4f, 0x4b], &[0x41, 0x4b, 0xff]] {
+            assert!(check_reply(&c, reply).is_ok(), "{reply:x?}");
+        }
+        // The high nibble of the wildcard octet and the whole second octet still count.
+        assert!(matches!(
+            check_reply(&c, &[0x50, 0x4b]),
+            Err(ProbeError::ReplyMismatch { offset: 0, .. })
+        ));
+        assert!(matches!(
+            check_reply(&c, &[0x41, 0x4c]),
+            Err(ProbeError::ReplyMismatch { offset: 1, .. })
         ));
     }
 
