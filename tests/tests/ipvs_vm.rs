@@ -122,7 +122,7 @@ fn vm_run() -> &'static VmRun {
 #[ignore = "boots a VM under emulation (minutes): make vm-test"]
 fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
     let run = vm_run();
-    let console = &run.console;
+    let console = run.console.as_str();
     let context = format!("{}\n{console}", run.origin);
     assert!(
         console.contains("@@done"),
@@ -132,7 +132,7 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
 
     // `-t` on the first configuration: valid, on IPVS, and it says TUN needs IPVS.
     assert!(console.contains("@@config-test exit 0"), "{context}");
-    let test_out = section(&console, "config-test")
+    let test_out = section(console, "config-test")
         .expect("config-test")
         .join("\n");
     assert!(
@@ -142,7 +142,7 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
 
     // `auto` takes IPVS where the kernel has it.
     assert!(console.contains("@@config-test-auto exit 0"), "{context}");
-    let auto_out = section(&console, "config-test-auto")
+    let auto_out = section(console, "config-test-auto")
         .expect("config-test-auto")
         .join("\n");
     assert!(
@@ -156,8 +156,7 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
         ("reloaded", "second.expected"),
         ("stopped", "stopped.expected"),
     ] {
-        let got =
-            table(section(&console, phase).unwrap_or_else(|| panic!("no {phase}: {context}")));
+        let got = table(section(console, phase).unwrap_or_else(|| panic!("no {phase}: {context}")));
         assert_eq!(got, expected(want), "{phase}: {context}");
     }
     assert!(console.contains("@@daemon exit 0"), "{context}");
@@ -177,7 +176,7 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
             "sync {step}: {context}"
         );
     }
-    let started = section(&console, "sync-started").expect("sync-started");
+    let started = section(console, "sync-started").expect("sync-started");
     for want in [
         "master sync daemon (mcast=wv0, syncid=9",
         "backup sync daemon (mcast=wv0, syncid=5",
@@ -189,7 +188,7 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
             "{want}: {started:?}"
         );
     }
-    let stopped = section(&console, "sync-stopped").expect("sync-stopped");
+    let stopped = section(console, "sync-stopped").expect("sync-stopped");
     assert!(stopped.iter().all(|l| l.trim().is_empty()), "{stopped:?}");
 }
 
@@ -374,4 +373,26 @@ fn expected_tables_parse_as_ipvsadm_prints_them() {
         expected("stopped.expected"),
         Table::from([("TCP 192.0.2.99:80 rr".to_string(), BTreeSet::new())])
     );
+}
+
+#[test]
+fn table_diff_names_what_only_one_daemon_programmed() {
+    let keepalived = table(
+        "TCP 10.10.10.2:1358 rr persistent 50\n  -> 192.168.200.200:1358 Masq 1 0 0\n\
+         FWM 1 rr"
+            .lines(),
+    );
+    let wasmalived = table(
+        "TCP 10.10.10.2:1358 rr persistent 50\n  -> 192.168.200.2:1358 Masq 0 0 0\n\
+         UDP 10.10.10.2:1358 rr"
+            .lines(),
+    );
+    assert_eq!(
+        table_diff(&keepalived, &wasmalived),
+        "  only keepalived: FWM 1 rr\n\
+         \x20 only keepalived: TCP 10.10.10.2:1358 rr persistent 50 -> 192.168.200.200:1358 Masq 1 0 0\n\
+         \x20 only wasmalived: TCP 10.10.10.2:1358 rr persistent 50 -> 192.168.200.2:1358 Masq 0 0 0\n\
+         \x20 only wasmalived: UDP 10.10.10.2:1358 rr\n"
+    );
+    assert_eq!(table_diff(&keepalived, &keepalived), "");
 }
