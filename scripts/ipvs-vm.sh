@@ -11,7 +11,7 @@
 # Environment: WASMALIVED_BIN (default target/debug/wasmalived), IPVS_SYNC_BIN (default
 # target/debug/examples/ipvs_sync: the sync-daemon driver), IPVS_VM_CACHE (where the
 # Debian packages are kept, default target/ipvs-vm), IPVS_VM_TIMEOUT (seconds, default
-# 1200: a run takes 4–6 min on a quiet 2-core machine, more on a busy one), PLUGIN_WASM_DIR
+# 1200: a run takes 4–8 min on a 2-core machine, more on a busier one), PLUGIN_WASM_DIR
 # (the stock plugins built by `make plugins`, default target/wasm32-wasip2/debug),
 # KEEPALIVED_BIN (default /usr/sbin/keepalived).
 # Needs qemu-system-x86_64 (Debian's qemu-system-x86), apt-get (the packages are fetched with

@@ -19,6 +19,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use wasmalived_e2e::{plugin_path, wasmalived_bin};
@@ -78,6 +79,19 @@ struct VmRun {
     console: String,
     /// Names the console file and qemu's exit, for failure messages.
     origin: String,
+    /// The run's directory (the console), removed once both tests have passed.
+    dir: Option<PathBuf>,
+}
+
+/// How many of the two VM tests have passed: the second removes the run's directory.
+static PASSED: AtomicUsize = AtomicUsize::new(0);
+
+fn passed(run: &VmRun) {
+    if PASSED.fetch_add(1, Ordering::SeqCst) == 1 {
+        if let Some(dir) = &run.dir {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// Boots the VM once (the first test to ask waits for it; the other reads the same run).
@@ -92,6 +106,7 @@ fn vm_run() -> &'static VmRun {
             return VmRun {
                 console,
                 origin: format!("console in {} (IPVS_VM_CONSOLE)", path.display()),
+                dir: None,
             };
         }
         let bin = wasmalived_bin().expect("wasmalived binary");
@@ -114,6 +129,7 @@ fn vm_run() -> &'static VmRun {
         VmRun {
             console,
             origin: format!("console in {} (qemu: {status})", console_path.display()),
+            dir: Some(out),
         }
     })
 }
@@ -190,6 +206,7 @@ fn ipvs_backend_programs_reloads_and_clears_a_real_kernel() {
     }
     let stopped = section(console, "sync-stopped").expect("sync-stopped");
     assert!(stopped.iter().all(|l| l.trim().is_empty()), "{stopped:?}");
+    passed(run);
 }
 
 /// Samples whose tables are expected to differ between keepalived and wasmalived, each with
@@ -344,6 +361,7 @@ fn keepalived_lvs_samples_give_the_same_ipvs_table_as_keepalived() {
         run.origin,
         failures.join("\n\n")
     );
+    passed(run);
 }
 
 #[test]
