@@ -57,11 +57,15 @@ test: setup plugins
 	CARGO=$(CARGO) E2E_JOBS=$(E2E_JOBS) TEST_FEATURES="$(TEST_FEATURES)" scripts/test.sh
 
 ## The IPVS backend against a real kernel: Debian's kernel and its ip_vs modules in a
-## software-emulated VM (qemu, TCG; about a minute), wasmalived programming IPVS and ipvsadm
-## reading it back (scripts/ipvs-vm.sh, tests/tests/ipvs_vm.rs). Not part of `make test`:
-## this machine's kernel has no IPVS, and the first run downloads Debian's kernel package.
+## software-emulated VM (qemu, TCG; a few minutes), wasmalived programming IPVS and ipvsadm
+## reading it back, then keepalived's LVS samples run by keepalived and by wasmalived with
+## the stock checker plugins, table against table (scripts/ipvs-vm.sh, tests/tests/ipvs_vm.rs).
+## Not part of `make test`: this machine's kernel has no IPVS, and the first run downloads
+## Debian's kernel package.
 vm-test:
 	@command -v qemu-system-x86_64 >/dev/null || apt-get install -y qemu-system-x86
+	@command -v keepalived >/dev/null || apt-get install -y keepalived
+	$(CARGO) build $(WASM) -p plugin-tcp -p plugin-http -p plugin-dns -p plugin-smtp
 	$(CARGO) build -p wasmalived -p wasmalived-e2e $(TEST_FEATURES)
 	$(CARGO) build -p wasmalived-lvs --example ipvs_sync
 	$(CARGO) test -p wasmalived-e2e --test ipvs_vm -- --include-ignored

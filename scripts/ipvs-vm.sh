@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Boots Debian's kernel (with its ip_vs modules) in a software-emulated VM (qemu, TCG: no KVM
-# needed) from an initramfs carrying wasmalived, ipvsadm and a static busybox, and runs
-# tests/vm/ipvs/init there: wasmalived programs IPVS over generic netlink and ipvsadm reads
-# it back. Writes the serial console to OUT_DIR/console.log; tests/tests/ipvs_vm.rs (make
+# needed) from an initramfs carrying wasmalived, ipvsadm, a static busybox, the host's
+# keepalived (the reference for keepalived's LVS samples) and the stock checker plugins, and
+# runs tests/vm/ipvs/init there: wasmalived programs IPVS over generic netlink and ipvsadm
+# reads it back. Writes the serial console to OUT_DIR/console.log; tests/tests/ipvs_vm.rs (make
 # vm-test) reads it.
 #
 #   scripts/ipvs-vm.sh OUT_DIR
 #
 # Environment: WASMALIVED_BIN (default target/debug/wasmalived), IPVS_SYNC_BIN (default
 # target/debug/examples/ipvs_sync: the sync-daemon driver), IPVS_VM_CACHE (where the
-# Debian packages are kept, default target/ipvs-vm), IPVS_VM_TIMEOUT (seconds, default 600).
+# Debian packages are kept, default target/ipvs-vm), IPVS_VM_TIMEOUT (seconds, default
+# 1200: a run takes 4–8 min on a 2-core machine, more on a busier one), PLUGIN_WASM_DIR
+# (the stock plugins built by `make plugins`, default target/wasm32-wasip2/debug),
+# KEEPALIVED_BIN (default /usr/sbin/keepalived).
 # Needs qemu-system-x86_64 (Debian's qemu-system-x86), apt-get (the packages are fetched with
-# `apt-get download`, once) and dpkg-deb.
+# `apt-get download`, once), dpkg-deb and keepalived (scripts/setup.sh installs it).
 set -euo pipefail
 
 out=${1:?usage: scripts/ipvs-vm.sh OUT_DIR}
@@ -19,13 +23,19 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${WASMALIVED_BIN:-$root/target/debug/wasmalived}
 sync_bin=${IPVS_SYNC_BIN:-$root/target/debug/examples/ipvs_sync}
 cache=${IPVS_VM_CACHE:-$root/target/ipvs-vm}
-timeout_secs=${IPVS_VM_TIMEOUT:-600}
+timeout_secs=${IPVS_VM_TIMEOUT:-1200}
+plugins=${PLUGIN_WASM_DIR:-$root/target/wasm32-wasip2/debug}
+keepalived=${KEEPALIVED_BIN:-/usr/sbin/keepalived}
 vm=$root/tests/vm/ipvs
 
 for tool in qemu-system-x86_64 apt-get apt-cache dpkg-deb gzip; do
     command -v "$tool" >/dev/null || { echo "ipvs-vm: $tool is missing (apt-get install qemu-system-x86)" >&2; exit 2; }
 done
 [ -x "$bin" ] || { echo "ipvs-vm: $bin does not exist: build wasmalived first" >&2; exit 2; }
+[ -x "$keepalived" ] || { echo "ipvs-vm: $keepalived does not exist: scripts/setup.sh installs keepalived" >&2; exit 2; }
+for p in tcp http dns smtp; do
+    [ -f "$plugins/plugin_$p.wasm" ] || { echo "ipvs-vm: $plugins/plugin_$p.wasm does not exist: make plugins" >&2; exit 2; }
+done
 [ -x "$sync_bin" ] || { echo "ipvs-vm: $sync_bin does not exist: cargo build -p wasmalived-lvs --example ipvs_sync" >&2; exit 2; }
 
 # Debian's kernel package (the one linux-image-amd64 points at) and the user-space pieces.
@@ -88,13 +98,27 @@ objcopy --strip-debug "$bin" "$img/wasmalived.stripped" 2>/dev/null || cp "$bin"
 install_program "$img/wasmalived.stripped" wasmalived
 rm "$img/wasmalived.stripped"
 install_program "$sync_bin" ipvs_sync
+# keepalived's LVS samples, run by the host's keepalived (with its libraries) and by
+# wasmalived with the stock checker plugins; the scripts the samples name (MISC_CHECK's
+# misc_path, the quorum scripts); accounts for the scripts' user; a page for the real
+# servers' httpd (tests/vm/ipvs/sample-lane.sh).
+install_program "$keepalived" keepalived
+mkdir -p "$img/etc/samples" "$img/plugins" "$img/usr/local/bin" "$img/usr/local/sbin" "$img/srv/www"
+cp "$root"/tests/keepalived-samples/keepalived.conf.* "$img/etc/samples/"
+for p in tcp http dns smtp; do cp "$plugins/plugin_$p.wasm" "$img/plugins/$p.wasm"; done
+cp "$vm/sample-scripts/script.sh" "$img/usr/local/bin/"
+cp "$vm/sample-scripts/quorum-up.sh" "$vm/sample-scripts/quorum-down.sh" "$img/usr/local/sbin/"
+cp "$vm/sample-lane.sh" "$img/bin/"
+echo 'root:x:0:0:root:/root:/bin/sh' > "$img/etc/passwd"
+echo 'root:x:0:' > "$img/etc/group"
+echo ok > "$img/srv/www/index.html"
 cp "$vm/init" "$img/init"
 cp "$vm"/*.conf "$vm"/*.expected "$img/etc/"
 (cd "$img" && find . | "$img/bin/busybox" cpio -o -H newc 2>/dev/null) | gzip -1 > "$out/initrd.gz"
 
 start=$(date +%s%N)
 set +e
-timeout "$timeout_secs" qemu-system-x86_64 -accel tcg -m 1024 -smp 1 -nic none \
+timeout "$timeout_secs" qemu-system-x86_64 -accel tcg -m 2048 -smp 1 -nic none \
     -kernel "$kernel" -initrd "$out/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet" -nographic -no-reboot \
     < /dev/null > "$out/console.log" 2>&1
