@@ -205,6 +205,12 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
     }
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
     let processes = ProcessMonitor::start(connector, cancel.clone(), &tracker);
+    procs::index_feed::spawn(
+        &processes,
+        Arc::clone(runtime.process_index()),
+        cancel.clone(),
+        &tracker,
+    );
     board.track_processes(processes.status());
     let (driver, mut driver_task) = driver::spawn(
         driver::Inputs {
@@ -1260,7 +1266,27 @@ fn process_rules(config: &Config) -> procs::Rules {
         receive_buffer: g
             .process_monitor_rcv_bufs
             .map(|size| (size, g.process_monitor_rcv_bufs_force)),
+        process_events: plugins_see_processes(config),
     }
+}
+
+/// Whether a plugin check or an LVS plugin probe is granted `allow_processes`: its lookups
+/// use the process index kept from the connector's events ([`procs::index_feed`]).
+fn plugins_see_processes(config: &Config) -> bool {
+    let checks = config.scripts.iter().filter_map(|s| match &s.kind {
+        config::ScriptKind::Plugin { grants, .. } => Some(&**grants),
+        _ => None,
+    });
+    let probes = config
+        .virtual_servers
+        .iter()
+        .flat_map(|vs| vs.real_servers.iter())
+        .flat_map(|rs| rs.checkers.iter())
+        .filter_map(|c| match &c.kind {
+            config::lvs::CheckerKind::Plugin(plugin) => Some(&plugin.grants),
+            _ => None,
+        });
+    checks.chain(probes).any(|g| g.processes.is_some())
 }
 
 /// The scripts tracked by some instance or sync group.
