@@ -46,6 +46,10 @@
 //! The connection sync ([`crate::lvs::sync`], `lvs_sync_daemon`) follows one instance's
 //! state the same way (a `watch` of [`driver::InstanceStates`]) and drives conntrackd; it
 //! stops with the director at shutdown, after the VIPs are released.
+//!
+//! The process monitor ([`crate::procs`]) is the one process-event source: it feeds the
+//! driver (`vrrp_track_process` quorums, a `watch`) and the plugin runtime's process-name
+//! index ([`crate::procs::index_feed`]), which plugin runs read for `processes.by-name`.
 
 pub mod admission;
 pub mod checks;

@@ -102,12 +102,7 @@ async fn feed(
 /// Drops the events queued so far (the scan shows their outcome), then rebuilds from a full
 /// scan; the events received from here on are applied on top of it.
 fn rebuild(index: &ProcessIndex, signals: &mut broadcast::Receiver<ProcessSignal>) {
-    loop {
-        match signals.try_recv() {
-            Ok(_) | Err(TryRecvError::Lagged(_)) => {}
-            Err(TryRecvError::Empty | TryRecvError::Closed) => break,
-        }
-    }
+    while let Ok(_) | Err(TryRecvError::Lagged(_)) = signals.try_recv() {}
     let was_live = index.is_live();
     match user_process_names(Path::new(PROC)) {
         Ok(processes) => {
