@@ -1,6 +1,7 @@
 //! CPU cost of one health check, three ways, in one run (`cargo bench -p wasmalived --bench
 //! check_cost`, or `make bench`):
-//! (a) the `nginx-process` plugin through the full runtime (`CheckPlugin::run`), its
+//! (a) the `nginx-process` plugin through the full runtime (`CheckPlugin::run`), as the
+//!     daemon runs a plugin check (resident on an executor thread, each run inline), its
 //!     `processes.by-name` answered by the process index the daemon keeps from the kernel's
 //!     process connector (the daemon's own `ProcessMonitor` and `procs::index_feed`, run in
 //!     this process: root, initial network namespace); then (a') the same plugin with the
@@ -100,8 +101,11 @@ impl Drop for IdleProcesses {
 
 /// The daemon's process monitor and index feed, keeping `rt`'s process index (as the
 /// daemon does when a check is granted `allow_processes`). `None` when the index does not go
-/// live (no root, not the initial network namespace): then (a) scans like (a').
-async fn follow_processes(rt: &Runtime) -> Option<(CancellationToken, TaskTracker)> {
+/// live (no root, not the initial network namespace): then (a) scans like (a'). The monitor
+/// runs as long as its handle lives.
+async fn follow_processes(
+    rt: &Runtime,
+) -> Option<(ProcessMonitor, CancellationToken, TaskTracker)> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let monitor = ProcessMonitor::start(None, cancel.clone(), &tracker);
@@ -123,7 +127,7 @@ async fn follow_processes(rt: &Runtime) -> Option<(CancellationToken, TaskTracke
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     eprintln!("process index live: {} processes", index.len());
-    Some((cancel, tracker))
+    Some((monitor, cancel, tracker))
 }
 
 fn plugin_path(name: &str) -> PathBuf {
@@ -295,18 +299,26 @@ async fn bench_plugin(
 /// The trivial plugin as the daemon runs a plugin check: a loop resident on an executor
 /// thread sleeps (a timer, like the check's tick) and runs the plugin inline; CPU per run is
 /// the whole process's across the wake-up and the run.
-async fn bench_resident(rt: &Runtime, gap: Duration) -> Samples {
+async fn bench_resident(
+    rt: &Runtime,
+    name: &str,
+    grants: &Grants,
+    params: &[(String, String)],
+    gap: Duration,
+) -> Samples {
     let plugin = rt
-        .load_check("trivial", &plugin_path("trivial"), &Grants::default())
+        .load_check(name, &plugin_path(name), grants)
         .unwrap_or_else(|e| {
-            eprintln!("cannot load trivial: {e}");
+            eprintln!("cannot load {name}: {e}");
             std::process::exit(3);
         });
     let runs = plugin_runs();
+    let name = name.to_string();
+    let params = params.to_vec();
     let phase = rt.spawn_resident(async move {
         let timeout = Duration::from_secs(5);
         for _ in 0..50 {
-            plugin.run(&[], timeout).await; // warm up
+            plugin.run(&params, timeout).await; // warm up
         }
         let mut s = Samples::default();
         s.procs.push(process_count());
@@ -317,12 +329,12 @@ async fn bench_resident(rt: &Runtime, gap: Duration) -> Samples {
                 tokio::time::sleep(gap).await;
             }
             let woke = Instant::now();
-            let out = plugin.run(&[], timeout).await;
+            let out = plugin.run(&params, timeout).await;
             s.wall.push(woke.elapsed());
             s.cpu.push(process_cpu_time().saturating_sub(c0));
             s.run_cpu.push(out.cpu);
             if out.result != Ok(Verdict::Ok) {
-                eprintln!("trivial: unexpected verdict: {:?}", out.result);
+                eprintln!("{name}: unexpected verdict: {:?}", out.result);
                 std::process::exit(3);
             }
         }
@@ -418,19 +430,24 @@ fn main() {
         let mut r = Vec::new();
         if wanted("nginx") {
             let following = follow_processes(&rt).await;
-            n = bench_plugin(&rt, "nginx-process", &nginx_grants, &params, Duration::ZERO).await;
-            if let Some((cancel, tracker)) = following {
+            n = bench_resident(&rt, "nginx-process", &nginx_grants, &params, Duration::ZERO).await;
+            eprintln!(
+                "process index after (a): live {}, {} processes",
+                rt.process_index().is_live(),
+                rt.process_index().len()
+            );
+            if let Some((_monitor, cancel, tracker)) = following {
                 // The feed marks the index not live as it stops: (a') scans.
                 cancel.cancel();
                 tracker.close();
                 tracker.wait().await;
             }
-            ns = bench_plugin(&rt, "nginx-process", &nginx_grants, &params, Duration::ZERO).await;
+            ns = bench_resident(&rt, "nginx-process", &nginx_grants, &params, Duration::ZERO).await;
         }
         if wanted("trivial") {
             // Interleaved, so both ways see the same machine load.
             for _ in 0..TRIVIAL_REPEATS {
-                r.push(bench_resident(&rt, gap()).await);
+                r.push(bench_resident(&rt, "trivial", &Grants::default(), &[], gap()).await);
                 t.push(bench_plugin(&rt, "trivial", &Grants::default(), &[], gap()).await);
             }
         }
