@@ -66,9 +66,11 @@ fn a_process_started_and_renamed_after_start_up_is_counted_through_the_index() -
         || d.proc.log_tail(30),
     )?;
 
-    // Started after the daemon, renamed by itself, then looping on `sleep 1` until killed
-    // (its forked children carry the name only until their exec).
-    let script = format!("printf %s {name} > /proc/$$/comm; while :; do sleep 1; done");
+    // Started after the daemon; renamed by itself a second later, when the daemon has long
+    // seen its exec (as `sh`), so only the `comm` event can give the index the new name;
+    // then looping on `sleep 1` until killed (its forked children carry the name only until
+    // their exec).
+    let script = format!("sleep 1; printf %s {name} > /proc/$$/comm; while :; do sleep 1; done");
     let renamed = pair
         .lab
         .spawn(NODES[0], &["sh", "-c", &script], "renamed.log")?;

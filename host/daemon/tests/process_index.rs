@@ -7,6 +7,7 @@
 //! Needs root (subscribing to the connector needs `CAP_NET_ADMIN`) and the initial network
 //! namespace.
 
+use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,16 +70,24 @@ fn a_process_started_and_renamed_after_start_up_is_found_by_its_new_name_until_i
 
     // Unique per run: tests of other binaries may run at the same time. At most 15 bytes.
     let name = format!("waidx{}", std::process::id());
-    // `sh` (a fork and an exec) renames itself (a `comm` event), then blocks reading its
-    // stdin, a pipe the test holds open, until killed.
-    let script = format!("printf %s {name} > /proc/$$/comm; read line");
+    // `sh` (a fork and an exec: indexed as `sh`) waits for a line on its stdin, renames
+    // itself (a `comm` event: only that event can give the index the new name), then blocks
+    // on its stdin, a pipe the test holds open, until killed.
+    let script = format!("read go; printf %s {name} > /proc/$$/comm; read stop");
     let child = Command::new("/bin/sh")
         .args(["-c", &script])
         .stdin(Stdio::piped())
         .spawn()
         .expect("spawn sh");
-    let child = Reaped(child);
+    let mut child = Reaped(child);
     let pid = child.0.id();
+    wait_until(&format!("pid {pid} indexed as sh"), || {
+        index
+            .candidates("sh")
+            .is_some_and(|pids| pids.contains(&pid))
+    });
+    let stdin = child.0.stdin.as_mut().expect("piped stdin");
+    stdin.write_all(b"go\n").expect("write to sh");
     wait_until(&format!("pid {pid} indexed as {name}"), || {
         index
             .candidates(&name)

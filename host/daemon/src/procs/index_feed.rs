@@ -32,7 +32,8 @@ const PROC: &str = "/proc";
 pub const LIVE_MESSAGE: &str =
     "process index built from process events: plugins' processes.by-name reads only the matching processes";
 
-/// Starts the task that keeps `index` from `monitor`'s events until `cancel`.
+/// Starts the task that keeps `index` from `monitor`'s events until `cancel`, or until the
+/// monitor stops (the index is then left not live).
 pub fn spawn(
     monitor: &ProcessMonitor,
     index: Arc<ProcessIndex>,

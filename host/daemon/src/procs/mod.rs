@@ -173,7 +173,8 @@ impl ProcessMonitor {
 
     /// Whether events flow from the kernel's process connector: `true` once the kernel
     /// confirmed the subscription, `false` before, and for good after a fall-back to
-    /// polling `/proc`. Subscribe first, then read this, so no event falls in between.
+    /// polling `/proc`. Subscribe first, then read this, so no event falls in between. The
+    /// channel closes when the monitor stops (its last handle is dropped, or cancelled).
     pub fn connected(&self) -> watch::Receiver<bool> {
         self.connected.clone()
     }
@@ -332,9 +333,14 @@ impl Monitor {
     fn event(&mut self, event: ProcEvent) {
         let now = std::time::Instant::now();
         match &event {
+            // The kernel multicasts every listener's acknowledgement to all of them: only the
+            // first one after our own request is ours (another process subscribing later, or
+            // failing to, says nothing about this socket).
+            ProcEvent::Ack { .. } if self.ack_by.is_none() => {}
             ProcEvent::Ack { err: 0 } => {
                 self.ack_by = None;
-                self.connected.send_replace(true);
+                self.connected
+                    .send_if_modified(|c| !std::mem::replace(c, true));
                 debug!("the kernel confirmed the process-event subscription");
             }
             ProcEvent::Ack { err } => {
