@@ -1487,6 +1487,19 @@ mod tests {
     }
 
     #[test]
+    fn a_plugin_granted_processes_wants_process_events_without_tracked_processes() {
+        let conf = |grant: &str| {
+            crate::lvs::test_config(&format!(
+                "vrrp_script chk {{\n    plugin nginx-process\n    {grant}\n}}\n"
+            ))
+        };
+        let granted = process_rules(&conf("allow_processes netns"));
+        assert!(granted.rules.is_empty());
+        assert!(granted.process_events, "the index needs the connector");
+        assert!(!process_rules(&conf("allow_tcp 192.0.2.1:80")).process_events);
+    }
+
+    #[test]
     fn a_pid_file_symlink_is_refused_and_its_target_untouched() {
         let dir = scratch("pidlink");
         let target = dir.join("victim");

@@ -159,7 +159,8 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn follows_the_connection_and_drops_events_that_predate_a_rebuild() {
+    async fn follows_the_connection_rebuilds_after_losses_and_lag_and_drops_events_older_than_a_scan(
+    ) {
         let (signals_tx, signals) = broadcast::channel(16);
         let (connected_tx, connected) = tokio::sync::watch::channel(false);
         let index = Arc::new(ProcessIndex::new());
@@ -204,6 +205,21 @@ mod tests {
         assert!(!index.is_live());
         signals_tx.send(ProcessSignal::Resynced).expect("send");
         settle().await;
+        assert!(index.candidates(comm).expect("live").contains(&me));
+        // A feed that falls behind rebuilds: the rename is lost in the lag (the queue holds
+        // 16), and the rebuild shows the real name.
+        let lagged = ProcEvent::Comm {
+            pid: me,
+            tgid: me,
+            comm: "wa-lagged".into(),
+        };
+        signals_tx.send(ProcessSignal::Event(lagged)).expect("send");
+        for _ in 0..32 {
+            let other = ProcessSignal::Event(ProcEvent::Other { what: 0 });
+            signals_tx.send(other).expect("send");
+        }
+        settle().await;
+        assert_eq!(index.candidates("wa-lagged"), Some(vec![]));
         assert!(index.candidates(comm).expect("live").contains(&me));
         // The fall-back to polling: not live.
         connected_tx.send_replace(false);
