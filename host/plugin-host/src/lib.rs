@@ -8,6 +8,7 @@
 //! - [`contract`]: contract version and import → capability rules (pure).
 //! - [`loader`]: read + digest + compile + contract check of one file.
 //! - [`linker`], [`state`], [`caps`]: what a run is linked with and owns.
+//! - [`process_index`]: process names → PIDs kept from process events, for `processes`.
 //! - [`run`]: [`Runtime`] and [`CheckPlugin::run`] — the bounded per-run path.
 //! - [`executor`]: the dedicated threads plugin runs execute on.
 //! - [`reload`]: plugin sources (a file, or a name in the search path), watching the plugin
@@ -26,6 +27,7 @@ pub mod fuzz;
 pub mod linker;
 pub mod loader;
 pub mod pool;
+pub mod process_index;
 pub mod ratelimit;
 pub mod reload;
 pub mod run;
@@ -36,6 +38,7 @@ mod sys;
 pub use caps::wake::WakeSources;
 pub use error::PluginError;
 pub use pool::PoolLimits;
+pub use process_index::ProcessIndex;
 pub use reload::{CheckHandle, PluginSource, PluginWatcher};
 pub use run::{CheckPlugin, RunFailure, RunOutcome, Runtime, TimeoutSite, Verdict, WallClock};
 pub use sys::{children_cpu_time, process_cpu_time, thread_cpu_time};

@@ -51,6 +51,7 @@ use super::engine::PluginEngine;
 use super::executor::Executor;
 use super::loader::{self, LoadedPlugin};
 use super::pool::PoolLimits;
+use super::process_index::ProcessIndex;
 use super::ratelimit::SharedBucket;
 use super::state::{Denials, HostState, MemLimiter};
 use super::{sys, PluginError};
@@ -247,6 +248,9 @@ struct RuntimeInner {
     memo: Mutex<Memo>,
     scratch: Mutex<HashMap<String, SharedScratch>>,
     own_netns: Option<String>,
+    /// Process names → PIDs for `processes.by-name`, kept by whoever has process events (the
+    /// daemon); not live otherwise, and then `by-name` scans.
+    process_index: Arc<ProcessIndex>,
     executor: Executor,
     /// The origin of `wasi:clocks/monotonic-clock` for every run, so monotonic times a
     /// plugin keeps in `scratch` compare across runs.
@@ -285,6 +289,7 @@ impl Runtime {
                 }),
                 scratch: Mutex::new(HashMap::new()),
                 own_netns: netns_of(Path::new("/proc"), "self"),
+                process_index: Arc::new(ProcessIndex::new()),
                 executor,
                 clock_origin: Instant::now(),
                 limits,
@@ -307,6 +312,12 @@ impl Runtime {
         F::Output: Send + 'static,
     {
         self.inner.executor.spawn_resident(fut)
+    }
+
+    /// The process-name index every run's `processes.by-name` consults. It starts not live
+    /// (every call scans `/proc`); the daemon keeps it from the kernel's process events.
+    pub fn process_index(&self) -> &Arc<ProcessIndex> {
+        &self.inner.process_index
     }
 
     /// The code cache.
@@ -679,7 +690,11 @@ impl CheckPlugin {
             ),
             log: LogCap::new(inner.log_rate.clone()),
             scratch: ScratchCap::new(inner.scratch.clone()),
-            processes: ProcessesCap::new(inner.grants.processes, inner.runtime.own_netns.clone()),
+            processes: ProcessesCap::new(
+                inner.grants.processes,
+                inner.runtime.own_netns.clone(),
+                Some(Arc::clone(&inner.runtime.process_index)),
+            ),
             remediation: RemediationCap::new(inner.remedies.clone(), denials.clone()),
             wake: WakeCap::new(inner.grants.processes.is_some(), denials.clone()),
             capture,

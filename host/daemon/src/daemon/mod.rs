@@ -46,6 +46,10 @@
 //! The connection sync ([`crate::lvs::sync`], `lvs_sync_daemon`) follows one instance's
 //! state the same way (a `watch` of [`driver::InstanceStates`]) and drives conntrackd; it
 //! stops with the director at shutdown, after the VIPs are released.
+//!
+//! The process monitor ([`crate::procs`]) is the one process-event source: it feeds the
+//! driver (`vrrp_track_process` quorums, a `watch`) and the plugin runtime's process-name
+//! index ([`crate::procs::index_feed`]), which plugin runs read for `processes.by-name`.
 
 pub mod admission;
 pub mod checks;
@@ -205,6 +209,12 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
     }
     let (datagram_tx, datagram_rx) = mpsc::channel(driver::DATAGRAM_QUEUE);
     let processes = ProcessMonitor::start(connector, cancel.clone(), &tracker);
+    procs::index_feed::spawn(
+        &processes,
+        Arc::clone(runtime.process_index()),
+        cancel.clone(),
+        &tracker,
+    );
     board.track_processes(processes.status());
     let (driver, mut driver_task) = driver::spawn(
         driver::Inputs {
@@ -1260,7 +1270,27 @@ fn process_rules(config: &Config) -> procs::Rules {
         receive_buffer: g
             .process_monitor_rcv_bufs
             .map(|size| (size, g.process_monitor_rcv_bufs_force)),
+        process_events: plugins_see_processes(config),
     }
+}
+
+/// Whether a plugin check or an LVS plugin probe is granted `allow_processes`: its lookups
+/// use the process index kept from the connector's events ([`procs::index_feed`]).
+fn plugins_see_processes(config: &Config) -> bool {
+    let checks = config.scripts.iter().filter_map(|s| match &s.kind {
+        config::ScriptKind::Plugin { grants, .. } => Some(&**grants),
+        _ => None,
+    });
+    let probes = config
+        .virtual_servers
+        .iter()
+        .flat_map(|vs| vs.real_servers.iter())
+        .flat_map(|rs| rs.checkers.iter())
+        .filter_map(|c| match &c.kind {
+            config::lvs::CheckerKind::Plugin(plugin) => Some(&plugin.grants),
+            _ => None,
+        });
+    checks.chain(probes).any(|g| g.processes.is_some())
 }
 
 /// The scripts tracked by some instance or sync group.
@@ -1454,6 +1484,19 @@ mod tests {
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_plugin_granted_processes_wants_process_events_without_tracked_processes() {
+        let conf = |grant: &str| {
+            crate::lvs::test_config(&format!(
+                "vrrp_script chk {{\n    plugin nginx-process\n    {grant}\n}}\n"
+            ))
+        };
+        let granted = process_rules(&conf("allow_processes netns"));
+        assert!(granted.rules.is_empty());
+        assert!(granted.process_events, "the index needs the connector");
+        assert!(!process_rules(&conf("allow_tcp 192.0.2.1:80")).process_events);
     }
 
     #[test]

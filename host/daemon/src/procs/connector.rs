@@ -15,6 +15,9 @@ use super::codec::{self, McastOp, Message};
 
 /// Largest datagram the connector sends (`proc_event` is well under 100 bytes).
 const RECV_BUF: usize = 256;
+/// Datagrams dropped at most before subscribing (a full default buffer holds a few
+/// thousand; the bound only keeps an event storm from holding start-up).
+const MAX_DISCARDED: usize = 100_000;
 
 /// What one receive gave.
 #[derive(Debug)]
@@ -49,10 +52,28 @@ impl Connector {
     /// Subscribes and registers the socket with the tokio reactor. The kernel answers the
     /// subscription with a [`codec::ProcEvent::Ack`].
     pub fn subscribe(self) -> io::Result<AsyncConnector> {
+        self.discard_queued();
         mcast(&self.socket, McastOp::Listen)?;
         Ok(AsyncConnector {
             fd: crate::net::sys::register_netlink(self.socket)?,
         })
+    }
+}
+
+impl Connector {
+    /// Drops what the socket received since [`Connector::open`]: it joined the event group
+    /// then (before `net_namespace`, while the plugins compiled), and other listeners on the
+    /// machine keep the kernel sending. Those events predate the start-up scan; a full
+    /// buffer would also drop the kernel's acknowledgement of the subscription, which the
+    /// monitor waits for.
+    fn discard_queued(&self) {
+        for _ in 0..MAX_DISCARDED {
+            match try_recv(&self.socket) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
     }
 }
 

@@ -7,8 +7,15 @@
 //!   events, polling fallback)        │
 //!                                    ├──► watch<ProcessStates> ──► driver ──► Router::set_process
 //!                                    ├──► watch<Vec<TrackedProcessStatus>> ──► StatusBoard
-//!                                    └──► broadcast<ProcessSignal>  (any other subscriber)
+//!                                    ├──► watch<bool> connected (events flow from the connector)
+//!                                    └──► broadcast<ProcessSignal> ──► index_feed ──► the plugin
+//!                                                                      runtime's ProcessIndex
 //! ```
+//!
+//! The connector is opened when the configuration tracks a process *or* grants a plugin
+//! check or LVS plugin probe `allow_processes` ([`Rules::process_events`]): the plugin
+//! runtime's process-name index ([`index_feed`]) is kept from the same events, so
+//! `processes.by-name` reads only the matching processes instead of the whole of `/proc`.
 //!
 //! The connector ([`connector`], [`codec`]) is opened once per daemon, before it enters a
 //! `net_namespace` ([`crate::daemon::Startup`]), because it exists only in the initial
@@ -20,10 +27,12 @@
 //! On an overrun (`ENOBUFS`: events were lost), the monitor doubles the socket's receive
 //! buffer and rescans `/proc` a [`RESYNC_SETTLE`] later, as keepalived does
 //! (`reinitialise_track_processes`); subscribers get [`ProcessSignal::Resynced`] so they can
-//! recheck whatever they follow.
+//! recheck whatever they follow ([`ProcessSignal::Lost`] is sent at once, when the loss is
+//! seen).
 
 pub mod codec;
 pub mod connector;
+pub mod index_feed;
 pub mod scan;
 
 use std::collections::BTreeMap;
@@ -57,6 +66,9 @@ pub type ProcessStates = BTreeMap<String, bool>;
 pub enum ProcessSignal {
     /// A process event, as the kernel sent it.
     Event(ProcEvent),
+    /// Events were lost (the socket overran): what was built from events is stale until
+    /// the [`ProcessSignal::Resynced`] that follows.
+    Lost,
     /// Events were lost and `/proc` was rescanned: recheck what you follow.
     Resynced,
 }
@@ -68,6 +80,16 @@ pub struct Rules {
     pub rules: Vec<ProcessRule>,
     /// `process_monitor_rcv_bufs` and `_force`.
     pub receive_buffer: Option<(u32, bool)>,
+    /// Whether process events are wanted without tracked processes: a plugin check or LVS
+    /// probe is granted `allow_processes`, and its lookups use the index kept from them.
+    pub process_events: bool,
+}
+
+impl Rules {
+    /// Whether these settings need the event source.
+    fn want_events(&self) -> bool {
+        !self.rules.is_empty() || self.process_events
+    }
 }
 
 struct Apply {
@@ -83,6 +105,7 @@ pub struct ProcessMonitor {
     states: watch::Receiver<ProcessStates>,
     status: watch::Receiver<Vec<TrackedProcessStatus>>,
     signals: broadcast::Sender<ProcessSignal>,
+    connected: watch::Receiver<bool>,
 }
 
 impl ProcessMonitor {
@@ -97,6 +120,7 @@ impl ProcessMonitor {
         let (states_tx, states) = watch::channel(ProcessStates::new());
         let (status_tx, status) = watch::channel(Vec::new());
         let (signals, _) = broadcast::channel(SUBSCRIBER_QUEUE);
+        let (connected_tx, connected) = watch::channel(false);
         let task = Monitor {
             source: Source::Unopened(connector),
             tracker: ProcessTracker::default(),
@@ -104,6 +128,7 @@ impl ProcessMonitor {
             states: states_tx,
             status: status_tx,
             signals: signals.clone(),
+            connected: connected_tx,
             resync_at: None,
             ack_by: None,
             next_poll: None,
@@ -117,6 +142,7 @@ impl ProcessMonitor {
             states,
             status,
             signals,
+            connected,
         }
     }
 
@@ -144,6 +170,14 @@ impl ProcessMonitor {
     pub fn subscribe(&self) -> broadcast::Receiver<ProcessSignal> {
         self.signals.subscribe()
     }
+
+    /// Whether events flow from the kernel's process connector: `true` once the kernel
+    /// confirmed the subscription, `false` before, and for good after a fall-back to
+    /// polling `/proc`. Subscribe first, then read this, so no event falls in between. The
+    /// channel closes when the monitor stops (its last handle is dropped, or cancelled).
+    pub fn connected(&self) -> watch::Receiver<bool> {
+        self.connected.clone()
+    }
 }
 
 enum Source {
@@ -160,6 +194,7 @@ struct Monitor {
     states: watch::Sender<ProcessStates>,
     status: watch::Sender<Vec<TrackedProcessStatus>>,
     signals: broadcast::Sender<ProcessSignal>,
+    connected: watch::Sender<bool>,
     /// A rescan due after an overrun.
     resync_at: Option<Instant>,
     /// The subscription's acknowledgement is awaited until then.
@@ -209,6 +244,7 @@ impl Monitor {
         if let Source::Connector(c) = &self.source {
             let _ = c.unsubscribe();
         }
+        self.connected.send_replace(false);
     }
 
     fn apply(&mut self, rules: Rules) {
@@ -217,7 +253,7 @@ impl Monitor {
         }
         self.rules = rules;
         self.tracker = ProcessTracker::new(self.rules.rules.clone());
-        if !self.rules.rules.is_empty() {
+        if self.rules.want_events() {
             self.ensure_source();
         }
         self.resync();
@@ -247,8 +283,9 @@ impl Monitor {
 
     fn fall_back(&mut self, why: &str) {
         warn!(
-            "{why}: scanning /proc every {POLL_INTERVAL:?} instead, so vrrp_track_process reacts within that time, not at once (the connector needs the initial network namespace — see net_namespace — and CAP_NET_ADMIN)"
+            "{why}: scanning /proc every {POLL_INTERVAL:?} instead, so vrrp_track_process reacts within that time, not at once, and plugins' processes lookups read all of /proc (the connector needs the initial network namespace — see net_namespace — and CAP_NET_ADMIN)"
         );
+        self.connected.send_replace(false);
         self.source = Source::Polling;
         self.ack_by = None;
         self.next_poll = Some(Instant::now() + POLL_INTERVAL);
@@ -285,6 +322,7 @@ impl Monitor {
                     Ok(size) => warn!(receive_buffer = size, "process events were lost (ENOBUFS): rescanning /proc in {RESYNC_SETTLE:?}; receive buffer doubled (set global_defs process_monitor_rcv_bufs to keep it)"),
                     Err(err) => warn!("process events were lost (ENOBUFS): rescanning /proc in {RESYNC_SETTLE:?}; the receive buffer could not grow: {err}"),
                 }
+                let _ = self.signals.send(ProcessSignal::Lost);
                 self.resync_at = Some(Instant::now() + RESYNC_SETTLE);
             }
             Ok(Received::Skipped(why)) => debug!("process connector: skipped {why}"),
@@ -295,8 +333,14 @@ impl Monitor {
     fn event(&mut self, event: ProcEvent) {
         let now = std::time::Instant::now();
         match &event {
+            // The kernel multicasts every listener's acknowledgement to all of them: only the
+            // first one after our own request is ours (another process subscribing later, or
+            // failing to, says nothing about this socket).
+            ProcEvent::Ack { .. } if self.ack_by.is_none() => {}
             ProcEvent::Ack { err: 0 } => {
                 self.ack_by = None;
+                self.connected
+                    .send_if_modified(|c| !std::mem::replace(c, true));
                 debug!("the kernel confirmed the process-event subscription");
             }
             ProcEvent::Ack { err } => {

@@ -3,18 +3,30 @@
 //! `/proc/PID/ns/net` is the daemon's own are returned (PIDs are not separated by network
 //! namespaces, and a host may run one nginx per namespace).
 //!
+//! `by-name` asks the runtime's [`ProcessIndex`] for the PIDs last seen with that name when
+//! the index is live (kept from process events by the daemon), and reads only those
+//! processes' files: its cost follows the number of matches, not the size of the process
+//! table. Each candidate is verified exactly as a scan checks a process (still there, not a
+//! zombie, not a kernel thread, `comm` still equal, network namespace, command line), so a
+//! stale index entry never shows a process that is not there. While the index is not live,
+//! and always for `by-cmdline` (a command line is rewritten by `setproctitle` without any
+//! event), the whole table is scanned.
+//!
 //! Bounded per run: a command-line pattern must be at least [`MIN_PATTERN`] characters (an
 //! empty pattern would hand the plugin every user's command line), a name must not be empty,
-//! and a run may scan the table at most [`MAX_SCANS`] times — a plugin cannot loop on scans
-//! for free (their time also counts against the run's timeout, which bounds the whole call).
+//! and a run may look up the table at most [`MAX_SCANS`] times, by index or by scan — a
+//! plugin cannot loop on lookups for free (their time also counts against the run's
+//! timeout, which bounds the whole call).
 
 use std::ffi::CStr;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::wasmalived::plugin::processes::{self as wit, Process};
+use crate::process_index::ProcessIndex;
 use crate::state::HostState;
 use crate::sys::DirFd;
 use wasmalived_config::grants::ProcessGrant;
@@ -26,7 +38,7 @@ const MAX_CMDLINE: usize = 4096;
 
 /// Shortest command-line pattern accepted.
 pub const MIN_PATTERN: usize = 3;
-/// Scans of the process table one run may make.
+/// Lookups of the process table (scans or index lookups) one run may make.
 pub const MAX_SCANS: u32 = 16;
 
 /// The capability for one run.
@@ -34,15 +46,22 @@ pub const MAX_SCANS: u32 = 16;
 pub struct ProcessesCap {
     grant: Option<ProcessGrant>,
     own_netns: Option<String>,
+    index: Option<Arc<ProcessIndex>>,
     scans: u32,
 }
 
 impl ProcessesCap {
-    /// Bind to a grant (`None`: every call is refused) and the daemon's network namespace.
-    pub fn new(grant: Option<ProcessGrant>, own_netns: Option<String>) -> Self {
+    /// Bind to a grant (`None`: every call is refused), the daemon's network namespace and
+    /// the runtime's process index (`None`, or not live: every call scans `/proc`).
+    pub fn new(
+        grant: Option<ProcessGrant>,
+        own_netns: Option<String>,
+        index: Option<Arc<ProcessIndex>>,
+    ) -> Self {
         Self {
             grant,
             own_netns,
+            index,
             scans: 0,
         }
     }
@@ -66,12 +85,16 @@ impl ProcessesCap {
             return Err(format!("at most {MAX_SCANS} process-table scans per run"));
         }
         self.scans += 1;
-        scan_proc(
-            Path::new("/proc"),
-            self.own_netns.as_deref(),
-            grant.netns_only,
-            filter,
-        )
+        let proc_root = Path::new("/proc");
+        let own_netns = self.own_netns.as_deref();
+        let candidates = match (filter, &self.index) {
+            (Filter::Name(name), Some(index)) => index.candidates(name),
+            _ => None,
+        };
+        match candidates {
+            Some(pids) => verify_pids(proc_root, &pids, own_netns, grant.netns_only, filter),
+            None => scan_proc(proc_root, own_netns, grant.netns_only, filter),
+        }
     }
 }
 
@@ -121,88 +144,170 @@ pub fn netns_of(proc_root: &Path, pid: &str) -> Option<String> {
 
 /// Walk `proc_root`, returning the processes `filter` selects.
 ///
-/// Cost: this runs on every check run and reads the live process table each time (nothing is
-/// cached across runs). Per process it does one `openat` of `PID/comm` relative to the open
-/// `/proc` directory, one `read` and one `close`; `stat`, `cmdline` (one read each, the same
-/// way) and `ns/net` (one `readlinkat`) only for processes whose name passes the filter. Kernel threads — the children of
-/// `kthreadd`, listed by the kernel in one file — are skipped without reading anything of
-/// them: they are not services a check watches (on a small host they are over half of
-/// `/proc`).
+/// Cost: this reads the live process table each time (nothing is cached across calls). Per
+/// process it does one `openat` of `PID/comm` relative to the open `/proc` directory, one
+/// `read` and one `close`; the rest ([`inspect`]) only for processes whose name passes the
+/// filter. Kernel threads — the children of `kthreadd`, listed by the kernel in one file —
+/// are skipped without reading anything of them: they are not services a check watches (on
+/// a small host they are over half of `/proc`).
 pub fn scan_proc(
     proc_root: &Path,
     own_netns: Option<&str>,
     netns_only: bool,
     filter: &Filter,
 ) -> Result<Vec<Process>, String> {
-    let proc_dir = DirFd::open(proc_root).map_err(|e| format!("cannot read process table: {e}"))?;
-    let kthreads = kernel_threads(&proc_dir);
+    let proc_dir = open_proc(proc_root)?;
+    let pids = user_pids(&proc_dir)?;
+    Ok(select(&proc_dir, &pids, own_netns, netns_only, filter))
+}
+
+/// The processes among `candidates` (PIDs an index last saw with a matching name) that
+/// `filter` selects now: each is read and checked exactly as [`scan_proc`] checks a process,
+/// so a PID that exited, was reused or renamed is left out. Cost: the files of the
+/// candidates only.
+pub fn verify_pids(
+    proc_root: &Path,
+    candidates: &[u32],
+    own_netns: Option<&str>,
+    netns_only: bool,
+    filter: &Filter,
+) -> Result<Vec<Process>, String> {
+    let proc_dir = open_proc(proc_root)?;
+    Ok(select(&proc_dir, candidates, own_netns, netns_only, filter))
+}
+
+/// `(pid, comm)` of every user process (kernel threads skipped), to build an index from.
+pub fn user_process_names(proc_root: &Path) -> Result<Vec<(u32, String)>, String> {
+    let proc_dir = open_proc(proc_root)?;
+    let pids = user_pids(&proc_dir)?;
+    let mut path = PidPath::default();
+    let mut buf = [0u8; 64];
+    Ok(pids
+        .into_iter()
+        .filter_map(|pid| {
+            Some((
+                pid,
+                read_comm(&proc_dir, &mut path, pid, &mut buf)?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+/// `/proc/PID/comm` of one process, if it still exists (to index a process after `exec`).
+pub fn comm_of(proc_root: &Path, pid: u32) -> Option<String> {
+    let proc_dir = DirFd::open(proc_root).ok()?;
+    let mut buf = [0u8; 64];
+    read_comm(&proc_dir, &mut PidPath::default(), pid, &mut buf).map(str::to_owned)
+}
+
+fn open_proc(proc_root: &Path) -> Result<DirFd, String> {
+    DirFd::open(proc_root).map_err(|e| format!("cannot read process table: {e}"))
+}
+
+/// The PIDs in `/proc`, kernel threads left out.
+fn user_pids(proc_dir: &DirFd) -> Result<Vec<u32>, String> {
+    let kthreads = kernel_threads(proc_dir);
     let mut pids = Vec::with_capacity(512);
     let mut dents = vec![0u8; DIRENT_BUF];
     proc_dir
         .for_each_entry(&mut dents, |name| {
             if let Some(pid) = parse_pid(name) {
-                pids.push(pid);
+                if kthreads.binary_search(&pid).is_err() {
+                    pids.push(pid);
+                }
             }
         })
         .map_err(|e| format!("cannot read process table: {e}"))?;
+    Ok(pids)
+}
+
+/// `PID/comm` without its newline; `None` when the process is gone (or its name is not
+/// UTF-8).
+fn read_comm<'b>(
+    proc_dir: &DirFd,
+    path: &mut PidPath,
+    pid: u32,
+    buf: &'b mut [u8; 64],
+) -> Option<&'b str> {
+    let n = proc_dir.read_small(path.of(pid, "comm"), buf).ok()?;
+    std::str::from_utf8(&buf[..n])
+        .ok()
+        .map(|c| c.trim_end_matches('\n'))
+}
+
+/// The processes among `pids` that `filter` selects, ascending, at most [`MAX_RESULTS`].
+fn select(
+    proc_dir: &DirFd,
+    pids: &[u32],
+    own_netns: Option<&str>,
+    netns_only: bool,
+    filter: &Filter,
+) -> Vec<Process> {
     let mut out = Vec::new();
     let mut path = PidPath::default();
-    for pid in pids {
-        if kthreads.binary_search(&pid).is_ok() {
-            continue;
-        }
-        // A process may exit between readdir and read: skip it.
-        let mut buf = [0u8; 64];
-        let Ok(n) = proc_dir.read_small(path.of(pid, "comm"), &mut buf) else {
-            continue;
-        };
-        let Some(comm) = std::str::from_utf8(&buf[..n])
-            .ok()
-            .map(|c| c.trim_end_matches('\n'))
-        else {
-            continue;
-        };
-        if !filter.by_comm(comm) {
-            continue;
-        }
-        // A zombie (exited, not yet reaped by its parent) is not a running service: a
-        // crashed nginx whose parent never waits for it must not count as healthy. The
-        // state is near the start of `stat`, so one short read is enough; unreadable = gone.
-        let mut stat = [0u8; 512];
-        match proc_dir.read_small(path.of(pid, "stat"), &mut stat) {
-            Ok(n) if !is_dead(&stat[..n]) => {}
-            _ => continue,
-        }
-        // One read returns up to MAX_CMDLINE bytes of the command line (the rest is dropped).
-        let mut raw = vec![0u8; MAX_CMDLINE];
-        let n = proc_dir
-            .read_small(path.of(pid, "cmdline"), &mut raw)
-            .unwrap_or(0);
-        let cmdline = split_cmdline(&raw[..n]);
-        if !filter.by_cmdline(&cmdline) {
-            continue;
-        }
-        let mut link = [0u8; 64];
-        let ns = proc_dir
-            .read_link(path.of(pid, "ns/net"), &mut link)
-            .ok()
-            .and_then(|n| std::str::from_utf8(&link[..n]).ok());
-        let same_netns = matches!((ns, own_netns), (Some(a), Some(b)) if a == b);
-        if netns_only && !same_netns {
-            continue;
-        }
-        out.push(Process {
-            pid,
-            name: comm.to_string(),
-            cmdline,
-            same_netns,
-        });
-        if out.len() >= MAX_RESULTS {
-            break;
+    for &pid in pids {
+        if let Some(p) = inspect(proc_dir, &mut path, pid, own_netns, netns_only, filter) {
+            out.push(p);
+            if out.len() >= MAX_RESULTS {
+                break;
+            }
         }
     }
     out.sort_by_key(|p| p.pid);
-    Ok(out)
+    out
+}
+
+/// One process as `filter` sees it now: `None` when it is gone, a zombie, a kernel thread,
+/// not selected by name or command line, or (with `netns_only`) in another namespace.
+fn inspect(
+    proc_dir: &DirFd,
+    path: &mut PidPath,
+    pid: u32,
+    own_netns: Option<&str>,
+    netns_only: bool,
+    filter: &Filter,
+) -> Option<Process> {
+    // A process may exit between readdir (or the index's event) and this read: skip it.
+    let mut buf = [0u8; 64];
+    let comm = read_comm(proc_dir, path, pid, &mut buf)?;
+    if !filter.by_comm(comm) {
+        return None;
+    }
+    // A zombie (exited, not yet reaped by its parent) is not a running service: a crashed
+    // nginx whose parent never waits for it must not count as healthy. The state is near
+    // the start of `stat`, so one short read is enough; unreadable = gone. A kernel thread
+    // (`PF_KTHREAD`) is not one either: a scan skips them unread, an index never names one
+    // on purpose, but a PID may be reused by one.
+    let mut stat = [0u8; 512];
+    let n = proc_dir.read_small(path.of(pid, "stat"), &mut stat).ok()?;
+    let stat = &stat[..n];
+    if is_dead(stat) || stat_flags(stat).is_some_and(|f| f & PF_KTHREAD != 0) {
+        return None;
+    }
+    // One read returns up to MAX_CMDLINE bytes of the command line (the rest is dropped).
+    let mut raw = vec![0u8; MAX_CMDLINE];
+    let n = proc_dir
+        .read_small(path.of(pid, "cmdline"), &mut raw)
+        .unwrap_or(0);
+    let cmdline = split_cmdline(&raw[..n]);
+    if !filter.by_cmdline(&cmdline) {
+        return None;
+    }
+    let mut link = [0u8; 64];
+    let ns = proc_dir
+        .read_link(path.of(pid, "ns/net"), &mut link)
+        .ok()
+        .and_then(|n| std::str::from_utf8(&link[..n]).ok());
+    let same_netns = matches!((ns, own_netns), (Some(a), Some(b)) if a == b);
+    if netns_only && !same_netns {
+        return None;
+    }
+    Some(Process {
+        pid,
+        name: comm.to_string(),
+        cmdline,
+        same_netns,
+    })
 }
 
 /// `getdents64` buffer for listing `/proc` (a few hundred entries per call).
@@ -317,7 +422,7 @@ mod tests {
     #[test]
     fn empty_and_short_patterns_are_refused_and_scans_are_capped() {
         use wit::Host;
-        let mut cap = ProcessesCap::new(Some(ProcessGrant { netns_only: false }), None);
+        let mut cap = ProcessesCap::new(Some(ProcessGrant { netns_only: false }), None, None);
         let empty = cap.by_cmdline(String::new()).unwrap().unwrap_err();
         assert!(empty.contains("at least 3"), "{empty}");
         assert!(cap.by_cmdline("ng".into()).unwrap().is_err());
@@ -437,8 +542,69 @@ mod tests {
     }
 
     #[test]
+    fn stale_index_entries_are_verified_away() {
+        // What an index may still name after missed or raced events: 10 runs nginx; 11 was
+        // renamed; 12 exited; 13 is a zombie; 14 is a kernel thread that reused a PID.
+        let dir = std::env::temp_dir().join(format!("wa-stale-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (pid, comm, state, flags) in [
+            (10, "nginx", "S", 0x0040_0100),
+            (11, "sshd", "S", 0x0040_0100),
+            (13, "nginx", "Z", 0x0040_0100),
+            (14, "nginx", "I", 0x0020_8040),
+        ] {
+            let p = dir.join(pid.to_string());
+            std::fs::create_dir_all(p.join("ns")).unwrap();
+            std::fs::write(p.join("comm"), format!("{comm}\n")).unwrap();
+            std::fs::write(p.join("cmdline"), format!("{comm}\0")).unwrap();
+            let stat = format!("{pid} ({comm}) {state} 1 {pid} {pid} 0 -1 {flags} 0 0");
+            std::fs::write(p.join("stat"), stat).unwrap();
+        }
+        let name = Filter::Name("nginx".into());
+        let found = verify_pids(&dir, &[10, 11, 12, 13, 14], None, false, &name).unwrap();
+        assert_eq!(found.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![10]);
+        // The record is the one a scan gives.
+        let scanned = scan_proc(&dir, None, false, &name).unwrap();
+        assert_eq!(format!("{found:?}"), format!("{scanned:?}"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_live_index_is_consulted_and_verified() {
+        use wit::Host;
+        let me = std::process::id();
+        let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+        let comm = comm.trim_end().to_string();
+        let grant = Some(ProcessGrant { netns_only: false });
+        let pids = |cap: &mut ProcessesCap, name: &str| {
+            let found = cap.by_name(name.into()).unwrap().expect("by-name");
+            found.into_iter().map(|p| p.pid).collect::<Vec<_>>()
+        };
+        let index = Arc::new(ProcessIndex::new());
+        // Not live: a scan, which finds this process.
+        let mut cap = ProcessesCap::new(grant, None, Some(Arc::clone(&index)));
+        assert!(pids(&mut cap, &comm).contains(&me));
+        // Live and naming this process under its name: found, through the index.
+        index.rebuild([(me, comm.clone()), (u32::MAX - 1, comm.clone())]);
+        assert_eq!(
+            pids(&mut cap, &comm),
+            vec![me],
+            "a PID that does not exist is dropped"
+        );
+        // Live and naming it under another name: the stale entry is verified away.
+        index.rebuild([(me, "wa-ghost".to_string())]);
+        assert!(pids(&mut cap, "wa-ghost").is_empty());
+        // Lookups through the index count against the per-run cap like scans.
+        let mut capped = 3;
+        while cap.by_name("wa-ghost".into()).unwrap().is_ok() {
+            capped += 1;
+        }
+        assert_eq!(capped, MAX_SCANS);
+    }
+
+    #[test]
     fn refused_without_grant() {
-        let mut cap = ProcessesCap::new(None, None);
+        let mut cap = ProcessesCap::new(None, None, None);
         assert!(cap.scan(&Filter::All).is_err());
     }
 
