@@ -88,13 +88,10 @@ impl Config {
             .value("timeout_ms")
             .no_hint()
             .default(DEFAULT_TIMEOUT_MS)?;
-        let bind = match params.get("bind") {
-            None => None,
-            Some(b) => Some(
-                b.parse::<IpAddr>()
-                    .map_err(|_| ParamError::invalid("bind", b, Some("expected a literal IP")))?,
-            ),
-        };
+        let bind = params
+            .value::<IpAddr>("bind")
+            .hint("expected a literal IP")
+            .optional()?;
         Ok(Config {
             addr,
             timeout: Duration::from_millis(timeout_ms),
