@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wasmalived::procs::{index_feed, ProcessMonitor, Rules};
+use wasmalived::procs::{index_feed, ProcessMonitor};
 
 use wasmalived_plugin_host::grants::{Grants, ProcessGrant, RemediationCommand};
 use wasmalived_plugin_host::{children_cpu_time, process_cpu_time, PoolLimits, Runtime, Verdict};
@@ -108,15 +108,8 @@ async fn follow_processes(
 ) -> Option<(ProcessMonitor, CancellationToken, TaskTracker)> {
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let monitor = ProcessMonitor::start(None, cancel.clone(), &tracker);
     let index = Arc::clone(rt.process_index());
-    index_feed::spawn(&monitor, Arc::clone(&index), cancel.clone(), &tracker);
-    monitor
-        .apply(Rules {
-            process_events: true,
-            ..Rules::default()
-        })
-        .await;
+    let monitor = index_feed::follow_processes(Arc::clone(&index), cancel.clone(), &tracker).await;
     let start = Instant::now();
     while !index.is_live() {
         if start.elapsed() > INDEX_LIVE_BOUND {

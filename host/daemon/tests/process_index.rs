@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use wasmalived::procs::{index_feed, ProcessMonitor, Rules};
+use wasmalived::procs::index_feed;
 use wasmalived_plugin_host::ProcessIndex;
 
 /// How long a process event may take to reach the index on a loaded 2-core machine: the
@@ -52,18 +52,12 @@ fn a_process_started_and_renamed_after_start_up_is_found_by_its_new_name_until_i
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let index = Arc::new(ProcessIndex::new());
-    let _monitor = rt.block_on(async {
-        let monitor = ProcessMonitor::start(None, cancel.clone(), &tracker);
-        index_feed::spawn(&monitor, Arc::clone(&index), cancel.clone(), &tracker);
-        // No tracked process: only the plugins' lookups want the events.
-        monitor
-            .apply(Rules {
-                process_events: true,
-                ..Rules::default()
-            })
-            .await;
-        monitor
-    });
+    // No tracked process: only the plugins' lookups want the events.
+    let _monitor = rt.block_on(index_feed::follow_processes(
+        Arc::clone(&index),
+        cancel.clone(),
+        &tracker,
+    ));
     wait_until("the index goes live (connector subscribed)", || {
         index.is_live()
     });

@@ -32,6 +32,25 @@ const PROC: &str = "/proc";
 pub const LIVE_MESSAGE: &str =
     "process index built from process events: plugins' processes.by-name reads only the matching processes";
 
+/// A process monitor of its own that wants process events (no tracked process) and keeps
+/// `index` from them until `cancel`: what a program that is not the daemon (a benchmark, a
+/// test) needs to have plugins' `processes.by-name` answered from the index.
+pub async fn follow_processes(
+    index: Arc<ProcessIndex>,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+) -> ProcessMonitor {
+    let monitor = ProcessMonitor::start(None, cancel.clone(), tracker);
+    spawn(&monitor, index, cancel, tracker);
+    monitor
+        .apply(super::Rules {
+            process_events: true,
+            ..super::Rules::default()
+        })
+        .await;
+    monitor
+}
+
 /// Starts the task that keeps `index` from `monitor`'s events until `cancel`, or until the
 /// monitor stops (the index is then left not live).
 pub fn spawn(
