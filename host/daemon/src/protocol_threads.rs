@@ -60,8 +60,19 @@ impl ProtocolThreads {
 
     /// The runtime's `on_thread_start`: registers its workers; gives any later thread (the
     /// blocking pool) the process's original CPUs if the protocol threads are pinned.
+    /// Names them too (`top -H`, `perf sched`): `protocol-N` for a worker, `blocking` for the
+    /// rest.
     pub fn thread_started(&self) {
-        if self.started.fetch_add(1, Ordering::SeqCst) < self.workers {
+        let index = self.started.fetch_add(1, Ordering::SeqCst);
+        let name = if index < self.workers {
+            format!("protocol-{index}")
+        } else {
+            "blocking".to_string()
+        };
+        if let Ok(name) = std::ffi::CString::new(name) {
+            let _ = rustix::thread::set_name(&name);
+        }
+        if index < self.workers {
             self.lock_tids().push(current_tid());
         } else if self.pinned.load(Ordering::SeqCst) && !self.original_cpus.is_empty() {
             if let Err(err) = set_cpu_affinity(0, &self.original_cpus) {

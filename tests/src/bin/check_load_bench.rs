@@ -31,6 +31,9 @@ use wasmalived_e2e::{
     Impl, LabError, Pair, Proto, Result, VRID,
 };
 
+/// The hostile plugins beside the good checks in the `hostile` variants (`--hostiles`).
+const HOSTILES: [&str; 3] = ["busy_loop", "memory_bomb", "log_flood"];
+
 /// keepalived's knobs for the protocol path, in the `+ rt` variants.
 const RT_KNOBS: [&str; 2] = ["vrrp_rt_priority 50", "vrrp_no_swap"];
 
@@ -127,7 +130,7 @@ fn tree_cpu(pid: u32) -> f64 {
     one(&pid.to_string()) + children.split_whitespace().map(one).sum::<f64>()
 }
 
-fn checks(variant: Variant, rate: u32) -> Result<(String, Vec<String>)> {
+fn checks(variant: Variant, rate: u32, hostiles: &[String]) -> Result<(String, Vec<String>)> {
     let mut blocks = String::new();
     let mut names = Vec::new();
     let trivial = plugin_path("trivial")?;
@@ -141,7 +144,7 @@ fn checks(variant: Variant, rate: u32) -> Result<(String, Vec<String>)> {
         names.push(name);
     }
     if variant.hostile() {
-        for hostile in ["busy_loop", "memory_bomb", "log_flood"] {
+        for hostile in hostiles.iter().map(String::as_str) {
             let mut timing = HOSTILE;
             if hostile != "busy_loop" {
                 timing.timeout = None;
@@ -161,10 +164,10 @@ fn checks(variant: Variant, rate: u32) -> Result<(String, Vec<String>)> {
     Ok((blocks, names))
 }
 
-fn one_case(variant: Variant, rate: u32, window: Duration) -> Result<Row> {
+fn one_case(variant: Variant, rate: u32, window: Duration, hostiles: &[String]) -> Result<Row> {
     let tag = format!("clb{}{rate}", variant.tag());
     let mut pair = Pair::new(&tag, PROTO, [variant.kind(), variant.kind()])?;
-    let (blocks, names) = checks(variant, rate)?;
+    let (blocks, names) = checks(variant, rate, hostiles)?;
     let tracked: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut text = with_checks(&pair.confs[0].render(), &blocks, &tracked)?;
     if variant.rt() {
@@ -255,6 +258,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut window = Duration::from_secs(10);
     let mut rates = vec![1, 10, 100, 1000];
+    let mut hostiles: Vec<String> = HOSTILES.iter().map(|h| h.to_string()).collect();
+    let mut only: Option<Vec<String>> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let r = match a.as_str() {
@@ -268,8 +273,19 @@ fn main() -> ExitCode {
                 .ok_or_else(|| "--rates needs a list".to_string())
                 .and_then(|v| parse_list(v))
                 .map(|v| rates = v),
+            "--hostiles" => it
+                .next()
+                .map(|v| hostiles = v.split(',').map(str::to_string).collect())
+                .ok_or_else(|| "--hostiles needs a list of plugin names".to_string()),
+            "--only" => it
+                .next()
+                .map(|v| only = Some(v.split(',').map(str::to_string).collect()))
+                .ok_or_else(|| "--only needs a list of variant tags (p,s,h,r,k)".to_string()),
             "--help" | "-h" => {
-                println!("check_load_bench [--window-secs N] [--rates 1,10,100,1000]");
+                println!(
+                    "check_load_bench [--window-secs N] [--rates 1,10,100,1000] \
+                     [--hostiles busy_loop,memory_bomb,log_flood] [--only p,s,h,r,k]"
+                );
                 return ExitCode::SUCCESS;
             }
             x => Err(format!("unknown argument {x:?} (try --help)")),
@@ -290,11 +306,14 @@ fn main() -> ExitCode {
         (Variant::HostileRt, top),
         (Variant::ScriptRt, top),
     ]);
+    if let Some(only) = &only {
+        cases.retain(|(v, _)| only.iter().any(|t| t.starts_with(v.tag())));
+    }
     let mut failed = false;
     let mut outcomes = Vec::new();
     for (variant, rate) in cases {
         eprintln!("== {} at {rate} checks/s", variant.name());
-        match one_case(variant, rate, window) {
+        match one_case(variant, rate, window, &hostiles) {
             Ok(row) => rows.push(row),
             // keepalived's real-time VRRP process forking the scripts exceeds its
             // `vrrp_rlimit_rtime`, is killed and respawned, and never holds Master for a window:

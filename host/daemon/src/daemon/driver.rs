@@ -1065,28 +1065,13 @@ fn log_notice(notice: &Notice) {
     }
 }
 
-/// Below this, the rest of a wait is slept on the blocking pool instead of the timer wheel.
-const FINE_SLEEP: Duration = Duration::from_millis(2);
-
-/// Sleep until `at` with sub-millisecond precision. tokio's timer wheel has a 1 ms
-/// resolution and rounds deadlines up, which made every takeover ~1 ms late against the
-/// protocol bound (measured: +1.2–1.7 ms, keepalived +0.2–0.3 ms); so the wheel is used up to
-/// [`FINE_SLEEP`] before the deadline and the rest (at most 2 ms, once per deadline) is a
-/// `nanosleep` on the blocking pool. The driver rebuilds this future only when the deadline
-/// moves, so input arriving meanwhile does not start another blocking sleep.
+/// Sleep until `at` with sub-millisecond precision: tokio's timer wheel has a 1 ms resolution
+/// and rounds deadlines up, which made every takeover ~1 ms late against the protocol bound
+/// (measured: +1.2–1.7 ms, keepalived +0.2–0.3 ms). A timerfd wakes this runtime thread itself
+/// ([`super::precise_timer`]); the wheel is the fallback if one cannot be made.
 async fn sleep_until_precise(at: Instant) {
-    let coarse = at.checked_sub(FINE_SLEEP).unwrap_or(at);
-    if coarse > Instant::now() {
-        tokio::time::sleep_until(coarse.into()).await;
-    }
-    let rest = at.saturating_duration_since(Instant::now());
-    if rest.is_zero() {
-        return;
-    }
-    if tokio::task::spawn_blocking(move || std::thread::sleep(rest))
-        .await
-        .is_err()
-    {
+    if let Err(err) = super::precise_timer::sleep_until(at).await {
+        debug!("no timerfd for the protocol timer ({err}); using the runtime's timer");
         tokio::time::sleep_until(at.into()).await;
     }
 }

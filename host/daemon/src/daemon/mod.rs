@@ -57,6 +57,7 @@ pub mod driver;
 pub mod links;
 pub mod maintenance;
 pub mod plan;
+pub(crate) mod precise_timer;
 pub mod sockets;
 pub mod startup;
 pub mod track_files;

@@ -340,6 +340,20 @@ pub(crate) fn register_async(
 pub(crate) fn register_pidfd(
     pidfd: std::os::fd::OwnedFd,
 ) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    register_readable(pidfd)
+}
+
+/// Registers a timerfd (the protocol timer, [`crate::daemon::precise_timer`]) with the
+/// current tokio reactor, for reading: it polls readable once it expires.
+pub(crate) fn register_timerfd(
+    timerfd: std::os::fd::OwnedFd,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    register_readable(timerfd)
+}
+
+fn register_readable(
+    fd: std::os::fd::OwnedFd,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
     use tokio::io::Interest;
     if tokio::runtime::Handle::try_current().is_err() {
         return Err(io::Error::other("not inside a tokio runtime"));
@@ -347,7 +361,7 @@ pub(crate) fn register_pidfd(
     // SAFETY: an `OwnedFd` owns its descriptor: `as_raw_fd()` always returns the same open
     // fd, closed only when the `OwnedFd` is dropped, i.e. with the `AsyncFd` that takes
     // ownership of it here.
-    let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(pidfd, Interest::READABLE) };
+    let fd = unsafe { tokio::io::unix::AsyncFd::register_with_interest(fd, Interest::READABLE) };
     fd.map_err(io::Error::from)
 }
 
