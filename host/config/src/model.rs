@@ -244,6 +244,17 @@ impl Default for GlobalDefs {
     }
 }
 
+impl GlobalDefs {
+    /// Where compiled plugins are cached: `plugin_cache_dir`, else `plugin-cache` under the
+    /// daemon's `state_dir` (the daemon and `-t` both use this, so a check warms the cache the
+    /// daemon reads).
+    pub fn plugin_cache_dir_in(&self, state_dir: &std::path::Path) -> PathBuf {
+        self.plugin_cache_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("plugin-cache"))
+    }
+}
+
 /// A notify FIFO (`notify_fifo` / `vrrp_notify_fifo`): the daemon writes one line per state
 /// change, `INSTANCE "NAME" STATE PRIORITY` or `GROUP "NAME" STATE 0` (keepalived's format).
 #[derive(Debug, Clone, PartialEq, Eq)]

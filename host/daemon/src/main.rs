@@ -195,12 +195,7 @@ fn main() -> ExitCode {
                 strict: cli.strict,
                 config_id: cli.config_id,
             };
-            config_test::main(
-                &cli.config,
-                &opts,
-                &cli.state_dir.join("plugin-cache"),
-                cli.dump_config,
-            )
+            config_test::main(&cli.config, &opts, &cli.state_dir, cli.dump_config)
         }
         None => {
             // Before any other thread (the logger's, the runtime's) exists.

@@ -724,3 +724,45 @@ fn split_brain_examples_load_with_their_grants() {
     }
     assert_eq!(seen, 3, "three split-brain examples");
 }
+
+/// `wasmalived -t` compiles plugins into the cache the daemon would read: `plugin_cache_dir`
+/// when the config sets it, not `--state-dir`'s default.
+#[test]
+fn config_check_warms_the_configured_plugin_cache_dir() {
+    let dir = TempDir::new("t-cache");
+    let cache = dir.path().join("cache");
+    let state = dir.path().join("state");
+    let conf = dir.path().join("test.conf");
+    fs::write(
+        &conf,
+        format!(
+            "global_defs {{\n    plugin_cache_dir {}\n}}\nvrrp_script chk {{\n    plugin {}\n}}\n",
+            cache.display(),
+            plugin("disk-lock").display()
+        ),
+    )
+    .expect("write config");
+    let out = Command::new(CLI)
+        .args(["-t", "--state-dir"])
+        .arg(&state)
+        .arg("-f")
+        .arg(&conf)
+        .output()
+        .expect("run wasmalived -t");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    let cached = fs::read_dir(&cache).map_or(0, |d| d.count());
+    assert!(
+        cached > 0,
+        "nothing compiled into {}:\n{all}",
+        cache.display()
+    );
+    assert!(
+        !state.join("plugin-cache").exists(),
+        "compiled under --state-dir despite plugin_cache_dir:\n{all}"
+    );
+}

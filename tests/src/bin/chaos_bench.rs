@@ -7,8 +7,10 @@
 //! ```text
 //! cargo run -p wasmalived-e2e --bin chaos_bench -- [--rounds 30] [--seed N]
 //!     [--per-kind-per-month 1] [--dwell-ms 1000] [--trios wasmalived,keepalived,mixed]
-//!     [--out FILE]
+//!     [--out FILE] [--rt]
 //! ```
+//! `--rt` gives every node, of both daemons, keepalived's protocol-path knobs
+//! (`vrrp_rt_priority 50`, `vrrp_no_swap`): the configuration for advert timing under load.
 //! `CHAOS_SEED=N` (or `--seed N`) replays a schedule; the seed is printed either way. Needs
 //! root, keepalived, nginx, a built wasmalived and `make plugins`. Prints a markdown report
 //! and writes it to `--out FILE` if given.
@@ -46,7 +48,12 @@ struct Options {
     dwell: Duration,
     trios: Vec<(&'static str, [Impl; 3])>,
     out: Option<String>,
+    /// `--rt`: every node runs [`RT_KNOBS`].
+    rt: bool,
 }
+
+/// keepalived's knobs for the protocol path, on every node with `--rt`.
+const RT_KNOBS: [&str; 2] = ["vrrp_rt_priority 50", "vrrp_no_swap"];
 
 struct TrioResult {
     name: &'static str,
@@ -59,7 +66,14 @@ struct TrioResult {
 fn one_trio(name: &'static str, kinds: [Impl; 3], seed: u64, o: &Options) -> Result<TrioResult> {
     let start = Instant::now();
     let hostile = kinds.contains(&W);
-    let mut t = Trio::start(&format!("cb{name}"), kinds, hostile, trio::BENCH_ADVERT_INT)?;
+    let global: &[&str] = if o.rt { &RT_KNOBS } else { &[] };
+    let mut t = Trio::start_with_global(
+        &format!("cb{name}"),
+        kinds,
+        hostile,
+        trio::BENCH_ADVERT_INT,
+        global,
+    )?;
     let faults = chaos::schedule(seed, o.rounds, t.scales());
     let capture = t.lab.capture_bridge("adverts")?;
     let run = chaos::run(&mut t, seed, &faults, o.dwell)?;
@@ -104,9 +118,14 @@ fn markdown(seed: u64, o: &Options, results: &[TrioResult]) -> String {
     let _ = writeln!(
         s,
         "### Chaos: {} rounds, {SEED_VAR}={seed}\n\n{}; VRRPv3 advert_int 0.1 s, priorities 100/90/80; \
-         client ping every 10 ms; MTTR = client-visible outage from injection to convergence.\n",
+         client ping every 10 ms; MTTR = client-visible outage from injection to convergence.{}\n",
         o.rounds,
-        machine()
+        machine(),
+        if o.rt {
+            format!(" Every node, both daemons: `{}`.", RT_KNOBS.join("`, `"))
+        } else {
+            String::new()
+        }
     );
     let mttr: Vec<(&str, &[KindStats])> = results
         .iter()
@@ -147,6 +166,7 @@ fn parse_args() -> std::result::Result<Options, String> {
         dwell: Duration::from_secs(1),
         trios: vec![("wasmalived", [W, W, W]), ("keepalived", [K, K, K])],
         out: None,
+        rt: false,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
@@ -162,6 +182,7 @@ fn parse_args() -> std::result::Result<Options, String> {
                 o.dwell = Duration::from_millis(value()?.parse().map_err(|_| "bad --dwell-ms")?)
             }
             "--out" => o.out = Some(value()?),
+            "--rt" => o.rt = true,
             "--trios" => {
                 o.trios = value()?
                     .split(',')

@@ -89,6 +89,8 @@ pub struct Trio {
     swap_files: [PathBuf; 3],
     hostile: bool,
     advert_int: Duration,
+    /// Extra `global_defs` lines of every node (the benchmark's protocol-path knobs).
+    global: Vec<String>,
 }
 
 /// What [`Trio::wait_converged`] found.
@@ -109,6 +111,18 @@ impl Trio {
         kinds: [Impl; 3],
         hostile: bool,
         advert_int: Duration,
+    ) -> Result<Trio> {
+        Self::start_with_global(test, kinds, hostile, advert_int, &[])
+    }
+
+    /// [`Trio::start`], with `global` added to every node's `global_defs` (e.g.
+    /// `vrrp_rt_priority 50`).
+    pub fn start_with_global(
+        test: &str,
+        kinds: [Impl; 3],
+        hostile: bool,
+        advert_int: Duration,
+        global: &[&str],
     ) -> Result<Trio> {
         let mut lab = Lab::new(test)?;
         for (i, n) in NODES.iter().enumerate() {
@@ -134,6 +148,7 @@ impl Trio {
             swap_files,
             hostile,
             advert_int,
+            global: global.iter().map(|l| l.to_string()).collect(),
         };
         for i in 0..3 {
             trio.write_swap(i, true)?;
@@ -180,7 +195,8 @@ impl Trio {
         let state = if i == 0 { "MASTER" } else { "BACKUP" };
         let mut conf = PROTO.conf(NODES[i], state, PRIORITIES[i]);
         conf.instance_mut().advert_int = format!("{}", self.advert_int.as_secs_f64());
-        let base = conf.render();
+        let global: Vec<&str> = self.global.iter().map(String::as_str).collect();
+        let base = crate::checks::with_global(&conf.render(), &global)?;
         let swap = &self.swap_files[i];
         let mut blocks;
         let mut tracked = vec![SWAP_CHECK.to_string()];

@@ -20,9 +20,10 @@ pub const EXIT_CONFIG_ERRORS: u8 = 1;
 /// Exit status: a plugin does not load under its grants.
 pub const EXIT_PLUGIN_ERRORS: u8 = 2;
 
-/// Check `path`; `cache_dir` holds compiled plugins (the daemon's, so the check warms it).
+/// Check `path`; compiled plugins go to the cache the daemon with `state_dir` would read
+/// (`plugin_cache_dir`, else under `state_dir`), so the check warms it.
 /// `dump`: print the effective configuration on stdout.
-pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> ExitCode {
+pub fn main(path: &Path, opts: &LoadOptions, state_dir: &Path, dump: bool) -> ExitCode {
     let loaded = match config::load(path, opts.clone()) {
         Ok(loaded) => loaded,
         Err(errs) => {
@@ -63,6 +64,7 @@ pub fn main(path: &Path, opts: &LoadOptions, cache_dir: &Path, dump: bool) -> Ex
         eprintln!("{}: configuration invalid", path.display());
         return ExitCode::from(EXIT_CONFIG_ERRORS);
     }
+    let cache_dir = &config.global.plugin_cache_dir_in(state_dir);
     // With a dump on stdout, everything else goes to stderr.
     let say = |line: String| say(dump, line);
     if dump {

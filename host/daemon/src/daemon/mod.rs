@@ -168,11 +168,7 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
     // Before the plugin runtime maps its instance pool (`vrrp_no_swap` must not lock it).
     opts.protocol_threads.apply(&config.global.protocol_threads);
 
-    let cache_dir = config
-        .global
-        .plugin_cache_dir
-        .clone()
-        .unwrap_or_else(|| opts.state_dir.join("plugin-cache"));
+    let cache_dir = config.global.plugin_cache_dir_in(&opts.state_dir);
     // The instance pool is sized from what this configuration runs (issue 14: no 0.5 TiB
     // reservation); a reload that needs more says so (`Daemon::load_and_apply`).
     let pool = PoolLimits::for_config(&config);
