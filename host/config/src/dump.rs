@@ -98,6 +98,12 @@ impl Display for ConfigDump<'_> {
             "vrrp_garp_master_refresh_repeat",
             g.garp.master_refresh_repeat,
         )?;
+        line(
+            f,
+            "vrrp_garp_lower_prio_delay",
+            secs(g.garp.lower_prio_delay()),
+        )?;
+        line(f, "vrrp_garp_lower_prio_repeat", g.garp.lower_prio_repeat())?;
         line(f, "vrrp_garp_interval", secs(g.garp.interval))?;
         line(f, "vrrp_gna_interval", secs(g.garp.gna_interval))?;
         line(
@@ -578,6 +584,8 @@ fn instance(f: &mut fmt::Formatter<'_>, i: &VrrpInstance, c: &Config) -> fmt::Re
         "garp_master_refresh_repeat",
         i.garp.master_refresh_repeat,
     )?;
+    line(f, "garp_lower_prio_delay", secs(i.garp.lower_prio_delay()))?;
+    line(f, "garp_lower_prio_repeat", i.garp.lower_prio_repeat())?;
     notify(f, &i.notify)?;
     if let Some(g) = c.sync_group_of(&i.name) {
         line(f, "sync_group", &g.name)?;

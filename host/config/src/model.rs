@@ -216,6 +216,8 @@ impl Default for GlobalDefs {
                 master_repeat: def::GARP_MASTER_REPEAT,
                 master_refresh: def::GARP_MASTER_REFRESH,
                 master_refresh_repeat: def::GARP_MASTER_REFRESH_REPEAT,
+                lower_prio_delay: None,
+                lower_prio_repeat: None,
                 interval: def::GARP_INTERVAL,
                 gna_interval: def::GNA_INTERVAL,
             },
@@ -398,10 +400,29 @@ pub struct GarpSettings {
     pub master_refresh: Option<Duration>,
     /// Messages per refresh.
     pub master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay`: as Master, the second burst after a lower-priority advert,
+    /// this long after the first; zero = no second burst; `None` = as `master_delay`
+    /// (keepalived's default).
+    pub lower_prio_delay: Option<Duration>,
+    /// `garp_lower_prio_repeat`: messages per burst after a lower-priority advert; 0 = no
+    /// burst; `None` = as `master_repeat` (keepalived's default).
+    pub lower_prio_repeat: Option<u32>,
     /// Delay between gratuitous ARPs on one interface.
     pub interval: Duration,
     /// Delay between unsolicited neighbour adverts on one interface.
     pub gna_interval: Duration,
+}
+
+impl GarpSettings {
+    /// The delay of the second burst after a lower-priority advert, defaults resolved.
+    pub fn lower_prio_delay(&self) -> Duration {
+        self.lower_prio_delay.unwrap_or(self.master_delay)
+    }
+
+    /// Messages per burst after a lower-priority advert, defaults resolved.
+    pub fn lower_prio_repeat(&self) -> u32 {
+        self.lower_prio_repeat.unwrap_or(self.master_repeat)
+    }
 }
 
 /// A user (and optional group) to run a program as.

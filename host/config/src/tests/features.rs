@@ -518,3 +518,42 @@ fn protocol_thread_knobs_are_typed_and_dumped() {
         .to_string()
         .contains("vrrp_rt_priority off (SCHED_OTHER)\n"));
 }
+
+/// keepalived's `garp_lower_prio_delay` / `garp_lower_prio_repeat` (instance) and their
+/// `vrrp_` globals: unset they follow `garp_master_delay` / `garp_master_repeat`; strict mode
+/// turns them off and resets a value set, with a warning.
+#[test]
+fn lower_priority_garp_settings_follow_keepalived() {
+    let text = format!(
+        "global_defs {{\n vrrp_garp_master_delay 7\n vrrp_garp_lower_prio_repeat 2\n}}\n{}",
+        instance("state BACKUP\n priority 150\n garp_master_repeat 3\n garp_lower_prio_delay 1")
+    );
+    let l = ok(&text);
+    let g = &l.config.instances[0].garp;
+    assert_eq!(g.lower_prio_delay(), Duration::from_secs(1));
+    assert_eq!(g.lower_prio_repeat(), 2, "the global value");
+    let plain = ok(&format!(
+        "global_defs {{\n vrrp_garp_master_delay 7\n}}\n{}",
+        instance("state BACKUP\n priority 150\n garp_master_repeat 3")
+    ));
+    let g = &plain.config.instances[0].garp;
+    assert_eq!(
+        (g.lower_prio_delay(), g.lower_prio_repeat()),
+        (Duration::from_secs(7), 3),
+        "unset: the garp_master values"
+    );
+    let strict = ok(&instance(
+        "state BACKUP\n priority 150\n strict_mode\n garp_lower_prio_repeat 4",
+    ));
+    let g = &strict.config.instances[0].garp;
+    assert_eq!(
+        (g.lower_prio_delay(), g.lower_prio_repeat()),
+        (Duration::ZERO, 0)
+    );
+    assert!(strict.warnings.iter().any(|w| w
+        .message
+        .contains("strict mode requires no garp_lower_prio_repeat")));
+    let dump = plain.config.dump().to_string();
+    assert!(dump.contains("garp_lower_prio_delay 7"), "{dump}");
+    assert!(dump.contains("garp_lower_prio_repeat 3"), "{dump}");
+}

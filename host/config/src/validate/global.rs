@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::addresses::source_address;
-use super::instance::{repeat_value, seconds_value};
+use super::instance::{lower_prio_repeat_value, repeat_value, seconds_value};
 use super::values::{no_block, one_arg, seconds, size};
 use super::{track::run_as, unknown};
 use crate::compat::{self, flag_args, one_value, read_decimal, read_int, take_number, OnReject};
@@ -63,6 +63,16 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
         "vrrp_garp_master_refresh" => {
             let v = seconds_value(node, kw, OnReject::Use("0 (off)"), d).unwrap_or(0);
             g.garp.master_refresh = (v != 0).then(|| Duration::from_secs(v));
+        }
+        "vrrp_garp_lower_prio_delay" => {
+            if let Some(v) = seconds_value(node, kw, OnReject::Ignore, d) {
+                g.garp.lower_prio_delay = Some(Duration::from_secs(v));
+            }
+        }
+        "vrrp_garp_lower_prio_repeat" => {
+            if let Some(v) = lower_prio_repeat_value(node, kw, d) {
+                g.garp.lower_prio_repeat = Some(v);
+            }
         }
         "vrrp_garp_master_refresh_repeat" => {
             g.garp.master_refresh_repeat =

@@ -34,8 +34,6 @@ const IGNORED: &[&str] = &[
     "unicast_fault_no_peer",
     "unicast_ttl",
     "old_unicast_checksum",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
     "garp_extra_if",
     "vmac_garp_intvl",
     "down_timer_adverts",
@@ -93,6 +91,8 @@ struct Draft<'n> {
     garp_repeat: Option<u32>,
     garp_refresh: Option<Duration>,
     garp_refresh_repeat: Option<u32>,
+    garp_lower_prio_delay: Option<(Duration, Span)>,
+    garp_lower_prio_repeat: Option<(u32, Span)>,
 }
 
 impl Draft<'_> {
@@ -389,6 +389,24 @@ pub(crate) fn build(
         master_refresh_repeat: draft
             .garp_refresh_repeat
             .unwrap_or(global.garp.master_refresh_repeat),
+        lower_prio_delay: lower_prio_garp(
+            draft.garp_lower_prio_delay.clone(),
+            global.garp.lower_prio_delay,
+            Duration::ZERO,
+            strict,
+            name,
+            "garp_lower_prio_delay",
+            d,
+        ),
+        lower_prio_repeat: lower_prio_garp(
+            draft.garp_lower_prio_repeat.clone(),
+            global.garp.lower_prio_repeat,
+            0,
+            strict,
+            name,
+            "garp_lower_prio_repeat",
+            d,
+        ),
         ..global.garp
     };
     let inst = VrrpInstance {
@@ -707,6 +725,16 @@ fn apply<'n>(s: &mut Draft<'n>, node: &'n Node, name: &str, d: &mut Diags) {
             }
         }
         "garp_master_repeat" => s.garp_repeat = repeat_value(node, kw, d).or(s.garp_repeat),
+        "garp_lower_prio_delay" => {
+            if let Some(v) = seconds_value(node, kw, OnReject::Ignore, d) {
+                s.garp_lower_prio_delay = Some((Duration::from_secs(v), node.span().clone()));
+            }
+        }
+        "garp_lower_prio_repeat" => {
+            if let Some(v) = lower_prio_repeat_value(node, kw, d) {
+                s.garp_lower_prio_repeat = Some((v, node.span().clone()));
+            }
+        }
         "garp_master_refresh_repeat" => {
             s.garp_refresh_repeat = repeat_value(node, kw, d).or(s.garp_refresh_repeat)
         }
@@ -770,6 +798,46 @@ pub(crate) fn seconds_value(
 }
 
 /// A repeat count (keepalived: 0 means 1).
+/// `garp_lower_prio_repeat N` / `vrrp_garp_lower_prio_repeat N`: 0 (no burst) and up, as
+/// keepalived reads it.
+pub(crate) fn lower_prio_repeat_value(node: &Node, what: &str, d: &mut Diags) -> Option<u32> {
+    let w = one_value(node, d)?;
+    let v = take_number(
+        read_unsigned(&w.text, 0, i32::MAX as u64, true),
+        w,
+        what,
+        OnReject::Ignore,
+        d,
+    )?;
+    u32::try_from(v).ok()
+}
+
+/// An instance's `garp_lower_prio_*` value: its own, else the global one (else `None`: as the
+/// `garp_master_*` value). Strict mode wants no lower-priority bursts: unset there means
+/// `off`, and a value set is reset to `off` with a warning, as keepalived does.
+fn lower_prio_garp<T: PartialEq + Copy>(
+    own: Option<(T, Span)>,
+    global: Option<T>,
+    off: T,
+    strict: bool,
+    name: &str,
+    what: &str,
+    d: &mut Diags,
+) -> Option<T> {
+    match own {
+        Some((v, at)) if strict && v != off => {
+            d.warn(
+                &at,
+                format!("vrrp_instance {name}: strict mode requires no {what}; using 0, as keepalived does"),
+            );
+            Some(off)
+        }
+        Some((v, _)) => Some(v),
+        None if strict => Some(off),
+        None => global,
+    }
+}
+
 pub(crate) fn repeat_value(node: &Node, what: &str, d: &mut Diags) -> Option<u32> {
     let w = one_value(node, d)?;
     let v = take_number(

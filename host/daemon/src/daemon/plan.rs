@@ -249,6 +249,8 @@ pub fn build(
         master_repeat: cfg.garp.master_repeat,
         master_refresh: cfg.garp.master_refresh,
         master_refresh_repeat: cfg.garp.master_refresh_repeat,
+        lower_prio_delay: Some(cfg.garp.lower_prio_delay()).filter(|d| !d.is_zero()),
+        lower_prio_repeat: cfg.garp.lower_prio_repeat(),
     };
     let destinations = if cfg.is_unicast() {
         cfg.unicast_peers.clone()

@@ -229,16 +229,25 @@ pub struct GarpConfig {
     pub master_refresh: Option<Duration>,
     /// `garp_master_refresh_repeat`: messages per address per refresh.
     pub master_refresh_repeat: u32,
+    /// `garp_lower_prio_delay`: as Master, a second burst this long after the one that
+    /// answers a lower-priority advert; `None` = no second burst.
+    pub lower_prio_delay: Option<Duration>,
+    /// `garp_lower_prio_repeat`: messages per address in a burst answering a lower-priority
+    /// advert; 0 = no burst.
+    pub lower_prio_repeat: u32,
 }
 
 impl Default for GarpConfig {
-    /// keepalived's defaults: 5 s delay, 5 repeats, no refresh, 1 refresh repeat.
+    /// keepalived's defaults: 5 s delay, 5 repeats, no refresh, 1 refresh repeat; after a
+    /// lower-priority advert the same as after becoming Master.
     fn default() -> Self {
         GarpConfig {
             master_delay: Some(Duration::from_secs(5)),
             master_repeat: 5,
             master_refresh: None,
             master_refresh_repeat: 1,
+            lower_prio_delay: Some(Duration::from_secs(5)),
+            lower_prio_repeat: 5,
         }
     }
 }
@@ -673,7 +682,10 @@ impl Instance {
             // sends a gratuitous ARP / NA burst (its `garp_lower_prio_repeat`, by default
             // the master burst): that router announced the VIPs when it took over, so the
             // hosts' neighbour caches point at it, and it drops the VIPs when it yields.
-            // Without the burst they keep the stale entry until it expires (seconds).
+            // Without the burst they keep the stale entry until it expires (seconds). A
+            // second burst follows after `garp_lower_prio_delay`: a host ignores an update
+            // that comes within its neighbour `locktime` (1 s on Linux) of the other router's
+            // announcement, so the first burst can be lost to that race.
             self.notice(Notice::LowerPriorityAdvert {
                 from: src,
                 priority: advert.priority,
@@ -681,9 +693,14 @@ impl Instance {
             if !self.cfg.lower_prio_no_advert {
                 self.send_advert(now, self.priority);
             }
-            self.actions.push_back(Action::SendGarp {
-                repeat: self.cfg.garp.master_repeat,
-            });
+            if self.cfg.garp.lower_prio_repeat > 0 {
+                self.actions.push_back(Action::SendGarp {
+                    repeat: self.cfg.garp.lower_prio_repeat,
+                });
+                if let Some(delay) = self.cfg.garp.lower_prio_delay {
+                    self.timers.set(Timer::GarpLowerPrio, now + delay);
+                }
+            }
         }
     }
 
@@ -724,6 +741,11 @@ impl Instance {
                 (Timer::GarpDelay, State::Master) => {
                     self.actions.push_back(Action::SendGarp {
                         repeat: self.cfg.garp.master_repeat,
+                    });
+                }
+                (Timer::GarpLowerPrio, State::Master) => {
+                    self.actions.push_back(Action::SendGarp {
+                        repeat: self.cfg.garp.lower_prio_repeat,
                     });
                 }
                 (Timer::GarpRefresh, State::Master) => {
@@ -1009,6 +1031,7 @@ impl Instance {
     fn stop_master_timers(&mut self) {
         self.timers.stop(Timer::Advert);
         self.timers.stop(Timer::GarpDelay);
+        self.timers.stop(Timer::GarpLowerPrio);
         self.timers.stop(Timer::GarpRefresh);
     }
 

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use super::instance::{Action, Instance, InstanceConfig, Reason, State};
+use super::instance::{Action, GarpConfig, Instance, InstanceConfig, Reason, State};
 use super::timer::Timer;
 use super::types::{AdvertInterval, Centiseconds, Priority, Seconds, Version, Vrid};
 use super::validate::DropReason;
@@ -24,7 +24,8 @@ pub(crate) enum Ev {
     Advert {
         priority: Priority,
     },
-    Garp,
+    /// A gratuitous ARP / NA burst of this many messages per address.
+    Garp(u32),
 }
 
 #[derive(Debug, Clone)]
@@ -231,7 +232,7 @@ impl Sim {
                     self.nodes[i].has_vips = false;
                     continue;
                 }
-                Action::SendGarp { .. } => Ev::Garp,
+                Action::SendGarp { repeat } => Ev::Garp(repeat),
                 Action::StateChanged { from, to, reason } => Ev::Changed { from, to, reason },
                 Action::Notice(_) | Action::WantMaster(_) => continue,
             };
@@ -759,7 +760,7 @@ fn master_reannounces_the_vips_on_a_lower_priority_advert() {
     let garps = |sim: &Sim| {
         sim.events
             .iter()
-            .filter(|e| e.node == 0 && e.ev == Ev::Garp)
+            .filter(|e| e.node == 0 && matches!(e.ev, Ev::Garp(_)))
             .count()
     };
     let before = garps(&sim);
@@ -790,7 +791,7 @@ fn garp_bursts_on_master_then_after_delay_and_refresh() {
     let garps: Vec<_> = sim
         .events
         .iter()
-        .filter(|e| e.ev == Ev::Garp)
+        .filter(|e| matches!(e.ev, Ev::Garp(_)))
         .map(|e| e.at - became)
         .collect();
     assert_eq!(
@@ -887,4 +888,65 @@ fn randomized_elections_converge_to_one_master() {
             assert_eq!(masters[0], best, "run {run}: prios {prios:?}");
         }
     }
+}
+
+/// The Master hears a lower-priority advert at `at` after its start (node 1's, never started,
+/// so nothing else moves) and the simulation runs 10 s more: when its gratuitous ARP bursts
+/// came, relative to the advert, and their repeat counts.
+fn garps_after_lower_priority_advert(garp: GarpConfig) -> Vec<(Duration, u32)> {
+    let mut a = router(11, 200, v2(1));
+    a.garp = garp;
+    let mut sim = Sim::new(vec![a, router(12, 100, v2(1))], 26);
+    sim.start(0);
+    // Past the election (master-down) and the master burst's second set (5 s after it).
+    sim.run_for(secs(10));
+    let low = sim.nodes[1].inst.advert(Priority::new(100));
+    let bytes = packet::encode(&low, addr(12), IpAddr::V4(MCAST_V4));
+    let heard = sim.now;
+    sim.nodes[0]
+        .inst
+        .handle_packet(heard, addr(12), IpAddr::V4(MCAST_V4), 255, &bytes)
+        .unwrap();
+    sim.with(0, |_, _| ());
+    sim.run_for(secs(10));
+    sim.events
+        .iter()
+        .filter(|e| e.node == 0 && e.at >= heard)
+        .filter_map(|e| match e.ev {
+            Ev::Garp(repeat) => Some((e.at - heard, repeat)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// keepalived's `garp_lower_prio_delay` / `garp_lower_prio_repeat`: a burst at once and a
+/// second set after the delay (by default the `garp_master_*` values), because a host drops
+/// a neighbour update that arrives within its `locktime` of the lower router's own
+/// announcement; 0 repeats sends none, no delay no second set.
+#[test]
+fn lower_priority_advert_gets_a_garp_burst_and_a_second_set_after_the_delay() {
+    let defaults = GarpConfig::default();
+    assert_eq!(
+        garps_after_lower_priority_advert(defaults),
+        vec![(secs(0), 5), (secs(5), 5)]
+    );
+    let tuned = GarpConfig {
+        lower_prio_delay: Some(ms(1_500)),
+        lower_prio_repeat: 2,
+        ..defaults
+    };
+    assert_eq!(
+        garps_after_lower_priority_advert(tuned),
+        vec![(secs(0), 2), (ms(1_500), 2)]
+    );
+    let once = GarpConfig {
+        lower_prio_delay: None,
+        ..defaults
+    };
+    assert_eq!(garps_after_lower_priority_advert(once), vec![(secs(0), 5)]);
+    let none = GarpConfig {
+        lower_prio_repeat: 0,
+        ..defaults
+    };
+    assert_eq!(garps_after_lower_priority_advert(none), vec![]);
 }

@@ -14,16 +14,20 @@ pub enum Timer {
     /// keepalived `garp_master_delay`: the second burst of gratuitous ARP / NA after becoming
     /// Master (default 5 s).
     GarpDelay,
+    /// keepalived `garp_lower_prio_delay`: the second burst after answering a lower-priority
+    /// advert as Master (default 5 s).
+    GarpLowerPrio,
     /// keepalived `garp_master_refresh`: periodic gratuitous ARP / NA while Master.
     GarpRefresh,
 }
 
 impl Timer {
     /// Every kind, in the order ties are processed.
-    pub const ALL: [Timer; 4] = [
+    pub const ALL: [Timer; 5] = [
         Timer::MasterDown,
         Timer::Advert,
         Timer::GarpDelay,
+        Timer::GarpLowerPrio,
         Timer::GarpRefresh,
     ];
 
@@ -32,7 +36,8 @@ impl Timer {
             Timer::MasterDown => 0,
             Timer::Advert => 1,
             Timer::GarpDelay => 2,
-            Timer::GarpRefresh => 3,
+            Timer::GarpLowerPrio => 3,
+            Timer::GarpRefresh => 4,
         }
     }
 }
@@ -40,7 +45,7 @@ impl Timer {
 /// One deadline per [`Timer`] kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimerTable {
-    deadlines: [Option<Instant>; 4],
+    deadlines: [Option<Instant>; 5],
 }
 
 impl TimerTable {
@@ -56,7 +61,7 @@ impl TimerTable {
 
     /// Disarm every timer.
     pub fn stop_all(&mut self) {
-        self.deadlines = [None; 4];
+        self.deadlines = [None; 5];
     }
 
     /// The deadline of `timer`, if armed.
