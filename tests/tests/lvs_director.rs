@@ -88,8 +88,18 @@ fn nat_round_robin_reaches_every_real_server_equally_and_status_shows_it() -> Re
         || format!("rr should give each real server 100 of 300: {spread:?}"),
     )?;
 
-    // The status document: the virtual server, its real servers and their checkers.
-    let status = l.status(0)?;
+    // The status document: the virtual server, its real servers and their checkers. Without
+    // `alpha` a real server serves before its first check, so wait for that check to have
+    // run (a loaded machine may still be loading the checker's plugin).
+    let deadline = Instant::now() + START;
+    let status = loop {
+        let status = l.status(0)?;
+        let runs = status["virtual_servers"][0]["real_servers"][0]["checkers"][0]["runs"].as_u64();
+        if runs.is_some_and(|n| n >= 1) || Instant::now() >= deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let vs = &status["virtual_servers"][0];
     expect(
         vs["name"] == "192.0.2.10:80/tcp"

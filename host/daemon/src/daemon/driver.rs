@@ -1062,6 +1062,10 @@ fn log_notice(notice: &Notice) {
         Notice::LowerPriorityAdvert { from, priority } => {
             debug!(%from, priority = priority.get(), "lower-priority advert while Master")
         }
+        Notice::ResumedAfterStall { late } => warn!(
+            ?late,
+            "advert sent late: the daemon or the host was stalled (a Backup may have taken over); announcing the VIPs again"
+        ),
     }
 }
 

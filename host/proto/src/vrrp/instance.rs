@@ -170,6 +170,13 @@ pub enum Notice {
         /// Its priority.
         priority: Priority,
     },
+    /// As Master our advert went out this late: the process or the host was stalled (a
+    /// frozen VM, SIGSTOP) longer than a Backup waits, so a Backup has probably taken over and
+    /// announced the VIPs; we announce them again.
+    ResumedAfterStall {
+        /// How late the advert was.
+        late: Duration,
+    },
 }
 
 /// What the I/O layer must do, in order.
@@ -706,6 +713,7 @@ impl Instance {
 
     /// Process every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let advert_due = self.timers.get(Timer::Advert);
         while let Some(timer) = self.timers.pop_expired(now) {
             match (timer, self.state) {
                 // RFC 5798 §6.4.2: "If the Master_Down_Timer fires, then: Send an
@@ -737,7 +745,10 @@ impl Instance {
                 }
                 // RFC 5798 §6.4.3: "If the Adver_Timer fires, then: Send an ADVERTISEMENT,
                 // Reset the Adver_Timer to Advertisement_Interval."
-                (Timer::Advert, State::Master) => self.send_advert(now, self.priority),
+                (Timer::Advert, State::Master) => {
+                    self.send_advert(now, self.priority);
+                    self.reannounce_after_stall(now, advert_due);
+                }
                 (Timer::GarpDelay, State::Master) => {
                     self.actions.push_back(Action::SendGarp {
                         repeat: self.cfg.garp.master_repeat,
@@ -1026,6 +1037,29 @@ impl Instance {
             .push_back(Action::SendAdvert(self.advert(priority)));
         self.timers
             .set(Timer::Advert, now + self.cfg.advert_int.duration());
+    }
+
+    /// A Master whose advert is due at `due` but goes out at `now`: if it is later than a
+    /// Backup waits before taking over (Master_Down_Interval is at least 3 × the interval
+    /// after the last advert heard, i.e. 2 × after this one was due), the process or host was
+    /// stalled and a Backup has probably become Master and sent its gratuitous ARPs. Our
+    /// advert makes it yield, but only a lower-priority advert *we* hear would make us
+    /// announce the VIPs again (`garp_lower_prio_repeat`), and the yielding router may hear
+    /// ours first and never send one: the hosts would keep its MAC until their neighbour
+    /// entries expire (tens of seconds). So announce now, as after becoming Master.
+    fn reannounce_after_stall(&mut self, now: Instant, due: Option<Instant>) {
+        let Some(due) = due else { return };
+        let late = now.saturating_duration_since(due);
+        if late <= self.cfg.advert_int.duration() * 2 {
+            return;
+        }
+        self.notice(Notice::ResumedAfterStall { late });
+        self.actions.push_back(Action::SendGarp {
+            repeat: self.cfg.garp.master_repeat,
+        });
+        if let Some(delay) = self.cfg.garp.master_delay {
+            self.timers.set(Timer::GarpDelay, now + delay);
+        }
     }
 
     fn stop_master_timers(&mut self) {

@@ -950,3 +950,41 @@ fn lower_priority_advert_gets_a_garp_burst_and_a_second_set_after_the_delay() {
     };
     assert_eq!(garps_after_lower_priority_advert(none), vec![]);
 }
+
+/// A Master stalled longer than a Backup waits (a frozen VM: SIGSTOP, the network cut) whose
+/// advert makes the Backup yield before the Backup's own advert reaches it would never hear
+/// a lower-priority advert, so never announce the VIPs again while the hosts keep the
+/// Backup's MAC. Found by the chaos test (a 23 s outage after a frozen Master resumed): the
+/// Master now announces them when its advert goes out later than 2 × the interval; a
+/// stall shorter than that (no Backup can have taken over) sends nothing extra.
+#[test]
+fn master_reannounces_the_vips_after_a_stall_longer_than_a_backup_waits() {
+    for (stall, reannounced) in [(ms(2_500), true), (ms(1_500), false)] {
+        let mut sim = Sim::new(vec![router(11, 200, v2(1))], 27);
+        sim.start(0);
+        sim.run_for(secs(10));
+        let due = sim.nodes[0]
+            .inst
+            .timer(Timer::Advert)
+            .expect("Master's advert timer");
+        let resumed = due + stall;
+        sim.now = resumed;
+        sim.nodes[0].inst.handle_timeout(resumed);
+        sim.with(0, |_, _| ());
+        let garps: Vec<(Duration, u32)> = sim
+            .events
+            .iter()
+            .filter(|e| e.node == 0 && e.at >= due)
+            .filter_map(|e| match e.ev {
+                Ev::Garp(repeat) => Some((e.at - due, repeat)),
+                _ => None,
+            })
+            .collect();
+        let expected = if reannounced {
+            vec![(stall, 5)]
+        } else {
+            vec![]
+        };
+        assert_eq!(garps, expected, "stall {stall:?}");
+    }
+}
