@@ -680,6 +680,23 @@ fn quorum_etcd_unreachable_is_a_conflict_for_a_non_holder() {
 // ---------------------------------------------------------------------------------------------
 // The example configurations
 
+/// `wasmalived -t -f CONF` with `extra` arguments: whether it passed, and stdout + stderr.
+fn config_check(conf: &Path, extra: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = Command::new(CLI)
+        .arg("-t")
+        .args(extra)
+        .arg("-f")
+        .arg(conf)
+        .output()
+        .expect("run wasmalived -t");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), all)
+}
+
 /// `examples/split-brain/NAME` with the plugin dir (and the shared dir) pointed at test
 /// paths, checked by `wasmalived -t`: it loads, and each plugin loads with its grants.
 #[test]
@@ -703,18 +720,8 @@ fn split_brain_examples_load_with_their_grants() {
             .replace("/srv/shared/wasmalived", shared.str());
         let conf = plugins.path().join("test.conf");
         fs::write(&conf, text).expect("write config");
-        let out = Command::new(CLI)
-            .arg("-t")
-            .arg("-f")
-            .arg(&conf)
-            .output()
-            .expect("run wasmalived -t");
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(out.status.success(), "{}:\n{all}", path.display());
+        let (ok, all) = config_check(&conf, &[]);
+        assert!(ok, "{}:\n{all}", path.display());
         assert!(
             all.contains("loads with its grants"),
             "{}:\n{all}",
@@ -742,19 +749,8 @@ fn config_check_warms_the_configured_plugin_cache_dir() {
         ),
     )
     .expect("write config");
-    let out = Command::new(CLI)
-        .args(["-t", "--state-dir"])
-        .arg(&state)
-        .arg("-f")
-        .arg(&conf)
-        .output()
-        .expect("run wasmalived -t");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{all}");
+    let (ok, all) = config_check(&conf, &["--state-dir".as_ref(), state.as_os_str()]);
+    assert!(ok, "{all}");
     let cached = fs::read_dir(&cache).map_or(0, |d| d.count());
     assert!(
         cached > 0,

@@ -120,6 +120,18 @@ impl Sim {
         r
     }
 
+    /// Node `to` hears, now, node `from`'s advert at `priority`, sent from `src` to the
+    /// IPv4 group outside the simulated LAN (e.g. a lower router's advert reaching the
+    /// Master); its actions are drained.
+    pub(crate) fn hear_advert(&mut self, to: usize, from: usize, src: IpAddr, priority: u8) {
+        let advert = self.nodes[from].inst.advert(Priority::new(priority));
+        let bytes = packet::encode(&advert, src, IpAddr::V4(MCAST_V4));
+        self.with(to, |inst, now| {
+            inst.handle_packet(now, src, IpAddr::V4(MCAST_V4), 255, &bytes)
+                .expect("a valid advert")
+        });
+    }
+
     pub(crate) fn at(&self, d: Duration) -> Instant {
         self.t0 + d
     }
@@ -735,14 +747,7 @@ fn master_answers_lower_priority_at_once_unless_lower_prio_no_advert() {
         sim.start(0);
         sim.run_for(ms(5_500));
         let n = sim.adverts_of(0).len();
-        let low = sim.nodes[1].inst.advert(Priority::new(100));
-        let bytes = packet::encode(&low, addr(12), IpAddr::V4(MCAST_V4));
-        let now = sim.now;
-        sim.nodes[0]
-            .inst
-            .handle_packet(now, addr(12), IpAddr::V4(MCAST_V4), 255, &bytes)
-            .unwrap();
-        sim.with(0, |_, _| ());
+        sim.hear_advert(0, 1, addr(12), 100);
         assert_eq!(sim.adverts_of(0).len(), if quiet { n } else { n + 1 });
     }
 }
@@ -764,14 +769,7 @@ fn master_reannounces_the_vips_on_a_lower_priority_advert() {
             .count()
     };
     let before = garps(&sim);
-    let low = sim.nodes[1].inst.advert(Priority::new(100));
-    let bytes = packet::encode(&low, addr(12), IpAddr::V4(MCAST_V4));
-    let now = sim.now;
-    sim.nodes[0]
-        .inst
-        .handle_packet(now, addr(12), IpAddr::V4(MCAST_V4), 255, &bytes)
-        .unwrap();
-    sim.with(0, |_, _| ());
+    sim.hear_advert(0, 1, addr(12), 100);
     assert_eq!(
         garps(&sim),
         before + 1,
@@ -900,14 +898,8 @@ fn garps_after_lower_priority_advert(garp: GarpConfig) -> Vec<(Duration, u32)> {
     sim.start(0);
     // Past the election (master-down) and the master burst's second set (5 s after it).
     sim.run_for(secs(10));
-    let low = sim.nodes[1].inst.advert(Priority::new(100));
-    let bytes = packet::encode(&low, addr(12), IpAddr::V4(MCAST_V4));
     let heard = sim.now;
-    sim.nodes[0]
-        .inst
-        .handle_packet(heard, addr(12), IpAddr::V4(MCAST_V4), 255, &bytes)
-        .unwrap();
-    sim.with(0, |_, _| ());
+    sim.hear_advert(0, 1, addr(12), 100);
     sim.run_for(secs(10));
     sim.events
         .iter()
