@@ -380,6 +380,7 @@ pub fn json_line(out: &RunOutcome) -> String {
         "message": out.message,
         "measurements": measurements,
         "wake_on_exit": out.wake.pids,
+        "wake_on_change": out.wake.paths.iter().map(|p| &p.guest_path).collect::<Vec<_>>(),
         "wall_us": u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
         "cpu_us": u64::try_from(out.cpu.as_micros()).unwrap_or(u64::MAX),
     })
@@ -480,7 +481,10 @@ mod tests {
             wall: Duration::from_micros(42),
             cpu: Duration::from_micros(7),
             identity: "http@0123456789ab".into(),
-            wake: wasmalived_plugin_host::WakeSources { pids: vec![7, 9] },
+            wake: wasmalived_plugin_host::WakeSources {
+                pids: vec![7, 9],
+                paths: Vec::new(),
+            },
         };
         let v: serde_json::Value = serde_json::from_str(&json_line(&out)).expect("json");
         assert_eq!(v["plugin"], "http");
