@@ -36,7 +36,7 @@ done
 bin=${bin:-$root/target/$profile/wasmalived}
 plugins=${plugins:-$root/target/wasm32-wasip2/$profile}
 # The stock plugins, as the package names them (crate plugin-NAME builds plugin_NAME.wasm).
-stock=(nginx-process http tcp dns smtp disk-lock quorum)
+stock=(nginx-process http tcp dns smtp disk-lock quorum file)
 
 die() { echo "build-deb.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no daemon binary at $bin (build it first: make deb)"
