@@ -220,8 +220,8 @@ fn a_maintenance_flag_touched_wakes_its_check_and_the_backup_takes_over_within_i
     let flags = [dir.join("n1.maint"), dir.join("n2.maint")];
     const FLAG_CHECK: &str = "chk_maint";
     // n1 first, alone, then n2 (see checks_failover.rs: no GARP race at start).
-    for i in 0..2 {
-        let block = maintenance_check(FLAG_CHECK, &flags[i], &dir, &TIMING)?;
+    for (i, flag) in flags.iter().enumerate() {
+        let block = maintenance_check(FLAG_CHECK, flag, &dir, &TIMING)?;
         let text = with_checks(&pair.confs[i].render(), &block, &[FLAG_CHECK])?;
         pair.start_with(i, &text)?;
         if i == 0 {

@@ -4,7 +4,8 @@
 //!
 //! Exit status of `run`: 0 ok, 1 fail, 2 fatal, 3 the plugin could not run (one-line reason).
 //! `--json` prints one object per run with the keys `plugin, digest, verdict, reason, message,
-//! measurements, wall_us, cpu_us` (stable: tests parse it).
+//! measurements, wall_us, cpu_us` (stable: tests parse it), and what the run asked to be
+//! woken by (`wake_on_exit`, `wake_on_change`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -354,6 +355,13 @@ fn print_human(out: &RunOutcome) {
     }
     for (k, v) in &out.measurements {
         println!("measurement:  {k} = {v}");
+    }
+    if !out.wake.pids.is_empty() {
+        let pids: Vec<String> = out.wake.pids.iter().map(u32::to_string).collect();
+        println!("wake on exit: {}", pids.join(" "));
+    }
+    for path in &out.wake.paths {
+        println!("wake on change: {}", path.guest_path);
     }
     println!("wall:         {}", us(out.wall));
     println!("cpu:          {}", us(out.cpu));
