@@ -94,7 +94,7 @@ Description: VRRP high-availability daemon with WebAssembly health checks
  wasmalived moves a virtual IP address between machines when one fails,
  speaking VRRP (v2 and v3) as keepalived does and reading keepalived's
  configuration. Its health checks can be sandboxed WebAssembly components:
- the stock ones (nginx-process, http, tcp, disk-lock, quorum) are in
+ the stock ones (nginx-process, http, tcp, disk-lock, quorum, file) are in
  /usr/lib/wasmalived/plugins, and a plugin of the same name in
  /etc/wasmalived/plugins takes precedence.
  .
