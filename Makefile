@@ -8,7 +8,7 @@ HOSTS     := wasmalived wasmalived-proto wasmalived-config wasmalived-sys wasmal
 GUESTS    := --workspace $(foreach c,$(HOSTS),--exclude $(c))
 # The plugin SDK and the stock plugins: their unit tests run natively against fakes, so they
 # are linted for the host target too.
-SDK_CRATES := wasmalived-plugin-sdk plugin-nginx-process plugin-http plugin-tcp plugin-dns plugin-smtp plugin-disk-lock plugin-quorum
+SDK_CRATES := wasmalived-plugin-sdk plugin-nginx-process plugin-http plugin-tcp plugin-dns plugin-smtp plugin-disk-lock plugin-quorum plugin-file
 # e2e tests build several namespaces each; two at a time suits a 2-core machine.
 E2E_JOBS  ?= 2
 # The daemon the tests run: root-only integration tests and fault injection compiled in

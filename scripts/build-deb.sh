@@ -36,7 +36,7 @@ done
 bin=${bin:-$root/target/$profile/wasmalived}
 plugins=${plugins:-$root/target/wasm32-wasip2/$profile}
 # The stock plugins, as the package names them (crate plugin-NAME builds plugin_NAME.wasm).
-stock=(nginx-process http tcp dns smtp disk-lock quorum)
+stock=(nginx-process http tcp dns smtp disk-lock quorum file)
 
 die() { echo "build-deb.sh: $*" >&2; exit 1; }
 [ -x "$bin" ] || die "no daemon binary at $bin (build it first: make deb)"
@@ -94,7 +94,7 @@ Description: VRRP high-availability daemon with WebAssembly health checks
  wasmalived moves a virtual IP address between machines when one fails,
  speaking VRRP (v2 and v3) as keepalived does and reading keepalived's
  configuration. Its health checks can be sandboxed WebAssembly components:
- the stock ones (nginx-process, http, tcp, disk-lock, quorum) are in
+ the stock ones (nginx-process, http, tcp, disk-lock, quorum, file) are in
  /usr/lib/wasmalived/plugins, and a plugin of the same name in
  /etc/wasmalived/plugins takes precedence.
  .

@@ -7,9 +7,16 @@
 //!   allow. VRRPv3, `advert_int 0.1` (Backup skew 61 ms).
 //! - a process that keeps exiting and coming back cannot make its check spin: the early runs
 //!   stay within the rate limit (a burst, then one per 100 ms), counted in `status`.
+//! - a maintenance flag touched on the Master → the stock `file` check (`interval 10`,
+//!   `verdict fatal`), which names its flag (`wake.on-change`), runs at once, the Master
+//!   enters Fault and the Backup holds the VIP after its skew time; removing the flag brings
+//!   the check back up at once too.
+//! - a check that asks to watch a path outside its granted directory is refused, and its
+//!   status says which path and which grant.
 //!
 //! Needs root, nginx, `cargo build -p wasmalived` and `make plugins`.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wasmalived_e2e::{
@@ -177,6 +184,140 @@ fn a_flapping_process_cannot_make_its_check_spin() -> Result<()> {
         return Err(LabError::check(format!(
             "{runs} runs in {:.3} s: the early-run rate limit allows {bound}",
             window.as_secs_f64()
+        )));
+    }
+    pair.pass()
+}
+
+/// A private directory for node flags inside the lab's directory (granted with `allow_dir`).
+fn flag_dir(pair: &Pair) -> Result<std::path::PathBuf> {
+    let dir = pair.lab.dir().join("flags");
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
+    Ok(dir)
+}
+
+/// The stock `file` check: `fatal` while `flag` exists, `allow_dir` on `dir`.
+fn maintenance_check(name: &str, flag: &Path, dir: &Path, timing: &CheckTiming) -> Result<String> {
+    Ok(plugin_check(
+        name,
+        &plugin_path("file")?,
+        &[("path", &flag.to_string_lossy()), ("verdict", "fatal")],
+        &[&format!("allow_dir {}", dir.display())],
+        timing,
+    ))
+}
+
+#[test]
+fn a_maintenance_flag_touched_wakes_its_check_and_the_backup_takes_over_within_its_skew_time(
+) -> Result<()> {
+    wasmalived_bin()?;
+    let mut pair = Pair::new("evfile", PROTO, [W, W])?;
+    for (i, p) in PRIOS.iter().enumerate() {
+        pair.confs[i] = pair.confs[i].clone().priority(*p);
+    }
+    let dir = flag_dir(&pair)?;
+    let flags = [dir.join("n1.maint"), dir.join("n2.maint")];
+    const FLAG_CHECK: &str = "chk_maint";
+    // n1 first, alone, then n2 (see checks_failover.rs: no GARP race at start).
+    for (i, flag) in flags.iter().enumerate() {
+        let block = maintenance_check(FLAG_CHECK, flag, &dir, &TIMING)?;
+        let text = with_checks(&pair.confs[i].render(), &block, &[FLAG_CHECK])?;
+        pair.start_with(i, &text)?;
+        if i == 0 {
+            pair.lab
+                .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
+        }
+    }
+    pair.expect_master(0, pair.election_timeout())?;
+    for i in 0..2 {
+        // The first run follows the plugin's load (a compile on a cold cache, slow on a
+        // loaded machine): a generous wait, not a bound on anything measured.
+        pair.lab
+            .wait_check(pair.daemon(i)?, FLAG_CHECK, "up", Duration::from_secs(30))?;
+    }
+    let before = pair.daemon(0)?.check_status(FLAG_CHECK)?;
+    let sampler = pair
+        .lab
+        .sample_vip(&NODES, pair.vip(), Duration::from_millis(5))?;
+
+    let t_touch = now_epoch();
+    std::fs::write(&flags[0], "draining n1\n")
+        .map_err(|e| LabError::io(format!("writing {}", flags[0].display()), e))?;
+    // The change wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes
+    // over after its skew time (RFC 5798 §6.4.2).
+    let bound = PROTO.skew(PRIOS[1]) + MARGIN;
+    pair.lab
+        .wait_sole_holder(&NODES, pair.vip(), NODES[1], bound + Duration::from_secs(3))?;
+    pair.lab
+        .wait_state(pair.daemon(0)?, INSTANCE, "FAULT", Duration::from_secs(2))?;
+    let after = pair.daemon(0)?.check_status(FLAG_CHECK)?;
+    let tl = sampler.stop()?;
+    let took = tl.first_on(NODES[1], t_touch).map(|t| t - t_touch);
+    eprintln!(
+        "maintenance flag touched: VIP on {} after {took:?} s (bound {:.3} s, interval {} s); \
+         check runs {} -> {}, woken {}",
+        NODES[1],
+        bound.as_secs_f64(),
+        TIMING.interval,
+        before.runs,
+        after.runs,
+        after.woken
+    );
+    if after.state != "fatal" || after.woken <= before.woken {
+        return Err(LabError::check(format!(
+            "n1's check should be fatal after an early run: {after:?}\n{}",
+            pair.lab.log_summary(25)
+        )));
+    }
+    match took {
+        Some(s) if s <= bound.as_secs_f64() => {}
+        _ => {
+            return Err(LabError::check(format!(
+                "the VIP reached {} after {took:?} s, bound {:.3} s (the check's interval is \
+                 {} s)\n{}",
+                NODES[1],
+                bound.as_secs_f64(),
+                TIMING.interval,
+                pair.lab.log_summary(25)
+            )))
+        }
+    }
+    // Removing the flag is a change too: an early run brings the check up again, long before
+    // its next interval (10 s after the early run that saw the flag).
+    std::fs::remove_file(&flags[0])
+        .map_err(|e| LabError::io(format!("removing {}", flags[0].display()), e))?;
+    pair.lab
+        .wait_check(pair.daemon(0)?, FLAG_CHECK, "up", TIMING.interval() / 2)?;
+    let recovered = pair.daemon(0)?.check_status(FLAG_CHECK)?;
+    if recovered.woken <= after.woken {
+        return Err(LabError::check(format!(
+            "the check came back up without an early run (by its interval?): {recovered:?}"
+        )));
+    }
+    pair.pass()
+}
+
+#[test]
+fn a_path_outside_the_granted_directory_is_refused_naming_the_path_and_the_grant() -> Result<()> {
+    wasmalived_bin()?;
+    let mut pair = Pair::new("evdeny", PROTO, [W, W])?;
+    let dir = flag_dir(&pair)?;
+    // The flag is named outside the granted directory (and never created).
+    let outside = pair.lab.dir().join("elsewhere").join("n1.maint");
+    let block = maintenance_check("chk_outside", &outside, &dir, &TIMING)?;
+    let text = with_checks(&pair.confs[0].render(), &block, &["chk_outside"])?;
+    pair.start_with(0, &text)?;
+    let d = pair.daemon(0)?;
+    pair.lab
+        .wait_check(d, "chk_outside", "down", Duration::from_secs(30))?;
+    let status = d.check_status("chk_outside")?;
+    let shown = outside.display().to_string();
+    let want = format!("`{shown}` is not inside a directory the check is granted (`allow_dir`)");
+    if !status.last.contains(&want) {
+        return Err(LabError::check(format!(
+            "the refusal should name the path and the grant ({want}): {status:?}\n{}",
+            d.proc.log_tail(20)
         )));
     }
     pair.pass()

@@ -27,6 +27,7 @@ const PACKAGED_FILES: &[(&str, u32)] = &[
     ("usr/lib/wasmalived/plugins/smtp.wasm", 0o644),
     ("usr/lib/wasmalived/plugins/disk-lock.wasm", 0o644),
     ("usr/lib/wasmalived/plugins/quorum.wasm", 0o644),
+    ("usr/lib/wasmalived/plugins/file.wasm", 0o644),
     ("lib/systemd/system/wasmalived.service", 0o644),
     ("usr/share/doc/wasmalived/examples/keepalived.conf", 0o644),
     ("usr/share/doc/wasmalived/copyright", 0o644),

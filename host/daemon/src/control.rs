@@ -106,12 +106,16 @@ pub struct CheckStatus {
     /// Ticks skipped because the previous run was still going.
     #[serde(default)]
     pub skipped: u64,
-    /// Runs started early because a process the check watches exited (event-driven checks).
+    /// Runs started early because a process the check watches exited or a path it watches
+    /// changed (event-driven checks).
     #[serde(default)]
     pub woken: u64,
     /// Processes whose exit would run the check at once (what its last run asked for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_on_exit: Vec<u32>,
+    /// Paths (as the plugin sees them) whose change would run the check at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wake_on_change: Vec<String>,
     /// Measurements of the last plugin run.
     pub measurements: BTreeMap<String, f64>,
     /// Runs finished, by result kind: `ok`, `fatal`, or a failure kind as in `failure_kind`.
@@ -160,6 +164,14 @@ impl CheckStatus {
             skipped: update.skipped,
             woken: update.woken,
             wake_on_exit: last.map(|l| l.wake_on_exit.clone()).unwrap_or_default(),
+            wake_on_change: last
+                .map(|l| {
+                    l.wake_on_change
+                        .iter()
+                        .map(|p| p.guest_path.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
             measurements: last
                 .map(|l| l.measurements.iter().cloned().collect())
                 .unwrap_or_default(),

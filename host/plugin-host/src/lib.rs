@@ -35,7 +35,7 @@ pub mod security;
 pub mod state;
 mod sys;
 
-pub use caps::wake::WakeSources;
+pub use caps::wake::{WakeSources, WatchedPath};
 pub use error::PluginError;
 pub use pool::PoolLimits;
 pub use process_index::ProcessIndex;

@@ -696,7 +696,11 @@ impl CheckPlugin {
                 Some(Arc::clone(&inner.runtime.process_index)),
             ),
             remediation: RemediationCap::new(inner.remedies.clone(), denials.clone()),
-            wake: WakeCap::new(inner.grants.processes.is_some(), denials.clone()),
+            wake: WakeCap::new(
+                inner.grants.processes.is_some(),
+                inner.dirs.clone(),
+                denials.clone(),
+            ),
             capture,
             limiter: MemLimiter::new(inner.grants.memory_limit),
             denials,

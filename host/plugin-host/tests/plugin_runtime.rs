@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use plugin_support::{fixture, runtime, TempDir};
-use wasmalived_config::grants::{Grants, ProcessGrant, TcpGrant, UdpGrant};
+use wasmalived_config::grants::{DirGrant, Grants, ProcessGrant, TcpGrant, UdpGrant};
 use wasmalived_plugin_host::cache::CacheOutcome;
 use wasmalived_plugin_host::{PluginError, RunFailure, Runtime, Verdict};
 
@@ -79,7 +79,7 @@ async fn older_minor_contract_still_loads_and_runs() {
     let (rt, _d) = runtime();
     let plugin = rt
         .load_check("c", &fixture("contract-v1-0"), &Grants::default())
-        .expect("1.0 plugin loads on a 1.2 host");
+        .expect("1.0 plugin loads on a 1.3 host");
     let out = plugin.run(&[], T).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
 }
@@ -89,11 +89,97 @@ async fn previous_minor_contract_still_loads_with_its_scratch() {
     let (rt, _d) = runtime();
     let plugin = rt
         .load_check("c", &fixture("contract-v1-1"), &Grants::default())
-        .expect("1.1 plugin loads on a 1.2 host");
+        .expect("1.1 plugin loads on a 1.3 host");
     for run in 1..=2 {
         let out = plugin.run(&[], T).await;
         assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
         assert_eq!(out.measurements, vec![("runs".to_string(), f64::from(run))]);
+        assert!(out.wake.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn previous_minor_contract_1_2_still_loads_and_its_wake_is_served() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("contract-v1-2"), &Grants::default())
+        .expect("1.2 plugin loads on a 1.3 host");
+    let out = plugin.run(&[], T).await;
+    match &out.result {
+        Ok(Verdict::Fail(reason)) => assert!(reason.contains("`processes`"), "{reason}"),
+        other => panic!("on-exit without the grant must be refused: {other:?}"),
+    }
+    assert_eq!(out.denied, vec!["wake on-exit (needs `allow_processes`)"]);
+    let granted = Grants {
+        processes: Some(ProcessGrant { netns_only: false }),
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("contract-v1-2"), &granted)
+        .expect("load");
+    let out = plugin.run(&[], T).await;
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+    assert_eq!(out.wake.pids, vec![1]);
+}
+
+/// The stock `file` check on `dir`, seen by the plugin as `/flags`.
+fn file_check(rt: &Runtime, dir: &TempDir) -> wasmalived_plugin_host::CheckPlugin {
+    let grants = Grants {
+        dirs: vec![DirGrant {
+            host_path: dir.path().to_path_buf(),
+            guest_path: "/flags".into(),
+            writable: false,
+        }],
+        ..Grants::default()
+    };
+    rt.load_check("maint", &fixture("file"), &grants)
+        .expect("load file")
+}
+
+#[tokio::test]
+async fn a_run_names_the_file_whose_change_wakes_it() {
+    let (rt, _d) = runtime();
+    let dir = TempDir::new("wake-file");
+    let plugin = file_check(&rt, &dir);
+    let out = plugin.run(&p(&[("path", "/flags/maint")]), T).await;
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+    let named: Vec<_> = out
+        .wake
+        .paths
+        .iter()
+        .map(|w| w.guest_path.as_str())
+        .collect();
+    assert_eq!(named, ["/flags/maint"]);
+    assert_eq!(out.wake.paths[0].relative, std::path::Path::new("maint"));
+    assert_eq!(out.wake.paths[0].dir_host_path, dir.path());
+    std::fs::write(dir.path().join("maint"), "").expect("touch");
+    let out = plugin.run(&p(&[("path", "/flags/maint")]), T).await;
+    assert_eq!(
+        out.result,
+        Ok(Verdict::Fail("`/flags/maint` is present".into()))
+    );
+}
+
+#[tokio::test]
+async fn a_path_outside_the_granted_directories_is_refused_naming_it() {
+    let (rt, _d) = runtime();
+    let dir = TempDir::new("wake-denied");
+    let plugin = file_check(&rt, &dir);
+    for path in ["/etc/maint", "/flags/../etc/maint"] {
+        let out = plugin.run(&p(&[("path", path)]), T).await;
+        let Ok(Verdict::Fail(reason)) = &out.result else {
+            panic!("watching {path} must be refused: {out:?}");
+        };
+        assert!(
+            reason.contains(&format!("cannot watch `{path}`")),
+            "{reason}"
+        );
+        assert_eq!(out.denied.len(), 1, "{:?}", out.denied);
+        assert!(
+            out.denied[0].starts_with("wake on-change `"),
+            "{:?}",
+            out.denied
+        );
         assert!(out.wake.is_empty());
     }
 }

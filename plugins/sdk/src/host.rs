@@ -81,6 +81,15 @@ pub trait Host {
     /// PIDs it counted. The daemon rate-limits early runs. At most 64 PIDs per run.
     fn wake_on_exit(&self, pids: &[u32]) -> Result<(), String>;
 
+    /// Run this check again at once when `path` changes — written, created, removed,
+    /// renamed; for a directory, anything directly in it — instead of waiting for its next
+    /// interval (contract 1.3.0, `wake.on-change`). `path` is as the check sees it and must
+    /// lie inside a directory it is granted (`allow_dir`); others are refused. Like
+    /// [`Host::wake_on_exit`] it is declared on every run. Changes are seen through inotify:
+    /// a file on NFS changed by another client wakes nothing (the interval still runs the
+    /// check). At most 16 paths per run.
+    fn wake_on_change(&self, path: &str) -> Result<(), String>;
+
     /// The monotonic clock: time since an arbitrary origin that is the same for every run of
     /// the check (so it can be kept in scratch and compared in a later run).
     fn monotonic(&self) -> Duration;

@@ -107,6 +107,7 @@ pub struct FakeHost {
     remediations: RefCell<BTreeMap<String, Remediation>>,
     remediated: RefCell<Vec<String>>,
     wake_on_exit: RefCell<Vec<u32>>,
+    wake_on_change: RefCell<Vec<String>>,
     scratch: RefCell<BTreeMap<String, Vec<u8>>>,
     scratch_quota: Cell<usize>,
     monotonic: Cell<Duration>,
@@ -131,6 +132,8 @@ impl Default for FakeHost {
 const WALL_START_SECS: u64 = 1_704_067_200;
 /// PIDs one run may ask to be woken by (the daemon's bound).
 const MAX_WAKE_PIDS: usize = 64;
+/// Paths one run may ask to be woken by (the daemon's bound).
+const MAX_WAKE_PATHS: usize = 16;
 
 impl FakeHost {
     /// An empty host: no processes, no remediations, empty scratch (64 KiB quota), the
@@ -143,6 +146,7 @@ impl FakeHost {
             remediations: RefCell::default(),
             remediated: RefCell::default(),
             wake_on_exit: RefCell::default(),
+            wake_on_change: RefCell::default(),
             scratch: RefCell::default(),
             scratch_quota: Cell::new(64 * 1024),
             monotonic: Cell::new(Duration::from_secs(1000)),
@@ -162,12 +166,18 @@ impl FakeHost {
     /// daemon does for every run ([`FakeHost::wake_on_exit`]).
     pub fn run<C: Check>(&self, params: &[(&str, &str)]) -> Verdict {
         self.wake_on_exit.borrow_mut().clear();
+        self.wake_on_change.borrow_mut().clear();
         C::check(self, &Params::from_pairs(params.iter().copied()))
     }
 
     /// The PIDs the last run asked to be woken by when they exit (sorted, no duplicates).
     pub fn wake_on_exit(&self) -> Vec<u32> {
         self.wake_on_exit.borrow().clone()
+    }
+
+    /// The paths the last run asked to be woken by when they change (sorted, no duplicates).
+    pub fn wake_on_change(&self) -> Vec<String> {
+        self.wake_on_change.borrow().clone()
     }
 
     // --- processes -------------------------------------------------------------------------
@@ -338,6 +348,27 @@ impl Host for FakeHost {
             .ok_or_else(|| format!("remediation `{id}` is not granted"))?;
         self.remediated.borrow_mut().push(id.to_string());
         action(&mut self.processes.borrow_mut())
+    }
+
+    fn wake_on_change(&self, path: &str) -> Result<(), String> {
+        // The daemon's rules a fake can check without grants: absolute, no `..`, bounded.
+        if !path.starts_with('/') {
+            return Err(format!("`{path}` is not absolute"));
+        }
+        if path.split('/').any(|c| c == "..") {
+            return Err(format!("`{path}`: `..` is not allowed in a watched path"));
+        }
+        let mut paths = self.wake_on_change.borrow_mut();
+        if !paths.iter().any(|p| p == path) {
+            if paths.len() >= MAX_WAKE_PATHS {
+                return Err(format!(
+                    "at most {MAX_WAKE_PATHS} paths can be watched per run"
+                ));
+            }
+            paths.push(path.to_string());
+            paths.sort_unstable();
+        }
+        Ok(())
     }
 
     fn wake_on_exit(&self, pids: &[u32]) -> Result<(), String> {

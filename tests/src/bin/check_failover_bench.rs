@@ -16,7 +16,12 @@
 //!   (`weight 0`: Fault at the exit event), keepalived started from the initial network
 //!   namespace with `net_namespace` so that its process connector works (as in
 //!   `tests/track_process.rs`); nginx runs as one process (`master_process off`) there, since
-//!   keepalived matches it by its command line.
+//!   keepalived matches it by its command line;
+//! - `file-event` / `file-interval`: the event is not a kill but a maintenance flag written on
+//!   the Master (`n1.maint` in a directory granted with `allow_dir`); the stock `file` plugin
+//!   says `fatal` while it exists. `file-event` asks to be woken when the flag changes
+//!   (`wake.on-change`, contract 1.3.0): the write itself runs the check; `file-interval`
+//!   (`wake false`) only sees it at its next run. Both then wait the Backup's skew time.
 //!
 //! Same schedule for all checks: `interval 2`, `fall 3`, `rise 2`, `weight -5`, priorities
 //! 100/99 — the `examples/nginx-*.conf` setup — over VRRPv2 `advert_int 1` (default), or
@@ -27,7 +32,8 @@
 //!
 //! ```text
 //! cargo run -p wasmalived-e2e --bin check_failover_bench -- [--runs 10] [--proto v2|v3-0.1|v3-1]
-//!     [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,keepalived-track-process]
+//!     [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,keepalived-track-process,
+//!                 file-event,file-interval]
 //! ```
 //! Needs root, nginx, keepalived, `cargo build -p wasmalived` and `make plugins`.
 
@@ -135,6 +141,8 @@ enum Variant {
     PluginEvent,
     KeepalivedScript,
     KeepalivedTrackProcess,
+    FileEvent,
+    FileInterval,
 }
 
 impl Variant {
@@ -145,6 +153,8 @@ impl Variant {
             Variant::PluginEvent => "plugin-event",
             Variant::KeepalivedScript => "keepalived-script",
             Variant::KeepalivedTrackProcess => "keepalived-track-process",
+            Variant::FileEvent => "file-event",
+            Variant::FileInterval => "file-interval",
         }
     }
 
@@ -160,6 +170,12 @@ impl Variant {
             Variant::KeepalivedScript => "keepalived 2.2.7, shell script (`pgrep --ns`), weight -5".into(),
             Variant::KeepalivedTrackProcess => {
                 "keepalived 2.2.7, vrrp_track_process (connector), weight 0 → Fault".into()
+            }
+            Variant::FileEvent => {
+                "wasmalived, flag written, file plugin, event-driven (on-change) → fatal".into()
+            }
+            Variant::FileInterval => {
+                "wasmalived, flag written, file plugin, interval only (wake false) → fatal".into()
             }
         }
     }
@@ -183,6 +199,12 @@ impl Variant {
         self == Variant::KeepalivedTrackProcess
     }
 
+    /// Whether the failover is triggered by writing n1's maintenance flag, not by killing
+    /// its nginx.
+    fn watches_a_flag(self) -> bool {
+        matches!(self, Variant::FileEvent | Variant::FileInterval)
+    }
+
     /// What the protocol allows, from the moment the check could first notice (the first
     /// check run after the kill lands anywhere in one interval): the rest of the runs to
     /// reach `fall`, then the Backup's master-down interval (weight) or skew time (fatal).
@@ -194,6 +216,14 @@ impl Variant {
             Variant::PluginEvent | Variant::KeepalivedTrackProcess => {
                 format!("exit event + skew {:.3} s", skew.as_secs_f64())
             }
+            Variant::FileEvent => format!("inotify event + skew {:.3} s", skew.as_secs_f64()),
+            Variant::FileInterval => format!(
+                "U(0, {:.0}) + skew {:.3} ≈ {:.2}–{:.2} s",
+                i.as_secs_f64(),
+                skew.as_secs_f64(),
+                skew.as_secs_f64(),
+                (skew + i).as_secs_f64()
+            ),
             Variant::PluginFatal => {
                 let base = Duration::from_millis(SETTLE_MS) + skew;
                 format!(
@@ -244,6 +274,8 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
             Variant::PluginEvent,
             Variant::KeepalivedScript,
             Variant::KeepalivedTrackProcess,
+            Variant::FileEvent,
+            Variant::FileInterval,
         ],
     };
     let mut it = args.iter();
@@ -271,9 +303,12 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                         "plugin-event" => Ok(Variant::PluginEvent),
                         "keepalived-script" => Ok(Variant::KeepalivedScript),
                         "keepalived-track-process" => Ok(Variant::KeepalivedTrackProcess),
+                        "file-event" => Ok(Variant::FileEvent),
+                        "file-interval" => Ok(Variant::FileInterval),
                         x => Err(format!(
                             "unknown variant {x:?} (plugin-weight, plugin-fatal, plugin-event, \
-                             keepalived-script, keepalived-track-process)"
+                             keepalived-script, keepalived-track-process, file-event, \
+                             file-interval)"
                         )),
                     })
                     .collect::<std::result::Result<_, _>>()?
@@ -282,7 +317,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                 return Err(
                     "usage: check_failover_bench [--runs N] [--proto v2|v3-0.1|v3-1] \
                      [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,\
-                     keepalived-track-process]"
+                     keepalived-track-process,file-event,file-interval]"
                         .into(),
                 )
             }
@@ -297,7 +332,43 @@ fn node_config(variant: Variant, pair: &Pair, block: &str, i: usize) -> Result<S
     if variant == Variant::KeepalivedTrackProcess {
         return Ok(tracking_own_nginx(pair, i));
     }
+    if variant.watches_a_flag() {
+        let block = flag_check(variant, pair, i)?;
+        return with_checks(&pair.confs[i].render(), &block, &[CHECK]);
+    }
     with_checks(&pair.confs[i].render(), block, &[CHECK])
+}
+
+/// The directory holding the nodes' maintenance flags (granted to their checks).
+fn flag_dir(pair: &Pair) -> PathBuf {
+    pair.lab.dir().join("flags")
+}
+
+/// Node `i`'s maintenance flag.
+fn flag_of(pair: &Pair, i: usize) -> PathBuf {
+    flag_dir(pair).join(format!("{}.maint", NODES[i]))
+}
+
+/// The stock `file` check of node `i` on its own flag: `fatal` while it exists.
+fn flag_check(variant: Variant, pair: &Pair, i: usize) -> Result<String> {
+    let dir = flag_dir(pair);
+    fs::create_dir_all(&dir).map_err(|e| LabError::io(format!("creating {}", dir.display()), e))?;
+    let wake = if variant == Variant::FileEvent {
+        "true"
+    } else {
+        "false"
+    };
+    Ok(plugin_check(
+        CHECK,
+        &plugin_path("file")?,
+        &[
+            ("path", &flag_of(pair, i).display().to_string()),
+            ("verdict", "fatal"),
+            ("wake", wake),
+        ],
+        &[&format!("allow_dir {}", dir.display())],
+        &TIMING,
+    ))
 }
 
 /// keepalived's `vrrp_track_process` on node `i`'s own nginx (matched by its parameters, as
@@ -324,7 +395,10 @@ fn tracking_own_nginx(pair: &Pair, i: usize) -> String {
 /// `vrrp_track_process`, which [`node_config`] writes per node.
 fn check_block(variant: Variant, pair: &Pair) -> Result<String> {
     match variant {
-        Variant::KeepalivedTrackProcess => Ok(String::new()),
+        // Per node: [`node_config`] writes them.
+        Variant::KeepalivedTrackProcess | Variant::FileEvent | Variant::FileInterval => {
+            Ok(String::new())
+        }
         Variant::PluginEvent => Ok(plugin_check(
             CHECK,
             &plugin_path("nginx_process")?,
@@ -440,6 +514,16 @@ fn one_run(
     };
     let run = failover(pair, variant, setup, block, &nginx, k, runs);
     let _ = nginx.kill9_group();
+    let _ = fs::remove_file(flag_of(pair, 0));
+    // Its workers die with the group, a moment after their master (the flag variants kill
+    // nginx here, not as the run's event): the next run starts with none.
+    wait_for(
+        "n1's nginx processes to exit",
+        Duration::from_secs(5),
+        Duration::from_millis(10),
+        || Ok(pair.lab.nginx_count(NODES[0])? == 0),
+        || format!("{:?} nginx processes left", pair.lab.nginx_count(NODES[0])),
+    )?;
     run
 }
 
@@ -497,7 +581,13 @@ fn failover(
     }
     std::thread::sleep(at - now);
     let t_kill = now_epoch();
-    pair.lab.kill_nginx(nginx)?;
+    if variant.watches_a_flag() {
+        let flag = flag_of(pair, 0);
+        fs::write(&flag, "maintenance\n")
+            .map_err(|e| LabError::io(format!("writing {}", flag.display()), e))?;
+    } else {
+        pair.lab.kill_nginx(nginx)?;
+    }
     let status = probe
         .wait_exit(Duration::from_secs(40))?
         .ok_or_else(|| LabError::check("the probe saw no answer from n2 within 40 s"))?;
@@ -564,8 +654,13 @@ fn bench(variant: Variant, setup: Setup, runs: usize) -> Result<(Vec<Run>, usize
     for k in 0..runs {
         match one_run(&mut pair, variant, setup, &block, k, runs) {
             Ok(run) => {
+                let event = if variant.watches_a_flag() {
+                    "flag written"
+                } else {
+                    "nginx killed"
+                };
                 eprintln!(
-                    "  run {k}: nginx killed → HTTP from n2 {:.3} s (VIP on n2 {})",
+                    "  run {k}: {event} → HTTP from n2 {:.3} s (VIP on n2 {})",
                     run.http,
                     fmt_s(run.vip)
                 );
@@ -590,7 +685,7 @@ fn pin_binaries(variants: &[Variant]) -> Result<Option<PathBuf>> {
     if variants.iter().all(|v| v.kind() != Impl::Wasmalived) {
         return Ok(None);
     }
-    wasmalived_e2e::daemon::pin_binaries("check-bench", &["nginx_process"]).map(Some)
+    wasmalived_e2e::daemon::pin_binaries("check-bench", &["nginx_process", "file"]).map(Some)
 }
 
 fn fmt_s(v: Option<f64>) -> String {
@@ -651,8 +746,8 @@ fn main() -> ExitCode {
         PROBE_EVERY.as_millis()
     );
     println!(
-        "| variant | runs ok/failed | nginx killed → HTTP from Backup (median, min–max) \
-         | nginx killed → VIP on Backup (median) | model |"
+        "| variant | runs ok/failed | nginx killed (flag written) → HTTP from Backup (median, \
+         min–max) | → VIP on Backup (median) | model |"
     );
     println!("|---|---|---|---|---|");
     for (v, runs, failures) in &rows {

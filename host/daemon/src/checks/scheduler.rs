@@ -36,7 +36,9 @@
 //! check again at once ([`RunReport::wake_on_exit`]). The task holds their pidfds until the
 //! next run ends; when one fires and no run is in flight, the check runs early — within the
 //! early-run rate limit ([`super::wake::EarlyRuns`]) — and the interval restarts from that
-//! run. Early runs are counted (`woken`).
+//! run. Early runs are counted (`woken`). A run may likewise name paths whose change should
+//! run it early ([`RunReport::wake_on_change`]); their inotify watch stays armed across runs
+//! that name the same paths, so a change made while a run is in flight wakes it again after.
 //!
 //! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
 //! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
@@ -58,8 +60,8 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::latency::RunLatency;
-use super::wake::{EarlyRuns, PidWatch};
-use wasmalived_plugin_host::RunFailure;
+use super::wake::{EarlyRuns, PathWatch, PidWatch};
+use wasmalived_plugin_host::{RunFailure, WatchedPath};
 use wasmalived_proto::track::{CheckState, CheckStatus, CheckTransition, Outcome, StatusError};
 use wasmalived_sys::process::Exit;
 
@@ -165,6 +167,9 @@ pub struct RunReport {
     /// Processes whose exit should run the check again at once (a plugin's
     /// `wake.on-exit`); empty: the check runs at its interval only.
     pub wake_on_exit: Vec<u32>,
+    /// Paths whose change should run the check again at once (a plugin's `wake.on-change`,
+    /// inside its granted directories); empty: none.
+    pub wake_on_change: Vec<WatchedPath>,
 }
 
 impl RunReport {
@@ -176,6 +181,7 @@ impl RunReport {
             message: None,
             measurements: Vec::new(),
             wake_on_exit: Vec::new(),
+            wake_on_change: Vec::new(),
         }
     }
 }
@@ -269,7 +275,8 @@ pub struct CheckUpdate {
     pub runs: u64,
     /// Ticks skipped because the previous run was still going.
     pub skipped: u64,
-    /// Runs started early because a watched process exited ([`super::wake`]).
+    /// Runs started early because a watched process exited or a watched path changed
+    /// ([`super::wake`]).
     pub woken: u64,
     /// Runs finished, by [`RunResult::kind`].
     pub results: BTreeMap<&'static str, u64>,
@@ -502,6 +509,8 @@ impl CheckTask {
         let mut control_open = true;
         // The processes the last run asked to be woken by, and the early-run rate limit.
         let mut watch = PidWatch::default();
+        // The paths the last runs asked to be woken by (kept while they name the same ones).
+        let mut paths = PathWatch::default();
         let mut early = EarlyRuns::new(self.schedule.interval, Instant::now());
         // The next tick is an early run (a watched process exited).
         let mut early_due = false;
@@ -514,6 +523,7 @@ impl CheckTask {
                         if status.is_some() {
                             // Another command: what the old one watched means nothing now.
                             watch = PidWatch::default();
+                            paths = PathWatch::default();
                         }
                         if schedule.interval != self.schedule.interval {
                             early = EarlyRuns::new(schedule.interval, Instant::now());
@@ -532,6 +542,10 @@ impl CheckTask {
                         if pids != watch.pids() {
                             watch = PidWatch::arm(pids);
                         }
+                        let changes = self.last.as_ref().map_or(&[][..], |r| &r.wake_on_change[..]);
+                        if !paths.is_current(changes) {
+                            paths = PathWatch::arm(changes);
+                        }
                     }
                     if std::mem::take(&mut run_after) {
                         next_tick = Instant::now();
@@ -543,6 +557,16 @@ impl CheckTask {
                     let at = early.earliest(Instant::now());
                     tracing::debug!(pid, delay = ?at.saturating_duration_since(Instant::now()),
                         "watched process exited: running the check early");
+                    if at < next_tick {
+                        next_tick = at;
+                        early_due = true;
+                    }
+                }
+                path = paths.fired(), if running.is_none() && !early_due => {
+                    // Stays armed: a change while the early run is in flight wakes it again.
+                    let at = early.earliest(Instant::now());
+                    tracing::debug!(path, delay = ?at.saturating_duration_since(Instant::now()),
+                        "watched path changed: running the check early");
                     if at < next_tick {
                         next_tick = at;
                         early_due = true;
@@ -1116,6 +1140,48 @@ mod tests {
         assert_eq!(woken.woken, 1);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         child.wait().expect("reap");
+        env.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_watched_file_changing_runs_the_check_at_once_and_its_watch_outlives_the_run() {
+        let env = Env::new();
+        let dir = wasmalived_testkit::TempDir::new("sched-wake-file");
+        let fd = std::fs::File::open(dir.path()).expect("open dir");
+        let flag = WatchedPath {
+            guest_path: "/data/flag".into(),
+            dir: Arc::new(std::os::fd::OwnedFd::from(fd)),
+            dir_host_path: dir.path().to_path_buf(),
+            relative: "flag".into(),
+        };
+        let runs = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&runs);
+        let runner: Runner = Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut report = RunReport::new(Arc::from("fake"), RunResult::Success);
+            report.wake_on_change = vec![flag.clone()];
+            async move { report }.boxed()
+        });
+        // An hour's interval: only the wakes can bring more runs within the test.
+        let h = env.spawn(schedule(3_600_000, 1000, 1, 1), runner);
+        // A run that changes no state publishes no update: poll the counters.
+        let runs_reach = |n: u64| {
+            let h = &h;
+            async move {
+                while h.current().runs < n {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
+        };
+        for (round, write) in ["maintenance", "again"].into_iter().enumerate() {
+            let want = round as u64 + 1;
+            runs_reach(want).await;
+            std::fs::write(dir.path().join("flag"), write).expect("write the flag");
+            tokio::time::timeout(Duration::from_secs(30), runs_reach(want + 1))
+                .await
+                .expect("the change ran the check");
+            assert_eq!(h.current().woken, want, "round {round}");
+        }
         env.shutdown().await;
     }
 

@@ -4,7 +4,8 @@
 //!
 //! Exit status of `run`: 0 ok, 1 fail, 2 fatal, 3 the plugin could not run (one-line reason).
 //! `--json` prints one object per run with the keys `plugin, digest, verdict, reason, message,
-//! measurements, wall_us, cpu_us` (stable: tests parse it).
+//! measurements, wall_us, cpu_us` (stable: tests parse it), and what the run asked to be
+//! woken by (`wake_on_exit`, `wake_on_change`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -355,6 +356,13 @@ fn print_human(out: &RunOutcome) {
     for (k, v) in &out.measurements {
         println!("measurement:  {k} = {v}");
     }
+    if !out.wake.pids.is_empty() {
+        let pids: Vec<String> = out.wake.pids.iter().map(u32::to_string).collect();
+        println!("wake on exit: {}", pids.join(" "));
+    }
+    for path in &out.wake.paths {
+        println!("wake on change: {}", path.guest_path);
+    }
     println!("wall:         {}", us(out.wall));
     println!("cpu:          {}", us(out.cpu));
 }
@@ -380,6 +388,7 @@ pub fn json_line(out: &RunOutcome) -> String {
         "message": out.message,
         "measurements": measurements,
         "wake_on_exit": out.wake.pids,
+        "wake_on_change": out.wake.paths.iter().map(|p| &p.guest_path).collect::<Vec<_>>(),
         "wall_us": u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
         "cpu_us": u64::try_from(out.cpu.as_micros()).unwrap_or(u64::MAX),
     })
@@ -480,7 +489,10 @@ mod tests {
             wall: Duration::from_micros(42),
             cpu: Duration::from_micros(7),
             identity: "http@0123456789ab".into(),
-            wake: wasmalived_plugin_host::WakeSources { pids: vec![7, 9] },
+            wake: wasmalived_plugin_host::WakeSources {
+                pids: vec![7, 9],
+                paths: Vec::new(),
+            },
         };
         let v: serde_json::Value = serde_json::from_str(&json_line(&out)).expect("json");
         assert_eq!(v["plugin"], "http");

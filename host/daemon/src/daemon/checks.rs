@@ -364,5 +364,6 @@ fn report_of(outcome: plugins::RunOutcome) -> RunReport {
         message: outcome.message,
         measurements: outcome.measurements,
         wake_on_exit: outcome.wake.pids,
+        wake_on_change: outcome.wake.paths,
     }
 }

@@ -343,6 +343,15 @@ pub(crate) fn register_pidfd(
     register_readable(pidfd)
 }
 
+/// Registers an inotify descriptor (an event-driven check's watch on paths,
+/// [`crate::checks::wake`]) with the current tokio reactor, for reading: it polls readable
+/// once an event is queued.
+pub(crate) fn register_inotify(
+    inotify: std::os::fd::OwnedFd,
+) -> io::Result<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>> {
+    register_readable(inotify)
+}
+
 /// Registers a timerfd (the protocol timer, [`crate::daemon::precise_timer`]) with the
 /// current tokio reactor, for reading: it polls readable once it expires.
 pub(crate) fn register_timerfd(

@@ -54,6 +54,25 @@ impl GrantedDir {
         })
     }
 
+    /// A grant of `/` seen by the plugin at `guest_path` (unit tests of what is inside a
+    /// grant; no file-trust check).
+    #[cfg(test)]
+    pub(crate) fn for_test(guest_path: &str) -> GrantedDir {
+        let root = std::fs::File::open("/").expect("open /");
+        GrantedDir {
+            fd: Arc::new(OwnedFd::from(root)),
+            host_path: PathBuf::from("/"),
+            guest_path: guest_path.to_string(),
+            writable: false,
+        }
+    }
+
+    /// The open directory (what a wake watch on a path inside it resolves beneath,
+    /// `caps/wake.rs`).
+    pub fn fd(&self) -> &Arc<OwnedFd> {
+        &self.fd
+    }
+
     /// A path that reopens exactly this open directory, whatever its name points at now.
     fn reopen_path(&self) -> PathBuf {
         PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))

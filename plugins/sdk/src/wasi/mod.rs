@@ -61,6 +61,10 @@ impl Host for Wasi {
         wake::on_exit(pids)
     }
 
+    fn wake_on_change(&self, path: &str) -> Result<(), String> {
+        wake::on_change(path)
+    }
+
     fn monotonic(&self) -> Duration {
         Duration::from_nanos(monotonic_clock::now())
     }

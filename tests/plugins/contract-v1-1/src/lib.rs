@@ -1,6 +1,6 @@
 //! Fixture: built against `wit/` in this crate, a frozen copy of the contract at 1.1.0 (no
-//! `wake`). It calls `log` and `scratch`, so its `@1.1.0` imports must be satisfied by the
-//! 1.2.0 host. Proves a plugin built against the previous minor version keeps loading.
+//! `wake`). It calls `log` and `scratch`, so its `@1.1.0` imports must be satisfied by a
+//! later-minor host. Proves a plugin built against the previous minor version keeps loading.
 wit_bindgen::generate!({ path: "wit", world: "check-plugin" });
 
 use exports::wasmalived::plugin::check::Guest;
