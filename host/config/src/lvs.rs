@@ -368,6 +368,24 @@ impl CheckerKind {
             CheckerKind::File(_) => "FILE_CHECK",
         }
     }
+
+    /// Whether the checker runs a plugin: `PLUGIN_CHECK`, and the keepalived checkers that
+    /// compile to stock plugins (`TCP_CHECK`, `HTTP_GET`/`SSL_GET`, `DNS_CHECK`,
+    /// `SMTP_CHECK`). The host-side ones (`MISC_CHECK`, `PING_CHECK`, `UDP_CHECK`,
+    /// `FILE_CHECK`) do not.
+    pub fn runs_plugin(&self) -> bool {
+        match self {
+            CheckerKind::Tcp
+            | CheckerKind::Http(_)
+            | CheckerKind::Plugin(_)
+            | CheckerKind::Dns(_)
+            | CheckerKind::Smtp(_) => true,
+            CheckerKind::Misc(_)
+            | CheckerKind::Ping
+            | CheckerKind::Udp(_)
+            | CheckerKind::File(_) => false,
+        }
+    }
 }
 
 /// `HTTP_GET` / `SSL_GET`.

@@ -65,8 +65,9 @@ impl PoolLimits {
         }
     }
 
-    /// Limits for what `config` runs: its plugin checks (`vrrp_script … plugin`, and LVS
-    /// `PLUGIN_CHECK`s, one per real server that has one) and their grants.
+    /// Limits for what `config` runs: its plugin checks (`vrrp_script … plugin`, and every
+    /// LVS checker that runs a plugin — `PLUGIN_CHECK` and the keepalived checkers that
+    /// compile to stock plugins, one per real server that has one) and their grants.
     pub fn for_config(config: &Config) -> Self {
         let mut checks = 0usize;
         let mut largest = wasmalived_config::grants::DEFAULT_MEMORY_LIMIT;
@@ -85,8 +86,13 @@ impl PoolLimits {
             .flat_map(|vs| vs.real_servers.iter())
             .flat_map(|rs| rs.checkers.iter());
         for checker in checkers {
-            if let CheckerKind::Plugin(plugin) = &checker.kind {
-                count(plugin.grants.memory_limit);
+            match &checker.kind {
+                CheckerKind::Plugin(plugin) => count(plugin.grants.memory_limit),
+                // A stock plugin (`tcp`, `http`, …) runs with the default grants' memory.
+                kind if kind.runs_plugin() => {
+                    count(wasmalived_config::grants::DEFAULT_MEMORY_LIMIT);
+                }
+                _ => {}
             }
         }
         Self::for_checks(checks, largest)
@@ -160,6 +166,31 @@ mod tests {
         let limits = PoolLimits::for_config(&c);
         assert_eq!(limits.concurrent_runs, MIN_RUNS.max(2 * RUNS_PER_CHECK));
         assert_eq!(limits.max_memory, 256 << 20);
+    }
+
+    #[test]
+    fn keepalived_checkers_that_run_stock_plugins_get_slots_too() {
+        // A pool of 100 TCP_CHECKs once got the minimum of 4 slots: checks that came due
+        // together failed with "plugin instance pool exhausted".
+        let rs = |n: u32, checker: &str| {
+            format!(
+                " real_server 192.0.2.{n} 80 {{\n  {checker} {{\n   connect_timeout 1\n  }}\n }}\n"
+            )
+        };
+        let mut text = String::from("virtual_server 192.0.2.10 80 {\n");
+        for n in 1..=5 {
+            text += &rs(n, "TCP_CHECK");
+        }
+        text += &rs(
+            6,
+            "HTTP_GET {\n   url {\n    path /\n   }\n  }\n  TCP_CHECK",
+        );
+        text += &rs(7, "PING_CHECK");
+        text += &rs(8, "MISC_CHECK {\n   misc_path /bin/true\n  }\n  TCP_CHECK");
+        text += "}\n";
+        let limits = PoolLimits::for_config(&config(&text));
+        // 5 + 2 + 1 checkers run plugins (PING_CHECK and MISC_CHECK run on the host).
+        assert_eq!(limits.concurrent_runs, 8 * RUNS_PER_CHECK);
     }
 
     #[test]

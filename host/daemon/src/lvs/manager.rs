@@ -11,9 +11,11 @@
 //! ```
 //!
 //! A probe task runs its checker's schedule itself (keepalived's: `delay_loop`, or
-//! `delay_before_retry` while retrying; a first run after a random share of `warmup`) and
-//! sends every result; the manager records it into each virtual server naming that probe,
-//! turns the events into scripts and logs, and publishes the new plans when a pool changed.
+//! `delay_before_retry` while retrying; a first run after a random share of `warmup`),
+//! counts its runs in its [`ProbeLedger`] (what the status document shows) and sends the
+//! results that can change something ([`Delivery`]: not a success after a success); the
+//! manager records each into every virtual server naming that probe, turns the events into
+//! scripts and logs, and publishes the new plans when a pool changed.
 //! Probes never wait on the data path, the data path never waits on a probe, and neither
 //! touches the VRRP router: checks never block adverts.
 
@@ -28,12 +30,13 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 use wasmalived_config::lvs::{CheckerTiming, VirtualServer, VirtualServerGroup};
 use wasmalived_config::{Config, GlobalDefs};
-use wasmalived_lvs::checker::{CheckerState, Step};
+use wasmalived_lvs::checker::{CheckerState, Next, Step};
 use wasmalived_lvs::plan::{Forward, ServicePlan};
 use wasmalived_lvs::{service_plan, Backend, BackendKind, Event, ServiceState};
 use wasmalived_sys::program::Program;
 
 use super::hooks::{self, HookQueue};
+use super::ledger::{Delivery, ProbeLedger};
 use super::probe::{Outcome, Probe, ProbeContext, ProbeDef};
 use super::review::{self, Severity};
 use super::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
@@ -44,10 +47,11 @@ use crate::alerts::Alerts;
 /// How often direct-routing next hops are resolved again, and a failed apply retried.
 const TICK: Duration = Duration::from_secs(1);
 /// How stale the status document's counters (runs, last result, its time) may get. A
-/// change of a checker's state or of a pool is published at once; a result that only moves
-/// counters marks the document stale, and it is rebuilt at most this often (rebuilding it
-/// on every result made the status cost O(pool²) per `delay_loop`).
-const STATUS_REFRESH: Duration = Duration::from_millis(200);
+/// change of a checker's state or of a pool is published at once; runs that only move
+/// counters (kept in the probes' ledgers) are picked up this often. Rebuilding the document
+/// on every result made the status cost O(pool²) per `delay_loop`; every 200 ms it was
+/// still ~6 % of the director's CPU with 100 real servers checked every second.
+const STATUS_REFRESH: Duration = Duration::from_secs(1);
 
 /// Commands to the manager.
 pub enum Command {
@@ -75,14 +79,18 @@ struct Subscriber {
 struct ProbeSlot {
     id: u64,
     def: ProbeDef,
+    /// `def.label()`, made once (the status document shows it at every refresh).
+    label: String,
     /// Where the first checker naming it is, for messages.
     place: String,
     subscribers: Vec<Subscriber>,
     probe: Arc<Probe>,
     suspend: watch::Sender<bool>,
     cancel: CancellationToken,
-    last: Option<Outcome>,
-    runs: u64,
+    /// Runs and last outcome, as the probe's task counts them.
+    ledger: Arc<ProbeLedger>,
+    /// The last result delivered here (a failure's log line says when the reason changes).
+    delivered: Option<Outcome>,
 }
 
 /// A virtual server as the manager keeps it.
@@ -121,8 +129,6 @@ pub struct Manager {
     dr_targets: HashMap<IpAddr, wasmalived_lvs::plan::DrTarget>,
     backend_name: &'static str,
     backend_kind: BackendKind,
-    /// Results arrived that the status document does not show yet.
-    status_stale: bool,
 }
 
 /// The plans the data path must hold, numbered: each change is a new generation.
@@ -174,7 +180,6 @@ pub async fn run(
         alerts: Arc::new(Alerts::default()),
         dr_targets: HashMap::new(),
         backend_name,
-        status_stale: false,
         backend_kind,
     };
     let mut held = m.ctx.held_vips.clone();
@@ -189,7 +194,7 @@ pub async fn run(
             Ok(()) = held.changed() => m.update_suspension(),
             Ok(()) = applied_rx.changed() => m.publish_status(),
             _ = tick.tick() => m.tick().await,
-            _ = status_refresh.tick(), if m.status_stale => m.publish_status(),
+            _ = status_refresh.tick() => m.refresh_status(),
             command = commands.recv() => match command {
                 Some(Command::Apply(config, alerts)) => m.apply(*config, alerts).await,
                 Some(Command::Shutdown(done)) => {
@@ -367,31 +372,34 @@ impl Manager {
         for (def, place, subscribers) in wanted {
             if let Some(i) = old.iter().position(|p| p.def == def) {
                 let mut slot = old.swap_remove(i);
+                if slot.subscribers != subscribers {
+                    slot.ledger.resync();
+                }
                 slot.subscribers = subscribers;
                 next.push(slot);
                 continue;
             }
             let id = self.next_id;
             self.next_id += 1;
-            let name = format!("lvs#{id} {}", def.label());
+            let label = def.label();
+            let name = format!("lvs#{id} {label}");
             let probe = match Probe::build(&def, &name, &self.global, &self.probe_ctx).await {
                 Ok(p) => p,
                 Err(err) => {
-                    error!(
-                        "{place}: {}: {err}; the checker fails until this is fixed",
-                        def.label()
-                    );
+                    error!("{place}: {label}: {err}; the checker fails until this is fixed");
                     Probe::Unavailable(err.to_string())
                 }
             };
             let probe = Arc::new(probe);
+            let ledger = Arc::new(ProbeLedger::default());
             let (suspend, suspend_rx) = watch::channel(false);
             let cancel = self.ctx.cancel.child_token();
-            let span = tracing::info_span!("probe", probe = %def.label());
+            let span = tracing::info_span!("probe", probe = %label);
             let run = self.ctx.tracker.track_future(
                 probe_loop(
                     id,
                     probe.clone(),
+                    ledger.clone(),
                     def.timing,
                     self.results_tx.clone(),
                     suspend_rx,
@@ -409,13 +417,14 @@ impl Manager {
             next.push(ProbeSlot {
                 id,
                 def,
+                label,
                 place,
                 subscribers,
                 probe,
                 suspend,
                 cancel,
-                last: None,
-                runs: 0,
+                ledger,
+                delivered: None,
             });
         }
         for slot in old {
@@ -430,18 +439,18 @@ impl Manager {
         let Some(slot) = self.probes.iter_mut().find(|p| p.id == result.id) else {
             return; // a probe stopped by a reload
         };
-        slot.runs += 1;
         let outcome = result.outcome;
         if !outcome.success
             && slot
-                .last
+                .delivered
                 .as_ref()
                 .is_none_or(|l| l.success || l.detail != outcome.detail)
         {
-            warn!(probe = %slot.def.label(), place = %slot.place, reason = %outcome.detail, "check failed");
+            warn!(probe = %slot.label, place = %slot.place, reason = %outcome.detail, "check failed");
         }
-        slot.last = Some(outcome.clone());
         let subscribers = slot.subscribers.clone();
+        let (success, weight) = (outcome.success, outcome.weight);
+        slot.delivered = Some(outcome);
         // A pool changes only with an event (a server's state or weight, the sorry server),
         // and identical plans are not re-published: a result that changes nothing costs no
         // pool rebuild.
@@ -450,13 +459,10 @@ impl Manager {
             let Some(service) = self.services.get_mut(sub.vs) else {
                 continue;
             };
-            let (step, events) = service.state.record(
-                &service.cfg,
-                sub.rs,
-                sub.checker,
-                outcome.success,
-                outcome.weight,
-            );
+            let (step, events) =
+                service
+                    .state
+                    .record(&service.cfg, sub.rs, sub.checker, success, weight);
             changed |= !events.is_empty();
             self.handle_events(sub.vs, &events, &self.services);
             self.checker_mail(sub, &step, &events);
@@ -464,8 +470,6 @@ impl Manager {
         if changed {
             self.publish_plans();
             self.publish_status();
-        } else {
-            self.status_stale = true;
         }
     }
 
@@ -649,9 +653,20 @@ impl Manager {
         true
     }
 
+    /// Rebuild the status document if probes ran since it was built.
+    fn refresh_status(&mut self) {
+        // Every ledger's flag is taken, so each run is picked up once.
+        let unseen = self
+            .probes
+            .iter()
+            .fold(false, |any, p| p.ledger.take_unseen() | any);
+        if unseen {
+            self.publish_status();
+        }
+    }
+
     /// The status document's view.
     fn publish_status(&mut self) {
-        self.status_stale = false;
         let (apply_error, applied_generation) = {
             let applied = self.applied.borrow();
             (applied.error.clone(), applied.generation)
@@ -704,9 +719,10 @@ impl Manager {
                             checker,
                         };
                         let slot = slots.get(&sub).copied();
-                        let last = slot.and_then(|p| p.last.as_ref());
+                        let last = slot.and_then(|p| p.ledger.last());
+                        let last = last.as_ref();
                         CheckerStatus {
-                            name: ProbeDef::of(c).label(),
+                            name: slot.map_or_else(|| ProbeDef::of(c).label(), |p| p.label.clone()),
                             state: if state.checkers.get(checker).is_some_and(CheckerState::is_up) {
                                 "up".into()
                             } else {
@@ -714,7 +730,7 @@ impl Manager {
                             },
                             runner: last.map(|l| l.runner.clone()).unwrap_or_default(),
                             last: last.map(|l| l.detail.clone()).unwrap_or_default(),
-                            runs: slot.map_or(0, |p| p.runs),
+                            runs: slot.map_or(0, |p| p.ledger.runs()),
                             last_ms: last.map_or(0.0, |l| l.took.as_secs_f64() * 1000.0),
                         }
                     })
@@ -809,10 +825,19 @@ fn distinct_probes<'a>(
 }
 
 /// One probe's schedule: a first run after a random share of `warmup`, then `delay_loop`
-/// (or `delay_before_retry` while retrying), paused while suspended.
+/// (or `delay_before_retry` while retrying), paused while suspended. Every run goes into
+/// `ledger`; the results that can change something go to the manager too.
+///
+/// Probes started together (all of a configuration's, without `warmup`) would stay in step
+/// and come due in one burst each `delay_loop`, as keepalived's do: a burst holds one
+/// instance per probe at once. So the first wait of `delay_loop` is shortened to this
+/// probe's [`steady_share`] of it: from then on the probes of one `delay_loop` are spread
+/// over it, as HAProxy spreads its checks. Only that one interval is shorter than
+/// configured; none is longer, so every detection bound keepalived's settings imply holds.
 async fn probe_loop(
     id: u64,
     probe: Arc<Probe>,
+    ledger: Arc<ProbeLedger>,
     timing: CheckerTiming,
     results: mpsc::Sender<ProbeResult>,
     mut suspended: watch::Receiver<bool>,
@@ -820,6 +845,8 @@ async fn probe_loop(
 ) {
     let first = timing.warmup.mul_f64(fastrand_fraction());
     let mut checker = CheckerState::new(&timing);
+    let mut delivery = Delivery::default();
+    let mut spread = Some(steady_share(id));
     let mut next = Instant::now() + first;
     loop {
         tokio::select! {
@@ -838,11 +865,31 @@ async fn probe_loop(
             outcome = probe.run() => outcome,
         };
         let step = checker.record(outcome.success);
-        next = Instant::now() + CheckerState::delay(&timing, &step);
-        if results.send(ProbeResult { id, outcome }).await.is_err() {
+        let mut delay = CheckerState::delay(&timing, &step);
+        if step.next == Next::DelayLoop {
+            if let Some(share) = spread.take() {
+                delay = delay.mul_f64(share);
+            }
+        }
+        next = Instant::now() + delay;
+        ledger.note(&outcome);
+        if delivery.decide(&ledger, &outcome)
+            && results.send(ProbeResult { id, outcome }).await.is_err()
+        {
             return;
         }
     }
+}
+
+/// The share (0, 1] of its first `delay_loop` probe `id` waits: consecutive ids fall evenly
+/// over the interval (the golden-ratio sequence: any `n` consecutive ids leave no gap
+/// wider than ~2.6 / `n`), and a probe added by a reload finds its own place among them.
+fn steady_share(id: u64) -> f64 {
+    /// 1 / φ.
+    const GOLDEN: f64 = 0.618_033_988_749_895;
+    // Exact for any id a daemon reaches (below 2^53).
+    let fraction = (id as f64 * GOLDEN).fract();
+    1.0 - fraction
 }
 
 /// A fraction in [0, 1) from the clock's nanoseconds (spreads first checks; no need for a
@@ -969,6 +1016,22 @@ mod tests {
     use super::*;
 
     use crate::lvs::test_config as config;
+
+    #[test]
+    fn probes_started_together_spread_over_their_delay_loop() {
+        let mut shares: Vec<f64> = (0..100).map(steady_share).collect();
+        assert!(shares.iter().all(|s| *s > 0.0 && *s <= 1.0), "{shares:?}");
+        shares.sort_by(f64::total_cmp);
+        let widest = shares
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(shares[0], f64::max);
+        // Evenly would be 0.01 apart; a burst would be 0 apart with one gap of ~1.
+        assert!(widest < 0.03, "widest gap {widest}");
+        // A probe added later by a reload does not land on top of one already running.
+        let added = steady_share(100);
+        assert!(shares.iter().all(|s| (s - added).abs() > 1e-4), "{added}");
+    }
 
     #[test]
     fn identical_checkers_of_several_virtual_servers_run_once() {

@@ -5,6 +5,7 @@
 //!
 //! - [`manager`]: the director task — services, probes, applier, scripts, status.
 //! - [`probe`]: what one checker runs (stock plugins for keepalived's checkers).
+//! - [`ledger`]: a probe's runs as its task counts them, and which results the director sees.
 //! - [`review`]: what the backend cannot do, said with file:line:column (`-t` too).
 //! - [`dr`]: direct routing's next hops (interface and MAC of each real server).
 //! - [`hooks`]: the director's scripts, vetted and queued.
@@ -19,6 +20,7 @@
 pub mod dr;
 pub mod file_check;
 pub mod hooks;
+pub mod ledger;
 pub mod manager;
 pub mod probe;
 pub mod review;
