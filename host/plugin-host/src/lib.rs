@@ -10,6 +10,7 @@
 //! - [`linker`], [`state`], [`caps`]: what a run is linked with and owns.
 //! - [`process_index`]: process names → PIDs kept from process events, for `processes`.
 //! - [`run`]: [`Runtime`] and [`CheckPlugin::run`] — the bounded per-run path.
+//! - [`run_context`]: the WASI context a check's runs hand on to each other.
 //! - [`executor`]: the dedicated threads plugin runs execute on.
 //! - [`reload`]: plugin sources (a file, or a name in the search path), watching the plugin
 //!   directories and swapping versions in.
@@ -31,6 +32,7 @@ pub mod process_index;
 pub mod ratelimit;
 pub mod reload;
 pub mod run;
+pub mod run_context;
 pub mod security;
 pub mod state;
 mod sys;

@@ -3,7 +3,8 @@
 //!
 //! Every run:
 //! - gets a fresh `Store` and instance from the cached `InstancePre` (a trapped instance is
-//!   never re-entered; state across runs lives in `scratch`);
+//!   never re-entered; state across runs lives in `scratch`); only the host's WASI context,
+//!   which holds no guest state, is handed from one run to the next (`run_context.rs`);
 //! - is bounded: memory (the check's limit; growing past it traps), CPU (epoch deadline =
 //!   the check's timeout; the plugin yields every epoch tick), wall (a tokio timeout around
 //!   the call, since epochs do not interrupt host calls), log lines and captured output;
@@ -24,9 +25,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use tracing::Instrument;
@@ -53,6 +53,7 @@ use super::loader::{self, LoadedPlugin};
 use super::pool::PoolLimits;
 use super::process_index::ProcessIndex;
 use super::ratelimit::SharedBucket;
+use super::run_context::{RunContext, Spare};
 use super::state::{Denials, HostState, MemLimiter};
 use super::{sys, PluginError};
 use wasmalived_config::grants::Grants;
@@ -247,7 +248,7 @@ struct RuntimeInner {
     cache: CodeCache,
     memo: Mutex<Memo>,
     scratch: Mutex<HashMap<String, SharedScratch>>,
-    own_netns: Option<String>,
+    own_netns: Option<Arc<str>>,
     /// Process names → PIDs for `processes.by-name`, kept by whoever has process events (the
     /// daemon); not live otherwise, and then `by-name` scans.
     process_index: Arc<ProcessIndex>,
@@ -288,7 +289,7 @@ impl Runtime {
                     order: VecDeque::new(),
                 }),
                 scratch: Mutex::new(HashMap::new()),
-                own_netns: netns_of(Path::new("/proc"), "self"),
+                own_netns: netns_of(Path::new("/proc"), "self").map(Arc::from),
                 process_index: Arc::new(ProcessIndex::new()),
                 executor,
                 clock_origin: Instant::now(),
@@ -468,6 +469,8 @@ impl Runtime {
                 remedies: Arc::new(remedies),
                 log_rate: log::check_bucket(),
                 wall_clock: Mutex::new(None),
+                clock_generation: AtomicU64::new(0),
+                spare: Spare::default(),
                 scratch,
                 runtime: self.inner.clone(),
             }),
@@ -497,6 +500,11 @@ struct CheckInner {
     log_rate: SharedBucket,
     /// A wall clock replacing the host's (tests of clock steps).
     wall_clock: Mutex<Option<WallClock>>,
+    /// Bumped (under `wall_clock`'s lock) each time the wall clock is replaced: a spare WASI
+    /// context built with an older one is not reused.
+    clock_generation: AtomicU64,
+    /// The WASI context the next run reuses (`run_context.rs`).
+    spare: Spare,
     scratch: SharedScratch,
     runtime: Arc<RuntimeInner>,
 }
@@ -564,11 +572,14 @@ impl CheckPlugin {
     /// monotonic clock stays the host's). Used to test a plugin against clock steps, which
     /// cannot be made on one node of a namespace lab.
     pub fn set_wall_clock(&self, clock: WallClock) {
-        *self
+        let mut current = self
             .inner
             .wall_clock
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(clock);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = Some(clock);
+        self.inner.clock_generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.spare.clear();
     }
 
     /// `name@digest`.
@@ -619,8 +630,7 @@ impl CheckPlugin {
             // of a run carries plugin{name, digest}, whatever the filter).
             let started = Instant::now();
             let span = tracing::error_span!("plugin", name = %me.inner.name, digest = %me.inner.digest, check = %me.inner.check);
-            let identity = me.inner.identity.clone();
-            let metered = CpuMeter::new(me.clone().run_here(params, timeout)).instrument(span);
+            let metered = cpu_metered(me.clone().run_here(params, timeout)).instrument(span);
             let executor = &me.inner.runtime.executor;
             let finished = if executor.is_current() {
                 // Already on an executor thread (a resident check loop): run right here. No
@@ -628,7 +638,8 @@ impl CheckPlugin {
                 // deadline and the host-call timeout inside the run bound it.
                 Ok(Ok::<_, tokio::task::JoinError>(metered.await))
             } else {
-                let task = executor.spawn(metered);
+                // Boxed: the task then holds a pointer, not the whole run's state.
+                let task = executor.spawn(Box::pin(metered));
                 let abort = task.abort_handle();
                 let r = tokio::time::timeout(timeout + OUTER_SLACK, task).await;
                 if r.is_err() {
@@ -642,13 +653,13 @@ impl CheckPlugin {
                     outcome
                 }
                 Ok(Err(join)) => RunOutcome::failed(
-                    &identity,
+                    &me.inner.identity,
                     RunFailure::Host(format!("plugin task failed: {join}")),
                     started.elapsed(),
                     Duration::ZERO,
                 ),
                 Err(_) => RunOutcome::failed(
-                    &identity,
+                    &me.inner.identity,
                     RunFailure::Timeout {
                         after: timeout,
                         site: TimeoutSite::Executor,
@@ -660,27 +671,53 @@ impl CheckPlugin {
         }
     }
 
-    fn new_state(&self) -> Result<HostState, String> {
+    /// The check's spare WASI context, or a new one (`run_context.rs`).
+    fn run_context(&self) -> Result<RunContext, String> {
         let inner = &self.inner;
+        let generation = inner.clock_generation.load(Ordering::Acquire);
+        if let Some(ctx) = inner.spare.take(generation) {
+            return Ok(ctx);
+        }
         let capture = Capture::default();
         let denials = Denials::default();
         let mut b = wasi::builder(&capture, &inner.dirs)?;
         sockets::configure(&mut b, inner.socket_grants.clone(), denials.clone());
         b.monotonic_clock(RuntimeMonotonicClock(inner.runtime.clock_origin));
-        if let Some(clock) = inner
-            .wall_clock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-        {
-            b.wall_clock(InjectedClock(clock));
-        }
+        // The generation is read with the clock, under its lock: a context is never tagged
+        // newer than the clock it holds.
+        let clock_generation = {
+            let clock = inner
+                .wall_clock
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(clock) = clock.clone() {
+                b.wall_clock(InjectedClock(clock));
+            }
+            inner.clock_generation.load(Ordering::Acquire)
+        };
+        Ok(RunContext {
+            wasi: b.build(),
+            capture,
+            denials,
+            clock_generation,
+        })
+    }
+
+    /// The run's store data around `ctx`.
+    fn new_state(&self, ctx: RunContext) -> HostState {
+        let inner = &self.inner;
+        let RunContext {
+            wasi,
+            capture,
+            denials,
+            clock_generation: _,
+        } = ctx;
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_RESOURCES);
         let mut http_ctx = WasiHttpCtx::new();
         http_ctx.set_field_size_limit(MAX_HTTP_FIELDS_BYTES);
-        Ok(HostState {
-            wasi: b.build(),
+        HostState {
+            wasi,
             table,
             http_ctx,
             http_policy: HttpPolicy::new(
@@ -704,25 +741,26 @@ impl CheckPlugin {
             capture,
             limiter: MemLimiter::new(inner.grants.memory_limit),
             denials,
-        })
+            insecure_seed: None,
+        }
     }
 
     /// The run itself, on the current (executor) thread.
     async fn run_here(self, params: Vec<(String, String)>, timeout: Duration) -> RunOutcome {
         let started = Instant::now();
-        let identity = self.inner.identity.clone();
-        let state = match self.new_state() {
-            Ok(s) => s,
+        let ctx = match self.run_context() {
+            Ok(ctx) => ctx,
             Err(e) => {
                 return RunOutcome::failed(
-                    &identity,
+                    &self.inner.identity,
                     RunFailure::Host(e),
                     started.elapsed(),
                     Duration::ZERO,
                 )
             }
         };
-        let mut store = Store::new(self.inner.runtime.engine.engine(), state);
+        let clock_generation = ctx.clock_generation;
+        let mut store = Store::new(self.inner.runtime.engine.engine(), self.new_state(ctx));
         store.limiter(|s| &mut s.limiter);
         let deadline = started + timeout;
         store.set_epoch_deadline(1);
@@ -768,8 +806,15 @@ impl CheckPlugin {
         };
         let denied = data.denials.take();
         // Tearing the instance down is part of the run's cost.
-        drop(store);
+        let state = store.into_data();
+        self.inner.spare.give_back(RunContext {
+            wasi: state.wasi,
+            capture: state.capture,
+            denials: state.denials,
+            clock_generation,
+        });
         let wall = started.elapsed();
+        let identity = self.inner.identity.clone();
         match verdict {
             Err(failure) => {
                 tracing::warn!(%failure, "check run failed");
@@ -916,34 +961,19 @@ fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> Run
     ))
 }
 
-/// Sums the calling thread's CPU time over every poll of the inner future.
-struct CpuMeter<F> {
-    inner: Pin<Box<F>>,
-    cpu: Duration,
-}
-
-impl<F> CpuMeter<F> {
-    fn new(inner: F) -> Self {
-        Self {
-            inner: Box::pin(inner),
-            cpu: Duration::ZERO,
-        }
-    }
-}
-
-impl<F: Future> Future for CpuMeter<F> {
-    type Output = (F::Output, Duration);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+/// `fut`, with the calling thread's CPU time summed over each of its polls. The future is
+/// pinned in place (no allocation of its own).
+async fn cpu_metered<F: Future>(fut: F) -> (F::Output, Duration) {
+    let mut fut = std::pin::pin!(fut);
+    let mut cpu = Duration::ZERO;
+    let output = std::future::poll_fn(|cx| {
         let t0 = sys::thread_cpu_time();
-        let r = self.inner.as_mut().poll(cx);
-        let spent = sys::thread_cpu_time().saturating_sub(t0);
-        self.cpu += spent;
-        match r {
-            Poll::Ready(v) => Poll::Ready((v, self.cpu)),
-            Poll::Pending => Poll::Pending,
-        }
-    }
+        let r = fut.as_mut().poll(cx);
+        cpu += sys::thread_cpu_time().saturating_sub(t0);
+        r
+    })
+    .await;
+    (output, cpu)
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! The per-run store data (`Store<HostState>`): the WASI context, the capability states, and
-//! the resource limiter. Built fresh for every run and dropped with the run's `Store`.
+//! the resource limiter. Built for every run and dropped with the run's `Store`, except the
+//! WASI context with its output capture and denial list, which the check's next run reuses
+//! (`run_context.rs`).
 
 use std::sync::{Arc, Mutex};
 
@@ -50,6 +52,8 @@ pub struct HostState {
     pub limiter: MemLimiter,
     /// Capability uses refused during this run.
     pub denials: Denials,
+    /// `wasi:random/insecure-seed` of this run, drawn on first use (`caps::wasi`).
+    pub insecure_seed: Option<(u64, u64)>,
 }
 
 /// Denials kept per run; more are counted in the last entry.

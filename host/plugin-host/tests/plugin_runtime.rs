@@ -272,6 +272,30 @@ async fn tcp_outside_allowlist_denied() {
     }
 }
 
+/// The WASI context is handed from one run to the next (`run_context.rs`): what a run was
+/// refused is its own, never reported again by the next run.
+#[tokio::test]
+async fn each_run_reports_only_its_own_denials() {
+    let (rt, _d) = runtime();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let open = listener.local_addr().expect("addr");
+    let grants = Grants {
+        tcp: vec![TcpGrant("127.0.0.1:1".into())],
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("denied-tcp"), &grants)
+        .expect("load");
+    for run in 1..=3 {
+        let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
+        assert!(
+            matches!(&out.result, Ok(Verdict::Fail(r)) if r.contains("access-denied")),
+            "run {run}: {out:?}"
+        );
+        assert_eq!(out.denied.len(), 1, "run {run}: {out:?}");
+    }
+}
+
 #[tokio::test]
 async fn udp_to_an_ungranted_peer_is_denied_and_recorded() {
     let (rt, _d) = runtime();

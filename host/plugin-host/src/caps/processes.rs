@@ -45,7 +45,7 @@ pub const MAX_SCANS: u32 = 16;
 #[derive(Debug, Default)]
 pub struct ProcessesCap {
     grant: Option<ProcessGrant>,
-    own_netns: Option<String>,
+    own_netns: Option<Arc<str>>,
     index: Option<Arc<ProcessIndex>>,
     scans: u32,
 }
@@ -55,7 +55,7 @@ impl ProcessesCap {
     /// the runtime's process index (`None`, or not live: every call scans `/proc`).
     pub fn new(
         grant: Option<ProcessGrant>,
-        own_netns: Option<String>,
+        own_netns: Option<Arc<str>>,
         index: Option<Arc<ProcessIndex>>,
     ) -> Self {
         Self {

@@ -26,12 +26,20 @@ struct Buf {
 pub struct Capture(Arc<Mutex<Buf>>);
 
 impl Capture {
-    fn push(&self, bytes: &[u8]) {
+    /// Keep what fits of `bytes`, count the rest.
+    pub(crate) fn push(&self, bytes: &[u8]) {
         let mut b = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let room = CAPTURE_BYTES.saturating_sub(b.kept.len());
         let take = room.min(bytes.len());
         b.kept.extend_from_slice(&bytes[..take]);
         b.dropped += (bytes.len() - take) as u64;
+    }
+
+    /// Forget what was kept and dropped (a new run reuses the sink).
+    pub fn clear(&self) {
+        let mut b = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        b.kept.clear();
+        b.dropped = 0;
     }
 
     /// What was kept (lossy UTF-8) and how many bytes were dropped.

@@ -11,7 +11,7 @@
 //! changes nothing.
 //! Sockets and HTTP are separate capabilities (`sockets.rs`, `http.rs`).
 
-use wasmtime::component::Linker;
+use wasmtime::component::{HasSelf, Linker};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, filesystem, random};
@@ -84,7 +84,7 @@ pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     // io (error, poll, streams), clocks, random.random and cli stdin/stdout/stderr.
     wasmtime_wasi::p2::add_to_linker_proxy_interfaces_async(l)?;
     random::insecure::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
-    random::insecure_seed::add_to_linker::<HostState, WasiRandom>(l, HostState::random)?;
+    random::insecure_seed::add_to_linker::<HostState, HasSelf<HostState>>(l, |s| s)?;
     cli::exit::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::environment::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
     cli::terminal_input::add_to_linker::<HostState, WasiCli>(l, HostState::cli)?;
@@ -95,6 +95,25 @@ pub fn add_to_linker(l: &mut Linker<HostState>) -> wasmtime::Result<()> {
     filesystem::types::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
     filesystem::preopens::add_to_linker::<HostState, WasiFilesystem>(l, HostState::filesystem)?;
     Ok(())
+}
+
+/// `wasi:random/insecure-seed`: drawn on the run's first call from the context's RNG, then
+/// the same for the rest of the run. The context is reused by the check's next run
+/// (`run_context.rs`), whose seed must not be this one: WASI's own keeps one seed for the
+/// context's life.
+impl random::insecure_seed::Host for HostState {
+    fn insecure_seed(&mut self) -> wasmtime::Result<(u64, u64)> {
+        if let Some(seed) = self.insecure_seed {
+            return Ok(seed);
+        }
+        let rng = self.wasi.random();
+        let seed = (
+            random::random::Host::get_random_u64(rng)?,
+            random::random::Host::get_random_u64(rng)?,
+        );
+        self.insecure_seed = Some(seed);
+        Ok(seed)
+    }
 }
 
 /// A context with no environment, no arguments, captured stdio and the granted preopens.
