@@ -291,12 +291,12 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         daemon.apply_maintenance(&name, true).await;
     }
     daemon.apply(config).await;
-    // Start-up's transient allocations (plugin files, deserialised code) and the code only
-    // start-up ran back to the kernel.
-    memory::release_one_off_memory("start-up");
     // Ready: the control socket is bound, the VRRP sockets are open, the plugins compiled
     // and the checks started (an instance whose interface is missing waits, as keepalived's).
     opts.service.ready();
+    // Start-up's transient allocations (plugin files, deserialised code) and the code only
+    // start-up ran back to the kernel.
+    memory::release_one_off_memory("start-up");
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
