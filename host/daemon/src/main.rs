@@ -199,10 +199,12 @@ fn main() -> ExitCode {
         }
         None => {
             // Before any other thread (the logger's, the runtime's) exists.
-            let arenas_limited = wasmalived_sys::allocator::limit_arenas();
+            let allocator_configured = wasmalived_sys::allocator::configure();
             init_logging(cli.log_detail, cli.log_format);
-            if !arenas_limited {
-                tracing::debug!("malloc arenas not limited (not glibc, or mallopt refused)");
+            if !allocator_configured {
+                tracing::debug!(
+                    "malloc arenas and thresholds not set (not glibc, or mallopt refused)"
+                );
             }
             let _ = (cli.dont_fork, cli.log_console, cli.vrrp_only);
             // Before the runtime's threads exist: it edits the environment.

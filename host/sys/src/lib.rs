@@ -6,15 +6,18 @@
 //! - [`trust`]: the file-trust policy (owner, mode, every parent directory, symlinks) that
 //!   scripts, hooks and plugin files are checked against.
 //! - [`user`]: `user NAME [GROUP]` resolution from the passwd/group databases.
-//! - [`allocator`]: glibc malloc arenas capped and trimmed (the daemon's resident memory).
+//! - [`allocator`]: glibc malloc arenas capped, its thresholds fixed, and trimmed (the
+//!   daemon's resident memory).
+//! - [`program_pages`]: the daemon's own code pages that start-up touched, unmapped after it.
 //! - `libc_calls`: the few libc calls the above need.
 //!
-//! `libc_calls` and `allocator` hold the only `unsafe` code here.
+//! `libc_calls`, `allocator` and `program_pages` hold the only `unsafe` code here.
 
 pub mod allocator;
 mod libc_calls;
 pub mod process;
 pub mod program;
+pub mod program_pages;
 pub mod trust;
 pub mod user;
 

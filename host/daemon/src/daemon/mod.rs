@@ -56,6 +56,7 @@ pub mod checks;
 pub mod driver;
 pub mod links;
 pub mod maintenance;
+mod memory;
 pub mod plan;
 pub(crate) mod precise_timer;
 pub mod sockets;
@@ -286,11 +287,12 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         daemon.apply_maintenance(&name, true).await;
     }
     daemon.apply(config).await;
-    // Start-up's transient allocations (plugin files, deserialised code) back to the kernel.
-    wasmalived_sys::allocator::release_free_memory();
     // Ready: the control socket is bound, the VRRP sockets are open, the plugins compiled
     // and the checks started (an instance whose interface is missing waits, as keepalived's).
     opts.service.ready();
+    // Start-up's transient allocations (plugin files, deserialised code) and the code only
+    // start-up ran back to the kernel.
+    memory::release_one_off_memory("start-up");
 
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -503,7 +505,7 @@ impl Daemon {
                     );
                 }
                 self.apply(loaded.config).await;
-                wasmalived_sys::allocator::release_free_memory();
+                memory::release_one_off_memory("reload");
             }
             Err(errs) => {
                 error!("reload refused, keeping the running configuration:\n{errs}");
