@@ -8,7 +8,13 @@ use std::time::Instant;
 use tracing::{debug, warn};
 
 /// Trim the heap and unmap the program's start-up pages; `after` names the burst in the log.
-pub(super) fn release_one_off_memory(after: &str) {
+/// On the blocking pool: reading `/proc/self/smaps` and trimming take milliseconds, which a
+/// protocol thread must not spend between two adverts (a reload must not make one late).
+pub(super) fn release_one_off_memory(after: &'static str) {
+    drop(tokio::task::spawn_blocking(move || release_now(after)));
+}
+
+fn release_now(after: &str) {
     let started = Instant::now();
     wasmalived_sys::allocator::release_free_memory();
     match wasmalived_sys::program_pages::release_program_pages() {
