@@ -133,12 +133,13 @@ fn a_flapping_process_cannot_make_its_check_spin() -> Result<()> {
     wasmalived_bin()?;
     let plugin = plugin_path("nginx_process")?;
     let mut pair = Pair::new("evflap", PROTO, [W, W])?;
-    // Processes named `sleep` that exit every 20 ms, overlapping so that one always runs:
-    // every run finds some to watch, and each exit would wake the check. `fall` is high so
-    // the instance is not disturbed while it flaps.
+    // Processes named `sleep` that exit every 20 ms, overlapping so that some always run
+    // (each lives 0.5 s: ~25 at once, so even a shell loop stalled for most of that by a
+    // loaded machine leaves some): every run finds some to watch, and each exit would wake
+    // the check. `fall` is high so the instance is not disturbed while it flaps.
     let _flapper = pair.lab.spawn(
         NODES[0],
-        &["sh", "-c", "while :; do sleep 0.05 & sleep 0.02; done"],
+        &["sh", "-c", "while :; do sleep 0.5 & sleep 0.02; done"],
         "flapper.log",
     )?;
     let timing = CheckTiming {
