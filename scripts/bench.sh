@@ -37,6 +37,7 @@ benches=(
     "reload_bench|target/debug/reload_bench --starts 5 --reloads 100 --cold-reloads 5|target/debug/reload_bench --starts 1 --reloads 5 --cold-reloads 1"
     "check_load_bench|target/debug/check_load_bench --window-secs 20|target/debug/check_load_bench --window-secs 3 --rates 1,1000"
     "chaos_bench|target/debug/chaos_bench --rounds 30|target/debug/chaos_bench --rounds 7"
+    "stability_bench|target/debug/stability_bench --minutes 10 --failovers 5|target/debug/stability_bench --minutes 1 --failovers 2"
 )
 
 first_line() { "$@" 2>&1 | head -n1 || true; }
