@@ -90,7 +90,9 @@ chaos: setup plugins
 ## the LVS director (checker CPU vs HAProxy, detection time, data path) with release plugins,
 ## memory vs keepalived, start-up and hot-reload latency;
 ## a node's CPU and advert gaps at 1–1,000 checks/s (plugins vs keepalived scripts, hostile plugins);
-## chaos MTTR and availability, wasmalived trio vs keepalived trio (`make chaos` alone runs longer).
+## chaos MTTR and availability, wasmalived trio vs keepalived trio (`make chaos` alone runs longer);
+## a pair at VRRPv3 advert_int 0.01 under that load for 10 minutes, wasmalived vs keepalived
+## (BENCH_ONLY=stability_bench runs it alone, about 25 minutes).
 ## Every table also goes to bench/results/<date>-<revision>.md (machine, commands, output);
 ## BENCH_QUICK=1 is a smoke run of the whole pipeline, BENCH_ONLY="name ..." a subset.
 bench: setup plugins plugins-release

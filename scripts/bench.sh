@@ -38,6 +38,7 @@ benches=(
     "check_load_bench|target/debug/check_load_bench --window-secs 20|target/debug/check_load_bench --window-secs 3 --rates 1,1000"
     "chaos_bench|target/debug/chaos_bench --rounds 30|target/debug/chaos_bench --rounds 7"
     "chaos_bench_rt|target/debug/chaos_bench --rounds 30 --rt|target/debug/chaos_bench --rounds 7 --rt"
+    "stability_bench|target/debug/stability_bench --minutes 10 --failovers 5|target/debug/stability_bench --minutes 1 --failovers 2"
 )
 
 first_line() { "$@" 2>&1 | head -n1 || true; }

@@ -80,7 +80,15 @@ impl Pair {
 
     /// Starts (or restarts) node `i` with config text of its own (e.g. with checks added).
     pub fn start_with(&mut self, i: usize, text: &str) -> Result<()> {
-        let d = self.lab.start_daemon(self.kinds[i], NODES[i], text)?;
+        self.start_with_env(i, text, &[])
+    }
+
+    /// [`Pair::start_with`] with extra environment variables for the daemon (a later
+    /// `RUST_LOG` replaces the lab's debug default, for long runs under load).
+    pub fn start_with_env(&mut self, i: usize, text: &str, env: &[(&str, &str)]) -> Result<()> {
+        let d = self
+            .lab
+            .start_daemon_env(self.kinds[i], NODES[i], text, env)?;
         self.daemons[i] = Some(d);
         Ok(())
     }
