@@ -141,3 +141,47 @@ fn ipv6_kill9_failover_and_neighbour_follows_na() -> Result<()> {
     pair.expect_client_follows(1, true)?;
     pair.pass()
 }
+
+/// A Backup whose protocol thread is blocked for longer than its master-down interval (as a
+/// log write to a stalled disk would; the socket readers run on and queue the Master's
+/// adverts) wakes with that timer expired: it must read the adverts first and stay Backup.
+/// It used to act on the timer first and take over for a moment (`stability_bench` at
+/// `advert_int 0.01`, a 40 ms stall under load). Fault `block-router` (test builds).
+#[test]
+fn a_backup_whose_thread_was_blocked_reads_the_queued_adverts_before_its_expired_timer(
+) -> Result<()> {
+    wasmalived_bin()?;
+    let proto = Proto::V3Ipv4;
+    assert!(
+        proto.master_down(99) * 2 < Duration::from_secs(1),
+        "the block outlasts master-down"
+    );
+    let mut pair = Pair::new("wpblock", proto, [W, W])?;
+    pair.start(0)?;
+    pair.expect_master(0, pair.election_timeout())?;
+    let text = pair.confs[1].render();
+    // Blocked once, well after start-up (the election is over by then).
+    pair.start_with_env(
+        1,
+        &text,
+        &[("WASMALIVED_FAULT", "block-router-after-ms=3000")],
+    )?;
+    std::thread::sleep(Duration::from_secs(5));
+    let d = pair.daemon(1)?;
+    let log = std::fs::read_to_string(d.proc.log_path()).unwrap_or_default();
+    if !log.contains("injected fault: the router driver blocks its thread") {
+        return Err(LabError::check(format!(
+            "the fault was not injected (a build without `fault-injection`?): {}",
+            d.proc.log_tail(20)
+        )));
+    }
+    let became = d.instance_status(INSTANCE)?.counter("became_master");
+    if became != 0 {
+        return Err(LabError::check(format!(
+            "the blocked Backup took over {became} time(s) on waking while its Master was alive:\n{}",
+            d.proc.log_tail(20)
+        )));
+    }
+    pair.expect_master(0, pair.election_timeout())?;
+    pair.pass()
+}

@@ -5,6 +5,10 @@
 //! - `stall-router-after-ms=N`: N ms after it starts, the router driver stops: it awaits
 //!   something that never completes, as a loop hung on a lost reply would. The process
 //!   lives on; the tests prove the systemd watchdog pings stop with it.
+//! - `block-router-after-ms=N`: N ms after it starts, the router driver blocks its thread for
+//!   [`BLOCK_FOR`], once, as a write to a log on a stalled disk would; the socket readers run on
+//!   meanwhile. The tests prove a Backup then reads the adverts queued meanwhile before acting
+//!   on its expired master-down timer.
 
 use std::time::{Duration, Instant};
 
@@ -18,7 +22,12 @@ pub enum Fault {
     PanicRouterAt(Instant),
     /// The router driver stops making progress at this time.
     StallRouterAt(Instant),
+    /// The router driver blocks its thread for [`BLOCK_FOR`] at this time, once.
+    BlockRouterAt(Instant),
 }
+
+/// How long `block-router` blocks the driver's thread.
+pub const BLOCK_FOR: Duration = Duration::from_secs(1);
 
 impl Fault {
     /// The fault `spec` names (`KIND-after-ms=N`), timed from `now`.
@@ -28,6 +37,7 @@ impl Fault {
         match kind {
             "panic-router" => Some(Fault::PanicRouterAt(at)),
             "stall-router" => Some(Fault::StallRouterAt(at)),
+            "block-router" => Some(Fault::BlockRouterAt(at)),
             _ => None,
         }
     }
@@ -61,6 +71,10 @@ mod tests {
         assert_eq!(
             Fault::parse("stall-router-after-ms=250", now),
             Some(Fault::StallRouterAt(now + Duration::from_millis(250)))
+        );
+        assert_eq!(
+            Fault::parse("block-router-after-ms=10", now),
+            Some(Fault::BlockRouterAt(now + Duration::from_millis(10)))
         );
         assert_eq!(Fault::parse("stall-router-after-ms=soon", now), None);
         assert_eq!(Fault::parse("melt-router-after-ms=1", now), None);

@@ -304,9 +304,9 @@ impl Driver {
         // sleep is never restarted by unrelated input.
         let mut armed: Option<Instant> = None;
         let mut sleep = timer(None);
-        let fault = crate::fault::from_env(Instant::now());
+        let mut fault = crate::fault::from_env(Instant::now());
         loop {
-            inject(fault).await;
+            inject(&mut fault).await;
             let deadline = self.router.poll_timeout();
             if deadline != armed {
                 armed = deadline;
@@ -957,15 +957,23 @@ impl Driver {
 }
 
 /// The injected fault, if its time has come: a panic, or a stall (the loop awaits forever).
-async fn inject(fault: Option<crate::fault::Fault>) {
-    use crate::fault::Fault;
-    match fault {
+async fn inject(fault: &mut Option<crate::fault::Fault>) {
+    use crate::fault::{Fault, BLOCK_FOR};
+    match *fault {
         Some(Fault::PanicRouterAt(at)) => {
             assert!(Instant::now() < at, "injected fault: router driver panic");
         }
         Some(Fault::StallRouterAt(at)) if Instant::now() >= at => {
             error!("injected fault: the router driver stalls");
             std::future::pending::<()>().await;
+        }
+        Some(Fault::BlockRouterAt(at)) if Instant::now() >= at => {
+            *fault = None;
+            error!(
+                ?BLOCK_FOR,
+                "injected fault: the router driver blocks its thread"
+            );
+            std::thread::sleep(BLOCK_FOR);
         }
         _ => {}
     }
