@@ -100,6 +100,40 @@ pub fn plugin_check(
     s
 }
 
+/// A hostile check's timing: it fails (or burns its timeout) every run, and costs one
+/// priority point.
+pub const HOSTILE: CheckTiming = CheckTiming {
+    interval: 1,
+    timeout: Some(1),
+    fall: 1,
+    rise: 1,
+    weight: -1,
+};
+
+/// `vrrp_script hostile_NAME` blocks for the hostile fixture plugins `plugins` (`busy_loop`,
+/// `memory_bomb`, `trap`, `log_flood`…) with `timing`, and their names. `busy_loop` always
+/// gets `timeout 0.9`: it burns 0.9 s of each 1 s interval.
+pub fn hostile_checks(plugins: &[&str], timing: &CheckTiming) -> Result<(String, Vec<String>)> {
+    let mut blocks = String::new();
+    let mut names = Vec::new();
+    for &hostile in plugins {
+        let name = format!("hostile_{hostile}");
+        let block = if hostile == "busy_loop" {
+            let own = CheckTiming {
+                timeout: Some(1),
+                ..*timing
+            };
+            plugin_check(&name, &plugin_path(hostile)?, &[], &[], &own)
+                .replace("    timeout 1\n", "    timeout 0.9\n")
+        } else {
+            plugin_check(&name, &plugin_path(hostile)?, &[], &[], timing)
+        };
+        blocks.push_str(&block);
+        names.push(name);
+    }
+    Ok((blocks, names))
+}
+
 /// Adds `script_blocks` before the first `vrrp_instance` of a rendered config and a
 /// `track_script { tracked }` to every instance.
 pub fn with_checks(conf: &str, script_blocks: &str, tracked: &[&str]) -> Result<String> {

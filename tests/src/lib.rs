@@ -35,7 +35,8 @@ pub mod timing;
 
 pub use capture::{AddrEvent, AddrMonitor, BridgeCapture, Packet, PacketKind};
 pub use checks::{
-    plugin_check, plugin_path, script_check, with_checks, with_global, CheckStatus, CheckTiming,
+    hostile_checks, plugin_check, plugin_path, script_check, with_checks, with_global, CheckStatus,
+    CheckTiming, HOSTILE,
 };
 pub use config::{Instance, KeepalivedConf, Proto, INSTANCE, VRID};
 pub use daemon::{wasmalived_bin, Daemon, Impl, InstanceStatus, TrackedProcessStatus};

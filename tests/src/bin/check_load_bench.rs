@@ -27,8 +27,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use wasmalived_e2e::{
-    plugin_check, plugin_path, script_check, with_checks, with_global, BridgeCapture, CheckTiming,
-    Impl, LabError, Pair, Proto, Result, VRID,
+    hostile_checks, plugin_check, plugin_path, script_check, with_checks, with_global,
+    BridgeCapture, CheckTiming, Impl, LabError, Pair, Proto, Result, HOSTILE, VRID,
 };
 
 /// The hostile plugins beside the good checks in the `hostile` variants (`--hostiles`).
@@ -51,13 +51,11 @@ const QUIET: CheckTiming = CheckTiming {
     rise: 1,
     weight: 0,
 };
-/// A hostile check: it fails every run; weight -1 keeps the lone node Master.
-const HOSTILE: CheckTiming = CheckTiming {
-    interval: 1,
-    timeout: Some(1),
-    fall: 1,
-    rise: 1,
-    weight: -1,
+/// A hostile check: it fails every run; weight -1 keeps the lone node Master. The daemon's
+/// default timeout (`busy_loop` gets 0.9 s, [`hostile_checks`]).
+const HOSTILE_TIMING: CheckTiming = CheckTiming {
+    timeout: None,
+    ..HOSTILE
 };
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -144,22 +142,10 @@ fn checks(variant: Variant, rate: u32, hostiles: &[String]) -> Result<(String, V
         names.push(name);
     }
     if variant.hostile() {
-        for hostile in hostiles.iter().map(String::as_str) {
-            let mut timing = HOSTILE;
-            if hostile != "busy_loop" {
-                timing.timeout = None;
-            }
-            let name = format!("hostile_{hostile}");
-            let block = plugin_check(&name, &plugin_path(hostile)?, &[], &[], &timing);
-            // The busy loop burns 0.9 s of its 1 s interval.
-            let block = if hostile == "busy_loop" {
-                block.replace("    timeout 1\n", "    timeout 0.9\n")
-            } else {
-                block
-            };
-            blocks.push_str(&block);
-            names.push(name);
-        }
+        let plugins: Vec<&str> = hostiles.iter().map(String::as_str).collect();
+        let (hostile_blocks, hostile_names) = hostile_checks(&plugins, &HOSTILE_TIMING)?;
+        blocks.push_str(&hostile_blocks);
+        names.extend(hostile_names);
     }
     Ok((blocks, names))
 }

@@ -39,9 +39,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use wasmalived_e2e::{
-    median, plugin_check, plugin_path, script_check, wasmalived_bin, with_checks, with_global,
-    BridgeCapture, CheckTiming, Impl, LabError, Packet, PacketKind, Pair, Proto, Result, NODES,
-    VRID,
+    hostile_checks, median, plugin_check, plugin_path, script_check, wasmalived_bin, with_checks,
+    with_global, BridgeCapture, CheckTiming, Impl, LabError, Packet, PacketKind, Pair, Proto,
+    Result, HOSTILE, NODES, VRID,
 };
 
 /// `advert_int` as written: one centisecond, the smallest VRRPv3 interval.
@@ -75,12 +75,10 @@ const GOOD: CheckTiming = CheckTiming {
     weight: 0,
 };
 /// A hostile check: it fails (or burns its timeout) every run; `weight -1` leaves n1 above n2.
-const HOSTILE: CheckTiming = CheckTiming {
-    interval: 1,
-    timeout: Some(1),
-    fall: 1,
-    rise: 1,
-    weight: -1,
+/// The daemon's default timeout (`busy_loop` gets 0.9 s, [`hostile_checks`]).
+const HOSTILE_TIMING: CheckTiming = CheckTiming {
+    timeout: None,
+    ..HOSTILE
 };
 /// `RUST_LOG` for wasmalived: info, not the lab's debug, for 1,000 checks a second.
 const LOG_ENV: [(&str, &str); 1] = [("RUST_LOG", "info")];
@@ -369,17 +367,9 @@ fn node_config(pair: &mut Pair, i: usize, opts: &Opts, checks: u32) -> Result<St
         names.push(name);
     }
     if kind != Impl::Keepalived {
-        for hostile in HOSTILES {
-            let name = format!("hostile_{hostile}");
-            let mut timing = HOSTILE;
-            if hostile != "busy_loop" {
-                timing.timeout = None;
-            }
-            let block = plugin_check(&name, &plugin_path(hostile)?, &[], &[], &timing);
-            // The busy loop burns 0.9 s of its 1 s interval.
-            blocks.push_str(&block.replace("    timeout 1\n", "    timeout 0.9\n"));
-            names.push(name);
-        }
+        let (hostile_blocks, hostile_names) = hostile_checks(&HOSTILES, &HOSTILE_TIMING)?;
+        blocks.push_str(&hostile_blocks);
+        names.extend(hostile_names);
     }
     let tracked: Vec<&str> = names.iter().map(String::as_str).collect();
     let text = with_checks(&pair.confs[i].render(), &blocks, &tracked)?;

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::chaos::schedule::{Fault, FaultKind, Scales};
-use crate::checks::{plugin_check, plugin_path, script_check, with_checks, CheckTiming};
+use crate::checks::{plugin_check, plugin_path, script_check, with_checks, CheckTiming, HOSTILE};
 use crate::cmd;
 use crate::config::{Proto, INSTANCE};
 use crate::daemon::{Daemon, Impl};
@@ -68,14 +68,6 @@ const DECISIVE: CheckTiming = CheckTiming {
 const GOOD: CheckTiming = CheckTiming {
     fall: 2,
     ..DECISIVE
-};
-/// A hostile check: fails every run, costs one priority point.
-const HOSTILE: CheckTiming = CheckTiming {
-    interval: 1,
-    timeout: Some(1),
-    fall: 1,
-    rise: 1,
-    weight: -1,
 };
 
 /// Three VRRP nodes and a client, with the daemons running.
@@ -465,20 +457,10 @@ fn loss_script(pct: u8) -> String {
 /// The hostile checks' blocks and names: busy loop (burns its whole timeout), memory bomb,
 /// trap, log flood, and a slow host call.
 fn hostile_checks() -> Result<(String, Vec<String>)> {
-    let mut blocks = String::new();
-    let mut names = Vec::new();
-    for hostile in ["busy_loop", "memory_bomb", "trap", "log_flood"] {
-        let name = format!("hostile_{hostile}");
-        let block = plugin_check(&name, &plugin_path(hostile)?, &[], &[], &HOSTILE);
-        // The busy loop spins for 0.9 s of each 1 s interval.
-        let block = if hostile == "busy_loop" {
-            block.replace("    timeout 1\n", "    timeout 0.9\n")
-        } else {
-            block
-        };
-        blocks.push_str(&block);
-        names.push(name);
-    }
+    let (mut blocks, mut names) = crate::checks::hostile_checks(
+        &["busy_loop", "memory_bomb", "trap", "log_flood"],
+        &HOSTILE,
+    )?;
     // A host call that blocks: a TCP connect the host waits on until ARP gives up or the
     // plugin's own timeout ends it.
     let grant = format!("allow_tcp {UNANSWERED}");
