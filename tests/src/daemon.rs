@@ -32,6 +32,17 @@ impl Impl {
             Impl::Wasmalived => "wasmalived",
         }
     }
+
+    /// Parses a comma-separated list of implementation names (a bench's `--impl` value).
+    pub fn parse_list(list: &str) -> std::result::Result<Vec<Impl>, String> {
+        list.split(',')
+            .map(|s| match s {
+                "keepalived" => Ok(Impl::Keepalived),
+                "wasmalived" => Ok(Impl::Wasmalived),
+                x => Err(format!("unknown implementation {x:?}")),
+            })
+            .collect()
+    }
 }
 
 /// The cargo target directory: `$CARGO_TARGET_DIR`, else `<workspace>/target`.

@@ -110,6 +110,27 @@ impl Pair {
         self.start(1)
     }
 
+    /// Starts n1 alone with `texts[0]` until it holds the VIP by itself, then n2 with
+    /// `texts[1]`, and waits for n1 as Master and n2 as Backup. Started together, both
+    /// master-down timers can expire at once, and a GARP from n2's moment as Master would
+    /// point the client at n2.
+    pub fn start_n1_then_n2(&mut self, texts: [&str; 2]) -> Result<()> {
+        self.start_with(0, texts[0])?;
+        self.lab
+            .wait_sole_holder(&NODES, self.vip(), NODES[0], self.election_timeout())?;
+        self.start_with(1, texts[1])?;
+        self.expect_master(0, self.election_timeout())?;
+        Ok(())
+    }
+
+    /// Waits until check `check` reports `up` on both nodes.
+    pub fn wait_check_up_on_both(&self, check: &str, timeout: Duration) -> Result<()> {
+        for i in 0..2 {
+            self.lab.wait_check(self.daemon(i)?, check, "up", timeout)?;
+        }
+        Ok(())
+    }
+
     /// The daemon on node `i`.
     pub fn daemon(&self, i: usize) -> Result<&Daemon> {
         self.daemons

@@ -96,22 +96,15 @@ fn nginx_pair(test: &str) -> Result<(Pair, [Proc; 2])> {
 /// Starts both nodes with `blocks[i]` (vrrp_script text) tracked as `CHECK`, waits for n1
 /// to be Master with the check up and the client to read n1's page through the VIP.
 fn start_tracking(pair: &mut Pair, blocks: [&str; 2], globals: &[&str]) -> Result<()> {
-    // n1 first, alone, then n2: started together, both master-down timers can expire at
-    // once, and a GARP from n2's moment as Master would point the client at n2.
-    for (i, block) in blocks.iter().enumerate() {
-        let text = with_checks(&pair.confs[i].render(), block, &[CHECK])?;
-        let text = with_global(&text, globals)?;
-        pair.start_with(i, &text)?;
-        if i == 0 {
-            pair.lab
-                .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
-        }
-    }
-    pair.expect_master(0, pair.election_timeout())?;
-    for i in 0..2 {
-        pair.lab
-            .wait_check(pair.daemon(i)?, CHECK, "up", Duration::from_secs(5))?;
-    }
+    let text = |i: usize| -> Result<String> {
+        with_global(
+            &with_checks(&pair.confs[i].render(), blocks[i], &[CHECK])?,
+            globals,
+        )
+    };
+    let texts = [text(0)?, text(1)?];
+    pair.start_n1_then_n2([&texts[0], &texts[1]])?;
+    pair.wait_check_up_on_both(CHECK, Duration::from_secs(5))?;
     expect_status(pair, 0, "MASTER", i64::from(PRIOS[0]))?;
     pair.lab
         .expect_http_from(CLIENT, pair.vip(), NODES[0], Duration::from_secs(5))?;

@@ -20,8 +20,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use wasmalived_e2e::{
-    now_epoch, plugin_check, plugin_path, wasmalived_bin, with_checks, CheckTiming, Impl, LabError,
-    Pair, Proto, Result, CLIENT, INSTANCE, NODES,
+    now_epoch, plugin_check, plugin_path, wasmalived_bin, with_checks, CheckStatus, CheckTiming,
+    Impl, LabError, Pair, Proto, Result, CLIENT, INSTANCE, NODES,
 };
 
 const W: Impl = Impl::Wasmalived;
@@ -63,69 +63,74 @@ fn nginx_killed_wakes_its_check_and_the_backup_takes_over_within_its_skew_time()
         &["allow_processes netns"],
         &TIMING,
     );
-    // n1 first, alone, then n2 (see checks_failover.rs: no GARP race at start).
-    for i in 0..2 {
-        let text = with_checks(&pair.confs[i].render(), &block, &[CHECK])?;
-        pair.start_with(i, &text)?;
-        if i == 0 {
-            pair.lab
-                .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
-        }
-    }
-    pair.expect_master(0, pair.election_timeout())?;
-    for i in 0..2 {
-        pair.lab
-            .wait_check(pair.daemon(i)?, CHECK, "up", Duration::from_secs(5))?;
-    }
-    let before = pair.daemon(0)?.check_status(CHECK)?;
+    let texts = [
+        with_checks(&pair.confs[0].render(), &block, &[CHECK])?,
+        with_checks(&pair.confs[1].render(), &block, &[CHECK])?,
+    ];
+    pair.start_n1_then_n2([&texts[0], &texts[1]])?;
+    pair.wait_check_up_on_both(CHECK, Duration::from_secs(5))?;
+    // The exit wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes over
+    // after its skew time (RFC 5798 §6.4.2).
+    expect_woken_fatal_takeover(&pair, CHECK, "nginx killed", || {
+        pair.lab.kill_nginx(&nginx[0])
+    })?;
+    pair.lab
+        .expect_http_from(CLIENT, pair.vip(), NODES[1], Duration::from_secs(3))?;
+    pair.pass()
+}
+
+/// Fires `trigger` (an event n1's check `check` watches) and expects the check to run early
+/// and turn `fatal`, n1 to enter Fault and n2 to hold the VIP alone within its skew time
+/// (RFC 5798 §6.4.2), timed by a VIP sampler; long before the check's interval. Returns
+/// n1's check status after the takeover.
+fn expect_woken_fatal_takeover(
+    pair: &Pair,
+    check: &str,
+    what: &str,
+    trigger: impl FnOnce() -> Result<()>,
+) -> Result<CheckStatus> {
+    let before = pair.daemon(0)?.check_status(check)?;
     let sampler = pair
         .lab
         .sample_vip(&NODES, pair.vip(), Duration::from_millis(5))?;
-
-    let t_kill = now_epoch();
-    pair.lab.kill_nginx(&nginx[0])?;
-    // The exit wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes over
-    // after its skew time (RFC 5798 §6.4.2).
+    let t_trigger = now_epoch();
+    trigger()?;
     let bound = PROTO.skew(PRIOS[1]) + MARGIN;
     pair.lab
         .wait_sole_holder(&NODES, pair.vip(), NODES[1], bound + Duration::from_secs(3))?;
     pair.lab
         .wait_state(pair.daemon(0)?, INSTANCE, "FAULT", Duration::from_secs(2))?;
-    let after = pair.daemon(0)?.check_status(CHECK)?;
-    pair.lab
-        .expect_http_from(CLIENT, pair.vip(), NODES[1], Duration::from_secs(3))?;
+    let after = pair.daemon(0)?.check_status(check)?;
     let tl = sampler.stop()?;
-    let took = tl.first_on(NODES[1], t_kill).map(|t| t - t_kill);
+    let took = tl.first_on(NODES[1], t_trigger).map(|t| t - t_trigger);
     eprintln!(
-        "nginx killed: VIP on {} after {took:?} s (bound {:.3} s, interval {} s); check runs \
-         {} -> {}, woken {}",
+        "{what}: VIP on {} after {took:?} s (bound {:.3} s, interval {} s); check runs {} -> {}, \
+         woken {} -> {}",
         NODES[1],
         bound.as_secs_f64(),
         TIMING.interval,
         before.runs,
         after.runs,
+        before.woken,
         after.woken
     );
-    if after.state != "fatal" || after.woken == 0 {
+    if after.state != "fatal" || after.woken <= before.woken {
         return Err(LabError::check(format!(
-            "n1's check should be fatal after an early run: {after:?}\n{}",
+            "{what}: n1's check should be fatal after an early run: {after:?}\n{}",
             pair.lab.log_summary(25)
         )));
     }
     match took {
-        Some(s) if s <= bound.as_secs_f64() => {}
-        _ => {
-            return Err(LabError::check(format!(
-                "the VIP reached {} after {took:?} s, bound {:.3} s (the check's interval is \
-                 {} s)\n{}",
-                NODES[1],
-                bound.as_secs_f64(),
-                TIMING.interval,
-                pair.lab.log_summary(25)
-            )))
-        }
+        Some(s) if s <= bound.as_secs_f64() => Ok(after),
+        _ => Err(LabError::check(format!(
+            "{what}: the VIP reached {} after {took:?} s, bound {:.3} s (the check's interval is \
+             {} s)\n{}",
+            NODES[1],
+            bound.as_secs_f64(),
+            TIMING.interval,
+            pair.lab.log_summary(25)
+        ))),
     }
-    pair.pass()
 }
 
 #[test]
@@ -220,70 +225,21 @@ fn a_maintenance_flag_touched_wakes_its_check_and_the_backup_takes_over_within_i
     let dir = flag_dir(&pair)?;
     let flags = [dir.join("n1.maint"), dir.join("n2.maint")];
     const FLAG_CHECK: &str = "chk_maint";
-    // n1 first, alone, then n2 (see checks_failover.rs: no GARP race at start).
-    for (i, flag) in flags.iter().enumerate() {
-        let block = maintenance_check(FLAG_CHECK, flag, &dir, &TIMING)?;
-        let text = with_checks(&pair.confs[i].render(), &block, &[FLAG_CHECK])?;
-        pair.start_with(i, &text)?;
-        if i == 0 {
-            pair.lab
-                .wait_sole_holder(&NODES, pair.vip(), NODES[0], pair.election_timeout())?;
-        }
-    }
-    pair.expect_master(0, pair.election_timeout())?;
-    for i in 0..2 {
-        // The first run follows the plugin's load (a compile on a cold cache, slow on a
-        // loaded machine): a generous wait, not a bound on anything measured.
-        pair.lab
-            .wait_check(pair.daemon(i)?, FLAG_CHECK, "up", Duration::from_secs(30))?;
-    }
-    let before = pair.daemon(0)?.check_status(FLAG_CHECK)?;
-    let sampler = pair
-        .lab
-        .sample_vip(&NODES, pair.vip(), Duration::from_millis(5))?;
-
-    let t_touch = now_epoch();
-    std::fs::write(&flags[0], "draining n1\n")
-        .map_err(|e| LabError::io(format!("writing {}", flags[0].display()), e))?;
+    let text = |i: usize| -> Result<String> {
+        let block = maintenance_check(FLAG_CHECK, &flags[i], &dir, &TIMING)?;
+        with_checks(&pair.confs[i].render(), &block, &[FLAG_CHECK])
+    };
+    let texts = [text(0)?, text(1)?];
+    pair.start_n1_then_n2([&texts[0], &texts[1]])?;
+    // The first run follows the plugin's load (a compile on a cold cache, slow on a loaded
+    // machine): a generous wait, not a bound on anything measured.
+    pair.wait_check_up_on_both(FLAG_CHECK, Duration::from_secs(30))?;
     // The change wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes
     // over after its skew time (RFC 5798 §6.4.2).
-    let bound = PROTO.skew(PRIOS[1]) + MARGIN;
-    pair.lab
-        .wait_sole_holder(&NODES, pair.vip(), NODES[1], bound + Duration::from_secs(3))?;
-    pair.lab
-        .wait_state(pair.daemon(0)?, INSTANCE, "FAULT", Duration::from_secs(2))?;
-    let after = pair.daemon(0)?.check_status(FLAG_CHECK)?;
-    let tl = sampler.stop()?;
-    let took = tl.first_on(NODES[1], t_touch).map(|t| t - t_touch);
-    eprintln!(
-        "maintenance flag touched: VIP on {} after {took:?} s (bound {:.3} s, interval {} s); \
-         check runs {} -> {}, woken {}",
-        NODES[1],
-        bound.as_secs_f64(),
-        TIMING.interval,
-        before.runs,
-        after.runs,
-        after.woken
-    );
-    if after.state != "fatal" || after.woken <= before.woken {
-        return Err(LabError::check(format!(
-            "n1's check should be fatal after an early run: {after:?}\n{}",
-            pair.lab.log_summary(25)
-        )));
-    }
-    match took {
-        Some(s) if s <= bound.as_secs_f64() => {}
-        _ => {
-            return Err(LabError::check(format!(
-                "the VIP reached {} after {took:?} s, bound {:.3} s (the check's interval is \
-                 {} s)\n{}",
-                NODES[1],
-                bound.as_secs_f64(),
-                TIMING.interval,
-                pair.lab.log_summary(25)
-            )))
-        }
-    }
+    let after = expect_woken_fatal_takeover(&pair, FLAG_CHECK, "maintenance flag touched", || {
+        std::fs::write(&flags[0], "draining n1\n")
+            .map_err(|e| LabError::io(format!("writing {}", flags[0].display()), e))
+    })?;
     // Removing the flag is a change too: an early run brings the check up again, long before
     // its next interval (10 s after the early run that saw the flag).
     std::fs::remove_file(&flags[0])

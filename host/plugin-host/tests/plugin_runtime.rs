@@ -234,9 +234,15 @@ async fn ungranted_import_refused_naming_import_and_grant() {
     assert!(matches!(out.result, Ok(Verdict::Fail(_))), "{out:?}");
 }
 
-#[tokio::test]
-async fn tcp_outside_allowlist_denied() {
-    let (rt, _d) = runtime();
+/// The `denied-tcp` fixture granted only 127.0.0.1:1, and a listening address outside that
+/// grant (the listener lives as long as the caller keeps it).
+fn denied_tcp_granted_elsewhere(
+    rt: &Runtime,
+) -> (
+    std::net::TcpListener,
+    std::net::SocketAddr,
+    wasmalived_plugin_host::CheckPlugin,
+) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
     let open = listener.local_addr().expect("addr");
     let grants = Grants {
@@ -246,6 +252,13 @@ async fn tcp_outside_allowlist_denied() {
     let plugin = rt
         .load_check("c", &fixture("denied-tcp"), &grants)
         .expect("load");
+    (listener, open, plugin)
+}
+
+#[tokio::test]
+async fn tcp_outside_allowlist_denied() {
+    let (rt, _d) = runtime();
+    let (_listener, open, plugin) = denied_tcp_granted_elsewhere(&rt);
     let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
     match &out.result {
         Ok(Verdict::Fail(r)) => assert!(r.contains("access-denied"), "{out:?}"),
@@ -277,15 +290,7 @@ async fn tcp_outside_allowlist_denied() {
 #[tokio::test]
 async fn each_run_reports_only_its_own_denials() {
     let (rt, _d) = runtime();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
-    let open = listener.local_addr().expect("addr");
-    let grants = Grants {
-        tcp: vec![TcpGrant("127.0.0.1:1".into())],
-        ..Grants::default()
-    };
-    let plugin = rt
-        .load_check("c", &fixture("denied-tcp"), &grants)
-        .expect("load");
+    let (_listener, open, plugin) = denied_tcp_granted_elsewhere(&rt);
     for run in 1..=3 {
         let out = plugin.run(&p(&[("address", &open.to_string())]), T).await;
         assert!(

@@ -71,16 +71,7 @@ fn parse_args() -> std::result::Result<Opts, String> {
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
-            "--impl" => {
-                o.impls = val()?
-                    .split(',')
-                    .map(|s| match s {
-                        "keepalived" => Ok(Impl::Keepalived),
-                        "wasmalived" => Ok(Impl::Wasmalived),
-                        x => Err(format!("unknown implementation {x:?}")),
-                    })
-                    .collect::<std::result::Result<_, _>>()?
-            }
+            "--impl" => o.impls = Impl::parse_list(&val()?)?,
             "--runs" => {
                 o.runs = val()?
                     .parse()

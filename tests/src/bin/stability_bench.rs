@@ -131,16 +131,7 @@ fn parse_args() -> std::result::Result<Opts, String> {
                     .ok_or("--minutes takes a positive number")?;
                 o.window = Duration::from_secs_f64(m * 60.0);
             }
-            "--impl" => {
-                o.impls = val()?
-                    .split(',')
-                    .map(|s| match s {
-                        "keepalived" => Ok(Impl::Keepalived),
-                        "wasmalived" => Ok(Impl::Wasmalived),
-                        x => Err(format!("unknown implementation {x:?}")),
-                    })
-                    .collect::<std::result::Result<_, _>>()?
-            }
+            "--impl" => o.impls = Impl::parse_list(&val()?)?,
             "--failovers" => o.failovers = number(val()?)? as usize,
             "--checks" => o.checks = number(val()?)?,
             "--scripts" => o.scripts = number(val()?)?,
