@@ -1270,10 +1270,14 @@ impl<V: Clone + PartialEq, R: Clone + PartialEq> Router<V, R> {
                 sync_group::on_state_changed(self, now, id, from, to, &reason);
             }
             Action::Notice(notice) => {
+                let lower_router_heard = matches!(notice, Notice::LowerPriorityAdvert { .. });
                 self.outputs.push_back(Output::Event(Event::Notice {
                     instance: id,
                     notice,
                 }));
+                if lower_router_heard {
+                    sync_group::on_lower_priority_advert(self, now, id);
+                }
             }
             Action::WantMaster(want) => {
                 if want {

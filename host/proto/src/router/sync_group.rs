@@ -340,6 +340,30 @@ pub(super) fn on_state_changed<V: Clone + PartialEq, R: Clone + PartialEq>(
     notify_group(router, g);
 }
 
+/// Member `id`, as Master, heard a lower-priority advert: its other members announce their
+/// VIPs again too (keepalived `vrrp_state_master_rx`). The lower node had taken over (a
+/// partition, a stall); its members yield together on this member's answer, so this node
+/// never hears the others' adverts — yet hosts' neighbour caches point at the lower node
+/// for their addresses as well.
+pub(super) fn on_lower_priority_advert<V: Clone + PartialEq, R: Clone + PartialEq>(
+    router: &mut Router<V, R>,
+    now: Instant,
+    id: InstanceId,
+) {
+    let Some(g) = group_of(router, id) else {
+        return;
+    };
+    let m = members(router, g);
+    if m.len() < 2 {
+        return;
+    }
+    for other in m.into_iter().filter(|other| *other != id) {
+        if let Some(slot) = router.slot_mut(other) {
+            slot.core.reannounce_after_lower_priority(now);
+        }
+    }
+}
+
 /// A held Backup's master-down timer fired.
 pub(super) fn on_want_master<V: Clone + PartialEq, R: Clone + PartialEq>(
     router: &mut Router<V, R>,

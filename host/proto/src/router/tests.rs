@@ -248,6 +248,38 @@ fn sync_group_keeps_both_members_on_one_node_with_mixed_priorities_keepalived_vr
 }
 
 #[test]
+fn a_sync_group_member_hearing_a_lower_router_reannounces_every_member_keepalived_master_rx() {
+    let i = v3(100);
+    let mut lan = Lan::new(2, 1, 9);
+    lan.set_check(0, "chk", CheckState::Up);
+    let (s0, g0) = grouped(0, 100, 100, i);
+    lan.configure(0, s0, g0);
+    // Node 1 runs VI_1 alone, lower: it speaks only for VI_1.
+    lan.configure(1, vec![spec(1, 1, 90, i)], vec![]);
+    // Past node 0's takeover and its second burst (`garp_master_delay`, 5 s).
+    lan.run_for(secs(10));
+    assert_eq!(lan.masters("VI_1"), vec![0]);
+    assert_eq!(lan.masters("VI_2"), vec![0]);
+    // Node 1 stops hearing node 0 and takes VI_1 over: node 0 hears a lower router for
+    // VI_1 only, and announces VI_2's addresses again as well.
+    lan.cuts.insert((0, 0, 1));
+    let cut_at = lan.now;
+    lan.run_for(master_down(90, i) + secs(1));
+    assert_eq!(lan.masters("VI_1"), vec![0, 1]);
+    let announced = |name: &str| {
+        lan.log_since(0, cut_at)
+            .iter()
+            .filter(|l| matches!(l, Logged::Announce { name: n, .. } if n == name))
+            .count()
+    };
+    assert!(announced("VI_1") > 0, "VI_1 answers the lower router");
+    assert!(
+        announced("VI_2") > 0,
+        "VI_2, in VI_1's sync group, announces with it"
+    );
+}
+
+#[test]
 fn reload_keeps_a_masters_vips_and_applies_only_the_difference() {
     let i = v3(100);
     let mut lan = pair(i, 8);

@@ -700,14 +700,25 @@ impl Instance {
             if !self.cfg.lower_prio_no_advert {
                 self.send_advert(now, self.priority);
             }
-            if self.cfg.garp.lower_prio_repeat > 0 {
-                self.actions.push_back(Action::SendGarp {
-                    repeat: self.cfg.garp.lower_prio_repeat,
-                });
-                if let Some(delay) = self.cfg.garp.lower_prio_delay {
-                    self.timers.set(Timer::GarpLowerPrio, now + delay);
-                }
-            }
+            self.reannounce_after_lower_priority(now);
+        }
+    }
+
+    /// As Master, announce the VIPs again the way an answer to a lower-priority advert does
+    /// (`garp_lower_prio_repeat` now, again after `garp_lower_prio_delay`); nothing in
+    /// another state or with a repeat of 0. The router also calls it for the other members
+    /// of a sync group when one member heard the lower router (keepalived
+    /// `vrrp_state_master_rx`): the lower node's other members yield with it, so their
+    /// adverts never reach this node, yet hosts' neighbour caches point at them too.
+    pub fn reannounce_after_lower_priority(&mut self, now: Instant) {
+        if self.state != State::Master || self.cfg.garp.lower_prio_repeat == 0 {
+            return;
+        }
+        self.actions.push_back(Action::SendGarp {
+            repeat: self.cfg.garp.lower_prio_repeat,
+        });
+        if let Some(delay) = self.cfg.garp.lower_prio_delay {
+            self.timers.set(Timer::GarpLowerPrio, now + delay);
         }
     }
 
