@@ -60,6 +60,10 @@ pub enum McastOp {
 pub enum ProcEvent {
     /// The answer to a subscription (`PROC_EVENT_NONE` with `ack` set); `err` 0 is success.
     Ack {
+        /// `cn_msg.ack`: the `ack` of the request it answers, plus one. The kernel
+        /// multicasts every listener's acknowledgement to all of them; this tells them
+        /// apart (it overwrites `seq` with its per-CPU counter).
+        ack: u32,
         /// The kernel's error code.
         err: u32,
     },
@@ -190,6 +194,7 @@ pub fn decode(datagram: &[u8]) -> Result<Option<Message>, DecodeError> {
         what::NONE if ack != 0 => {
             need(b, data + 4, "ack event")?;
             ProcEvent::Ack {
+                ack,
                 err: u32_at(b, data),
             }
         }
@@ -234,8 +239,9 @@ pub fn decode(datagram: &[u8]) -> Result<Option<Message>, DecodeError> {
 }
 
 /// The datagram that subscribes (or unsubscribes) this socket to process events: a
-/// `NLMSG_DONE` netlink message from `port`, carrying a `cn_msg` with the operation.
-pub fn mcast_request(op: McastOp, port: u32) -> [u8; NLMSG_HDRLEN + CN_MSG_LEN + 4] {
+/// `NLMSG_DONE` netlink message from `port`, carrying a `cn_msg` with the operation. `ack`
+/// tells its acknowledgement from other listeners' (the kernel answers with `ack` + 1).
+pub fn mcast_request(op: McastOp, port: u32, ack: u32) -> [u8; NLMSG_HDRLEN + CN_MSG_LEN + 4] {
     let mut b = [0u8; NLMSG_HDRLEN + CN_MSG_LEN + 4];
     let total = b.len() as u32;
     b[0..4].copy_from_slice(&total.to_ne_bytes());
@@ -244,6 +250,7 @@ pub fn mcast_request(op: McastOp, port: u32) -> [u8; NLMSG_HDRLEN + CN_MSG_LEN +
     let cn = NLMSG_HDRLEN;
     b[cn..cn + 4].copy_from_slice(&CN_IDX_PROC.to_ne_bytes());
     b[cn + 4..cn + 8].copy_from_slice(&CN_VAL_PROC.to_ne_bytes());
+    b[cn + 12..cn + 16].copy_from_slice(&ack.to_ne_bytes());
     b[cn + 16..cn + 18].copy_from_slice(&4u16.to_ne_bytes());
     b[cn + 20..cn + 24].copy_from_slice(&(op as u32).to_ne_bytes());
     b
@@ -334,7 +341,7 @@ mod tests {
         );
         assert_eq!(
             event(&datagram(what::NONE, 1, &[0], None)),
-            ProcEvent::Ack { err: 0 }
+            ProcEvent::Ack { ack: 1, err: 0 }
         );
         assert_eq!(
             event(&datagram(0x40, 0, &[1, 1, 0, 0], None)),
@@ -400,14 +407,15 @@ mod tests {
     /// (CN_IDX_PROC/CN_VAL_PROC, len 4), then the operation.
     #[test]
     fn the_subscription_request() {
-        let b = mcast_request(McastOp::Listen, 4242);
+        let b = mcast_request(McastOp::Listen, 4242, 0xabcd);
         assert_eq!(b.len(), 40);
         assert_eq!(u32_at(&b, 0), 40);
         assert_eq!(u16_at(&b, 4), NLMSG_DONE);
         assert_eq!(u32_at(&b, 12), 4242);
         assert_eq!((u32_at(&b, 16), u32_at(&b, 20)), (1, 1));
+        assert_eq!((u32_at(&b, 24), u32_at(&b, 28)), (0, 0xabcd), "seq, ack");
         assert_eq!(u16_at(&b, 32), 4);
         assert_eq!(u32_at(&b, 36), 1);
-        assert_eq!(u32_at(&mcast_request(McastOp::Ignore, 0), 36), 2);
+        assert_eq!(u32_at(&mcast_request(McastOp::Ignore, 0, 1), 36), 2);
     }
 }

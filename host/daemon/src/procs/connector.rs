@@ -7,6 +7,7 @@
 //! `net_namespace` opens it first ([`crate::daemon::Startup`]).
 
 use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use netlink_sys::{protocols::NETLINK_CONNECTOR, Socket, SocketAddr};
 use tokio::io::unix::AsyncFd;
@@ -50,12 +51,15 @@ impl Connector {
     }
 
     /// Subscribes and registers the socket with the tokio reactor. The kernel answers the
-    /// subscription with a [`codec::ProcEvent::Ack`].
+    /// subscription with a [`codec::ProcEvent::Ack`] carrying
+    /// our request's `ack` + 1 (see [`AsyncConnector::acknowledges_us`]).
     pub fn subscribe(self) -> io::Result<AsyncConnector> {
         self.discard_queued();
-        mcast(&self.socket, McastOp::Listen)?;
+        let request = request_id();
+        mcast(&self.socket, McastOp::Listen, request)?;
         Ok(AsyncConnector {
             fd: crate::net::sys::register_netlink(self.socket)?,
+            request,
         })
     }
 }
@@ -86,12 +90,22 @@ fn set_receive_buffer(socket: &Socket, size: usize, force: bool) -> io::Result<(
     Ok(())
 }
 
+/// The `ack` of a subscription request, which no other listener's request carries (the
+/// kernel multicasts every acknowledgement, `ack` + 1, to every listener): this process's
+/// PID in the high bits, a per-process count (1..=1022, so never all ones) in the low ten.
+/// Other listeners (keepalived, `ss`, other daemons) send 0 or their own numbers.
+fn request_id() -> u32 {
+    static REQUESTS: AtomicU32 = AtomicU32::new(0);
+    let count = REQUESTS.fetch_add(1, Ordering::Relaxed) % 1022 + 1;
+    ((std::process::id() & 0x3f_ffff) << 10) | count
+}
+
 /// Sends a subscription request.
-fn mcast(socket: &Socket, op: McastOp) -> io::Result<()> {
+fn mcast(socket: &Socket, op: McastOp, request: u32) -> io::Result<()> {
     let mut addr = SocketAddr::new(0, 0);
     socket.get_address(&mut addr)?;
-    let request = codec::mcast_request(op, addr.port_number());
-    socket.send(&request, 0)?;
+    let datagram = codec::mcast_request(op, addr.port_number(), request);
+    socket.send(&datagram, 0)?;
     Ok(())
 }
 
@@ -119,6 +133,8 @@ fn try_recv(socket: &Socket) -> io::Result<Received> {
 #[derive(Debug)]
 pub struct AsyncConnector {
     fd: AsyncFd<Socket>,
+    /// The `ack` of our subscription request.
+    request: u32,
 }
 
 impl AsyncConnector {
@@ -145,6 +161,53 @@ impl AsyncConnector {
 
     /// Unsubscribes (the daemon stops).
     pub fn unsubscribe(&self) -> io::Result<()> {
-        mcast(self.fd.get_ref(), McastOp::Ignore)
+        mcast(self.fd.get_ref(), McastOp::Ignore, request_id())
+    }
+
+    /// Whether an acknowledgement carrying `ack` answers our subscription rather than
+    /// another listener's.
+    pub fn acknowledges_us(&self, ack: u32) -> bool {
+        ack == self.request.wrapping_add(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::procs::codec::ProcEvent;
+
+    /// Against the kernel (the unit suite runs as root in the initial network namespace, as
+    /// CI does): another listener's subscription is acknowledged to every listener, ours
+    /// included; only the acknowledgement of our own request is recognised as ours.
+    #[tokio::test]
+    async fn only_the_acknowledgement_of_our_own_subscription_is_ours() {
+        let ours = Connector::open(None, false)
+            .and_then(Connector::subscribe)
+            .expect("the process connector (root, initial network namespace)");
+        let other = Connector::open(None, false).expect("a second connector socket");
+        mcast(&other.socket, McastOp::Listen, 0).expect("the other listener subscribes");
+        let (mut mine, mut theirs) = (0, 0);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while mine == 0 || theirs == 0 {
+            let received = tokio::time::timeout_at(deadline, ours.recv())
+                .await
+                .unwrap_or_else(|_| panic!("acks: ours {mine}, another listener's {theirs}"))
+                .expect("receive");
+            if let Received::Message(m) = received {
+                if let ProcEvent::Ack { ack, err } = m.event {
+                    if ours.acknowledges_us(ack) {
+                        assert_eq!(err, 0, "our subscription was refused");
+                        mine += 1;
+                    } else if ack == 1 {
+                        theirs += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(mine, 1);
+        mcast(&other.socket, McastOp::Ignore, 0).expect("the other listener unsubscribes");
+        ours.unsubscribe().expect("unsubscribe");
     }
 }

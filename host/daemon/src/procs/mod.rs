@@ -291,6 +291,10 @@ impl Monitor {
         self.next_poll = Some(Instant::now() + POLL_INTERVAL);
     }
 
+    fn acknowledges_us(&self, ack: u32) -> bool {
+        matches!(&self.source, Source::Connector(c) if c.acknowledges_us(ack))
+    }
+
     fn needs(&self) -> scan::Needs {
         scan::Needs {
             comm: self.tracker.needs_comm(),
@@ -334,16 +338,16 @@ impl Monitor {
         let now = std::time::Instant::now();
         match &event {
             // The kernel multicasts every listener's acknowledgement to all of them: only the
-            // first one after our own request is ours (another process subscribing later, or
+            // one answering our request's `ack` is ours (another process subscribing, or
             // failing to, says nothing about this socket).
-            ProcEvent::Ack { .. } if self.ack_by.is_none() => {}
-            ProcEvent::Ack { err: 0 } => {
+            ProcEvent::Ack { ack, .. } if self.ack_by.is_none() || !self.acknowledges_us(*ack) => {}
+            ProcEvent::Ack { err: 0, .. } => {
                 self.ack_by = None;
                 self.connected
                     .send_if_modified(|c| !std::mem::replace(c, true));
                 debug!("the kernel confirmed the process-event subscription");
             }
-            ProcEvent::Ack { err } => {
+            ProcEvent::Ack { err, .. } => {
                 let err = *err;
                 self.fall_back(&format!(
                     "the kernel refused the process-event subscription (error {err})"
