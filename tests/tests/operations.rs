@@ -255,10 +255,12 @@ fn the_daemon_s_last_lines_reach_the_log_at_sigterm_and_at_a_fatal_error() -> Re
     let stopped = json_lines_with_message(d.proc.log_path(), "wasmalived stopped")?;
     match stopped.as_slice() {
         [line] if line["fields"]["log_lines_dropped"] == 0 => {}
-        _ => return Err(LabError::check(format!(
+        _ => {
+            return Err(LabError::check(format!(
             "one \"wasmalived stopped\" line with log_lines_dropped 0 expected: {stopped:?}\n{}",
             d.proc.log_tail(10)
-        ))),
+        )))
+        }
     }
 
     let missing = lab.dir().join("missing.conf");

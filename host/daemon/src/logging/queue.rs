@@ -383,7 +383,7 @@ mod tests {
             "every line is written or counted"
         );
         // The lines that were written are in order, from the first.
-        assert!(text.starts_with("line 000000 "), "{}", &text[..40]);
+        assert!(text.starts_with("line 000000 "), "{:?}", text.get(..40));
         let numbers: Vec<usize> = text
             .lines()
             .map(|l| l[5..11].parse().expect("number"))
