@@ -184,10 +184,20 @@ fn line_writer(queue: Option<&LogQueue>) -> BoxMakeWriter {
     }
 }
 
-/// Install the global subscriber: `filter` events to `sink`. If the journal cannot be
-/// reached, text on stderr is used and the reason logged there. Keep the guard until the
-/// end of `main`: dropping it writes out what is queued.
-pub fn init(sink: Sink, filter: EnvFilter) -> (Logger, Option<LogGuard>) {
+/// How lines reach stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Through the queue and its writer thread: never blocks the logging thread (the daemon).
+    Queued,
+    /// Written by the logging thread itself, in order with what it prints (the command-line
+    /// tools: `-t`, `plugin …`).
+    Direct,
+}
+
+/// Install the global subscriber: `filter` events to `sink`, delivered as `delivery` says.
+/// If the journal cannot be reached, text on stderr is used and the reason logged there.
+/// Keep the guard until the end of `main`: dropping it writes out what is queued.
+pub fn init(sink: Sink, filter: EnvFilter, delivery: Delivery) -> (Logger, Option<LogGuard>) {
     let registry = tracing_subscriber::registry().with(filter);
     let journald = match sink {
         Sink::Journald => Some(tracing_journald::layer()),
@@ -199,7 +209,10 @@ pub fn init(sink: Sink, filter: EnvFilter) -> (Logger, Option<LogGuard>) {
             .init();
         return (Logger::default(), None);
     }
-    let (queue, guard) = stderr_queue().unzip();
+    let (queue, guard) = match delivery {
+        Delivery::Queued => stderr_queue().unzip(),
+        Delivery::Direct => (None, None),
+    };
     let writer = line_writer(queue.as_ref());
     match sink {
         Sink::Json => registry

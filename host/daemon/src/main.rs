@@ -123,12 +123,16 @@ enum Command {
 }
 
 /// Install the logger; keep the guard until `main` returns (it writes out the queued lines).
-fn init_logging(detail: bool, format: LogFormat) -> (logging::Logger, Option<logging::LogGuard>) {
+fn init_logging(
+    detail: bool,
+    format: LogFormat,
+    delivery: logging::Delivery,
+) -> (logging::Logger, Option<logging::LogGuard>) {
     let default = if detail { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    logging::init(logging::choose(format), filter)
+    logging::init(logging::choose(format), filter, delivery)
 }
 
 /// `--signum=NAME`: the number, as keepalived prints it (`Unknown sigfunc NAME`, exit 1).
@@ -173,7 +177,11 @@ fn main() -> ExitCode {
         Some(Command::Plugin(cmd)) => {
             let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-            let (_logger, _log_guard) = logging::init(logging::choose(LogFormat::Text), filter);
+            let _ = logging::init(
+                logging::choose(LogFormat::Text),
+                filter,
+                logging::Delivery::Direct,
+            );
             plugin::main(cmd)
         }
         Some(Command::Man) => match man::render(Cli::command(), &mut std::io::stdout().lock()) {
@@ -191,7 +199,7 @@ fn main() -> ExitCode {
             &format!("maintenance {mode} {instance}"),
         ),
         None if cli.config_test || cli.dump_config => {
-            let (_logger, _log_guard) = init_logging(cli.log_detail, cli.log_format);
+            let _ = init_logging(cli.log_detail, cli.log_format, logging::Delivery::Direct);
             let opts = LoadOptions {
                 strict: cli.strict,
                 config_id: cli.config_id,
@@ -203,7 +211,8 @@ fn main() -> ExitCode {
             let allocator_configured = wasmalived_sys::allocator::configure();
             // Dropped on every return below (and when a panic unwinds `main`): the lines
             // still queued are written out then.
-            let (logger, _log_guard) = init_logging(cli.log_detail, cli.log_format);
+            let (logger, _log_guard) =
+                init_logging(cli.log_detail, cli.log_format, logging::Delivery::Queued);
             if !allocator_configured {
                 tracing::debug!(
                     "malloc arenas and thresholds not set (not glibc, or mallopt refused)"
