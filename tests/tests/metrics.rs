@@ -125,6 +125,10 @@ fn scrape_after_a_failover_matches_what_happened() -> Result<()> {
     expect_state(&before, pair.daemon(0)?, "MASTER")?;
     let backup = scrape(pair.daemon(1)?, PORTS[0])?;
     expect_state(&backup, pair.daemon(1)?, "BACKUP")?;
+    // The log writer kept up (its queue drops and counts lines only when stderr is stuck).
+    if before.expect("wasmalived_log_lines_dropped_total")? != 0.0 {
+        return Err(LabError::check("log lines dropped on an idle node"));
+    }
     if backup.expect(&instance_series(
         "wasmalived_vrrp_adverts_received_total",
         "",

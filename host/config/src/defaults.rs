@@ -73,5 +73,14 @@ pub const MAX_MEMORY_LIMIT: u64 = 4 * 1024 * 1024 * 1024;
 pub const RT_PRIORITY_MIN: u8 = 1;
 /// See [`RT_PRIORITY_MIN`].
 pub const RT_PRIORITY_MAX: u8 = 99;
+/// `vrrp_priority` / `checker_priority` range: nice values (keepalived's `get_priority`).
+pub const NICE_MIN: i8 = -20;
+/// See [`NICE_MIN`].
+pub const NICE_MAX: i8 = 19;
+/// Without `checker_priority`, the plugin executor threads run this much nicer than the
+/// protocol threads (nice 10 by default: about a tenth of a nice-0 thread's CPU share when
+/// both want a CPU), so an advert's thread is not kept waiting behind a plugin burning its
+/// timeout. Measured with `check_load_bench` (README, "Node CPU and advert timing").
+pub const CHECKER_NICE_ABOVE_VRRP: i8 = 10;
 /// `vrrp_cpu_affinity`: highest CPU number a `cpu_set_t` holds (`CPU_SETSIZE` − 1).
 pub const MAX_CPU_ID: u16 = 1023;

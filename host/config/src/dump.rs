@@ -84,6 +84,19 @@ impl Display for ConfigDump<'_> {
             },
         )?;
         line(f, "vrrp_no_swap", on_off(threads.no_swap))?;
+        line(f, "vrrp_priority", g.vrrp_nice())?;
+        line(
+            f,
+            "checker_priority",
+            match g.checker_threads.nice {
+                Some(nice) => nice.to_string(),
+                None => format!(
+                    "{} (vrrp_priority + {})",
+                    g.checker_nice(),
+                    crate::defaults::CHECKER_NICE_ABOVE_VRRP
+                ),
+            },
+        )?;
         line(f, "vrrp_mcast_group4", g.mcast_group4)?;
         line(f, "vrrp_mcast_group6", g.mcast_group6)?;
         line(f, "vrrp_garp_master_delay", secs(g.garp.master_delay))?;

@@ -188,8 +188,11 @@ pub struct GlobalDefs {
     pub process_monitor_rcv_bufs: Option<u32>,
     /// `process_monitor_rcv_bufs_force`: set that buffer beyond `rmem_max` (SO_RCVBUFFORCE).
     pub process_monitor_rcv_bufs_force: bool,
-    /// `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`: how the protocol threads run.
+    /// `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`, `vrrp_priority`: how the
+    /// protocol threads run.
     pub protocol_threads: ProtocolThreads,
+    /// `checker_priority`: how the plugin executor threads run.
+    pub checker_threads: CheckerThreads,
 }
 
 /// keepalived's knobs for the VRRP process, applied here to the daemon's protocol threads
@@ -203,6 +206,39 @@ pub struct ProtocolThreads {
     pub cpu_affinity: Vec<u16>,
     /// `vrrp_no_swap`: lock the daemon's memory (`mlockall`) so it is never swapped out.
     pub no_swap: bool,
+    /// `vrrp_priority N`: their nice value (-20–19); `None` = the process's (keepalived's
+    /// default: unchanged).
+    pub nice: Option<i8>,
+}
+
+/// keepalived's `checker_priority` (the nice value of its checker process), applied here to
+/// the plugin executor threads: every plugin run — `vrrp_script` plugin checks and the LVS
+/// director's checkers alike — happens there (keepalived runs the first from its VRRP
+/// process; here they never share a thread with adverts, so they follow the checkers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckerThreads {
+    /// `checker_priority N`: their nice value (-20–19); `None` =
+    /// [`crate::defaults::CHECKER_NICE_ABOVE_VRRP`] above the protocol threads' (at most 19),
+    /// so that adverts win the CPU from a plugin burning its timeout.
+    pub nice: Option<i8>,
+}
+
+impl GlobalDefs {
+    /// The nice value of the protocol threads (`vrrp_priority`, else 0).
+    pub fn vrrp_nice(&self) -> i8 {
+        self.protocol_threads.nice.unwrap_or(0)
+    }
+
+    /// The nice value of the plugin executor threads: `checker_priority`, else
+    /// [`crate::defaults::CHECKER_NICE_ABOVE_VRRP`] above the protocol threads' (at most
+    /// 19, the weakest).
+    pub fn checker_nice(&self) -> i8 {
+        self.checker_threads.nice.unwrap_or_else(|| {
+            self.vrrp_nice()
+                .saturating_add(crate::defaults::CHECKER_NICE_ABOVE_VRRP)
+                .min(crate::defaults::NICE_MAX)
+        })
+    }
 }
 
 impl Default for GlobalDefs {
@@ -242,6 +278,7 @@ impl Default for GlobalDefs {
             process_monitor_rcv_bufs: None,
             process_monitor_rcv_bufs_force: false,
             protocol_threads: ProtocolThreads::default(),
+            checker_threads: CheckerThreads::default(),
         }
     }
 }

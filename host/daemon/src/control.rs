@@ -27,6 +27,7 @@ use tracing::{debug, warn};
 
 use crate::checks::latency::RunLatency;
 use crate::checks::{CheckState, CheckUpdate, RunResult};
+use crate::logging::DroppedLines;
 pub use crate::lvs::status::{CheckerStatus, RealServerStatus, VirtualServerStatus};
 
 /// Longest request line accepted.
@@ -226,6 +227,13 @@ pub struct PathStatus {
     pub counters: BTreeMap<String, u64>,
 }
 
+/// The daemon's own log writer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogStatus {
+    /// Lines dropped because the log writer could not keep up (its queue was full).
+    pub dropped_lines: u64,
+}
+
 /// The daemon's status document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Status {
@@ -246,6 +254,9 @@ pub struct Status {
     /// `vrrp_track_process` blocks in use, by name.
     #[serde(default)]
     pub tracked_processes: Vec<TrackedProcessStatus>,
+    /// The log writer.
+    #[serde(default)]
+    pub log: LogStatus,
 }
 
 /// Shared, cheaply updated view of the daemon's state, read by the control socket.
@@ -268,6 +279,8 @@ struct BoardInner {
     virtual_servers: Vec<VirtualServerStatus>,
     /// What the process monitor publishes (its task is the only writer).
     tracked_processes: Option<watch::Receiver<Vec<TrackedProcessStatus>>>,
+    /// The log writer's drop counter.
+    log_drops: DroppedLines,
 }
 
 impl StatusBoard {
@@ -323,6 +336,13 @@ impl StatusBoard {
         }
     }
 
+    /// Show the log writer's drop count.
+    pub fn count_log_drops(&self, dropped: DroppedLines) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.log_drops = dropped;
+        }
+    }
+
     /// Forget a check (removed by a reload).
     pub fn untrack_check(&self, name: &str) {
         if let Ok(mut inner) = self.inner.lock() {
@@ -349,6 +369,9 @@ impl StatusBoard {
                     .as_ref()
                     .map(|updates| updates.borrow().clone())
                     .unwrap_or_default(),
+                log: LogStatus {
+                    dropped_lines: inner.log_drops.count(),
+                },
             },
             Err(_) => Status::default(),
         }

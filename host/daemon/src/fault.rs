@@ -9,6 +9,9 @@
 //!   [`BLOCK_FOR`], once, as a write to a log on a stalled disk would; the socket readers run on
 //!   meanwhile. The tests prove a Backup then reads the adverts queued meanwhile before acting
 //!   on its expired master-down timer.
+//! - `slow-log-after-ms=N`: from N ms after start, every write of the log writer thread to
+//!   stderr takes [`SLOW_LOG_WRITE`] longer, as on a loaded disk. The tests prove that the
+//!   lines still queued when the daemon stops are written out before it exits.
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,12 @@ pub enum Fault {
     StallRouterAt(Instant),
     /// The router driver blocks its thread for [`BLOCK_FOR`] at this time, once.
     BlockRouterAt(Instant),
+    /// From this time, each write to the log sink takes [`SLOW_LOG_WRITE`] longer.
+    SlowLogAt(Instant),
 }
+
+/// How much longer each log write takes with `slow-log`.
+pub const SLOW_LOG_WRITE: Duration = Duration::from_millis(300);
 
 /// How long `block-router` blocks the driver's thread.
 pub const BLOCK_FOR: Duration = Duration::from_secs(1);
@@ -38,9 +46,19 @@ impl Fault {
             "panic-router" => Some(Fault::PanicRouterAt(at)),
             "stall-router" => Some(Fault::StallRouterAt(at)),
             "block-router" => Some(Fault::BlockRouterAt(at)),
+            "slow-log" => Some(Fault::SlowLogAt(at)),
             _ => None,
         }
     }
+}
+
+/// The fault configured in the environment, if any (and if this build injects faults),
+/// without logging it (for the logger itself, before it exists).
+pub fn configured(now: Instant) -> Option<Fault> {
+    if !cfg!(feature = "fault-injection") {
+        return None;
+    }
+    Fault::parse(&std::env::var(ENV).ok()?, now)
 }
 
 /// The fault configured in the environment, if any (and if this build injects faults).
@@ -75,6 +93,10 @@ mod tests {
         assert_eq!(
             Fault::parse("block-router-after-ms=10", now),
             Some(Fault::BlockRouterAt(now + Duration::from_millis(10)))
+        );
+        assert_eq!(
+            Fault::parse("slow-log-after-ms=0", now),
+            Some(Fault::SlowLogAt(now))
         );
         assert_eq!(Fault::parse("stall-router-after-ms=soon", now), None);
         assert_eq!(Fault::parse("melt-router-after-ms=1", now), None);

@@ -27,6 +27,7 @@
 //! wasmtime sandbox), `wasmalived_sys` (process runner, file-trust policy).
 
 pub mod alerts;
+pub mod checker_threads;
 pub mod checks;
 pub mod cli;
 pub mod control;

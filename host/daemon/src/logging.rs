@@ -13,12 +13,31 @@
 //!
 //! `auto` picks journald when systemd's `JOURNAL_STREAM` names stderr's device and inode —
 //! the detection systemd documents (systemd.exec(5)) — and text otherwise.
+//!
+//! Text and JSON lines never block the thread that logs (a protocol thread must not wait for
+//! a loaded disk): they go through a bounded queue to one writer thread ([`queue`]), which
+//! drops and counts what does not fit ([`DroppedLines`], in `status` and the metrics) and
+//! says so in a "log lines dropped" warning. The journal is written as before, from the
+//! logging thread: `tracing-journald` sends one datagram per event on its own socket and
+//! offers no hook to hand that send to another thread; journald reads its socket with an
+//! 8 MiB receive buffer, so a send waits only when journald itself is stalled. Run with
+//! `--log-format text` (the journal still gets the lines, through stderr, without the
+//! structured fields) to have the queue there too.
+
+mod queue;
 
 use std::ffi::OsStr;
+use std::io::Write;
+use std::time::Instant;
 
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 use tracing_subscriber::EnvFilter;
+
+use crate::fault::Fault;
+
+pub use self::queue::{DroppedLines, LogGuard, LogQueue, NOTICE_EVERY, QUEUE_LINES};
 
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -89,43 +108,141 @@ pub fn choose(format: LogFormat) -> Sink {
     }
 }
 
-/// Install the global subscriber: `filter` events to `sink`. If the journal cannot be
-/// reached, text on stderr is used and the reason logged there.
-pub fn init(sink: Sink, filter: EnvFilter) {
+/// The installed logger: the drop counter and the shutdown switch of its queue, if the sink
+/// has one (the journal has not: its count stays 0).
+#[derive(Debug, Clone, Default)]
+pub struct Logger {
+    queue: Option<LogQueue>,
+}
+
+impl Logger {
+    /// Lines dropped because the writer could not keep up.
+    pub fn dropped(&self) -> DroppedLines {
+        self.queue
+            .as_ref()
+            .map(LogQueue::dropped)
+            .unwrap_or_default()
+    }
+
+    /// Shutdown has begun: from now on a line waits for room in the queue (for a bounded
+    /// time) rather than being dropped, so the daemon's last lines are written.
+    pub fn shutting_down(&self) {
+        if let Some(queue) = &self.queue {
+            queue.shutting_down();
+        }
+    }
+}
+
+/// The writer's warning when lines were dropped (on the writer thread, through the
+/// subscriber: it is formatted as every other line).
+fn dropped_lines_notice(dropped: u64, total: u64) {
+    tracing::warn!(
+        dropped,
+        total,
+        "{dropped} log lines dropped: the log writer could not keep up ({total} since start)"
+    );
+}
+
+/// A writer thread over stderr with a queue of [`QUEUE_LINES`]; if no thread can be started,
+/// `None` (and the caller writes to stderr directly).
+fn stderr_queue() -> Option<(LogQueue, LogGuard)> {
+    let sink: Box<dyn Write + Send> = match crate::fault::configured(Instant::now()) {
+        Some(Fault::SlowLogAt(from)) => Box::new(SlowWrites {
+            inner: std::io::stderr(),
+            from,
+        }),
+        _ => Box::new(std::io::stderr()),
+    };
+    LogQueue::start(sink, QUEUE_LINES, Box::new(dropped_lines_notice)).ok()
+}
+
+/// The `slow-log` fault (test builds): from `from` on, each write takes
+/// [`crate::fault::SLOW_LOG_WRITE`] longer, as on a loaded disk.
+struct SlowWrites<W> {
+    inner: W,
+    from: Instant,
+}
+
+impl<W: Write> Write for SlowWrites<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if Instant::now() >= self.from {
+            std::thread::sleep(crate::fault::SLOW_LOG_WRITE);
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Where formatted lines go: the queue, or stderr directly if its thread could not start.
+fn line_writer(queue: Option<&LogQueue>) -> BoxMakeWriter {
+    match queue {
+        Some(queue) => BoxMakeWriter::new(queue.clone()),
+        None => BoxMakeWriter::new(std::io::stderr),
+    }
+}
+
+/// How lines reach stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Through the queue and its writer thread: never blocks the logging thread (the daemon).
+    Queued,
+    /// Written by the logging thread itself, in order with what it prints (the command-line
+    /// tools: `-t`, `plugin …`).
+    Direct,
+}
+
+/// Install the global subscriber: `filter` events to `sink`, delivered as `delivery` says.
+/// If the journal cannot be reached, text on stderr is used and the reason logged there.
+/// Keep the guard until the end of `main`: dropping it writes out what is queued.
+pub fn init(sink: Sink, filter: EnvFilter, delivery: Delivery) -> (Logger, Option<LogGuard>) {
     let registry = tracing_subscriber::registry().with(filter);
+    let journald = match sink {
+        Sink::Journald => Some(tracing_journald::layer()),
+        _ => None,
+    };
+    if let Some(Ok(journald)) = journald {
+        registry
+            .with(journald.with_syslog_identifier("wasmalived".to_owned()))
+            .init();
+        return (Logger::default(), None);
+    }
+    let (queue, guard) = match delivery {
+        Delivery::Queued => stderr_queue().unzip(),
+        Delivery::Direct => (None, None),
+    };
+    let writer = line_writer(queue.as_ref());
     match sink {
-        Sink::Text { ansi } => registry
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(ansi),
-            )
-            .init(),
         Sink::Json => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .json()
                     .with_current_span(true)
                     .with_span_list(true)
-                    .with_writer(std::io::stderr),
+                    .with_writer(writer),
             )
             .init(),
-        Sink::Journald => match tracing_journald::layer() {
-            Ok(journald) => registry
-                .with(journald.with_syslog_identifier("wasmalived".to_owned()))
-                .init(),
-            Err(err) => {
-                registry
-                    .with(
-                        tracing_subscriber::fmt::layer()
-                            .with_writer(std::io::stderr)
-                            .with_ansi(false),
-                    )
-                    .init();
-                tracing::warn!(error = %err, "cannot reach the systemd journal: logging text to stderr");
-            }
-        },
+        Sink::Text { ansi } => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(ansi)
+                    .with_writer(writer),
+            )
+            .init(),
+        Sink::Journald => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(writer),
+            )
+            .init(),
     }
+    if let Some(Err(err)) = journald {
+        tracing::warn!(error = %err, "cannot reach the systemd journal: logging text to stderr");
+    }
+    (Logger { queue }, guard)
 }
 
 #[cfg(test)]

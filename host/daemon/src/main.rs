@@ -122,12 +122,17 @@ enum Command {
     Man,
 }
 
-fn init_logging(detail: bool, format: LogFormat) {
+/// Install the logger; keep the guard until `main` returns (it writes out the queued lines).
+fn init_logging(
+    detail: bool,
+    format: LogFormat,
+    delivery: logging::Delivery,
+) -> (logging::Logger, Option<logging::LogGuard>) {
     let default = if detail { "debug" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    logging::init(logging::choose(format), filter);
+    logging::init(logging::choose(format), filter, delivery)
 }
 
 /// `--signum=NAME`: the number, as keepalived prints it (`Unknown sigfunc NAME`, exit 1).
@@ -172,7 +177,11 @@ fn main() -> ExitCode {
         Some(Command::Plugin(cmd)) => {
             let filter = tracing_subscriber::EnvFilter::try_from_env("WASMALIVED_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-            logging::init(logging::choose(LogFormat::Text), filter);
+            let _ = logging::init(
+                logging::choose(LogFormat::Text),
+                filter,
+                logging::Delivery::Direct,
+            );
             plugin::main(cmd)
         }
         Some(Command::Man) => match man::render(Cli::command(), &mut std::io::stdout().lock()) {
@@ -190,7 +199,7 @@ fn main() -> ExitCode {
             &format!("maintenance {mode} {instance}"),
         ),
         None if cli.config_test || cli.dump_config => {
-            init_logging(cli.log_detail, cli.log_format);
+            let _ = init_logging(cli.log_detail, cli.log_format, logging::Delivery::Direct);
             let opts = LoadOptions {
                 strict: cli.strict,
                 config_id: cli.config_id,
@@ -200,7 +209,10 @@ fn main() -> ExitCode {
         None => {
             // Before any other thread (the logger's, the runtime's) exists.
             let allocator_configured = wasmalived_sys::allocator::configure();
-            init_logging(cli.log_detail, cli.log_format);
+            // Dropped on every return below (and when a panic unwinds `main`): the lines
+            // still queued are written out then.
+            let (logger, _log_guard) =
+                init_logging(cli.log_detail, cli.log_format, logging::Delivery::Queued);
             if !allocator_configured {
                 tracing::debug!(
                     "malloc arenas and thresholds not set (not glibc, or mallopt refused)"
@@ -220,6 +232,7 @@ fn main() -> ExitCode {
             ) {
                 Ok(startup) => startup,
                 Err(err) => {
+                    logger.shutting_down();
                     tracing::error!("{err:#}");
                     eprintln!("wasmalived: {err:#}");
                     return ExitCode::from(1);
@@ -235,6 +248,7 @@ fn main() -> ExitCode {
                 dump_dir: cli.dump_dir.unwrap_or_else(wasmalived::dumps::default_dir),
                 service,
                 protocol_threads: Arc::clone(&protocol_threads),
+                logger: logger.clone(),
             };
             let on_start = Arc::clone(&protocol_threads);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -250,8 +264,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             };
-            match runtime.block_on(daemon::run(opts, startup)) {
-                Ok(()) => ExitCode::SUCCESS,
+            let result = runtime.block_on(daemon::run(opts, startup));
+            logger.shutting_down();
+            match result {
+                Ok(()) => {
+                    tracing::info!(
+                        log_lines_dropped = logger.dropped().count(),
+                        "wasmalived stopped"
+                    );
+                    ExitCode::SUCCESS
+                }
                 Err(err) => {
                     tracing::error!("{err:#}");
                     eprintln!("wasmalived: {err:#}");

@@ -1,4 +1,4 @@
-//! keepalived's `vrrp_rt_priority`, `vrrp_cpu_affinity` and `vrrp_no_swap`, applied to the
+//! keepalived's `vrrp_rt_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap` and `vrrp_priority`, applied to the
 //! daemon's *protocol threads*: the thread running the daemon's main loop and the async
 //! runtime's worker threads, which carry the VRRP driver (adverts, timers), the sockets,
 //! netlink and the control socket. Never to the plugin executor, the blocking pool (plugin
@@ -13,6 +13,9 @@
 //! - the CPU affinity per protocol thread; a blocking-pool thread (which inherits its
 //!   creator's affinity) is given the process's original CPUs back when it starts. Scripts
 //!   inherit the protocol threads' CPUs, as keepalived's do;
+//! - `vrrp_priority N`: nice value N per protocol thread (`setpriority` by thread id); a
+//!   blocking-pool thread, which inherits its creator's, is given the process's back when it
+//!   starts (the plugin executor's is `checker_priority`, [`crate::checker_threads`]);
 //! - `mlockall(MCL_CURRENT | MCL_ONFAULT)` before the plugin runtime starts: the daemon's code,
 //!   stacks and heap so far are locked as touched; the plugin instance pool, mapped later, is
 //!   not (its slots are reset with `madvise(MADV_DONTNEED)`, which locked pages refuse).
@@ -30,6 +33,7 @@ use tracing::{info, warn};
 use wasmalived_config::model::ProtocolThreads as Settings;
 use wasmalived_sys::{
     cpu_affinity, current_tid, lock_current_memory, set_cpu_affinity, set_round_robin,
+    set_thread_nice, thread_nice,
 };
 
 /// How long [`ProtocolThreads::apply`] waits for the runtime's workers to have started.
@@ -44,6 +48,9 @@ pub struct ProtocolThreads {
     /// The process's CPUs before any pinning, given back to non-protocol threads.
     original_cpus: Vec<u16>,
     pinned: AtomicBool,
+    /// The process's nice value before `vrrp_priority`, given back to non-protocol threads.
+    original_nice: i8,
+    niced: AtomicBool,
 }
 
 impl ProtocolThreads {
@@ -55,6 +62,8 @@ impl ProtocolThreads {
             tids: Mutex::new(vec![current_tid()]),
             original_cpus: cpu_affinity(0).unwrap_or_default(),
             pinned: AtomicBool::new(false),
+            original_nice: thread_nice(0).unwrap_or(0),
+            niced: AtomicBool::new(false),
         }
     }
 
@@ -74,9 +83,16 @@ impl ProtocolThreads {
         }
         if index < self.workers {
             self.lock_tids().push(current_tid());
-        } else if self.pinned.load(Ordering::SeqCst) && !self.original_cpus.is_empty() {
+            return;
+        }
+        if self.pinned.load(Ordering::SeqCst) && !self.original_cpus.is_empty() {
             if let Err(err) = set_cpu_affinity(0, &self.original_cpus) {
                 warn!("cannot give a blocking thread the process's CPUs back: {err}");
+            }
+        }
+        if self.niced.load(Ordering::SeqCst) {
+            if let Err(err) = set_thread_nice(current_tid(), self.original_nice) {
+                warn!("cannot give a blocking thread the process's nice value back: {err}");
             }
         }
     }
@@ -132,7 +148,15 @@ impl ProtocolThreads {
                 }
             }
         }
-        info!(threads = tids.len(), rt_priority = ?settings.rt_priority,
+        if let Some(nice) = settings.nice {
+            self.niced.store(true, Ordering::SeqCst);
+            for &tid in &tids {
+                if let Err(err) = set_thread_nice(tid, nice) {
+                    warn!(tid, nice, "vrrp_priority: cannot set the nice value: {err}");
+                }
+            }
+        }
+        info!(threads = tids.len(), rt_priority = ?settings.rt_priority, nice = ?settings.nice,
             cpus = ?settings.cpu_affinity, no_swap = settings.no_swap,
             "protocol threads configured");
     }
@@ -141,7 +165,7 @@ impl ProtocolThreads {
     pub fn reloaded(before: &Settings, after: &Settings) {
         if before != after {
             warn!(?before, ?after,
-                "vrrp_rt_priority / vrrp_cpu_affinity / vrrp_no_swap changed: they take effect when the daemon restarts");
+                "vrrp_rt_priority / vrrp_cpu_affinity / vrrp_no_swap / vrrp_priority changed: they take effect when the daemon restarts");
         }
     }
 }
@@ -162,8 +186,8 @@ mod tests {
         (policy, cpu_affinity(tid).unwrap_or_default())
     }
 
-    /// Root only (`SCHED_RR` needs `CAP_SYS_NICE`): the workers get the knobs, a blocking
-    /// thread gets neither.
+    /// Root only (`SCHED_RR` and a negative nice value need `CAP_SYS_NICE`): the workers get
+    /// the knobs, a blocking thread gets none.
     #[test]
     fn workers_get_round_robin_and_cpus_blocking_threads_do_not() {
         if wasmalived_sys::effective_ids().0 != 0 {
@@ -184,6 +208,7 @@ mod tests {
                 rt_priority: Some(10),
                 cpu_affinity: vec![first_cpu],
                 no_swap: false,
+                nice: Some(-3),
             });
             let tids = threads.lock_tids().clone();
             assert_eq!(tids.len(), 3, "main thread + 2 workers");
@@ -193,12 +218,19 @@ mod tests {
                     ("2".to_string(), vec![first_cpu]),
                     "SCHED_RR is 2"
                 );
+                assert_eq!(thread_nice(tid).expect("nice"), -3, "vrrp_priority");
             }
-            let blocking = rt
-                .block_on(rt.spawn_blocking(|| policy(current_tid())))
+            let (blocking, blocking_nice) = rt
+                .block_on(
+                    rt.spawn_blocking(|| (policy(current_tid()), thread_nice(0).expect("nice"))),
+                )
                 .expect("blocking task");
             assert_eq!(blocking.0, "0", "SCHED_OTHER in a blocking thread");
             assert_eq!(blocking.1, threads.original_cpus);
+            assert_eq!(
+                blocking_nice, threads.original_nice,
+                "the process's nice value"
+            );
         })
         .join()
         .expect("test thread");

@@ -52,6 +52,8 @@ thread_local! {
 /// One executor thread.
 struct Worker {
     handle: Handle,
+    /// The thread's kernel id (its scheduling is set by id: `checker_priority`).
+    tid: i32,
     /// Runs spawned here and not yet finished or dropped.
     in_flight: Arc<AtomicUsize>,
     /// Resident tasks (check loops) living here.
@@ -131,6 +133,11 @@ impl Executor {
         })
     }
 
+    /// The executor threads' kernel ids, for the daemon to set how they are scheduled.
+    pub fn thread_ids(&self) -> Vec<i32> {
+        self.workers.iter().map(|w| w.tid).collect()
+    }
+
     /// Runs in flight per thread (tests, diagnostics).
     pub fn in_flight(&self) -> Vec<usize> {
         self.workers
@@ -160,7 +167,8 @@ fn start_worker(executor: u64, index: usize) -> Result<Worker, PluginError> {
                     return;
                 }
             };
-            if ready_tx.send(Ok(rt.handle().clone())).is_err() {
+            let started = (rt.handle().clone(), wasmalived_sys::current_tid());
+            if ready_tx.send(Ok(started)).is_err() {
                 return;
             }
             rt.block_on(async {
@@ -170,12 +178,13 @@ fn start_worker(executor: u64, index: usize) -> Result<Worker, PluginError> {
             rt.shutdown_background();
         })
         .map_err(err)?;
-    let handle = ready_rx
+    let (handle, tid) = ready_rx
         .recv()
         .map_err(|_| PluginError::Engine("plugin executor thread exited at start".into()))?
         .map_err(err)?;
     Ok(Worker {
         handle,
+        tid,
         in_flight: Arc::new(AtomicUsize::new(0)),
         residents: Arc::new(AtomicUsize::new(0)),
         _stop: stop_tx,
@@ -271,6 +280,21 @@ mod tests {
             assert!(!on_other, "another executor's thread is not home");
             assert_eq!(ex.residents(), vec![0, 0]);
         });
+    }
+
+    #[test]
+    fn thread_ids_are_the_threads_runs_execute_on() {
+        let ex = Executor::start(2).expect("start");
+        let ids = ex.thread_ids();
+        assert_eq!(ids.len(), 2);
+        assert!(!ids.contains(&wasmalived_sys::current_tid()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
+        let ran_on = rt
+            .block_on(ex.spawn(async { wasmalived_sys::current_tid() }))
+            .expect("run");
+        assert!(ids.contains(&ran_on), "{ran_on} not in {ids:?}");
     }
 
     #[test]

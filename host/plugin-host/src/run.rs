@@ -315,6 +315,12 @@ impl Runtime {
         self.inner.executor.spawn_resident(fut)
     }
 
+    /// The kernel ids of the threads plugin runs execute on (`wasm-check-N`): the daemon
+    /// sets their nice value (`checker_priority`).
+    pub fn executor_thread_ids(&self) -> Vec<i32> {
+        self.inner.executor.thread_ids()
+    }
+
     /// The process-name index every run's `processes.by-name` consults. It starts not live
     /// (every call scans `/proc`); the daemon keeps it from the kernel's process events.
     pub fn process_index(&self) -> &Arc<ProcessIndex> {

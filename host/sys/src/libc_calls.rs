@@ -91,6 +91,38 @@ pub fn set_round_robin(tid: i32, priority: u8) -> io::Result<()> {
     }
 }
 
+/// Set thread `tid`'s nice value (-20 strongest … 19 weakest; `setpriority(PRIO_PROCESS)`
+/// with a thread id applies to that thread only on Linux). Threads it creates later inherit it.
+pub fn set_thread_nice(tid: i32, nice: i8) -> io::Result<()> {
+    let who = libc::id_t::try_from(tid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative thread id"))?;
+    // SAFETY: setpriority(2) takes plain integers.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, who, libc::c_int::from(nice)) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Thread `tid`'s nice value (0: the caller).
+pub fn thread_nice(tid: i32) -> io::Result<i8> {
+    let who = libc::id_t::try_from(tid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative thread id"))?;
+    // getpriority(2) may return -1 as a value: clear errno first to tell it from an error.
+    // SAFETY: errno is this thread's; getpriority takes plain integers.
+    let nice = unsafe {
+        *libc::__errno_location() = 0;
+        libc::getpriority(libc::PRIO_PROCESS, who)
+    };
+    let err = io::Error::last_os_error();
+    if nice == -1 && err.raw_os_error().is_some_and(|e| e != 0) {
+        return Err(err);
+    }
+    i8::try_from(nice)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "nice value out of range"))
+}
+
 /// The CPUs thread `tid` (0: the caller) may run on.
 pub fn cpu_affinity(tid: i32) -> io::Result<Vec<u16>> {
     // SAFETY: an all-zero cpu_set_t is the empty set.
@@ -149,6 +181,29 @@ pub fn lock_current_memory() -> io::Result<()> {
 mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn a_nice_value_applies_to_one_thread_and_is_inherited_by_the_threads_it_starts() {
+        let before = thread_nice(0).expect("own nice value");
+        let (own, child, caller) = std::thread::spawn(move || {
+            let tid = current_tid();
+            // Weaker than now: allowed without privileges.
+            let weaker = (before + 3).min(19);
+            set_thread_nice(tid, weaker).expect("setpriority");
+            let child = std::thread::spawn(|| thread_nice(0).expect("child's nice"))
+                .join()
+                .expect("child");
+            (thread_nice(tid).expect("own nice"), child, weaker)
+        })
+        .join()
+        .expect("thread");
+        assert_eq!((own, child), (caller, caller));
+        assert_eq!(
+            thread_nice(0).expect("unchanged"),
+            before,
+            "only that thread"
+        );
+    }
 
     #[test]
     fn kill_refuses_our_own_group_init_and_everyone() {

@@ -15,9 +15,15 @@
 //! peer sees. Output: a table (CPU % of one core, CPU per check, gap p50/p99/max) and a text
 //! plot of CPU against the check rate (bars, one per case).
 //!
+//! For wasmalived, the `good failed` column counts the good (`trivial`) checks' runs that did
+//! not pass by the end of the window (a timeout, a trap…): a hostile plugin must not make
+//! them fail. `--global LINE` adds a `global_defs` line to every case (e.g.
+//! `--global 'checker_priority 0'` to compare against the plugin executor at the protocol
+//! threads' nice value).
+//!
 //! ```text
 //! cargo run -p wasmalived-e2e --bin check_load_bench -- [--window-secs 10]
-//!     [--rates 1,10,100,1000]
+//!     [--rates 1,10,100,1000] [--global 'LINE']...
 //! ```
 //! Needs root, keepalived, `cargo build -p wasmalived` and `make plugins`.
 
@@ -106,6 +112,31 @@ struct Row {
     cpu_pct: f64,
     per_check_us: f64,
     gaps_ms: Vec<f64>,
+    /// Good checks' runs that did not pass (wasmalived only).
+    good_failed: Option<u64>,
+}
+
+/// Runs of the good checks (all but `hostile_*`) whose result was not `ok`, from
+/// `wasmalived status --json`.
+fn good_check_failures(status_json: &str) -> Result<u64> {
+    let v: serde_json::Value = serde_json::from_str(status_json)
+        .map_err(|_| LabError::parse("wasmalived status JSON", status_json))?;
+    let checks = v
+        .get("checks")
+        .and_then(|c| c.as_array())
+        .ok_or_else(|| LabError::parse("wasmalived status JSON (no checks)", status_json))?;
+    Ok(checks
+        .iter()
+        .filter(|c| {
+            c.get("name")
+                .and_then(|n| n.as_str())
+                .is_some_and(|n| !n.starts_with("hostile_"))
+        })
+        .filter_map(|c| c.get("results").and_then(|r| r.as_object()))
+        .flat_map(|results| results.iter())
+        .filter(|(kind, _)| kind.as_str() != "ok")
+        .filter_map(|(_, n)| n.as_u64())
+        .sum())
 }
 
 /// utime + stime + cutime + cstime of `pid` and its children, in seconds.
@@ -150,7 +181,13 @@ fn checks(variant: Variant, rate: u32, hostiles: &[String]) -> Result<(String, V
     Ok((blocks, names))
 }
 
-fn one_case(variant: Variant, rate: u32, window: Duration, hostiles: &[String]) -> Result<Row> {
+fn one_case(
+    variant: Variant,
+    rate: u32,
+    window: Duration,
+    hostiles: &[String],
+    global: &[String],
+) -> Result<Row> {
     let tag = format!("clb{}{rate}", variant.tag());
     let mut pair = Pair::new(&tag, PROTO, [variant.kind(), variant.kind()])?;
     let (blocks, names) = checks(variant, rate, hostiles)?;
@@ -158,6 +195,10 @@ fn one_case(variant: Variant, rate: u32, window: Duration, hostiles: &[String]) 
     let mut text = with_checks(&pair.confs[0].render(), &blocks, &tracked)?;
     if variant.rt() {
         text = with_global(&text, &RT_KNOBS)?;
+    }
+    if !global.is_empty() {
+        let lines: Vec<&str> = global.iter().map(String::as_str).collect();
+        text = with_global(&text, &lines)?;
     }
     pair.start_with(0, &text)?;
     pair.expect_master(0, Duration::from_secs(10))?;
@@ -178,6 +219,10 @@ fn one_case(variant: Variant, rate: u32, window: Duration, hostiles: &[String]) 
     if gaps_ms.is_empty() {
         return Err(LabError::check("no adverts captured from n1"));
     }
+    let good_failed = match variant.kind() {
+        Impl::Wasmalived => Some(good_check_failures(&pair.daemon(0)?.status_json()?)?),
+        Impl::Keepalived => None,
+    };
     pair.pass()?;
     let secs = window.as_secs_f64();
     Ok(Row {
@@ -186,6 +231,7 @@ fn one_case(variant: Variant, rate: u32, window: Duration, hostiles: &[String]) 
         cpu_pct: cpu / secs * 100.0,
         per_check_us: cpu / (f64::from(rate) * secs) * 1e6,
         gaps_ms,
+        good_failed,
     })
 }
 
@@ -199,13 +245,21 @@ fn report(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<40} {:>6} {:>9} {:>12} {:>9} {:>9} {:>9} {:>6}",
-        "variant", "chk/s", "CPU %", "CPU/check µs", "gap p50", "gap p99", "gap max", "gaps"
+        "{:<40} {:>6} {:>9} {:>12} {:>9} {:>9} {:>9} {:>6} {:>11}",
+        "variant",
+        "chk/s",
+        "CPU %",
+        "CPU/check µs",
+        "gap p50",
+        "gap p99",
+        "gap max",
+        "gaps",
+        "good failed"
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<40} {:>6} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>9.2} {:>6}",
+            "{:<40} {:>6} {:>9.2} {:>12.1} {:>9.2} {:>9.2} {:>9.2} {:>6} {:>11}",
             r.variant.name(),
             r.rate,
             r.cpu_pct,
@@ -213,7 +267,9 @@ fn report(rows: &[Row]) -> String {
             pct(&r.gaps_ms, 50),
             pct(&r.gaps_ms, 99),
             pct(&r.gaps_ms, 100),
-            r.gaps_ms.len()
+            r.gaps_ms.len(),
+            r.good_failed
+                .map_or_else(|| "-".to_string(), |n| n.to_string())
         );
     }
     let _ = writeln!(
@@ -246,6 +302,7 @@ fn main() -> ExitCode {
     let mut rates = vec![1, 10, 100, 1000];
     let mut hostiles: Vec<String> = HOSTILES.iter().map(|h| h.to_string()).collect();
     let mut only: Option<Vec<String>> = None;
+    let mut global: Vec<String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let r = match a.as_str() {
@@ -267,10 +324,15 @@ fn main() -> ExitCode {
                 .next()
                 .map(|v| only = Some(v.split(',').map(str::to_string).collect()))
                 .ok_or_else(|| "--only needs a list of variant tags (p,s,h,r,k)".to_string()),
+            "--global" => it
+                .next()
+                .map(|v| global.push(v.clone()))
+                .ok_or_else(|| "--global needs a global_defs line".to_string()),
             "--help" | "-h" => {
                 println!(
                     "check_load_bench [--window-secs N] [--rates 1,10,100,1000] \
-                     [--hostiles busy_loop,memory_bomb,log_flood] [--only p,s,h,r,k]"
+                     [--hostiles busy_loop,memory_bomb,log_flood] [--only p,s,h,r,k] \
+                     [--global 'LINE']..."
                 );
                 return ExitCode::SUCCESS;
             }
@@ -299,7 +361,7 @@ fn main() -> ExitCode {
     let mut outcomes = Vec::new();
     for (variant, rate) in cases {
         eprintln!("== {} at {rate} checks/s", variant.name());
-        match one_case(variant, rate, window, &hostiles) {
+        match one_case(variant, rate, window, &hostiles, &global) {
             Ok(row) => rows.push(row),
             // keepalived's real-time VRRP process forking the scripts exceeds its
             // `vrrp_rlimit_rtime`, is killed and respawned, and never holds Master for a window:

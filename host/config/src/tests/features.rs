@@ -519,6 +519,38 @@ fn protocol_thread_knobs_are_typed_and_dumped() {
         .contains("vrrp_rt_priority off (SCHED_OTHER)\n"));
 }
 
+/// keepalived's `vrrp_priority` / `checker_priority` (nice values, -20–19): the protocol
+/// threads and the plugin executor threads; without `checker_priority` the executor runs
+/// 10 nicer than the protocol threads.
+#[test]
+fn thread_nice_values_are_typed_and_dumped() {
+    let vip = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+    let l = ok(&format!(
+        "global_defs {{\n vrrp_priority -5\n checker_priority 19\n}}\n{vip}"
+    ));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    let g = &l.config.global;
+    assert_eq!((g.vrrp_nice(), g.checker_nice()), (-5, 19));
+    let dump = l.config.dump().to_string();
+    for want in ["vrrp_priority -5\n", "checker_priority 19\n"] {
+        assert!(dump.contains(want), "{want:?} not in\n{dump}");
+    }
+    let default = ok(vip);
+    let g = &default.config.global;
+    assert_eq!((g.vrrp_nice(), g.checker_nice()), (0, 10));
+    let dump = default.config.dump().to_string();
+    assert!(
+        dump.contains("vrrp_priority 0\n")
+            && dump.contains("checker_priority 10 (vrrp_priority + 10)\n"),
+        "{dump}"
+    );
+    // The default follows vrrp_priority, and stops at the weakest nice value.
+    let raised = ok(&format!("global_defs {{\n vrrp_priority -15\n}}\n{vip}"));
+    assert_eq!(raised.config.global.checker_nice(), -5);
+    let lowered = ok(&format!("global_defs {{\n vrrp_priority 15\n}}\n{vip}"));
+    assert_eq!(lowered.config.global.checker_nice(), 19);
+}
+
 /// keepalived's `garp_lower_prio_delay` / `garp_lower_prio_repeat` (instance) and their
 /// `vrrp_` globals: unset they follow `garp_master_delay` / `garp_master_repeat`; strict mode
 /// turns them off and resets a value set, with a warning.

@@ -16,6 +16,11 @@ const CASES: &[(&str, &str, &str, &[&str])] = &[
     // clamped to SCHED_RR's range; one bad CPU voids the whole affinity list.
     ("rt-priority-clamped", "global_defs {\n vrrp_rt_priority 150\n vrrp_no_swap\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
      "2:19: warning: vrrp_rt_priority 150 is outside 1-99; 99 used, as keepalived does", &["vrrp_rt_priority 99\n", "vrrp_no_swap on\n"]),
+    // A nice value outside -20..19 (keepalived's get_priority): reported, then ignored.
+    ("vrrp-priority-out-of-range", "global_defs {\n vrrp_priority -21\n checker_priority 5\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+     "2:16: warning: invalid vrrp priority '-21' for vrrp_priority (outside -20..=19: a nice value); ignored, as keepalived does", &["vrrp_priority 0\n", "checker_priority 5\n"]),
+    ("checker-priority-not-a-number", "global_defs {\n checker_priority high\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
+     "2:19: warning: invalid checker priority 'high' for checker_priority (not a number: a nice value); ignored, as keepalived does", &["checker_priority 10 (vrrp_priority + 10)\n"]),
     ("cpu-affinity-bad-cpu", "global_defs {\n vrrp_cpu_affinity 0 x1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n",
      "2:22: warning: bad CPU 'x1' in vrrp_cpu_affinity (not a number); the whole list is ignored", &["vrrp_cpu_affinity any\n", "vrrp_no_swap off\n"]),
     // Booleans keepalived does not read: the keyword is ignored.

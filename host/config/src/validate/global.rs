@@ -202,7 +202,12 @@ fn apply(g: &mut GlobalDefs, node: &Node, d: &mut Diags) {
             }
         }
         _ if super::alerts::apply(g, node, d) => {}
-        _ if super::protocol_threads::apply(&mut g.protocol_threads, node, d) => {}
+        _ if super::protocol_threads::apply(
+            &mut g.protocol_threads,
+            &mut g.checker_threads,
+            node,
+            d,
+        ) => {}
         _ => unknown(node, "global_defs", d),
     }
 }

@@ -67,6 +67,12 @@ pub fn main(state_dir: &Path, json: bool, brief: bool) -> ExitCode {
             counters.join(", ")
         );
     }
+    if status.log.dropped_lines > 0 {
+        println!(
+            "log: {} lines dropped (the log writer could not keep up)",
+            status.log.dropped_lines
+        );
+    }
     ExitCode::SUCCESS
 }
 

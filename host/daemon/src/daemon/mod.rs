@@ -136,6 +136,8 @@ pub struct Options {
     pub service: ServiceManager,
     /// The threads `vrrp_rt_priority`, `vrrp_cpu_affinity` and `vrrp_no_swap` apply to.
     pub protocol_threads: Arc<ProtocolThreads>,
+    /// The log writer: its drop count is shown in `status`; shutdown makes it patient.
+    pub logger: crate::logging::Logger,
 }
 
 /// Run the daemon until SIGTERM/SIGINT (or a check with `on_fatal stop_daemon`), with what
@@ -185,10 +187,12 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
             .context("plugin runtime start-up task")?
             .with_context(|| format!("plugin runtime (cache {})", cache_dir.display()))?
     };
+    crate::checker_threads::apply(&runtime.executor_thread_ids(), &config.global);
     let registry = PluginRegistry::new();
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let board = StatusBoard::new(&opts.config);
+    board.count_log_drops(opts.logger.dropped());
     let (control_tx, mut control_rx) = mpsc::channel(4);
     let control_task =
         control::serve(&opts.state_dir, board.clone(), control_tx, cancel.clone())
@@ -359,6 +363,9 @@ async fn run_with_pid_file(opts: &Options, startup: Startup) -> anyhow::Result<(
         }
     }
     opts.service.stopping();
+    // From here a full log queue makes the logging thread wait rather than drop: the
+    // shutdown's lines (priority 0 sent, VIPs removed) must reach the log.
+    opts.logger.shutting_down();
     if outcome.is_ok() {
         daemon.shutdown().await;
     }
@@ -491,6 +498,7 @@ impl Daemon {
                         &running.global.protocol_threads,
                         &loaded.config.global.protocol_threads,
                     );
+                    crate::checker_threads::reloaded(&running.global, &loaded.config.global);
                 }
                 if self.config.as_ref() == Some(&loaded.config) {
                     info!("reload: configuration unchanged");

@@ -10,7 +10,7 @@
 //! no `# EOF`.
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, NoLabelSet};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
@@ -171,27 +171,35 @@ impl<'a> Family<'a> {
         let mut metric =
             encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), self.kind)?;
         for (labels, value) in &self.series {
-            let mut series = metric.encode_family(labels)?;
-            match value {
-                Value::Int(v) => series.encode_gauge(v)?,
-                Value::Float(v) => series.encode_gauge(v)?,
-                Value::Counter(v) => series.encode_counter::<NoLabelSet, _, u64>(v, None)?,
-                Value::Histogram(latency) => {
-                    let buckets: Vec<(f64, u64)> = latency
-                        .buckets()
-                        // The encoder writes `le="+Inf"` for f64::MAX.
-                        .map(|(le, n)| (if le.is_finite() { le } else { f64::MAX }, n))
-                        .collect();
-                    series.encode_histogram::<NoLabelSet>(
-                        latency.sum().as_secs_f64(),
-                        latency.count(),
-                        &buckets,
-                        None,
-                    )?
-                }
+            if labels.is_empty() {
+                // No `{}` after the name.
+                encode_value(&mut metric, value)?;
+            } else {
+                encode_value(&mut metric.encode_family(labels)?, value)?;
             }
         }
         Ok(())
+    }
+}
+
+fn encode_value(series: &mut MetricEncoder<'_>, value: &Value<'_>) -> Result<(), std::fmt::Error> {
+    match value {
+        Value::Int(v) => series.encode_gauge(v),
+        Value::Float(v) => series.encode_gauge(v),
+        Value::Counter(v) => series.encode_counter::<NoLabelSet, _, u64>(v, None),
+        Value::Histogram(latency) => {
+            let buckets: Vec<(f64, u64)> = latency
+                .buckets()
+                // The encoder writes `le="+Inf"` for f64::MAX.
+                .map(|(le, n)| (if le.is_finite() { le } else { f64::MAX }, n))
+                .collect();
+            series.encode_histogram::<NoLabelSet>(
+                latency.sum().as_secs_f64(),
+                latency.count(),
+                &buckets,
+                None,
+            )
+        }
     }
 }
 
@@ -201,7 +209,7 @@ fn flag(on: bool) -> Value<'static> {
 
 /// Every family, in exposition order.
 fn families(status: &Status, plugins: PluginCounts) -> Vec<Family<'_>> {
-    let mut all = vec![daemon_family()];
+    let mut all = vec![daemon_family(), log_family(status)];
     all.extend(vrrp_families(status));
     all.extend(check_families(status));
     all.extend(tracked_process_families(status));
@@ -217,6 +225,15 @@ fn daemon_family() -> Family<'static> {
         Value::Int(1),
     );
     info
+}
+
+fn log_family(status: &Status) -> Family<'static> {
+    let mut dropped = Family::counter(
+        "wasmalived_log_lines_dropped",
+        "Log lines dropped because the log writer could not keep up (its queue was full).",
+    );
+    dropped.push(vec![], Value::Counter(status.log.dropped_lines));
+    dropped
 }
 
 fn vrrp_families(status: &Status) -> Vec<Family<'_>> {
@@ -612,6 +629,7 @@ mod tests {
                     up: true,
                     ..Default::default()
                 }],
+                log: crate::control::LogStatus { dropped_lines: 12 },
                 virtual_servers: vec![VirtualServerStatus {
                     name: "192.0.2.10:80/tcp".into(),
                     quorum_up: true,
@@ -690,6 +708,7 @@ mod tests {
         has(r#"wasmalived_check_measurements_left_out{check="chk \"web\""} 9"#);
         has(r#"wasmalived_tracked_process_count{track_process="nginx"} 2"#);
         has(r#"wasmalived_tracked_process_up{track_process="nginx"} 1"#);
+        has("wasmalived_log_lines_dropped_total 12");
         has(r#"wasmalived_plugin_loads_total{outcome="refused"} 1"#);
         has(r#"wasmalived_plugin_reloads_total{outcome="swapped"} 3"#);
         has(r#"wasmalived_lvs_virtual_server_quorum_up{virtual_server="192.0.2.10:80/tcp"} 1"#);
@@ -703,7 +722,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_board_has_only_the_daemon_and_plugin_families() {
+    fn an_empty_board_has_only_the_daemon_log_and_plugin_families() {
         let text = render(
             Snapshot {
                 status: Status::default(),
@@ -719,6 +738,7 @@ mod tests {
             families,
             [
                 "wasmalived_build_info gauge",
+                "wasmalived_log_lines_dropped counter",
                 "wasmalived_plugin_loads counter",
                 "wasmalived_plugin_reloads counter"
             ]
