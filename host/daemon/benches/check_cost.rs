@@ -20,9 +20,9 @@
 //! `make plugins-release`), falling back to `debug`.
 //!
 //! CPU per check = whole-process CPU time (all threads: caller, plugin executor, epoch ticker)
-//! plus children's CPU, measured around each check. For the plugins, the part spent on the
-//! executor thread inside the run (`RunOutcome::cpu`) is shown too; the rest is the hand-off
-//! between threads. The process table is counted during each phase: the scanning
+//! plus children's CPU, measured around each check. For the plugins, the time inside the run
+//! (`RunOutcome::wall`, "in-run") is shown too; the rest is the hand-off between threads. The
+//! runs go through `CheckPlugin::run`, as the daemon's checks do, which does not meter them. The process table is counted during each phase: the scanning
 //! `nginx-process` (a') grows with it (one `comm` read per user process), the indexed one (a)
 //! reads the matching processes only; `ps` reads several files for every process, kernel
 //! threads included. The index's upkeep (one hash-map update per process event, one `comm`
@@ -143,7 +143,10 @@ fn plugin_path(name: &str) -> PathBuf {
 struct Samples {
     cpu: Vec<Duration>,
     wall: Vec<Duration>,
-    /// CPU on the executor thread inside the run (plugins only).
+    /// Time inside the run (`RunOutcome::wall`: instantiate, call, teardown; plugins only).
+    /// The daemon's path does not meter a run's CPU (a thread-clock system call on each side),
+    /// and neither does this: back to back on one thread, the run's wall time is its CPU time
+    /// unless the thread was preempted.
     run_cpu: Vec<Duration>,
     /// (PIDs in /proc, of which kernel threads), sampled before and after the phase.
     procs: Vec<(usize, usize)>,
@@ -278,7 +281,7 @@ async fn bench_plugin(
         let out = plugin.run(params, timeout).await;
         s.wall.push(t0.elapsed());
         s.cpu.push(process_cpu_time().saturating_sub(c0));
-        s.run_cpu.push(out.cpu);
+        s.run_cpu.push(out.wall);
         if out.result != Ok(Verdict::Ok) {
             eprintln!("{name}: unexpected verdict: {:?}", out.result);
             std::process::exit(3);
@@ -325,7 +328,7 @@ async fn bench_resident(
             let out = plugin.run(&params, timeout).await;
             s.wall.push(woke.elapsed());
             s.cpu.push(process_cpu_time().saturating_sub(c0));
-            s.run_cpu.push(out.cpu);
+            s.run_cpu.push(out.wall);
             if out.result != Ok(Verdict::Ok) {
                 eprintln!("{name}: unexpected verdict: {:?}", out.result);
                 std::process::exit(3);

@@ -17,10 +17,13 @@
 //! - takes its instance from the engine's pool (`engine.rs`); more concurrent runs than
 //!   pool slots fail at once with a `fail` verdict naming the limit.
 //!
-//! CPU time is measured per run as the sum of the thread CPU time of each poll of the run's
-//! future (`CLOCK_THREAD_CPUTIME_ID` around every poll): exact even when the run migrates
-//! between executor threads. Work done in other threads on its behalf (a remediation child,
-//! hyper's connection task) is not included.
+//! CPU time is measured on request ([`CheckPlugin::run_metered`]: `plugin run`, benchmarks)
+//! as the sum of the thread CPU time of each poll of the run's future
+//! (`CLOCK_THREAD_CPUTIME_ID` around every poll): exact even when the run migrates between
+//! executor threads. Work done in other threads on its behalf (a remediation child, hyper's
+//! connection task) is not included. The daemon's checks ([`CheckPlugin::run`]) do not use
+//! the figure and do not pay for it: that thread clock is a real system call, not a vDSO read,
+//! and two of them are ~6 % of a trivial run.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -197,8 +200,9 @@ pub struct RunOutcome {
     pub measurements: Vec<(String, f64)>,
     /// Wall time of the run (instantiate + call).
     pub wall: Duration,
-    /// CPU time of the run (see the module doc).
-    pub cpu: Duration,
+    /// CPU time of the run (see the module doc), if it was metered
+    /// ([`CheckPlugin::run_metered`]).
+    pub cpu: Option<Duration>,
     /// `name@digest` of the plugin version that ran.
     pub identity: String,
     /// What the run asked to be woken by (`wake`); empty for a run that gave no verdict.
@@ -222,7 +226,7 @@ impl RunOutcome {
         }
     }
 
-    fn failed(identity: &str, failure: RunFailure, wall: Duration, cpu: Duration) -> Self {
+    fn failed(identity: &str, failure: RunFailure, wall: Duration, cpu: Option<Duration>) -> Self {
         Self {
             result: Err(failure),
             denied: Vec::new(),
@@ -623,11 +627,32 @@ impl CheckPlugin {
         &self.inner.component
     }
 
-    /// Run the check once. Never panics: every problem becomes a typed [`RunFailure`]. Runs on the plugin executor (see the module doc).
+    /// Run the check once. Never panics: every problem becomes a typed [`RunFailure`]. Runs on
+    /// the plugin executor (see the module doc). The run's CPU time is not measured
+    /// ([`RunOutcome::cpu`] is `None`): the daemon's path.
     pub fn run(
         &self,
         params: &[(String, String)],
         timeout: Duration,
+    ) -> impl Future<Output = RunOutcome> + Send + 'static {
+        self.start(params, timeout, Metering::Off)
+    }
+
+    /// [`CheckPlugin::run`], with the run's CPU time measured ([`RunOutcome::cpu`]; two thread
+    /// clock reads per poll of the run).
+    pub fn run_metered(
+        &self,
+        params: &[(String, String)],
+        timeout: Duration,
+    ) -> impl Future<Output = RunOutcome> + Send + 'static {
+        self.start(params, timeout, Metering::ThreadCpu)
+    }
+
+    fn start(
+        &self,
+        params: &[(String, String)],
+        timeout: Duration,
+        metering: Metering,
     ) -> impl Future<Output = RunOutcome> + Send + 'static {
         let me = self.clone();
         let params = params.to_vec();
@@ -636,7 +661,8 @@ impl CheckPlugin {
             // of a run carries plugin{name, digest}, whatever the filter).
             let started = Instant::now();
             let span = tracing::error_span!("plugin", name = %me.inner.name, digest = %me.inner.digest, check = %me.inner.check);
-            let metered = cpu_metered(me.clone().run_here(params, timeout)).instrument(span);
+            let metered =
+                cpu_metered(me.clone().run_here(params, timeout), metering).instrument(span);
             let executor = &me.inner.runtime.executor;
             let finished = if executor.is_current() {
                 // Already on an executor thread (a resident check loop): run right here. No
@@ -662,7 +688,7 @@ impl CheckPlugin {
                     &me.inner.identity,
                     RunFailure::Host(format!("plugin task failed: {join}")),
                     started.elapsed(),
-                    Duration::ZERO,
+                    None,
                 ),
                 Err(_) => RunOutcome::failed(
                     &me.inner.identity,
@@ -671,7 +697,7 @@ impl CheckPlugin {
                         site: TimeoutSite::Executor,
                     },
                     started.elapsed(),
-                    Duration::ZERO,
+                    None,
                 ),
             }
         }
@@ -761,7 +787,7 @@ impl CheckPlugin {
                     &self.inner.identity,
                     RunFailure::Host(e),
                     started.elapsed(),
-                    Duration::ZERO,
+                    None,
                 )
             }
         };
@@ -824,7 +850,7 @@ impl CheckPlugin {
         match verdict {
             Err(failure) => {
                 tracing::warn!(%failure, "check run failed");
-                let mut outcome = RunOutcome::failed(&identity, failure, wall, Duration::ZERO);
+                let mut outcome = RunOutcome::failed(&identity, failure, wall, None);
                 outcome.denied = denied;
                 outcome.log_dropped = log_dropped;
                 outcome.output_dropped = output_dropped;
@@ -844,7 +870,7 @@ impl CheckPlugin {
                     message,
                     measurements,
                     wall,
-                    cpu: Duration::ZERO,
+                    cpu: None,
                     identity,
                     wake,
                 }
@@ -967,10 +993,22 @@ fn classify(e: &wasmtime::Error, limiter: &MemLimiter, timeout: Duration) -> Run
     ))
 }
 
-/// `fut`, with the calling thread's CPU time summed over each of its polls. The future is
-/// pinned in place (no allocation of its own).
-async fn cpu_metered<F: Future>(fut: F) -> (F::Output, Duration) {
+/// Whether a run measures its CPU time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Metering {
+    /// Not measured (the daemon's checks).
+    Off,
+    /// The executor thread's CPU clock read around each poll.
+    ThreadCpu,
+}
+
+/// `fut`, with the calling thread's CPU time summed over each of its polls when `metering`
+/// asks for it. The future is pinned in place (no allocation of its own).
+async fn cpu_metered<F: Future>(fut: F, metering: Metering) -> (F::Output, Option<Duration>) {
     let mut fut = std::pin::pin!(fut);
+    if metering == Metering::Off {
+        return (fut.await, None);
+    }
     let mut cpu = Duration::ZERO;
     let output = std::future::poll_fn(|cx| {
         let t0 = sys::thread_cpu_time();
@@ -979,7 +1017,7 @@ async fn cpu_metered<F: Future>(fut: F) -> (F::Output, Duration) {
         r
     })
     .await;
-    (output, cpu)
+    (output, Some(cpu))
 }
 
 #[cfg(test)]

@@ -34,7 +34,14 @@ async fn trivial_plugin_is_ok_with_identity() {
     let out = plugin.run(&[], T).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
     assert_eq!(out.identity, id);
-    assert!(out.wall > Duration::ZERO && out.cpu > Duration::ZERO);
+    assert!(out.wall > Duration::ZERO);
+    assert_eq!(out.cpu, None, "the daemon's path does not meter CPU");
+    let metered = plugin.run_metered(&[], T).await;
+    assert_eq!(metered.result, Ok(Verdict::Ok), "{metered:?}");
+    assert!(
+        metered.cpu.is_some_and(|cpu| cpu > Duration::ZERO),
+        "{metered:?}"
+    );
 }
 
 #[test]
@@ -522,7 +529,9 @@ async fn log_flood_bounded_and_host_survives() {
         .expect("load");
     for to in ["log", "stdout", "stderr"] {
         let t = Instant::now();
-        let out = plugin.run(&p(&[("to", to)]), Duration::from_secs(60)).await;
+        let out = plugin
+            .run_metered(&p(&[("to", to)]), Duration::from_secs(60))
+            .await;
         eprintln!(
             "log flood to {to}: {:?} wall, {:?} cpu",
             t.elapsed(),

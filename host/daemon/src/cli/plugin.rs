@@ -294,9 +294,9 @@ async fn run(args: RunArgs) -> ExitCode {
     let mut cpus = Vec::with_capacity(repeat as usize);
     let mut last: Option<RunOutcome> = None;
     for _ in 0..repeat {
-        let out = plugin.run(&args.params, args.timeout).await;
+        let out = plugin.run_metered(&args.params, args.timeout).await;
         walls.push(out.wall);
-        cpus.push(out.cpu);
+        cpus.push(out.cpu.unwrap_or_default());
         if args.json {
             println!("{}", json_line(&out));
         }
@@ -364,7 +364,7 @@ fn print_human(out: &RunOutcome) {
         println!("wake on change: {}", path.guest_path);
     }
     println!("wall:         {}", us(out.wall));
-    println!("cpu:          {}", us(out.cpu));
+    println!("cpu:          {}", us(out.cpu.unwrap_or_default()));
 }
 
 /// The stable JSON form of one run.
@@ -390,7 +390,7 @@ pub fn json_line(out: &RunOutcome) -> String {
         "wake_on_exit": out.wake.pids,
         "wake_on_change": out.wake.paths.iter().map(|p| &p.guest_path).collect::<Vec<_>>(),
         "wall_us": u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
-        "cpu_us": u64::try_from(out.cpu.as_micros()).unwrap_or(u64::MAX),
+        "cpu_us": out.cpu.map(|cpu| u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX)),
     })
     .to_string()
 }
@@ -487,7 +487,7 @@ mod tests {
             message: Some("m".into()),
             measurements: vec![("latency_ms".into(), 1.5)],
             wall: Duration::from_micros(42),
-            cpu: Duration::from_micros(7),
+            cpu: Some(Duration::from_micros(7)),
             identity: "http@0123456789ab".into(),
             wake: wasmalived_plugin_host::WakeSources {
                 pids: vec![7, 9],
