@@ -5,8 +5,10 @@
 //!    `connect_timeout 1`) with `TCP_CHECK` and with `HTTP_GET`, by wasmalived (the stock
 //!    `tcp`/`http` plugins, release builds) and by HAProxy (`check inter 1s`, and `option
 //!    httpchk GET /` for HTTP) against the same pool. Each checker runs alone on director d1
-//!    for a fixed window after a warm-up; the CPU is utime + stime (+ reaped children) of
-//!    every process in its process group, from `/proc/PID/stat`, over the window. The checks
+//!    for a fixed window after a warm-up; the CPU is the scheduler's run time of every thread
+//!    and child process of its process group over the window, read exactly (µs) from a
+//!    cgroup v2 of its own (`cpu.stat`), or in clock ticks from `/proc/PID/stat` where no
+//!    cgroup v2 hierarchy is writable. The checks
 //!    are counted where they land: an nftables counter of SYNs to port 80 in the real
 //!    servers' namespaces. Rounds interleave the checkers (alternating which goes first) so
 //!    that the machine's noise falls on both.
@@ -279,40 +281,42 @@ fn syns(l: &LvsLab) -> Result<u64> {
 // ---------------------------------------------------------------------------------------
 // CPU of a process group
 
-/// utime + stime + cutime + cstime (clock ticks), resident memory (KiB) and threads of every
-/// process in process group `pgid`.
+/// Resident memory (KiB), address space reserved (KiB) and threads of every process in
+/// process group `pgid`, with utime + stime + cutime + cstime (clock ticks) for
+/// [`CpuMeter::Ticks`].
 #[derive(Clone, Copy, Default)]
 struct GroupUsage {
     ticks: u64,
     rss_kib: u64,
+    vsz_kib: u64,
     threads: u64,
+}
+
+/// The processes of process group `pgid`.
+fn group_pids(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat_fields(*pid).and_then(|f| f.get(2)?.parse::<u32>().ok()) == Some(pgid))
+        .collect()
+}
+
+/// The fields of `/proc/PID/stat` after the command (which may hold spaces): state(0) ppid
+/// pgrp(2) … utime(11) stime(12) cutime(13) cstime(14).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
 fn group_usage(pgid: u32) -> GroupUsage {
     let mut u = GroupUsage::default();
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return u;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
+    for pid in group_pids(pgid) {
+        let Some(f) = stat_fields(pid) else {
             continue;
         };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command (which may hold spaces): state ppid pgrp … utime(14)
-        // stime(15) cutime(16) cstime(17), numbered from 1 over the whole line.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(pgid) {
-            continue;
-        }
         for i in 11..=14 {
             u.ticks += f.get(i).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
         }
@@ -326,6 +330,7 @@ fn group_usage(pgid: u32) -> GroupUsage {
                 .unwrap_or(0)
         };
         u.rss_kib += field("VmRSS:");
+        u.vsz_kib += field("VmSize:");
         u.threads += field("Threads:");
     }
     u
@@ -340,6 +345,102 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// Where a checker's CPU time is read from.
+enum CpuMeter {
+    /// A cgroup (v2) of its own that the checker's processes were moved into: `cpu.stat`'s
+    /// `usage_usec`, the scheduler's exact run time (µs) of every thread and child process
+    /// in it, those that exited during the window included.
+    Cgroup(PathBuf),
+    /// No writable cgroup v2 hierarchy: utime + stime (+ reaped children) of the process
+    /// group from `/proc/PID/stat`, in clock ticks (10 ms), so ±2 ticks per window.
+    Ticks { pgid: u32, per_sec: f64 },
+}
+
+impl CpuMeter {
+    /// Meter the processes of group `pgid` (and their future children) from now on.
+    fn attach(pgid: u32, label: &str) -> CpuMeter {
+        match Self::cgroup(pgid, label) {
+            Ok(meter) => meter,
+            Err(why) => {
+                eprintln!("  CPU read in clock ticks from /proc (no cgroup v2: {why})");
+                CpuMeter::Ticks {
+                    pgid,
+                    per_sec: clock_ticks(),
+                }
+            }
+        }
+    }
+
+    fn cgroup(pgid: u32, label: &str) -> std::result::Result<CpuMeter, String> {
+        let mounts = fs::read_to_string("/proc/self/mounts").map_err(|e| e.to_string())?;
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+            })
+            .ok_or("no cgroup2 mount")?;
+        let dir = root.join(format!(
+            "wasmalived-lvs-bench-{}-{label}",
+            std::process::id()
+        ));
+        fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        // From here on, dropping the meter (on an error too) removes the cgroup.
+        let meter = CpuMeter::Cgroup(dir.clone());
+        for pid in group_pids(pgid) {
+            fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| format!("moving {pid} into {}: {e}", dir.display()))?;
+        }
+        // Read once, so that a cgroup without `cpu.stat` falls back here, not mid-window.
+        meter.cpu_secs()?;
+        Ok(meter)
+    }
+
+    /// CPU seconds so far.
+    fn cpu_secs(&self) -> std::result::Result<f64, String> {
+        match self {
+            CpuMeter::Cgroup(dir) => {
+                let path = dir.join("cpu.stat");
+                let stat = fs::read_to_string(&path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                stat.lines()
+                    .find_map(|l| l.strip_prefix("usage_usec "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|us| us as f64 / 1e6)
+                    .ok_or_else(|| format!("{}: no usage_usec", path.display()))
+            }
+            CpuMeter::Ticks { pgid, per_sec } => Ok(group_usage(*pgid).ticks as f64 / per_sec),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            CpuMeter::Cgroup(_) => "cgroup v2 cpu.stat usage_usec (µs)",
+            CpuMeter::Ticks { .. } => "/proc/PID/stat utime+stime+cutime+cstime (clock ticks)",
+        }
+    }
+}
+
+impl Drop for CpuMeter {
+    /// Remove the cgroup, moving anything still in it (a checker that outlived its stop) back
+    /// to the root.
+    fn drop(&mut self) {
+        let CpuMeter::Cgroup(dir) = self else {
+            return;
+        };
+        if let (Some(root), Ok(procs)) =
+            (dir.parent(), fs::read_to_string(dir.join("cgroup.procs")))
+        {
+            for pid in procs.split_whitespace() {
+                let _ = fs::write(root.join("cgroup.procs"), pid);
+            }
+        }
+        if let Err(e) = fs::remove_dir(&*dir) {
+            eprintln!("  cannot remove {}: {e}", dir.display());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. Checker CPU
 
@@ -347,6 +448,8 @@ fn clock_ticks() -> f64 {
 struct CpuSample {
     /// CPU seconds in the window.
     cpu: f64,
+    /// Where `cpu` was read ([`CpuMeter::name`]).
+    meter: &'static str,
     /// SYNs the real servers saw in the window.
     checks: u64,
     /// Window length.
@@ -354,6 +457,8 @@ struct CpuSample {
     /// Checks the daemon itself counted (wasmalived's `runs`).
     reported: Option<u64>,
     rss_kib: u64,
+    /// Address space reserved (VSZ).
+    vsz_kib: u64,
     threads: u64,
     /// Bytes the checker logged in the window.
     log_bytes: u64,
@@ -378,6 +483,14 @@ enum Running {
 }
 
 impl Running {
+    /// Names its cgroup.
+    fn label(&self) -> &'static str {
+        match self {
+            Running::Wasmalived => "wasmalived",
+            Running::Haproxy { .. } => "haproxy",
+        }
+    }
+
     fn pgid(&self, l: &LvsLab) -> Result<u32> {
         match self {
             Running::Wasmalived => Ok(l.director(D1)?.proc.pid()),
@@ -611,6 +724,7 @@ fn measure(l: &LvsLab, o: &Opts, running: &Running) -> Result<CpuSample> {
     let pgid = running.pgid(l)?;
     let log = running.log(l)?;
     let log_len = || fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    let meter = CpuMeter::attach(pgid, running.label());
     thread::sleep(o.warmup);
     let (s0, r0, l0, f0) = (
         syns(l)?,
@@ -619,10 +733,11 @@ fn measure(l: &LvsLab, o: &Opts, running: &Running) -> Result<CpuSample> {
         running.failures(l)?,
     );
     let t0 = Instant::now();
-    let u0 = group_usage(pgid);
+    let cpu0 = meter.cpu_secs().map_err(LabError::check)?;
     thread::sleep(o.cpu_window);
-    let u1 = group_usage(pgid);
+    let cpu1 = meter.cpu_secs().map_err(LabError::check)?;
     let secs = t0.elapsed().as_secs_f64();
+    let usage = group_usage(pgid);
     let (s1, r1, l1, f1) = (
         syns(l)?,
         running.reported(l),
@@ -630,12 +745,14 @@ fn measure(l: &LvsLab, o: &Opts, running: &Running) -> Result<CpuSample> {
         running.failures(l)?,
     );
     Ok(CpuSample {
-        cpu: u1.ticks.saturating_sub(u0.ticks) as f64 / clock_ticks(),
+        cpu: cpu1 - cpu0,
+        meter: meter.name(),
         checks: s1.saturating_sub(s0),
         secs,
         reported: r0.zip(r1).map(|(a, b)| b.saturating_sub(a)),
-        rss_kib: u1.rss_kib,
-        threads: u1.threads,
+        rss_kib: usage.rss_kib,
+        vsz_kib: usage.vsz_kib,
+        threads: usage.threads,
         log_bytes: l1.saturating_sub(l0),
         failures: f1.saturating_sub(f0),
     })
@@ -662,8 +779,8 @@ fn cpu_bench(l: &mut LvsLab, o: &Opts) -> CpuResults {
                     Ok(s) => {
                         eprintln!(
                             "  cpu round {round}: {} {}: {:.3} CPU s in {:.1} s, {} checks \
-                             ({}), {:.4} CPU s per 100 checks, RSS {} KiB, {} threads, \
-                             log +{} B, {} check failures",
+                             ({}), {:.4} CPU s per 100 checks, RSS {} KiB, VSZ {} KiB, {} \
+                             threads, log +{} B, {} check failures",
                             checker.name(),
                             check.name(),
                             s.cpu,
@@ -674,6 +791,7 @@ fn cpu_bench(l: &mut LvsLab, o: &Opts) -> CpuResults {
                             )),
                             s.per_100(),
                             s.rss_kib,
+                            s.vsz_kib,
                             s.threads,
                             s.log_bytes,
                             s.failures
@@ -1009,10 +1127,10 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
     );
     println!(
         "| check | checker | rounds | checks/s | CPU s per 100 checks (median, min–max) | \
-         % of one core | RSS | threads | log bytes/s | check failures | wasmalived ÷ \
+         % of one core | RSS | VSZ | threads | log bytes/s | check failures | wasmalived ÷ \
          HAProxy (per round: median, min–max) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &check in &o.checks {
         let get = |c: Checker| {
             results
@@ -1037,6 +1155,7 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
                 .map(|s| s.log_bytes as f64 / s.secs)
                 .collect();
             let rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+            let vsz = samples.iter().map(|s| s.vsz_kib).max().unwrap_or(0);
             let threads = samples.iter().map(|s| s.threads).max().unwrap_or(0);
             let ratio = if checker == Checker::Wasmalived {
                 fmt_range(&ratios, 2, "×")
@@ -1044,7 +1163,7 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
                 String::new()
             };
             println!(
-                "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {:.1} GiB | {} | {} | {} | {} |",
                 check.name(),
                 checker.name(),
                 samples.len(),
@@ -1052,6 +1171,7 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
                 fmt_range(&per100, 4, ""),
                 fmt_range(&core, 1, " %"),
                 rss as f64 / 1024.0,
+                vsz as f64 / (1024.0 * 1024.0),
                 threads,
                 median(&logs).map_or("–".into(), |b| format!("{b:.0}")),
                 samples.iter().map(|s| s.failures).sum::<u64>(),
@@ -1059,13 +1179,23 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
             );
         }
     }
+    let meters: Vec<&str> = results
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|s| s.meter))
+        .fold(Vec::new(), |mut m, name| {
+            if !m.contains(&name) {
+                m.push(name);
+            }
+            m
+        });
     println!(
-        "\nChecks counted as SYNs to port 80 at the real servers; CPU = utime + stime (+ reaped \
-         children) of the checker's whole process group over the window; wasmalived at log \
-         level `{}`, its config has only the virtual server (no VRRP instance); HAProxy 2.6 \
+        "\nChecks counted as SYNs to port 80 at the real servers; CPU of the checker's whole \
+         process group (threads and child processes) over the window, read from {}; wasmalived \
+         at log level `{}`, its config has only the virtual server (no VRRP instance); HAProxy 2.6 \
          with its default threads. Check failures in the windows: HAProxy's `chkfail`, \
          wasmalived's `check failed` log lines (one per failure streak); a round counts only \
          if the whole pool is still in service at its end.",
+        meters.join(" and "),
         o.log
     );
 }
