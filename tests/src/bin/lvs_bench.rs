@@ -27,7 +27,7 @@
 //!
 //! ```text
 //! WASMALIVED_BIN=target/release/wasmalived cargo run -p wasmalived-e2e --bin lvs_bench -- \
-//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 3] [--cpu-window 12] \
+//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 5] [--cpu-window 20] \
 //!     [--warmup 3] [--runs 10] [--data-rounds 3] [--data-secs 5] [--conc 8] [--log info]
 //! ```
 //! Plugins: `$WASMALIVED_PLUGIN_DIR`, else `target/wasm32-wasip2/release` (`make
@@ -144,8 +144,8 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
         parts: vec![Part::Cpu, Part::Detect, Part::Nat, Part::Dr],
         checks: vec![Check::Tcp, Check::Http],
         pool: 100,
-        cpu_rounds: 3,
-        cpu_window: Duration::from_secs(12),
+        cpu_rounds: 5,
+        cpu_window: Duration::from_secs(20),
         warmup: Duration::from_secs(3),
         runs: 10,
         data_rounds: 3,
