@@ -4,14 +4,14 @@
 //! 1. **Checker CPU** — 100 real servers checked every second (`delay_loop 1`,
 //!    `connect_timeout 1`) with `TCP_CHECK` and with `HTTP_GET`, by wasmalived (the stock
 //!    `tcp`/`http` plugins, release builds) and by HAProxy (`check inter 1s`, and `option
-//!    httpchk GET /` for HTTP) against the same pool. Each checker runs alone on director d1
-//!    for a fixed window after a warm-up; the CPU is the scheduler's run time of every thread
-//!    and child process of its process group over the window, read exactly (µs) from a
-//!    cgroup v2 of its own (`cpu.stat`), or in clock ticks from `/proc/PID/stat` where no
-//!    cgroup v2 hierarchy is writable. The checks
-//!    are counted where they land: an nftables counter of SYNs to port 80 in the real
-//!    servers' namespaces. Rounds interleave the checkers (alternating which goes first) so
-//!    that the machine's noise falls on both.
+//!    httpchk GET /` for HTTP) against the same pool, both on director d1 and in the same
+//!    windows (after a warm-up), so that whatever else the machine does falls on both alike
+//!    (`--apart`: one after the other, alternating which goes first). The CPU of each is the
+//!    scheduler's run time of every thread and child process of its process group over the
+//!    window, read exactly (µs) from a cgroup v2 of its own (`cpu.stat`), or in clock ticks
+//!    from `/proc/PID/stat` where no cgroup v2 hierarchy is writable. The checks are counted
+//!    where they land: nftables counters of SYNs to port 80 in the real servers' namespaces,
+//!    HAProxy's told apart by their source address ([`HAPROXY_SOURCE`]).
 //! 2. **Detection** — nginx SIGKILLed on one real server of the 100 → that server's `dnat`
 //!    rule gone from `nft list table inet wasmalived` in d1 (polled every 10 ms); each kill
 //!    lands at a different phase of `delay_loop` after a check of that server. Also: nginx
@@ -27,7 +27,7 @@
 //!
 //! ```text
 //! WASMALIVED_BIN=target/release/wasmalived cargo run -p wasmalived-e2e --bin lvs_bench -- \
-//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 5] [--cpu-window 20] \
+//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 5] [--cpu-window 20] [--apart] \
 //!     [--warmup 3] [--runs 10] [--data-rounds 3] [--data-secs 5] [--conc 8] [--log info]
 //! ```
 //! Plugins: `$WASMALIVED_PLUGIN_DIR`, else `target/wasm32-wasip2/release` (`make
@@ -56,6 +56,9 @@ const DELAY_LOOP: u64 = 1;
 const CONNECT_TIMEOUT: u64 = 1;
 const RETRY: u64 = 1;
 const DELAY_BEFORE_RETRY: u64 = 1;
+/// HAProxy's checks leave d1 from this address (wasmalived's from d1's own), so that the
+/// real servers' SYN counters tell the two checkers apart when they run together.
+const HAPROXY_SOURCE: &str = "198.51.100.9";
 /// How often the detection polls the nftables table.
 const NFT_POLL: Duration = Duration::from_millis(10);
 
@@ -126,6 +129,8 @@ struct Opts {
     pool: usize,
     cpu_rounds: usize,
     cpu_window: Duration,
+    /// Both checkers in the same windows (else one after the other).
+    together: bool,
     warmup: Duration,
     runs: usize,
     data_rounds: usize,
@@ -136,7 +141,7 @@ struct Opts {
 
 const USAGE: &str =
     "usage: lvs_bench [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool N] [--cpu-rounds N] \
-     [--cpu-window SECS] [--warmup SECS] [--runs N] [--data-rounds N] [--data-secs SECS] \
+     [--cpu-window SECS] [--apart] [--warmup SECS] [--runs N] [--data-rounds N] [--data-secs SECS] \
      [--conc N] [--log LEVEL]";
 
 fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
@@ -146,6 +151,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
         pool: 100,
         cpu_rounds: 5,
         cpu_window: Duration::from_secs(20),
+        together: true,
         warmup: Duration::from_secs(3),
         runs: 10,
         data_rounds: 3,
@@ -199,6 +205,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
             }
             "--cpu-rounds" => o.cpu_rounds = count(val()?)?,
             "--cpu-window" => o.cpu_window = Duration::from_secs_f64(secs(val()?)?),
+            "--apart" => o.together = false,
             "--warmup" => o.warmup = Duration::from_secs_f64(secs(val()?)?),
             "--runs" => o.runs = count(val()?)?,
             "--data-rounds" => o.data_rounds = count(val()?)?,
@@ -216,9 +223,20 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
 // The lab
 
 /// The NAT lab: `rs1` alone on its address (its nginx is the one killed), `rs2` serving the
-/// other `pool − 1` addresses; SYN counters on both.
+/// other `pool − 1` addresses; SYN counters on both; d1 holds [`HAPROXY_SOURCE`] too.
 fn nat_lab(pool: usize) -> Result<LvsLab> {
     let l = LvsLab::new("lvsbench", Mode::Nat, 2)?;
+    l.lab.run(
+        D1_NODE,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{HAPROXY_SOURCE}/24"),
+            "dev",
+            "eth1",
+        ],
+    )?;
     if pool > 2 {
         l.serve_aliases(1, 2..pool)?;
     }
@@ -245,14 +263,18 @@ fn full_pool(l: &LvsLab, pool: usize) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// An nftables counter of the TCP SYNs to port 80 arriving in `node` (one per check, one
-/// per request).
+/// nftables counters of the TCP SYNs to port 80 arriving in `node` (one per check, one
+/// per request): from [`HAPROXY_SOURCE`], and from anywhere else.
 fn count_syns(l: &LvsLab, node: &str) -> Result<()> {
     let file = l.lab.dir().join(format!("{node}-syn-counter.nft"));
     fs::write(
         &file,
-        "table inet lvsbench {\n  chain input {\n    type filter hook input priority 0; \
-         policy accept;\n    tcp dport 80 tcp flags & (syn | ack) == syn counter\n  }\n}\n",
+        format!(
+            "table inet lvsbench {{\n  chain input {{\n    type filter hook input priority 0; \
+             policy accept;\n    ip saddr {HAPROXY_SOURCE} tcp dport 80 tcp flags & (syn | \
+             ack) == syn counter\n    ip saddr != {HAPROXY_SOURCE} tcp dport 80 tcp flags & \
+             (syn | ack) == syn counter\n  }}\n}}\n"
+        ),
     )
     .map_err(|e| LabError::io(format!("writing {}", file.display()), e))?;
     l.lab
@@ -260,20 +282,38 @@ fn count_syns(l: &LvsLab, node: &str) -> Result<()> {
         .map(|_| ())
 }
 
-/// SYNs counted so far on every real server.
-fn syns(l: &LvsLab) -> Result<u64> {
-    let mut total = 0;
+/// SYNs counted so far on every real server: from HAProxy, from anyone else.
+#[derive(Clone, Copy, Default)]
+struct Syns {
+    haproxy: u64,
+    others: u64,
+}
+
+impl Syns {
+    /// `checker`'s SYNs since `before`.
+    fn of(self, before: Syns, checker: Checker) -> u64 {
+        match checker {
+            Checker::Haproxy => self.haproxy.saturating_sub(before.haproxy),
+            Checker::Wasmalived => self.others.saturating_sub(before.others),
+        }
+    }
+}
+
+fn syns(l: &LvsLab) -> Result<Syns> {
+    let mut total = Syns::default();
     for rs in &l.real_servers {
         let text = l
             .lab
             .run(rs, &["nft", "list", "chain", "inet", "lvsbench", "input"])?;
-        let n = text
-            .split("counter packets ")
-            .nth(1)
-            .and_then(|t| t.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| LabError::parse("nft counter", &text))?;
-        total += n;
+        let counter = |k: usize| {
+            text.split("counter packets ")
+                .nth(k)
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| LabError::parse("nft counter", &text))
+        };
+        total.haproxy += counter(1)?;
+        total.others += counter(2)?;
     }
     Ok(total)
 }
@@ -575,7 +615,7 @@ fn haproxy_config(l: &LvsLab, pool: usize, check: Check, socket: &Path) -> Strin
         "global\n    stats socket {} mode 600 level admin\n\
          defaults\n    mode tcp\n    timeout connect {CONNECT_TIMEOUT}s\n    \
          timeout check {CONNECT_TIMEOUT}s\n    timeout client 30s\n    timeout server 30s\n\
-         backend pool\n    balance roundrobin\n{}",
+         backend pool\n    balance roundrobin\n    default-server source {HAPROXY_SOURCE}\n{}",
         socket.display(),
         check.haproxy()
     );
@@ -703,59 +743,121 @@ fn start_checker(l: &mut LvsLab, o: &Opts, checker: Checker, check: Check) -> Re
     }
 }
 
-/// One window of `checker` doing `check`.
-fn cpu_window(l: &mut LvsLab, o: &Opts, checker: Checker, check: Check) -> Result<CpuSample> {
-    let running = start_checker(l, o, checker, check)?;
-    let sample = measure(l, o, &running);
-    let up = running.up(l);
-    running.stop(l)?;
-    let sample = sample?;
-    match up? {
-        n if n == o.pool => Ok(sample),
-        n => Err(LabError::check(format!(
-            "{} had {n} of {} real servers up at the end of the window",
-            checker.name(),
-            o.pool
-        ))),
+/// One window of `checkers` doing `check`, together (each in its own cgroup, its checks
+/// told apart by their source address).
+fn cpu_window(
+    l: &mut LvsLab,
+    o: &Opts,
+    checkers: &[Checker],
+    check: Check,
+) -> Result<Vec<(Checker, CpuSample)>> {
+    let mut running = Vec::new();
+    for &checker in checkers {
+        match start_checker(l, o, checker, check) {
+            Ok(r) => running.push((checker, r)),
+            Err(e) => {
+                for (_, r) in running {
+                    let _ = r.stop(l);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let samples = measure(l, o, &running);
+    let mut short = Vec::new();
+    for (checker, r) in running {
+        match r.up(l) {
+            Ok(n) if n == o.pool => {}
+            Ok(n) => short.push(format!("{} had {n} of {}", checker.name(), o.pool)),
+            Err(e) => short.push(format!("{}: {e}", checker.name())),
+        }
+        r.stop(l)?;
+    }
+    let samples = samples?;
+    if short.is_empty() {
+        Ok(samples)
+    } else {
+        Err(LabError::check(format!(
+            "real servers up at the end of the window: {}",
+            short.join("; ")
+        )))
     }
 }
 
-fn measure(l: &LvsLab, o: &Opts, running: &Running) -> Result<CpuSample> {
-    let pgid = running.pgid(l)?;
-    let log = running.log(l)?;
-    let log_len = || fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-    let meter = CpuMeter::attach(pgid, running.label());
+fn measure(
+    l: &LvsLab,
+    o: &Opts,
+    running: &[(Checker, Running)],
+) -> Result<Vec<(Checker, CpuSample)>> {
+    struct Watch<'a> {
+        checker: Checker,
+        running: &'a Running,
+        pgid: u32,
+        log: PathBuf,
+        meter: CpuMeter,
+    }
+    let log_len = |log: &Path| fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let mut watches = Vec::new();
+    for (checker, r) in running {
+        let pgid = r.pgid(l)?;
+        watches.push(Watch {
+            checker: *checker,
+            running: r,
+            pgid,
+            log: r.log(l)?,
+            meter: CpuMeter::attach(pgid, r.label()),
+        });
+    }
     thread::sleep(o.warmup);
-    let (s0, r0, l0, f0) = (
-        syns(l)?,
-        running.reported(l),
-        log_len(),
-        running.failures(l)?,
-    );
+    let s0 = syns(l)?;
+    let mut before = Vec::new();
+    for w in &watches {
+        before.push((
+            w.running.reported(l),
+            log_len(&w.log),
+            w.running.failures(l)?,
+        ));
+    }
     let t0 = Instant::now();
-    let cpu0 = meter.cpu_secs().map_err(LabError::check)?;
+    let cpu0 = watches
+        .iter()
+        .map(|w| w.meter.cpu_secs())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(LabError::check)?;
     thread::sleep(o.cpu_window);
-    let cpu1 = meter.cpu_secs().map_err(LabError::check)?;
+    let cpu1 = watches
+        .iter()
+        .map(|w| w.meter.cpu_secs())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(LabError::check)?;
     let secs = t0.elapsed().as_secs_f64();
-    let usage = group_usage(pgid);
-    let (s1, r1, l1, f1) = (
-        syns(l)?,
-        running.reported(l),
-        log_len(),
-        running.failures(l)?,
-    );
-    Ok(CpuSample {
-        cpu: cpu1 - cpu0,
-        meter: meter.name(),
-        checks: s1.saturating_sub(s0),
-        secs,
-        reported: r0.zip(r1).map(|(a, b)| b.saturating_sub(a)),
-        rss_kib: usage.rss_kib,
-        vsz_kib: usage.vsz_kib,
-        threads: usage.threads,
-        log_bytes: l1.saturating_sub(l0),
-        failures: f1.saturating_sub(f0),
-    })
+    let s1 = syns(l)?;
+    let mut samples = Vec::new();
+    for (i, w) in watches.iter().enumerate() {
+        let usage = group_usage(w.pgid);
+        let (r0, l0, f0) = before[i];
+        let (r1, l1, f1) = (
+            w.running.reported(l),
+            log_len(&w.log),
+            w.running.failures(l)?,
+        );
+        samples.push((
+            w.checker,
+            CpuSample {
+                cpu: cpu1[i] - cpu0[i],
+                meter: w.meter.name(),
+                checks: s1.of(s0, w.checker),
+                secs,
+                reported: r0.zip(r1).map(|(a, b)| b.saturating_sub(a)),
+                rss_kib: usage.rss_kib,
+                vsz_kib: usage.vsz_kib,
+                threads: usage.threads,
+                log_bytes: l1.saturating_sub(l0),
+                failures: f1.saturating_sub(f0),
+            },
+        ));
+    }
+    Ok(samples)
 }
 
 type CpuResults = Vec<((Checker, Check), Vec<CpuSample>)>;
@@ -774,39 +876,46 @@ fn cpu_bench(l: &mut LvsLab, o: &Opts) -> CpuResults {
             } else {
                 [Checker::Haproxy, Checker::Wasmalived]
             };
-            for checker in order {
-                match cpu_window(l, o, checker, check) {
-                    Ok(s) => {
+            let windows: Vec<&[Checker]> = if o.together {
+                vec![&order]
+            } else {
+                order.chunks(1).collect()
+            };
+            for checkers in windows {
+                let samples = match cpu_window(l, o, checkers, check) {
+                    Ok(samples) => samples,
+                    Err(e) => {
+                        let names: Vec<&str> = checkers.iter().map(|c| c.name()).collect();
                         eprintln!(
-                            "  cpu round {round}: {} {}: {:.3} CPU s in {:.1} s, {} checks \
+                            "  cpu round {round}: {} {} failed: {e}",
+                            names.join(" + "),
+                            check.name()
+                        );
+                        continue;
+                    }
+                };
+                for (checker, s) in samples {
+                    eprintln!(
+                        "  cpu round {round}: {} {}: {:.3} CPU s in {:.1} s, {} checks \
                              ({}), {:.4} CPU s per 100 checks, RSS {} KiB, VSZ {} KiB, {} \
                              threads, log +{} B, {} check failures",
-                            checker.name(),
-                            check.name(),
-                            s.cpu,
-                            s.secs,
-                            s.checks,
-                            s.reported.map_or("not self-reported".into(), |r| format!(
-                                "{r} self-reported"
-                            )),
-                            s.per_100(),
-                            s.rss_kib,
-                            s.vsz_kib,
-                            s.threads,
-                            s.log_bytes,
-                            s.failures
-                        );
-                        if let Some((_, v)) =
-                            results.iter_mut().find(|(k, _)| *k == (checker, check))
-                        {
-                            v.push(s);
-                        }
-                    }
-                    Err(e) => eprintln!(
-                        "  cpu round {round}: {} {} failed: {e}",
                         checker.name(),
-                        check.name()
-                    ),
+                        check.name(),
+                        s.cpu,
+                        s.secs,
+                        s.checks,
+                        s.reported
+                            .map_or("not self-reported".into(), |r| format!("{r} self-reported")),
+                        s.per_100(),
+                        s.rss_kib,
+                        s.vsz_kib,
+                        s.threads,
+                        s.log_bytes,
+                        s.failures
+                    );
+                    if let Some((_, v)) = results.iter_mut().find(|(k, _)| *k == (checker, check)) {
+                        v.push(s);
+                    }
                 }
             }
         }
@@ -1189,12 +1298,17 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
             m
         });
     println!(
-        "\nChecks counted as SYNs to port 80 at the real servers; CPU of the checker's whole \
-         process group (threads and child processes) over the window, read from {}; wasmalived \
-         at log level `{}`, its config has only the virtual server (no VRRP instance); HAProxy 2.6 \
+        "\nThe two checkers ran {}. Checks counted as SYNs to port 80 at the real servers; CPU \
+         of the checker's whole process group (threads and child processes) over the window, \
+         read from {}; wasmalived at log level `{}`, its config has only the virtual server (no VRRP instance); HAProxy 2.6 \
          with its default threads. Check failures in the windows: HAProxy's `chkfail`, \
          wasmalived's `check failed` log lines (one per failure streak); a round counts only \
          if the whole pool is still in service at its end.",
+        if o.together {
+            "together, in the same windows"
+        } else {
+            "one after the other"
+        },
         meters.join(" and "),
         o.log
     );
