@@ -597,7 +597,17 @@ fn http_get_checks_status_digest_and_virtual_host_of_each_real_server() -> Resul
         ],
     );
     start_both(&mut l, &vs, &[(0, 1), (1, 1)])?;
-    let s = l.status(0)?;
+    // rs3 leaves the pool on its first failed check, which may come before rs1's first check
+    // (rs1 serves before it, without `alpha`): wait for that check to have run.
+    let deadline = Instant::now() + START;
+    let s = loop {
+        let s = l.status(0)?;
+        let runs = s["virtual_servers"][0]["real_servers"][0]["checkers"][0]["runs"].as_u64();
+        if runs.is_some_and(|n| n >= 1) || Instant::now() >= deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     let rs3 = &s["virtual_servers"][0]["real_servers"][2];
     let rs1 = &s["virtual_servers"][0]["real_servers"][0]["checkers"][0];
     expect(

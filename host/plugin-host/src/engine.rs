@@ -3,7 +3,16 @@
 //! Configuration: component model (async calls via `call_async` are always available in
 //! wasmtime 48, so host capabilities can await I/O), epoch interruption (CPU-time deadlines), Cranelift with
 //! parallel compilation. The ticker is one std thread that bumps the epoch every
-//! [`EPOCH_TICK`]; it holds only a weak reference and exits when the engine is dropped.
+//! [`EPOCH_TICK`] while a plugin run is in flight, and exits when the engine is dropped.
+//!
+//! The ticker parks while no run is in flight ([`PluginEngine::run_started`] counts them): an
+//! epoch only matters to guest code that is running, and a daemon whose checks run every few
+//! seconds (keepalived's default `delay_loop` is 60 s) would otherwise wake a thread 100 times
+//! a second for nothing. The first run after an idle spell wakes it (one futex wake, only when
+//! it is parked); it then ticks every [`EPOCH_TICK`] until it finds no run in flight after a
+//! tick. A run's deadline is enforced as before: while a run is in flight the epoch advances
+//! every tick, so its deadline callback runs at most one tick after the deadline, and a busy
+//! plugin yields every tick.
 //!
 //! Instances come from wasmtime's *pooling allocator*: linear memories, tables, instance
 //! records and fiber stacks for a number of concurrent runs are reserved once, at start, and
@@ -30,7 +39,8 @@
 //! compiled code's key (`Engine::precompile_compatibility_hash`), so a config whose largest
 //! grant changes recompiles once, then hits the code cache again.
 
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -75,15 +85,83 @@ const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
 /// for another module.
 const WARM_SLOTS: u32 = 32;
 
-/// The shared engine plus the guard that keeps its ticker thread alive.
+/// The shared engine plus the handle that keeps its ticker thread alive.
 #[derive(Clone)]
 pub struct PluginEngine {
     engine: Engine,
-    _ticker: Arc<TickerGuard>,
+    ticker: Arc<TickerHandle>,
 }
 
-/// Dropping the last guard lets the ticker thread notice and exit.
-struct TickerGuard;
+/// What the ticker thread and the runs share.
+#[derive(Default)]
+struct TickerShared {
+    /// Plugin runs in flight ([`EpochRun`]s alive).
+    runs: AtomicUsize,
+    /// Epoch increments so far.
+    ticks: AtomicU64,
+    /// Whether the ticker waits on `wake`, and whether it should stop.
+    state: Mutex<TickerState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct TickerState {
+    parked: bool,
+    stopped: bool,
+}
+
+impl TickerShared {
+    fn state(&self) -> MutexGuard<'_, TickerState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Held by every [`PluginEngine`] clone; dropping the last one stops the ticker thread.
+struct TickerHandle(Arc<TickerShared>);
+
+impl Drop for TickerHandle {
+    fn drop(&mut self) {
+        self.0.state().stopped = true;
+        self.0.wake.notify_one();
+    }
+}
+
+/// One plugin run in flight: the epoch ticks while any is alive (module doc).
+#[must_use = "the epoch ticks only while the run's guard is alive"]
+pub struct EpochRun(Arc<TickerShared>);
+
+impl Drop for EpochRun {
+    fn drop(&mut self) {
+        // No wake-up: the ticker parks by itself after its next tick.
+        self.0.runs.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The ticker thread: park while no run is in flight, else bump `engine`'s epoch every
+/// [`EPOCH_TICK`].
+fn tick(engine: &Engine, shared: &TickerShared) {
+    loop {
+        {
+            let mut state = shared.state();
+            // `runs` is read under the lock that `run_started` takes before it wakes us, so a
+            // run that starts after this read finds `parked` set and wakes the thread.
+            while shared.runs.load(Ordering::SeqCst) == 0 && !state.stopped {
+                state.parked = true;
+                state = shared
+                    .wake
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            state.parked = false;
+            if state.stopped {
+                return;
+            }
+        }
+        thread::sleep(EPOCH_TICK);
+        engine.increment_epoch();
+        shared.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+}
 
 impl PluginEngine {
     /// Create the engine with a pool of the default size ([`PoolLimits::default`]) and start
@@ -109,22 +187,33 @@ impl PluginEngine {
             .memory_guard_size(MEMORY_GUARD)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool(limits)));
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        let guard = Arc::new(TickerGuard);
-        let weak: Weak<TickerGuard> = Arc::downgrade(&guard);
-        let ticking = engine.clone();
+        let shared = Arc::new(TickerShared::default());
+        let (ticking, ticker_shared) = (engine.clone(), Arc::clone(&shared));
         thread::Builder::new()
             .name("wasm-epoch".into())
-            .spawn(move || {
-                while weak.strong_count() > 0 {
-                    thread::sleep(EPOCH_TICK);
-                    ticking.increment_epoch();
-                }
-            })
+            .spawn(move || tick(&ticking, &ticker_shared))
             .map_err(|e| PluginError::Engine(format!("cannot start epoch ticker: {e}")))?;
         Ok(Self {
             engine,
-            _ticker: guard,
+            ticker: Arc::new(TickerHandle(shared)),
         })
+    }
+
+    /// A plugin run starts: the epoch ticks until the returned guard (and every other run's)
+    /// is dropped. Take it before the run's guest code can execute, keep it until the run's
+    /// store is gone.
+    pub fn run_started(&self) -> EpochRun {
+        let shared = &self.ticker.0;
+        if shared.runs.fetch_add(1, Ordering::SeqCst) == 0 && shared.state().parked {
+            shared.wake.notify_one();
+        }
+        EpochRun(Arc::clone(shared))
+    }
+
+    /// Epoch increments so far (diagnostics and tests: it stands still while no run is in
+    /// flight).
+    pub fn epoch_ticks(&self) -> u64 {
+        self.ticker.0.ticks.load(Ordering::Relaxed)
     }
 
     /// The wasmtime engine.
@@ -176,6 +265,68 @@ mod tests {
         assert_eq!(PluginEngine::ticks_for(Duration::from_secs(1)), 100);
         assert_eq!(PluginEngine::ticks_for(Duration::from_millis(1)), 1);
         assert_eq!(PluginEngine::ticks_for(Duration::ZERO), 1);
+    }
+
+    /// Wait up to `bound` for `cond`.
+    fn eventually(bound: Duration, cond: impl Fn() -> bool) -> bool {
+        let until = std::time::Instant::now() + bound;
+        while std::time::Instant::now() < until {
+            if cond() {
+                return true;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        cond()
+    }
+
+    fn parked(e: &PluginEngine) -> bool {
+        e.ticker.0.state().parked
+    }
+
+    #[test]
+    fn ticker_ticks_only_while_a_run_is_in_flight() {
+        let e = PluginEngine::new().expect("engine");
+        // A generous bound for a loaded machine: the thread only has to start and park.
+        let bound = Duration::from_secs(10);
+        assert!(eventually(bound, || parked(&e)), "never parked");
+        thread::sleep(EPOCH_TICK * 5);
+        assert_eq!(e.epoch_ticks(), 0, "ticked with no run in flight");
+
+        let first = e.run_started();
+        let second = e.run_started();
+        assert!(
+            eventually(bound, || e.epoch_ticks() >= 2),
+            "no ticks during a run"
+        );
+        drop(first);
+        let before = e.epoch_ticks();
+        assert!(
+            eventually(bound, || e.epoch_ticks() >= before + 2),
+            "stopped ticking while a run was still in flight"
+        );
+        drop(second);
+        assert!(eventually(bound, || parked(&e)), "did not park when idle");
+        let idle = e.epoch_ticks();
+        thread::sleep(EPOCH_TICK * 5);
+        assert_eq!(e.epoch_ticks(), idle, "ticked while parked");
+
+        // Woken again by the next run.
+        let third = e.run_started();
+        assert!(eventually(bound, || e.epoch_ticks() > idle), "not woken");
+        drop(third);
+    }
+
+    #[test]
+    fn ticker_stops_with_the_engine() {
+        let e = PluginEngine::new().expect("engine");
+        let shared = Arc::clone(&e.ticker.0);
+        let _run = e.run_started();
+        drop(e);
+        // Only the guard's reference is left once the thread has returned.
+        assert!(
+            eventually(Duration::from_secs(10), || Arc::strong_count(&shared) == 2),
+            "ticker thread still running"
+        );
     }
 
     #[test]

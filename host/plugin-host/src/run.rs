@@ -780,6 +780,8 @@ impl CheckPlugin {
     /// The run itself, on the current (executor) thread.
     async fn run_here(self, params: Vec<(String, String)>, timeout: Duration) -> RunOutcome {
         let started = Instant::now();
+        // The epoch ticks while this is alive (`engine.rs`): until the store is gone.
+        let _ticking = self.inner.runtime.engine.run_started();
         let ctx = match self.run_context() {
             Ok(ctx) => ctx,
             Err(e) => {

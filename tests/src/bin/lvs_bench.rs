@@ -4,12 +4,14 @@
 //! 1. **Checker CPU** — 100 real servers checked every second (`delay_loop 1`,
 //!    `connect_timeout 1`) with `TCP_CHECK` and with `HTTP_GET`, by wasmalived (the stock
 //!    `tcp`/`http` plugins, release builds) and by HAProxy (`check inter 1s`, and `option
-//!    httpchk GET /` for HTTP) against the same pool. Each checker runs alone on director d1
-//!    for a fixed window after a warm-up; the CPU is utime + stime (+ reaped children) of
-//!    every process in its process group, from `/proc/PID/stat`, over the window. The checks
-//!    are counted where they land: an nftables counter of SYNs to port 80 in the real
-//!    servers' namespaces. Rounds interleave the checkers (alternating which goes first) so
-//!    that the machine's noise falls on both.
+//!    httpchk GET /` for HTTP) against the same pool, both on director d1 and in the same
+//!    windows (after a warm-up), so that whatever else the machine does falls on both alike
+//!    (`--apart`: one after the other, alternating which goes first). The CPU of each is the
+//!    scheduler's run time of every thread and child process of its process group over the
+//!    window, read exactly (µs) from a cgroup v2 of its own (`cpu.stat`), or in clock ticks
+//!    from `/proc/PID/stat` where no cgroup v2 hierarchy is writable. The checks are counted
+//!    where they land: nftables counters of SYNs to port 80 in the real servers' namespaces,
+//!    HAProxy's told apart by their source address ([`HAPROXY_SOURCE`]).
 //! 2. **Detection** — nginx SIGKILLed on one real server of the 100 → that server's `dnat`
 //!    rule gone from `nft list table inet wasmalived` in d1 (polled every 10 ms); each kill
 //!    lands at a different phase of `delay_loop` after a check of that server. Also: nginx
@@ -25,7 +27,7 @@
 //!
 //! ```text
 //! WASMALIVED_BIN=target/release/wasmalived cargo run -p wasmalived-e2e --bin lvs_bench -- \
-//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 3] [--cpu-window 12] \
+//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 5] [--cpu-window 20] [--apart] \
 //!     [--warmup 3] [--runs 10] [--data-rounds 3] [--data-secs 5] [--conc 8] [--log info]
 //! ```
 //! Plugins: `$WASMALIVED_PLUGIN_DIR`, else `target/wasm32-wasip2/release` (`make
@@ -54,6 +56,9 @@ const DELAY_LOOP: u64 = 1;
 const CONNECT_TIMEOUT: u64 = 1;
 const RETRY: u64 = 1;
 const DELAY_BEFORE_RETRY: u64 = 1;
+/// HAProxy's checks leave d1 from this address (wasmalived's from d1's own), so that the
+/// real servers' SYN counters tell the two checkers apart when they run together.
+const HAPROXY_SOURCE: &str = "198.51.100.9";
 /// How often the detection polls the nftables table.
 const NFT_POLL: Duration = Duration::from_millis(10);
 
@@ -124,6 +129,8 @@ struct Opts {
     pool: usize,
     cpu_rounds: usize,
     cpu_window: Duration,
+    /// Both checkers in the same windows (else one after the other).
+    together: bool,
     warmup: Duration,
     runs: usize,
     data_rounds: usize,
@@ -134,7 +141,7 @@ struct Opts {
 
 const USAGE: &str =
     "usage: lvs_bench [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool N] [--cpu-rounds N] \
-     [--cpu-window SECS] [--warmup SECS] [--runs N] [--data-rounds N] [--data-secs SECS] \
+     [--cpu-window SECS] [--apart] [--warmup SECS] [--runs N] [--data-rounds N] [--data-secs SECS] \
      [--conc N] [--log LEVEL]";
 
 fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
@@ -142,8 +149,9 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
         parts: vec![Part::Cpu, Part::Detect, Part::Nat, Part::Dr],
         checks: vec![Check::Tcp, Check::Http],
         pool: 100,
-        cpu_rounds: 3,
-        cpu_window: Duration::from_secs(12),
+        cpu_rounds: 5,
+        cpu_window: Duration::from_secs(20),
+        together: true,
         warmup: Duration::from_secs(3),
         runs: 10,
         data_rounds: 3,
@@ -197,6 +205,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
             }
             "--cpu-rounds" => o.cpu_rounds = count(val()?)?,
             "--cpu-window" => o.cpu_window = Duration::from_secs_f64(secs(val()?)?),
+            "--apart" => o.together = false,
             "--warmup" => o.warmup = Duration::from_secs_f64(secs(val()?)?),
             "--runs" => o.runs = count(val()?)?,
             "--data-rounds" => o.data_rounds = count(val()?)?,
@@ -214,9 +223,20 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
 // The lab
 
 /// The NAT lab: `rs1` alone on its address (its nginx is the one killed), `rs2` serving the
-/// other `pool − 1` addresses; SYN counters on both.
+/// other `pool − 1` addresses; SYN counters on both; d1 holds [`HAPROXY_SOURCE`] too.
 fn nat_lab(pool: usize) -> Result<LvsLab> {
     let l = LvsLab::new("lvsbench", Mode::Nat, 2)?;
+    l.lab.run(
+        D1_NODE,
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{HAPROXY_SOURCE}/24"),
+            "dev",
+            "eth1",
+        ],
+    )?;
     if pool > 2 {
         l.serve_aliases(1, 2..pool)?;
     }
@@ -243,14 +263,18 @@ fn full_pool(l: &LvsLab, pool: usize) -> Vec<(String, u64)> {
         .collect()
 }
 
-/// An nftables counter of the TCP SYNs to port 80 arriving in `node` (one per check, one
-/// per request).
+/// nftables counters of the TCP SYNs to port 80 arriving in `node` (one per check, one
+/// per request): from [`HAPROXY_SOURCE`], and from anywhere else.
 fn count_syns(l: &LvsLab, node: &str) -> Result<()> {
     let file = l.lab.dir().join(format!("{node}-syn-counter.nft"));
     fs::write(
         &file,
-        "table inet lvsbench {\n  chain input {\n    type filter hook input priority 0; \
-         policy accept;\n    tcp dport 80 tcp flags & (syn | ack) == syn counter\n  }\n}\n",
+        format!(
+            "table inet lvsbench {{\n  chain input {{\n    type filter hook input priority 0; \
+             policy accept;\n    ip saddr {HAPROXY_SOURCE} tcp dport 80 tcp flags & (syn | \
+             ack) == syn counter\n    ip saddr != {HAPROXY_SOURCE} tcp dport 80 tcp flags & \
+             (syn | ack) == syn counter\n  }}\n}}\n"
+        ),
     )
     .map_err(|e| LabError::io(format!("writing {}", file.display()), e))?;
     l.lab
@@ -258,20 +282,38 @@ fn count_syns(l: &LvsLab, node: &str) -> Result<()> {
         .map(|_| ())
 }
 
-/// SYNs counted so far on every real server.
-fn syns(l: &LvsLab) -> Result<u64> {
-    let mut total = 0;
+/// SYNs counted so far on every real server: from HAProxy, from anyone else.
+#[derive(Clone, Copy, Default)]
+struct Syns {
+    haproxy: u64,
+    others: u64,
+}
+
+impl Syns {
+    /// `checker`'s SYNs since `before`.
+    fn of(self, before: Syns, checker: Checker) -> u64 {
+        match checker {
+            Checker::Haproxy => self.haproxy.saturating_sub(before.haproxy),
+            Checker::Wasmalived => self.others.saturating_sub(before.others),
+        }
+    }
+}
+
+fn syns(l: &LvsLab) -> Result<Syns> {
+    let mut total = Syns::default();
     for rs in &l.real_servers {
         let text = l
             .lab
             .run(rs, &["nft", "list", "chain", "inet", "lvsbench", "input"])?;
-        let n = text
-            .split("counter packets ")
-            .nth(1)
-            .and_then(|t| t.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-            .ok_or_else(|| LabError::parse("nft counter", &text))?;
-        total += n;
+        let counter = |k: usize| {
+            text.split("counter packets ")
+                .nth(k)
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .ok_or_else(|| LabError::parse("nft counter", &text))
+        };
+        total.haproxy += counter(1)?;
+        total.others += counter(2)?;
     }
     Ok(total)
 }
@@ -279,40 +321,42 @@ fn syns(l: &LvsLab) -> Result<u64> {
 // ---------------------------------------------------------------------------------------
 // CPU of a process group
 
-/// utime + stime + cutime + cstime (clock ticks), resident memory (KiB) and threads of every
-/// process in process group `pgid`.
+/// Resident memory (KiB), address space reserved (KiB) and threads of every process in
+/// process group `pgid`, with utime + stime + cutime + cstime (clock ticks) for
+/// [`CpuMeter::Ticks`].
 #[derive(Clone, Copy, Default)]
 struct GroupUsage {
     ticks: u64,
     rss_kib: u64,
+    vsz_kib: u64,
     threads: u64,
+}
+
+/// The processes of process group `pgid`.
+fn group_pids(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| stat_fields(*pid).and_then(|f| f.get(2)?.parse::<u32>().ok()) == Some(pgid))
+        .collect()
+}
+
+/// The fields of `/proc/PID/stat` after the command (which may hold spaces): state(0) ppid
+/// pgrp(2) … utime(11) stime(12) cutime(13) cstime(14).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
 fn group_usage(pgid: u32) -> GroupUsage {
     let mut u = GroupUsage::default();
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return u;
-    };
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        else {
+    for pid in group_pids(pgid) {
+        let Some(f) = stat_fields(pid) else {
             continue;
         };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the command (which may hold spaces): state ppid pgrp … utime(14)
-        // stime(15) cutime(16) cstime(17), numbered from 1 over the whole line.
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(pgid) {
-            continue;
-        }
         for i in 11..=14 {
             u.ticks += f.get(i).and_then(|t| t.parse::<u64>().ok()).unwrap_or(0);
         }
@@ -326,6 +370,7 @@ fn group_usage(pgid: u32) -> GroupUsage {
                 .unwrap_or(0)
         };
         u.rss_kib += field("VmRSS:");
+        u.vsz_kib += field("VmSize:");
         u.threads += field("Threads:");
     }
     u
@@ -340,6 +385,102 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// Where a checker's CPU time is read from.
+enum CpuMeter {
+    /// A cgroup (v2) of its own that the checker's processes were moved into: `cpu.stat`'s
+    /// `usage_usec`, the scheduler's exact run time (µs) of every thread and child process
+    /// in it, those that exited during the window included.
+    Cgroup(PathBuf),
+    /// No writable cgroup v2 hierarchy: utime + stime (+ reaped children) of the process
+    /// group from `/proc/PID/stat`, in clock ticks (10 ms), so ±2 ticks per window.
+    Ticks { pgid: u32, per_sec: f64 },
+}
+
+impl CpuMeter {
+    /// Meter the processes of group `pgid` (and their future children) from now on.
+    fn attach(pgid: u32, label: &str) -> CpuMeter {
+        match Self::cgroup(pgid, label) {
+            Ok(meter) => meter,
+            Err(why) => {
+                eprintln!("  CPU read in clock ticks from /proc (no cgroup v2: {why})");
+                CpuMeter::Ticks {
+                    pgid,
+                    per_sec: clock_ticks(),
+                }
+            }
+        }
+    }
+
+    fn cgroup(pgid: u32, label: &str) -> std::result::Result<CpuMeter, String> {
+        let mounts = fs::read_to_string("/proc/self/mounts").map_err(|e| e.to_string())?;
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(2) == Some(&"cgroup2")).then(|| PathBuf::from(f[1]))
+            })
+            .ok_or("no cgroup2 mount")?;
+        let dir = root.join(format!(
+            "wasmalived-lvs-bench-{}-{label}",
+            std::process::id()
+        ));
+        fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+        // From here on, dropping the meter (on an error too) removes the cgroup.
+        let meter = CpuMeter::Cgroup(dir.clone());
+        for pid in group_pids(pgid) {
+            fs::write(dir.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| format!("moving {pid} into {}: {e}", dir.display()))?;
+        }
+        // Read once, so that a cgroup without `cpu.stat` falls back here, not mid-window.
+        meter.cpu_secs()?;
+        Ok(meter)
+    }
+
+    /// CPU seconds so far.
+    fn cpu_secs(&self) -> std::result::Result<f64, String> {
+        match self {
+            CpuMeter::Cgroup(dir) => {
+                let path = dir.join("cpu.stat");
+                let stat = fs::read_to_string(&path)
+                    .map_err(|e| format!("reading {}: {e}", path.display()))?;
+                stat.lines()
+                    .find_map(|l| l.strip_prefix("usage_usec "))
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(|us| us as f64 / 1e6)
+                    .ok_or_else(|| format!("{}: no usage_usec", path.display()))
+            }
+            CpuMeter::Ticks { pgid, per_sec } => Ok(group_usage(*pgid).ticks as f64 / per_sec),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            CpuMeter::Cgroup(_) => "cgroup v2 cpu.stat usage_usec (µs)",
+            CpuMeter::Ticks { .. } => "/proc/PID/stat utime+stime+cutime+cstime (clock ticks)",
+        }
+    }
+}
+
+impl Drop for CpuMeter {
+    /// Remove the cgroup, moving anything still in it (a checker that outlived its stop) back
+    /// to the root.
+    fn drop(&mut self) {
+        let CpuMeter::Cgroup(dir) = self else {
+            return;
+        };
+        if let (Some(root), Ok(procs)) =
+            (dir.parent(), fs::read_to_string(dir.join("cgroup.procs")))
+        {
+            for pid in procs.split_whitespace() {
+                let _ = fs::write(root.join("cgroup.procs"), pid);
+            }
+        }
+        if let Err(e) = fs::remove_dir(&*dir) {
+            eprintln!("  cannot remove {}: {e}", dir.display());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // 1. Checker CPU
 
@@ -347,6 +488,8 @@ fn clock_ticks() -> f64 {
 struct CpuSample {
     /// CPU seconds in the window.
     cpu: f64,
+    /// Where `cpu` was read ([`CpuMeter::name`]).
+    meter: &'static str,
     /// SYNs the real servers saw in the window.
     checks: u64,
     /// Window length.
@@ -354,6 +497,8 @@ struct CpuSample {
     /// Checks the daemon itself counted (wasmalived's `runs`).
     reported: Option<u64>,
     rss_kib: u64,
+    /// Address space reserved (VSZ).
+    vsz_kib: u64,
     threads: u64,
     /// Bytes the checker logged in the window.
     log_bytes: u64,
@@ -378,6 +523,14 @@ enum Running {
 }
 
 impl Running {
+    /// Names its cgroup.
+    fn label(&self) -> &'static str {
+        match self {
+            Running::Wasmalived => "wasmalived",
+            Running::Haproxy { .. } => "haproxy",
+        }
+    }
+
     fn pgid(&self, l: &LvsLab) -> Result<u32> {
         match self {
             Running::Wasmalived => Ok(l.director(D1)?.proc.pid()),
@@ -462,7 +615,7 @@ fn haproxy_config(l: &LvsLab, pool: usize, check: Check, socket: &Path) -> Strin
         "global\n    stats socket {} mode 600 level admin\n\
          defaults\n    mode tcp\n    timeout connect {CONNECT_TIMEOUT}s\n    \
          timeout check {CONNECT_TIMEOUT}s\n    timeout client 30s\n    timeout server 30s\n\
-         backend pool\n    balance roundrobin\n{}",
+         backend pool\n    balance roundrobin\n    default-server source {HAPROXY_SOURCE}\n{}",
         socket.display(),
         check.haproxy()
     );
@@ -590,55 +743,121 @@ fn start_checker(l: &mut LvsLab, o: &Opts, checker: Checker, check: Check) -> Re
     }
 }
 
-/// One window of `checker` doing `check`.
-fn cpu_window(l: &mut LvsLab, o: &Opts, checker: Checker, check: Check) -> Result<CpuSample> {
-    let running = start_checker(l, o, checker, check)?;
-    let sample = measure(l, o, &running);
-    let up = running.up(l);
-    running.stop(l)?;
-    let sample = sample?;
-    match up? {
-        n if n == o.pool => Ok(sample),
-        n => Err(LabError::check(format!(
-            "{} had {n} of {} real servers up at the end of the window",
-            checker.name(),
-            o.pool
-        ))),
+/// One window of `checkers` doing `check`, together (each in its own cgroup, its checks
+/// told apart by their source address).
+fn cpu_window(
+    l: &mut LvsLab,
+    o: &Opts,
+    checkers: &[Checker],
+    check: Check,
+) -> Result<Vec<(Checker, CpuSample)>> {
+    let mut running = Vec::new();
+    for &checker in checkers {
+        match start_checker(l, o, checker, check) {
+            Ok(r) => running.push((checker, r)),
+            Err(e) => {
+                for (_, r) in running {
+                    let _ = r.stop(l);
+                }
+                return Err(e);
+            }
+        }
+    }
+    let samples = measure(l, o, &running);
+    let mut short = Vec::new();
+    for (checker, r) in running {
+        match r.up(l) {
+            Ok(n) if n == o.pool => {}
+            Ok(n) => short.push(format!("{} had {n} of {}", checker.name(), o.pool)),
+            Err(e) => short.push(format!("{}: {e}", checker.name())),
+        }
+        r.stop(l)?;
+    }
+    let samples = samples?;
+    if short.is_empty() {
+        Ok(samples)
+    } else {
+        Err(LabError::check(format!(
+            "real servers up at the end of the window: {}",
+            short.join("; ")
+        )))
     }
 }
 
-fn measure(l: &LvsLab, o: &Opts, running: &Running) -> Result<CpuSample> {
-    let pgid = running.pgid(l)?;
-    let log = running.log(l)?;
-    let log_len = || fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+fn measure(
+    l: &LvsLab,
+    o: &Opts,
+    running: &[(Checker, Running)],
+) -> Result<Vec<(Checker, CpuSample)>> {
+    struct Watch<'a> {
+        checker: Checker,
+        running: &'a Running,
+        pgid: u32,
+        log: PathBuf,
+        meter: CpuMeter,
+    }
+    let log_len = |log: &Path| fs::metadata(log).map(|m| m.len()).unwrap_or(0);
+    let mut watches = Vec::new();
+    for (checker, r) in running {
+        let pgid = r.pgid(l)?;
+        watches.push(Watch {
+            checker: *checker,
+            running: r,
+            pgid,
+            log: r.log(l)?,
+            meter: CpuMeter::attach(pgid, r.label()),
+        });
+    }
     thread::sleep(o.warmup);
-    let (s0, r0, l0, f0) = (
-        syns(l)?,
-        running.reported(l),
-        log_len(),
-        running.failures(l)?,
-    );
+    let s0 = syns(l)?;
+    let mut before = Vec::new();
+    for w in &watches {
+        before.push((
+            w.running.reported(l),
+            log_len(&w.log),
+            w.running.failures(l)?,
+        ));
+    }
     let t0 = Instant::now();
-    let u0 = group_usage(pgid);
+    let cpu0 = watches
+        .iter()
+        .map(|w| w.meter.cpu_secs())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(LabError::check)?;
     thread::sleep(o.cpu_window);
-    let u1 = group_usage(pgid);
+    let cpu1 = watches
+        .iter()
+        .map(|w| w.meter.cpu_secs())
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(LabError::check)?;
     let secs = t0.elapsed().as_secs_f64();
-    let (s1, r1, l1, f1) = (
-        syns(l)?,
-        running.reported(l),
-        log_len(),
-        running.failures(l)?,
-    );
-    Ok(CpuSample {
-        cpu: u1.ticks.saturating_sub(u0.ticks) as f64 / clock_ticks(),
-        checks: s1.saturating_sub(s0),
-        secs,
-        reported: r0.zip(r1).map(|(a, b)| b.saturating_sub(a)),
-        rss_kib: u1.rss_kib,
-        threads: u1.threads,
-        log_bytes: l1.saturating_sub(l0),
-        failures: f1.saturating_sub(f0),
-    })
+    let s1 = syns(l)?;
+    let mut samples = Vec::new();
+    for (i, w) in watches.iter().enumerate() {
+        let usage = group_usage(w.pgid);
+        let (r0, l0, f0) = before[i];
+        let (r1, l1, f1) = (
+            w.running.reported(l),
+            log_len(&w.log),
+            w.running.failures(l)?,
+        );
+        samples.push((
+            w.checker,
+            CpuSample {
+                cpu: cpu1[i] - cpu0[i],
+                meter: w.meter.name(),
+                checks: s1.of(s0, w.checker),
+                secs,
+                reported: r0.zip(r1).map(|(a, b)| b.saturating_sub(a)),
+                rss_kib: usage.rss_kib,
+                vsz_kib: usage.vsz_kib,
+                threads: usage.threads,
+                log_bytes: l1.saturating_sub(l0),
+                failures: f1.saturating_sub(f0),
+            },
+        ));
+    }
+    Ok(samples)
 }
 
 type CpuResults = Vec<((Checker, Check), Vec<CpuSample>)>;
@@ -657,38 +876,46 @@ fn cpu_bench(l: &mut LvsLab, o: &Opts) -> CpuResults {
             } else {
                 [Checker::Haproxy, Checker::Wasmalived]
             };
-            for checker in order {
-                match cpu_window(l, o, checker, check) {
-                    Ok(s) => {
+            let windows: Vec<&[Checker]> = if o.together {
+                vec![&order]
+            } else {
+                order.chunks(1).collect()
+            };
+            for checkers in windows {
+                let samples = match cpu_window(l, o, checkers, check) {
+                    Ok(samples) => samples,
+                    Err(e) => {
+                        let names: Vec<&str> = checkers.iter().map(|c| c.name()).collect();
                         eprintln!(
-                            "  cpu round {round}: {} {}: {:.3} CPU s in {:.1} s, {} checks \
-                             ({}), {:.4} CPU s per 100 checks, RSS {} KiB, {} threads, \
-                             log +{} B, {} check failures",
-                            checker.name(),
-                            check.name(),
-                            s.cpu,
-                            s.secs,
-                            s.checks,
-                            s.reported.map_or("not self-reported".into(), |r| format!(
-                                "{r} self-reported"
-                            )),
-                            s.per_100(),
-                            s.rss_kib,
-                            s.threads,
-                            s.log_bytes,
-                            s.failures
+                            "  cpu round {round}: {} {} failed: {e}",
+                            names.join(" + "),
+                            check.name()
                         );
-                        if let Some((_, v)) =
-                            results.iter_mut().find(|(k, _)| *k == (checker, check))
-                        {
-                            v.push(s);
-                        }
+                        continue;
                     }
-                    Err(e) => eprintln!(
-                        "  cpu round {round}: {} {} failed: {e}",
+                };
+                for (checker, s) in samples {
+                    eprintln!(
+                        "  cpu round {round}: {} {}: {:.3} CPU s in {:.1} s, {} checks \
+                             ({}), {:.4} CPU s per 100 checks, RSS {} KiB, VSZ {} KiB, {} \
+                             threads, log +{} B, {} check failures",
                         checker.name(),
-                        check.name()
-                    ),
+                        check.name(),
+                        s.cpu,
+                        s.secs,
+                        s.checks,
+                        s.reported
+                            .map_or("not self-reported".into(), |r| format!("{r} self-reported")),
+                        s.per_100(),
+                        s.rss_kib,
+                        s.vsz_kib,
+                        s.threads,
+                        s.log_bytes,
+                        s.failures
+                    );
+                    if let Some((_, v)) = results.iter_mut().find(|(k, _)| *k == (checker, check)) {
+                        v.push(s);
+                    }
                 }
             }
         }
@@ -1009,10 +1236,10 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
     );
     println!(
         "| check | checker | rounds | checks/s | CPU s per 100 checks (median, min–max) | \
-         % of one core | RSS | threads | log bytes/s | check failures | wasmalived ÷ \
+         % of one core | RSS | VSZ | threads | log bytes/s | check failures | wasmalived ÷ \
          HAProxy (per round: median, min–max) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for &check in &o.checks {
         let get = |c: Checker| {
             results
@@ -1037,6 +1264,7 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
                 .map(|s| s.log_bytes as f64 / s.secs)
                 .collect();
             let rss = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
+            let vsz = samples.iter().map(|s| s.vsz_kib).max().unwrap_or(0);
             let threads = samples.iter().map(|s| s.threads).max().unwrap_or(0);
             let ratio = if checker == Checker::Wasmalived {
                 fmt_range(&ratios, 2, "×")
@@ -1044,7 +1272,7 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
                 String::new()
             };
             println!(
-                "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {:.1} GiB | {} | {} | {} | {} |",
                 check.name(),
                 checker.name(),
                 samples.len(),
@@ -1052,6 +1280,7 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
                 fmt_range(&per100, 4, ""),
                 fmt_range(&core, 1, " %"),
                 rss as f64 / 1024.0,
+                vsz as f64 / (1024.0 * 1024.0),
                 threads,
                 median(&logs).map_or("–".into(), |b| format!("{b:.0}")),
                 samples.iter().map(|s| s.failures).sum::<u64>(),
@@ -1059,13 +1288,28 @@ fn print_cpu(o: &Opts, results: &CpuResults) {
             );
         }
     }
+    let meters: Vec<&str> = results
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|s| s.meter))
+        .fold(Vec::new(), |mut m, name| {
+            if !m.contains(&name) {
+                m.push(name);
+            }
+            m
+        });
     println!(
-        "\nChecks counted as SYNs to port 80 at the real servers; CPU = utime + stime (+ reaped \
-         children) of the checker's whole process group over the window; wasmalived at log \
-         level `{}`, its config has only the virtual server (no VRRP instance); HAProxy 2.6 \
+        "\nThe two checkers ran {}. Checks counted as SYNs to port 80 at the real servers; CPU \
+         of the checker's whole process group (threads and child processes) over the window, \
+         read from {}; wasmalived at log level `{}`, its config has only the virtual server (no VRRP instance); HAProxy 2.6 \
          with its default threads. Check failures in the windows: HAProxy's `chkfail`, \
          wasmalived's `check failed` log lines (one per failure streak); a round counts only \
          if the whole pool is still in service at its end.",
+        if o.together {
+            "together, in the same windows"
+        } else {
+            "one after the other"
+        },
+        meters.join(" and "),
         o.log
     );
 }

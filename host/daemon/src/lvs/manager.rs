@@ -35,6 +35,7 @@ use wasmalived_lvs::plan::{Forward, ServicePlan};
 use wasmalived_lvs::{service_plan, Backend, BackendKind, Event, ServiceState};
 use wasmalived_sys::program::Program;
 
+use super::batch;
 use super::hooks::{self, HookQueue};
 use super::ledger::{Delivery, ProbeLedger};
 use super::probe::{Outcome, Probe, ProbeContext, ProbeDef};
@@ -834,6 +835,7 @@ fn distinct_probes<'a>(
 /// probe's [`steady_share`] of it: from then on the probes of one `delay_loop` are spread
 /// over it, as HAProxy spreads its checks. Only that one interval is shorter than
 /// configured; none is longer, so every detection bound keepalived's settings imply holds.
+/// Probes due within one batch slot then run together ([`batch`]), never later than due.
 async fn probe_loop(
     id: u64,
     probe: Arc<Probe>,
@@ -871,7 +873,9 @@ async fn probe_loop(
                 delay = delay.mul_f64(share);
             }
         }
-        next = Instant::now() + delay;
+        // Probes due within one batch slot run on one wake-up of their thread, never later
+        // than due (`batch.rs`).
+        next = batch::batched(Instant::now() + delay, delay);
         ledger.note(&outcome);
         if delivery.decide(&ledger, &outcome)
             && results.send(ProbeResult { id, outcome }).await.is_err()

@@ -6,6 +6,7 @@
 //! - [`manager`]: the director task — services, probes, applier, scripts, status.
 //! - [`probe`]: what one checker runs (stock plugins for keepalived's checkers).
 //! - [`ledger`]: a probe's runs as its task counts them, and which results the director sees.
+//! - [`batch`]: probes due close together run on one timer wake-up.
 //! - [`review`]: what the backend cannot do, said with file:line:column (`-t` too).
 //! - [`dr`]: direct routing's next hops (interface and MAC of each real server).
 //! - [`hooks`]: the director's scripts, vetted and queued.
@@ -17,6 +18,7 @@
 //! The director runs only while the configuration has virtual servers; it clears its tables
 //! at start (left-overs of a killed run) and at shutdown.
 
+pub mod batch;
 pub mod dr;
 pub mod file_check;
 pub mod hooks;
