@@ -7,6 +7,14 @@ use std::time::Duration;
 /// Default linear-memory limit per check run.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 64 * 1024 * 1024;
 
+/// Linear-memory limit of the stock plugins that keepalived's socket checkers compile to
+/// (`TCP_CHECK` → `tcp`, `SMTP_CHECK` → `smtp`, `DNS_CHECK` → `dns`): they hold a few small
+/// buffers (`tcp` runs in 2 MiB; its initial memory is 1.1 MiB). Four times that leaves
+/// headroom, and keeps the pool's reservation of a large pool of such checkers small (the
+/// pool's slots are sized by the largest limit in use). `HTTP_GET`/`SSL_GET` keep the
+/// default: `http` buffers a body of up to 16 MiB for its digest.
+pub const SOCKET_CHECKER_MEMORY_LIMIT: u64 = 8 * 1024 * 1024;
+
 /// Default time a remediation command may run before its process group is killed.
 pub const DEFAULT_REMEDIATION_TIMEOUT: Duration = Duration::from_secs(30);
 

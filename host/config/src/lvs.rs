@@ -369,6 +369,23 @@ impl CheckerKind {
         }
     }
 
+    /// The linear memory one run of this checker's plugin may use, if it runs one: a
+    /// `PLUGIN_CHECK`'s grant, [`crate::grants::SOCKET_CHECKER_MEMORY_LIMIT`] for the stock
+    /// `tcp`, `smtp` and `dns` plugins, the default for `http`.
+    pub fn plugin_memory_limit(&self) -> Option<u64> {
+        match self {
+            CheckerKind::Plugin(plugin) => Some(plugin.grants.memory_limit),
+            CheckerKind::Tcp | CheckerKind::Dns(_) | CheckerKind::Smtp(_) => {
+                Some(crate::grants::SOCKET_CHECKER_MEMORY_LIMIT)
+            }
+            CheckerKind::Http(_) => Some(crate::grants::DEFAULT_MEMORY_LIMIT),
+            CheckerKind::Misc(_)
+            | CheckerKind::Ping
+            | CheckerKind::Udp(_)
+            | CheckerKind::File(_) => None,
+        }
+    }
+
     /// Whether the checker runs a plugin: `PLUGIN_CHECK`, and the keepalived checkers that
     /// compile to stock plugins (`TCP_CHECK`, `HTTP_GET`/`SSL_GET`, `DNS_CHECK`,
     /// `SMTP_CHECK`). The host-side ones (`MISC_CHECK`, `PING_CHECK`, `UDP_CHECK`,

@@ -17,7 +17,6 @@
 //! beyond the pool fail at once ("plugin instance pool exhausted") or find `memory.grow`
 //! refused above the pool's size, until the daemon is restarted.
 
-use wasmalived_config::lvs::CheckerKind;
 use wasmalived_config::{Config, ScriptKind};
 
 /// One WebAssembly page: linear memories grow in these.
@@ -70,7 +69,8 @@ impl PoolLimits {
     /// compile to stock plugins, one per real server that has one) and their grants.
     pub fn for_config(config: &Config) -> Self {
         let mut checks = 0usize;
-        let mut largest = wasmalived_config::grants::DEFAULT_MEMORY_LIMIT;
+        // Without any plugin check the pool serves one-off runs at the default limit.
+        let mut largest = 0;
         let mut count = |memory_limit: u64| {
             checks += 1;
             largest = largest.max(memory_limit);
@@ -86,14 +86,12 @@ impl PoolLimits {
             .flat_map(|vs| vs.real_servers.iter())
             .flat_map(|rs| rs.checkers.iter());
         for checker in checkers {
-            match &checker.kind {
-                CheckerKind::Plugin(plugin) => count(plugin.grants.memory_limit),
-                // A stock plugin (`tcp`, `http`, …) runs with the default grants' memory.
-                kind if kind.runs_plugin() => {
-                    count(wasmalived_config::grants::DEFAULT_MEMORY_LIMIT);
-                }
-                _ => {}
+            if let Some(memory_limit) = checker.kind.plugin_memory_limit() {
+                count(memory_limit);
             }
+        }
+        if checks == 0 {
+            largest = wasmalived_config::grants::DEFAULT_MEMORY_LIMIT;
         }
         Self::for_checks(checks, largest)
     }
@@ -191,6 +189,36 @@ mod tests {
         let limits = PoolLimits::for_config(&config(&text));
         // 5 + 2 + 1 checkers run plugins (PING_CHECK and MISC_CHECK run on the host).
         assert_eq!(limits.concurrent_runs, 8 * RUNS_PER_CHECK);
+        // HTTP_GET's `http` buffers bodies for their digest: the default memory.
+        assert_eq!(
+            limits.max_memory,
+            wasmalived_config::grants::DEFAULT_MEMORY_LIMIT
+        );
+    }
+
+    #[test]
+    fn a_pool_of_socket_checkers_reserves_their_small_memory_only() {
+        // 100 TCP_CHECKs once reserved 13.6 GiB of address space: 200 slots of 64 MiB.
+        let mut text = String::from("virtual_server 192.0.2.10 80 {\n");
+        for n in 1..=100 {
+            text += &format!(
+                " real_server 192.0.2.{n} 80 {{\n  TCP_CHECK {{\n   connect_timeout 1\n  }}\n }}\n"
+            );
+        }
+        text += "}\n";
+        let limits = PoolLimits::for_config(&config(&text));
+        assert_eq!(limits.concurrent_runs, 100 * RUNS_PER_CHECK);
+        assert_eq!(
+            limits.max_memory,
+            wasmalived_config::grants::SOCKET_CHECKER_MEMORY_LIMIT
+        );
+        // Without any plugin check, one-off runs get the default.
+        let scripts_only =
+            PoolLimits::for_config(&config("vrrp_script s {\n script /bin/true\n}\n"));
+        assert_eq!(
+            scripts_only.max_memory,
+            wasmalived_config::grants::DEFAULT_MEMORY_LIMIT
+        );
     }
 
     #[test]

@@ -22,7 +22,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmalived_config::grants::{Grants, HttpGrant, HttpPin, HttpTls, TcpGrant, UdpGrant};
+use wasmalived_config::grants::{
+    Grants, HttpGrant, HttpPin, HttpTls, TcpGrant, UdpGrant, SOCKET_CHECKER_MEMORY_LIMIT,
+};
 use wasmalived_config::lvs::{
     Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, UdpCheck,
 };
@@ -417,6 +419,7 @@ pub fn stream_grants(def: &ProbeDef) -> Grants {
     Grants {
         tcp: vec![TcpGrant(socket_text(def.target))],
         source: def.bind,
+        memory_limit: SOCKET_CHECKER_MEMORY_LIMIT,
         ..Grants::default()
     }
 }
@@ -427,6 +430,7 @@ pub fn datagram_grants(def: &ProbeDef) -> Grants {
     Grants {
         udp: vec![UdpGrant(socket_text(def.target))],
         source: def.bind,
+        memory_limit: SOCKET_CHECKER_MEMORY_LIMIT,
         ..Grants::default()
     }
 }
