@@ -40,21 +40,13 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
+use wasmalived_e2e::stock_node::{self, CHECKS, TIMING};
 use wasmalived_e2e::{
-    median, plugin_check, plugin_path, script_check, with_checks, CheckTiming, Daemon, Impl, Lab,
-    LabError, Proto, Result, NODES,
+    median, script_check, with_checks, Daemon, Impl, Lab, LabError, Proto, Result, NODES,
 };
 
-const TIMING: CheckTiming = CheckTiming {
-    interval: 1,
-    timeout: None,
-    fall: 3,
-    rise: 2,
-    weight: -5,
-};
 /// Time for every check to have run several times before memory is read.
 const SETTLE: Duration = Duration::from_secs(8);
-const CHECKS: [&str; 4] = ["chk_process", "chk_http", "chk_tcp", "chk_lock"];
 
 /// Memory of one daemon (all its processes).
 #[derive(Clone, Copy, Debug, Default)]
@@ -146,48 +138,6 @@ fn rss_by_mapping(pid: u32) -> Result<Vec<(String, u64)>> {
     Ok(v)
 }
 
-fn plugin_checks(lab: &Lab) -> Result<String> {
-    let lock_dir = lab.dir().join("lock-n1");
-    fs::create_dir_all(&lock_dir).map_err(|e| LabError::io("creating the lock dir", e))?;
-    let dir = lock_dir.display().to_string();
-    Ok([
-        plugin_check(
-            CHECKS[0],
-            &plugin_path("nginx_process")?,
-            &[("process", "nginx")],
-            &["allow_processes netns"],
-            &TIMING,
-        ),
-        plugin_check(
-            CHECKS[1],
-            &plugin_path("http")?,
-            &[("url", "http://127.0.0.1:8080/"), ("timeout_ms", "1000")],
-            &["allow_http http://127.0.0.1:8080/"],
-            &TIMING,
-        ),
-        plugin_check(
-            CHECKS[2],
-            &plugin_path("tcp")?,
-            &[("address", "127.0.0.1:8080"), ("timeout_ms", "1000")],
-            &["allow_tcp 127.0.0.1:8080"],
-            &TIMING,
-        ),
-        plugin_check(
-            CHECKS[3],
-            &plugin_path("disk_lock")?,
-            &[
-                ("dir", dir.as_str()),
-                ("node_id", "n1"),
-                ("lease_ms", "6000"),
-                ("renew_margin_ms", "3000"),
-            ],
-            &[&format!("allow_dir {dir} rw")],
-            &TIMING,
-        ),
-    ]
-    .concat())
-}
-
 fn script_checks(lab: &Lab) -> Result<String> {
     let lock = lab.dir().join("lock-n2");
     let scripts = [
@@ -248,7 +198,7 @@ fn run_once(run: usize) -> Result<RunResult> {
     lab.add_node(NODES[1], "192.0.2.2/24", "2001:db8::2/64")?;
     let proto = Proto::V2Pass;
     let conf = |node: &str| proto.conf(node, "MASTER", 100).render();
-    let w_conf = with_checks(&conf(NODES[0]), &plugin_checks(&lab)?, &CHECKS)?;
+    let w_conf = stock_node::config(&lab, NODES[0])?;
     let k_conf = with_checks(&conf(NODES[1]), &script_checks(&lab)?, &CHECKS)?;
     // Info level, as a production daemon runs (the lab's default is debug).
     let start =
