@@ -21,7 +21,8 @@
 //!    rare ones sampling misses, each of which would otherwise keep a whole page-cache folio
 //!    (128 KiB here) of cold code resident. They come next, most faulted first.
 //!
-//! then `--base` (an earlier list: iterating with it finds what the new layout exposes), one
+//! then `--base` (an earlier list, less what this build no longer defines: iterating with it
+//! finds what the new layout exposes), one
 //! mangled name a line, as lld's `--symbol-ordering-file` reads them. Symbols a later build
 //! no longer has are ignored by the link, so a stale file costs locality, never a build.
 //!
@@ -197,6 +198,24 @@ fn read_list(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The symbols `bin` defines (`nm --defined-only`).
+fn defined_symbols(bin: &Path) -> Result<HashSet<String>> {
+    let nm = Command::new("nm")
+        .arg("--defined-only")
+        .arg(bin)
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| LabError::io("running nm (binutils)", e))?;
+    if !nm.status.success() {
+        return Err(LabError::check(format!("nm {} failed", bin.display())));
+    }
+    Ok(String::from_utf8_lossy(&nm.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .map(str::to_owned)
+        .collect())
+}
+
 /// The executable mappings of `binary` (a file name) in `pid`: `(start, length)`.
 fn code_mappings(pid: u32, binary: &str) -> Result<Vec<(usize, usize)>> {
     let maps = fs::read_to_string(format!("/proc/{pid}/maps"))
@@ -341,8 +360,12 @@ fn run(args: &Args) -> Result<()> {
     let mut lab = Lab::new("hotsyms")?;
     lab.add_node(NODES[0], "192.0.2.1/24", "2001:db8::1/64")?;
     let conf = stock_node::config(&lab, NODES[0])?;
-    // Info level, as a production daemon runs (the lab's default is debug).
-    let d = lab.start_daemon_env(Impl::Wasmalived, NODES[0], &conf, &[("RUST_LOG", "info")])?;
+    let d = lab.start_daemon_env(
+        Impl::Wasmalived,
+        NODES[0],
+        &conf,
+        stock_node::PRODUCTION_ENV,
+    )?;
     thread::sleep(SETTLE);
     let checks = wasmalived_e2e::checks::parse_check_status(&d.status_json()?)?;
     if checks.len() != stock_node::CHECKS.len() || checks.iter().any(|c| c.last.is_empty()) {
@@ -399,8 +422,14 @@ fn run(args: &Args) -> Result<()> {
             "no sample in {binary}: is it built with symbols (not stripped)?"
         )));
     }
-    let base = match &args.base {
-        Some(path) => read_list(path)?,
+    // An earlier list's names this build no longer has are dropped: the file lists only
+    // what the link can place.
+    let defined = defined_symbols(&bin)?;
+    let base: Vec<String> = match &args.base {
+        Some(path) => read_list(path)?
+            .into_iter()
+            .filter(|s| defined.contains(s))
+            .collect(),
         None => Vec::new(),
     };
     let samples: u64 = heat.values().map(|h| h.own).sum();
