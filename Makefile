@@ -16,7 +16,7 @@ E2E_JOBS  ?= 2
 # the binary between the suites.
 TEST_FEATURES := --features wasmalived/lab-tests,wasmalived/fault-injection,wasmalived-lvs/lab-tests
 
-.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench chaos fuzz fuzz-cmin lint fmt clean
+.PHONY: all setup build plugins plugins-release deb check test vm-test demo bench hot-symbols chaos fuzz fuzz-cmin lint fmt clean
 
 all: build plugins
 
@@ -99,6 +99,22 @@ bench: setup plugins plugins-release
 	$(CARGO) build --release -p wasmalived
 	$(CARGO) build -p wasmalived-e2e --bins
 	CARGO=$(CARGO) scripts/bench.sh
+
+## The release link's function order (host/daemon/link/hot-symbols.txt, which
+## host/daemon/build.rs passes to lld): the functions a settled node with the four stock
+## plugin checks runs, from a `perf` profile of the release daemon (tests/src/bin/hot_symbols.rs).
+## Regenerate and commit it after large changes to the steady state's code (the current list
+## is kept as a base, less the names the build no longer defines; running it twice finds what
+## the first new layout exposes); a stale file only costs resident memory (README "Memory vs
+## keepalived").
+HOT_SYMBOLS_SECS ?= 30
+hot-symbols: setup plugins-release
+	@command -v perf >/dev/null || apt-get install -y linux-perf
+	$(CARGO) build --release -p wasmalived
+	$(CARGO) build -p wasmalived-e2e --bins
+	WASMALIVED_BIN=target/release/wasmalived WASMALIVED_PLUGIN_DIR=target/wasm32-wasip2/release \
+		target/debug/hot_symbols --seconds $(HOT_SYMBOLS_SECS) \
+		--base host/daemon/link/hot-symbols.txt --out host/daemon/link/hot-symbols.txt
 
 ## Fuzzing (cargo-fuzz on the nightly toolchain; neither `make test` nor CI runs it): each
 ## target for FUZZ_SECS seconds on one core, adding what it finds to fuzz/corpus/NAME and

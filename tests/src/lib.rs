@@ -30,6 +30,7 @@ pub mod pcap;
 pub mod process;
 pub mod sampler;
 pub mod scenario;
+pub mod stock_node;
 pub mod systemd;
 pub mod timing;
 

@@ -15,6 +15,9 @@
 //! - threads.
 //!
 //! and, for wasmalived, where its RSS is (the largest mappings of `/proc/PID/smaps`, grouped).
+//! wasmalived runs with a production service's environment
+//! ([`stock_node::PRODUCTION_ENV`](wasmalived_e2e::stock_node::PRODUCTION_ENV): `info` logs,
+//! no backtraces).
 //!
 //! The checks, same schedule for both (`interval 1`, `fall 3`, `rise 2`, `weight -5`):
 //!
@@ -40,21 +43,13 @@ use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
+use wasmalived_e2e::stock_node::{self, CHECKS, TIMING};
 use wasmalived_e2e::{
-    median, plugin_check, plugin_path, script_check, with_checks, CheckTiming, Daemon, Impl, Lab,
-    LabError, Proto, Result, NODES,
+    median, script_check, with_checks, Daemon, Impl, Lab, LabError, Proto, Result, NODES,
 };
 
-const TIMING: CheckTiming = CheckTiming {
-    interval: 1,
-    timeout: None,
-    fall: 3,
-    rise: 2,
-    weight: -5,
-};
 /// Time for every check to have run several times before memory is read.
 const SETTLE: Duration = Duration::from_secs(8);
-const CHECKS: [&str; 4] = ["chk_process", "chk_http", "chk_tcp", "chk_lock"];
 
 /// Memory of one daemon (all its processes).
 #[derive(Clone, Copy, Debug, Default)]
@@ -146,48 +141,6 @@ fn rss_by_mapping(pid: u32) -> Result<Vec<(String, u64)>> {
     Ok(v)
 }
 
-fn plugin_checks(lab: &Lab) -> Result<String> {
-    let lock_dir = lab.dir().join("lock-n1");
-    fs::create_dir_all(&lock_dir).map_err(|e| LabError::io("creating the lock dir", e))?;
-    let dir = lock_dir.display().to_string();
-    Ok([
-        plugin_check(
-            CHECKS[0],
-            &plugin_path("nginx_process")?,
-            &[("process", "nginx")],
-            &["allow_processes netns"],
-            &TIMING,
-        ),
-        plugin_check(
-            CHECKS[1],
-            &plugin_path("http")?,
-            &[("url", "http://127.0.0.1:8080/"), ("timeout_ms", "1000")],
-            &["allow_http http://127.0.0.1:8080/"],
-            &TIMING,
-        ),
-        plugin_check(
-            CHECKS[2],
-            &plugin_path("tcp")?,
-            &[("address", "127.0.0.1:8080"), ("timeout_ms", "1000")],
-            &["allow_tcp 127.0.0.1:8080"],
-            &TIMING,
-        ),
-        plugin_check(
-            CHECKS[3],
-            &plugin_path("disk_lock")?,
-            &[
-                ("dir", dir.as_str()),
-                ("node_id", "n1"),
-                ("lease_ms", "6000"),
-                ("renew_margin_ms", "3000"),
-            ],
-            &[&format!("allow_dir {dir} rw")],
-            &TIMING,
-        ),
-    ]
-    .concat())
-}
-
 fn script_checks(lab: &Lab) -> Result<String> {
     let lock = lab.dir().join("lock-n2");
     let scripts = [
@@ -215,6 +168,8 @@ struct RunResult {
     compiled: Footprint,
     /// wasmalived restarted: the plugins from the code cache (every later start).
     cached: Footprint,
+    /// The restarted wasmalived again, `--hold` seconds later (if asked).
+    held: Option<Footprint>,
     keepalived: Footprint,
     /// wasmalived's RSS by mapping, restarted.
     map: Vec<(String, u64)>,
@@ -242,17 +197,22 @@ fn settle(w: &Daemon, k: &Daemon) -> Result<()> {
 }
 
 /// One run: both daemons, settle, read both; restart wasmalived (code cache warm), read it.
-fn run_once(run: usize) -> Result<RunResult> {
+fn run_once(run: usize, hold: Option<Duration>) -> Result<RunResult> {
     let mut lab = Lab::new(&format!("membench{run}"))?;
     lab.add_node(NODES[0], "192.0.2.1/24", "2001:db8::1/64")?;
     lab.add_node(NODES[1], "192.0.2.2/24", "2001:db8::2/64")?;
     let proto = Proto::V2Pass;
     let conf = |node: &str| proto.conf(node, "MASTER", 100).render();
-    let w_conf = with_checks(&conf(NODES[0]), &plugin_checks(&lab)?, &CHECKS)?;
+    let w_conf = stock_node::config(&lab, NODES[0])?;
     let k_conf = with_checks(&conf(NODES[1]), &script_checks(&lab)?, &CHECKS)?;
-    // Info level, as a production daemon runs (the lab's default is debug).
-    let start =
-        || lab.start_daemon_env(Impl::Wasmalived, NODES[0], &w_conf, &[("RUST_LOG", "info")]);
+    let start = || {
+        lab.start_daemon_env(
+            Impl::Wasmalived,
+            NODES[0],
+            &w_conf,
+            stock_node::PRODUCTION_ENV,
+        )
+    };
     let w = start()?;
     let k = lab.start_daemon(Impl::Keepalived, NODES[1], &k_conf)?;
     settle(&w, &k)?;
@@ -264,11 +224,20 @@ fn run_once(run: usize) -> Result<RunResult> {
     let w = start()?;
     settle(&w, &k)?;
     let cached = footprint(w.proc.pid())?;
+    let held = match hold {
+        Some(hold) => {
+            thread::sleep(hold);
+            w.status_json()?;
+            Some(footprint(w.proc.pid())?)
+        }
+        None => None,
+    };
     let map = rss_by_mapping(w.proc.pid())?;
     lab.pass()?;
     Ok(RunResult {
         compiled,
         cached,
+        held,
         keepalived,
         map,
     })
@@ -288,8 +257,10 @@ fn summary(label: &str, values: &[f64], unit: &str) -> String {
     )
 }
 
-fn parse_runs() -> std::result::Result<usize, String> {
+/// `--runs N` (5) and `--hold SECS` (none): read the restarted daemon again that much later.
+fn parse_args() -> std::result::Result<(usize, Option<Duration>), String> {
     let mut runs = 5;
+    let mut hold = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -300,15 +271,22 @@ fn parse_runs() -> std::result::Result<usize, String> {
                     .filter(|n| *n > 0)
                     .ok_or("--runs takes a positive number")?;
             }
-            "-h" | "--help" => return Err("usage: memory_bench [--runs N]".into()),
+            "--hold" => {
+                hold = Some(Duration::from_secs(
+                    args.next()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or("--hold takes a number of seconds")?,
+                ));
+            }
+            "-h" | "--help" => return Err("usage: memory_bench [--runs N] [--hold SECS]".into()),
             x => return Err(format!("unknown argument {x:?} (try --help)")),
         }
     }
-    Ok(runs)
+    Ok((runs, hold))
 }
 
 fn main() -> ExitCode {
-    let runs = match parse_runs() {
+    let (runs, hold) = match parse_args() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("{e}");
@@ -317,7 +295,7 @@ fn main() -> ExitCode {
     };
     let mut results: Vec<RunResult> = Vec::new();
     for run in 0..runs {
-        match run_once(run) {
+        match run_once(run, hold) {
             Ok(r) => {
                 let line = |f: &Footprint| {
                     format!(
@@ -328,8 +306,13 @@ fn main() -> ExitCode {
                         f.threads
                     )
                 };
+                let held = r
+                    .held
+                    .as_ref()
+                    .map(|f| format!(" | held {}", line(f)))
+                    .unwrap_or_default();
                 println!(
-                    "run {run}: wasmalived compiled {} | cached {} | keepalived ({} processes) {}",
+                    "run {run}: wasmalived compiled {} | cached {}{held} | keepalived ({} processes) {}",
                     line(&r.compiled),
                     line(&r.cached),
                     r.keepalived.processes,
@@ -360,6 +343,13 @@ fn main() -> ExitCode {
         "wasmalived, four plugin checks, restarted (plugins from the code cache)",
         |r| &r.cached,
     );
+    if let Some(hold) = hold {
+        // Every run read it again: `held` is set in each.
+        report(
+            &format!("wasmalived, restarted, {} s later", hold.as_secs()),
+            |r| r.held.as_ref().unwrap_or(&r.cached),
+        );
+    }
     report("keepalived, four script checks (all its processes)", |r| {
         &r.keepalived
     });
