@@ -68,32 +68,27 @@ impl PoolLimits {
     /// LVS checker that runs a plugin — `PLUGIN_CHECK` and the keepalived checkers that
     /// compile to stock plugins, one per real server that has one) and their grants.
     pub fn for_config(config: &Config) -> Self {
-        let mut checks = 0usize;
-        // Without any plugin check the pool serves one-off runs at the default limit.
-        let mut largest = 0;
-        let mut count = |memory_limit: u64| {
-            checks += 1;
-            largest = largest.max(memory_limit);
-        };
-        for script in &config.scripts {
-            if let ScriptKind::Plugin { grants, .. } = &script.kind {
-                count(grants.memory_limit);
-            }
-        }
+        let scripts = config
+            .scripts
+            .iter()
+            .filter_map(|script| match &script.kind {
+                ScriptKind::Plugin { grants, .. } => Some(grants.memory_limit),
+                _ => None,
+            });
         let checkers = config
             .virtual_servers
             .iter()
             .flat_map(|vs| vs.real_servers.iter())
-            .flat_map(|rs| rs.checkers.iter());
-        for checker in checkers {
-            if let Some(memory_limit) = checker.kind.plugin_memory_limit() {
-                count(memory_limit);
-            }
-        }
-        if checks == 0 {
-            largest = wasmalived_config::grants::DEFAULT_MEMORY_LIMIT;
-        }
-        Self::for_checks(checks, largest)
+            .flat_map(|rs| rs.checkers.iter())
+            .filter_map(|checker| checker.kind.plugin_memory_limit());
+        let limits: Vec<u64> = scripts.chain(checkers).collect();
+        // Without any plugin check the pool serves one-off runs at the default limit.
+        let largest = limits
+            .iter()
+            .copied()
+            .max()
+            .unwrap_or(wasmalived_config::grants::DEFAULT_MEMORY_LIMIT);
+        Self::for_checks(limits.len(), largest)
     }
 
     /// Why `wanted` (a reloaded configuration's limits) does not fit in this pool, if it
