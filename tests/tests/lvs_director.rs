@@ -755,12 +755,15 @@ fn udp_server(l: &LvsLab, rs: &str) -> Result<wasmalived_e2e::Proc> {
     )
 }
 
-/// `count` datagrams to VIP:9000 from the client, each from a new socket (a new flow): who
-/// answered each (`-` for no answer within 1 s).
-fn udp_spread(l: &LvsLab, count: usize) -> Result<BTreeMap<String, usize>> {
+/// `count` datagrams to VIP:9000 from the client: who answered each (`-` for no answer within
+/// 1 s). Each leaves from its own source port, `first_port`, `first_port + 1`, …, so each is a
+/// new flow and is scheduled: an ephemeral port the kernel happened to hand out twice would
+/// reuse the earlier flow's conntrack entry and real server and skew an exact round-robin
+/// count (1–2 % of runs with 30 random ports). Callers give each call its own range.
+fn udp_spread(l: &LvsLab, count: usize, first_port: u16) -> Result<BTreeMap<String, usize>> {
     let script = format!(
-        "import socket\nfor _ in range({count}):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    \
-         s.settimeout(1)\n    s.sendto(b'hello', ('{VIP}', 9000))\n    \
+        "import socket\nfor i in range({count}):\n    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n    \
+         s.bind(('', {first_port} + i))\n    s.settimeout(1)\n    s.sendto(b'hello', ('{VIP}', 9000))\n    \
          try:\n        print(s.recv(2048).decode())\n    except Exception:\n        print('-')\n    s.close()\n"
     );
     let out = l.lab.run(CLIENT, &["/usr/bin/python3", "-c", &script])?;
@@ -807,7 +810,7 @@ fn a_udp_service_with_udp_and_ping_checks() -> Result<()> {
             .collect()
     };
     l.wait_pool(0, &udp_pool(&[0, 1, 2]), START)?;
-    let spread = udp_spread(&l, 30)?;
+    let spread = udp_spread(&l, 30, 41000)?;
     eprintln!("UDP rr over 30 flows: {spread:?}");
     expect(
         !spread.contains_key("-") && spread.len() == 3 && spread.values().all(|n| *n == 10),
@@ -830,7 +833,7 @@ fn a_udp_service_with_udp_and_ping_checks() -> Result<()> {
         &l,
         || format!("rs2: UDP down (unreachable), ping up: {rs2}"),
     )?;
-    let spread = udp_spread(&l, 20)?;
+    let spread = udp_spread(&l, 20, 42000)?;
     expect(
         !spread.contains_key("-") && !spread.contains_key("rs2"),
         &l,
