@@ -23,7 +23,8 @@ pub mod user;
 
 pub use libc_calls::{
     cpu_affinity, current_tid, effective_ids, kill_process_group, lock_current_memory,
-    set_cpu_affinity, set_credentials, set_round_robin, set_thread_nice, thread_nice,
+    set_child_nice, set_cpu_affinity, set_credentials, set_round_robin, set_thread_nice,
+    thread_nice,
 };
 pub use process::{ChildCommand, Environment, Exit, Finished, RunError};
 pub use user::{RunAs, UserError};

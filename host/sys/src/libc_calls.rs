@@ -7,6 +7,8 @@
 //!   child, because std's `CommandExt::uid` clears the supplementary groups (`setgroups(0)`) and
 //!   has no stable way to set them, while keepalived gives the script the user's supplementary
 //!   groups (`core/notify.c`, `set_script_env`).
+//! - [`set_child_nice`]: a `pre_exec` hook doing `setpriority` in the child, so the LVS
+//!   director's scripts run at `checker_priority` as keepalived's checker process's children do.
 //! - [`effective_ids`]: `geteuid`/`getegid`, to know whether a script would run as root.
 //! - [`set_round_robin`], [`set_cpu_affinity`], [`cpu_affinity`], [`lock_current_memory`],
 //!   [`current_tid`]: keepalived's `vrrp_rt_priority`, `vrrp_cpu_affinity` and `vrrp_no_swap`
@@ -56,6 +58,19 @@ pub fn set_credentials(cmd: &mut tokio::process::Command, uid: u32, gid: u32, gr
             if libc::setuid(uid) != 0 {
                 return Err(io::Error::last_os_error());
             }
+            Ok(())
+        });
+    }
+}
+
+/// Make the child set its own nice value to `nice` just before `exec`; a refusal (a lower value
+/// without `CAP_SYS_NICE`) is ignored and the child keeps the value it inherited.
+pub fn set_child_nice(cmd: &mut tokio::process::Command, nice: i8) {
+    // SAFETY: the closure runs in the forked child before exec and makes one
+    // async-signal-safe system call on plain integers; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            libc::setpriority(libc::PRIO_PROCESS, 0, libc::c_int::from(nice));
             Ok(())
         });
     }

@@ -135,6 +135,7 @@ pub struct ChildCommand {
     environment: Environment,
     extra_env: Vec<(String, String)>,
     output_limit: usize,
+    nice: Option<i8>,
 }
 
 impl ChildCommand {
@@ -149,6 +150,7 @@ impl ChildCommand {
             environment: Environment::Inherit,
             extra_env: Vec::new(),
             output_limit: 0,
+            nice: None,
         }
     }
 
@@ -180,6 +182,15 @@ impl ChildCommand {
     /// Keep up to `limit` bytes of stdout and stderr (0: both go to `/dev/null`).
     pub fn capture_output(mut self, limit: usize) -> Self {
         self.output_limit = limit;
+        self
+    }
+
+    /// Run the child at this nice value (-20 strongest … 19 weakest) instead of the spawning
+    /// thread's, as keepalived's checker process's children run at its `checker_priority`.
+    /// Best effort: a value the daemon may not set (a lower one without `CAP_SYS_NICE`) leaves
+    /// the child at the inherited value rather than failing the run.
+    pub fn nice(mut self, nice: Option<i8>) -> Self {
+        self.nice = nice;
         self
     }
 
@@ -285,6 +296,10 @@ impl ChildCommand {
         }
         for (key, value) in &self.extra_env {
             cmd.env(key, value);
+        }
+        if let Some(nice) = self.nice {
+            // Before the credentials: a lower value needs the daemon's privileges.
+            crate::set_child_nice(&mut cmd, nice);
         }
         if let Some(user) = &self.run_as {
             crate::set_credentials(&mut cmd, user.uid, user.gid, user.groups.clone());
@@ -437,6 +452,22 @@ mod tests {
         let killed = sh("kill -9 $$").run(None).await.unwrap();
         assert_eq!(killed.exit, Exit::Signal(9));
         assert_eq!(killed.exit.shell_code(), 137);
+    }
+
+    #[tokio::test]
+    async fn a_child_runs_at_the_nice_value_asked_for_else_the_spawning_thread_s() {
+        let niceness = |cmd: ChildCommand| async move {
+            let done = cmd.capture_output(64).run(None).await.unwrap();
+            String::from_utf8(done.output).unwrap().trim().to_owned()
+        };
+        let inherited = crate::thread_nice(0).unwrap();
+        assert_eq!(niceness(sh("nice")).await, inherited.to_string());
+        // Raising the nice value needs no privilege.
+        let weaker = (inherited + 7).min(19);
+        assert_eq!(
+            niceness(sh("nice").nice(Some(weaker))).await,
+            weaker.to_string()
+        );
     }
 
     #[tokio::test]

@@ -168,6 +168,13 @@ impl Program {
         })
     }
 
+    /// Run it at nice value `nice` rather than the spawning thread's
+    /// ([`ChildCommand::nice`]).
+    pub fn at_nice(mut self, nice: i8) -> Self {
+        self.child = self.child.nice(Some(nice));
+        self
+    }
+
     /// The command, ready to run (clone it to add arguments or output capture).
     pub fn command(&self) -> &ChildCommand {
         &self.child

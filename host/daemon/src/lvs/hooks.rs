@@ -1,6 +1,7 @@
 //! The director's scripts — `notify_up`/`notify_down` of real servers, `quorum_up`/
 //! `quorum_down` of virtual servers — vetted when the configuration is applied and run in
-//! order by one queue task, so a slow script never holds a check or the pool.
+//! order by one queue task, so a slow script never holds a check or the pool. They run at the
+//! checkers' nice value (`checker_priority`), as keepalived's checker process forks them.
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, warn, Instrument};
@@ -19,7 +20,7 @@ const QUEUE_DEPTH: usize = 256;
 pub fn prepare(script: Option<&NotifyScript>, what: &str, global: &GlobalDefs) -> Option<Program> {
     let script = script?;
     match programs::hook(&script.argv, script.user.as_ref(), global) {
-        Ok(program) => Some(program),
+        Ok(program) => Some(program.at_nice(global.checker_nice())),
         Err(err) => {
             error!("{what}: {err}; this script will not run");
             None

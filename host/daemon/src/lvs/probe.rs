@@ -26,7 +26,7 @@ use wasmalived_config::grants::{
     Grants, HttpGrant, HttpPin, HttpTls, TcpGrant, UdpGrant, SOCKET_CHECKER_MEMORY_LIMIT,
 };
 use wasmalived_config::lvs::{
-    Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, UdpCheck,
+    Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, MiscCheck, UdpCheck,
 };
 use wasmalived_config::GlobalDefs;
 use wasmalived_lvs::WeightReport;
@@ -265,21 +265,11 @@ impl Probe {
                     timeout,
                 })
             }
-            CheckerKind::Misc(misc) => {
-                let user = programs::run_as(misc.user.as_ref(), global)?;
-                let program = Program::prepare(
-                    misc.argv.clone(),
-                    user,
-                    programs::security(global),
-                    Environment::Scrubbed,
-                )
-                .map_err(programs::ProgramSetupError::from)?;
-                Ok(Probe::Misc {
-                    program,
-                    timeout: misc.timeout,
-                    dynamic: misc.dynamic,
-                })
-            }
+            CheckerKind::Misc(misc) => Ok(Probe::Misc {
+                program: misc_program(misc, global)?,
+                timeout: misc.timeout,
+                dynamic: misc.dynamic,
+            }),
             CheckerKind::Ping => Ok(Probe::Ping {
                 target: def.target.ip(),
                 bind: def.bind,
@@ -578,6 +568,21 @@ async fn misc(program: &Program, timeout: Duration, dynamic: bool, started: Inst
     }
 }
 
+/// A `MISC_CHECK`'s script, vetted: its user, the script-security rule, a scrubbed
+/// environment, and the checkers' nice value (`checker_priority`), as keepalived's checker
+/// process forks it.
+fn misc_program(misc: &MiscCheck, global: &GlobalDefs) -> Result<Program, ProbeSetupError> {
+    let user = programs::run_as(misc.user.as_ref(), global)?;
+    let program = Program::prepare(
+        misc.argv.clone(),
+        user,
+        programs::security(global),
+        Environment::Scrubbed,
+    )
+    .map_err(programs::ProgramSetupError::from)?;
+    Ok(program.at_nice(global.checker_nice()))
+}
+
 /// A shared, immutable probe.
 pub type SharedProbe = Arc<Probe>;
 
@@ -694,6 +699,33 @@ mod tests {
             Environment::Scrubbed,
         )
         .expect("vetted")
+    }
+
+    /// keepalived's checker process forks `MISC_CHECK` scripts, so they run at its
+    /// `checker_priority`; here the spawning thread is a protocol thread, so the nice value is
+    /// set in the child.
+    #[tokio::test]
+    async fn a_misc_check_script_runs_at_checker_priority() {
+        let weaker = (wasmalived_sys::thread_nice(0).unwrap() + 7).min(19);
+        let check = MiscCheck {
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                format!("[ \"$(nice)\" = {weaker} ]"),
+            ],
+            timeout: Duration::from_secs(5),
+            dynamic: false,
+            user: None,
+        };
+        let mut global = GlobalDefs::default();
+        global.checker_threads.nice = Some(weaker);
+        let program = misc_program(&check, &global).expect("vetted");
+        let ran = misc(&program, check.timeout, false, Instant::now()).await;
+        assert!(ran.success, "the script saw another nice value: {ran:?}");
+        global.checker_threads.nice = Some(weaker - 1);
+        let program = misc_program(&check, &global).expect("vetted");
+        let ran = misc(&program, check.timeout, false, Instant::now()).await;
+        assert!(!ran.success, "{ran:?}");
     }
 
     #[tokio::test]
