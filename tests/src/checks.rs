@@ -182,8 +182,11 @@ pub struct CheckStatus {
     pub last: String,
     /// Runs finished.
     pub runs: u64,
-    /// Runs started early because a watched process exited (event-driven checks).
+    /// Runs started early because a watched process exited, path changed or server dropped
+    /// its connection (event-driven checks).
     pub woken: u64,
+    /// The TCP servers whose dropping the daemon's connection would run the check at once.
+    pub wake_on_disconnect: Vec<String>,
 }
 
 /// The `checks` array of `wasmalived status --json`.
@@ -209,6 +212,15 @@ pub fn parse_check_status(json: &str) -> Result<Vec<CheckStatus>> {
                     .get("woken")
                     .and_then(serde_json::Value::as_u64)
                     .unwrap_or(0),
+                wake_on_disconnect: c
+                    .get("wake_on_disconnect")
+                    .and_then(serde_json::Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
         })
         .collect()

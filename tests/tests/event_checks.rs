@@ -13,6 +13,10 @@
 //!   the check back up at once too.
 //! - a check that asks to watch a path outside its granted directory is refused, and its
 //!   status says which path and which grant.
+//! - nginx killed on the Master → the stock `tcp` check on its port (`interval 10`,
+//!   `wake_on_disconnect true`, weight 0) is woken by the connection the daemon held to nginx
+//!   closing (`wake.on-disconnect`), fails, the Master enters Fault and the Backup holds the
+//!   VIP after its skew time.
 //!
 //! Needs root, nginx, `cargo build -p wasmalived` and `make plugins`.
 
@@ -71,7 +75,7 @@ fn nginx_killed_wakes_its_check_and_the_backup_takes_over_within_its_skew_time()
     pair.wait_check_up_on_both(CHECK, Duration::from_secs(5))?;
     // The exit wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes over
     // after its skew time (RFC 5798 §6.4.2).
-    expect_woken_fatal_takeover(&pair, CHECK, "nginx killed", || {
+    expect_woken_takeover(&pair, CHECK, "nginx killed", "fatal", || {
         pair.lab.kill_nginx(&nginx[0])
     })?;
     pair.lab
@@ -80,13 +84,15 @@ fn nginx_killed_wakes_its_check_and_the_backup_takes_over_within_its_skew_time()
 }
 
 /// Fires `trigger` (an event n1's check `check` watches) and expects the check to run early
-/// and turn `fatal`, n1 to enter Fault and n2 to hold the VIP alone within its skew time
+/// and turn `state` (`fatal`, or `down` for a check that makes its instance Fault), n1 to
+/// enter Fault and n2 to hold the VIP alone within its skew time
 /// (RFC 5798 §6.4.2), timed by a VIP sampler; long before the check's interval. Returns
 /// n1's check status after the takeover.
-fn expect_woken_fatal_takeover(
+fn expect_woken_takeover(
     pair: &Pair,
     check: &str,
     what: &str,
+    state: &str,
     trigger: impl FnOnce() -> Result<()>,
 ) -> Result<CheckStatus> {
     let before = pair.daemon(0)?.check_status(check)?;
@@ -114,9 +120,9 @@ fn expect_woken_fatal_takeover(
         before.woken,
         after.woken
     );
-    if after.state != "fatal" || after.woken <= before.woken {
+    if after.state != state || after.woken <= before.woken {
         return Err(LabError::check(format!(
-            "{what}: n1's check should be fatal after an early run: {after:?}\n{}",
+            "{what}: n1's check should be {state} after an early run: {after:?}\n{}",
             pair.lab.log_summary(25)
         )));
     }
@@ -236,10 +242,16 @@ fn a_maintenance_flag_touched_wakes_its_check_and_the_backup_takes_over_within_i
     pair.wait_check_up_on_both(FLAG_CHECK, Duration::from_secs(30))?;
     // The change wakes the check: `fatal` → Fault (priority-0 advert) → the Backup takes
     // over after its skew time (RFC 5798 §6.4.2).
-    let after = expect_woken_fatal_takeover(&pair, FLAG_CHECK, "maintenance flag touched", || {
-        std::fs::write(&flags[0], "draining n1\n")
-            .map_err(|e| LabError::io(format!("writing {}", flags[0].display()), e))
-    })?;
+    let after = expect_woken_takeover(
+        &pair,
+        FLAG_CHECK,
+        "maintenance flag touched",
+        "fatal",
+        || {
+            std::fs::write(&flags[0], "draining n1\n")
+                .map_err(|e| LabError::io(format!("writing {}", flags[0].display()), e))
+        },
+    )?;
     // Removing the flag is a change too: an early run brings the check up again, long before
     // its next interval (10 s after the early run that saw the flag).
     std::fs::remove_file(&flags[0])
@@ -277,5 +289,55 @@ fn a_path_outside_the_granted_directory_is_refused_naming_the_path_and_the_grant
             d.proc.log_tail(20)
         )));
     }
+    pair.pass()
+}
+
+#[test]
+fn nginx_killed_wakes_a_tcp_check_holding_a_connection_and_the_backup_takes_over_within_its_skew_time(
+) -> Result<()> {
+    wasmalived_bin()?;
+    let plugin = plugin_path("tcp")?;
+    let mut pair = Pair::new("evsock", PROTO, [W, W])?;
+    for (i, p) in PRIOS.iter().enumerate() {
+        pair.confs[i] = pair.confs[i].clone().priority(*p);
+    }
+    let nginx = [
+        pair.lab.start_nginx(NODES[0])?,
+        pair.lab.start_nginx(NODES[1])?,
+    ];
+    // Weight 0: a failing check puts its instance in Fault (a priority-0 advert), so the
+    // Backup takes over after its skew time, as with `fatal`.
+    let timing = CheckTiming {
+        weight: 0,
+        ..TIMING
+    };
+    const TCP_CHECK: &str = "chk_tcp";
+    let text = |i: usize| -> Result<String> {
+        let server = format!("{}:80", pair.lab.node(NODES[i])?.v4);
+        let block = plugin_check(
+            TCP_CHECK,
+            &plugin,
+            &[("address", &server), ("wake_on_disconnect", "true")],
+            &[&format!("allow_tcp {server}")],
+            &timing,
+        );
+        with_checks(&pair.confs[i].render(), &block, &[TCP_CHECK])
+    };
+    let texts = [text(0)?, text(1)?];
+    pair.start_n1_then_n2([&texts[0], &texts[1]])?;
+    pair.wait_check_up_on_both(TCP_CHECK, Duration::from_secs(30))?;
+    let watched = pair.daemon(0)?.check_status(TCP_CHECK)?;
+    if watched.wake_on_disconnect.is_empty() {
+        return Err(LabError::check(format!(
+            "n1's tcp check should name its server: {watched:?}"
+        )));
+    }
+    // nginx's processes die, their kernel closes the connection the daemon held: the check
+    // runs at once, cannot connect, and n1 enters Fault (RFC 5798 §6.4.2 on the Backup).
+    expect_woken_takeover(&pair, TCP_CHECK, "nginx killed (tcp)", "down", || {
+        pair.lab.kill_nginx(&nginx[0])
+    })?;
+    pair.lab
+        .expect_http_from(CLIENT, pair.vip(), NODES[1], Duration::from_secs(3))?;
     pair.pass()
 }

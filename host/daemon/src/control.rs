@@ -107,8 +107,8 @@ pub struct CheckStatus {
     /// Ticks skipped because the previous run was still going.
     #[serde(default)]
     pub skipped: u64,
-    /// Runs started early because a process the check watches exited or a path it watches
-    /// changed (event-driven checks).
+    /// Runs started early because a process the check watches exited, a path it watches
+    /// changed or a server it watches dropped its connection (event-driven checks).
     #[serde(default)]
     pub woken: u64,
     /// Processes whose exit would run the check at once (what its last run asked for).
@@ -117,6 +117,9 @@ pub struct CheckStatus {
     /// Paths (as the plugin sees them) whose change would run the check at once.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub wake_on_change: Vec<String>,
+    /// TCP servers whose dropping the connection the daemon holds would run the check at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wake_on_disconnect: Vec<std::net::SocketAddr>,
     /// Measurements of the last plugin run.
     pub measurements: BTreeMap<String, f64>,
     /// Runs finished, by result kind: `ok`, `fatal`, or a failure kind as in `failure_kind`.
@@ -172,6 +175,9 @@ impl CheckStatus {
                         .map(|p| p.guest_path.clone())
                         .collect()
                 })
+                .unwrap_or_default(),
+            wake_on_disconnect: last
+                .map(|l| l.wake_on_disconnect.clone())
                 .unwrap_or_default(),
             measurements: last
                 .map(|l| l.measurements.iter().cloned().collect())

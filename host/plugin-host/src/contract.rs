@@ -12,7 +12,7 @@ pub const PACKAGE: &str = "wasmalived:plugin";
 /// The contract version this host provides (`wit/plugin.wit`).
 pub const HOST_VERSION: Version = Version {
     major: 1,
-    minor: 3,
+    minor: 4,
     patch: 0,
 };
 
@@ -196,8 +196,8 @@ pub fn capability_of(import: &str) -> Result<Capability, String> {
             }
             match iface {
                 // `wake` is linked always; watching PIDs is refused unless `processes` is
-                // granted, watching a path unless it lies in a granted directory
-                // (caps/wake.rs).
+                // granted, watching a path unless it lies in a granted directory, watching a
+                // server unless the check may connect to it (caps/wake.rs).
                 "log" | "scratch" | "types" | "wake" => Ok(Capability::Always),
                 "processes" => Ok(Capability::Processes),
                 "remediation" => Ok(Capability::Remediation),
@@ -253,7 +253,8 @@ mod tests {
         assert!(v("1.1.7").runs_on(&HOST_VERSION));
         assert!(v("1.2.0").runs_on(&HOST_VERSION));
         assert!(v("1.3.0").runs_on(&HOST_VERSION));
-        assert!(!v("1.4.0").runs_on(&HOST_VERSION));
+        assert!(v("1.4.0").runs_on(&HOST_VERSION));
+        assert!(!v("1.5.0").runs_on(&HOST_VERSION));
         assert!(!v("2.0.0").runs_on(&HOST_VERSION));
         assert!(!v("0.1.0").runs_on(&Version::parse("0.1.0").expect("v")));
         assert_eq!(Version::parse("1.2"), None);
@@ -264,7 +265,7 @@ mod tests {
     fn refusal_names_wanted_version() {
         let e = check_compatible(&Version::parse("2.0.0").expect("v")).expect_err("refuse");
         assert!(e.contains("wasmalived:plugin@2.0.0"), "{e}");
-        assert!(e.contains("1.3.0"), "{e}");
+        assert!(e.contains("1.4.0"), "{e}");
     }
 
     #[test]
@@ -293,6 +294,10 @@ mod tests {
         );
         assert_eq!(
             capability_of("wasmalived:plugin/wake@1.3.0"),
+            Ok(Capability::Always)
+        );
+        assert_eq!(
+            capability_of("wasmalived:plugin/wake@1.4.0"),
             Ok(Capability::Always)
         );
         assert_eq!(

@@ -474,7 +474,7 @@ impl Runtime {
                 grants: grants.clone(),
                 http_targets,
                 http_sender,
-                socket_grants,
+                socket_grants: Arc::new(socket_grants),
                 dirs,
                 remedies: Arc::new(remedies),
                 log_rate: log::check_bucket(),
@@ -501,7 +501,7 @@ struct CheckInner {
     /// Where and how the check's HTTP requests go (pins, TLS policy).
     http_sender: Arc<http_send::HttpSender>,
     /// Where the check's sockets may go.
-    socket_grants: sockets::SocketGrants,
+    socket_grants: Arc<sockets::SocketGrants>,
     /// Granted directories, opened (and checked) once at load.
     dirs: Vec<wasi::GrantedDir>,
     /// Remediation commands, vetted at load, each with its rate limit.
@@ -713,7 +713,7 @@ impl CheckPlugin {
         let capture = Capture::default();
         let denials = Denials::default();
         let mut b = wasi::builder(&capture, &inner.dirs)?;
-        sockets::configure(&mut b, inner.socket_grants.clone(), denials.clone());
+        sockets::configure(&mut b, Arc::clone(&inner.socket_grants), denials.clone());
         b.monotonic_clock(RuntimeMonotonicClock(inner.runtime.clock_origin));
         // The generation is read with the clock, under its lock: a context is never tagged
         // newer than the clock it holds.
@@ -768,6 +768,7 @@ impl CheckPlugin {
             wake: WakeCap::new(
                 inner.grants.processes.is_some(),
                 inner.dirs.clone(),
+                Arc::clone(&inner.socket_grants),
                 denials.clone(),
             ),
             capture,

@@ -129,6 +129,76 @@ async fn previous_minor_contract_1_2_still_loads_and_its_wake_is_served() {
     assert_eq!(out.wake.pids, vec![1]);
 }
 
+#[tokio::test]
+async fn previous_minor_contract_1_3_still_loads_and_its_wake_is_served() {
+    let (rt, _d) = runtime();
+    let plugin = rt
+        .load_check("c", &fixture("contract-v1-3"), &Grants::default())
+        .expect("1.3 plugin loads on a 1.4 host");
+    let out = plugin.run(&[], T).await;
+    match &out.result {
+        Ok(Verdict::Fail(reason)) => assert!(reason.contains("`/data/flag`"), "{reason}"),
+        other => panic!("on-change outside any grant must be refused: {other:?}"),
+    }
+    assert_eq!(out.denied.len(), 1, "{:?}", out.denied);
+    let dir = TempDir::new("contract-v1-3");
+    let granted = Grants {
+        dirs: vec![DirGrant {
+            host_path: dir.path().to_path_buf(),
+            guest_path: "/data".into(),
+            writable: false,
+        }],
+        ..Grants::default()
+    };
+    let plugin = rt
+        .load_check("c", &fixture("contract-v1-3"), &granted)
+        .expect("load");
+    let out = plugin.run(&[], T).await;
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+    let named: Vec<_> = out
+        .wake
+        .paths
+        .iter()
+        .map(|w| w.guest_path.as_str())
+        .collect();
+    assert_eq!(named, ["/data/flag"]);
+}
+
+/// The stock `tcp` check granted `allow_tcp` on `server` only.
+fn tcp_check(rt: &Runtime, server: std::net::SocketAddr) -> wasmalived_plugin_host::CheckPlugin {
+    let grants = Grants {
+        tcp: vec![TcpGrant(server.to_string())],
+        ..Grants::default()
+    };
+    rt.load_check("tcp", &fixture("tcp"), &grants)
+        .expect("load tcp")
+}
+
+#[tokio::test]
+async fn a_tcp_run_that_connected_names_its_server_to_be_woken_by() {
+    let (rt, _d) = runtime();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let server = listener.local_addr().expect("addr");
+    let plugin = tcp_check(&rt, server);
+    let params = [
+        ("address", server.to_string()),
+        ("wake_on_disconnect", "true".into()),
+    ];
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = plugin.run(&p(&params), T).await;
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+    assert_eq!(out.wake.addresses, vec![server]);
+    // Without the parameter, nothing is held.
+    let out = plugin.run(&p(&[("address", &server.to_string())]), T).await;
+    assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
+    assert!(out.wake.is_empty(), "{out:?}");
+    // Down: the run names nothing (its verdict already says so).
+    drop(listener);
+    let out = plugin.run(&p(&params), T).await;
+    assert!(matches!(out.result, Ok(Verdict::Fail(_))), "{out:?}");
+    assert!(out.wake.is_empty(), "{out:?}");
+}
+
 /// The stock `file` check on `dir`, seen by the plugin as `/flags`.
 fn file_check(rt: &Runtime, dir: &TempDir) -> wasmalived_plugin_host::CheckPlugin {
     let grants = Grants {

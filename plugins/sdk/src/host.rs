@@ -90,6 +90,15 @@ pub trait Host {
     /// check). At most 16 paths per run.
     fn wake_on_change(&self, path: &str) -> Result<(), String>;
 
+    /// Run this check again at once when the TCP server at `address` closes or resets a
+    /// connection the daemon holds to it, or cannot be reached — a server process that dies
+    /// wakes the check — instead of waiting for its next interval (contract 1.4.0,
+    /// `wake.on-disconnect`). `address` must be one the check may connect to (`allow_tcp`);
+    /// others are refused. Like [`Host::wake_on_exit`] it is declared on every run, and only
+    /// for a server the run just reached: one that refuses the daemon's connection wakes the
+    /// check at once. At most 8 servers per run.
+    fn wake_on_disconnect(&self, address: SocketAddr) -> Result<(), String>;
+
     /// The monotonic clock: time since an arbitrary origin that is the same for every run of
     /// the check (so it can be kept in scratch and compared in a later run).
     fn monotonic(&self) -> Duration;

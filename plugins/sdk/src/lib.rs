@@ -1,7 +1,7 @@
 //! Write wasmalived check plugins in Rust.
 //!
 //! A check plugin is a WebAssembly component that exports `check(params) -> verdict`
-//! (`wit/plugin.wit`, `wasmalived:plugin@1.3.0`). With this crate a check is a type that
+//! (`wit/plugin.wit`, `wasmalived:plugin@1.4.0`). With this crate a check is a type that
 //! implements [`Check`] against a [`Host`]; [`export_check!`] turns it into the component's
 //! export, and [`testing::FakeHost`] runs it natively in `cargo test`:
 //!

@@ -108,6 +108,7 @@ pub struct FakeHost {
     remediated: RefCell<Vec<String>>,
     wake_on_exit: RefCell<Vec<u32>>,
     wake_on_change: RefCell<Vec<String>>,
+    wake_on_disconnect: RefCell<Vec<SocketAddr>>,
     scratch: RefCell<BTreeMap<String, Vec<u8>>>,
     scratch_quota: Cell<usize>,
     monotonic: Cell<Duration>,
@@ -134,6 +135,8 @@ const WALL_START_SECS: u64 = 1_704_067_200;
 const MAX_WAKE_PIDS: usize = 64;
 /// Paths one run may ask to be woken by (the daemon's bound).
 const MAX_WAKE_PATHS: usize = 16;
+/// TCP servers one run may ask to be woken by (the daemon's bound).
+const MAX_WAKE_ADDRESSES: usize = 8;
 
 impl FakeHost {
     /// An empty host: no processes, no remediations, empty scratch (64 KiB quota), the
@@ -147,6 +150,7 @@ impl FakeHost {
             remediated: RefCell::default(),
             wake_on_exit: RefCell::default(),
             wake_on_change: RefCell::default(),
+            wake_on_disconnect: RefCell::default(),
             scratch: RefCell::default(),
             scratch_quota: Cell::new(64 * 1024),
             monotonic: Cell::new(Duration::from_secs(1000)),
@@ -167,6 +171,7 @@ impl FakeHost {
     pub fn run<C: Check>(&self, params: &[(&str, &str)]) -> Verdict {
         self.wake_on_exit.borrow_mut().clear();
         self.wake_on_change.borrow_mut().clear();
+        self.wake_on_disconnect.borrow_mut().clear();
         C::check(self, &Params::from_pairs(params.iter().copied()))
     }
 
@@ -178,6 +183,12 @@ impl FakeHost {
     /// The paths the last run asked to be woken by when they change (sorted, no duplicates).
     pub fn wake_on_change(&self) -> Vec<String> {
         self.wake_on_change.borrow().clone()
+    }
+
+    /// The TCP servers the last run asked to be woken by when they drop the daemon's
+    /// connection (sorted, no duplicates).
+    pub fn wake_on_disconnect(&self) -> Vec<SocketAddr> {
+        self.wake_on_disconnect.borrow().clone()
     }
 
     // --- processes -------------------------------------------------------------------------
@@ -367,6 +378,20 @@ impl Host for FakeHost {
             }
             paths.push(path.to_string());
             paths.sort_unstable();
+        }
+        Ok(())
+    }
+
+    fn wake_on_disconnect(&self, address: SocketAddr) -> Result<(), String> {
+        // The daemon's bound (its `allow_tcp` check needs grants a fake does not have).
+        let mut addresses = self.wake_on_disconnect.borrow_mut();
+        if let Err(at) = addresses.binary_search(&address) {
+            if addresses.len() >= MAX_WAKE_ADDRESSES {
+                return Err(format!(
+                    "at most {MAX_WAKE_ADDRESSES} servers can be watched per run"
+                ));
+            }
+            addresses.insert(at, address);
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 //! | `port`       | —       | the TCP port, with `host`                                  |
 //! | `timeout_ms` | `1000`  | give up after this long                                    |
 //! | `bind`       | —       | connect from this local IP (an LVS checker's `bindto`; the host must grant it) |
+//! | `wake_on_disconnect` | `false` | run again as soon as the server drops a connection the daemon holds to it (`true`; contract 1.4.0) |
 //!
 //! The address must be a literal IP: the host grants TCP per address and does not grant
 //! name lookup.
@@ -21,6 +22,14 @@
 //!   granted)`, `remote unreachable`, or a bad parameter.
 //!
 //! The connection is closed at once without sending anything.
+//!
+//! # Waking
+//! With `wake_on_disconnect true`, a run that connected asks the daemon to hold a connection
+//! to the same address and run the check again at once when the server closes or resets it
+//! (`wake.on-disconnect`): a server process that dies is seen within a round trip instead of
+//! at the next interval. A run that could not connect declares nothing (its verdict already
+//! says the server is down; the interval brings the next run). The LVS `TCP_CHECK` does not set
+//! it: keepalived's timing (`delay_loop`, `retry`) is the contract there.
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -46,6 +55,11 @@ impl Check for Tcp {
         match connected {
             Ok(()) => {
                 let ms = host.elapsed_since(start).as_nanos() as f64 / 1e6;
+                if config.wake_on_disconnect {
+                    if let Err(e) = host.wake_on_disconnect(config.addr) {
+                        return Verdict::fail(format!("cannot watch {}: {e}", config.addr));
+                    }
+                }
                 Verdict::ok().measure("latency_ms", ms)
             }
             Err(reason) => Verdict::fail(format!("{}: {reason}", config.addr)),
@@ -60,6 +74,7 @@ struct Config {
     addr: SocketAddr,
     timeout: Duration,
     bind: Option<IpAddr>,
+    wake_on_disconnect: bool,
 }
 
 impl Config {
@@ -92,10 +107,12 @@ impl Config {
             .value::<IpAddr>("bind")
             .hint("expected a literal IP")
             .optional()?;
+        let wake_on_disconnect = params.value("wake_on_disconnect").default(false)?;
         Ok(Config {
             addr,
             timeout: Duration::from_millis(timeout_ms),
             bind,
+            wake_on_disconnect,
         })
     }
 }
@@ -136,6 +153,37 @@ mod tests {
         assert_eq!(
             v.reason(),
             Some("bad parameter bind=`eth0`: expected a literal IP")
+        );
+    }
+
+    #[test]
+    fn wake_on_disconnect_names_the_server_it_reached_only() {
+        let host = FakeHost::new();
+        let addr: SocketAddr = "192.0.2.21:5432".parse().expect("addr");
+        host.listen(addr);
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:5432")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert!(host.wake_on_disconnect().is_empty(), "opt-in");
+        let wake = [
+            ("address", "192.0.2.21:5432"),
+            ("wake_on_disconnect", "true"),
+        ];
+        let v = host.run::<Tcp>(&wake);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(host.wake_on_disconnect(), [addr]);
+        // Down: nothing to hold a connection to.
+        host.tcp_reply(addr, FakeReply::Error(NetError::Tcp(TcpError::Refused)));
+        let v = host.run::<Tcp>(&wake);
+        assert_eq!(v.reason(), Some("192.0.2.21:5432: connection refused"));
+        assert!(host.wake_on_disconnect().is_empty());
+        let v = host.run::<Tcp>(&[
+            ("address", "192.0.2.21:5432"),
+            ("wake_on_disconnect", "soon"),
+        ]);
+        assert!(
+            v.reason()
+                .is_some_and(|r| r.starts_with("bad parameter wake_on_disconnect=`soon`")),
+            "{v:?}"
         );
     }
 

@@ -22,6 +22,12 @@
 //!   says `fatal` while it exists. `file-event` asks to be woken when the flag changes
 //!   (`wake.on-change`, contract 1.3.0): the write itself runs the check; `file-interval`
 //!   (`wake false`) only sees it at its next run. Both then wait the Backup's skew time.
+//! - `tcp-event` / `tcp-interval`: the stock `tcp` plugin on the node's own nginx
+//!   (`address <node>:80`, `allow_tcp` on it) with [`TCP_TIMING`] (`fall 1`, `weight 0`: a
+//!   failed run puts the instance in Fault). `tcp-event` sets `wake_on_disconnect true`
+//!   (`wake.on-disconnect`, contract 1.4.0): the daemon holds a connection to nginx, the kill
+//!   closes it and that runs the check; `tcp-interval` only sees the kill at its next run.
+//!   Both then wait the Backup's skew time.
 //!
 //! Same schedule for all checks: `interval 2`, `fall 3`, `rise 2`, `weight -5`, priorities
 //! 100/99 — the `examples/nginx-*.conf` setup — over VRRPv2 `advert_int 1` (default), or
@@ -33,7 +39,7 @@
 //! ```text
 //! cargo run -p wasmalived-e2e --bin check_failover_bench -- [--runs 10] [--proto v2|v3-0.1|v3-1]
 //!     [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,keepalived-track-process,
-//!                 file-event,file-interval]
+//!                 file-event,file-interval,tcp-event,tcp-interval]
 //! ```
 //! Needs root, nginx, keepalived, `cargo build -p wasmalived` and `make plugins`.
 
@@ -113,6 +119,15 @@ const TIMING: CheckTiming = CheckTiming {
     rise: 2,
     weight: -5,
 };
+/// The `tcp` rows' schedule: the examples' interval, but one failed run puts the instance in
+/// Fault (priority 0 at once), so the rows differ only by when the check notices.
+const TCP_TIMING: CheckTiming = CheckTiming {
+    interval: 2,
+    timeout: Some(1),
+    fall: 1,
+    rise: 2,
+    weight: 0,
+};
 /// The plugin's wait after its remediation in the fatal variant.
 const SETTLE_MS: u64 = 200;
 /// Time from the daemons' start to the kill (plus the run's phase): long enough for the
@@ -143,6 +158,8 @@ enum Variant {
     KeepalivedTrackProcess,
     FileEvent,
     FileInterval,
+    TcpEvent,
+    TcpInterval,
 }
 
 impl Variant {
@@ -155,6 +172,8 @@ impl Variant {
             Variant::KeepalivedTrackProcess => "keepalived-track-process",
             Variant::FileEvent => "file-event",
             Variant::FileInterval => "file-interval",
+            Variant::TcpEvent => "tcp-event",
+            Variant::TcpInterval => "tcp-interval",
         }
     }
 
@@ -176,6 +195,13 @@ impl Variant {
             }
             Variant::FileInterval => {
                 "wasmalived, flag written, file plugin, interval only (wake false) → fatal".into()
+            }
+            Variant::TcpEvent => {
+                "wasmalived, tcp plugin on nginx, event-driven (on-disconnect), weight 0 → Fault"
+                    .into()
+            }
+            Variant::TcpInterval => {
+                "wasmalived, tcp plugin on nginx, interval only, weight 0 → Fault".into()
             }
         }
     }
@@ -205,6 +231,11 @@ impl Variant {
         matches!(self, Variant::FileEvent | Variant::FileInterval)
     }
 
+    /// Whether the check is the `tcp` plugin on the node's own nginx.
+    fn probes_tcp(self) -> bool {
+        matches!(self, Variant::TcpEvent | Variant::TcpInterval)
+    }
+
     /// What the protocol allows, from the moment the check could first notice (the first
     /// check run after the kill lands anywhere in one interval): the rest of the runs to
     /// reach `fall`, then the Backup's master-down interval (weight) or skew time (fatal).
@@ -217,7 +248,11 @@ impl Variant {
                 format!("exit event + skew {:.3} s", skew.as_secs_f64())
             }
             Variant::FileEvent => format!("inotify event + skew {:.3} s", skew.as_secs_f64()),
-            Variant::FileInterval => format!(
+            Variant::TcpEvent => format!(
+                "connection closed + one run + skew {:.3} s",
+                skew.as_secs_f64()
+            ),
+            Variant::FileInterval | Variant::TcpInterval => format!(
                 "U(0, {:.0}) + skew {:.3} ≈ {:.2}–{:.2} s",
                 i.as_secs_f64(),
                 skew.as_secs_f64(),
@@ -276,6 +311,8 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
             Variant::KeepalivedTrackProcess,
             Variant::FileEvent,
             Variant::FileInterval,
+            Variant::TcpEvent,
+            Variant::TcpInterval,
         ],
     };
     let mut it = args.iter();
@@ -305,10 +342,12 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                         "keepalived-track-process" => Ok(Variant::KeepalivedTrackProcess),
                         "file-event" => Ok(Variant::FileEvent),
                         "file-interval" => Ok(Variant::FileInterval),
+                        "tcp-event" => Ok(Variant::TcpEvent),
+                        "tcp-interval" => Ok(Variant::TcpInterval),
                         x => Err(format!(
                             "unknown variant {x:?} (plugin-weight, plugin-fatal, plugin-event, \
                              keepalived-script, keepalived-track-process, file-event, \
-                             file-interval)"
+                             file-interval, tcp-event, tcp-interval)"
                         )),
                     })
                     .collect::<std::result::Result<_, _>>()?
@@ -317,7 +356,7 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                 return Err(
                     "usage: check_failover_bench [--runs N] [--proto v2|v3-0.1|v3-1] \
                      [--variants plugin-weight,plugin-fatal,plugin-event,keepalived-script,\
-                     keepalived-track-process,file-event,file-interval]"
+                     keepalived-track-process,file-event,file-interval,tcp-event,tcp-interval]"
                         .into(),
                 )
             }
@@ -334,6 +373,10 @@ fn node_config(variant: Variant, pair: &Pair, block: &str, i: usize) -> Result<S
     }
     if variant.watches_a_flag() {
         let block = flag_check(variant, pair, i)?;
+        return with_checks(&pair.confs[i].render(), &block, &[CHECK]);
+    }
+    if variant.probes_tcp() {
+        let block = tcp_check(variant, pair, i)?;
         return with_checks(&pair.confs[i].render(), &block, &[CHECK]);
     }
     with_checks(&pair.confs[i].render(), block, &[CHECK])
@@ -371,6 +414,23 @@ fn flag_check(variant: Variant, pair: &Pair, i: usize) -> Result<String> {
     ))
 }
 
+/// The stock `tcp` check of node `i` on its own nginx; `tcp-event` holds a connection to it.
+fn tcp_check(variant: Variant, pair: &Pair, i: usize) -> Result<String> {
+    let server = format!("{}:80", pair.lab.node(NODES[i])?.v4);
+    let wake = if variant == Variant::TcpEvent {
+        "true"
+    } else {
+        "false"
+    };
+    Ok(plugin_check(
+        CHECK,
+        &plugin_path("tcp")?,
+        &[("address", &server), ("wake_on_disconnect", wake)],
+        &[&format!("allow_tcp {server}")],
+        &TCP_TIMING,
+    ))
+}
+
 /// keepalived's `vrrp_track_process` on node `i`'s own nginx (matched by its parameters, as
 /// in `tests/track_process.rs`), tracked with weight 0: Fault while it is not running.
 fn tracking_own_nginx(pair: &Pair, i: usize) -> String {
@@ -396,9 +456,11 @@ fn tracking_own_nginx(pair: &Pair, i: usize) -> String {
 fn check_block(variant: Variant, pair: &Pair) -> Result<String> {
     match variant {
         // Per node: [`node_config`] writes them.
-        Variant::KeepalivedTrackProcess | Variant::FileEvent | Variant::FileInterval => {
-            Ok(String::new())
-        }
+        Variant::KeepalivedTrackProcess
+        | Variant::FileEvent
+        | Variant::FileInterval
+        | Variant::TcpEvent
+        | Variant::TcpInterval => Ok(String::new()),
         Variant::PluginEvent => Ok(plugin_check(
             CHECK,
             &plugin_path("nginx_process")?,
@@ -685,7 +747,7 @@ fn pin_binaries(variants: &[Variant]) -> Result<Option<PathBuf>> {
     if variants.iter().all(|v| v.kind() != Impl::Wasmalived) {
         return Ok(None);
     }
-    wasmalived_e2e::daemon::pin_binaries("check-bench", &["nginx_process", "file"]).map(Some)
+    wasmalived_e2e::daemon::pin_binaries("check-bench", &["nginx_process", "file", "tcp"]).map(Some)
 }
 
 fn fmt_s(v: Option<f64>) -> String {
@@ -745,6 +807,16 @@ fn main() -> ExitCode {
         opts.setup.name(),
         PROBE_EVERY.as_millis()
     );
+    if opts.variants.iter().any(|v| v.probes_tcp()) {
+        println!(
+            "The tcp rows: `interval {}`, `timeout {}`, `fall {}`, `rise {}`, `weight {}`.\n",
+            TCP_TIMING.interval,
+            TCP_TIMING.timeout.unwrap_or(0),
+            TCP_TIMING.fall,
+            TCP_TIMING.rise,
+            TCP_TIMING.weight
+        );
+    }
     println!(
         "| variant | runs ok/failed | nginx killed (flag written) → HTTP from Backup (median, \
          min–max) | → VIP on Backup (median) | model |"

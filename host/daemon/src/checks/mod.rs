@@ -18,7 +18,8 @@
 //! - [`scheduler`]: the per-check tokio task, [`scheduler::CheckHandle`] for subscriptions and
 //!   reloads.
 //! - [`wake`]: event-driven checks — the pidfds of the processes a run asked to be woken by,
-//!   and the rate limit on early runs.
+//!   the inotify watches on its paths, the connections held to its servers, and the rate
+//!   limit on early runs.
 //! - [`script`]: running a keepalived `script` (no shell, own process group, `/dev/null` stdio,
 //!   group kill on timeout) and [`security`]: `enable_script_security` path checks; [`user`]:
 //!   `user NAME [GROUP]` resolution.

@@ -39,6 +39,9 @@
 //! run. Early runs are counted (`woken`). A run may likewise name paths whose change should
 //! run it early ([`RunReport::wake_on_change`]); their inotify watch stays armed across runs
 //! that name the same paths, so a change made while a run is in flight wakes it again after.
+//! A run may name TCP servers too ([`RunReport::wake_on_disconnect`]): the task holds a
+//! connection to each, kept across runs that name the same servers, and a connection the
+//! server closes or resets runs the check early, within the same rate limit.
 //!
 //! Reload: [`CheckHandle::update`] replaces the schedule and runner in place; with
 //! `same_command` the rise/fall state carries over ([`CheckStatus::carry_over`], keepalived
@@ -47,6 +50,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +64,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::latency::RunLatency;
-use super::wake::{EarlyRuns, PathWatch, PidWatch};
+use super::wake::{EarlyRuns, PathWatch, PidWatch, SocketWatch};
 use wasmalived_plugin_host::{RunFailure, WatchedPath};
 use wasmalived_proto::track::{CheckState, CheckStatus, CheckTransition, Outcome, StatusError};
 use wasmalived_sys::process::Exit;
@@ -170,6 +174,10 @@ pub struct RunReport {
     /// Paths whose change should run the check again at once (a plugin's `wake.on-change`,
     /// inside its granted directories); empty: none.
     pub wake_on_change: Vec<WatchedPath>,
+    /// TCP servers whose closing or resetting a connection the daemon holds to them should
+    /// run the check again at once (a plugin's `wake.on-disconnect`, within its `allow_tcp`
+    /// grants); empty: none.
+    pub wake_on_disconnect: Vec<SocketAddr>,
 }
 
 impl RunReport {
@@ -182,6 +190,7 @@ impl RunReport {
             measurements: Vec::new(),
             wake_on_exit: Vec::new(),
             wake_on_change: Vec::new(),
+            wake_on_disconnect: Vec::new(),
         }
     }
 }
@@ -480,6 +489,19 @@ struct Running {
     started: Instant,
 }
 
+/// An early run is asked for now: bring `next_tick` forward to when the rate limit lets it
+/// start, unless the interval's tick comes first (then `early_due` stays as it was). Returns
+/// how long the early run waits (for the log).
+fn bring_forward(early: &mut EarlyRuns, next_tick: &mut Instant, early_due: &mut bool) -> Duration {
+    let now = Instant::now();
+    let at = early.earliest(now);
+    if at < *next_tick {
+        *next_tick = at;
+        *early_due = true;
+    }
+    at.saturating_duration_since(now)
+}
+
 struct CheckTask {
     name: Arc<str>,
     schedule: CheckSchedule,
@@ -511,6 +533,8 @@ impl CheckTask {
         let mut watch = PidWatch::default();
         // The paths the last runs asked to be woken by (kept while they name the same ones).
         let mut paths = PathWatch::default();
+        // The servers the last runs asked to be woken by (kept while they name the same ones).
+        let mut servers = SocketWatch::default();
         let mut early = EarlyRuns::new(self.schedule.interval, Instant::now());
         // The next tick is an early run (a watched process exited).
         let mut early_due = false;
@@ -524,6 +548,7 @@ impl CheckTask {
                             // Another command: what the old one watched means nothing now.
                             watch = PidWatch::default();
                             paths = PathWatch::default();
+                            servers = SocketWatch::default();
                         }
                         if schedule.interval != self.schedule.interval {
                             early = EarlyRuns::new(schedule.interval, Instant::now());
@@ -546,6 +571,10 @@ impl CheckTask {
                         if !paths.is_current(changes) {
                             paths = PathWatch::arm(changes);
                         }
+                        let addresses = self.last.as_ref().map_or(&[][..], |r| &r.wake_on_disconnect[..]);
+                        if !servers.is_current(addresses) {
+                            servers = SocketWatch::arm(addresses);
+                        }
                     }
                     if std::mem::take(&mut run_after) {
                         next_tick = Instant::now();
@@ -554,23 +583,20 @@ impl CheckTask {
                 pid = watch.fired(), if running.is_none() && !early_due => {
                     // Disarmed until the early run says again what to watch.
                     watch = PidWatch::default();
-                    let at = early.earliest(Instant::now());
-                    tracing::debug!(pid, delay = ?at.saturating_duration_since(Instant::now()),
-                        "watched process exited: running the check early");
-                    if at < next_tick {
-                        next_tick = at;
-                        early_due = true;
-                    }
+                    let delay = bring_forward(&mut early, &mut next_tick, &mut early_due);
+                    tracing::debug!(pid, ?delay, "watched process exited: running the check early");
                 }
                 path = paths.fired(), if running.is_none() && !early_due => {
                     // Stays armed: a change while the early run is in flight wakes it again.
-                    let at = early.earliest(Instant::now());
-                    tracing::debug!(path, delay = ?at.saturating_duration_since(Instant::now()),
-                        "watched path changed: running the check early");
-                    if at < next_tick {
-                        next_tick = at;
-                        early_due = true;
-                    }
+                    let delay = bring_forward(&mut early, &mut next_tick, &mut early_due);
+                    tracing::debug!(path, ?delay, "watched path changed: running the check early");
+                }
+                gone = servers.fired(), if running.is_none() && !early_due => {
+                    // The other servers stay watched; this one is connected to again once a
+                    // run names it.
+                    let delay = bring_forward(&mut early, &mut next_tick, &mut early_due);
+                    tracing::debug!(server = %gone.address, reason = %gone.reason, ?delay,
+                        "watched server dropped its connection: running the check early");
                 }
                 () = tokio::time::sleep_until(next_tick) => {
                     // keepalived vrrp_script_thread: arm the next tick before anything else.
@@ -1164,24 +1190,95 @@ mod tests {
         });
         // An hour's interval: only the wakes can bring more runs within the test.
         let h = env.spawn(schedule(3_600_000, 1000, 1, 1), runner);
-        // A run that changes no state publishes no update: poll the counters.
-        let runs_reach = |n: u64| {
-            let h = &h;
-            async move {
-                while h.current().runs < n {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            }
-        };
         for (round, write) in ["maintenance", "again"].into_iter().enumerate() {
             let want = round as u64 + 1;
-            runs_reach(want).await;
+            runs_reach(&h, want).await;
             std::fs::write(dir.path().join("flag"), write).expect("write the flag");
-            tokio::time::timeout(Duration::from_secs(30), runs_reach(want + 1))
+            tokio::time::timeout(Duration::from_secs(30), runs_reach(&h, want + 1))
                 .await
                 .expect("the change ran the check");
             assert_eq!(h.current().woken, want, "round {round}");
         }
+        env.shutdown().await;
+    }
+
+    /// A runner whose every run succeeds and names `server` (as the `tcp` plugin names the
+    /// server it reached).
+    fn naming_server(server: std::net::SocketAddr) -> Runner {
+        Arc::new(move || {
+            let mut report = RunReport::new(Arc::from("fake"), RunResult::Success);
+            report.wake_on_disconnect = vec![server];
+            async move { report }.boxed()
+        })
+    }
+
+    /// Poll `h` until it has run `n` times (a run that changes no state publishes nothing).
+    async fn runs_reach(h: &CheckHandle, n: u64) {
+        while h.current().runs < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watched_server_dropping_its_connection_runs_the_check_at_once() {
+        let env = Env::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        // An hour's interval: only the wakes can bring more runs within the test.
+        let h = env.spawn(
+            schedule(3_600_000, 1000, 1, 1),
+            naming_server(listener.local_addr().expect("addr")),
+        );
+        for round in 1..=2 {
+            // The connection the watch holds (again, after the early run named the server).
+            let (held, _) = tokio::time::timeout(Duration::from_secs(30), listener.accept())
+                .await
+                .expect("the watch connects")
+                .expect("accept");
+            runs_reach(&h, round).await;
+            assert_eq!(h.current().woken, round - 1);
+            drop(held);
+            tokio::time::timeout(Duration::from_secs(30), runs_reach(&h, round + 1))
+                .await
+                .expect("the close ran the check");
+            assert_eq!(h.current().woken, round, "round {round}");
+        }
+        env.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_server_dropping_every_connection_cannot_make_the_check_spin() {
+        let env = Env::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listen");
+        let server = listener.local_addr().expect("addr");
+        // Accepts and closes every connection at once: each held connection ends as it opens.
+        let dropper = tokio::spawn(async move {
+            while let Ok((accepted, _)) = listener.accept().await {
+                drop(accepted);
+            }
+        });
+        let started = Instant::now();
+        let h = env.spawn(schedule(3_600_000, 1000, 1, 1), naming_server(server));
+        let burst = u64::from(super::super::wake::EARLY_BURST);
+        // It does wake, past the burst: the rate limit, not a missed event, bounds it.
+        tokio::time::timeout(Duration::from_secs(30), runs_reach(&h, burst + 3))
+            .await
+            .expect("the closes ran the check");
+        let u = h.current();
+        let gap = super::super::wake::MIN_EARLY_GAP;
+        let elapsed = started.elapsed();
+        // The first run, the burst, then at most one early run per gap of the time elapsed.
+        let bound = 1 + burst + 1 + (elapsed.as_millis() / gap.as_millis()) as u64;
+        assert!(
+            u.runs <= bound,
+            "{} runs in {elapsed:?}, at most {bound}",
+            u.runs
+        );
+        assert_eq!(u.woken, u.runs - 1, "every run after the first was early");
+        dropper.abort();
         env.shutdown().await;
     }
 

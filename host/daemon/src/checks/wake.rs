@@ -34,6 +34,10 @@
 //! armed (microseconds), and the next interval sees it. inotify sees changes made through
 //! this host's kernel only: another NFS client's writes wake nothing (the interval still
 //! runs the check).
+//!
+//! A run may also name TCP servers whose dropping a connection should run it again at once
+//! (`wasmalived:plugin/wake.on-disconnect`): the task holds a [`SocketWatch`], one connection
+//! per server (`wake/socket.rs`).
 
 use std::ffi::OsString;
 use std::io;
@@ -50,6 +54,9 @@ use rustix::process::{pidfd_open, Pid, PidfdFlags};
 use tokio::io::unix::AsyncFd;
 use tokio::time::Instant;
 use wasmalived_plugin_host::WatchedPath;
+
+mod socket;
+pub use socket::{Disconnect, SocketWatch};
 
 /// The shortest sustained gap between early runs (a check whose interval is shorter uses its
 /// interval).

@@ -5,7 +5,7 @@
 //! Exit status of `run`: 0 ok, 1 fail, 2 fatal, 3 the plugin could not run (one-line reason).
 //! `--json` prints one object per run with the keys `plugin, digest, verdict, reason, message,
 //! measurements, wall_us, cpu_us` (stable: tests parse it), and what the run asked to be
-//! woken by (`wake_on_exit`, `wake_on_change`).
+//! woken by (`wake_on_exit`, `wake_on_change`, `wake_on_disconnect`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -363,6 +363,9 @@ fn print_human(out: &RunOutcome) {
     for path in &out.wake.paths {
         println!("wake on change: {}", path.guest_path);
     }
+    for address in &out.wake.addresses {
+        println!("wake on disconnect: {address}");
+    }
     println!("wall:         {}", us(out.wall));
     println!("cpu:          {}", us(out.cpu.unwrap_or_default()));
 }
@@ -389,6 +392,7 @@ pub fn json_line(out: &RunOutcome) -> String {
         "measurements": measurements,
         "wake_on_exit": out.wake.pids,
         "wake_on_change": out.wake.paths.iter().map(|p| &p.guest_path).collect::<Vec<_>>(),
+        "wake_on_disconnect": out.wake.addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "wall_us": u64::try_from(out.wall.as_micros()).unwrap_or(u64::MAX),
         "cpu_us": out.cpu.map(|cpu| u64::try_from(cpu.as_micros()).unwrap_or(u64::MAX)),
     })
@@ -492,6 +496,7 @@ mod tests {
             wake: wasmalived_plugin_host::WakeSources {
                 pids: vec![7, 9],
                 paths: Vec::new(),
+                addresses: vec!["[2001:db8::1]:443".parse().expect("addr")],
             },
         };
         let v: serde_json::Value = serde_json::from_str(&json_line(&out)).expect("json");
@@ -504,5 +509,9 @@ mod tests {
         assert_eq!(v["wall_us"], 42);
         assert_eq!(v["cpu_us"], 7);
         assert_eq!(v["wake_on_exit"], serde_json::json!([7, 9]));
+        assert_eq!(
+            v["wake_on_disconnect"],
+            serde_json::json!(["[2001:db8::1]:443"])
+        );
     }
 }

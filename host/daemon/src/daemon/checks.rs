@@ -365,5 +365,6 @@ fn report_of(outcome: plugins::RunOutcome) -> RunReport {
         measurements: outcome.measurements,
         wake_on_exit: outcome.wake.pids,
         wake_on_change: outcome.wake.paths,
+        wake_on_disconnect: outcome.wake.addresses,
     }
 }

@@ -11,7 +11,7 @@
 //! | `wasi`        | wasi io, clocks, random; inert `wasi:cli`, filesystem (preopens = `allow_dir`) | — | always |
 //! | `log`         | `wasmalived:plugin/log`             | —                      | always |
 //! | `scratch`     | `wasmalived:plugin/scratch`         | —                      | always |
-//! | `wake`        | `wasmalived:plugin/wake`            | `allow_processes` (to watch PIDs), `allow_dir` (to watch paths in it) | always, PID watches denied unless granted, path watches outside the granted directories denied |
+//! | `wake`        | `wasmalived:plugin/wake`            | `allow_processes` (to watch PIDs), `allow_dir` (to watch paths in it), `allow_tcp` (to watch servers) | always, PID watches denied unless granted, path watches outside the granted directories and server watches outside the TCP grants denied |
 //! | `processes`   | `wasmalived:plugin/processes`       | `allow_processes`      | only when granted: an ungranted import refuses the plugin at load |
 //! | `remediation` | `wasmalived:plugin/remediation`     | `remediation`          | always, deny-all unless granted (empty command table) |
 //! | `http`        | `wasi:http/outgoing-handler, types` | `allow_http`           | always, deny-all unless granted (empty allowlist) |

@@ -12,6 +12,7 @@
 //! A refused use is logged and recorded in the run's denials.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use wasmtime::component::Linker;
 use wasmtime_wasi::p2::bindings::sockets;
@@ -90,7 +91,7 @@ impl SocketGrants {
 }
 
 /// Configure the run's WASI context: TCP and UDP only as `grants` say, no name lookup.
-pub fn configure(builder: &mut WasiCtxBuilder, grants: SocketGrants, denials: Denials) {
+pub fn configure(builder: &mut WasiCtxBuilder, grants: Arc<SocketGrants>, denials: Denials) {
     builder
         .allow_ip_name_lookup(false)
         .allow_tcp(!grants.tcp.is_empty())

@@ -1,24 +1,32 @@
 //! `wasmalived:plugin/wake`: what should run the check again before its next interval.
 //!
-//! A run declares its wake sources — PIDs whose exit should wake it (`on-exit`, 1.2.0) and
-//! paths whose change should (`on-change`, 1.3.0); the host hands them to the check's
-//! scheduler with the run's outcome ([`crate::RunOutcome::wake`]), which holds a pidfd per PID
-//! and an inotify watch per path and rate-limits the early runs. This module only collects,
-//! bounds and authorises the declaration; it never touches a process or a file.
+//! A run declares its wake sources — PIDs whose exit should wake it (`on-exit`, 1.2.0),
+//! paths whose change should (`on-change`, 1.3.0) and TCP servers whose dropping a connection
+//! should (`on-disconnect`, 1.4.0); the host hands them to the check's scheduler with the
+//! run's outcome ([`crate::RunOutcome::wake`]), which holds a pidfd per PID, an inotify watch
+//! per path and a connection per server, and rate-limits the early runs. This module only
+//! collects, bounds and authorises the declaration; it never touches a process, a file or a
+//! socket.
 //!
 //! Least privilege: a wake tells the plugin something happened, so it may only name what the
 //! check can see anyway. `on-exit` is refused (and recorded as a denial of the run) unless the
 //! check is granted `processes`; `on-change` is refused unless the path, as the plugin sees
-//! it, lies inside a directory the check is granted (`allow_dir`). A granted path is resolved
+//! it, lies inside a directory the check is granted (`allow_dir`); `on-disconnect` is refused
+//! unless the check may connect to the address (its `allow_tcp` grants, or those an LVS
+//! checker derives) — the connection the host holds reaches nothing the plugin could not
+//! reach itself. A granted path is resolved
 //! to its open granted directory (the one the plugin's preopen is) and a relative path below
 //! it with no `..`: the watch is later opened beneath that directory, never by host path.
 
+use std::net::SocketAddr;
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
+use wasmtime_wasi::sockets::SocketAddrUse;
 
+use super::sockets::SocketGrants;
 use super::wasi::GrantedDir;
 use crate::bindings::wasmalived::plugin::wake as wit;
 use crate::state::{Denials, HostState};
@@ -27,6 +35,8 @@ use crate::state::{Denials, HostState};
 pub const MAX_WAKE_PIDS: usize = 64;
 /// Paths one run may ask to be woken by.
 pub const MAX_WAKE_PATHS: usize = 16;
+/// TCP servers one run may ask to be woken by.
+pub const MAX_WAKE_ADDRESSES: usize = 8;
 
 /// What a run asked to be woken by.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,12 +47,15 @@ pub struct WakeSources {
     /// Wake when any of these paths changes (sorted by guest path, no duplicates, at most
     /// [`MAX_WAKE_PATHS`]).
     pub paths: Vec<WatchedPath>,
+    /// Wake when any of these TCP servers closes or resets the connection the host holds to
+    /// it (sorted, no duplicates, at most [`MAX_WAKE_ADDRESSES`]).
+    pub addresses: Vec<SocketAddr>,
 }
 
 impl WakeSources {
     /// Nothing to watch: the check runs at its interval only.
     pub fn is_empty(&self) -> bool {
-        self.pids.is_empty() && self.paths.is_empty()
+        self.pids.is_empty() && self.paths.is_empty() && self.addresses.is_empty()
     }
 }
 
@@ -124,17 +137,25 @@ pub struct WakeCap {
     pids_allowed: bool,
     /// The check's granted directories: paths inside them may be watched.
     dirs: Vec<GrantedDir>,
+    /// The check's socket grants: servers it may connect to may be watched.
+    sockets: Arc<SocketGrants>,
     sources: WakeSources,
     denials: Denials,
 }
 
 impl WakeCap {
     /// Bind to the check's grants: `pids_allowed` when it is granted `processes`; paths may be
-    /// watched inside `dirs`.
-    pub fn new(pids_allowed: bool, dirs: Vec<GrantedDir>, denials: Denials) -> Self {
+    /// watched inside `dirs`, servers the check may connect to by `sockets`.
+    pub fn new(
+        pids_allowed: bool,
+        dirs: Vec<GrantedDir>,
+        sockets: Arc<SocketGrants>,
+        denials: Denials,
+    ) -> Self {
         Self {
             pids_allowed,
             dirs,
+            sockets,
             sources: WakeSources::default(),
             denials,
         }
@@ -194,6 +215,31 @@ impl WakeCap {
         self.sources.paths.insert(at, watched);
         Ok(())
     }
+
+    fn on_disconnect(&mut self, address: &str) -> Result<(), String> {
+        let addr: SocketAddr = address.trim().parse().map_err(|_| {
+            format!(
+                "`{address}` is not a literal IP:PORT (e.g. `192.0.2.1:80`, `[2001:db8::1]:443`)"
+            )
+        })?;
+        if !self.sockets.allowed(addr, SocketAddrUse::TcpConnect) {
+            self.denials
+                .record(|| format!("wake on-disconnect tcp {addr} (not granted: `allow_tcp`)"));
+            return Err(format!(
+                "`{addr}` is not an address the check may connect to (`allow_tcp`)"
+            ));
+        }
+        let Err(at) = self.sources.addresses.binary_search(&addr) else {
+            return Ok(());
+        };
+        if self.sources.addresses.len() >= MAX_WAKE_ADDRESSES {
+            return Err(format!(
+                "at most {MAX_WAKE_ADDRESSES} servers can be watched per run; `{addr}` is one more"
+            ));
+        }
+        self.sources.addresses.insert(at, addr);
+        Ok(())
+    }
 }
 
 impl wit::Host for WakeCap {
@@ -203,6 +249,10 @@ impl wit::Host for WakeCap {
 
     fn on_change(&mut self, path: String) -> wasmtime::Result<Result<(), String>> {
         Ok(WakeCap::on_change(self, &path))
+    }
+
+    fn on_disconnect(&mut self, address: String) -> wasmtime::Result<Result<(), String>> {
+        Ok(WakeCap::on_disconnect(self, &address))
     }
 }
 
@@ -217,7 +267,7 @@ mod tests {
 
     #[test]
     fn pids_are_merged_sorted_and_bounded() {
-        let mut cap = WakeCap::new(true, Vec::new(), Denials::default());
+        let mut cap = WakeCap::new(true, Vec::new(), no_sockets(), Denials::default());
         cap.on_exit(&[30, 10]).expect("fits");
         cap.on_exit(&[10, 20]).expect("fits");
         let too_many: Vec<u32> = (100..100 + u32::try_from(MAX_WAKE_PIDS).unwrap()).collect();
@@ -233,7 +283,7 @@ mod tests {
 
     #[test]
     fn not_a_pid_is_refused() {
-        let mut cap = WakeCap::new(true, Vec::new(), Denials::default());
+        let mut cap = WakeCap::new(true, Vec::new(), no_sockets(), Denials::default());
         assert!(cap.on_exit(&[0]).is_err());
         assert!(cap.on_exit(&[u32::MAX]).is_err());
         assert!(cap.take().is_empty());
@@ -242,7 +292,7 @@ mod tests {
     #[test]
     fn without_the_processes_grant_watching_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, Vec::new(), denials.clone());
+        let mut cap = WakeCap::new(false, Vec::new(), no_sockets(), denials.clone());
         let e = cap.on_exit(&[1]).expect_err("denied");
         assert!(e.contains("`processes`"), "{e}");
         assert!(cap.take().is_empty());
@@ -291,7 +341,7 @@ mod tests {
     #[test]
     fn a_path_outside_the_grants_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, dirs(), denials.clone());
+        let mut cap = WakeCap::new(false, dirs(), no_sockets(), denials.clone());
         let e = cap.on_change("/etc/passwd").expect_err("denied");
         assert!(e.contains("`/etc/passwd`"), "{e}");
         assert!(cap.take().is_empty());
@@ -300,14 +350,14 @@ mod tests {
             vec!["wake on-change `/etc/passwd` is not inside a directory the check is granted (`allow_dir`)"]
         );
         // Without any grant, every path is outside.
-        let mut bare = WakeCap::new(true, Vec::new(), denials.clone());
+        let mut bare = WakeCap::new(true, Vec::new(), no_sockets(), denials.clone());
         assert!(bare.on_change("/data/flag").is_err());
         assert_eq!(denials.take().len(), 1);
     }
 
     #[test]
     fn paths_are_deduplicated_sorted_and_bounded() {
-        let mut cap = WakeCap::new(false, dirs(), Denials::default());
+        let mut cap = WakeCap::new(false, dirs(), no_sockets(), Denials::default());
         cap.on_change("/data/b").expect("fits");
         cap.on_change("/data/a").expect("fits");
         cap.on_change("/data/./b").expect("the same path again");
@@ -325,5 +375,93 @@ mod tests {
         let e = cap.on_change("/data/one-more").expect_err("over the bound");
         assert!(e.contains("at most 16 paths"), "{e}");
         assert_eq!(cap.take().paths.len(), MAX_WAKE_PATHS);
+    }
+
+    fn no_sockets() -> Arc<SocketGrants> {
+        Arc::default()
+    }
+
+    /// A check granted `allow_tcp 192.0.2.10:80 [2001:db8::10]:*`.
+    fn tcp_grants() -> Arc<SocketGrants> {
+        let target = |g| super::super::sockets::parse_target("tcp", g).expect("grant");
+        Arc::new(SocketGrants {
+            tcp: vec![target("192.0.2.10:80"), target("[2001:db8::10]:*")],
+            ..SocketGrants::default()
+        })
+    }
+
+    #[test]
+    fn a_server_the_check_may_reach_is_watched_sorted_and_once() {
+        let mut cap = WakeCap::new(false, Vec::new(), tcp_grants(), Denials::default());
+        cap.on_disconnect("[2001:db8::10]:5432")
+            .expect("any port of the v6 grant");
+        cap.on_disconnect(" 192.0.2.10:80").expect("the v4 grant");
+        cap.on_disconnect("192.0.2.10:80")
+            .expect("the same server again");
+        let sources = cap.take();
+        let named: Vec<String> = sources.addresses.iter().map(ToString::to_string).collect();
+        assert_eq!(named, ["192.0.2.10:80", "[2001:db8::10]:5432"]);
+        assert!(!sources.is_empty());
+    }
+
+    #[test]
+    fn a_server_outside_the_tcp_grants_is_denied_and_recorded() {
+        let denials = Denials::default();
+        let mut cap = WakeCap::new(true, Vec::new(), tcp_grants(), denials.clone());
+        let e = cap
+            .on_disconnect("192.0.2.10:81")
+            .expect_err("another port");
+        assert!(e.contains("`192.0.2.10:81`"), "{e}");
+        assert!(e.contains("(`allow_tcp`)"), "{e}");
+        assert!(cap.take().is_empty());
+        assert_eq!(
+            denials.take(),
+            vec!["wake on-disconnect tcp 192.0.2.10:81 (not granted: `allow_tcp`)"]
+        );
+        // Without any TCP grant, every server is outside.
+        let mut bare = WakeCap::new(true, Vec::new(), no_sockets(), denials.clone());
+        assert!(bare.on_disconnect("127.0.0.1:80").is_err());
+        assert_eq!(denials.take().len(), 1);
+    }
+
+    #[test]
+    fn a_server_not_named_by_a_literal_address_is_refused_without_a_denial() {
+        let denials = Denials::default();
+        let mut cap = WakeCap::new(false, Vec::new(), tcp_grants(), denials.clone());
+        for bad in [
+            "localhost:80",
+            "192.0.2.10",
+            "192.0.2.10:*",
+            "2001:db8::10:80",
+            "",
+        ] {
+            let e = cap.on_disconnect(bad).expect_err(bad);
+            assert!(e.contains("is not a literal IP:PORT"), "{bad}: {e}");
+        }
+        assert!(
+            denials.take().is_empty(),
+            "a malformed address is no capability use"
+        );
+        assert!(cap.take().is_empty());
+    }
+
+    #[test]
+    fn servers_are_bounded_per_run() {
+        let grants = Arc::new(SocketGrants {
+            tcp: vec![super::super::sockets::parse_target("tcp", "192.0.2.10:*").expect("grant")],
+            ..SocketGrants::default()
+        });
+        let mut cap = WakeCap::new(false, Vec::new(), grants, Denials::default());
+        for port in 1..=u16::try_from(MAX_WAKE_ADDRESSES).expect("small") {
+            cap.on_disconnect(&format!("192.0.2.10:{port}"))
+                .expect("within the bound");
+        }
+        cap.on_disconnect("192.0.2.10:1")
+            .expect("already watched: no new one");
+        let e = cap
+            .on_disconnect("192.0.2.10:999")
+            .expect_err("over the bound");
+        assert!(e.contains("at most 8 servers"), "{e}");
+        assert_eq!(cap.take().addresses.len(), MAX_WAKE_ADDRESSES);
     }
 }

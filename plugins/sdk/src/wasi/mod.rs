@@ -65,6 +65,10 @@ impl Host for Wasi {
         wake::on_change(path)
     }
 
+    fn wake_on_disconnect(&self, address: SocketAddr) -> Result<(), String> {
+        wake::on_disconnect(&address.to_string())
+    }
+
     fn monotonic(&self) -> Duration {
         Duration::from_nanos(monotonic_clock::now())
     }
