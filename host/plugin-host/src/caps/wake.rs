@@ -122,8 +122,9 @@ pub fn resolve_in_grants(guest: &str, dirs: &[GrantedDir]) -> Result<WatchedPath
 pub struct WakeCap {
     /// Whether PIDs may be watched (the check is granted `processes`).
     pids_allowed: bool,
-    /// The check's granted directories: paths inside them may be watched.
-    dirs: Vec<GrantedDir>,
+    /// The check's granted directories (shared by its runs): paths inside them may be
+    /// watched.
+    dirs: Arc<[GrantedDir]>,
     sources: WakeSources,
     denials: Denials,
 }
@@ -131,7 +132,7 @@ pub struct WakeCap {
 impl WakeCap {
     /// Bind to the check's grants: `pids_allowed` when it is granted `processes`; paths may be
     /// watched inside `dirs`.
-    pub fn new(pids_allowed: bool, dirs: Vec<GrantedDir>, denials: Denials) -> Self {
+    pub fn new(pids_allowed: bool, dirs: Arc<[GrantedDir]>, denials: Denials) -> Self {
         Self {
             pids_allowed,
             dirs,
@@ -217,7 +218,7 @@ mod tests {
 
     #[test]
     fn pids_are_merged_sorted_and_bounded() {
-        let mut cap = WakeCap::new(true, Vec::new(), Denials::default());
+        let mut cap = WakeCap::new(true, Arc::default(), Denials::default());
         cap.on_exit(&[30, 10]).expect("fits");
         cap.on_exit(&[10, 20]).expect("fits");
         let too_many: Vec<u32> = (100..100 + u32::try_from(MAX_WAKE_PIDS).unwrap()).collect();
@@ -233,7 +234,7 @@ mod tests {
 
     #[test]
     fn not_a_pid_is_refused() {
-        let mut cap = WakeCap::new(true, Vec::new(), Denials::default());
+        let mut cap = WakeCap::new(true, Arc::default(), Denials::default());
         assert!(cap.on_exit(&[0]).is_err());
         assert!(cap.on_exit(&[u32::MAX]).is_err());
         assert!(cap.take().is_empty());
@@ -242,7 +243,7 @@ mod tests {
     #[test]
     fn without_the_processes_grant_watching_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, Vec::new(), denials.clone());
+        let mut cap = WakeCap::new(false, Arc::default(), denials.clone());
         let e = cap.on_exit(&[1]).expect_err("denied");
         assert!(e.contains("`processes`"), "{e}");
         assert!(cap.take().is_empty());
@@ -291,7 +292,7 @@ mod tests {
     #[test]
     fn a_path_outside_the_grants_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, dirs(), denials.clone());
+        let mut cap = WakeCap::new(false, dirs().into(), denials.clone());
         let e = cap.on_change("/etc/passwd").expect_err("denied");
         assert!(e.contains("`/etc/passwd`"), "{e}");
         assert!(cap.take().is_empty());
@@ -300,14 +301,14 @@ mod tests {
             vec!["wake on-change `/etc/passwd` is not inside a directory the check is granted (`allow_dir`)"]
         );
         // Without any grant, every path is outside.
-        let mut bare = WakeCap::new(true, Vec::new(), denials.clone());
+        let mut bare = WakeCap::new(true, Arc::default(), denials.clone());
         assert!(bare.on_change("/data/flag").is_err());
         assert_eq!(denials.take().len(), 1);
     }
 
     #[test]
     fn paths_are_deduplicated_sorted_and_bounded() {
-        let mut cap = WakeCap::new(false, dirs(), Denials::default());
+        let mut cap = WakeCap::new(false, dirs().into(), Denials::default());
         cap.on_change("/data/b").expect("fits");
         cap.on_change("/data/a").expect("fits");
         cap.on_change("/data/./b").expect("the same path again");
