@@ -12,7 +12,7 @@
 //!   hand-off, and a hot-reloaded version's first run may start while the old version's
 //!   last run is being dropped);
 //! - one slot per LVS checker that runs a plugin, plus a shared reserve of an eighth of them
-//!   (at least [`MIN_RUNS`]): a probe's runs never overlap (its loop awaits each run, inline
+//!   (at least `MIN_RUNS`): a probe's runs never overlap (its loop awaits each run, inline
 //!   on its executor thread, and an `HTTP_GET`'s URLs run one after another), so only a
 //!   probe replaced by a reload can hold a second slot, for as long as the old probe's last
 //!   run takes to be dropped.
