@@ -708,8 +708,9 @@ impl CheckPlugin {
     /// so it is enabled whenever any of its lines is (every log line of a run carries it,
     /// whatever the filter). Created on the check's first run, as a child of that run's
     /// span (the check's or probe's task), and shared by its later runs: a log layer formats
-    /// a span's fields when the span is created, which per run cost more than a trivial
-    /// plugin's call, though most runs log nothing.
+    /// a span's fields when the span is created, which per run was ~2.5 % of an LVS
+    /// checker's CPU though most runs log nothing. A later run under another parent span
+    /// still logs under the first run's parent.
     fn span(&self) -> tracing::Span {
         self.inner
             .span
