@@ -6,10 +6,16 @@
 //! for the worst case (128 slots × a full 4 GiB memory + guard) reserved ~0.5 TiB of virtual
 //! address space: harmless for the kernel (`PROT_NONE`, no commit charge), but it trips
 //! `RLIMIT_AS` (`ulimit -v`) and VSZ alarms. [`PoolLimits::for_config`] sizes the pool from
-//! what the configuration runs instead: two slots per plugin check (a run may overlap the
-//! next one's start by a hand-off, and a hot-reloaded version's first run may start while
-//! the old version's last run is being dropped), and each slot's memory is the largest
-//! `memory_limit` a check is granted.
+//! what the configuration runs instead, and each slot's memory is the largest `memory_limit`
+//! a check is granted:
+//! - two slots per `vrrp_script` plugin check (a run may overlap the next one's start by a
+//!   hand-off, and a hot-reloaded version's first run may start while the old version's
+//!   last run is being dropped);
+//! - one slot per LVS checker that runs a plugin, plus a shared reserve of an eighth of them
+//!   (at least `MIN_RUNS`): a probe's runs never overlap (its loop awaits each run, inline
+//!   on its executor thread, and an `HTTP_GET`'s URLs run one after another), so only a
+//!   probe replaced by a reload can hold a second slot, for as long as the old probe's last
+//!   run takes to be dropped.
 //!
 //! The limits are fixed for the life of the process (wasmtime sizes the pool when the engine
 //! is built). A configuration reloaded later that runs more plugin checks, or grants one more
@@ -29,8 +35,11 @@ pub const MAX_MEMORY: u64 = 4 << 30;
 const MIN_RUNS: u32 = 4;
 /// Most slots, whatever the config: beyond this a run fails at once with a clear error.
 const MAX_RUNS: u32 = 512;
-/// Slots per plugin check (see the module documentation).
+/// Slots per `vrrp_script` plugin check (see the module documentation).
 const RUNS_PER_CHECK: u32 = 2;
+/// The LVS checkers' shared reserve is their number divided by this (see the module
+/// documentation).
+const PROBE_RESERVE_DIVISOR: u32 = 8;
 
 /// The instance pool's size: runs in flight at once, and the largest linear memory of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +63,23 @@ impl Default for PoolLimits {
 impl PoolLimits {
     /// Limits for `checks` plugin checks whose largest granted memory is `largest_memory`.
     pub fn for_checks(checks: usize, largest_memory: u64) -> Self {
-        let runs = u32::try_from(checks)
-            .unwrap_or(u32::MAX)
+        Self::for_runs(checks, 0, largest_memory)
+    }
+
+    /// Limits for `checks` plugin checks and `probes` LVS checkers that run plugins (see the
+    /// module documentation), whose largest granted memory is `largest_memory`.
+    fn for_runs(checks: usize, probes: usize, largest_memory: u64) -> Self {
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let probes = count(probes);
+        let reserve = if probes == 0 {
+            0
+        } else {
+            (probes / PROBE_RESERVE_DIVISOR).max(MIN_RUNS)
+        };
+        let runs = count(checks)
             .saturating_mul(RUNS_PER_CHECK)
+            .saturating_add(probes)
+            .saturating_add(reserve)
             .clamp(MIN_RUNS, MAX_RUNS);
         Self {
             concurrent_runs: runs,
@@ -81,14 +104,16 @@ impl PoolLimits {
             .flat_map(|vs| vs.real_servers.iter())
             .flat_map(|rs| rs.checkers.iter())
             .filter_map(|checker| checker.kind.plugin_memory_limit());
-        let limits: Vec<u64> = scripts.chain(checkers).collect();
+        let scripts: Vec<u64> = scripts.collect();
+        let checkers: Vec<u64> = checkers.collect();
         // Without any plugin check the pool serves one-off runs at the default limit.
-        let largest = limits
+        let largest = scripts
             .iter()
+            .chain(&checkers)
             .copied()
             .max()
             .unwrap_or(wasmalived_config::grants::DEFAULT_MEMORY_LIMIT);
-        Self::for_checks(limits.len(), largest)
+        Self::for_runs(scripts.len(), checkers.len(), largest)
     }
 
     /// Why `wanted` (a reloaded configuration's limits) does not fit in this pool, if it
@@ -137,6 +162,11 @@ mod tests {
         assert_eq!(PoolLimits::for_checks(0, 1).concurrent_runs, MIN_RUNS);
         assert_eq!(PoolLimits::for_checks(4, 1).concurrent_runs, 8);
         assert_eq!(PoolLimits::for_checks(10_000, 1).concurrent_runs, MAX_RUNS);
+        // LVS checkers: one slot each, plus a reserve of an eighth (at least MIN_RUNS),
+        // beside the scripts' two each.
+        assert_eq!(PoolLimits::for_runs(0, 1, 1).concurrent_runs, 1 + MIN_RUNS);
+        assert_eq!(PoolLimits::for_runs(2, 64, 1).concurrent_runs, 4 + 64 + 8);
+        assert_eq!(PoolLimits::for_runs(0, 10_000, 1).concurrent_runs, MAX_RUNS);
     }
 
     fn config(text: &str) -> Config {
@@ -182,8 +212,9 @@ mod tests {
         text += &rs(8, "MISC_CHECK {\n   misc_path /bin/true\n  }\n  TCP_CHECK");
         text += "}\n";
         let limits = PoolLimits::for_config(&config(&text));
-        // 5 + 2 + 1 checkers run plugins (PING_CHECK and MISC_CHECK run on the host).
-        assert_eq!(limits.concurrent_runs, 8 * RUNS_PER_CHECK);
+        // 5 + 2 + 1 checkers run plugins (PING_CHECK and MISC_CHECK run on the host): one
+        // slot each, and the smallest reserve.
+        assert_eq!(limits.concurrent_runs, 8 + MIN_RUNS);
         // HTTP_GET's `http` buffers bodies for their digest: the default memory.
         assert_eq!(
             limits.max_memory,
@@ -193,7 +224,8 @@ mod tests {
 
     #[test]
     fn a_pool_of_socket_checkers_reserves_their_small_memory_only() {
-        // 100 TCP_CHECKs once reserved 13.6 GiB of address space: 200 slots of 64 MiB.
+        // 100 TCP_CHECKs once reserved 13.6 GiB of address space: 200 slots of 64 MiB. Now
+        // one slot of 8 MiB each, and a reserve of an eighth.
         let mut text = String::from("virtual_server 192.0.2.10 80 {\n");
         for n in 1..=100 {
             text += &format!(
@@ -202,7 +234,7 @@ mod tests {
         }
         text += "}\n";
         let limits = PoolLimits::for_config(&config(&text));
-        assert_eq!(limits.concurrent_runs, 100 * RUNS_PER_CHECK);
+        assert_eq!(limits.concurrent_runs, 100 + 100 / PROBE_RESERVE_DIVISOR);
         assert_eq!(
             limits.max_memory,
             wasmalived_config::grants::SOCKET_CHECKER_MEMORY_LIMIT

@@ -142,7 +142,8 @@ pub fn allowed(targets: &[HttpTarget], uri: &Uri) -> bool {
 /// The per-run hooks: the allowlist, and the check's sender.
 #[derive(Debug)]
 pub struct HttpPolicy {
-    targets: Vec<HttpTarget>,
+    /// The check's targets, shared by its runs.
+    targets: Arc<[HttpTarget]>,
     sender: Arc<HttpSender>,
     denials: Denials,
 }
@@ -150,7 +151,7 @@ pub struct HttpPolicy {
 impl HttpPolicy {
     /// A policy allowing exactly `targets`, sending through `sender`; refusals are recorded
     /// in `denials`.
-    pub fn new(targets: Vec<HttpTarget>, sender: Arc<HttpSender>, denials: Denials) -> Self {
+    pub fn new(targets: Arc<[HttpTarget]>, sender: Arc<HttpSender>, denials: Denials) -> Self {
         Self {
             targets,
             sender,

@@ -135,8 +135,9 @@ pub fn resolve_in_grants(guest: &str, dirs: &[GrantedDir]) -> Result<WatchedPath
 pub struct WakeCap {
     /// Whether PIDs may be watched (the check is granted `processes`).
     pids_allowed: bool,
-    /// The check's granted directories: paths inside them may be watched.
-    dirs: Vec<GrantedDir>,
+    /// The check's granted directories (shared by its runs): paths inside them may be
+    /// watched.
+    dirs: Arc<[GrantedDir]>,
     /// The check's socket grants: servers it may connect to may be watched.
     sockets: Arc<SocketGrants>,
     sources: WakeSources,
@@ -148,7 +149,7 @@ impl WakeCap {
     /// watched inside `dirs`, servers the check may connect to by `sockets`.
     pub fn new(
         pids_allowed: bool,
-        dirs: Vec<GrantedDir>,
+        dirs: Arc<[GrantedDir]>,
         sockets: Arc<SocketGrants>,
         denials: Denials,
     ) -> Self {
@@ -267,7 +268,7 @@ mod tests {
 
     #[test]
     fn pids_are_merged_sorted_and_bounded() {
-        let mut cap = WakeCap::new(true, Vec::new(), no_sockets(), Denials::default());
+        let mut cap = WakeCap::new(true, Arc::default(), no_sockets(), Denials::default());
         cap.on_exit(&[30, 10]).expect("fits");
         cap.on_exit(&[10, 20]).expect("fits");
         let too_many: Vec<u32> = (100..100 + u32::try_from(MAX_WAKE_PIDS).unwrap()).collect();
@@ -283,7 +284,7 @@ mod tests {
 
     #[test]
     fn not_a_pid_is_refused() {
-        let mut cap = WakeCap::new(true, Vec::new(), no_sockets(), Denials::default());
+        let mut cap = WakeCap::new(true, Arc::default(), no_sockets(), Denials::default());
         assert!(cap.on_exit(&[0]).is_err());
         assert!(cap.on_exit(&[u32::MAX]).is_err());
         assert!(cap.take().is_empty());
@@ -292,7 +293,7 @@ mod tests {
     #[test]
     fn without_the_processes_grant_watching_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, Vec::new(), no_sockets(), denials.clone());
+        let mut cap = WakeCap::new(false, Arc::default(), no_sockets(), denials.clone());
         let e = cap.on_exit(&[1]).expect_err("denied");
         assert!(e.contains("`processes`"), "{e}");
         assert!(cap.take().is_empty());
@@ -341,7 +342,7 @@ mod tests {
     #[test]
     fn a_path_outside_the_grants_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, dirs(), no_sockets(), denials.clone());
+        let mut cap = WakeCap::new(false, dirs().into(), no_sockets(), denials.clone());
         let e = cap.on_change("/etc/passwd").expect_err("denied");
         assert!(e.contains("`/etc/passwd`"), "{e}");
         assert!(cap.take().is_empty());
@@ -350,14 +351,14 @@ mod tests {
             vec!["wake on-change `/etc/passwd` is not inside a directory the check is granted (`allow_dir`)"]
         );
         // Without any grant, every path is outside.
-        let mut bare = WakeCap::new(true, Vec::new(), no_sockets(), denials.clone());
+        let mut bare = WakeCap::new(true, Arc::default(), no_sockets(), denials.clone());
         assert!(bare.on_change("/data/flag").is_err());
         assert_eq!(denials.take().len(), 1);
     }
 
     #[test]
     fn paths_are_deduplicated_sorted_and_bounded() {
-        let mut cap = WakeCap::new(false, dirs(), no_sockets(), Denials::default());
+        let mut cap = WakeCap::new(false, dirs().into(), no_sockets(), Denials::default());
         cap.on_change("/data/b").expect("fits");
         cap.on_change("/data/a").expect("fits");
         cap.on_change("/data/./b").expect("the same path again");
@@ -392,7 +393,7 @@ mod tests {
 
     #[test]
     fn a_server_the_check_may_reach_is_watched_sorted_and_once() {
-        let mut cap = WakeCap::new(false, Vec::new(), tcp_grants(), Denials::default());
+        let mut cap = WakeCap::new(false, Arc::default(), tcp_grants(), Denials::default());
         cap.on_disconnect("[2001:db8::10]:5432")
             .expect("any port of the v6 grant");
         cap.on_disconnect(" 192.0.2.10:80").expect("the v4 grant");
@@ -407,7 +408,7 @@ mod tests {
     #[test]
     fn a_server_outside_the_tcp_grants_is_denied_and_recorded() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(true, Vec::new(), tcp_grants(), denials.clone());
+        let mut cap = WakeCap::new(true, Arc::default(), tcp_grants(), denials.clone());
         let e = cap
             .on_disconnect("192.0.2.10:81")
             .expect_err("another port");
@@ -419,7 +420,7 @@ mod tests {
             vec!["wake on-disconnect tcp 192.0.2.10:81 (not granted: `allow_tcp`)"]
         );
         // Without any TCP grant, every server is outside.
-        let mut bare = WakeCap::new(true, Vec::new(), no_sockets(), denials.clone());
+        let mut bare = WakeCap::new(true, Arc::default(), no_sockets(), denials.clone());
         assert!(bare.on_disconnect("127.0.0.1:80").is_err());
         assert_eq!(denials.take().len(), 1);
     }
@@ -427,7 +428,7 @@ mod tests {
     #[test]
     fn a_server_not_named_by_a_literal_address_is_refused_without_a_denial() {
         let denials = Denials::default();
-        let mut cap = WakeCap::new(false, Vec::new(), tcp_grants(), denials.clone());
+        let mut cap = WakeCap::new(false, Arc::default(), tcp_grants(), denials.clone());
         for bad in [
             "localhost:80",
             "192.0.2.10",
@@ -451,7 +452,7 @@ mod tests {
             tcp: vec![super::super::sockets::parse_target("tcp", "192.0.2.10:*").expect("grant")],
             ..SocketGrants::default()
         });
-        let mut cap = WakeCap::new(false, Vec::new(), grants, Denials::default());
+        let mut cap = WakeCap::new(false, Arc::default(), grants, Denials::default());
         for port in 1..=u16::try_from(MAX_WAKE_ADDRESSES).expect("small") {
             cap.on_disconnect(&format!("192.0.2.10:{port}"))
                 .expect("within the bound");
