@@ -9,6 +9,8 @@
 //! `--signum=NAME` (the number of keepalived's signal NAME: STOP, RELOAD, DATA, STATS,
 //! STATS_CLEAR, JSON).
 
+mod allocator;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
