@@ -35,6 +35,10 @@
 //! instance pool's memory slots to 4 GiB (no bounds checks in compiled code) instead of the
 //! default 64 MiB (bounds-checked), to compare the two.
 
+// The daemon's allocator, with its options: the figures are the daemon's.
+#[path = "../src/allocator.rs"]
+mod allocator;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
