@@ -37,6 +37,7 @@
 
 // The daemon's allocator, with its options: the figures are the daemon's.
 #[path = "../src/allocator.rs"]
+#[allow(dead_code)] // its tests run in the daemon binary's test target
 mod allocator;
 
 use std::path::{Path, PathBuf};

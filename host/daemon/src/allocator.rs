@@ -27,16 +27,20 @@ use std::os::raw::{c_int, c_long};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc 3.x's option numbers (`mi_option_t` in `mimalloc.h`; libmimalloc-sys 0.1.49 ships
-/// the 2.x names only). The test below pins them against mimalloc's own defaults.
+/// the 2.x names only). The test below pins them against mimalloc's own defaults, with three
+/// options the daemon leaves alone.
 mod option {
     use super::c_int;
     pub const ARENA_EAGER_COMMIT: c_int = 4;
+    #[cfg(test)]
     pub const OS_TAG: c_int = 18;
     pub const PURGE_DELAY: c_int = 15;
     pub const ARENA_RESERVE: c_int = 23;
     pub const ARENA_PURGE_MULT: c_int = 24;
+    #[cfg(test)]
     pub const GENERIC_COLLECT: c_int = 34;
     pub const PAGE_FULL_RETAIN: c_int = 36;
+    #[cfg(test)]
     pub const PAGE_MAX_CANDIDATES: c_int = 37;
     pub const ALLOW_THP: c_int = 43;
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use plugin_support::{fixture, runtime, TempDir};
 use wasmalived_config::grants::{DirGrant, Grants, ProcessGrant, TcpGrant, UdpGrant};
 use wasmalived_plugin_host::cache::CacheOutcome;
-use wasmalived_plugin_host::{PluginError, RunFailure, Runtime, Verdict};
+use wasmalived_plugin_host::{PluginError, RunFailure, RunOutcome, Runtime, Verdict};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -108,10 +108,7 @@ async fn previous_minor_contract_still_loads_with_its_scratch() {
 #[tokio::test]
 async fn previous_minor_contract_1_2_still_loads_and_its_wake_is_served() {
     let (rt, _d) = runtime();
-    let plugin = rt
-        .load_check("c", &fixture("contract-v1-2"), &Grants::default())
-        .expect("1.2 plugin loads on a 1.3 host");
-    let out = plugin.run(&[], T).await;
+    let out = run_older_contract(&rt, "contract-v1-2", &Grants::default()).await;
     match &out.result {
         Ok(Verdict::Fail(reason)) => assert!(reason.contains("`processes`"), "{reason}"),
         other => panic!("on-exit without the grant must be refused: {other:?}"),
@@ -121,21 +118,24 @@ async fn previous_minor_contract_1_2_still_loads_and_its_wake_is_served() {
         processes: Some(ProcessGrant { netns_only: false }),
         ..Grants::default()
     };
-    let plugin = rt
-        .load_check("c", &fixture("contract-v1-2"), &granted)
-        .expect("load");
-    let out = plugin.run(&[], T).await;
+    let out = run_older_contract(&rt, "contract-v1-2", &granted).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
     assert_eq!(out.wake.pids, vec![1]);
+}
+
+/// Load `name`, a fixture built against an older minor version of the contract (it must load
+/// on this host), with `grants`, and run it once.
+async fn run_older_contract(rt: &Runtime, name: &str, grants: &Grants) -> RunOutcome {
+    rt.load_check("c", &fixture(name), grants)
+        .unwrap_or_else(|e| panic!("{name} must load on this host: {e}"))
+        .run(&[], T)
+        .await
 }
 
 #[tokio::test]
 async fn previous_minor_contract_1_3_still_loads_and_its_wake_is_served() {
     let (rt, _d) = runtime();
-    let plugin = rt
-        .load_check("c", &fixture("contract-v1-3"), &Grants::default())
-        .expect("1.3 plugin loads on a 1.4 host");
-    let out = plugin.run(&[], T).await;
+    let out = run_older_contract(&rt, "contract-v1-3", &Grants::default()).await;
     match &out.result {
         Ok(Verdict::Fail(reason)) => assert!(reason.contains("`/data/flag`"), "{reason}"),
         other => panic!("on-change outside any grant must be refused: {other:?}"),
@@ -150,10 +150,7 @@ async fn previous_minor_contract_1_3_still_loads_and_its_wake_is_served() {
         }],
         ..Grants::default()
     };
-    let plugin = rt
-        .load_check("c", &fixture("contract-v1-3"), &granted)
-        .expect("load");
-    let out = plugin.run(&[], T).await;
+    let out = run_older_contract(&rt, "contract-v1-3", &granted).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
     let named: Vec<_> = out
         .wake
@@ -638,7 +635,7 @@ async fn scratch_survives_runs_and_traps() {
     let plugin = rt
         .load_check("counter", &fixture("scratch-counter"), &Grants::default())
         .expect("load");
-    let count = |o: &wasmalived_plugin_host::RunOutcome| {
+    let count = |o: &RunOutcome| {
         o.measurements
             .iter()
             .find(|(k, _)| k == "count")
