@@ -140,7 +140,10 @@ impl Trio {
             swap_files,
             hostile,
             advert_int,
-            global: global.iter().map(|l| l.to_string()).collect(),
+            global: std::iter::once(GARP_REFRESH)
+                .chain(global.iter().copied())
+                .map(str::to_string)
+                .collect(),
         };
         for i in 0..3 {
             trio.write_swap(i, true)?;
@@ -439,6 +442,14 @@ impl Trio {
         Ok(())
     }
 }
+
+/// Every node's `global_defs` line for a periodic gratuitous ARP while Master. A Backup on a
+/// lossy link that misses three adverts takes over for a moment and its gratuitous ARPs point
+/// the client at it; if its own adverts are all lost too, the Master never hears of it and
+/// has no reason to announce again, and the client keeps sending to the Backup's MAC until its
+/// ARP entry expires (15–45 s, longer than the convergence wait). keepalived has the same
+/// protocol behaviour; operators of lossy LANs set this refresh, and so does the lab.
+const GARP_REFRESH: &str = "vrrp_garp_master_refresh 1";
 
 /// The nftables table a [`FaultKind::Loss`] lives in.
 const LOSS_TABLE: &str = "wa_chaos_loss";
