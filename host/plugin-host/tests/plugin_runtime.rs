@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use plugin_support::{fixture, runtime, TempDir};
 use wasmalived_config::grants::{DirGrant, Grants, ProcessGrant, TcpGrant, UdpGrant};
 use wasmalived_plugin_host::cache::CacheOutcome;
-use wasmalived_plugin_host::{PluginError, RunFailure, RunOutcome, Runtime, Verdict};
+use wasmalived_plugin_host::{CheckPlugin, PluginError, RunFailure, RunOutcome, Runtime, Verdict};
 
 const T: Duration = Duration::from_secs(5);
 
@@ -162,13 +162,12 @@ async fn previous_minor_contract_1_3_still_loads_and_its_wake_is_served() {
 }
 
 /// The stock `tcp` check granted `allow_tcp` on `server` only.
-fn tcp_check(rt: &Runtime, server: std::net::SocketAddr) -> wasmalived_plugin_host::CheckPlugin {
+fn tcp_check(rt: &Runtime, server: std::net::SocketAddr) -> CheckPlugin {
     let grants = Grants {
         tcp: vec![TcpGrant(server.to_string())],
         ..Grants::default()
     };
-    rt.load_check("tcp", &fixture("tcp"), &grants)
-        .expect("load tcp")
+    stock_check(rt, "tcp", &grants)
 }
 
 #[tokio::test]
@@ -197,7 +196,7 @@ async fn a_tcp_run_that_connected_names_its_server_to_be_woken_by() {
 }
 
 /// The stock `file` check on `dir`, seen by the plugin as `/flags`.
-fn file_check(rt: &Runtime, dir: &TempDir) -> wasmalived_plugin_host::CheckPlugin {
+fn file_check(rt: &Runtime, dir: &TempDir) -> CheckPlugin {
     let grants = Grants {
         dirs: vec![DirGrant {
             host_path: dir.path().to_path_buf(),
@@ -206,8 +205,13 @@ fn file_check(rt: &Runtime, dir: &TempDir) -> wasmalived_plugin_host::CheckPlugi
         }],
         ..Grants::default()
     };
-    rt.load_check("maint", &fixture("file"), &grants)
-        .expect("load file")
+    stock_check(rt, "file", &grants)
+}
+
+/// The stock plugin `name` as a check with `grants`.
+fn stock_check(rt: &Runtime, name: &str, grants: &Grants) -> CheckPlugin {
+    rt.load_check(name, &fixture(name), grants)
+        .unwrap_or_else(|e| panic!("load {name}: {e}"))
 }
 
 #[tokio::test]
