@@ -27,6 +27,9 @@ pub const PRODUCTION_ENV: &[(&str, &str)] = &[("RUST_LOG", "info"), ("RUST_BACKT
 /// The checks' names, in the order of [`plugin_checks`].
 pub const CHECKS: [&str; 4] = ["chk_process", "chk_http", "chk_tcp", "chk_lock"];
 
+/// The stock plugins (crate names) the checks load, in the same order.
+pub const PLUGINS: [&str; 4] = ["nginx_process", "http", "tcp", "disk_lock"];
+
 /// The `vrrp_script` blocks of the four stock plugin checks for `node` (its disk-lock
 /// directory is `<lab dir>/lock-<node>`).
 pub fn plugin_checks(lab: &Lab, node: &str) -> Result<String> {
@@ -36,28 +39,28 @@ pub fn plugin_checks(lab: &Lab, node: &str) -> Result<String> {
     Ok([
         plugin_check(
             CHECKS[0],
-            &plugin_path("nginx_process")?,
+            &plugin_path(PLUGINS[0])?,
             &[("process", "nginx")],
             &["allow_processes netns"],
             &TIMING,
         ),
         plugin_check(
             CHECKS[1],
-            &plugin_path("http")?,
+            &plugin_path(PLUGINS[1])?,
             &[("url", "http://127.0.0.1:8080/"), ("timeout_ms", "1000")],
             &["allow_http http://127.0.0.1:8080/"],
             &TIMING,
         ),
         plugin_check(
             CHECKS[2],
-            &plugin_path("tcp")?,
+            &plugin_path(PLUGINS[2])?,
             &[("address", "127.0.0.1:8080"), ("timeout_ms", "1000")],
             &["allow_tcp 127.0.0.1:8080"],
             &TIMING,
         ),
         plugin_check(
             CHECKS[3],
-            &plugin_path("disk_lock")?,
+            &plugin_path(PLUGINS[3])?,
             &[
                 ("dir", dir.as_str()),
                 ("node_id", node),
