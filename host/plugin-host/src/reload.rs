@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use ::notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
+use tokio::time::MissedTickBehavior;
 
 use wasmalived_config::{PluginRef, PluginSearchPath};
 
@@ -37,7 +38,7 @@ use super::PluginError;
 
 /// A file must be unchanged this long before it is loaded.
 pub const SETTLE: Duration = Duration::from_millis(300);
-/// How often pending files are looked at.
+/// How often pending files are looked at (only while some are: an idle watcher never wakes).
 const POLL: Duration = Duration::from_millis(100);
 
 /// A check's handle to its plugin; always the current version. Cheap to clone.
@@ -492,6 +493,7 @@ impl PluginWatcher {
         let task = tokio::spawn(async move {
             let mut pending: HashMap<PathBuf, (Stat, Instant)> = HashMap::new();
             let mut tick = tokio::time::interval(POLL);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     ev = rx.recv() => match ev {
@@ -500,12 +502,18 @@ impl PluginWatcher {
                             reload_now(&runtime, &registry, p).await;
                         }
                         Some((p, _)) => {
+                            if pending.is_empty() {
+                                // The first look is a full `POLL` from now, not a catch-up.
+                                tick.reset();
+                            }
                             let s = stat(&p);
                             pending.insert(p, (s, Instant::now()));
                         }
                         None => return,
                     },
-                    _ = tick.tick() => {
+                    // Ticks only while files are settling: the daemon's runtime is not woken
+                    // ten times a second for nothing (README, "LVS director vs HAProxy").
+                    _ = tick.tick(), if !pending.is_empty() => {
                         let now = Instant::now();
                         let mut ready = Vec::new();
                         for (p, (last, since)) in pending.iter_mut() {

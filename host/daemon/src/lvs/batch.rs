@@ -22,9 +22,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The longest batch slot: probes due within this much of each other may share a wake-up.
-pub const BATCH_SLOT: Duration = Duration::from_millis(50);
-/// A slot is at most this share of the probe's interval (1/20: 5 %).
-pub const BATCH_SHARE: u32 = 20;
+pub const BATCH_SLOT: Duration = Duration::from_millis(100);
+/// A slot is at most this share of the probe's interval (1/10: 10 %).
+pub const BATCH_SHARE: u32 = 10;
 
 /// Where the slot grid starts: one origin for the process, so that the probes of every
 /// thread and virtual server share slots.
@@ -63,7 +63,7 @@ mod tests {
             assert!(at <= due, "{ms} ms: later than due");
             assert!(due - at < BATCH_SLOT, "{ms} ms: moved back a slot or more");
             assert_eq!(
-                at.duration_since(origin).as_millis() % 50,
+                at.duration_since(origin).as_millis() % BATCH_SLOT.as_millis(),
                 0,
                 "{ms} ms: not a slot start"
             );
@@ -74,14 +74,14 @@ mod tests {
     fn probes_due_within_one_slot_share_a_wake_up() {
         let origin = Instant::now();
         let base = origin + Duration::from_millis(1000);
-        let wakes: Vec<Instant> = [3u64, 17, 42, 49]
+        let wakes: Vec<Instant> = [3u64, 17, 42, 99]
             .iter()
             .map(|ms| slot_start(base + Duration::from_millis(*ms), origin, SECOND))
             .collect();
         assert!(wakes.iter().all(|w| *w == base), "{wakes:?}");
         // The next slot is another wake-up.
         assert_eq!(
-            slot_start(base + Duration::from_millis(50), origin, SECOND),
+            slot_start(base + BATCH_SLOT, origin, SECOND),
             base + BATCH_SLOT
         );
     }
@@ -105,10 +105,10 @@ mod tests {
     fn short_intervals_get_short_slots() {
         let origin = Instant::now();
         let interval = Duration::from_millis(100);
-        let due = origin + Duration::from_millis(1009);
+        let due = origin + Duration::from_millis(1019);
         let at = slot_start(due, origin, interval);
-        // A slot of 100 ms / 20 = 5 ms: moved back at most 5 ms, i.e. 5 % of the interval.
-        assert_eq!(at, origin + Duration::from_millis(1005));
+        // A slot of 100 ms / 10 = 10 ms: moved back at most 10 ms, i.e. 10 % of the interval.
+        assert_eq!(at, origin + Duration::from_millis(1010));
         // Too short to batch at all.
         assert_eq!(slot_start(due, origin, Duration::from_nanos(10)), due);
     }
