@@ -324,6 +324,12 @@ fn perf_script(data: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&script.stdout).into_owned())
 }
 
+/// What runs beside a `perf record` that only watches: nothing, until it ends.
+fn sleep_until(until: Instant) -> Result<()> {
+    thread::sleep(until.saturating_duration_since(Instant::now()));
+    Ok(())
+}
+
 /// `perf record` of `pid` with `events` for `seconds` (perf's own `sleep` bounds it); the
 /// caller's `meanwhile` runs until then.
 fn perf_record(
@@ -384,10 +390,7 @@ fn run(args: &Args) -> Result<()> {
         &["-e", "page-faults", "-c", "1"],
         (SETTLE - RELEASE_WATCH_FROM).as_secs(),
         &release_data,
-        |until| {
-            thread::sleep(until.saturating_duration_since(Instant::now()));
-            Ok(())
-        },
+        sleep_until,
     )?;
     let release_faults = faults_of(&perf_script(&release_data)?, &binary);
     let checks = wasmalived_e2e::checks::parse_check_status(&d.status_json()?)?;
@@ -404,10 +407,7 @@ fn run(args: &Args) -> Result<()> {
         &["-e", "cpu-clock", "-F", &frequency, &call_graph],
         args.seconds,
         &cpu_data,
-        |until| {
-            thread::sleep(until.saturating_duration_since(Instant::now()));
-            Ok(())
-        },
+        sleep_until,
     )?;
     let heat = heat_of(&perf_script(&cpu_data)?, &binary);
     let fault_data = lab.dir().join("faults.data");
