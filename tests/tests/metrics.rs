@@ -10,7 +10,7 @@
 //! Needs root, curl, promtool (`scripts/setup.sh`), `cargo build -p wasmalived` and
 //! `make plugins`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmalived_e2e::metrics::{promtool_check, Scrape};
 use wasmalived_e2e::{
@@ -231,7 +231,18 @@ fn scrape_after_a_failover_matches_what_happened() -> Result<()> {
         },
         || d.proc.log_tail(20),
     )?;
-    let moved = scrape(d, PORTS[1])?;
-    expect_state(&moved, d, "MASTER")?;
+    // The reload replaced the check (its `address` changed), which starts again from `init`
+    // and is weighted only after its first run (at once, then every `interval`): a scrape
+    // taken in between shows the priority without the weight while the next status already
+    // has it. Scrape and status must agree once the check has run.
+    let settled_by = Instant::now() + TIMING.interval() * 3 + Duration::from_secs(2);
+    loop {
+        let moved = scrape(d, PORTS[1])?;
+        match expect_state(&moved, d, "MASTER") {
+            Ok(()) => break,
+            Err(e) if Instant::now() >= settled_by => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
     pair.pass()
 }
