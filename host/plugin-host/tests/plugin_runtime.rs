@@ -7,8 +7,8 @@ mod plugin_support;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use plugin_support::{fixture, runtime, TempDir};
-use wasmalived_config::grants::{DirGrant, Grants, ProcessGrant, TcpGrant, UdpGrant};
+use plugin_support::{dir_grants, fixture, runtime, TempDir};
+use wasmalived_config::grants::{Grants, ProcessGrant, TcpGrant, UdpGrant};
 use wasmalived_plugin_host::cache::CacheOutcome;
 use wasmalived_plugin_host::{CheckPlugin, PluginError, RunFailure, RunOutcome, Runtime, Verdict};
 
@@ -142,23 +142,20 @@ async fn previous_minor_contract_1_3_still_loads_and_its_wake_is_served() {
     }
     assert_eq!(out.denied.len(), 1, "{:?}", out.denied);
     let dir = TempDir::new("contract-v1-3");
-    let granted = Grants {
-        dirs: vec![DirGrant {
-            host_path: dir.path().to_path_buf(),
-            guest_path: "/data".into(),
-            writable: false,
-        }],
-        ..Grants::default()
-    };
+    let granted = dir_grants(dir.path(), "/data", false);
     let out = run_older_contract(&rt, "contract-v1-3", &granted).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
-    let named: Vec<_> = out
-        .wake
+    let named = woken_paths(&out);
+    assert_eq!(named, ["/data/flag"]);
+}
+
+/// The paths (as the plugin sees them) whose change wakes the run's check early.
+fn woken_paths(out: &RunOutcome) -> Vec<&str> {
+    out.wake
         .paths
         .iter()
         .map(|w| w.guest_path.as_str())
-        .collect();
-    assert_eq!(named, ["/data/flag"]);
+        .collect()
 }
 
 /// The stock `tcp` check granted `allow_tcp` on `server` only.
@@ -197,14 +194,7 @@ async fn a_tcp_run_that_connected_names_its_server_to_be_woken_by() {
 
 /// The stock `file` check on `dir`, seen by the plugin as `/flags`.
 fn file_check(rt: &Runtime, dir: &TempDir) -> CheckPlugin {
-    let grants = Grants {
-        dirs: vec![DirGrant {
-            host_path: dir.path().to_path_buf(),
-            guest_path: "/flags".into(),
-            writable: false,
-        }],
-        ..Grants::default()
-    };
+    let grants = dir_grants(dir.path(), "/flags", false);
     stock_check(rt, "file", &grants)
 }
 
@@ -221,12 +211,7 @@ async fn a_run_names_the_file_whose_change_wakes_it() {
     let plugin = file_check(&rt, &dir);
     let out = plugin.run(&p(&[("path", "/flags/maint")]), T).await;
     assert_eq!(out.result, Ok(Verdict::Ok), "{out:?}");
-    let named: Vec<_> = out
-        .wake
-        .paths
-        .iter()
-        .map(|w| w.guest_path.as_str())
-        .collect();
+    let named = woken_paths(&out);
     assert_eq!(named, ["/flags/maint"]);
     assert_eq!(out.wake.paths[0].relative, std::path::Path::new("maint"));
     assert_eq!(out.wake.paths[0].dir_host_path, dir.path());

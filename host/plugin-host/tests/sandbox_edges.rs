@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use plugin_support::{fixture, runtime, TempDir};
-use wasmalived_config::grants::DirGrant;
+use plugin_support::{dir_grants, fixture, runtime, TempDir};
 use wasmalived_plugin_host::{run::MAX_HTTP_FIELDS_BYTES, Grants};
 use wasmalived_plugin_host::{PluginError, RunFailure, Runtime, Verdict};
 
@@ -71,14 +70,7 @@ async fn host_resources_a_plugin_creates_are_bounded_per_run() {
 
 /// A disk-lock check of node `node` on `dir` (granted read-write as `/lock`).
 fn disk_lock(rt: &Runtime, check: &str, dir: &Path) -> wasmalived_plugin_host::CheckPlugin {
-    let grants = Grants {
-        dirs: vec![DirGrant {
-            host_path: dir.to_path_buf(),
-            guest_path: "/lock".into(),
-            writable: true,
-        }],
-        ..Grants::default()
-    };
+    let grants = dir_grants(dir, "/lock", true);
     rt.load_check(check, &fixture("disk-lock"), &grants)
         .expect("load disk-lock")
 }
@@ -167,14 +159,7 @@ fn a_granted_directory_others_can_write_is_refused() {
     let dir = TempDir::new("open");
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let grants = Grants {
-        dirs: vec![DirGrant {
-            host_path: dir.path().to_path_buf(),
-            guest_path: "/lock".into(),
-            writable: true,
-        }],
-        ..Grants::default()
-    };
+    let grants = dir_grants(dir.path(), "/lock", true);
     let err = rt
         .load_check("c", &fixture("disk-lock"), &grants)
         .expect_err("refused");
