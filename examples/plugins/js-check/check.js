@@ -12,9 +12,9 @@
 //
 // Imports: `log`, `scratch` (always granted) and `processes` (granted by `processes`).
 
-import { log } from 'wasmalived:plugin/log@1.4.0';
-import { byName } from 'wasmalived:plugin/processes@1.4.0';
-import { get, set } from 'wasmalived:plugin/scratch@1.4.0';
+import { log } from 'wasmalived:plugin/log@1.5.0';
+import { byName } from 'wasmalived:plugin/processes@1.5.0';
+import { get, set } from 'wasmalived:plugin/scratch@1.5.0';
 
 const STATE_KEY = 'state';
 

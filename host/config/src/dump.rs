@@ -653,7 +653,8 @@ fn virtual_server(f: &mut fmt::Formatter<'_>, vs: &VirtualServer, c: &Config) ->
 }
 
 /// A real server's checker: its keyword and target (the other checkers' options are in the
-/// LVS review), then every effective value of `DNS_CHECK`, `SMTP_CHECK` and `FILE_CHECK`.
+/// LVS review), then every effective value of `DNS_CHECK`, `SMTP_CHECK` and `FILE_CHECK`,
+/// and a `TCP_CHECK`'s `close_with_reset`.
 fn lvs_checker(f: &mut fmt::Formatter<'_>, checker: &crate::lvs::Checker) -> fmt::Result {
     use crate::lvs::CheckerKind;
     let timing = &checker.timing;
@@ -675,6 +676,9 @@ fn lvs_checker(f: &mut fmt::Formatter<'_>, checker: &crate::lvs::Checker) -> fmt
             writeln!(f, "            name {}", dns.name)?;
         }
         CheckerKind::Smtp(smtp) => writeln!(f, "            helo_name {}", smtp.helo_name)?,
+        CheckerKind::Tcp(tcp) if tcp.close_with_reset => {
+            return writeln!(f, "            close_with_reset");
+        }
         _ => return Ok(()),
     }
     if let Some(bind) = checker.bind {

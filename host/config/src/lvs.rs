@@ -333,7 +333,7 @@ pub struct CheckerTiming {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CheckerKind {
     /// `TCP_CHECK`: a TCP connection opens.
-    Tcp,
+    Tcp(TcpCheck),
     /// `HTTP_GET` / `SSL_GET`: every `url` answers with an accepted status (and digest).
     Http(HttpCheck),
     /// `MISC_CHECK`: a script exits 0 (or, `misc_dynamic`, 2–255 = weight + 2).
@@ -356,7 +356,7 @@ impl CheckerKind {
     /// keepalived's keyword (`PLUGIN_CHECK` for plugins).
     pub fn keyword(&self) -> &'static str {
         match self {
-            CheckerKind::Tcp => "TCP_CHECK",
+            CheckerKind::Tcp(_) => "TCP_CHECK",
             CheckerKind::Http(h) if h.tls.is_some() => "SSL_GET",
             CheckerKind::Http(_) => "HTTP_GET",
             CheckerKind::Misc(_) => "MISC_CHECK",
@@ -375,7 +375,7 @@ impl CheckerKind {
     pub fn plugin_memory_limit(&self) -> Option<u64> {
         match self {
             CheckerKind::Plugin(plugin) => Some(plugin.grants.memory_limit),
-            CheckerKind::Tcp | CheckerKind::Dns(_) | CheckerKind::Smtp(_) => {
+            CheckerKind::Tcp(_) | CheckerKind::Dns(_) | CheckerKind::Smtp(_) => {
                 Some(crate::grants::SOCKET_CHECKER_MEMORY_LIMIT)
             }
             CheckerKind::Http(_) => Some(crate::grants::DEFAULT_MEMORY_LIMIT),
@@ -392,7 +392,7 @@ impl CheckerKind {
     /// `FILE_CHECK`) do not.
     pub fn runs_plugin(&self) -> bool {
         match self {
-            CheckerKind::Tcp
+            CheckerKind::Tcp(_)
             | CheckerKind::Http(_)
             | CheckerKind::Plugin(_)
             | CheckerKind::Dns(_)
@@ -403,6 +403,15 @@ impl CheckerKind {
             | CheckerKind::File(_) => false,
         }
     }
+}
+
+/// `TCP_CHECK`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpCheck {
+    /// `close_with_reset` (wasmalived's, opt-in): close each check's connection with a reset
+    /// (`SO_LINGER` 0), as HAProxy's checks do — no FIN exchange and no `TIME_WAIT` on the
+    /// director — instead of keepalived's orderly close; the real server sees a reset.
+    pub close_with_reset: bool,
 }
 
 /// `HTTP_GET` / `SSL_GET`.

@@ -167,6 +167,34 @@ fn tcp_connects_to_a_listener() {
     r.expect(0, "ok", "");
 }
 
+/// The daemon makes the stock check's connect (`probe.tcp-connect`): an orderly close by
+/// default, a reset with `close reset` (what the server reads: end of stream, or a reset).
+#[test]
+fn tcp_closes_with_a_fin_or_with_a_reset_when_asked() {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr").to_string();
+    for (close, reset) in [("fin", false), ("reset", true)] {
+        let r = run_plugin(
+            "tcp",
+            &args(&[("address", &addr), ("close", close)], &["--tcp", &addr]),
+        );
+        r.expect(0, "ok", "");
+        let (mut accepted, _) = listener.accept().expect("accept");
+        accepted
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("timeout");
+        match accepted.read(&mut [0u8; 1]) {
+            Ok(0) => assert!(!reset, "close {close}: the server read an orderly end"),
+            Err(e) => {
+                assert!(reset, "close {close}: {e}");
+                assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+            }
+            Ok(n) => panic!("close {close}: the check sent {n} bytes"),
+        }
+    }
+}
+
 #[test]
 fn tcp_closed_port_is_refused() {
     let addr = format!("127.0.0.1:{}", closed_port());

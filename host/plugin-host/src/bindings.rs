@@ -2,13 +2,14 @@
 //! only definition of the boundary; nothing here is hand-written.
 //!
 //! Imports are synchronous host functions except `remediation.run`, which awaits a child
-//! process; the `check` export is called with `call_async` (see `run.rs`).
+//! process, and `probe.tcp-connect`, which awaits connects; the `check` export is called with `call_async` (see `run.rs`).
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "check-plugin",
     imports: {
         "wasmalived:plugin/remediation.run": async,
+        "wasmalived:plugin/probe.tcp-connect": async | trappable,
         default: trappable,
     },
     exports: { default: async },

@@ -12,7 +12,7 @@ pub const PACKAGE: &str = "wasmalived:plugin";
 /// The contract version this host provides (`wit/plugin.wit`).
 pub const HOST_VERSION: Version = Version {
     major: 1,
-    minor: 4,
+    minor: 5,
     patch: 0,
 };
 
@@ -122,7 +122,7 @@ pub enum Capability {
     Remediation,
     /// `http` (wasi:http outgoing requests).
     Http,
-    /// `tcp` (wasi:sockets TCP, name lookup).
+    /// `tcp` (wasi:sockets TCP, name lookup; `wasmalived:plugin/probe`).
     Tcp,
     /// `udp` (wasi:sockets UDP, to granted peers only).
     Udp,
@@ -200,6 +200,8 @@ pub fn capability_of(import: &str) -> Result<Capability, String> {
                 // server unless the check may connect to it (caps/wake.rs).
                 "log" | "scratch" | "types" | "wake" => Ok(Capability::Always),
                 "processes" => Ok(Capability::Processes),
+                // `probe` connects only where `wasi:sockets` TCP may (caps/probe.rs).
+                "probe" => Ok(Capability::Tcp),
                 "remediation" => Ok(Capability::Remediation),
                 _ => Err(format!("`{PACKAGE}` has no interface `{iface}`")),
             }
@@ -254,7 +256,8 @@ mod tests {
         assert!(v("1.2.0").runs_on(&HOST_VERSION));
         assert!(v("1.3.0").runs_on(&HOST_VERSION));
         assert!(v("1.4.0").runs_on(&HOST_VERSION));
-        assert!(!v("1.5.0").runs_on(&HOST_VERSION));
+        assert!(v("1.5.0").runs_on(&HOST_VERSION));
+        assert!(!v("1.6.0").runs_on(&HOST_VERSION));
         assert!(!v("2.0.0").runs_on(&HOST_VERSION));
         assert!(!v("0.1.0").runs_on(&Version::parse("0.1.0").expect("v")));
         assert_eq!(Version::parse("1.2"), None);
@@ -265,7 +268,7 @@ mod tests {
     fn refusal_names_wanted_version() {
         let e = check_compatible(&Version::parse("2.0.0").expect("v")).expect_err("refuse");
         assert!(e.contains("wasmalived:plugin@2.0.0"), "{e}");
-        assert!(e.contains("1.4.0"), "{e}");
+        assert!(e.contains("1.5.0"), "{e}");
     }
 
     #[test]
@@ -299,6 +302,10 @@ mod tests {
         assert_eq!(
             capability_of("wasmalived:plugin/wake@1.4.0"),
             Ok(Capability::Always)
+        );
+        assert_eq!(
+            capability_of("wasmalived:plugin/probe@1.5.0"),
+            Ok(Capability::Tcp)
         );
         assert_eq!(
             capability_of("wasi:cli/environment@0.2.3"),

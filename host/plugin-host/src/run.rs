@@ -43,6 +43,7 @@ use super::cache::{CacheOutcome, CodeCache};
 use super::caps::http::{self, HttpPolicy};
 use super::caps::http_send;
 use super::caps::log::{self, LogCap};
+use super::caps::probe::ProbeCap;
 use super::caps::processes::{netns_of, ProcessesCap};
 use super::caps::remediation::{self, RemediationCap};
 use super::caps::scratch::{ScratchCap, SharedScratch};
@@ -789,6 +790,7 @@ impl CheckPlugin {
                 Arc::clone(&inner.socket_grants),
                 denials.clone(),
             ),
+            probe: ProbeCap::new(Arc::clone(&inner.socket_grants), denials.clone()),
             capture,
             limiter: MemLimiter::new(inner.grants.memory_limit),
             denials,

@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::caps::http::HttpPolicy;
 use super::caps::log::LogCap;
+use super::caps::probe::ProbeCap;
 use super::caps::processes::ProcessesCap;
 use super::caps::remediation::RemediationCap;
 use super::caps::scratch::ScratchCap;
@@ -46,6 +47,8 @@ pub struct HostState {
     pub remediation: RemediationCap,
     /// `wake`: what the run asked to be woken by.
     pub wake: WakeCap,
+    /// `probe`: connects to the TCP grants' targets.
+    pub probe: ProbeCap,
     /// Captured stdout/stderr.
     pub capture: Capture,
     /// Memory/table/instance limits; records when the memory limit was hit.

@@ -18,7 +18,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use crate::net::{
-    Datagrams, HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpError,
+    Datagrams, HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpClose,
+    TcpError,
 };
 
 /// A log level (`wasmalived:plugin/log.level`).
@@ -118,8 +119,9 @@ pub trait Host {
     /// [`NetError::Deadline`]. See [`crate::net`] for one-operation helpers.
     fn network(&self, ops: &[NetOp], timeout: Duration) -> Vec<Result<NetReply, NetError>>;
 
-    /// TCP connects only, as [`Host::network`] does them. [`crate::Wasi`] overrides this so
-    /// that a check which only connects imports no `wasi:http`.
+    /// TCP connects only, as [`Host::network`] does them. [`crate::Wasi`] overrides this: the
+    /// daemon makes the whole batch in one host call (`probe.tcp-connect`), and a check that
+    /// only connects imports no `wasi:http` and no `wasi:sockets`.
     fn connect_all(&self, addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
         let ops: Vec<NetOp> = addrs.iter().map(|a| NetOp::Tcp(*a)).collect();
         connected(self.network(&ops, timeout))
@@ -138,6 +140,23 @@ pub trait Host {
             .map(|a| NetOp::TcpFrom { from, to: *a })
             .collect();
         connected(self.network(&ops, timeout))
+    }
+
+    /// [`Host::connect_all`] (from `from`, if given) with each connection closed as `close`
+    /// says. [`crate::Wasi`] does that; a host without the choice (this default, a test's
+    /// fake) closes with a FIN.
+    fn connect_all_closing(
+        &self,
+        from: Option<IpAddr>,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+        close: TcpClose,
+    ) -> Vec<Result<(), NetError>> {
+        let _ = close;
+        match from {
+            Some(from) => self.connect_all_from(from, addrs, timeout),
+            None => self.connect_all(addrs, timeout),
+        }
     }
 
     /// Open a TCP connection to `to` (from the local address `from`, an ephemeral port, if

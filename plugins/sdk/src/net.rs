@@ -26,6 +26,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use crate::host::Host;
+use crate::params::FromParam;
 use crate::url::Url;
 
 /// An HTTP method.
@@ -135,6 +136,29 @@ pub enum NetOp {
     },
     /// Send an HTTP request and wait for the response (and its body, if asked).
     Http(HttpRequest),
+}
+
+/// How a connection opened only to see that it opens is closed
+/// ([`Host::connect_all_closing`]; the `close` parameter of the stock `tcp` check).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TcpClose {
+    /// An orderly close (a FIN), as keepalived's `TCP_CHECK` closes.
+    #[default]
+    Fin,
+    /// A reset (`SO_LINGER` 0), as HAProxy's checks close: no FIN exchange and no
+    /// `TIME_WAIT` on the daemon's host; the server sees a reset instead of a close.
+    Reset,
+}
+
+impl FromParam for TcpClose {
+    const EXPECTED: &'static str = "fin or reset";
+    fn from_param(value: &str) -> Option<Self> {
+        match value.to_ascii_lowercase().as_str() {
+            "fin" => Some(TcpClose::Fin),
+            "reset" | "rst" => Some(TcpClose::Reset),
+            _ => None,
+        }
+    }
 }
 
 /// The answer to one [`NetOp`].

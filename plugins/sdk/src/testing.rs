@@ -39,7 +39,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::host::{Host, Level, Process};
 use crate::net::{
-    Datagrams, HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpError,
+    Datagrams, HttpError, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpClose,
+    TcpError,
 };
 use crate::{Check, Params, Verdict};
 pub use sockets::{SentDatagram, SessionEnd};
@@ -118,6 +119,7 @@ pub struct FakeHost {
     tcp: RefCell<BTreeMap<SocketAddr, FakeReply<()>>>,
     http: RefCell<Vec<(String, HttpResponder)>>,
     net_log: RefCell<Vec<NetOp>>,
+    tcp_close: Cell<Option<TcpClose>>,
     sessions: RefCell<BTreeMap<SocketAddr, sockets::Session>>,
     udp_peers: RefCell<BTreeMap<SocketAddr, sockets::UdpPeer>>,
     udp_sent: RefCell<Vec<SentDatagram>>,
@@ -160,6 +162,7 @@ impl FakeHost {
             tcp: RefCell::default(),
             http: RefCell::default(),
             net_log: RefCell::default(),
+            tcp_close: Cell::default(),
             sessions: RefCell::default(),
             udp_peers: RefCell::default(),
             udp_sent: RefCell::default(),
@@ -302,6 +305,12 @@ impl FakeHost {
     /// The network operations the check ran, in order.
     pub fn network_log(&self) -> Vec<NetOp> {
         self.net_log.borrow().clone()
+    }
+
+    /// How the last [`Host::connect_all_closing`] asked its connections to be closed (a fake
+    /// has no wire: it records the choice and connects as [`Host::connect_all`] does).
+    pub fn tcp_close(&self) -> Option<TcpClose> {
+        self.tcp_close.get()
     }
 
     // --- logs ------------------------------------------------------------------------------
@@ -497,6 +506,20 @@ impl Host for FakeHost {
             self.advance(timeout);
         }
         results
+    }
+
+    fn connect_all_closing(
+        &self,
+        from: Option<IpAddr>,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+        close: TcpClose,
+    ) -> Vec<Result<(), NetError>> {
+        self.tcp_close.set(Some(close));
+        match from {
+            Some(from) => self.connect_all_from(from, addrs, timeout),
+            None => self.connect_all(addrs, timeout),
+        }
     }
 
     fn tcp_stream(

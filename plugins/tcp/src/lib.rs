@@ -9,6 +9,7 @@
 //! | `timeout_ms` | `1000`  | give up after this long                                    |
 //! | `bind`       | —       | connect from this local IP (an LVS checker's `bindto`; the host must grant it) |
 //! | `wake_on_disconnect` | `false` | run again as soon as the server drops a connection the daemon holds to it (`true`; contract 1.4.0) |
+//! | `close`      | `fin`   | how the connection is closed: `fin` (orderly, as keepalived's `TCP_CHECK`) or `reset` (as HAProxy's checks: no `TIME_WAIT` on the daemon's host; the server sees a reset) |
 //!
 //! The address must be a literal IP: the host grants TCP per address and does not grant
 //! name lookup.
@@ -21,7 +22,8 @@
 //! - `fail` — `connection refused`, `timeout after 500ms`, `access denied (address not
 //!   granted)`, `remote unreachable`, or a bad parameter.
 //!
-//! The connection is closed at once without sending anything.
+//! The connection is closed at once without sending anything. The daemon makes the connect
+//! (`probe.tcp-connect`, contract 1.5.0): one host call per run.
 //!
 //! # Waking
 //! With `wake_on_disconnect true`, a run that connected asks the daemon to hold a connection
@@ -33,7 +35,8 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use wasmalived_plugin_sdk::{export_check, net, Check, Host, ParamError, Params, Verdict};
+use wasmalived_plugin_sdk::net::{NetError, TcpClose};
+use wasmalived_plugin_sdk::{export_check, Check, Host, ParamError, Params, Verdict};
 
 /// Default connect timeout.
 const DEFAULT_TIMEOUT_MS: u64 = 1000;
@@ -48,10 +51,10 @@ impl Check for Tcp {
             Err(e) => return Verdict::fail(e),
         };
         let start = host.monotonic();
-        let connected = match config.bind {
-            Some(from) => net::connect_from(host, from, config.addr, config.timeout),
-            None => net::connect(host, config.addr, config.timeout),
-        };
+        let connected = host
+            .connect_all_closing(config.bind, &[config.addr], config.timeout, config.close)
+            .pop()
+            .unwrap_or(Err(NetError::Deadline(config.timeout)));
         match connected {
             Ok(()) => {
                 let ms = host.elapsed_since(start).as_nanos() as f64 / 1e6;
@@ -75,6 +78,7 @@ struct Config {
     timeout: Duration,
     bind: Option<IpAddr>,
     wake_on_disconnect: bool,
+    close: TcpClose,
 }
 
 impl Config {
@@ -108,18 +112,20 @@ impl Config {
             .hint("expected a literal IP")
             .optional()?;
         let wake_on_disconnect = params.value("wake_on_disconnect").default(false)?;
+        let close = params.value("close").default(TcpClose::Fin)?;
         Ok(Config {
             addr,
             timeout: Duration::from_millis(timeout_ms),
             bind,
             wake_on_disconnect,
+            close,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use wasmalived_plugin_sdk::net::{NetError, TcpError};
+    use wasmalived_plugin_sdk::net::TcpError;
     use wasmalived_plugin_sdk::testing::{FakeHost, FakeReply};
 
     use super::*;
@@ -184,6 +190,23 @@ mod tests {
             v.reason()
                 .is_some_and(|r| r.starts_with("bad parameter wake_on_disconnect=`soon`")),
             "{v:?}"
+        );
+    }
+
+    #[test]
+    fn closes_with_a_fin_unless_told_to_reset() {
+        let host = FakeHost::new();
+        host.listen("192.0.2.21:80".parse().expect("addr"));
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(host.tcp_close(), Some(TcpClose::Fin));
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80"), ("close", "reset")]);
+        assert!(v.is_ok(), "{v:?}");
+        assert_eq!(host.tcp_close(), Some(TcpClose::Reset));
+        let v = host.run::<Tcp>(&[("address", "192.0.2.21:80"), ("close", "linger")]);
+        assert_eq!(
+            v.reason(),
+            Some("bad parameter close=`linger`: fin or reset")
         );
     }
 

@@ -2,7 +2,8 @@
 //! side by side:
 //!
 //! 1. **Checker CPU** — 100 real servers checked every second (`delay_loop 1`,
-//!    `connect_timeout 1`) with `TCP_CHECK` and with `HTTP_GET`, by wasmalived (the stock
+//!    `connect_timeout 1`) with `TCP_CHECK` and with `HTTP_GET` (`--checks tcp-reset`:
+//!    `TCP_CHECK` with `close_with_reset`, closed as HAProxy closes), by wasmalived (the stock
 //!    `tcp`/`http` plugins, release builds) and by HAProxy (`check inter 1s`, and `option
 //!    httpchk GET /` for HTTP) against the same pool, both on director d1 and in the same
 //!    windows (after a warm-up), so that whatever else the machine does falls on both alike
@@ -27,7 +28,7 @@
 //!
 //! ```text
 //! WASMALIVED_BIN=target/release/wasmalived cargo run -p wasmalived-e2e --bin lvs_bench -- \
-//!     [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool 100] [--cpu-rounds 5] [--cpu-window 20] [--apart] \
+//!     [--parts cpu,detect,nat,dr] [--checks tcp,tcp-reset,http] [--pool 100] [--cpu-rounds 5] [--cpu-window 20] [--apart] \
 //!     [--warmup 3] [--runs 10] [--data-rounds 3] [--data-secs 5] [--conc 8] [--log info]
 //! ```
 //! Plugins: `$WASMALIVED_PLUGIN_DIR`, else `target/wasm32-wasip2/release` (`make
@@ -65,6 +66,8 @@ const NFT_POLL: Duration = Duration::from_millis(10);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Check {
     Tcp,
+    /// `TCP_CHECK` with `close_with_reset`: closed as HAProxy closes its checks.
+    TcpReset,
     Http,
 }
 
@@ -72,6 +75,7 @@ impl Check {
     fn name(self) -> &'static str {
         match self {
             Check::Tcp => "TCP_CHECK",
+            Check::TcpReset => "TCP_CHECK close_with_reset",
             Check::Http => "HTTP_GET",
         }
     }
@@ -84,6 +88,9 @@ impl Check {
         );
         match self {
             Check::Tcp => format!("TCP_CHECK {{\n            {timing}\n        }}"),
+            Check::TcpReset => format!(
+                "TCP_CHECK {{\n            {timing}\n            close_with_reset\n        }}"
+            ),
             Check::Http => format!(
                 "HTTP_GET {{\n            url {{\n                path /\n                \
                  status_code 200\n            }}\n            {timing}\n        }}"
@@ -94,7 +101,7 @@ impl Check {
     /// HAProxy's equivalent: what it adds to the backend.
     fn haproxy(self) -> &'static str {
         match self {
-            Check::Tcp => "",
+            Check::Tcp | Check::TcpReset => "",
             Check::Http => "    option httpchk GET /\n",
         }
     }
@@ -140,7 +147,7 @@ struct Opts {
 }
 
 const USAGE: &str =
-    "usage: lvs_bench [--parts cpu,detect,nat,dr] [--checks tcp,http] [--pool N] [--cpu-rounds N] \
+    "usage: lvs_bench [--parts cpu,detect,nat,dr] [--checks tcp,tcp-reset,http] [--pool N] [--cpu-rounds N] \
      [--cpu-window SECS] [--apart] [--warmup SECS] [--runs N] [--data-rounds N] [--data-secs SECS] \
      [--conc N] [--log LEVEL]";
 
@@ -192,8 +199,9 @@ fn parse_args(args: &[String]) -> std::result::Result<Opts, String> {
                     .split(',')
                     .map(|c| match c {
                         "tcp" => Ok(Check::Tcp),
+                        "tcp-reset" => Ok(Check::TcpReset),
                         "http" => Ok(Check::Http),
-                        x => Err(format!("unknown check {x:?} (tcp, http)")),
+                        x => Err(format!("unknown check {x:?} (tcp, tcp-reset, http)")),
                     })
                     .collect::<std::result::Result<_, _>>()?
             }

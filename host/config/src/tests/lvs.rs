@@ -5,7 +5,7 @@
 use super::*;
 use crate::lvs::{
     CheckerKind, Forwarding, GroupEntry, LvsBackendChoice, Protocol, Scheduler, ServiceAddr,
-    SmtpCheck, DEFAULT_DELAY_LOOP,
+    SmtpCheck, TcpCheck, DEFAULT_DELAY_LOOP,
 };
 use std::net::SocketAddr;
 
@@ -188,6 +188,51 @@ fn defaults_and_inheritance_follow_keepalived() {
         rs2.checkers[1].timing.delay_before_retry,
         Duration::from_secs(3),
         "HTTP_GET waits 3 s between retries"
+    );
+}
+
+#[test]
+fn tcp_check_closes_with_a_fin_unless_close_with_reset() {
+    let c = ok(&format!(
+        "{VS} lb_algo rr\n real_server 10.0.0.1 {{\n  TCP_CHECK {{\n  }}\n  \
+         TCP_CHECK {{\n   connect_port 81\n   close_with_reset\n  }}\n }}\n}}\n"
+    ))
+    .config;
+    let kinds: Vec<&CheckerKind> = c.virtual_servers[0].real_servers[0]
+        .checkers
+        .iter()
+        .map(|c| &c.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            &CheckerKind::Tcp(TcpCheck {
+                close_with_reset: false
+            }),
+            &CheckerKind::Tcp(TcpCheck {
+                close_with_reset: true
+            }),
+        ]
+    );
+    let dump = c.dump().to_string();
+    assert!(
+        dump.contains("TCP_CHECK 10.0.0.1:81\n            close_with_reset\n"),
+        "{dump}"
+    );
+    assert_eq!(dump.matches("close_with_reset").count(), 1, "{dump}");
+    let w = warnings(&format!(
+        "{VS} lb_algo rr\n real_server 10.0.0.1 {{\n  TCP_CHECK {{\n   close_with_reset maybe\n  }}\n }}\n}}\n"
+    ));
+    assert!(
+        w[0].starts_with("t.conf:5:21: warning: bad boolean 'maybe' for close_with_reset"),
+        "{w:?}"
+    );
+    let w = warnings(&format!(
+        "{VS} lb_algo rr\n real_server 10.0.0.1 {{\n  TCP_CHECK {{\n   close_with_rst\n  }}\n }}\n}}\n"
+    ));
+    assert_eq!(
+        w,
+        ["t.conf:5:4: warning: unknown or unsupported keyword 'close_with_rst' in TCP_CHECK; ignored"]
     );
 }
 

@@ -26,10 +26,10 @@ use crate::diag::{Diags, Span};
 use crate::lexer::Word;
 use crate::lvs::{
     Checker, CheckerKind, CheckerTiming, Forwarding, GroupEntry, HttpCheck, HttpUrl, MiscCheck,
-    PluginCheck, Protocol, RealServer, Scheduler, ServiceAddr, SorryServer, TlsOptions, UdpCheck,
-    VirtualServer, VirtualServerGroup, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DELAY_BEFORE_RETRY,
-    DEFAULT_DELAY_LOOP, DEFAULT_HTTP_STATUS, DEFAULT_RETRY, DNS_DEFAULT_RETRY,
-    HTTP_DELAY_BEFORE_RETRY,
+    PluginCheck, Protocol, RealServer, Scheduler, ServiceAddr, SorryServer, TcpCheck, TlsOptions,
+    UdpCheck, VirtualServer, VirtualServerGroup, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DELAY_BEFORE_RETRY, DEFAULT_DELAY_LOOP, DEFAULT_HTTP_STATUS, DEFAULT_RETRY,
+    DNS_DEFAULT_RETRY, HTTP_DELAY_BEFORE_RETRY,
 };
 use crate::model::{GlobalDefs, NotifyScript, Origin, RunAs, TrackFileDef};
 use crate::parser::Node;
@@ -768,10 +768,7 @@ fn checker(
     let resolved = timing.over(rs_timing).resolve(kw);
     let delay_loop = resolved.delay_loop;
     let kind = match kw {
-        "TCP_CHECK" => {
-            no_more(&kind_lines, kw, d);
-            CheckerKind::Tcp
-        }
+        "TCP_CHECK" => tcp(&kind_lines, d),
         "PING_CHECK" => {
             no_more(&kind_lines, kw, d);
             CheckerKind::Ping
@@ -793,6 +790,20 @@ fn checker(
         timing: resolved,
         origin: Origin(node.span().clone()),
     })
+}
+
+/// `TCP_CHECK`'s own keyword (the connection and timing ones are taken before).
+fn tcp(lines: &[&Node], d: &mut Diags) -> CheckerKind {
+    let mut check = TcpCheck::default();
+    for line in lines {
+        match line.keyword.text.as_str() {
+            "close_with_reset" => {
+                check.close_with_reset = flag(line, d).unwrap_or(check.close_with_reset)
+            }
+            _ => unknown(line, "TCP_CHECK", d),
+        }
+    }
+    CheckerKind::Tcp(check)
 }
 
 fn no_more(lines: &[&Node], kw: &str, d: &mut Diags) {

@@ -237,7 +237,7 @@ pub fn checker_mail(change: &CheckerChange<'_>, no_checker_emails: bool) -> Opti
     }
     let up = change.checker_up;
     let body = match change.kind {
-        CheckerKind::Tcp => format!("=> TCP CHECK {} on service <=", succeed(up)),
+        CheckerKind::Tcp(_) => format!("=> TCP CHECK {} on service <=", succeed(up)),
         CheckerKind::Udp(_) => format!("=> UDP CHECK {} on service <=", succeed(up)),
         CheckerKind::Ping => format!("=> ICMP CHECK {} on service <=", succeed(up)),
         CheckerKind::Http(_) if up => "=> CHECK succeed on service <=".to_owned(),
@@ -267,6 +267,7 @@ fn succeed(up: bool) -> &'static str {
 mod tests {
     use super::*;
     use crate::lvs::test_config;
+    use wasmalived_config::lvs::TcpCheck;
 
     fn change(kind: &CheckerKind, up: bool) -> CheckerChange<'_> {
         CheckerChange {
@@ -321,7 +322,11 @@ mod tests {
             "[198.51.100.11]:tcp:80",
             "[192.0.2.10]:tcp:80",
             false,
-            checker_mail(&change(&CheckerKind::Tcp, false), false).unwrap(),
+            checker_mail(
+                &change(&CheckerKind::Tcp(TcpCheck::default()), false),
+                false,
+            )
+            .unwrap(),
         );
         assert_eq!(
             a.subject,
@@ -346,7 +351,7 @@ mod tests {
 
     #[test]
     fn which_checker_results_mail() {
-        let tcp = CheckerKind::Tcp;
+        let tcp = CheckerKind::Tcp(TcpCheck::default());
         // No change: no mail (a retry, or a first result confirming the start).
         let same = CheckerChange {
             changed: false,

@@ -165,7 +165,7 @@ fn lvs_plugins_load(config: &Config, cache_dir: &Path, dump: bool) -> bool {
                 };
                 let def = lvs::probe::ProbeDef::of(c);
                 let (source, grants) = match &c.kind {
-                    CheckerKind::Tcp => (
+                    CheckerKind::Tcp(_) => (
                         stock(lvs::probe::TCP_PLUGIN),
                         lvs::probe::stream_grants(&def),
                     ),

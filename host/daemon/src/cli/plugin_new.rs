@@ -277,7 +277,7 @@ mod tests {
                 }
                 _ => {
                     let (_, text) = contract.expect("the contract");
-                    assert!(text.contains("package wasmalived:plugin@1.4.0;"));
+                    assert!(text.contains("package wasmalived:plugin@1.5.0;"));
                     let world = &files
                         .iter()
                         .find(|(p, _)| p == "wit/world.wit")

@@ -26,7 +26,8 @@ use wasmalived_config::grants::{
     Grants, HttpGrant, HttpPin, HttpTls, TcpGrant, UdpGrant, SOCKET_CHECKER_MEMORY_LIMIT,
 };
 use wasmalived_config::lvs::{
-    Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, MiscCheck, UdpCheck,
+    Checker, CheckerKind, CheckerTiming, DnsCheck, HttpCheck, HttpUrl, MiscCheck, TcpCheck,
+    UdpCheck,
 };
 use wasmalived_config::GlobalDefs;
 use wasmalived_lvs::WeightReport;
@@ -222,17 +223,10 @@ impl Probe {
         let timeout = def.timing.connect_timeout;
         let plugin_timeout = timeout + RUN_MARGIN;
         match &def.kind {
-            CheckerKind::Tcp => {
+            CheckerKind::Tcp(tcp) => {
                 let source = stock_plugin(TCP_PLUGIN, global);
                 let handle = load(ctx, name, source, stream_grants(def)).await?;
-                let mut params = vec![
-                    ("address".to_owned(), socket_text(def.target)),
-                    ("timeout_ms".to_owned(), millis(timeout)),
-                ];
-                if let Some(bind) = def.bind {
-                    params.push(("bind".to_owned(), bind.to_string()));
-                }
-                let runs = vec![params];
+                let runs = vec![tcp_params(def, tcp)];
                 Ok(Probe::Plugin {
                     handle,
                     runs,
@@ -387,6 +381,21 @@ fn stock_plugin(name: &str, global: &GlobalDefs) -> PluginSource {
         name: name.to_owned(),
         path: global.plugin_path.clone(),
     }
+}
+
+/// The parameters of the `tcp` plugin for a `TCP_CHECK` (a reset close only when asked).
+fn tcp_params(def: &ProbeDef, check: &TcpCheck) -> Vec<(String, String)> {
+    let mut params = vec![
+        ("address".to_owned(), socket_text(def.target)),
+        ("timeout_ms".to_owned(), millis(def.timing.connect_timeout)),
+    ];
+    if let Some(bind) = def.bind {
+        params.push(("bind".to_owned(), bind.to_string()));
+    }
+    if check.close_with_reset {
+        params.push(("close".to_owned(), "reset".to_owned()));
+    }
+    params
 }
 
 /// The parameters of the `dns` plugin for a `DNS_CHECK` (`qtype` by its code).
@@ -688,6 +697,45 @@ mod tests {
             "{grants:?}"
         );
         assert_eq!(grants.source, def.bind);
+    }
+
+    #[test]
+    fn tcp_check_closes_with_a_reset_only_when_told() {
+        let mut def = ProbeDef {
+            kind: CheckerKind::Tcp(TcpCheck::default()),
+            target: "192.0.2.21:80".parse().expect("addr"),
+            bind: None,
+            timing: CheckerTiming {
+                delay_loop: Duration::from_secs(6),
+                retry: 1,
+                delay_before_retry: Duration::from_secs(1),
+                warmup: Duration::ZERO,
+                connect_timeout: Duration::from_millis(1500),
+                alpha: false,
+            },
+        };
+        let text = |p: Vec<(String, String)>| {
+            p.into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            text(tcp_params(&def, &TcpCheck::default())),
+            ["address=192.0.2.21:80", "timeout_ms=1500"]
+        );
+        def.bind = Some("192.0.2.5".parse().expect("ip"));
+        let reset = TcpCheck {
+            close_with_reset: true,
+        };
+        assert_eq!(
+            text(tcp_params(&def, &reset)),
+            [
+                "address=192.0.2.21:80",
+                "timeout_ms=1500",
+                "bind=192.0.2.5",
+                "close=reset"
+            ]
+        );
     }
 
     /// A vetted `sh -c SCRIPT`.

@@ -6,8 +6,8 @@
 //
 // Parameters: `fail_after` -- fail once the check has run this many times (optional).
 
-import { log } from 'wasmalived:plugin/log@1.4.0';
-import { get, set } from 'wasmalived:plugin/scratch@1.4.0';
+import { log } from 'wasmalived:plugin/log@1.5.0';
+import { get, set } from 'wasmalived:plugin/scratch@1.5.0';
 
 const RUNS_KEY = 'runs';
 

@@ -16,6 +16,7 @@
 //! | `remediation` | `wasmalived:plugin/remediation`     | `remediation`          | always, deny-all unless granted (empty command table) |
 //! | `http`        | `wasi:http/outgoing-handler, types` | `allow_http`           | always, deny-all unless granted (empty allowlist) |
 //! | `sockets`     | `wasi:sockets/tcp…`, `network`, `instance-network` | `allow_tcp` | always, deny-all unless granted (TCP off) |
+//! | `probe`       | `wasmalived:plugin/probe`           | `allow_tcp` (targets), `bindto` (source) | always, deny-all unless granted (every target checked) |
 //! | `udp`         | `wasi:sockets/udp`, `udp-create-socket` | `allow_udp` (peers)  | only when granted; sends and receives only to/from the granted peers |
 //!
 //! A deny-all unit refuses every ungranted use at call time and records it in the run's
@@ -24,6 +25,7 @@
 pub mod http;
 pub mod http_send;
 pub mod log;
+pub mod probe;
 pub mod processes;
 pub mod remediation;
 pub mod scratch;
@@ -47,7 +49,7 @@ pub struct Unit {
 }
 
 /// Every unit, in linking order.
-pub const UNITS: [Unit; 9] = [
+pub const UNITS: [Unit; 10] = [
     Unit {
         capability: Capability::Baseline,
         link: wasi::add_to_linker,
@@ -79,6 +81,10 @@ pub const UNITS: [Unit; 9] = [
     Unit {
         capability: Capability::Tcp,
         link: sockets::add_to_linker,
+    },
+    Unit {
+        capability: Capability::Tcp,
+        link: probe::add_to_linker,
     },
     Unit {
         capability: Capability::Udp,

@@ -5,6 +5,7 @@
 
 mod http;
 mod net;
+mod probe;
 mod tcp;
 mod udp;
 
@@ -15,7 +16,9 @@ use wasi::clocks::monotonic_clock;
 
 use crate::bindings::wasmalived::plugin::{log, processes, remediation, scratch, wake};
 use crate::host::{Host, Level, Process};
-use crate::net::{Datagrams, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream};
+use crate::net::{
+    Datagrams, HttpRequest, HttpResponse, NetError, NetOp, NetReply, Stream, TcpClose,
+};
 
 /// The host the daemon provides: what a check gets in the component.
 #[derive(Debug, Clone, Copy, Default)]
@@ -90,7 +93,7 @@ impl Host for Wasi {
     }
 
     fn connect_all(&self, addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
-        net::connect_all(addrs, timeout)
+        probe::connect_all(None, addrs, timeout, TcpClose::Fin)
     }
 
     fn connect_all_from(
@@ -99,7 +102,17 @@ impl Host for Wasi {
         addrs: &[SocketAddr],
         timeout: Duration,
     ) -> Vec<Result<(), NetError>> {
-        net::connect_all_from(from, addrs, timeout)
+        probe::connect_all(Some(from), addrs, timeout, TcpClose::Fin)
+    }
+
+    fn connect_all_closing(
+        &self,
+        from: Option<IpAddr>,
+        addrs: &[SocketAddr],
+        timeout: Duration,
+        close: TcpClose,
+    ) -> Vec<Result<(), NetError>> {
+        probe::connect_all(from, addrs, timeout, close)
     }
 
     fn fetch_all(

@@ -1,11 +1,10 @@
 //! Batches of network operations: every operation started first, then all polled together
 //! with one deadline, so a batch takes at most its timeout however many operations it has.
 //!
-//! The poll loop is generic over the kind of operation: a check that only connects over TCP
-//! ([`connect_all`]) links no `wasi:http` code, and one that only fetches ([`fetch_all`])
-//! no `wasi:sockets` code — so neither imports (and needs a grant for) the other.
+//! The poll loop is generic over the kind of operation: a check that only fetches
+//! ([`fetch_all`]) links no `wasi:sockets` code, so it imports (and needs a grant for) no
+//! TCP. A check that only connects uses the host's `probe` instead (`super::probe`).
 
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use wasi::clocks::monotonic_clock;
@@ -89,30 +88,6 @@ impl InFlight for Either {
             Either::Http(f) => f.finish(deadline).map(|r| r.map(NetReply::Http)),
         }
     }
-}
-
-/// TCP connects to every address within `timeout`.
-pub fn connect_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Result<(), NetError>> {
-    let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
-    let started = addrs
-        .iter()
-        .map(|a| Connecting::start(*a, None).map_err(NetError::Tcp))
-        .collect();
-    poll_all(started, &deadline, timeout)
-}
-
-/// Every connect from `from` within `timeout`.
-pub fn connect_all_from(
-    from: IpAddr,
-    addrs: &[SocketAddr],
-    timeout: Duration,
-) -> Vec<Result<(), NetError>> {
-    let deadline = monotonic_clock::subscribe_duration(nanos(timeout));
-    let started = addrs
-        .iter()
-        .map(|a| Connecting::start(*a, Some(from)).map_err(NetError::Tcp))
-        .collect();
-    poll_all(started, &deadline, timeout)
 }
 
 /// Every request within `timeout`.
