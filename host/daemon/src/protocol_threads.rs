@@ -20,6 +20,18 @@
 //!   stacks and heap so far are locked as touched; the plugin instance pool, mapped later, is
 //!   not (its slots are reset with `madvise(MADV_DONTNEED)`, which locked pages refuse).
 //!
+//! Without `vrrp_rt_priority` — the default — the protocol threads ask the fair scheduler
+//! for a short time slice ([`PROTOCOL_SLICE`]; Linux ≥ 6.12, EEVDF's custom slices; other
+//! kernels ignore it). That scheduler lets the thread it just put on a CPU run out its slice
+//! before a thread that wakes may take the CPU, unless the waking thread's slice is the
+//! shorter one (`PREEMPT_SHORT`): a protocol thread woken by its advert timer while both CPUs
+//! run plugin executors (a busy-loop plugin burning its timeout) otherwise waits out their
+//! slice — and with `HZ=250` the tick that ends it, up to 4 ms later. With the short slice it
+//! takes the CPU at once. keepalived has no such knob (its answer is `vrrp_rt_priority`); it
+//! costs nothing when the CPUs are free. Threads and processes the protocol threads start
+//! inherit the slice as they inherit the nice value; the blocking pool's threads (which start
+//! the plugin runtime and its executor threads) are given the default slice back.
+//!
 //! All three take effect at start-up; a reload that changes them says so and changes nothing.
 //! Which threads are the runtime's workers: the first `workers` threads the runtime starts
 //! (tokio starts its workers while the runtime is built, before anything can ask for a
@@ -32,9 +44,14 @@ use std::time::{Duration, Instant};
 use tracing::{info, warn};
 use wasmalived_config::model::ProtocolThreads as Settings;
 use wasmalived_sys::{
-    cpu_affinity, current_tid, lock_current_memory, set_cpu_affinity, set_round_robin,
-    set_thread_nice, thread_nice,
+    cpu_affinity, current_tid, fair_slice, lock_current_memory, set_cpu_affinity, set_fair_slice,
+    set_round_robin, set_thread_nice, thread_nice,
 };
+
+/// The fair-scheduler time slice of the protocol threads without `vrrp_rt_priority`: the
+/// kernel's minimum, well below its default (0.7 ms × (1 + log2 CPUs), 1.4 ms here); a
+/// protocol thread runs for microseconds per event.
+pub const PROTOCOL_SLICE: Duration = Duration::from_micros(100);
 
 /// How long [`ProtocolThreads::apply`] waits for the runtime's workers to have started.
 const WORKER_START_WAIT: Duration = Duration::from_secs(1);
@@ -51,6 +68,8 @@ pub struct ProtocolThreads {
     /// The process's nice value before `vrrp_priority`, given back to non-protocol threads.
     original_nice: i8,
     niced: AtomicBool,
+    /// Whether the protocol threads asked for [`PROTOCOL_SLICE`].
+    sliced: AtomicBool,
 }
 
 impl ProtocolThreads {
@@ -64,6 +83,7 @@ impl ProtocolThreads {
             pinned: AtomicBool::new(false),
             original_nice: thread_nice(0).unwrap_or(0),
             niced: AtomicBool::new(false),
+            sliced: AtomicBool::new(false),
         }
     }
 
@@ -95,6 +115,11 @@ impl ProtocolThreads {
                 warn!("cannot give a blocking thread the process's nice value back: {err}");
             }
         }
+        if self.sliced.load(Ordering::SeqCst) {
+            if let Err(err) = set_fair_slice(current_tid(), Duration::ZERO) {
+                warn!("cannot give a blocking thread the default time slice back: {err}");
+            }
+        }
     }
 
     fn lock_tids(&self) -> std::sync::MutexGuard<'_, Vec<i32>> {
@@ -106,9 +131,6 @@ impl ProtocolThreads {
     /// Apply `settings` (at start-up, before the plugin runtime starts). Failures are logged
     /// with what was asked and the system's answer; the daemon runs on without that knob.
     pub fn apply(&self, settings: &Settings) {
-        if *settings == Settings::default() {
-            return;
-        }
         let deadline = Instant::now() + WORKER_START_WAIT;
         while self.lock_tids().len() < self.workers + 1 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));
@@ -156,9 +178,18 @@ impl ProtocolThreads {
                 }
             }
         }
+        if settings.rt_priority.is_none() {
+            // After the nice value: the call keeps the thread's nice value as it finds it.
+            self.sliced.store(true, Ordering::SeqCst);
+            for &tid in &tids {
+                if let Err(err) = set_fair_slice(tid, PROTOCOL_SLICE) {
+                    warn!(tid, "cannot ask for a short time slice: {err}");
+                }
+            }
+        }
         info!(threads = tids.len(), rt_priority = ?settings.rt_priority, nice = ?settings.nice,
             cpus = ?settings.cpu_affinity, no_swap = settings.no_swap,
-            "protocol threads configured");
+            slice = ?fair_slice(0).ok(), "protocol threads configured");
     }
 
     /// A reload's settings: they take effect at restart only; say so if they changed.
@@ -231,6 +262,43 @@ mod tests {
                 blocking_nice, threads.original_nice,
                 "the process's nice value"
             );
+        })
+        .join()
+        .expect("test thread");
+    }
+
+    /// Without `vrrp_rt_priority` the workers ask for the short slice (where the kernel has
+    /// custom slices: it reads back) and a blocking thread has the default one.
+    #[test]
+    fn without_real_time_priority_the_workers_get_a_short_slice_blocking_threads_do_not() {
+        std::thread::spawn(|| {
+            let default = fair_slice(0).expect("slice");
+            let threads = std::sync::Arc::new(ProtocolThreads::new(2));
+            let hook = threads.clone();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .on_thread_start(move || hook.thread_started())
+                .build()
+                .expect("runtime");
+            threads.apply(&Settings::default());
+            let tids = threads.lock_tids().clone();
+            assert_eq!(tids.len(), 3, "main thread + 2 workers");
+            if default.is_zero() {
+                eprintln!("this kernel has no custom slices: nothing to see");
+                return;
+            }
+            for &tid in &tids {
+                assert_eq!(
+                    fair_slice(tid).expect("slice"),
+                    PROTOCOL_SLICE,
+                    "worker {tid}"
+                );
+                assert_eq!(policy(tid).0, "0", "still SCHED_OTHER");
+            }
+            let blocking = rt
+                .block_on(rt.spawn_blocking(|| fair_slice(0).expect("slice")))
+                .expect("blocking task");
+            assert_eq!(blocking, default, "the default slice in a blocking thread");
         })
         .join()
         .expect("test thread");

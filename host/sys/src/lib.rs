@@ -22,9 +22,9 @@ pub mod trust;
 pub mod user;
 
 pub use libc_calls::{
-    cpu_affinity, current_tid, effective_ids, kill_process_group, lock_current_memory,
-    set_child_nice, set_cpu_affinity, set_credentials, set_round_robin, set_thread_nice,
-    thread_nice,
+    cpu_affinity, current_tid, effective_ids, fair_slice, kill_process_group, lock_current_memory,
+    set_child_nice, set_cpu_affinity, set_credentials, set_fair_slice, set_round_robin,
+    set_thread_nice, thread_nice,
 };
 pub use process::{ChildCommand, Environment, Exit, Finished, RunError};
 pub use user::{RunAs, UserError};
