@@ -555,7 +555,15 @@ async fn answer(
     };
     let line = line.trim();
     let reply = match line {
-        "status" => serde_json::to_string_pretty(&board.snapshot()).map_err(io::Error::other)?,
+        // A snapshot of a large configuration and its JSON take milliseconds: on the
+        // blocking pool, not on the protocol threads that send the adverts.
+        "status" => {
+            let board = board.clone();
+            tokio::task::spawn_blocking(move || serde_json::to_string_pretty(&board.snapshot()))
+                .await
+                .map_err(io::Error::other)?
+                .map_err(io::Error::other)?
+        }
         "reload" => match requests.send(ControlRequest::Reload).await {
             Ok(()) => "ok".to_owned(),
             Err(_) => "error: daemon is shutting down".to_owned(),

@@ -141,13 +141,11 @@ async fn serve_connection(stream: TcpStream, render: Render, limits: Limits) {
             .headers()
             .get(hyper::header::ACCEPT)
             .and_then(|v| v.to_str().ok());
-        let response = respond(
-            request.method(),
-            request.uri().path(),
-            Format::negotiate(accept),
-            &render,
-        );
-        async move { Ok::<_, Infallible>(response) }
+        let format = Format::negotiate(accept);
+        let method = request.method().clone();
+        let path = request.uri().path().to_owned();
+        let render = Arc::clone(&render);
+        async move { Ok::<_, Infallible>(respond(&method, &path, format, render).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -162,8 +160,15 @@ async fn serve_connection(stream: TcpStream, render: Render, limits: Limits) {
     }
 }
 
-/// The answer to one request.
-fn respond(method: &Method, path: &str, format: Format, render: &Render) -> Response<Full<Bytes>> {
+/// The answer to one request. The text is rendered on the blocking pool: a snapshot of a
+/// large configuration and its exposition take milliseconds, which the protocol threads —
+/// the ones that send adverts — must not spend.
+async fn respond(
+    method: &Method,
+    path: &str,
+    format: Format,
+    render: Render,
+) -> Response<Full<Bytes>> {
     if path != PATH {
         return plain(StatusCode::NOT_FOUND, format!("not found; try {PATH}\n"));
     }
@@ -174,7 +179,17 @@ fn respond(method: &Method, path: &str, format: Format, render: &Render) -> Resp
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let mut response = Response::new(Full::new(Bytes::from(render(format))));
+    let text = match tokio::task::spawn_blocking(move || render(format)).await {
+        Ok(text) => text,
+        Err(err) => {
+            warn!(error = %err, "rendering the metrics failed");
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "rendering the metrics failed\n".into(),
+            );
+        }
+    };
+    let mut response = Response::new(Full::new(Bytes::from(text)));
     response.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
