@@ -217,6 +217,19 @@ mod tests {
         (policy, cpu_affinity(tid).unwrap_or_default())
     }
 
+    /// A runtime of two workers registered with their [`ProtocolThreads`] (whose first
+    /// protocol thread is the caller).
+    fn two_workers() -> (std::sync::Arc<ProtocolThreads>, tokio::runtime::Runtime) {
+        let threads = std::sync::Arc::new(ProtocolThreads::new(2));
+        let hook = threads.clone();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .on_thread_start(move || hook.thread_started())
+            .build()
+            .expect("runtime");
+        (threads, rt)
+    }
+
     /// Root only (`SCHED_RR` and a negative nice value need `CAP_SYS_NICE`): the workers get
     /// the knobs, a blocking thread gets none.
     #[test]
@@ -227,14 +240,8 @@ mod tests {
         }
         // Run in its own thread: the test harness thread must not stay pinned.
         std::thread::spawn(|| {
-            let threads = std::sync::Arc::new(ProtocolThreads::new(2));
+            let (threads, rt) = two_workers();
             let first_cpu = threads.original_cpus[0];
-            let hook = threads.clone();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .on_thread_start(move || hook.thread_started())
-                .build()
-                .expect("runtime");
             threads.apply(&Settings {
                 rt_priority: Some(10),
                 cpu_affinity: vec![first_cpu],
@@ -273,13 +280,7 @@ mod tests {
     fn without_real_time_priority_the_workers_get_a_short_slice_blocking_threads_do_not() {
         std::thread::spawn(|| {
             let default = fair_slice(0).expect("slice");
-            let threads = std::sync::Arc::new(ProtocolThreads::new(2));
-            let hook = threads.clone();
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .on_thread_start(move || hook.thread_started())
-                .build()
-                .expect("runtime");
+            let (threads, rt) = two_workers();
             threads.apply(&Settings::default());
             let tids = threads.lock_tids().clone();
             assert_eq!(tids.len(), 3, "main thread + 2 workers");

@@ -153,10 +153,7 @@ pub trait Host {
         close: TcpClose,
     ) -> Vec<Result<(), NetError>> {
         let _ = close;
-        match from {
-            Some(from) => self.connect_all_from(from, addrs, timeout),
-            None => self.connect_all(addrs, timeout),
-        }
+        connect_all_from_any(self, from, addrs, timeout)
     }
 
     /// Open a TCP connection to `to` (from the local address `from`, an ephemeral port, if
@@ -225,6 +222,19 @@ pub trait Host {
 
 /// The replies to TCP connects: a connect either succeeded or failed; an HTTP reply to one
 /// is a host error.
+/// [`Host::connect_all_from`] when there is a source address, else [`Host::connect_all`].
+pub(crate) fn connect_all_from_any<H: Host + ?Sized>(
+    host: &H,
+    from: Option<IpAddr>,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Vec<Result<(), NetError>> {
+    match from {
+        Some(from) => host.connect_all_from(from, addrs, timeout),
+        None => host.connect_all(addrs, timeout),
+    }
+}
+
 fn connected(replies: Vec<Result<NetReply, NetError>>) -> Vec<Result<(), NetError>> {
     replies
         .into_iter()

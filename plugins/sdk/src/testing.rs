@@ -516,10 +516,7 @@ impl Host for FakeHost {
         close: TcpClose,
     ) -> Vec<Result<(), NetError>> {
         self.tcp_close.set(Some(close));
-        match from {
-            Some(from) => self.connect_all_from(from, addrs, timeout),
-            None => self.connect_all(addrs, timeout),
-        }
+        crate::host::connect_all_from_any(self, from, addrs, timeout)
     }
 
     fn tcp_stream(
