@@ -31,7 +31,8 @@
 //! Options (after `--`): `nginx`, `trivial`, `fork` run only those phases (for profiling);
 //! `CHECK_COST_IDLE=N` starts N idle `sleep` processes for the run (the README's "with idle
 //! processes added" table);
-//! `CHECK_COST_RUNS=N` sets the number of plugin runs; `CHECK_COST_SLOT_MIB=4096` sizes the
+//! `CHECK_COST_RUNS=N` sets the number of plugin runs; `CHECK_COST_INLINE_ONLY=1` skips the
+//! hand-off phases (to profile the daemon's path alone); `CHECK_COST_SLOT_MIB=4096` sizes the
 //! instance pool's memory slots to 4 GiB (no bounds checks in compiled code) instead of the
 //! default 64 MiB (bounds-checked), to compare the two.
 

@@ -22,7 +22,7 @@ use tokio::net::TcpSocket;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime_wasi::sockets::SocketAddrUse;
 
-use super::sockets::SocketGrants;
+use super::sockets::{SocketGrants, TargetRefused};
 use crate::bindings::wasmalived::plugin::probe::{self as wit, TcpClose, TcpError, TcpTarget};
 use crate::state::{Denials, HostState};
 
@@ -52,20 +52,16 @@ impl ProbeCap {
     /// Check one target against the grants. A malformed address is the plugin's error, not a
     /// use of the capability: refused without a denial.
     fn admit(&self, target: &TcpTarget) -> Result<Admitted, TcpError> {
-        let to: SocketAddr = target.address.trim().parse().map_err(|_| {
-            TcpError::Other(format!(
-                "`{}` is not a literal IP:PORT (e.g. `192.0.2.1:80`, `[2001:db8::1]:443`)",
-                target.address
-            ))
-        })?;
-        if !self.sockets.allowed(to, SocketAddrUse::TcpConnect) {
-            tracing::warn!(%to, "plugin probe denied (not granted)");
-            self.denials
-                .record(|| format!("probe tcp {to} (not granted: `allow_tcp`)"));
-            return Err(TcpError::Denied(format!(
-                "`{to}` is not an address the check may connect to (`allow_tcp`)"
-            )));
-        }
+        let to = self
+            .sockets
+            .tcp_server(&target.address, "probe", &self.denials)
+            .map_err(|refused| match refused {
+                TargetRefused::Malformed(m) => TcpError::Other(m),
+                TargetRefused::NotGranted(m) => {
+                    tracing::warn!(address = %target.address, "plugin probe denied (not granted)");
+                    TcpError::Denied(m)
+                }
+            })?;
         let from = match &target.bind {
             None => None,
             Some(bind) => {

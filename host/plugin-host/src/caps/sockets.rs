@@ -88,6 +88,48 @@ impl SocketGrants {
     fn ephemeral_bind(&self, addr: SocketAddr) -> bool {
         addr.port() == 0 && (addr.ip().is_unspecified() || Some(addr.ip()) == self.source)
     }
+
+    /// A TCP server a plugin names for a capability other than `wasi:sockets` (`use_`:
+    /// `probe`, `wake on-disconnect`): a literal `IP:PORT` (`[v6]:PORT`), as in `allow_tcp`,
+    /// that these grants let it connect to. A malformed address is the plugin's error and is
+    /// not recorded; one outside the grants is recorded in `denials`.
+    pub fn tcp_server(
+        &self,
+        address: &str,
+        use_: &str,
+        denials: &Denials,
+    ) -> Result<SocketAddr, TargetRefused> {
+        let addr: SocketAddr = address.trim().parse().map_err(|_| {
+            TargetRefused::Malformed(format!(
+                "`{address}` is not a literal IP:PORT (e.g. `192.0.2.1:80`, `[2001:db8::1]:443`)"
+            ))
+        })?;
+        if !self.allowed(addr, SocketAddrUse::TcpConnect) {
+            denials.record(|| format!("{use_} tcp {addr} (not granted: `allow_tcp`)"));
+            return Err(TargetRefused::NotGranted(format!(
+                "`{addr}` is not an address the check may connect to (`allow_tcp`)"
+            )));
+        }
+        Ok(addr)
+    }
+}
+
+/// Why [`SocketGrants::tcp_server`] refused an address; each carries its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetRefused {
+    /// Not a literal `IP:PORT`.
+    Malformed(String),
+    /// Outside the TCP grants (recorded as a denial).
+    NotGranted(String),
+}
+
+impl TargetRefused {
+    /// The message for the plugin.
+    pub fn into_message(self) -> String {
+        match self {
+            TargetRefused::Malformed(m) | TargetRefused::NotGranted(m) => m,
+        }
+    }
 }
 
 /// Configure the run's WASI context: TCP and UDP only as `grants` say, no name lookup.

@@ -24,9 +24,8 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::{HasSelf, Linker};
-use wasmtime_wasi::sockets::SocketAddrUse;
 
-use super::sockets::SocketGrants;
+use super::sockets::{SocketGrants, TargetRefused};
 use super::wasi::GrantedDir;
 use crate::bindings::wasmalived::plugin::wake as wit;
 use crate::state::{Denials, HostState};
@@ -218,18 +217,10 @@ impl WakeCap {
     }
 
     fn on_disconnect(&mut self, address: &str) -> Result<(), String> {
-        let addr: SocketAddr = address.trim().parse().map_err(|_| {
-            format!(
-                "`{address}` is not a literal IP:PORT (e.g. `192.0.2.1:80`, `[2001:db8::1]:443`)"
-            )
-        })?;
-        if !self.sockets.allowed(addr, SocketAddrUse::TcpConnect) {
-            self.denials
-                .record(|| format!("wake on-disconnect tcp {addr} (not granted: `allow_tcp`)"));
-            return Err(format!(
-                "`{addr}` is not an address the check may connect to (`allow_tcp`)"
-            ));
-        }
+        let addr = self
+            .sockets
+            .tcp_server(address, "wake on-disconnect", &self.denials)
+            .map_err(TargetRefused::into_message)?;
         let Err(at) = self.sources.addresses.binary_search(&addr) else {
             return Ok(());
         };
